@@ -1,0 +1,159 @@
+//! Cooperative cancellation of running actions.
+//!
+//! An action that can be stopped takes a [`CancelHook`] parameter. The server
+//! sets the hook when a client sends `DELETE /action_invocations/{id}`; the
+//! action notices at its next [`CancelHook::check`] or during a
+//! [`CancelHook::sleep`], which wakes at once instead of waiting out its time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// The error an action returns when it stops because it was cancelled.
+///
+/// Returning `Err(Cancelled)` (usually with `?` after [`CancelHook::check`] or
+/// [`CancelHook::sleep`]) ends the invocation with status `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("The action was cancelled.")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+#[derive(Default)]
+struct Flag {
+    cancelled: Mutex<bool>,
+    changed: Condvar,
+}
+
+/// A flag that tells a running action it has been asked to stop.
+///
+/// Clones share one flag. Cancellation is cooperative: the action decides where
+/// it is safe to stop.
+///
+/// ```
+/// use labthings_core::{CancelHook, Cancelled};
+/// use std::time::Duration;
+///
+/// let hook = CancelHook::new();
+/// assert!(hook.check().is_ok());
+/// hook.cancel();
+/// assert_eq!(hook.sleep(Duration::from_secs(60)), Err(Cancelled)); // returns at once
+/// hook.reset();
+/// assert!(!hook.is_cancelled());
+/// ```
+#[derive(Clone, Default)]
+pub struct CancelHook {
+    flag: Arc<Flag>,
+}
+
+impl fmt::Debug for CancelHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHook")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelHook {
+    /// A new hook that has not been cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask the action to stop, waking any [`sleep`](Self::sleep) at once.
+    pub fn cancel(&self) {
+        *self.flag.cancelled.lock() = true;
+        self.flag.changed.notify_all();
+    }
+
+    /// Whether cancellation has been requested (and not [`reset`](Self::reset)).
+    pub fn is_cancelled(&self) -> bool {
+        *self.flag.cancelled.lock()
+    }
+
+    /// `Err(Cancelled)` if cancellation has been requested, so `hook.check()?`
+    /// stops the action at a safe point.
+    pub fn check(&self) -> Result<(), Cancelled> {
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wait for `duration`, or return `Err(Cancelled)` as soon as the hook is
+    /// cancelled (including before the call).
+    pub fn sleep(&self, duration: Duration) -> Result<(), Cancelled> {
+        let deadline = Instant::now().checked_add(duration);
+        let mut cancelled = self.flag.cancelled.lock();
+        loop {
+            if *cancelled {
+                return Err(Cancelled);
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .flag
+                        .changed
+                        .wait_until(&mut cancelled, deadline)
+                        .timed_out()
+                    {
+                        return if *cancelled { Err(Cancelled) } else { Ok(()) };
+                    }
+                }
+                // A duration too long to represent: wait until cancelled.
+                None => self.flag.changed.wait(&mut cancelled),
+            }
+        }
+    }
+
+    /// Clear a cancellation the action has handled, so that a second request
+    /// to cancel can stop it again.
+    pub fn reset(&self) {
+        *self.flag.cancelled.lock() = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn sleep_runs_its_time_when_not_cancelled() {
+        let hook = CancelHook::new();
+        let start = Instant::now();
+        assert_eq!(hook.sleep(Duration::from_millis(20)), Ok(()));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn cancel_wakes_a_sleeping_thread() {
+        let hook = CancelHook::new();
+        let sleeper = {
+            let hook = hook.clone();
+            thread::spawn(move || hook.sleep(Duration::from_secs(3600)))
+        };
+        thread::sleep(Duration::from_millis(20));
+        hook.cancel();
+        assert_eq!(sleeper.join().ok(), Some(Err(Cancelled)));
+    }
+
+    #[test]
+    fn reset_allows_a_second_cancellation() {
+        let hook = CancelHook::new();
+        hook.cancel();
+        assert_eq!(hook.check(), Err(Cancelled));
+        hook.reset();
+        assert_eq!(hook.check(), Ok(()));
+        hook.cancel();
+        assert!(hook.is_cancelled());
+    }
+}

@@ -1,0 +1,107 @@
+//! The static tables that `#[thing]` generates for a device type.
+//!
+//! One [`ThingDescriptor`] per type lists its properties and actions with
+//! their names, documentation, schemas and the functions that call the device
+//! code. Everything is decided at compile time; the server only looks a name
+//! up once per request.
+
+use std::time::Duration;
+
+use schemars::{Schema, SchemaGenerator};
+use serde_json::Value;
+
+use crate::invocation::InvocationHandle;
+use crate::outcome::{DecodedInput, Failure};
+
+/// A function that produces a JSON Schema.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// A device type served by labthings. Implemented by `#[thing]`; do not
+/// implement it by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Thing",
+    label = "add `#[thing]` to an `impl {Self}` block",
+    note = "a Thing is a type whose impl block is annotated with `#[labthings::thing]`"
+)]
+pub trait Thing: Send + Sync + Sized + 'static {
+    /// The generated table of this type's affordances.
+    fn descriptor() -> &'static ThingDescriptor<Self>;
+}
+
+/// The affordances of one Thing type.
+#[derive(Debug)]
+pub struct ThingDescriptor<T: 'static> {
+    /// The Rust type's name.
+    pub type_name: &'static str,
+    /// Title for the TD (first line of the impl block's doc comment, or the type name).
+    pub title: &'static str,
+    /// Description for the TD (the impl block's whole doc comment).
+    pub description: Option<&'static str>,
+    /// Properties in declaration order.
+    pub properties: &'static [PropertyDescriptor<T>],
+    /// Actions in declaration order.
+    pub actions: &'static [ActionDescriptor<T>],
+}
+
+/// How a property's new value failed to be written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The value does not decode into the setter's type.
+    Invalid(serde_json::Error),
+    /// The setter returned an error or panicked.
+    Failed(Failure),
+}
+
+/// One property: a getter and, if writable, a setter.
+pub struct PropertyDescriptor<T: 'static> {
+    /// The name used in URLs and the TD.
+    pub name: &'static str,
+    /// First line of the getter's doc comment.
+    pub title: Option<&'static str>,
+    /// The getter's whole doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the value.
+    pub schema: SchemaFn,
+    /// Call the getter and serialize its value.
+    pub read: fn(&T) -> Result<Value, Failure>,
+    /// Decode a value and call the setter; `None` for a read-only property.
+    pub write: Option<fn(&T, Value) -> Result<(), WriteError>>,
+}
+
+impl<T> std::fmt::Debug for PropertyDescriptor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PropertyDescriptor")
+            .field("name", &self.name)
+            .field("writable", &self.write.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One action: a method run as a tracked invocation on its own thread.
+pub struct ActionDescriptor<T: 'static> {
+    /// The name used in URLs and the TD.
+    pub name: &'static str,
+    /// First line of the method's doc comment.
+    pub title: Option<&'static str>,
+    /// The method's whole doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the generated input struct.
+    pub input_schema: SchemaFn,
+    /// JSON Schema of the output.
+    pub output_schema: SchemaFn,
+    /// Decode the JSON input into the generated input struct.
+    pub decode: fn(Value) -> Result<DecodedInput, serde_json::Error>,
+    /// Call the method with a decoded input.
+    pub run: fn(&T, DecodedInput, &InvocationHandle) -> Result<Value, Failure>,
+    /// How long a finished invocation is kept (`None`: the server default).
+    pub retention: Option<Duration>,
+}
+
+impl<T> std::fmt::Debug for ActionDescriptor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionDescriptor")
+            .field("name", &self.name)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,414 @@
+//! One call of an action: its status, times, input, output, error and log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parking_lot::{Condvar, Mutex};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::cancel::CancelHook;
+use crate::log::{LogBuffer, LogRecord};
+use crate::outcome::Failure;
+
+/// Where an invocation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvocationStatus {
+    /// Created, not yet started.
+    Pending,
+    /// Running on its thread.
+    Running,
+    /// Finished and returned a value.
+    Completed,
+    /// Stopped because it was cancelled.
+    Cancelled,
+    /// Failed: returned an error or panicked.
+    Error,
+}
+
+impl InvocationStatus {
+    /// Whether the invocation has finished (completed, cancelled or error).
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled | Self::Error)
+    }
+
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for InvocationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The problem type LabThings-FastAPI clients recognise as a cancellation.
+pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.io/en/latest/autoapi/labthings_fastapi/exceptions/index.html#labthings_fastapi.exceptions.InvocationCancelledError";
+
+/// RFC 9457 problem details, as stored in a failed invocation's `error`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProblemDetails {
+    /// A human-readable explanation.
+    pub detail: String,
+    /// A URI naming the kind of problem, if there is one.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The HTTP status code that fits the problem.
+    pub status: u16,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// A URI for this occurrence (unused: always `null`).
+    pub instance: Option<String>,
+}
+
+impl ProblemDetails {
+    /// Problem details for a failed or cancelled invocation.
+    pub fn from_failure(failure: &Failure) -> Self {
+        match failure {
+            Failure::Cancelled => Self {
+                detail: failure.detail(),
+                kind: Some(CANCELLED_PROBLEM_TYPE.to_owned()),
+                status: 500,
+                title: "InvocationCancelledError".to_owned(),
+                instance: None,
+            },
+            Failure::Error { title, detail } => Self {
+                detail: detail.clone(),
+                kind: None,
+                status: 500,
+                title: title.clone(),
+                instance: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    status: InvocationStatus,
+    started: Option<DateTime<Utc>>,
+    completed: Option<DateTime<Utc>>,
+    output: Option<Value>,
+    error: Option<ProblemDetails>,
+    expires_at: Option<Instant>,
+}
+
+/// One call of an action, shared between the thread that runs it, the
+/// [`ActionManager`](crate::ActionManager) and HTTP handlers.
+#[derive(Debug)]
+pub struct Invocation {
+    id: Uuid,
+    thing: String,
+    action: String,
+    input: Value,
+    requested: DateTime<Utc>,
+    retention: Duration,
+    cancel: CancelHook,
+    log: Arc<LogBuffer>,
+    state: Mutex<State>,
+    finished: Condvar,
+}
+
+impl Invocation {
+    /// A new `pending` invocation of `thing`'s `action`.
+    pub fn new(
+        thing: impl Into<String>,
+        action: impl Into<String>,
+        input: Value,
+        retention: Duration,
+        log_capacity: usize,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            thing: thing.into(),
+            action: action.into(),
+            input,
+            requested: Utc::now(),
+            retention,
+            cancel: CancelHook::new(),
+            log: Arc::new(LogBuffer::new(log_capacity)),
+            state: Mutex::new(State {
+                status: InvocationStatus::Pending,
+                started: None,
+                completed: None,
+                output: None,
+                error: None,
+                expires_at: None,
+            }),
+            finished: Condvar::new(),
+        }
+    }
+
+    /// The invocation's unique id (UUID v4).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The name the Thing is served under.
+    pub fn thing(&self) -> &str {
+        &self.thing
+    }
+
+    /// The action's name.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// The validated input, defaults filled in.
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// The current status.
+    pub fn status(&self) -> InvocationStatus {
+        self.state.lock().status
+    }
+
+    /// The output, once completed.
+    pub fn output(&self) -> Option<Value> {
+        self.state.lock().output.clone()
+    }
+
+    /// The problem details, once failed or cancelled.
+    pub fn error(&self) -> Option<ProblemDetails> {
+        self.state.lock().error.clone()
+    }
+
+    /// The log records so far, oldest first.
+    pub fn log(&self) -> Vec<LogRecord> {
+        self.log.snapshot()
+    }
+
+    /// The shared log buffer that the invocation's thread captures into.
+    pub fn log_buffer(&self) -> &Arc<LogBuffer> {
+        &self.log
+    }
+
+    /// The cancel hook handed to the action.
+    pub fn cancel_hook(&self) -> &CancelHook {
+        &self.cancel
+    }
+
+    /// When the invocation was requested.
+    pub fn requested(&self) -> DateTime<Utc> {
+        self.requested
+    }
+
+    /// How long the invocation is kept once finished.
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// Ask the action to stop. Returns the status it had, so callers can tell
+    /// whether the request can still take effect.
+    pub fn request_cancel(&self) -> InvocationStatus {
+        let status = self.status();
+        if !status.is_finished() {
+            self.cancel.cancel();
+        }
+        status
+    }
+
+    /// Whether the invocation has finished and its retention time has passed.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.state.lock().expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// Mark as running. Returns `false` (and does not change state) if it was
+    /// cancelled before starting.
+    pub fn start(&self) -> bool {
+        let mut state = self.state.lock();
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        state.status = InvocationStatus::Running;
+        state.started = Some(Utc::now());
+        true
+    }
+
+    /// Record how the action ended and wake anyone waiting for it.
+    pub fn finish(&self, result: Result<Value, Failure>) {
+        let mut state = self.state.lock();
+        match result {
+            Ok(output) => {
+                state.status = InvocationStatus::Completed;
+                state.output = Some(output);
+            }
+            Err(failure) => {
+                state.status = match failure {
+                    Failure::Cancelled => InvocationStatus::Cancelled,
+                    Failure::Error { .. } => InvocationStatus::Error,
+                };
+                state.error = Some(ProblemDetails::from_failure(&failure));
+            }
+        }
+        state.completed = Some(Utc::now());
+        state.expires_at = Instant::now().checked_add(self.retention);
+        drop(state);
+        self.finished.notify_all();
+    }
+
+    /// Block until finished or `timeout` passes; returns the status then.
+    pub fn wait(&self, timeout: Duration) -> InvocationStatus {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.state.lock();
+        while !state.status.is_finished() {
+            match deadline {
+                Some(deadline) => {
+                    if self.finished.wait_until(&mut state, deadline).timed_out() {
+                        break;
+                    }
+                }
+                None => self.finished.wait(&mut state),
+            }
+        }
+        state.status
+    }
+
+    /// The JSON representation, with links built on `base` (the server's
+    /// absolute URL, ending in `/`). `full` adds `input`, `output`, `log` and
+    /// `error`; lists show summaries without them.
+    pub fn to_json(&self, base: &str, full: bool) -> Value {
+        let href = format!("{base}action_invocations/{}", self.id);
+        let state = self.state.lock();
+        let model = InvocationModel {
+            status: state.status,
+            id: self.id,
+            action: format!("/{}/{}", self.thing, self.action),
+            links: [
+                Link::new(href.clone(), "self"),
+                Link::new(format!("{href}/output"), "output"),
+            ],
+            href,
+            time_requested: self.requested,
+            time_started: state.started,
+            time_completed: state.completed,
+            details: full.then(|| Details {
+                input: &self.input,
+                output: state.output.as_ref(),
+                log: self.log.snapshot(),
+                error: state.error.as_ref(),
+            }),
+        };
+        serde_json::to_value(model).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationModel<'a> {
+    status: InvocationStatus,
+    id: Uuid,
+    action: String,
+    href: String,
+    time_requested: DateTime<Utc>,
+    time_started: Option<DateTime<Utc>>,
+    time_completed: Option<DateTime<Utc>>,
+    links: [Link; 2],
+    #[serde(flatten)]
+    details: Option<Details<'a>>,
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
+    input: &'a Value,
+    output: Option<&'a Value>,
+    log: Vec<LogRecord>,
+    error: Option<&'a ProblemDetails>,
+}
+
+/// A TD link element (`href`, `type`, `rel`, `anchor`).
+#[derive(Debug, Clone, Serialize)]
+struct Link {
+    href: String,
+    #[serde(rename = "type")]
+    media_type: Option<String>,
+    rel: &'static str,
+    anchor: Option<String>,
+}
+
+impl Link {
+    fn new(href: String, rel: &'static str) -> Self {
+        Self {
+            href,
+            media_type: None,
+            rel,
+            anchor: None,
+        }
+    }
+}
+
+/// What an action method can ask for besides its input: the invocation's id
+/// and its cancel hook. Declare a parameter of this type to receive it.
+#[derive(Debug, Clone)]
+pub struct InvocationHandle {
+    invocation: Arc<Invocation>,
+}
+
+impl InvocationHandle {
+    /// A handle on `invocation`.
+    pub fn new(invocation: Arc<Invocation>) -> Self {
+        Self { invocation }
+    }
+
+    /// The invocation's id.
+    pub fn id(&self) -> Uuid {
+        self.invocation.id()
+    }
+
+    /// The cancel hook (the same one a `CancelHook` parameter receives).
+    pub fn cancel_hook(&self) -> CancelHook {
+        self.invocation.cancel_hook().clone()
+    }
+
+    /// The validated input, as JSON.
+    pub fn input(&self) -> &Value {
+        self.invocation.input()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_invocations_expire_after_retention() {
+        let inv = Invocation::new("bench", "increment", Value::Null, Duration::ZERO, 10);
+        assert!(!inv.is_expired(Instant::now()));
+        assert!(inv.start());
+        inv.finish(Ok(Value::from(1)));
+        assert_eq!(inv.status(), InvocationStatus::Completed);
+        assert!(inv.is_expired(Instant::now()));
+    }
+
+    #[test]
+    fn cancelled_before_start_does_not_run() {
+        let inv = Invocation::new("bench", "slow", Value::Null, Duration::ZERO, 10);
+        assert_eq!(inv.request_cancel(), InvocationStatus::Pending);
+        assert!(!inv.start());
+    }
+
+    #[test]
+    fn summary_leaves_out_details() {
+        let inv = Invocation::new("bench", "increment", serde_json::json!({"by": 1}), Duration::ZERO, 10);
+        let summary = inv.to_json("http://h/", false);
+        assert!(summary.get("input").is_none());
+        assert_eq!(summary["action"], "/bench/increment");
+        assert_eq!(summary["links"][1]["rel"], "output");
+        let full = inv.to_json("http://h/", true);
+        assert_eq!(full["input"]["by"], 1);
+        assert_eq!(full["output"], Value::Null);
+        assert_eq!(full["status"], "pending");
+    }
+}

@@ -1,0 +1,42 @@
+//! The transport-free core of [labthings](https://crates.io/crates/labthings):
+//! the descriptor tables that `#[thing]` generates, invocations (threads,
+//! cancel hooks, logs, status), the [`ActionManager`] and the Thing
+//! Description. Nothing here knows about HTTP.
+//!
+//! Most users depend on the `labthings` facade instead of this crate.
+//!
+//! ```
+//! use labthings_core::{CancelHook, Cancelled};
+//! use std::time::Duration;
+//!
+//! // What an action does with the hook it is given:
+//! fn slow(cancel: &CancelHook) -> Result<u32, Cancelled> {
+//!     for _ in 0..3 {
+//!         cancel.sleep(Duration::from_millis(1))?;
+//!     }
+//!     Ok(3)
+//! }
+//! assert_eq!(slow(&CancelHook::new()), Ok(3));
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod cancel;
+pub mod descriptor;
+pub mod invocation;
+pub mod log;
+pub mod manager;
+pub mod outcome;
+pub mod registry;
+pub mod td;
+pub mod validation;
+
+pub use cancel::{CancelHook, Cancelled};
+pub use descriptor::{ActionDescriptor, PropertyDescriptor, SchemaFn, Thing, ThingDescriptor, WriteError};
+pub use invocation::{Invocation, InvocationHandle, InvocationStatus, ProblemDetails};
+pub use log::{InvocationLogLayer, LogRecord, init_tracing};
+pub use manager::{ActionManager, CancelError, ManagerConfig};
+pub use outcome::{DecodedInput, Failure};
+pub use registry::{ActionInfo, PropertyInfo, PropertyWriteError, ThingInstance};
+pub use td::thing_description;
+pub use validation::{InputProblem, LocSegment, Validator};

@@ -1,0 +1,279 @@
+//! Capturing `tracing` (and `log`) records into the invocation that emitted them.
+//!
+//! Action code logs as usual — `tracing::info!("stepped")` — and the record
+//! lands in the log of the invocation running on that thread. This works
+//! through [`InvocationLogLayer`], a `tracing-subscriber` layer that
+//! [`init_tracing`] installs; a program that sets up its own subscriber adds
+//! the layer itself.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+
+/// One log record, serialised exactly as LabThings-FastAPI's `LogRecordModel`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogRecord {
+    /// The formatted message, with any extra fields appended as `key=value`.
+    pub message: String,
+    /// `DEBUG`, `INFO`, `WARNING` or `ERROR` (Python's level names).
+    pub levelname: &'static str,
+    /// Python's numeric level: 10, 20, 30 or 40 (5 for `TRACE`).
+    pub levelno: u8,
+    /// Source line of the log statement (0 if unknown).
+    pub lineno: u32,
+    /// File name (without directories) of the log statement.
+    pub filename: String,
+    /// When the record was made (UTC).
+    pub created: DateTime<Utc>,
+    /// Always `null`: Rust errors carry no exception type.
+    pub exception_type: Option<String>,
+    /// Always `null`: Rust errors carry no traceback.
+    pub traceback: Option<String>,
+}
+
+impl LogRecord {
+    /// A record made now, at `level`, from the given source location.
+    pub fn new(level: Level, message: String, file: Option<&str>, line: Option<u32>) -> Self {
+        let (levelname, levelno) = python_level(level);
+        let filename = file
+            .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_owned())
+            .unwrap_or_default();
+        Self {
+            message,
+            levelname,
+            levelno,
+            lineno: line.unwrap_or(0),
+            filename,
+            created: Utc::now(),
+            exception_type: None,
+            traceback: None,
+        }
+    }
+}
+
+/// Python's name and number for a `tracing` level.
+fn python_level(level: Level) -> (&'static str, u8) {
+    match level {
+        Level::TRACE => ("TRACE", 5),
+        Level::DEBUG => ("DEBUG", 10),
+        Level::INFO => ("INFO", 20),
+        Level::WARN => ("WARNING", 30),
+        Level::ERROR => ("ERROR", 40),
+    }
+}
+
+/// A bounded, shared list of log records: the oldest record is dropped when a
+/// new one would exceed the capacity.
+#[derive(Debug)]
+pub struct LogBuffer {
+    records: Mutex<VecDeque<LogRecord>>,
+    capacity: usize,
+}
+
+impl LogBuffer {
+    /// An empty buffer that keeps at most `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            records: Mutex::new(VecDeque::new()),
+            capacity,
+        }
+    }
+
+    /// Add a record, dropping the oldest if full.
+    pub fn push(&self, record: LogRecord) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut records = self.records.lock();
+        if records.len() == self.capacity {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    /// A copy of the records, oldest first.
+    pub fn snapshot(&self) -> Vec<LogRecord> {
+        self.records.lock().iter().cloned().collect()
+    }
+
+    /// How many records are held.
+    pub fn len(&self) -> usize {
+        self.records.lock().len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+thread_local! {
+    static CURRENT_LOG: RefCell<Option<Arc<LogBuffer>>> = const { RefCell::new(None) };
+}
+
+/// Route log records emitted on this thread into `buffer` until the returned
+/// guard is dropped. Used by invocation threads; nesting restores the outer
+/// buffer on drop.
+pub fn capture_into(buffer: Arc<LogBuffer>) -> CaptureGuard {
+    let previous = CURRENT_LOG.with(|c| c.borrow_mut().replace(buffer));
+    CaptureGuard { previous }
+}
+
+/// Restores the previous capture target of this thread when dropped.
+#[must_use = "records are captured only while the guard lives"]
+#[derive(Debug)]
+pub struct CaptureGuard {
+    previous: Option<Arc<LogBuffer>>,
+}
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT_LOG.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Append a record to the buffer this thread captures into, if any.
+/// Returns whether a buffer took it.
+pub fn record_to_current(record: LogRecord) -> bool {
+    CURRENT_LOG.with(|c| match c.borrow().as_ref() {
+        Some(buffer) => {
+            buffer.push(record);
+            true
+        }
+        None => false,
+    })
+}
+
+/// The `tracing-subscriber` layer that copies events into the log of the
+/// invocation running on the current thread. Events on other threads pass by.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(labthings_core::InvocationLogLayer);
+/// # drop(subscriber);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvocationLogLayer;
+
+impl<S: Subscriber> Layer<S> for InvocationLogLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let capturing = CURRENT_LOG.with(|c| c.borrow().is_some());
+        if !capturing {
+            return;
+        }
+        let meta = event.metadata();
+        let mut visitor = MessageVisitor::default();
+        event.record(&mut visitor);
+        let record = LogRecord::new(*meta.level(), visitor.finish(), meta.file(), meta.line());
+        record_to_current(record);
+    }
+}
+
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl MessageVisitor {
+    fn finish(mut self) -> String {
+        if !self.fields.is_empty() {
+            if !self.message.is_empty() {
+                self.message.push(' ');
+            }
+            self.message.push_str(&self.fields);
+        }
+        self.message
+    }
+}
+
+impl Visit for MessageVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            // `log` records bridged by tracing-log carry their location as fields.
+            name if name.starts_with("log.") => {}
+            name => {
+                if !self.fields.is_empty() {
+                    self.fields.push(' ');
+                }
+                let _ = write!(self.fields, "{name}={value:?}");
+            }
+        }
+    }
+}
+
+/// Install a global subscriber that prints `info` and above to stderr
+/// (`RUST_LOG` overrides) and captures action logs with
+/// [`InvocationLogLayer`]; `log` crate records are bridged too.
+///
+/// Does nothing if a global subscriber is already set (then add
+/// [`InvocationLogLayer`] to it yourself). Safe to call more than once.
+pub fn init_tracing() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::prelude::*;
+    let printed = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy();
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(printed))
+        .with(InvocationLogLayer.with_filter(LevelFilter::INFO))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn buffer_drops_oldest_when_full() {
+        let buffer = LogBuffer::new(2);
+        for n in 0..3 {
+            buffer.push(LogRecord::new(Level::INFO, n.to_string(), None, None));
+        }
+        let messages: Vec<_> = buffer.snapshot().into_iter().map(|r| r.message).collect();
+        assert_eq!(messages, ["1", "2"]);
+    }
+
+    #[test]
+    fn layer_captures_only_inside_the_guard() {
+        let subscriber = tracing_subscriber::registry().with(InvocationLogLayer);
+        let buffer = Arc::new(LogBuffer::new(10));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("before");
+            {
+                let _guard = capture_into(buffer.clone());
+                tracing::warn!(step = 3, "moved");
+            }
+            tracing::info!("after");
+        });
+        let records = buffer.snapshot();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].message, "moved step=3");
+        assert_eq!(records[0].levelname, "WARNING");
+        assert_eq!(records[0].levelno, 30);
+        assert_eq!(records[0].filename, "log.rs");
+        assert!(records[0].lineno > 0);
+    }
+}

@@ -1,0 +1,182 @@
+//! What device code returns, turned into JSON or into a failure.
+//!
+//! The `#[thing]` macro calls these helpers from the code it generates, so a
+//! getter or action may return a plain value, `()`, or a `Result<T, E>` whose
+//! error implements `Display`.
+
+use std::any::{Any, type_name};
+use std::fmt::Display;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::cancel::Cancelled;
+
+/// Why device code did not produce a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The code stopped because it was cancelled ([`Cancelled`]).
+    Cancelled,
+    /// The code returned an error or panicked.
+    Error {
+        /// A short name for the kind of error (the error type's name, or `Panic`).
+        title: String,
+        /// The error's message.
+        detail: String,
+    },
+}
+
+impl Failure {
+    /// A failure with the given title and detail.
+    pub fn error(title: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Error {
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The failure for a caught panic payload.
+    pub fn from_panic(payload: &(dyn Any + Send)) -> Self {
+        let detail = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "the device code panicked".to_owned()
+        };
+        Self::error("Panic", detail)
+    }
+
+    /// The human-readable message.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Cancelled => Cancelled.to_string(),
+            Failure::Error { detail, .. } => detail.clone(),
+        }
+    }
+}
+
+impl Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Cancelled => Display::fmt(&Cancelled, f),
+            Failure::Error { title, detail } => write!(f, "{title}: {detail}"),
+        }
+    }
+}
+
+/// The last path segment of a type's name, without generics:
+/// `alloc::string::String` → `String`.
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// Serialize a value returned by device code.
+pub fn to_output<T: Serialize>(value: &T) -> Result<Value, Failure> {
+    serde_json::to_value(value)
+        .map_err(|e| Failure::error("SerializationError", format!("the value could not be written as JSON: {e}")))
+}
+
+/// Turn an error returned by device code into a [`Failure`]; [`Cancelled`]
+/// (also inside a boxed error) becomes [`Failure::Cancelled`].
+pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
+    let any: &dyn Any = &error;
+    if any.is::<Cancelled>() {
+        return Failure::Cancelled;
+    }
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        if boxed.is::<Cancelled>() {
+            return Failure::Cancelled;
+        }
+    }
+    Failure::error(short_type_name::<E>(), error.to_string())
+}
+
+/// Serialize the `Ok` value of a `Result` returned by device code, or turn its
+/// error into a [`Failure`].
+pub fn result_to_output<T: Serialize, E: Display + 'static>(
+    result: Result<T, E>,
+) -> Result<Value, Failure> {
+    match result {
+        Ok(value) => to_output(&value),
+        Err(error) => Err(to_failure(error)),
+    }
+}
+
+/// Map the error of a setter's `Result` into a [`Failure`].
+pub fn result_to_unit<T, E: Display + 'static>(result: Result<T, E>) -> Result<(), Failure> {
+    result.map(|_| ()).map_err(to_failure)
+}
+
+/// An action's input after validation: the echo shown in the invocation (with
+/// defaults filled in) and the typed value the action is called with.
+pub struct DecodedInput {
+    /// The input as JSON, defaults filled in.
+    pub echo: Value,
+    /// The generated input struct, boxed for the type-erased table.
+    pub args: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for DecodedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedInput").field("echo", &self.echo).finish_non_exhaustive()
+    }
+}
+
+/// Decode an action's input struct from JSON; `null` counts as `{}`.
+pub fn decode_input<I>(value: Value) -> Result<DecodedInput, serde_json::Error>
+where
+    I: DeserializeOwned + Serialize + Send + 'static,
+{
+    let value = if value.is_null() {
+        Value::Object(Default::default())
+    } else {
+        value
+    };
+    let typed: I = serde_json::from_value(value)?;
+    let echo = serde_json::to_value(&typed)?;
+    Ok(DecodedInput {
+        echo,
+        args: Box::new(typed),
+    })
+}
+
+/// Unbox the typed input an action was decoded into.
+pub fn take_input<I: 'static>(args: Box<dyn Any + Send>) -> Result<I, Failure> {
+    args.downcast::<I>().map(|b| *b).map_err(|_| {
+        Failure::error(
+            "InternalError",
+            format!("the input was not a {}", short_type_name::<I>()),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelled_errors_become_cancelled_failures() {
+        assert_eq!(to_failure(Cancelled), Failure::Cancelled);
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Cancelled);
+        assert_eq!(to_failure(boxed), Failure::Cancelled);
+    }
+
+    #[test]
+    fn other_errors_keep_their_type_name_and_message() {
+        let failure = to_failure(String::from("motor stalled"));
+        assert_eq!(failure, Failure::error("String", "motor stalled"));
+    }
+
+    #[test]
+    fn null_input_decodes_as_empty_object() {
+        #[derive(serde::Deserialize, Serialize)]
+        struct Empty {}
+        let decoded = decode_input::<Empty>(Value::Null).expect("null is an empty input");
+        assert_eq!(decoded.echo, serde_json::json!({}));
+        assert!(take_input::<Empty>(decoded.args).is_ok());
+    }
+}
