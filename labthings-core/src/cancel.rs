@@ -81,11 +81,7 @@ impl CancelHook {
     /// `Err(Cancelled)` if cancellation has been requested, so `hook.check()?`
     /// stops the action at a safe point.
     pub fn check(&self) -> Result<(), Cancelled> {
-        if self.is_cancelled() {
-            Err(Cancelled)
-        } else {
-            Ok(())
-        }
+        if self.is_cancelled() { Err(Cancelled) } else { Ok(()) }
     }
 
     /// Wait for `duration`, or return `Err(Cancelled)` as soon as the hook is
@@ -99,12 +95,7 @@ impl CancelHook {
             }
             match deadline {
                 Some(deadline) => {
-                    if self
-                        .flag
-                        .changed
-                        .wait_until(&mut cancelled, deadline)
-                        .timed_out()
-                    {
+                    if self.flag.changed.wait_until(&mut cancelled, deadline).timed_out() {
                         return if *cancelled { Err(Cancelled) } else { Ok(()) };
                     }
                 }

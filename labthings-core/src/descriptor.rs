@@ -16,6 +16,9 @@ use crate::outcome::{DecodedInput, Failure};
 /// A function that produces a JSON Schema.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
+/// A generated setter: decode a JSON value and call the user's setter.
+pub type WriteFn<T> = fn(&T, Value) -> Result<(), WriteError>;
+
 /// A device type served by labthings. Implemented by `#[thing]`; do not
 /// implement it by hand.
 #[diagnostic::on_unimplemented(
@@ -65,7 +68,7 @@ pub struct PropertyDescriptor<T: 'static> {
     /// Call the getter and serialize its value.
     pub read: fn(&T) -> Result<Value, Failure>,
     /// Decode a value and call the setter; `None` for a read-only property.
-    pub write: Option<fn(&T, Value) -> Result<(), WriteError>>,
+    pub write: Option<WriteFn<T>>,
 }
 
 impl<T> std::fmt::Debug for PropertyDescriptor<T> {

@@ -236,7 +236,11 @@ pub fn init_tracing() {
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
     let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(printed))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(printed),
+        )
         .with(InvocationLogLayer.with_filter(LevelFilter::INFO))
         .try_init();
 }

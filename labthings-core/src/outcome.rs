@@ -76,8 +76,12 @@ fn short_type_name<T: ?Sized>() -> &'static str {
 
 /// Serialize a value returned by device code.
 pub fn to_output<T: Serialize>(value: &T) -> Result<Value, Failure> {
-    serde_json::to_value(value)
-        .map_err(|e| Failure::error("SerializationError", format!("the value could not be written as JSON: {e}")))
+    serde_json::to_value(value).map_err(|e| {
+        Failure::error(
+            "SerializationError",
+            format!("the value could not be written as JSON: {e}"),
+        )
+    })
 }
 
 /// Turn an error returned by device code into a [`Failure`]; [`Cancelled`]
@@ -87,19 +91,17 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
     if any.is::<Cancelled>() {
         return Failure::Cancelled;
     }
-    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
-        if boxed.is::<Cancelled>() {
-            return Failure::Cancelled;
-        }
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()
+        && boxed.is::<Cancelled>()
+    {
+        return Failure::Cancelled;
     }
     Failure::error(short_type_name::<E>(), error.to_string())
 }
 
 /// Serialize the `Ok` value of a `Result` returned by device code, or turn its
 /// error into a [`Failure`].
-pub fn result_to_output<T: Serialize, E: Display + 'static>(
-    result: Result<T, E>,
-) -> Result<Value, Failure> {
+pub fn result_to_output<T: Serialize, E: Display + 'static>(result: Result<T, E>) -> Result<Value, Failure> {
     match result {
         Ok(value) => to_output(&value),
         Err(error) => Err(to_failure(error)),
@@ -122,7 +124,9 @@ pub struct DecodedInput {
 
 impl std::fmt::Debug for DecodedInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecodedInput").field("echo", &self.echo).finish_non_exhaustive()
+        f.debug_struct("DecodedInput")
+            .field("echo", &self.echo)
+            .finish_non_exhaustive()
     }
 }
 

@@ -286,5 +286,10 @@ impl ThingInstance {
 /// A problem found by serde after the schema accepted the value (rare: the
 /// schema and the type disagree).
 fn serde_problem(error: &serde_json::Error) -> InputProblem {
-    InputProblem::new("value_error", vec![LocSegment::from("body")], error.to_string(), Value::Null)
+    InputProblem::new(
+        "value_error",
+        vec![LocSegment::from("body")],
+        error.to_string(),
+        Value::Null,
+    )
 }

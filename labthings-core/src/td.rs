@@ -56,6 +56,8 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         describe(&mut affordance, action.name, action.title, action.description);
         if action.has_input {
             let mut input = schema_object(&action.input_schema);
+            // The generated struct's doc comment is for Rust readers, not WoT clients.
+            input.remove("description");
             input.insert("title".into(), format!("{}_input", action.name).into());
             affordance.insert("input".into(), input.into());
         }

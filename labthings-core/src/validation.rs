@@ -116,7 +116,12 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
     match error.kind() {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            out.push(InputProblem::new("missing", at(name), "Field required", instance.clone()));
+            out.push(InputProblem::new(
+                "missing",
+                at(name),
+                "Field required",
+                instance.clone(),
+            ));
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             for name in unexpected {
@@ -132,10 +137,7 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => *t,
-                TypeKind::Multiple(set) => set
-                    .iter()
-                    .find(|t| *t != JsonType::Null)
-                    .unwrap_or(JsonType::Null),
+                TypeKind::Multiple(set) => set.iter().find(|t| *t != JsonType::Null).unwrap_or(JsonType::Null),
             };
             let (code, noun) = type_problem(expected, instance);
             out.push(InputProblem::new(

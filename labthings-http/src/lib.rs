@@ -1,1 +1,28 @@
-//! placeholder
+//! The HTTP server of [labthings](https://crates.io/crates/labthings): hyper 1
+//! and tokio through axum's router. It turns the descriptor tables that
+//! `#[thing]` generates into routes, runs actions on their own threads via the
+//! core [`ActionManager`](labthings_core::ActionManager), and serves Thing
+//! Descriptions. The paths, status codes and JSON shapes are those of
+//! LabThings-FastAPI, so its clients work unchanged.
+//!
+//! ```
+//! # use labthings_http::{Server, ServerConfig};
+//! let server = Server::builder()
+//!     .config(ServerConfig { body_limit: 4096, ..ServerConfig::default() })
+//!     .build()
+//!     .expect("no things, nothing to get wrong");
+//! assert!(server.things().is_empty());
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod config;
+mod error;
+mod routes;
+mod server;
+mod state;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

@@ -1,0 +1,56 @@
+//! Reading a JSON request body with a size limit.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use labthings_core::InputProblem;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Read the whole body (at most `limit` bytes) and parse it as JSON. An empty
+/// body is `null`.
+pub(crate) async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadBody(e.to_string())
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let offset = byte_offset(&bytes, e.line(), e.column());
+        ApiError::Invalid(vec![InputProblem::invalid_json(&e, offset)])
+    })
+}
+
+/// The byte offset of a 1-based line and column, as FastAPI reports it.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes
+        .split(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_offset;
+
+    #[test]
+    fn offsets_count_earlier_lines() {
+        assert_eq!(byte_offset(b"{\n  x", 2, 3), 4);
+        assert_eq!(byte_offset(b"{x", 1, 2), 1);
+    }
+}

@@ -1,0 +1,40 @@
+//! Server settings.
+
+use std::time::Duration;
+
+/// Settings of a [`Server`](crate::Server). `Default` gives the documented
+/// defaults.
+///
+/// ```
+/// use labthings_http::ServerConfig;
+/// use std::time::Duration;
+/// let config = ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() };
+/// assert_eq!(config.retention, Duration::from_secs(300));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (default 1 MiB); larger is 413.
+    pub body_limit: usize,
+    /// How long finished invocations are kept when the action does not say
+    /// (default 300 s).
+    pub retention: Duration,
+    /// Log records kept per invocation (default 1000).
+    pub log_capacity: usize,
+    /// How often expired invocations are dropped (default 1 s).
+    pub expiry_interval: Duration,
+    /// On shutdown, how long running invocations get to finish after being
+    /// cancelled (default 5 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            retention: Duration::from_secs(300),
+            log_capacity: 1000,
+            expiry_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `/action_invocations`: list, poll, cancel, and fetch outputs.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use labthings_core::{CancelError, Invocation, InvocationStatus};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::{AppState, base_url};
+
+/// `GET /action_invocations`: summaries of every invocation, oldest first.
+pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
+    let base = base_url(&headers);
+    let list = state
+        .manager
+        .list(None, None)
+        .iter()
+        .map(|i| i.to_json(&base, false))
+        .collect();
+    Json(Value::Array(list))
+}
+
+/// Parse an invocation id from the path (422 if malformed).
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|e| {
+        ApiError::invalid(
+            "uuid_parsing",
+            vec!["path".into(), "id".into()],
+            format!("Input should be a valid UUID, {e}"),
+            Value::from(raw),
+        )
+    })
+}
+
+fn find(state: &AppState, raw: &str) -> Result<Arc<Invocation>, ApiError> {
+    let id = parse_id(raw)?;
+    state
+        .manager
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("No action invocation found with ID {id}")))
+}
+
+/// `GET /action_invocations/{id}`: the whole invocation.
+pub(crate) async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let invocation = find(&state, &id)?;
+    Ok(Json(invocation.to_json(&base_url(&headers), true)))
+}
+
+/// `DELETE /action_invocations/{id}`: ask a running invocation to stop.
+pub(crate) async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    match state.manager.cancel(id) {
+        Ok(()) => Ok(Json(Value::Null)),
+        Err(e @ CancelError::NotFound(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ CancelError::Finished { .. }) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}
+
+/// `GET /action_invocations/{id}/output`: the output once completed (even a
+/// falsy one such as `0` or `null`).
+pub(crate) async fn output(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let invocation = find(&state, &id)?;
+    match invocation.status() {
+        InvocationStatus::Completed => Ok(Json(invocation.output().unwrap_or(Value::Null))),
+        status @ (InvocationStatus::Pending | InvocationStatus::Running) => Err(ApiError::Unavailable(format!(
+            "The invocation is {status} and has no output yet."
+        ))),
+        status => Err(ApiError::Unavailable(format!(
+            "The invocation ended with status {status} and has no output."
+        ))),
+    }
+}

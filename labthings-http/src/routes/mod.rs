@@ -1,0 +1,65 @@
+//! The routes: one module per kind of resource.
+
+pub(crate) mod actions;
+pub(crate) mod invocations;
+pub(crate) mod properties;
+pub(crate) mod things;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::routing::{MethodRouter, get};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The whole route table, built from the things' descriptor tables.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let mut router = Router::new()
+        .route("/things/", json_route(get(things::list)))
+        .route("/thing_descriptions/", json_route(get(things::descriptions)))
+        .route("/action_invocations", json_route(get(invocations::list)))
+        .route(
+            "/action_invocations/{id}",
+            json_route(get(invocations::get).delete(invocations::cancel)),
+        )
+        .route("/action_invocations/{id}/output", json_route(get(invocations::output)));
+    for thing in &state.things {
+        router = things::routes(router, thing);
+        for index in 0..thing.properties().len() {
+            router = properties::route(router, thing, index);
+        }
+        for index in 0..thing.actions().len() {
+            router = actions::route(router, thing, index);
+        }
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+/// Give a method router a JSON 405 for methods it does not serve (axum adds
+/// the `Allow` header).
+pub(crate) fn json_route(route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    route.fallback(method_not_allowed)
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("Not Found: nothing is served at {}", uri.path()))
+}
+
+/// Run blocking device code off the async reactor: in place on a
+/// multi-thread runtime (cheap: no task hand-off), else on the blocking pool.
+pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, ApiError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(f))
+    } else {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Device(labthings_core::Failure::error("JoinError", e.to_string())))
+    }
+}

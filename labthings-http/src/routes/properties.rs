@@ -1,0 +1,59 @@
+//! `GET` and `PUT /{thing}/{property}`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use labthings_core::{PropertyWriteError, ThingInstance};
+use serde_json::Value;
+
+use super::{blocking, json_route};
+use crate::body::read_json;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Add the route of property number `index` of `thing`.
+pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, index: usize) -> Router<Arc<AppState>> {
+    let Some(property) = thing.properties().get(index) else {
+        return router;
+    };
+    let path = format!("/{}/{}", thing.name(), property.name);
+    let read = {
+        let thing = thing.clone();
+        move || read(thing, index)
+    };
+    let mut method_router = get(read);
+    if property.writable {
+        let thing = thing.clone();
+        method_router = method_router.put(
+            move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                write(state, thing, index, headers, body)
+            },
+        );
+    }
+    router.route(&path, json_route(method_router))
+}
+
+async fn read(thing: Arc<ThingInstance>, index: usize) -> Result<Json<Value>, ApiError> {
+    let value = blocking(move || thing.read_property(index)).await?;
+    value.map(Json).map_err(ApiError::Device)
+}
+
+async fn write(
+    state: Arc<AppState>,
+    thing: Arc<ThingInstance>,
+    index: usize,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = read_json(&headers, body, state.config.body_limit).await?;
+    match blocking(move || thing.write_property(index, value)).await? {
+        Ok(()) => Ok((StatusCode::CREATED, Json(Value::Null))),
+        Err(PropertyWriteError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
+        Err(PropertyWriteError::Failed(failure)) => Err(ApiError::Device(failure)),
+        Err(PropertyWriteError::ReadOnly) => Err(ApiError::MethodNotAllowed("PUT".to_owned())),
+    }
+}

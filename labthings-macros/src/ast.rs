@@ -1,0 +1,408 @@
+//! A checked model of a `#[thing]` impl block. Code generation reads only this.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReceiverKind,
+    ReturnType, Type, Visibility,
+};
+
+use crate::attr::{self, Role};
+
+/// The whole Thing: the type and its affordances.
+pub(crate) struct ThingModel {
+    /// The type the impl block is for.
+    pub self_ty: Type,
+    /// Its last path segment, used to name generated types.
+    pub type_ident: Ident,
+    /// The impl block's doc comment.
+    pub docs: Option<String>,
+    /// Properties in declaration order.
+    pub properties: Vec<Property>,
+    /// Actions in declaration order.
+    pub actions: Vec<Action>,
+}
+
+/// A property: a getter and maybe a setter.
+pub(crate) struct Property {
+    /// The affordance name (the method name unless renamed).
+    pub name: String,
+    /// Where the name was written, for errors.
+    pub name_span: Span,
+    /// The getter method.
+    pub getter: Ident,
+    pub docs: Option<String>,
+    pub value_ty: Type,
+    pub fallible: bool,
+    pub setter: Option<Setter>,
+    pub cfgs: Vec<Attribute>,
+}
+
+/// The setter of a property.
+pub(crate) struct Setter {
+    pub method: Ident,
+    pub value_ty: Type,
+    pub fallible: bool,
+    /// The `#[setter(name)]` argument, for error spans.
+    pub target: Ident,
+}
+
+/// An action method.
+pub(crate) struct Action {
+    /// The affordance name (the method name unless renamed).
+    pub name: String,
+    /// Where the name was written, for errors.
+    pub name_span: Span,
+    /// The method.
+    pub method: Ident,
+    pub vis: Visibility,
+    pub docs: Option<String>,
+    pub params: Vec<Param>,
+    pub output: Output,
+    pub retention_secs: Option<u64>,
+    pub cfgs: Vec<Attribute>,
+}
+
+/// What an action method returns.
+pub(crate) enum Output {
+    /// Nothing (`()`).
+    Unit,
+    /// A plain value of this type.
+    Plain(Type),
+    /// `Result<T, E>`: the `T`.
+    Result(Type),
+}
+
+/// One parameter of an action method (after `&self`).
+pub(crate) enum Param {
+    /// Part of the input: becomes a field of the generated input struct.
+    Input {
+        name: Ident,
+        ty: Box<Type>,
+        default: Option<Box<Expr>>,
+    },
+    /// A framework value handed in by the runtime (`CancelHook`, `InvocationHandle`).
+    Injected { kind: Injected, by_ref: bool },
+}
+
+/// The framework types that are injected rather than read from the input.
+#[derive(Clone, Copy)]
+pub(crate) enum Injected {
+    CancelHook,
+    InvocationHandle,
+}
+
+/// Build the model from an impl block, collecting every problem in `errors`,
+/// and strip the attributes `#[thing]` consumes from `item`.
+pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option<ThingModel> {
+    if let Some((path, _)) = &item.trait_ {
+        errors.push(syn::Error::new(
+            path.span(),
+            "`#[thing]` goes on an inherent impl block (`impl MyDevice { .. }`), not on a trait impl",
+        ));
+    }
+    if !item.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            item.generics.params.span(),
+            "`#[thing]` does not support generic impl blocks: implement it for a concrete type",
+        ));
+    }
+    let type_ident = match &*item.self_ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    };
+    let Some(type_ident) = type_ident else {
+        errors.push(syn::Error::new(
+            item.self_ty.span(),
+            "`#[thing]` needs a named type, e.g. `impl Stage { .. }`",
+        ));
+        return None;
+    };
+
+    let mut properties: Vec<Property> = Vec::new();
+    let mut setters: Vec<Setter> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        let role = attr::role(&method.attrs, errors);
+        // Strip our attributes even when they had errors, so they are not
+        // expanded on their own ("only works inside #[thing]").
+        let attrs = method.attrs.clone();
+        method.attrs.retain(|a| !attr::is_role(a));
+        let Some((role, role_span)) = role else {
+            continue;
+        };
+        let docs = attr::docs(&attrs);
+        let cfgs: Vec<Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect();
+        check_signature(method, errors);
+        match role {
+            Role::Property { name } => {
+                if let Some(p) = parse_getter(method, name, docs, cfgs, role_span, errors) {
+                    properties.push(p);
+                }
+            }
+            Role::Setter(target) => {
+                if let Some(s) = parse_setter(method, target, errors) {
+                    setters.push(s);
+                }
+            }
+            Role::Action { name, retention_secs } => {
+                let params = parse_params(method, errors);
+                let (name, name_span) = affordance_name(name.as_ref(), &method.sig.ident);
+                actions.push(Action {
+                    name,
+                    name_span,
+                    method: method.sig.ident.clone(),
+                    vis: method.vis.clone(),
+                    docs,
+                    params,
+                    output: output_of(&method.sig.output),
+                    retention_secs,
+                    cfgs,
+                });
+            }
+        }
+    }
+
+    for setter in setters {
+        match properties.iter_mut().find(|p| setter.target == p.name) {
+            Some(property) if property.setter.is_some() => errors.push(syn::Error::new(
+                setter.target.span(),
+                format!("property `{}` already has a setter", setter.target),
+            )),
+            Some(property) => property.setter = Some(setter),
+            None => errors.push(syn::Error::new(
+                setter.target.span(),
+                format!(
+                    "`#[setter({0})]` names no property: add a `#[property] fn {0}(&self) -> T` getter in this impl block",
+                    setter.target
+                ),
+            )),
+        }
+    }
+    check_unique_names(&properties, &actions, errors);
+
+    Some(ThingModel {
+        self_ty: (*item.self_ty).clone(),
+        type_ident,
+        docs: attr::docs(&item.attrs),
+        properties,
+        actions,
+    })
+}
+
+/// Problems any labthings method can have: async, generic, no `&self`.
+fn check_signature(method: &ImplItemFn, errors: &mut Vec<syn::Error>) {
+    let sig = &method.sig;
+    if let Some(asyncness) = sig.asyncness {
+        errors.push(syn::Error::new(
+            asyncness.span(),
+            "labthings methods cannot be `async`: actions already run on their own thread, so write a plain blocking `fn`",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            sig.generics.params.span(),
+            "labthings methods cannot be generic: the input and output types must be known to build their JSON Schema",
+        ));
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(r)) if matches!(r.kind, ReceiverKind::Reference(_, _, None)) => {}
+        Some(FnArg::Receiver(r)) if matches!(r.kind, ReceiverKind::Reference(_, _, Some(_))) => errors.push(syn::Error::new(
+            r.span(),
+            "use `&self`, not `&mut self`: a Thing is shared between requests, so keep mutable state in a `Mutex` or an atomic",
+        )),
+        Some(FnArg::Receiver(r)) => errors.push(syn::Error::new(
+            r.span(),
+            "use `&self`: a Thing is shared between requests and cannot be taken by value",
+        )),
+        _ => errors.push(syn::Error::new(
+            sig.ident.span(),
+            format!("`{}` needs a `&self` receiver: write `fn {}(&self, ..)`", sig.ident, sig.ident),
+        )),
+    }
+}
+
+/// The affordance name: the `name = ".."` option, or the method name.
+fn affordance_name(renamed: Option<&syn::LitStr>, method: &Ident) -> (String, Span) {
+    match renamed {
+        Some(lit) => (lit.value(), lit.span()),
+        None => (method.to_string(), method.span()),
+    }
+}
+
+fn parse_getter(
+    method: &ImplItemFn,
+    renamed: Option<syn::LitStr>,
+    docs: Option<String>,
+    cfgs: Vec<Attribute>,
+    role_span: Span,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Property> {
+    for arg in method.sig.inputs.iter().skip(1) {
+        errors.push(syn::Error::new(
+            arg.span(),
+            "a property getter takes only `&self`: to pass arguments make it an `#[action]`, or write a `#[setter(..)]` for the property",
+        ));
+    }
+    let output = output_of(&method.sig.output);
+    let (value_ty, fallible) = match output {
+        Output::Plain(ty) => (ty, false),
+        Output::Result(ty) => (ty, true),
+        Output::Unit => {
+            errors.push(syn::Error::new(
+                role_span,
+                format!(
+                    "property getter `{}` must return the property's value, e.g. `fn {}(&self) -> u64`",
+                    method.sig.ident, method.sig.ident
+                ),
+            ));
+            return None;
+        }
+    };
+    let (name, name_span) = affordance_name(renamed.as_ref(), &method.sig.ident);
+    Some(Property {
+        name,
+        name_span,
+        getter: method.sig.ident.clone(),
+        docs,
+        value_ty,
+        fallible,
+        setter: None,
+        cfgs,
+    })
+}
+
+fn parse_setter(method: &ImplItemFn, target: Ident, errors: &mut Vec<syn::Error>) -> Option<Setter> {
+    let args: Vec<&FnArg> = method.sig.inputs.iter().skip(1).collect();
+    let value_ty = match args.as_slice() {
+        [FnArg::Typed(arg)] => (*arg.ty).clone(),
+        _ => {
+            errors.push(syn::Error::new(
+                method.sig.inputs.span(),
+                format!(
+                    "a setter takes `&self` and the new value: `fn {}(&self, value: T)`",
+                    method.sig.ident
+                ),
+            ));
+            return None;
+        }
+    };
+    let fallible = match output_of(&method.sig.output) {
+        Output::Unit => false,
+        Output::Result(_) => true,
+        Output::Plain(ty) => {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "a setter returns nothing or `Result<(), E>`",
+            ));
+            false
+        }
+    };
+    Some(Setter {
+        method: method.sig.ident.clone(),
+        value_ty,
+        fallible,
+        target,
+    })
+}
+
+/// The parameters of an action; strips `#[default(..)]` from the method.
+fn parse_params(method: &mut ImplItemFn, errors: &mut Vec<syn::Error>) -> Vec<Param> {
+    let mut params = Vec::new();
+    for arg in method.sig.inputs.iter_mut().skip(1) {
+        let FnArg::Typed(arg) = arg else { continue };
+        let default = attr::param_default(&arg.attrs, errors);
+        arg.attrs.retain(|a| !a.path().is_ident("default"));
+        if let Some(kind) = injected(&arg.ty) {
+            if default.is_some() {
+                errors.push(syn::Error::new(
+                    arg.ty.span(),
+                    "an injected parameter cannot have a default",
+                ));
+            }
+            params.push(Param::Injected {
+                kind,
+                by_ref: matches!(&*arg.ty, Type::Reference(_)),
+            });
+            continue;
+        }
+        if let Type::ImplTrait(t) = &*arg.ty {
+            errors.push(syn::Error::new(
+                t.span(),
+                "`impl Trait` parameters are generic, which actions cannot be: use a concrete type",
+            ));
+            continue;
+        }
+        match &*arg.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => params.push(Param::Input {
+                name: p.ident.clone(),
+                ty: arg.ty.clone(),
+                default: default.map(Box::new),
+            }),
+            pat => errors.push(syn::Error::new(
+                pat.span(),
+                "unsupported parameter pattern: action parameters become named input fields, so write `name: Type`",
+            )),
+        }
+    }
+    params
+}
+
+/// Whether a parameter type is one the runtime injects (by its last path segment).
+fn injected(ty: &Type) -> Option<Injected> {
+    let ty = match ty {
+        Type::Reference(r) => &*r.elem,
+        other => other,
+    };
+    let Type::Path(p) = ty else { return None };
+    match p.path.segments.last()?.ident.to_string().as_str() {
+        "CancelHook" => Some(Injected::CancelHook),
+        "InvocationHandle" => Some(Injected::InvocationHandle),
+        _ => None,
+    }
+}
+
+/// Classify a return type: nothing, `Result<T, ..>` or a plain value.
+fn output_of(ret: &ReturnType) -> Output {
+    let ty = match ret {
+        ReturnType::Default => return Output::Unit,
+        ReturnType::Type(_, ty) => &**ty,
+    };
+    if let Type::Tuple(t) = ty
+        && t.elems.is_empty()
+    {
+        return Output::Unit;
+    }
+    if let Type::Path(p) = ty
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(args) = &last.arguments
+        && let Some(GenericArgument::Type(ok)) = args.args.first()
+    {
+        return Output::Result(ok.clone());
+    }
+    Output::Plain(ty.clone())
+}
+
+fn check_unique_names(properties: &[Property], actions: &[Action], errors: &mut Vec<syn::Error>) {
+    let mut seen: Vec<&str> = Vec::new();
+    let names = properties
+        .iter()
+        .map(|p| (&p.name, p.name_span))
+        .chain(actions.iter().map(|a| (&a.name, a.name_span)));
+    for (name, span) in names {
+        if seen.contains(&name.as_str()) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "two affordances are named `{name}`: each property and action needs its own name (it is its URL)"
+                ),
+            ));
+        } else {
+            seen.push(name);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+use labthings::prelude::*;
+
+struct Stage;
+
+impl Stage {
+    #[action]
+    fn home(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use labthings::prelude::*;
+
+struct Stage;
+
+#[thing]
+impl Stage {
+    #[action]
+    async fn home(&self) {}
+}
+
+fn main() {}

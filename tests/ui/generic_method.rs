@@ -1,0 +1,13 @@
+use labthings::prelude::*;
+
+struct Stage;
+
+#[thing]
+impl Stage {
+    #[action]
+    fn echo<T: serde::Serialize>(&self, value: T) -> T {
+        value
+    }
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use labthings::prelude::*;
+
+struct Reading(f64);
+
+struct Sensor;
+
+#[thing]
+impl Sensor {
+    #[action]
+    fn measure(&self) -> Reading {
+        Reading(1.0)
+    }
+}
+
+fn main() {}
