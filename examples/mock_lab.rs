@@ -1,4 +1,5 @@
-//! A mock lab: a three-axis stage and a camera, no hardware needed.
+//! A mock lab: a three-axis stage, a camera and an autofocus that uses both,
+//! no hardware needed.
 //!
 //! ```text
 //! cargo run --release --example mock_lab            # http://127.0.0.1:5000
@@ -15,6 +16,7 @@ use parking_lot::Mutex;
 pub struct Stage {
     position: Mutex<[i64; 3]>,
     step_delay_ms: AtomicU64,
+    steps_per_um: DataProperty<f64>,
 }
 
 impl Default for Stage {
@@ -22,6 +24,7 @@ impl Default for Stage {
         Self {
             position: Mutex::new([0; 3]),
             step_delay_ms: AtomicU64::new(10),
+            steps_per_um: DataProperty::new(1.0),
         }
     }
 }
@@ -48,10 +51,17 @@ impl Stage {
         self.step_delay_ms.store(value, Ordering::Relaxed);
     }
 
+    /// Calibration: motor steps per micrometre. Saved in `settings/stage.json`.
+    #[property(setting, minimum = 0.001, unit = "steps/um")]
+    fn steps_per_um(&self) -> &DataProperty<f64> {
+        &self.steps_per_um
+    }
+
     /// Move by a relative amount, one step at a time.
     ///
-    /// Returns the final position. Cancelling stops at the current step.
-    #[action]
+    /// Returns the final position. Cancelling stops at the current step. One
+    /// move at a time: a second move waits, `pending`, for the first.
+    #[action(lock)]
     fn move_relative(
         &self,
         x: i64,
@@ -73,11 +83,23 @@ impl Stage {
     }
 
     /// Move back to `[0, 0, 0]` at once.
-    #[action]
+    #[action(lock)]
     fn home(&self) -> [i64; 3] {
         *self.position.lock() = [0; 3];
         tracing::info!("homed");
         [0; 3]
+    }
+
+    /// Connect to the (mock) motor controller.
+    #[on_start]
+    fn connect(&self) {
+        tracing::info!("stage connected");
+    }
+
+    /// Release the (mock) motor controller.
+    #[on_stop]
+    fn disconnect(&self) {
+        tracing::info!("stage disconnected at {:?}", self.position());
     }
 }
 
@@ -122,9 +144,16 @@ impl Camera {
 
     /// Acquire `count` frames, one exposure each, and return their mean intensities.
     ///
-    /// Logs every frame; cancelling stops after the current exposure.
-    #[action]
-    fn acquire(&self, #[default(5)] count: u32, cancel: CancelHook) -> Result<Vec<f64>, Cancelled> {
+    /// Logs every frame; cancelling stops after the current exposure. The
+    /// camera takes one acquisition at a time: a second is refused with 409.
+    #[action(lock, when_busy = "reject")]
+    fn acquire(
+        &self,
+        #[default(5)]
+        #[param(minimum = 1, maximum = 1000, description = "How many frames to take")]
+        count: u32,
+        cancel: CancelHook,
+    ) -> Result<Vec<f64>, Cancelled> {
         let exposure = Duration::from_secs_f64(self.exposure_ms() / 1000.0);
         let mut means = Vec::new();
         for n in 1..=count {
@@ -136,15 +165,92 @@ impl Camera {
         }
         Ok(means)
     }
+
+    /// Sharpness of the current image: highest when the stage's z is at the
+    /// (mock) focal plane.
+    pub fn sharpness(&self, z: i64) -> f64 {
+        let defocus = (z - 40) as f64;
+        1000.0 / (1.0 + defocus * defocus / 100.0)
+    }
+}
+
+/// Finds focus by moving the stage and reading the camera.
+#[derive(Default)]
+pub struct Autofocus {
+    stage: ThingSlot<Stage>,
+    camera: ThingSlot<Camera>,
+    best_z: DataProperty<Option<i64>>,
+}
+
+/// Autofocus: scans the stage's z and keeps the sharpest position.
+#[thing]
+impl Autofocus {
+    /// The stage it moves.
+    #[slot]
+    fn stage(&self) -> &ThingSlot<Stage> {
+        &self.stage
+    }
+
+    /// The camera it reads.
+    #[slot]
+    fn camera(&self) -> &ThingSlot<Camera> {
+        &self.camera
+    }
+
+    /// The z position the last scan chose (`null` before any scan).
+    #[property(read_only)]
+    fn best_z(&self) -> &DataProperty<Option<i64>> {
+        &self.best_z
+    }
+
+    /// Scan z over `range` steps each side of here, in `step`s; move to the sharpest.
+    ///
+    /// Calls the stage and camera directly on this thread: their log lines land
+    /// in this invocation's log.
+    #[action(lock = "server")]
+    fn scan(
+        &self,
+        #[default(50)] range: i64,
+        #[default(10)]
+        #[param(minimum = 1)]
+        step: i64,
+        cancel: CancelHook,
+    ) -> Result<i64, Cancelled> {
+        let (stage, camera) = (self.stage.get(), self.camera.get());
+        let start_z = stage.position()[2];
+        stage.move_relative(0, 0, -range, cancel.clone())?;
+        let mut best = (f64::MIN, start_z - range);
+        let mut z = start_z - range;
+        while z <= start_z + range {
+            camera.acquire(1, cancel.clone())?;
+            let sharpness = camera.sharpness(z);
+            tracing::info!("z = {z}: sharpness {sharpness:.1}");
+            if sharpness > best.0 {
+                best = (sharpness, z);
+            }
+            stage.move_relative(0, 0, step, cancel.clone())?;
+            z += step;
+        }
+        let here = stage.position()[2];
+        stage.move_relative(0, 0, best.1 - here, cancel)?;
+        self.best_z.set(Some(best.1));
+        Ok(best.1)
+    }
+}
+
+/// Build the mock lab's server.
+pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
+    Ok(Server::builder()
+        .config(config)
+        .thing("stage", Stage::default())
+        .thing("camera", Camera::default())
+        .thing("autofocus", Autofocus::default())
+        .build()?)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
-    let server = Server::builder()
-        .thing("stage", Stage::default())
-        .thing("camera", Camera::default())
-        .build()?;
-    server.run(args.address()).await?;
+    build(ServerConfig::default())?.run(args.address()).await?;
     Ok(())
 }

@@ -6,18 +6,23 @@ pub use labthings_core as core;
 pub use labthings_http as http;
 
 pub use labthings_core::{
-    ActionManager, CancelHook, Cancelled, Invocation, InvocationHandle, InvocationStatus, Thing, ThingDescriptor,
-    ThingInstance,
+    ActionManager, CancelHook, Cancelled, DataProperty, Invocation, InvocationHandle, InvocationStatus, Thing,
+    ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{Server, ServerBuilder, ServerConfig};
-pub use labthings_macros::{action, property, setter, thing};
+pub use labthings_macros::{action, on_start, on_stop, param, property, setter, slot, thing};
+/// Re-exported so device code can log without its own `tracing` dependency.
+pub use tracing;
 
 pub mod cli;
 
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CancelHook, Cancelled, InvocationHandle, Thing, action, property, setter, thing};
+    pub use crate::{
+        CancelHook, Cancelled, DataProperty, InvocationHandle, Thing, ThingSlot, action, on_start, on_stop, param,
+        property, setter, slot, thing,
+    };
     #[cfg(feature = "http")]
     pub use crate::{Server, ServerConfig};
     pub use std::time::Duration;
@@ -27,11 +32,14 @@ pub mod prelude {
 /// change in any release, which is why the macro crate is pinned with `=`.
 #[doc(hidden)]
 pub mod __private {
+    pub use labthings_core::data::{DataCell, DataProperty};
     pub use labthings_core::descriptor::{ActionDescriptor, PropertyDescriptor, Thing, ThingDescriptor, WriteError};
     pub use labthings_core::invocation::InvocationHandle;
+    pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};
     pub use labthings_core::outcome::{
         DecodedInput, decode_input, result_to_output, result_to_unit, take_input, to_output,
     };
+    pub use labthings_core::slot::SlotDescriptor;
     pub use schemars;
     pub use serde;
     pub use serde_json;

@@ -30,7 +30,12 @@ impl std::error::Error for Cancelled {}
 struct Flag {
     cancelled: Mutex<bool>,
     changed: Condvar,
+    wakers: Mutex<Vec<Waker>>,
 }
+
+/// Called when a hook is cancelled, to wake a wait that is not a
+/// [`CancelHook::sleep`] (e.g. waiting for a hardware lock).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// A flag that tells a running action it has been asked to stop.
 ///
@@ -71,6 +76,15 @@ impl CancelHook {
     pub fn cancel(&self) {
         *self.flag.cancelled.lock() = true;
         self.flag.changed.notify_all();
+        let wakers = self.flag.wakers.lock().clone();
+        for wake in wakers {
+            wake();
+        }
+    }
+
+    /// Also call `wake` whenever the hook is cancelled.
+    pub fn on_cancel(&self, wake: Waker) {
+        self.flag.wakers.lock().push(wake);
     }
 
     /// Whether cancellation has been requested (and not [`reset`](Self::reset)).

@@ -10,8 +10,11 @@ use std::time::Duration;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
+use crate::data::DataCell;
 use crate::invocation::InvocationHandle;
+use crate::lock::{LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
+use crate::slot::SlotDescriptor;
 
 /// A function that produces a JSON Schema.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -44,7 +47,19 @@ pub struct ThingDescriptor<T: 'static> {
     pub properties: &'static [PropertyDescriptor<T>],
     /// Actions in declaration order.
     pub actions: &'static [ActionDescriptor<T>],
+    /// Other Things this one uses (`#[slot]`), filled when the server is built.
+    pub slots: &'static [SlotDescriptor<T>],
+    /// Called before the server accepts requests (`#[on_start]`).
+    pub on_start: Option<LifecycleFn<T>>,
+    /// Called on graceful shutdown, after invocations stopped (`#[on_stop]`).
+    pub on_stop: Option<LifecycleFn<T>>,
 }
+
+/// A generated start or stop hook.
+pub type LifecycleFn<T> = fn(&T) -> Result<(), Failure>;
+
+/// A generated accessor of a data property's storage.
+pub type DataFn<T> = fn(&T) -> &dyn DataCell;
 
 /// How a property's new value failed to be written.
 #[derive(Debug)]
@@ -69,6 +84,12 @@ pub struct PropertyDescriptor<T: 'static> {
     pub read: fn(&T) -> Result<Value, Failure>,
     /// Decode a value and call the setter; `None` for a read-only property.
     pub write: Option<WriteFn<T>>,
+    /// The storage of a data property (`fn x(&self) -> &DataProperty<T>`).
+    pub data: Option<DataFn<T>>,
+    /// Saved to disk on every change and restored at start (`#[property(setting)]`).
+    pub setting: bool,
+    /// The lock a write over HTTP needs (`#[property(lock)]`): 409 while it is taken.
+    pub write_lock: LockScope,
 }
 
 impl<T> std::fmt::Debug for PropertyDescriptor<T> {
@@ -98,6 +119,8 @@ pub struct ActionDescriptor<T: 'static> {
     pub run: fn(&T, DecodedInput, &InvocationHandle) -> Result<Value, Failure>,
     /// How long a finished invocation is kept (`None`: the server default).
     pub retention: Option<Duration>,
+    /// The hardware lock the action takes, if any (`#[action(lock)]`).
+    pub lock: LockPolicy,
 }
 
 impl<T> std::fmt::Debug for ActionDescriptor<T> {

@@ -22,21 +22,28 @@
 #![forbid(unsafe_code)]
 
 pub mod cancel;
+pub mod data;
 pub mod descriptor;
 pub mod invocation;
+pub mod lock;
 pub mod log;
 pub mod manager;
 pub mod outcome;
 pub mod registry;
+pub mod settings;
+pub mod slot;
 pub mod td;
 pub mod validation;
 
 pub use cancel::{CancelHook, Cancelled};
+pub use data::DataProperty;
 pub use descriptor::{ActionDescriptor, PropertyDescriptor, SchemaFn, Thing, ThingDescriptor, WriteError};
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, ProblemDetails};
+pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord, init_tracing};
-pub use manager::{ActionManager, CancelError, ManagerConfig};
+pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{DecodedInput, Failure};
-pub use registry::{ActionInfo, PropertyInfo, PropertyWriteError, ThingInstance};
+pub use registry::{ActionInfo, PropertyInfo, PropertyWriteError, SlotInfo, ThingInstance};
+pub use slot::ThingSlot;
 pub use td::thing_description;
 pub use validation::{InputProblem, LocSegment, Validator};

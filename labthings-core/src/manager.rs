@@ -12,6 +12,7 @@ use tracing::Level;
 use uuid::Uuid;
 
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
+use crate::lock::{HardwareLock, LockGuard, WhenBusy};
 use crate::log::{LogRecord, capture_into};
 use crate::outcome::{DecodedInput, Failure};
 use crate::registry::ThingInstance;
@@ -49,6 +50,19 @@ pub enum CancelError {
     },
 }
 
+/// Why an invocation was not started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// The action refuses to wait for its hardware lock, and it is taken.
+    #[error("`{action}` needs the hardware lock, which is held by invocation {holder}; try again when it has finished")]
+    Busy {
+        /// The action's name.
+        action: String,
+        /// The invocation holding the lock (nil for a property write).
+        holder: Uuid,
+    },
+}
+
 /// Runs action invocations, each on its own named thread, and keeps them
 /// (running, or finished within their retention time) for listing and polling.
 ///
@@ -78,12 +92,20 @@ impl ActionManager {
     }
 
     /// Start action number `index` of `thing` with a validated input. The
-    /// invocation is returned at once, `pending` or already `running`.
-    pub fn invoke(&self, thing: &Arc<ThingInstance>, index: usize, input: DecodedInput) -> Arc<Invocation> {
-        let (name, retention) = match thing.actions().get(index) {
-            Some(action) => (action.name, action.retention.unwrap_or(self.config.retention)),
-            None => ("?", self.config.retention),
-        };
+    /// invocation is returned at once, `pending` or already `running`. An
+    /// action whose lock policy is [`WhenBusy::Reject`] is refused while its
+    /// lock is held; one that waits stays `pending` (and cancellable) until
+    /// the lock is free.
+    pub fn invoke(
+        &self,
+        thing: &Arc<ThingInstance>,
+        index: usize,
+        input: DecodedInput,
+    ) -> Result<Arc<Invocation>, InvokeError> {
+        let action = thing.actions().get(index);
+        let name = action.map_or("?", |a| a.name);
+        let retention = action.and_then(|a| a.retention).unwrap_or(self.config.retention);
+        let policy = action.map(|a| a.lock).unwrap_or_default();
         let invocation = Arc::new(Invocation::new(
             thing.name(),
             name,
@@ -91,20 +113,33 @@ impl ActionManager {
             retention,
             self.config.log_capacity,
         ));
+        let lock = thing.lock_for(policy.scope).cloned();
+        let (held, wait_for) = match (lock, policy.when_busy) {
+            (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {
+                Some(guard) => (Some(guard), None),
+                None => {
+                    return Err(InvokeError::Busy {
+                        action: name.to_owned(),
+                        holder: lock.holder().unwrap_or_default(),
+                    });
+                }
+            },
+            (lock, _) => (None, lock),
+        };
         self.invocations.write().insert(invocation.id(), invocation.clone());
 
         let thread_invocation = invocation.clone();
         let thread_thing = thing.clone();
         let spawned = thread::Builder::new()
             .name(format!("{}.{}", thing.name(), name))
-            .spawn(move || run(&thread_thing, index, input, &thread_invocation));
+            .spawn(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for));
         if let Err(e) = spawned {
             invocation.finish(Err(Failure::error(
                 "ThreadError",
                 format!("could not start a thread for the action: {e}"),
             )));
         }
-        invocation
+        Ok(invocation)
     }
 
     /// The invocation with this id, if it exists and has not expired.
@@ -168,7 +203,25 @@ impl ActionManager {
 }
 
 /// The body of an invocation thread.
-fn run(thing: &ThingInstance, index: usize, input: DecodedInput, invocation: &Arc<Invocation>) {
+fn run(
+    thing: &ThingInstance,
+    index: usize,
+    input: DecodedInput,
+    invocation: &Arc<Invocation>,
+    held: Option<LockGuard>,
+    wait_for: Option<Arc<HardwareLock>>,
+) {
+    let _guard = match (held, wait_for) {
+        (Some(guard), _) => Some(guard),
+        (None, Some(lock)) => match lock.acquire(invocation.id(), invocation.cancel_hook()) {
+            Ok(guard) => Some(guard),
+            Err(_) => {
+                invocation.finish(Err(Failure::Cancelled));
+                return;
+            }
+        },
+        (None, None) => None,
+    };
     if !invocation.start() {
         invocation.finish(Err(Failure::Cancelled));
         return;

@@ -1,17 +1,21 @@
 //! A served Thing: one device object with its affordances' schemas compiled,
 //! behind a type-erased interface that transports (such as the HTTP server) use.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
+use crate::data::{DataCell, Listener};
 use crate::descriptor::{SchemaFn, Thing, WriteError};
 use crate::invocation::InvocationHandle;
+use crate::lock::{HardwareLock, LockGuard, LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
+use crate::settings::{Loaded, SettingsFile};
 use crate::validation::{InputProblem, LocSegment, SchemaError, Validator};
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
@@ -42,8 +46,16 @@ pub struct PropertyInfo {
     pub description: Option<&'static str>,
     /// JSON Schema of the value.
     pub schema: Value,
-    /// Whether it has a setter.
+    /// Whether clients may write it.
     pub writable: bool,
+    /// Whether it is a data property (stored, resettable to its default).
+    pub data: bool,
+    /// The default value of a data property.
+    pub default: Option<Value>,
+    /// Whether it is saved to the settings file.
+    pub setting: bool,
+    /// The lock a write needs.
+    pub write_lock: LockScope,
     validator: Validator,
 }
 
@@ -64,6 +76,8 @@ pub struct ActionInfo {
     pub has_input: bool,
     /// Retention declared on the action, if any.
     pub retention: Option<Duration>,
+    /// The hardware lock it takes.
+    pub lock: LockPolicy,
     validator: Validator,
 }
 
@@ -76,6 +90,8 @@ pub enum PropertyWriteError {
     Invalid(Vec<InputProblem>),
     /// The setter returned an error or panicked.
     Failed(Failure),
+    /// The property's lock is held (by a running invocation).
+    Busy,
 }
 
 /// The device-facing half of a [`ThingInstance`], independent of `T`.
@@ -84,7 +100,12 @@ trait ThingOps: Send + Sync {
     fn write(&self, index: usize, value: Value) -> Result<(), WriteError>;
     fn decode(&self, index: usize, value: Value) -> Result<DecodedInput, serde_json::Error>;
     fn run(&self, index: usize, input: DecodedInput, handle: &InvocationHandle) -> Result<Value, Failure>;
+    fn data(&self, index: usize) -> Option<&dyn DataCell>;
+    fn start(&self) -> Result<(), Failure>;
+    fn stop(&self) -> Result<(), Failure>;
+    fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool;
     fn object(&self) -> &(dyn Any + Send + Sync);
+    fn shared(&self) -> Arc<dyn Any + Send + Sync>;
 }
 
 struct Ops<T: Thing>(Arc<T>);
@@ -120,9 +141,44 @@ impl<T: Thing> ThingOps for Ops<T> {
         (action.run)(&self.0, input, handle)
     }
 
+    fn data(&self, index: usize) -> Option<&dyn DataCell> {
+        let data = T::descriptor().properties.get(index)?.data?;
+        Some(data(&self.0))
+    }
+
+    fn start(&self) -> Result<(), Failure> {
+        T::descriptor().on_start.map_or(Ok(()), |start| start(&self.0))
+    }
+
+    fn stop(&self) -> Result<(), Failure> {
+        T::descriptor().on_stop.map_or(Ok(()), |stop| stop(&self.0))
+    }
+
+    fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool {
+        T::descriptor()
+            .slots
+            .get(index)
+            .is_some_and(|slot| (slot.connect)(&self.0, target))
+    }
+
     fn object(&self) -> &(dyn Any + Send + Sync) {
         &*self.0
     }
+
+    fn shared(&self) -> Arc<dyn Any + Send + Sync> {
+        self.0.clone()
+    }
+}
+
+/// A `#[slot]` of a served Thing: another Thing it needs.
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    /// The slot's name.
+    pub name: &'static str,
+    /// The Rust name of the Thing type it needs.
+    pub target_type: &'static str,
+    /// That type's id.
+    pub target_id: TypeId,
 }
 
 /// Call device code, turning a panic into a [`Failure`].
@@ -136,9 +192,14 @@ pub struct ThingInstance {
     type_name: &'static str,
     title: &'static str,
     description: Option<&'static str>,
+    type_id: TypeId,
     properties: Vec<PropertyInfo>,
     actions: Vec<ActionInfo>,
+    slots: Vec<SlotInfo>,
     ops: Arc<dyn ThingOps>,
+    lock: Arc<HardwareLock>,
+    server_lock: Arc<HardwareLock>,
+    settings: OnceLock<SettingsFile>,
 }
 
 impl std::fmt::Debug for ThingInstance {
@@ -154,13 +215,23 @@ impl std::fmt::Debug for ThingInstance {
 
 impl ThingInstance {
     /// Serve `thing` under `name`, compiling its schemas.
-    pub fn new<T: Thing>(name: impl Into<String>, thing: Arc<T>) -> Result<Self, SchemaError> {
+    /// Its locked actions share `server_lock` with every other Thing of the
+    /// server for `LockScope::Server`.
+    pub fn new<T: Thing>(
+        name: impl Into<String>,
+        thing: Arc<T>,
+        server_lock: Arc<HardwareLock>,
+    ) -> Result<Self, SchemaError> {
         let descriptor = T::descriptor();
         let properties = descriptor
             .properties
             .iter()
             .map(|p| {
-                let schema = schema_value(p.schema);
+                let mut schema = schema_value(p.schema);
+                let default = p.data.and_then(|data| data(&thing).default_json().ok());
+                if let (Some(default), Some(obj)) = (&default, schema.as_object_mut()) {
+                    obj.insert("default".into(), default.clone());
+                }
                 Ok(PropertyInfo {
                     name: p.name,
                     title: p.title,
@@ -168,6 +239,10 @@ impl ThingInstance {
                     validator: Validator::new(&schema)?,
                     schema,
                     writable: p.write.is_some(),
+                    data: p.data.is_some(),
+                    default,
+                    setting: p.setting,
+                    write_lock: p.write_lock,
                 })
             })
             .collect::<Result<_, SchemaError>>()?;
@@ -189,18 +264,80 @@ impl ThingInstance {
                     output_schema: schema_value(a.output_schema),
                     has_input,
                     retention: a.retention,
+                    lock: a.lock,
                 })
             })
             .collect::<Result<_, SchemaError>>()?;
+        let slots = descriptor
+            .slots
+            .iter()
+            .map(|s| SlotInfo {
+                name: s.name,
+                target_type: s.target_type,
+                target_id: (s.target_id)(),
+            })
+            .collect();
         Ok(Self {
             name: name.into(),
             type_name: descriptor.type_name,
             title: descriptor.title,
             description: descriptor.description,
+            type_id: TypeId::of::<T>(),
             properties,
             actions,
+            slots,
             ops: Arc::new(Ops(thing)),
+            lock: Arc::new(HardwareLock::default()),
+            server_lock,
+            settings: OnceLock::new(),
         })
+    }
+
+    /// The `TypeId` of the device type.
+    pub fn type_id(&self) -> TypeId {
+        self.type_id
+    }
+
+    /// The Thing's `#[slot]`s.
+    pub fn slots(&self) -> &[SlotInfo] {
+        &self.slots
+    }
+
+    /// Connect slot number `index` to `target`; `false` if the types differ
+    /// or it was already connected.
+    pub fn connect_slot(&self, index: usize, target: &ThingInstance) -> bool {
+        self.ops.connect_slot(index, target.ops.shared())
+    }
+
+    /// Run the `#[on_start]` hook, if any (panics become failures).
+    pub fn start(&self) -> Result<(), Failure> {
+        guarded(|| self.ops.start())
+    }
+
+    /// Run the `#[on_stop]` hook, if any (panics become failures).
+    pub fn stop(&self) -> Result<(), Failure> {
+        guarded(|| self.ops.stop())
+    }
+
+    /// The lock for `scope` (`None` for `LockScope::None`).
+    pub fn lock_for(&self, scope: LockScope) -> Option<&Arc<HardwareLock>> {
+        match scope {
+            LockScope::None => None,
+            LockScope::Thing => Some(&self.lock),
+            LockScope::Server => Some(&self.server_lock),
+        }
+    }
+
+    /// Take the write lock of property number `index`, if it needs one.
+    fn write_guard(&self, index: usize) -> Result<Option<LockGuard>, PropertyWriteError> {
+        let scope = self.properties.get(index).map_or(LockScope::None, |p| p.write_lock);
+        match self.lock_for(scope) {
+            None => Ok(None),
+            Some(lock) => lock
+                .try_acquire(uuid::Uuid::nil())
+                .map(Some)
+                .ok_or(PropertyWriteError::Busy),
+        }
     }
 
     /// The name the Thing is served under (its URL segment).
@@ -253,10 +390,134 @@ impl ThingInstance {
         if !problems.is_empty() {
             return Err(PropertyWriteError::Invalid(problems));
         }
-        match guarded(|| Ok(self.ops.write(index, value))) {
+        let _guard = self.write_guard(index)?;
+        let written = match guarded(|| Ok(self.ops.write(index, value))) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(WriteError::Invalid(e))) => Err(PropertyWriteError::Invalid(vec![serde_problem(&e)])),
             Ok(Err(WriteError::Failed(f))) | Err(f) => Err(PropertyWriteError::Failed(f)),
+        };
+        // Data properties save through their change listener; others here.
+        if written.is_ok() && property.setting && !property.data {
+            self.save_settings();
+        }
+        written
+    }
+
+    /// Reset data property number `index` to its default.
+    pub fn reset_property(&self, index: usize) -> Result<(), PropertyWriteError> {
+        let property = self.properties.get(index).ok_or(PropertyWriteError::ReadOnly)?;
+        if !property.writable {
+            return Err(PropertyWriteError::ReadOnly);
+        }
+        let _guard = self.write_guard(index)?;
+        let data = self.ops.data(index).ok_or(PropertyWriteError::ReadOnly)?;
+        guarded(|| {
+            data.reset();
+            Ok(())
+        })
+        .map_err(PropertyWriteError::Failed)
+    }
+
+    /// Call `listener` whenever data property number `index` changes (from
+    /// device code or a client). `false` if it is not a data property.
+    pub fn on_property_change(&self, index: usize, listener: Listener) -> bool {
+        match self.ops.data(index) {
+            Some(data) => {
+                data.on_change(listener);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Restore this Thing's settings from `{dir}/{name}.json` and save them
+    /// there on every change from now on. Problems with the file are logged
+    /// as warnings naming the file and field; a bad file is copied aside
+    /// before it can be overwritten.
+    pub fn attach_settings(self: &Arc<Self>, dir: &Path) {
+        let file = SettingsFile::new(dir, &self.name);
+        let path = file.path().display().to_string();
+        let mut keep_copy = false;
+        match file.load() {
+            Ok(Loaded::Missing) => {}
+            Ok(Loaded::Corrupt(why)) => {
+                tracing::warn!(
+                    "settings file {path} is corrupt ({why}); using defaults for thing `{}`",
+                    self.name
+                );
+                keep_copy = true;
+            }
+            Err(e) => tracing::warn!("cannot read settings file {path}: {e}; using defaults"),
+            Ok(Loaded::Values(values)) => {
+                for (key, value) in values {
+                    if let Err(why) = self.restore_setting(&key, value) {
+                        tracing::warn!("settings file {path}: field `{key}` {why}; using its default");
+                        keep_copy = true;
+                    }
+                }
+            }
+        }
+        if keep_copy {
+            match file.keep_bad_copy() {
+                Ok(copy) => tracing::warn!("kept a copy of the bad settings file at {}", copy.display()),
+                Err(e) => tracing::warn!("could not copy the bad settings file {path}: {e}"),
+            }
+        }
+        let _ = self.settings.set(file);
+        let weak: Weak<Self> = Arc::downgrade(self);
+        for (index, property) in self.properties.iter().enumerate() {
+            if property.setting && property.data {
+                let weak = weak.clone();
+                self.on_property_change(
+                    index,
+                    Arc::new(move || {
+                        if let Some(thing) = weak.upgrade() {
+                            thing.save_settings();
+                        }
+                    }),
+                );
+            }
+        }
+        if keep_copy {
+            self.save_settings();
+        }
+    }
+
+    /// Put one saved value back, quietly for data properties.
+    fn restore_setting(&self, key: &str, value: Value) -> Result<(), String> {
+        let Some(index) = self.properties.iter().position(|p| p.name == key && p.setting) else {
+            return Err("is not a setting of this thing".to_owned());
+        };
+        let problems = self.properties[index].validator.problems(&value, &[]);
+        if let Some(problem) = problems.first() {
+            return Err(format!("has a bad value {}: {}", problem.input, problem.msg));
+        }
+        match self.ops.data(index) {
+            Some(data) => data.restore_json(value).map_err(|e| e.to_string()),
+            None => match guarded(|| Ok(self.ops.write(index, value))) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(WriteError::Invalid(e))) => Err(e.to_string()),
+                Ok(Err(WriteError::Failed(f))) | Err(f) => Err(f.to_string()),
+            },
+        }
+    }
+
+    /// Write every setting of this Thing to its file (if settings are attached).
+    pub fn save_settings(&self) {
+        let Some(file) = self.settings.get() else { return };
+        let mut values = serde_json::Map::new();
+        for (index, property) in self.properties.iter().enumerate() {
+            if property.setting {
+                match self.read_property(index) {
+                    Ok(value) => {
+                        values.insert(property.name.to_owned(), value);
+                    }
+                    Err(e) => tracing::warn!("setting `{}` of `{}` not saved: {e}", property.name, self.name),
+                }
+            }
+        }
+        if let Err(e) = file.save(&values) {
+            tracing::warn!("could not save settings to {}: {e}", file.path().display());
         }
     }
 

@@ -1,5 +1,6 @@
 //! Server settings.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings of a [`Server`](crate::Server). `Default` gives the documented
@@ -25,6 +26,10 @@ pub struct ServerConfig {
     /// On shutdown, how long running invocations get to finish after being
     /// cancelled (default 5 s).
     pub shutdown_grace: Duration,
+    /// Where settings files are kept, one `{thing}.json` per Thing that has
+    /// settings (default `settings`, relative to the working directory;
+    /// `None` keeps settings in memory only).
+    pub settings_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +40,7 @@ impl Default for ServerConfig {
             log_capacity: 1000,
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),
+            settings_dir: Some(PathBuf::from("settings")),
         }
     }
 }

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 400: the body could not be read at all.
     #[error("could not read the request body: {0}")]
     BadBody(String),
+    /// 409: the hardware lock is held by a running invocation.
+    #[error("{0}")]
+    Conflict(String),
     /// 503: the request is understood but cannot be served in this state
     /// (no output yet, already finished).
     #[error("{0}")]
@@ -52,6 +55,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Device(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use labthings_core::lock::HardwareLock;
 use labthings_core::{ActionManager, ManagerConfig, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
@@ -24,6 +25,41 @@ pub enum BuildError {
     /// A name cannot be a URL path segment, or is one the server uses.
     #[error("`{0}` cannot name a thing: use letters, digits, `_` or `-`, and none of {RESERVED:?}")]
     BadName(String),
+    /// A `#[slot]` has no Thing of the type it needs.
+    #[error("thing `{thing}` needs a `{target}` for its slot `{slot}`, but none is served: add one with `.thing(..)`")]
+    SlotUnfilled {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The type it needs.
+        target: String,
+    },
+    /// A `#[slot]` could be filled by several Things.
+    #[error(
+        "thing `{thing}` slot `{slot}` could use any of {candidates:?}: choose one with `.connect(\"{thing}\", \"{slot}\", NAME)`"
+    )]
+    SlotAmbiguous {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The Things of the right type.
+        candidates: Vec<String>,
+    },
+    /// A `.connect(..)` names a Thing or slot that does not exist, or a
+    /// Thing of the wrong type.
+    #[error("cannot connect `{thing}`.`{slot}` to `{target}`: {why}")]
+    BadConnection {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The Thing named as its target.
+        target: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A schema generated for a type did not compile.
     #[error("thing `{name}`: {source}")]
     Schema {
@@ -38,7 +74,9 @@ pub enum BuildError {
 #[derive(Default)]
 pub struct ServerBuilder {
     things: Vec<Result<ThingInstance, BuildError>>,
+    connections: Vec<(String, String, String)>,
     config: ServerConfig,
+    server_lock: Arc<HardwareLock>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -61,7 +99,7 @@ impl ServerBuilder {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             && !RESERVED.contains(&name);
         let instance = if valid {
-            ThingInstance::new(name, thing).map_err(|source| BuildError::Schema {
+            ThingInstance::new(name, thing, self.server_lock.clone()).map_err(|source| BuildError::Schema {
                 name: name.to_owned(),
                 source,
             })
@@ -69,6 +107,14 @@ impl ServerBuilder {
             Err(BuildError::BadName(name.to_owned()))
         };
         self.things.push(instance);
+        self
+    }
+
+    /// Fill `thing`'s slot `slot` with the Thing served as `target` (needed
+    /// only when several Things of the slot's type are served).
+    pub fn connect(mut self, thing: &str, slot: &str, target: &str) -> Self {
+        self.connections
+            .push((thing.to_owned(), slot.to_owned(), target.to_owned()));
         self
     }
 
@@ -88,6 +134,12 @@ impl ServerBuilder {
             }
             things.push(Arc::new(thing));
         }
+        connect_slots(&things, &self.connections)?;
+        if let Some(dir) = &self.config.settings_dir {
+            for thing in things.iter().filter(|t| t.properties().iter().any(|p| p.setting)) {
+                thing.attach_settings(dir);
+            }
+        }
         let manager = Arc::new(ActionManager::new(ManagerConfig {
             retention: self.config.retention,
             log_capacity: self.config.log_capacity,
@@ -100,6 +152,66 @@ impl ServerBuilder {
             }),
         })
     }
+}
+
+/// Fill every `#[slot]`: from an explicit connection, or the one Thing of
+/// the slot's type.
+fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, String)]) -> Result<(), BuildError> {
+    for (thing_name, slot_name, target_name) in connections {
+        let bad = |why: &str| BuildError::BadConnection {
+            thing: thing_name.clone(),
+            slot: slot_name.clone(),
+            target: target_name.clone(),
+            why: why.to_owned(),
+        };
+        let thing = things
+            .iter()
+            .find(|t| t.name() == thing_name)
+            .ok_or_else(|| bad("no such thing"))?;
+        let index = thing
+            .slots()
+            .iter()
+            .position(|s| s.name == slot_name)
+            .ok_or_else(|| bad("the thing has no such slot"))?;
+        let target = things
+            .iter()
+            .find(|t| t.name() == target_name)
+            .ok_or_else(|| bad("no such target thing"))?;
+        if target.type_id() != thing.slots()[index].target_id {
+            return Err(bad(&format!("the slot needs a `{}`", thing.slots()[index].target_type)));
+        }
+        thing.connect_slot(index, target);
+    }
+    for thing in things {
+        for (index, slot) in thing.slots().iter().enumerate() {
+            let explicit = connections.iter().any(|(t, s, _)| t == thing.name() && s == slot.name);
+            if explicit {
+                continue;
+            }
+            let candidates: Vec<&Arc<ThingInstance>> =
+                things.iter().filter(|t| t.type_id() == slot.target_id).collect();
+            match candidates.as_slice() {
+                [target] => {
+                    thing.connect_slot(index, target);
+                }
+                [] => {
+                    return Err(BuildError::SlotUnfilled {
+                        thing: thing.name().to_owned(),
+                        slot: slot.name.to_owned(),
+                        target: slot.target_type.to_owned(),
+                    });
+                }
+                several => {
+                    return Err(BuildError::SlotAmbiguous {
+                        thing: thing.name().to_owned(),
+                        slot: slot.name.to_owned(),
+                        candidates: several.iter().map(|t| t.name().to_owned()).collect(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A labthings HTTP server: the things, their routes and the action manager.
@@ -177,18 +289,56 @@ impl Listening {
         }
     }
 
-    /// Serve until `shutdown` completes; then stop accepting, cancel running
-    /// invocations and give them [`ServerConfig::shutdown_grace`] to finish.
+    /// Run every Thing's `#[on_start]` hook (in the order they were added),
+    /// serve until `shutdown` completes, then stop accepting, cancel running
+    /// invocations, give them [`ServerConfig::shutdown_grace`] to finish, and
+    /// run the `#[on_stop]` hooks in reverse order.
+    ///
+    /// If a start hook fails, the Things already started are stopped and the
+    /// error names the Thing and what went wrong; nothing is served.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = self.server.state.clone();
+        let things = state.things.clone();
+        tokio::task::spawn_blocking(move || start_things(&things))
+            .await
+            .map_err(std::io::Error::other)??;
         let expiry = tokio::spawn(expire_periodically(state.manager.clone(), state.config.expiry_interval));
         let app = self.server.router();
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         expiry.abort();
         let grace = state.config.shutdown_grace;
-        let manager = state.manager.clone();
-        let _ = tokio::task::spawn_blocking(move || finish_invocations(&manager, grace)).await;
+        let stopping = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            finish_invocations(&stopping.manager, grace);
+            stop_things(&stopping.things);
+        })
+        .await;
         result
+    }
+}
+
+/// Start every Thing; on a failure stop those already started.
+fn start_things(things: &[Arc<ThingInstance>]) -> std::io::Result<()> {
+    for (started, thing) in things.iter().enumerate() {
+        if let Err(failure) = thing.start() {
+            tracing::error!("thing `{}` failed to start: {failure}", thing.name());
+            stop_things(&things[..started]);
+            return Err(std::io::Error::other(format!(
+                "thing `{}` failed to start: {}",
+                thing.name(),
+                failure.detail()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Run the stop hooks in reverse order, logging failures.
+fn stop_things(things: &[Arc<ThingInstance>]) {
+    for thing in things.iter().rev() {
+        if let Err(failure) = thing.stop() {
+            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use syn::{
     ReturnType, Type, Visibility,
 };
 
-use crate::attr::{self, Role};
+use crate::attr::{self, ActionOptions, Constraints, LockArg, PropertyOptions, Role};
 
 /// The whole Thing: the type and its affordances.
 pub(crate) struct ThingModel {
@@ -21,6 +21,24 @@ pub(crate) struct ThingModel {
     pub properties: Vec<Property>,
     /// Actions in declaration order.
     pub actions: Vec<Action>,
+    /// `#[slot]` accessors: other Things this one uses.
+    pub slots: Vec<Slot>,
+    /// The `#[on_start]` hook.
+    pub on_start: Option<Hook>,
+    /// The `#[on_stop]` hook.
+    pub on_stop: Option<Hook>,
+}
+
+/// A `#[slot] fn name(&self) -> &ThingSlot<Target>` accessor.
+pub(crate) struct Slot {
+    pub method: Ident,
+    pub target: Type,
+}
+
+/// An `#[on_start]` or `#[on_stop]` method.
+pub(crate) struct Hook {
+    pub method: Ident,
+    pub fallible: bool,
 }
 
 /// A property: a getter and maybe a setter.
@@ -36,6 +54,21 @@ pub(crate) struct Property {
     pub fallible: bool,
     pub setter: Option<Setter>,
     pub cfgs: Vec<Attribute>,
+    /// A data property: the getter returns `&DataProperty<T>`.
+    pub data: bool,
+    /// The attribute's options.
+    pub options: PropertyOptions,
+}
+
+impl Property {
+    /// Whether clients may write it.
+    pub(crate) fn writable(&self) -> bool {
+        if self.data {
+            self.options.read_only.is_none()
+        } else {
+            self.setter.is_some()
+        }
+    }
 }
 
 /// The setter of a property.
@@ -61,6 +94,8 @@ pub(crate) struct Action {
     pub output: Output,
     pub retention_secs: Option<u64>,
     pub cfgs: Vec<Attribute>,
+    pub lock: Option<LockArg>,
+    pub reject_when_busy: bool,
 }
 
 /// What an action method returns.
@@ -80,6 +115,7 @@ pub(crate) enum Param {
         name: Ident,
         ty: Box<Type>,
         default: Option<Box<Expr>>,
+        constraints: Box<Constraints>,
     },
     /// A framework value handed in by the runtime (`CancelHook`, `InvocationHandle`).
     Injected { kind: Injected, by_ref: bool },
@@ -122,6 +158,9 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
     let mut properties: Vec<Property> = Vec::new();
     let mut setters: Vec<Setter> = Vec::new();
     let mut actions: Vec<Action> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut on_start: Option<Hook> = None;
+    let mut on_stop: Option<Hook> = None;
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -138,8 +177,8 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
         let cfgs: Vec<Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect();
         check_signature(method, errors);
         match role {
-            Role::Property { name } => {
-                if let Some(p) = parse_getter(method, name, docs, cfgs, role_span, errors) {
+            Role::Property(options) => {
+                if let Some(p) = parse_getter(method, *options, docs, cfgs, role_span, errors) {
                     properties.push(p);
                 }
             }
@@ -148,7 +187,34 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
                     setters.push(s);
                 }
             }
-            Role::Action { name, retention_secs } => {
+            Role::OnStart | Role::OnStop => {
+                let hook = parse_hook(method, errors);
+                let (slot, which) = match role {
+                    Role::OnStart => (&mut on_start, "on_start"),
+                    _ => (&mut on_stop, "on_stop"),
+                };
+                if slot.is_some() {
+                    errors.push(syn::Error::new(
+                        role_span,
+                        format!("only one `#[{which}]` method is allowed"),
+                    ));
+                } else {
+                    *slot = hook;
+                }
+            }
+            Role::Slot => slots.extend(parse_slot(method, role_span, errors)),
+            Role::Action(ActionOptions {
+                name,
+                retention_secs,
+                lock,
+                reject_when_busy,
+            }) => {
+                if reject_when_busy && lock.is_none() {
+                    errors.push(syn::Error::new(
+                        role_span,
+                        "`when_busy` needs a lock: write `#[action(lock, when_busy = \"reject\")]`",
+                    ));
+                }
                 let params = parse_params(method, errors);
                 let (name, name_span) = affordance_name(name.as_ref(), &method.sig.ident);
                 actions.push(Action {
@@ -161,6 +227,8 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
                     output: output_of(&method.sig.output),
                     retention_secs,
                     cfgs,
+                    lock,
+                    reject_when_busy,
                 });
             }
         }
@@ -168,6 +236,13 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
 
     for setter in setters {
         match properties.iter_mut().find(|p| setter.target == p.name) {
+            Some(property) if property.data => errors.push(syn::Error::new(
+                setter.target.span(),
+                format!(
+                    "`{}` is a data property, which clients write directly: remove this setter (or make `{}` return a value instead of `&DataProperty<_>`)",
+                    setter.target, setter.target
+                ),
+            )),
             Some(property) if property.setter.is_some() => errors.push(syn::Error::new(
                 setter.target.span(),
                 format!("property `{}` already has a setter", setter.target),
@@ -182,6 +257,9 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
             )),
         }
     }
+    for property in &properties {
+        check_property_options(property, errors);
+    }
     check_unique_names(&properties, &actions, errors);
 
     Some(ThingModel {
@@ -190,7 +268,103 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
         docs: attr::docs(&item.attrs),
         properties,
         actions,
+        slots,
+        on_start,
+        on_stop,
     })
+}
+
+/// Options that do not fit the kind of property they are on.
+fn check_property_options(property: &Property, errors: &mut Vec<syn::Error>) {
+    let options = &property.options;
+    if let (Some(span), false) = (options.read_only, property.data) {
+        errors.push(syn::Error::new(
+            span,
+            "`read_only` is for data properties (`-> &DataProperty<T>`); a getter without a `#[setter]` is already read-only",
+        ));
+    }
+    if let (Some(span), false) = (options.setting, property.data || property.setter.is_some()) {
+        errors.push(syn::Error::new(
+            span,
+            "a setting must be restorable: use a `&DataProperty<T>` accessor, or add a `#[setter(..)]` for this property",
+        ));
+    }
+    if let Some((_, span)) = options.lock
+        && !property.writable()
+    {
+        errors.push(syn::Error::new(
+            span,
+            "`lock` guards writes, and this property cannot be written over HTTP",
+        ));
+    }
+}
+
+/// The `T` of a `&DataProperty<T>` or `&ThingSlot<T>` return type.
+fn wrapped_type<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
+    let Type::Reference(reference) = ty else { return None };
+    let Type::Path(path) = &*reference.elem else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != wrapper {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(GenericArgument::Type(inner)) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+fn parse_hook(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Hook> {
+    if let Some(arg) = method.sig.inputs.iter().nth(1) {
+        errors.push(syn::Error::new(arg.span(), "a start or stop hook takes only `&self`"));
+        return None;
+    }
+    let fallible = match output_of(&method.sig.output) {
+        Output::Unit => false,
+        Output::Result(_) => true,
+        Output::Plain(ty) => {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "a start or stop hook returns nothing or `Result<(), E>`",
+            ));
+            return None;
+        }
+    };
+    Some(Hook {
+        method: method.sig.ident.clone(),
+        fallible,
+    })
+}
+
+fn parse_slot(method: &ImplItemFn, role_span: Span, errors: &mut Vec<syn::Error>) -> Option<Slot> {
+    if let Some(arg) = method.sig.inputs.iter().nth(1) {
+        errors.push(syn::Error::new(arg.span(), "a `#[slot]` accessor takes only `&self`"));
+        return None;
+    }
+    let target = match &method.sig.output {
+        ReturnType::Type(_, ty) => wrapped_type(ty, "ThingSlot").cloned(),
+        ReturnType::Default => None,
+    };
+    match target {
+        Some(target) => Some(Slot {
+            method: method.sig.ident.clone(),
+            target,
+        }),
+        None => {
+            errors.push(syn::Error::new(
+                role_span,
+                format!(
+                    "a `#[slot]` returns the slot field: `fn {}(&self) -> &ThingSlot<OtherThing> {{ &self.{} }}`",
+                    method.sig.ident, method.sig.ident
+                ),
+            ));
+            None
+        }
+    }
 }
 
 /// Problems any labthings method can have: async, generic, no `&self`.
@@ -235,7 +409,7 @@ fn affordance_name(renamed: Option<&syn::LitStr>, method: &Ident) -> (String, Sp
 
 fn parse_getter(
     method: &ImplItemFn,
-    renamed: Option<syn::LitStr>,
+    options: PropertyOptions,
     docs: Option<String>,
     cfgs: Vec<Attribute>,
     role_span: Span,
@@ -248,9 +422,12 @@ fn parse_getter(
         ));
     }
     let output = output_of(&method.sig.output);
-    let (value_ty, fallible) = match output {
-        Output::Plain(ty) => (ty, false),
-        Output::Result(ty) => (ty, true),
+    let (value_ty, fallible, data) = match output {
+        Output::Plain(ty) => match wrapped_type(&ty, "DataProperty") {
+            Some(inner) => (inner.clone(), false, true),
+            None => (ty, false, false),
+        },
+        Output::Result(ty) => (ty, true, false),
         Output::Unit => {
             errors.push(syn::Error::new(
                 role_span,
@@ -262,7 +439,7 @@ fn parse_getter(
             return None;
         }
     };
-    let (name, name_span) = affordance_name(renamed.as_ref(), &method.sig.ident);
+    let (name, name_span) = affordance_name(options.name.as_ref(), &method.sig.ident);
     Some(Property {
         name,
         name_span,
@@ -272,6 +449,8 @@ fn parse_getter(
         fallible,
         setter: None,
         cfgs,
+        data,
+        options,
     })
 }
 
@@ -315,7 +494,9 @@ fn parse_params(method: &mut ImplItemFn, errors: &mut Vec<syn::Error>) -> Vec<Pa
     for arg in method.sig.inputs.iter_mut().skip(1) {
         let FnArg::Typed(arg) = arg else { continue };
         let default = attr::param_default(&arg.attrs, errors);
-        arg.attrs.retain(|a| !a.path().is_ident("default"));
+        let constraints = attr::param_constraints(&arg.attrs, errors);
+        arg.attrs
+            .retain(|a| !a.path().is_ident("default") && !a.path().is_ident("param"));
         if let Some(kind) = injected(&arg.ty) {
             if default.is_some() {
                 errors.push(syn::Error::new(
@@ -341,6 +522,7 @@ fn parse_params(method: &mut ImplItemFn, errors: &mut Vec<syn::Error>) -> Vec<Pa
                 name: p.ident.clone(),
                 ty: arg.ty.clone(),
                 default: default.map(Box::new),
+                constraints: Box::new(constraints),
             }),
             pat => errors.push(syn::Error::new(
                 pat.span(),

@@ -1,32 +1,76 @@
 //! Parsing the attributes `#[thing]` understands inside its impl block.
 
+use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, LitInt, LitStr, Meta};
 
 /// Which labthings attribute marks a method.
 pub(crate) enum Role {
-    /// `#[property]` or `#[property(name = "..")]`: a getter.
-    Property { name: Option<LitStr> },
+    /// `#[property(..)]`: a getter, or the accessor of a data property.
+    Property(Box<PropertyOptions>),
     /// `#[setter(name)]`: the setter of property `name`.
     Setter(Ident),
-    /// `#[action]`, with optional `name = ".."` and `retention_secs = N`.
-    Action {
-        name: Option<LitStr>,
-        retention_secs: Option<u64>,
-    },
+    /// `#[action(..)]`.
+    Action(ActionOptions),
+    /// `#[on_start]`: run before the server accepts requests.
+    OnStart,
+    /// `#[on_stop]`: run on graceful shutdown.
+    OnStop,
+    /// `#[slot]`: the accessor of a `ThingSlot<T>` field.
+    Slot,
+}
+
+/// Which hardware lock an option names.
+#[derive(Clone, Copy)]
+pub(crate) enum LockArg {
+    Thing,
+    Server,
+}
+
+/// The options of `#[property(..)]`.
+#[derive(Default)]
+pub(crate) struct PropertyOptions {
+    pub name: Option<LitStr>,
+    /// `read_only`: clients may not write a data property.
+    pub read_only: Option<Span>,
+    /// `setting`: saved to disk and restored at start.
+    pub setting: Option<Span>,
+    /// `lock` / `lock = "server"`: writes need the hardware lock (409 while held).
+    pub lock: Option<(LockArg, Span)>,
+    pub constraints: Constraints,
+}
+
+/// JSON Schema keywords added from attributes: `minimum`, `maximum`, `unit`,
+/// `description` (parameters only).
+#[derive(Default)]
+pub(crate) struct Constraints {
+    pub minimum: Option<Expr>,
+    pub maximum: Option<Expr>,
+    pub unit: Option<LitStr>,
+    pub description: Option<LitStr>,
+}
+
+/// The options of `#[action(..)]`.
+#[derive(Default)]
+pub(crate) struct ActionOptions {
+    pub name: Option<LitStr>,
+    pub retention_secs: Option<u64>,
+    pub lock: Option<LockArg>,
+    /// `when_busy = "reject"`: 409 instead of waiting for the lock.
+    pub reject_when_busy: bool,
 }
 
 /// The names of the method attributes `#[thing]` consumes.
-const ROLE_NAMES: [&str; 3] = ["property", "setter", "action"];
+const ROLE_NAMES: [&str; 6] = ["property", "setter", "action", "on_start", "on_stop", "slot"];
 
-/// Whether `attr` is one of ours (`#[property]`, `#[setter(..)]`, `#[action]`).
+/// Whether `attr` is one of ours (`#[property]`, `#[setter(..)]`, `#[action]`, …).
 pub(crate) fn is_role(attr: &Attribute) -> bool {
     ROLE_NAMES.iter().any(|n| attr.path().is_ident(n))
 }
 
 /// Read the role of a method from its attributes. At most one role is allowed.
-pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<(Role, proc_macro2::Span)> {
-    let mut found: Option<(Role, proc_macro2::Span)> = None;
+pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<(Role, Span)> {
+    let mut found: Option<(Role, Span)> = None;
     for attr in attrs.iter().filter(|a| is_role(a)) {
         let parsed = if attr.path().is_ident("property") {
             parse_property(attr)
@@ -37,14 +81,26 @@ pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<
                     "expected the name of the property this method sets, e.g. `#[setter(step_delay_ms)]`",
                 )
             })
-        } else {
+        } else if attr.path().is_ident("action") {
             parse_action(attr)
+        } else {
+            let role = if attr.path().is_ident("on_start") {
+                Role::OnStart
+            } else if attr.path().is_ident("on_stop") {
+                Role::OnStop
+            } else {
+                Role::Slot
+            };
+            match &attr.meta {
+                Meta::Path(_) => Ok(role),
+                other => Err(syn::Error::new(other.span(), "this attribute takes no arguments")),
+            }
         };
         match parsed {
             Ok(role) if found.is_none() => found = Some((role, attr.span())),
             Ok(_) => errors.push(syn::Error::new(
                 attr.span(),
-                "a method can have only one of `#[property]`, `#[setter(..)]` and `#[action]`",
+                "a method can have only one labthings role: `#[property]`, `#[setter(..)]`, `#[action]`, `#[on_start]`, `#[on_stop]` or `#[slot]`",
             )),
             Err(e) => errors.push(e),
         }
@@ -67,42 +123,112 @@ fn parse_name(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LitStr> {
     }
 }
 
+/// Parse `lock` or `lock = "thing" | "server"`.
+fn parse_lock(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LockArg> {
+    if meta.input.peek(syn::Token![=]) {
+        let lit: LitStr = meta.value()?.parse()?;
+        match lit.value().as_str() {
+            "thing" => Ok(LockArg::Thing),
+            "server" => Ok(LockArg::Server),
+            _ => Err(syn::Error::new(
+                lit.span(),
+                "expected `lock = \"thing\"` or `lock = \"server\"`",
+            )),
+        }
+    } else {
+        Ok(LockArg::Thing)
+    }
+}
+
+/// Parse one schema keyword (`minimum`, `maximum`, `unit`, `description`);
+/// `Ok(false)` if `meta` is none of them.
+fn parse_constraint(meta: &syn::meta::ParseNestedMeta<'_>, c: &mut Constraints, params: bool) -> syn::Result<bool> {
+    if meta.path.is_ident("minimum") {
+        c.minimum = Some(meta.value()?.parse()?);
+    } else if meta.path.is_ident("maximum") {
+        c.maximum = Some(meta.value()?.parse()?);
+    } else if meta.path.is_ident("unit") {
+        c.unit = Some(meta.value()?.parse()?);
+    } else if params && meta.path.is_ident("description") {
+        c.description = Some(meta.value()?.parse()?);
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 fn parse_property(attr: &Attribute) -> syn::Result<Role> {
-    let mut name = None;
+    let mut options = PropertyOptions::default();
     if let Meta::Path(_) = attr.meta {
-        return Ok(Role::Property { name });
+        return Ok(Role::Property(Box::new(options)));
     }
     attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("name") {
-            name = Some(parse_name(&meta)?);
-            Ok(())
-        } else {
-            Err(meta.error("unknown `#[property]` option; the supported one is `name = \"..\"`"))
+            options.name = Some(parse_name(&meta)?);
+        } else if meta.path.is_ident("read_only") {
+            options.read_only = Some(meta.path.span());
+        } else if meta.path.is_ident("setting") {
+            options.setting = Some(meta.path.span());
+        } else if meta.path.is_ident("lock") {
+            options.lock = Some((parse_lock(&meta)?, meta.path.span()));
+        } else if !parse_constraint(&meta, &mut options.constraints, false)? {
+            return Err(meta.error(
+                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `lock`, `minimum = N`, `maximum = N` and `unit = \"..\"`",
+            ));
         }
+        Ok(())
     })?;
-    Ok(Role::Property { name })
+    Ok(Role::Property(Box::new(options)))
 }
 
 fn parse_action(attr: &Attribute) -> syn::Result<Role> {
-    let mut name = None;
-    let mut retention_secs = None;
+    let mut options = ActionOptions::default();
     if let Meta::Path(_) = attr.meta {
-        return Ok(Role::Action { name, retention_secs });
+        return Ok(Role::Action(options));
     }
     attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("retention_secs") {
             let lit: LitInt = meta.value()?.parse()?;
-            retention_secs = Some(lit.base10_parse()?);
-            Ok(())
+            options.retention_secs = Some(lit.base10_parse()?);
         } else if meta.path.is_ident("name") {
-            name = Some(parse_name(&meta)?);
-            Ok(())
+            options.name = Some(parse_name(&meta)?);
+        } else if meta.path.is_ident("lock") {
+            options.lock = Some(parse_lock(&meta)?);
+        } else if meta.path.is_ident("when_busy") {
+            let lit: LitStr = meta.value()?.parse()?;
+            options.reject_when_busy = match lit.value().as_str() {
+                "reject" => true,
+                "wait" => false,
+                _ => return Err(syn::Error::new(lit.span(), "expected `when_busy = \"wait\"` or `\"reject\"`")),
+            };
         } else {
-            Err(meta
-                .error("unknown `#[action]` option; the supported ones are `name = \"..\"` and `retention_secs = N`"))
+            return Err(meta.error(
+                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `lock`, `lock = \"server\"` and `when_busy = \"reject\"`",
+            ));
         }
+        Ok(())
     })?;
-    Ok(Role::Action { name, retention_secs })
+    Ok(Role::Action(options))
+}
+
+/// The options of a `#[param(..)]` parameter attribute.
+pub(crate) fn param_constraints(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Constraints {
+    let mut constraints = Constraints::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("param")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if parse_constraint(&meta, &mut constraints, true)? {
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown `#[param]` option; the supported ones are `minimum = N`, `maximum = N`, `unit = \"..\"` and `description = \"..\"`",
+                ))
+            }
+        });
+        if let Err(e) = parsed {
+            errors.push(e);
+        }
+    }
+    constraints
 }
 
 /// The expression of a `#[default(expr)]` parameter attribute, if present.

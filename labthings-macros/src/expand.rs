@@ -5,8 +5,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, ItemImpl};
 
-use crate::ast::{self, Action, Injected, Output, Param, Property, ThingModel};
-use crate::attr;
+use crate::ast::{self, Action, Hook, Injected, Output, Param, Property, Slot, ThingModel};
+use crate::attr::{self, Constraints, LockArg};
 
 /// Expand `#[thing]` applied with arguments `args` to `item`.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -81,6 +81,9 @@ fn generate(item: &ItemImpl, model: &ThingModel) -> TokenStream {
     let properties = model.properties.iter().map(|p| property_entry(model, p));
     let setter_checks = model.properties.iter().filter_map(setter_check);
     let actions = model.actions.iter().map(|a| action_entry(model, a));
+    let slots = model.slots.iter().map(|s| slot_entry(model, s));
+    let on_start = hook_entry(model, model.on_start.as_ref());
+    let on_stop = hook_entry(model, model.on_stop.as_ref());
 
     quote! {
         #item
@@ -98,6 +101,9 @@ fn generate(item: &ItemImpl, model: &ThingModel) -> TokenStream {
                         description: #description,
                         properties: &[#(#properties),*],
                         actions: &[#(#actions),*],
+                        slots: &[#(#slots),*],
+                        on_start: #on_start,
+                        on_stop: #on_stop,
                     };
                     &DESCRIPTOR
                 }
@@ -134,9 +140,16 @@ fn input_struct(model: &ThingModel, action: &Action) -> TokenStream {
     let mut fields = Vec::new();
     let mut defaults = Vec::new();
     for param in &action.params {
-        let Param::Input { name, ty, default } = param else {
+        let Param::Input {
+            name,
+            ty,
+            default,
+            constraints,
+        } = param
+        else {
             continue;
         };
+        let schema_attrs = field_schema_attrs(constraints);
         let serde_default = default.as_ref().map(|expr| {
             let fn_name = format_ident!("__default_{}", name);
             let path = format!("{ident}::{fn_name}");
@@ -147,6 +160,7 @@ fn input_struct(model: &ThingModel, action: &Action) -> TokenStream {
         });
         fields.push(quote! {
             #serde_default
+            #schema_attrs
             #vis #name: #ty
         });
     }
@@ -178,7 +192,9 @@ fn property_entry(model: &ThingModel, property: &Property) -> TokenStream {
     let title = opt_str(property.docs.as_deref().map(attr::title).as_deref());
     let description = opt_str(property.docs.as_deref());
     let cfgs = &property.cfgs;
-    let read = if property.fallible {
+    let read = if property.data {
+        quote!(::labthings::__private::DataCell::to_json(__thing.#getter()))
+    } else if property.fallible {
         quote_spanned!(value_ty.span()=> ::labthings::__private::result_to_output(__thing.#getter()))
     } else {
         quote_spanned!(value_ty.span()=> {
@@ -186,7 +202,15 @@ fn property_entry(model: &ThingModel, property: &Property) -> TokenStream {
             ::labthings::__private::to_output(&__value)
         })
     };
+    let some_write = |body: TokenStream| {
+        quote! {
+            ::core::option::Option::Some(|__thing: &#ty, __value: #private::serde_json::Value| { #body })
+        }
+    };
     let write = match &property.setter {
+        None if property.data && property.writable() => some_write(quote! {
+            #private::DataCell::set_json(__thing.#getter(), __value).map_err(#private::WriteError::Invalid)
+        }),
         None => quote!(::core::option::Option::None),
         Some(setter) => {
             let method = &setter.method;
@@ -199,26 +223,132 @@ fn property_entry(model: &ThingModel, property: &Property) -> TokenStream {
                     ::core::result::Result::Ok(())
                 })
             };
-            quote! {
-                ::core::option::Option::Some(|__thing: &#ty, __value: #private::serde_json::Value| {
-                    let __value: #setter_ty = #private::serde_json::from_value(__value)
-                        .map_err(#private::WriteError::Invalid)?;
-                    #call
-                })
-            }
+            some_write(quote! {
+                let __value: #setter_ty = #private::serde_json::from_value(__value)
+                    .map_err(#private::WriteError::Invalid)?;
+                #call
+            })
         }
     };
+    let data = if property.data {
+        let data_ty = quote_spanned!(value_ty.span()=> ::labthings::__private::DataProperty<#value_ty>);
+        quote! {
+            ::core::option::Option::Some(|__thing: &#ty| -> &dyn #private::DataCell {
+                let __data: &#data_ty = __thing.#getter();
+                __data
+            })
+        }
+    } else {
+        quote!(::core::option::Option::None)
+    };
+    let setting = property.options.setting.is_some();
+    let write_lock = lock_scope(property.options.lock.map(|(lock, _)| lock));
+    let schema = schema_fn(value_ty, &property.options.constraints);
     quote! {
         #(#cfgs)*
         #private::PropertyDescriptor {
             name: #name,
             title: #title,
             description: #description,
-            schema: |__generator| __generator.root_schema_for::<#value_ty>(),
+            schema: #schema,
             read: |__thing: &#ty| #read,
             write: #write,
+            data: #data,
+            setting: #setting,
+            write_lock: #write_lock,
         }
     }
+}
+
+/// The schema function of a property: the type's schema plus any
+/// `minimum`/`maximum`/`unit` from the attribute.
+fn schema_fn(value_ty: &syn::Type, constraints: &Constraints) -> TokenStream {
+    let private = quote!(::labthings::__private);
+    let keywords: Vec<TokenStream> = [
+        ("minimum", constraints.minimum.as_ref().map(|e| quote!(#e))),
+        ("maximum", constraints.maximum.as_ref().map(|e| quote!(#e))),
+        ("unit", constraints.unit.as_ref().map(|u| quote!(#u))),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| {
+        value.map(|value| quote!(__schema.insert(#key.into(), #private::serde_json::json!(#value));))
+    })
+    .collect();
+    if keywords.is_empty() {
+        quote!(|__generator| __generator.root_schema_for::<#value_ty>())
+    } else {
+        quote!(|__generator| {
+            let mut __schema = __generator.root_schema_for::<#value_ty>();
+            #(#keywords)*
+            __schema
+        })
+    }
+}
+
+/// schemars attributes on an input field for `#[param(..)]` options.
+fn field_schema_attrs(constraints: &Constraints) -> TokenStream {
+    let mut attrs = Vec::new();
+    let range: Vec<TokenStream> = [
+        constraints.minimum.as_ref().map(|e| quote!(min = #e)),
+        constraints.maximum.as_ref().map(|e| quote!(max = #e)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !range.is_empty() {
+        attrs.push(quote!(#[schemars(range(#(#range),*))]));
+    }
+    if let Some(unit) = &constraints.unit {
+        attrs.push(quote!(#[schemars(extend("unit" = #unit))]));
+    }
+    if let Some(description) = &constraints.description {
+        attrs.push(quote!(#[schemars(description = #description)]));
+    }
+    quote!(#(#attrs)*)
+}
+
+/// The `LockScope` for an optional lock option.
+fn lock_scope(lock: Option<LockArg>) -> TokenStream {
+    match lock {
+        None => quote!(::labthings::__private::LockScope::None),
+        Some(LockArg::Thing) => quote!(::labthings::__private::LockScope::Thing),
+        Some(LockArg::Server) => quote!(::labthings::__private::LockScope::Server),
+    }
+}
+
+fn slot_entry(model: &ThingModel, slot: &Slot) -> TokenStream {
+    let private = quote!(::labthings::__private);
+    let ty = &model.self_ty;
+    let method = &slot.method;
+    let target = &slot.target;
+    let name = method.to_string();
+    let target_name = quote!(#target).to_string().replace(' ', "");
+    quote! {
+        #private::SlotDescriptor {
+            name: #name,
+            target_type: #target_name,
+            target_id: ::core::any::TypeId::of::<#target>,
+            connect: |__thing: &#ty, __target| __thing.#method().connect_any(__target),
+        }
+    }
+}
+
+fn hook_entry(model: &ThingModel, hook: Option<&Hook>) -> TokenStream {
+    let private = quote!(::labthings::__private);
+    let ty = &model.self_ty;
+    let Some(hook) = hook else {
+        return quote!(::core::option::Option::None);
+    };
+    let method = &hook.method;
+    let body = if hook.fallible {
+        quote!(#private::result_to_unit(__thing.#method()))
+    } else {
+        quote!({
+            __thing.#method();
+            ::core::result::Result::Ok(())
+        })
+    };
+    quote!(::core::option::Option::Some(|__thing: &#ty| #body))
 }
 
 /// A compile-time check that a setter takes the type its getter returns,
@@ -291,6 +421,13 @@ fn action_entry(model: &ThingModel, action: &Action) -> TokenStream {
     } else {
         quote!(let _ = __input;)
     };
+    let when_busy = if action.reject_when_busy {
+        quote!(#private::WhenBusy::Reject)
+    } else {
+        quote!(#private::WhenBusy::Wait)
+    };
+    let scope = lock_scope(action.lock);
+    let lock = quote!(#private::LockPolicy { scope: #scope, when_busy: #when_busy });
     let retention = match action.retention_secs {
         Some(secs) => quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#secs))),
         None => quote!(::core::option::Option::None),
@@ -310,6 +447,7 @@ fn action_entry(model: &ThingModel, action: &Action) -> TokenStream {
                 #run
             },
             retention: #retention,
+            lock: #lock,
         }
     }
 }

@@ -42,6 +42,34 @@ pub fn action(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("action", item)
 }
 
+/// Mark a method run before the server accepts requests. Only meaningful
+/// inside a `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn on_start(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("on_start", item)
+}
+
+/// Mark a method run on graceful shutdown. Only meaningful inside a
+/// `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn on_stop(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("on_stop", item)
+}
+
+/// Mark the accessor of a `ThingSlot<T>` field. Only meaningful inside a
+/// `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn slot(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("slot", item)
+}
+
+/// Schema options of an action parameter (`minimum`, `maximum`, `unit`,
+/// `description`). Only meaningful on a parameter inside a `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn param(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("param", item)
+}
+
 /// The error for an inner attribute used without `#[thing]` on its impl block.
 fn outside_thing(name: &str, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);

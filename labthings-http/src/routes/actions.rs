@@ -55,7 +55,10 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let input = read_json(&headers, body, state.config.body_limit).await?;
     let decoded = thing.decode_input(index, input).map_err(ApiError::Invalid)?;
-    let invocation = state.manager.invoke(&thing, index, decoded);
+    let invocation = state
+        .manager
+        .invoke(&thing, index, decoded)
+        .map_err(|busy| ApiError::Conflict(busy.to_string()))?;
     let body = invocation.to_json(&base_url(&headers), true);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     let location = format!("{}action_invocations/{}", base_url(&headers), invocation.id());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use labthings_core::{PropertyWriteError, ThingInstance};
 use serde_json::Value;
@@ -26,15 +26,37 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
         move || read(thing, index)
     };
     let mut method_router = get(read);
+    let mut router = router;
     if property.writable {
-        let thing = thing.clone();
+        let writer = thing.clone();
         method_router = method_router.put(
             move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
-                write(state, thing, index, headers, body)
+                write(state, writer, index, headers, body)
             },
         );
+        if property.data {
+            let thing = thing.clone();
+            router = router.route(
+                &format!("{path}/reset"),
+                json_route(post(move || async move {
+                    written(blocking(move || thing.reset_property(index)).await?).map(|()| Json(Value::Null))
+                })),
+            );
+        }
     }
     router.route(&path, json_route(method_router))
+}
+
+/// The answer to a failed write.
+fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
+    result.map_err(|e| match e {
+        PropertyWriteError::Invalid(problems) => ApiError::Invalid(problems),
+        PropertyWriteError::Failed(failure) => ApiError::Device(failure),
+        PropertyWriteError::ReadOnly => ApiError::MethodNotAllowed("PUT".to_owned()),
+        PropertyWriteError::Busy => {
+            ApiError::Conflict("the property's hardware lock is held by a running action; try again later".to_owned())
+        }
+    })
 }
 
 async fn read(thing: Arc<ThingInstance>, index: usize) -> Result<Json<Value>, ApiError> {
@@ -50,10 +72,6 @@ async fn write(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = read_json(&headers, body, state.config.body_limit).await?;
-    match blocking(move || thing.write_property(index, value)).await? {
-        Ok(()) => Ok((StatusCode::CREATED, Json(Value::Null))),
-        Err(PropertyWriteError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
-        Err(PropertyWriteError::Failed(failure)) => Err(ApiError::Device(failure)),
-        Err(PropertyWriteError::ReadOnly) => Err(ApiError::MethodNotAllowed("PUT".to_owned())),
-    }
+    written(blocking(move || thing.write_property(index, value)).await?)?;
+    Ok((StatusCode::CREATED, Json(Value::Null)))
 }

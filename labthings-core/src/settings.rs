@@ -1,0 +1,131 @@
+//! Settings that survive a restart: one JSON file per Thing, written
+//! atomically (temporary file, fsync, rename, fsync of the folder) so a crash
+//! or power cut mid-write never leaves half a file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+/// The settings file of one Thing: `{dir}/{thing}.json`.
+#[derive(Debug)]
+pub struct SettingsFile {
+    path: PathBuf,
+    writing: Mutex<()>,
+}
+
+/// What was found when reading a settings file.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No file yet: every setting keeps its default.
+    Missing,
+    /// The saved values by property name.
+    Values(Map<String, Value>),
+    /// The file is not a JSON object (truncated, edited by hand, …).
+    Corrupt(String),
+}
+
+impl SettingsFile {
+    /// The settings file of `thing` in `dir`.
+    pub fn new(dir: &Path, thing: &str) -> Self {
+        Self {
+            path: dir.join(format!("{thing}.json")),
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read the file.
+    pub fn load(&self) -> io::Result<Loaded> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Loaded::Corrupt(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        Ok(match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(values)) => Loaded::Values(values),
+            Ok(other) => Loaded::Corrupt(format!("expected a JSON object, found {other}")),
+            Err(e) => Loaded::Corrupt(e.to_string()),
+        })
+    }
+
+    /// Keep a copy of the current file beside it (`{thing}.json.bad-{time}`)
+    /// before it is overwritten; returns the copy's path.
+    pub fn keep_bad_copy(&self) -> io::Result<PathBuf> {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+        let mut copy = self.path.clone().into_os_string();
+        copy.push(format!(".bad-{stamp}"));
+        let copy = PathBuf::from(copy);
+        fs::copy(&self.path, &copy)?;
+        Ok(copy)
+    }
+
+    /// Write `values` atomically, creating the folder if needed.
+    pub fn save(&self, values: &Map<String, Value>) -> io::Result<()> {
+        let _one_writer = self.writing.lock();
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let text = serde_json::to_vec_pretty(values).map_err(io::Error::other)?;
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(format!(".tmp-{}", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        {
+            let mut file = fs::File::create(&temporary)?;
+            file.write_all(&text)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+        }
+        fs::rename(&temporary, &self.path)?;
+        // Make the rename itself durable (a no-op where folders cannot be opened).
+        if let Ok(folder) = fs::File::open(dir) {
+            let _ = folder.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("labthings-settings-{name}-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = scratch("roundtrip");
+        let file = SettingsFile::new(&dir, "stage");
+        assert!(matches!(file.load(), Ok(Loaded::Missing)));
+        let mut values = Map::new();
+        values.insert("speed".into(), Value::from(3));
+        file.save(&values).expect("save");
+        match file.load() {
+            Ok(Loaded::Values(loaded)) => assert_eq!(loaded, values),
+            other => panic!("unexpected {other:?}"),
+        }
+        let leftovers: Vec<_> = fs::read_dir(&dir).expect("dir").filter_map(Result::ok).collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn truncated_file_is_corrupt_and_can_be_kept() {
+        let dir = scratch("corrupt");
+        let file = SettingsFile::new(&dir, "stage");
+        fs::write(file.path(), "{\"speed\": 3").expect("write");
+        assert!(matches!(file.load(), Ok(Loaded::Corrupt(_))));
+        let copy = file.keep_bad_copy().expect("copy");
+        assert_eq!(fs::read_to_string(copy).expect("copy exists"), "{\"speed\": 3");
+        let _ = fs::remove_dir_all(dir);
+    }
+}
