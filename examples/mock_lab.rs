@@ -4,13 +4,16 @@
 //! ```text
 //! cargo run --release --example mock_lab            # http://127.0.0.1:5000
 //! cargo run --release --example mock_lab -- --port 0 --host 0.0.0.0
+//! cargo run --release --example mock_lab -- --config examples/mock_lab.toml
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use labthings::cli::ServeArgs;
+use labthings::http::config_file;
 use labthings::prelude::*;
 use parking_lot::Mutex;
+use serde::Deserialize;
 
 /// A mock three-axis translation stage.
 pub struct Stage {
@@ -238,7 +241,59 @@ impl Autofocus {
     }
 }
 
-/// Build the mock lab's server.
+/// The `[things.NAME.config]` of a stage in a configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageConfig {
+    /// Delay between motor steps, in milliseconds.
+    pub step_delay_ms: u64,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        Self { step_delay_ms: 10 }
+    }
+}
+
+impl FromConfig for Stage {
+    type Config = StageConfig;
+
+    fn from_config(config: StageConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let stage = Stage::default();
+        stage.set_step_delay_ms(config.step_delay_ms);
+        Ok(stage)
+    }
+}
+
+/// The `[things.NAME.config]` of a camera in a configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Starting exposure in milliseconds.
+    pub exposure_ms: Option<f64>,
+}
+
+impl FromConfig for Camera {
+    type Config = CameraConfig;
+
+    fn from_config(config: CameraConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let camera = Camera::default();
+        if let Some(exposure) = config.exposure_ms {
+            camera.set_exposure_ms(exposure)?;
+        }
+        Ok(camera)
+    }
+}
+
+/// The thing types a mock lab configuration file may name.
+pub fn catalog() -> ThingCatalog {
+    ThingCatalog::new()
+        .register::<Stage>("Stage")
+        .register::<Camera>("Camera")
+        .register_default::<Autofocus>("Autofocus")
+}
+
+/// Build the mock lab's default server: one stage, one camera, an autofocus.
 pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
     Ok(Server::builder()
         .config(config)
@@ -251,6 +306,13 @@ pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
-    build(ServerConfig::default())?.run(args.address()).await?;
+    match &args.config {
+        Some(path) => {
+            let configured = config_file::load(path, &catalog(), ServerConfig::default())?;
+            let address = args.address_or(configured.host.as_deref(), configured.port);
+            configured.server.run(address).await?;
+        }
+        None => build(ServerConfig::default())?.run(args.address()).await?,
+    }
     Ok(())
 }

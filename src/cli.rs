@@ -1,27 +1,32 @@
-//! The command-line options every example server takes: `--host` and `--port`.
+//! The command-line options every example server takes: `--host`, `--port`
+//! and `--config`.
 
-/// Where to listen, read from `--host HOST` (default `127.0.0.1`) and
-/// `--port PORT` (default 5000; 0 picks a free port).
+use std::path::PathBuf;
+
+/// The default interface: only this computer can connect.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The default port.
+pub const DEFAULT_PORT: u16 = 5000;
+
+/// Where to listen and what to serve, read from `--host HOST` (default
+/// `127.0.0.1`), `--port PORT` (default 5000; 0 picks a free port) and
+/// `--config FILE` (a TOML file, see
+/// [`labthings_http::config_file`](crate::http::config_file)). Options given
+/// on the command line win over the file's `host` and `port`.
 ///
 /// ```
 /// let args = labthings::cli::ServeArgs::parse_from(["--port", "0"]).unwrap();
 /// assert_eq!(args.address(), "127.0.0.1:0");
+/// assert_eq!(args.address_or(Some("0.0.0.0"), Some(8000)), "0.0.0.0:0");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServeArgs {
-    /// The interface to bind.
-    pub host: String,
-    /// The TCP port (0: any free port).
-    pub port: u16,
-}
-
-impl Default for ServeArgs {
-    fn default() -> Self {
-        Self {
-            host: "127.0.0.1".to_owned(),
-            port: 5000,
-        }
-    }
+    /// `--host`, if given.
+    pub host: Option<String>,
+    /// `--port`, if given.
+    pub port: Option<u16>,
+    /// `--config`, if given.
+    pub config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -31,7 +36,7 @@ impl ServeArgs {
         match Self::parse_from(std::env::args().skip(1)) {
             Ok(args) => args,
             Err(message) => {
-                eprintln!("{message}\nusage: [--host HOST] [--port PORT]");
+                eprintln!("{message}\nusage: [--host HOST] [--port PORT] [--config FILE.toml]");
                 std::process::exit(2);
             }
         }
@@ -57,24 +62,33 @@ impl ServeArgs {
                     .ok_or(format!("{flag} needs a value"))
             };
             match flag.as_str() {
-                "--host" => parsed.host = value()?,
+                "--host" => parsed.host = Some(value()?),
                 "--port" => {
                     let v = value()?;
-                    parsed.port = v.parse().map_err(|_| format!("--port: `{v}` is not a port number"))?;
+                    parsed.port = Some(v.parse().map_err(|_| format!("--port: `{v}` is not a port number"))?);
                 }
-                "-h" | "--help" => return Err("labthings example server".to_owned()),
+                "--config" => parsed.config = Some(PathBuf::from(value()?)),
+                "-h" | "--help" => return Err("a labthings server".to_owned()),
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
         Ok(parsed)
     }
 
-    /// `host:port`, ready for [`Server::bind`](crate::Server).
+    /// `host:port` from the command line or the defaults.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        self.address_or(None, None)
+    }
+
+    /// `host:port`: the command line first, then `host`/`port` (e.g. from a
+    /// configuration file), then the defaults.
+    pub fn address_or(&self, host: Option<&str>, port: Option<u16>) -> String {
+        let host = self.host.as_deref().or(host).unwrap_or(DEFAULT_HOST);
+        let port = self.port.or(port).unwrap_or(DEFAULT_PORT);
+        if host.contains(':') {
+            format!("[{host}]:{port}")
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{host}:{port}")
         }
     }
 }

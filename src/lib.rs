@@ -10,7 +10,7 @@ pub use labthings_core::{
     ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
-pub use labthings_http::{Server, ServerBuilder, ServerConfig};
+pub use labthings_http::{FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
 pub use labthings_macros::{action, on_start, on_stop, param, property, setter, slot, thing};
 /// Re-exported so device code can log without its own `tracing` dependency.
 pub use tracing;
@@ -24,7 +24,7 @@ pub mod prelude {
         property, setter, slot, thing,
     };
     #[cfg(feature = "http")]
-    pub use crate::{Server, ServerConfig};
+    pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};
     pub use std::time::Duration;
 }
 

@@ -18,11 +18,13 @@
 
 mod body;
 mod config;
+pub mod config_file;
 mod error;
 mod routes;
 mod server;
 mod state;
 
 pub use config::ServerConfig;
+pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;
 pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

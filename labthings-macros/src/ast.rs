@@ -202,16 +202,17 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
                     *slot = hook;
                 }
             }
-            Role::Slot => slots.extend(parse_slot(method, role_span, errors)),
+            Role::Slot => slots.extend(parse_slot(method, errors)),
             Role::Action(ActionOptions {
                 name,
                 retention_secs,
                 lock,
                 reject_when_busy,
+                when_busy_span,
             }) => {
                 if reject_when_busy && lock.is_none() {
                     errors.push(syn::Error::new(
-                        role_span,
+                        when_busy_span.unwrap_or(role_span),
                         "`when_busy` needs a lock: write `#[action(lock, when_busy = \"reject\")]`",
                     ));
                 }
@@ -340,7 +341,7 @@ fn parse_hook(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Hook>
     })
 }
 
-fn parse_slot(method: &ImplItemFn, role_span: Span, errors: &mut Vec<syn::Error>) -> Option<Slot> {
+fn parse_slot(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Slot> {
     if let Some(arg) = method.sig.inputs.iter().nth(1) {
         errors.push(syn::Error::new(arg.span(), "a `#[slot]` accessor takes only `&self`"));
         return None;
@@ -355,8 +356,12 @@ fn parse_slot(method: &ImplItemFn, role_span: Span, errors: &mut Vec<syn::Error>
             target,
         }),
         None => {
+            let span = match &method.sig.output {
+                ReturnType::Type(_, ty) => ty.span(),
+                ReturnType::Default => method.sig.ident.span(),
+            };
             errors.push(syn::Error::new(
-                role_span,
+                span,
                 format!(
                     "a `#[slot]` returns the slot field: `fn {}(&self) -> &ThingSlot<OtherThing> {{ &self.{} }}`",
                     method.sig.ident, method.sig.ident

@@ -58,6 +58,8 @@ pub(crate) struct ActionOptions {
     pub lock: Option<LockArg>,
     /// `when_busy = "reject"`: 409 instead of waiting for the lock.
     pub reject_when_busy: bool,
+    /// Where `when_busy` was written, for errors.
+    pub when_busy_span: Option<Span>,
 }
 
 /// The names of the method attributes `#[thing]` consumes.
@@ -195,6 +197,7 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
         } else if meta.path.is_ident("lock") {
             options.lock = Some(parse_lock(&meta)?);
         } else if meta.path.is_ident("when_busy") {
+            options.when_busy_span = Some(meta.path.span());
             let lit: LitStr = meta.value()?.parse()?;
             options.reject_when_busy = match lit.value().as_str() {
                 "reject" => true,

@@ -55,6 +55,35 @@ fn bench_with_unit_action_and_renamed_property() {
 }
 
 #[test]
+fn data_properties_slots_hooks_locks_and_params() {
+    let out = expand_pretty(quote! {
+        impl Autofocus {
+            /// Calibration.
+            #[property(setting, minimum = 0.5, unit = "um")]
+            fn calibration(&self) -> &DataProperty<f64> { &self.calibration }
+
+            /// Last result.
+            #[property(read_only)]
+            fn best_z(&self) -> &DataProperty<Option<i64>> { &self.best_z }
+
+            #[slot]
+            fn stage(&self) -> &ThingSlot<Stage> { &self.stage }
+
+            #[on_start]
+            fn open(&self) -> Result<(), String> { Ok(()) }
+
+            #[on_stop]
+            fn close(&self) {}
+
+            /// Scan.
+            #[action(lock = "server", when_busy = "reject")]
+            fn scan(&self, #[default(5)] #[param(minimum = 1, unit = "um", description = "Step size")] step: i64) -> i64 { step }
+        }
+    });
+    insta::assert_snapshot!(out);
+}
+
+#[test]
 fn errors_are_collected_and_the_item_is_kept() {
     let out = expand_pretty(quote! {
         impl Broken {

@@ -1,0 +1,233 @@
+//! Building a server from a configuration file.
+//!
+//! The file is TOML: lab engineers edit it by hand, and TOML allows comments
+//! next to each value (JSON does not) while mapping one-to-one onto serde
+//! types. It names where to listen, where settings live, and which Things to
+//! serve under which names, each with its own typed configuration:
+//!
+//! ```toml
+//! host = "127.0.0.1"
+//! port = 5000
+//! settings_dir = "settings"
+//!
+//! [things.stage]
+//! type = "Stage"
+//! config = { step_delay_ms = 5 }
+//!
+//! [things.autofocus]
+//! type = "Autofocus"
+//! connect = { camera = "camera" }   # fill a slot explicitly (optional)
+//! ```
+//!
+//! The program says which types a file may name, and how each is built,
+//! with a [`ThingCatalog`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use labthings_core::Thing;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::ServerConfig;
+use crate::server::{Server, ServerBuilder};
+
+/// A Thing that can be built from its own section of a configuration file.
+pub trait FromConfig: Thing {
+    /// The Thing's configuration, deserialized from `[things.NAME.config]`.
+    type Config: DeserializeOwned + Default;
+
+    /// Build the Thing from its configuration.
+    fn from_config(config: Self::Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Why a configuration file could not be used. Every message names the file
+/// and, where there is one, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid, or a value has the wrong type.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file (`things.stage.config.step_delay_ms`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server could not be built from the things the file names.
+    #[error("{path}: {source}")]
+    Build {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::server::BuildError,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    host: Option<String>,
+    port: Option<u16>,
+    settings_dir: Option<PathBuf>,
+    #[serde(default)]
+    things: toml::Table,
+}
+
+/// One `[things.NAME]` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThingSection {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    config: Option<toml::Value>,
+    #[serde(default)]
+    connect: HashMap<String, String>,
+}
+
+type Maker = Box<dyn Fn(ServerBuilder, &str, toml::Value) -> Result<ServerBuilder, (String, String)> + Send + Sync>;
+
+/// The Thing types a configuration file may name, and how to build each.
+///
+/// ```
+/// # use labthings_http::ThingCatalog;
+/// let catalog = ThingCatalog::new();
+/// assert!(catalog.type_names().is_empty());
+/// ```
+#[derive(Default)]
+pub struct ThingCatalog {
+    makers: HashMap<String, Maker>,
+}
+
+impl std::fmt::Debug for ThingCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThingCatalog")
+            .field("types", &self.type_names())
+            .finish()
+    }
+}
+
+impl ThingCatalog {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Let files name `T` as `type = "{type_name}"`, built with
+    /// [`FromConfig::from_config`].
+    pub fn register<T: FromConfig>(mut self, type_name: &str) -> Self {
+        let maker: Maker = Box::new(|builder, name, config| {
+            let config: T::Config = serde_path_to_error::deserialize(config).map_err(|e| {
+                (
+                    format!("things.{name}.config.{}", e.path()),
+                    e.inner().message().to_owned(),
+                )
+            })?;
+            let thing = T::from_config(config).map_err(|e| (format!("things.{name}"), e.to_string()))?;
+            Ok(builder.thing(name, thing))
+        });
+        self.makers.insert(type_name.to_owned(), maker);
+        self
+    }
+
+    /// Let files name `T` as `type = "{type_name}"`, built with `Default`;
+    /// a `config` for it is an error.
+    pub fn register_default<T: Thing + Default>(mut self, type_name: &str) -> Self {
+        let maker: Maker = Box::new(|builder, name, config| {
+            if config.as_table().is_some_and(|t| !t.is_empty()) {
+                return Err((
+                    format!("things.{name}.config"),
+                    "this thing type takes no configuration".to_owned(),
+                ));
+            }
+            Ok(builder.thing(name, T::default()))
+        });
+        self.makers.insert(type_name.to_owned(), maker);
+        self
+    }
+
+    /// The registered type names, sorted.
+    pub fn type_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.makers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// A server described by a configuration file, ready to bind.
+#[derive(Debug)]
+pub struct ConfiguredServer {
+    /// The server.
+    pub server: Server,
+    /// `host` from the file, if given.
+    pub host: Option<String>,
+    /// `port` from the file, if given.
+    pub port: Option<u16>,
+}
+
+/// Read `path` and build the server it describes, with `config` as the
+/// settings the file does not override.
+pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result<ConfiguredServer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        message,
+    };
+    let document: toml::Value = toml::from_str(&text).map_err(|e| invalid("(syntax)".to_owned(), e.to_string()))?;
+    let file: FileModel = serde_path_to_error::deserialize(document).map_err(|e| {
+        let key = e.path().to_string();
+        invalid(key, e.into_inner().message().to_owned())
+    })?;
+    let mut config = config;
+    if let Some(dir) = file.settings_dir {
+        config.settings_dir = Some(dir);
+    }
+    let mut builder = Server::builder().config(config);
+    for (name, section) in file.things {
+        let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {
+            invalid(
+                format!("things.{name}.{}", e.path()),
+                e.into_inner().message().to_owned(),
+            )
+        })?;
+        let maker = catalog.makers.get(&section.type_name).ok_or_else(|| {
+            invalid(
+                format!("things.{name}.type"),
+                format!(
+                    "unknown thing type `{}`; known types: {:?}",
+                    section.type_name,
+                    catalog.type_names()
+                ),
+            )
+        })?;
+        let thing_config = section.config.unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+        builder = maker(builder, &name, thing_config).map_err(|(key, message)| invalid(key, message))?;
+        for (slot, target) in &section.connect {
+            builder = builder.connect(&name, slot, target);
+        }
+    }
+    let server = builder.build().map_err(|source| ConfigError::Build {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(ConfiguredServer {
+        server,
+        host: file.host,
+        port: file.port,
+    })
+}

@@ -1,0 +1,607 @@
+//! The Thing model over real HTTP: data properties, schema constraints,
+//! settings that survive a restart, lifecycle hooks, things that use things,
+//! and hardware locks.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestServer, assert_valid_td, start};
+use labthings::prelude::*;
+use labthings::{Server, ServerConfig};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A fresh, empty settings folder for one test.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("labthings-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
+    dir
+}
+
+fn config_in(dir: &std::path::Path) -> ServerConfig {
+    ServerConfig {
+        settings_dir: Some(dir.to_owned()),
+        ..ServerConfig::default()
+    }
+}
+
+async fn lab(dir: &std::path::Path) -> TestServer {
+    start(mock_lab::build(config_in(dir)).expect("the mock lab builds")).await
+}
+
+/// Illumination modes, to check enums in schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    Brightfield,
+    Fluorescence,
+}
+
+/// A nested settings struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+struct Roi {
+    x: u32,
+    y: u32,
+    size: Option<u32>,
+}
+
+/// A thing with every kind of property value.
+struct Microscope {
+    mode: DataProperty<Mode>,
+    roi: DataProperty<Roi>,
+    notes: DataProperty<Vec<String>>,
+    gain: Mutex<u32>,
+    counter: DataProperty<u64>,
+}
+
+impl Default for Microscope {
+    fn default() -> Self {
+        Self {
+            mode: DataProperty::new(Mode::Brightfield),
+            roi: DataProperty::new(Roi { x: 0, y: 0, size: None }),
+            notes: DataProperty::default(),
+            gain: Mutex::new(1),
+            counter: DataProperty::new(0),
+        }
+    }
+}
+
+/// A microscope with typed settings.
+#[thing]
+impl Microscope {
+    /// Illumination mode.
+    #[property(setting)]
+    fn mode(&self) -> &DataProperty<Mode> {
+        &self.mode
+    }
+
+    /// Region of interest.
+    #[property(setting)]
+    fn roi(&self) -> &DataProperty<Roi> {
+        &self.roi
+    }
+
+    /// Free-text notes.
+    #[property]
+    fn notes(&self) -> &DataProperty<Vec<String>> {
+        &self.notes
+    }
+
+    /// Analogue gain, 1 to 16 (a getter/setter pair that is also a setting).
+    #[property(setting, minimum = 1, maximum = 16)]
+    fn gain(&self) -> u32 {
+        *self.gain.lock()
+    }
+
+    #[setter(gain)]
+    fn set_gain(&self, value: u32) {
+        *self.gain.lock() = value;
+    }
+
+    /// How many times `count` ran: set by device code, read-only to clients.
+    #[property(read_only)]
+    fn counter(&self) -> &DataProperty<u64> {
+        &self.counter
+    }
+
+    /// Count once.
+    #[action]
+    fn count(&self) -> u64 {
+        self.counter.update(|c| {
+            *c += 1;
+            *c
+        })
+    }
+}
+
+fn microscope_server(dir: &std::path::Path) -> Server {
+    Server::builder()
+        .config(config_in(dir))
+        .thing("scope", Microscope::default())
+        .build()
+        .expect("build")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_properties_read_write_reset_and_device_updates() {
+    let dir = scratch_dir("data");
+    let server = start(microscope_server(&dir)).await;
+    assert_eq!(server.get("/scope/mode").await, (200, json!("brightfield")));
+    assert_eq!(
+        server.put("/scope/mode", json!("fluorescence")).await,
+        (201, Value::Null)
+    );
+    assert_eq!(server.get("/scope/mode").await, (200, json!("fluorescence")));
+    let (status, body) = server.put("/scope/mode", json!("darkfield")).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(server.post("/scope/mode/reset", Value::Null).await, (200, Value::Null));
+    assert_eq!(server.get("/scope/mode").await, (200, json!("brightfield")));
+
+    let roi = json!({"x": 5, "y": 6, "size": 100});
+    assert_eq!(server.put("/scope/roi", roi.clone()).await.0, 201);
+    assert_eq!(server.get("/scope/roi").await, (200, roi));
+    let (status, body) = server.put("/scope/roi", json!({"x": -1, "y": 0})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(server.put("/scope/notes", json!(["a", "b"])).await.0, 201);
+    assert_eq!(server.get("/scope/notes").await, (200, json!(["a", "b"])));
+
+    // Device code sets a read-only data property; readers see it at once.
+    let (_, invocation) = server.post("/scope/count", Value::Null).await;
+    server.wait_finished(&invocation).await;
+    assert_eq!(server.get("/scope/counter").await, (200, json!(1)));
+    assert_eq!(server.put("/scope/counter", json!(5)).await.0, 405);
+    assert_eq!(server.post("/scope/counter/reset", Value::Null).await.0, 404);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_carry_constraints_enums_nesting_and_units() {
+    let dir = scratch_dir("schemas");
+    let server = start(microscope_server(&dir)).await;
+    let (_, td) = server.get("/scope/").await;
+    assert_valid_td(&td);
+    let properties = &td["properties"];
+    assert_eq!(properties["mode"]["enum"], json!(["brightfield", "fluorescence"]));
+    assert_eq!(properties["mode"]["default"], "brightfield");
+    assert_eq!(properties["roi"]["properties"]["x"]["type"], "integer");
+    assert!(
+        properties["roi"]["properties"]["size"]["oneOf"].is_array(),
+        "{}",
+        properties["roi"]
+    );
+    assert_eq!(properties["notes"]["items"]["type"], "string");
+    assert_eq!(properties["gain"]["minimum"], 1);
+    assert_eq!(properties["gain"]["maximum"], 16);
+    assert_eq!(properties["counter"]["readOnly"], true);
+    let (status, body) = server.put("/scope/gain", json!(17)).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "less_than_equal");
+
+    let lab = lab(&dir).await;
+    let (_, stage) = lab.get("/stage/").await;
+    assert_valid_td(&stage);
+    assert_eq!(stage["properties"]["steps_per_um"]["unit"], "steps/um");
+    assert_eq!(stage["properties"]["steps_per_um"]["default"], 1.0);
+    let (_, camera) = lab.get("/camera/").await;
+    assert_valid_td(&camera);
+    let count = &camera["actions"]["acquire"]["input"]["properties"]["count"];
+    assert_eq!(count["minimum"], 1);
+    assert_eq!(count["maximum"], 1000);
+    assert_eq!(count["description"], "How many frames to take");
+    let (_, autofocus) = lab.get("/autofocus/").await;
+    assert_valid_td(&autofocus);
+    let (status, body) = lab.post("/camera/acquire", json!({"count": 0})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "greater_than_equal");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_survive_a_restart() {
+    let dir = scratch_dir("restart");
+    {
+        let server = start(microscope_server(&dir)).await;
+        assert_eq!(server.put("/scope/mode", json!("fluorescence")).await.0, 201);
+        assert_eq!(server.put("/scope/gain", json!(8)).await.0, 201);
+        assert_eq!(server.put("/scope/notes", json!(["not a setting"])).await.0, 201);
+    }
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scope.json")).expect("saved")).expect("JSON");
+    assert_eq!(saved["mode"], "fluorescence");
+    assert_eq!(saved["gain"], 8);
+    assert!(saved.get("notes").is_none(), "only settings are saved: {saved}");
+
+    // A new server with new device objects reads them back.
+    let server = start(microscope_server(&dir)).await;
+    assert_eq!(server.get("/scope/mode").await, (200, json!("fluorescence")));
+    assert_eq!(server.get("/scope/gain").await, (200, json!(8)));
+    assert_eq!(server.get("/scope/notes").await, (200, json!([])));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn bad_copies(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("settings folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("scope.json.bad-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_settings_file_gives_defaults_and_is_kept() {
+    let dir = scratch_dir("truncated");
+    std::fs::write(dir.join("scope.json"), "{\"mode\": \"fluores").expect("write");
+    let server = start(microscope_server(&dir)).await;
+    assert_eq!(server.get("/scope/mode").await, (200, json!("brightfield")));
+    let copies = bad_copies(&dir);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let kept = std::fs::read_to_string(dir.join(&copies[0])).expect("copy");
+    assert_eq!(kept, "{\"mode\": \"fluores");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_setting_keeps_the_valid_fields() {
+    let dir = scratch_dir("mistyped");
+    std::fs::write(
+        dir.join("scope.json"),
+        r#"{"mode": "fluorescence", "gain": "high", "roi": {"x": 1}}"#,
+    )
+    .expect("write");
+    let server = start(microscope_server(&dir)).await;
+    assert_eq!(
+        server.get("/scope/mode").await,
+        (200, json!("fluorescence")),
+        "the valid field is kept"
+    );
+    assert_eq!(
+        server.get("/scope/gain").await,
+        (200, json!(1)),
+        "the mistyped field is the default"
+    );
+    assert_eq!(
+        server.get("/scope/roi").await.1["x"],
+        0,
+        "the incomplete field is the default"
+    );
+    assert_eq!(bad_copies(&dir).len(), 1);
+    let rewritten: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scope.json")).expect("file")).expect("JSON");
+    assert_eq!(rewritten["gain"], 1);
+    assert_eq!(rewritten["mode"], "fluorescence");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Records start and stop hooks in a shared journal.
+struct Hooked {
+    name: &'static str,
+    journal: Arc<Mutex<Vec<String>>>,
+    fail_start: bool,
+}
+
+/// A thing with hooks.
+#[thing]
+impl Hooked {
+    /// The thing's name.
+    #[property]
+    fn label(&self) -> String {
+        self.name.to_owned()
+    }
+
+    #[on_start]
+    fn open(&self) -> Result<(), String> {
+        if self.fail_start {
+            return Err("no controller on /dev/ttyUSB0".to_owned());
+        }
+        self.journal.lock().push(format!("start {}", self.name));
+        Ok(())
+    }
+
+    #[on_stop]
+    fn close(&self) {
+        self.journal.lock().push(format!("stop {}", self.name));
+    }
+}
+
+fn hooked(name: &'static str, journal: &Arc<Mutex<Vec<String>>>, fail_start: bool) -> Hooked {
+    Hooked {
+        name,
+        journal: journal.clone(),
+        fail_start,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_hooks_run_before_serving_and_stop_hooks_on_shutdown() {
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let server = Server::builder()
+        .thing("a", hooked("a", &journal, false))
+        .thing("b", hooked("b", &journal, false))
+        .build()
+        .expect("build");
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let url = listening.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(listening.serve_until(async move {
+        let _ = stopped.await;
+    }));
+    let response = reqwest::get(format!("{url}/a/label")).await.expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        *journal.lock(),
+        ["start a", "start b"],
+        "both started before the first answer"
+    );
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
+    assert_eq!(*journal.lock(), ["start a", "start b", "stop b", "stop a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_start_hook_stops_the_others_and_names_the_thing() {
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let server = Server::builder()
+        .thing("a", hooked("a", &journal, false))
+        .thing("stage", hooked("stage", &journal, true))
+        .thing("c", hooked("c", &journal, false))
+        .build()
+        .expect("build");
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let result = listening.serve_until(std::future::pending()).await;
+    let message = result.expect_err("the server must not start").to_string();
+    assert!(
+        message.contains("`stage`") && message.contains("/dev/ttyUSB0"),
+        "{message}"
+    );
+    assert_eq!(*journal.lock(), ["start a", "stop a"], "c never started; a was stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autofocus_drives_the_stage_and_camera_through_slots() {
+    let dir = scratch_dir("autofocus");
+    let server = lab(&dir).await;
+    assert_eq!(server.put("/stage/step_delay_ms", json!(0)).await.0, 201);
+    assert_eq!(server.put("/camera/exposure_ms", json!(0.01)).await.0, 201);
+    let (status, invocation) = server.post("/autofocus/scan", json!({"range": 60, "step": 10})).await;
+    assert_eq!(status, 201, "{invocation}");
+    let done = server.wait_finished(&invocation).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], 40, "the mock focal plane is at z = 40");
+    assert_eq!(server.get("/stage/position").await.1, json!([0, 0, 40]));
+    assert_eq!(server.get("/autofocus/best_z").await.1, json!(40));
+    let messages: Vec<&str> = done["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("axis 2 moved")),
+        "stage logs land here: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("frame 1 of 1")),
+        "camera logs land here: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("z = 40: sharpness")),
+        "{messages:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
+    let missing = Server::builder()
+        .thing("stage", mock_lab::Stage::default())
+        .thing("autofocus", mock_lab::Autofocus::default())
+        .build()
+        .expect_err("no camera")
+        .to_string();
+    assert!(
+        missing.contains("autofocus") && missing.contains("camera") && missing.contains("Camera"),
+        "{missing}"
+    );
+
+    let ambiguous = Server::builder()
+        .thing("stage", mock_lab::Stage::default())
+        .thing("left", mock_lab::Camera::default())
+        .thing("right", mock_lab::Camera::default())
+        .thing("autofocus", mock_lab::Autofocus::default())
+        .build()
+        .expect_err("two cameras")
+        .to_string();
+    assert!(
+        ambiguous.contains("left") && ambiguous.contains("right") && ambiguous.contains(".connect"),
+        "{ambiguous}"
+    );
+
+    Server::builder()
+        .thing("stage", mock_lab::Stage::default())
+        .thing("left", mock_lab::Camera::default())
+        .thing("right", mock_lab::Camera::default())
+        .thing("autofocus", mock_lab::Autofocus::default())
+        .connect("autofocus", "camera", "right")
+        .build()
+        .expect("an explicit connection resolves it");
+
+    let wrong = Server::builder()
+        .thing("stage", mock_lab::Stage::default())
+        .thing("camera", mock_lab::Camera::default())
+        .thing("autofocus", mock_lab::Autofocus::default())
+        .connect("autofocus", "camera", "stage")
+        .build()
+        .expect_err("a stage is not a camera")
+        .to_string();
+    assert!(wrong.contains("Camera"), "{wrong}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_action_waits_pending_and_can_be_cancelled_while_waiting() {
+    let dir = scratch_dir("lock-wait");
+    let server = lab(&dir).await;
+    assert_eq!(server.put("/stage/step_delay_ms", json!(5)).await.0, 201);
+    let (_, first) = server.post("/stage/move_relative", json!({"x": 2000})).await;
+    let (_, second) = server.post("/stage/move_relative", json!({"x": 1})).await;
+    let (_, third) = server.post("/stage/move_relative", json!({"y": 1, "x": 0})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second_id = second["id"].as_str().expect("id");
+    let third_id = third["id"].as_str().expect("id");
+    let (_, now) = server.get(&format!("/action_invocations/{second_id}")).await;
+    assert_eq!(now["status"], "pending", "waits for the stage: {now}");
+    assert_eq!(now["timeStarted"], Value::Null);
+
+    // Cancel the waiting second one: it ends cancelled without having run.
+    assert_eq!(server.delete(&format!("/action_invocations/{second_id}")).await.0, 200);
+    let second = server.wait_finished(&second).await;
+    assert_eq!(second["status"], "cancelled");
+    assert_eq!(second["timeStarted"], Value::Null);
+    // Stop the first; the third then gets the lock and runs.
+    let first_id = first["id"].as_str().expect("id");
+    assert_eq!(server.delete(&format!("/action_invocations/{first_id}")).await.0, 200);
+    assert_eq!(server.wait_finished(&first).await["status"], "cancelled");
+    let third = server
+        .wait_finished(&json!({"href": server.at(&format!("/action_invocations/{third_id}"))}))
+        .await;
+    assert_eq!(third["status"], "completed");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejecting_action_answers_409_while_busy() {
+    let dir = scratch_dir("lock-reject");
+    let server = lab(&dir).await;
+    let (status, first) = server.post("/camera/acquire", json!({"count": 100})).await;
+    assert_eq!(status, 201);
+    let (status, body) = server.post("/camera/acquire", json!({"count": 1})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(first["id"].as_str().unwrap_or("?"))),
+        "{body}"
+    );
+    let (_, all) = server.get("/camera/acquire").await;
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "the refused call made no invocation"
+    );
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(server.delete(&format!("/action_invocations/{id}")).await.0, 200);
+    server.wait_finished(&first).await;
+    let (status, again) = server.post("/camera/acquire", json!({"count": 1})).await;
+    assert_eq!(status, 201, "free again: {again}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A heater whose setpoint must not change while a ramp runs.
+#[derive(Default)]
+struct Heater {
+    setpoint: DataProperty<f64>,
+}
+
+/// A heater.
+#[thing]
+impl Heater {
+    /// Target temperature.
+    #[property(lock, unit = "degC")]
+    fn setpoint(&self) -> &DataProperty<f64> {
+        &self.setpoint
+    }
+
+    /// Ramp slowly (holds the heater's lock).
+    #[action(lock)]
+    fn ramp(&self, cancel: CancelHook) -> Result<(), Cancelled> {
+        loop {
+            cancel.sleep(Duration::from_secs(60))?;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_property_refuses_writes_while_the_lock_is_held() {
+    let server = start(
+        Server::builder()
+            .thing("heater", Heater::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    assert_eq!(server.put("/heater/setpoint", json!(20.0)).await.0, 201);
+    let (_, ramp) = server.post("/heater/ramp", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, body) = server.put("/heater/setpoint", json!(90.0)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(server.get("/heater/setpoint").await.1, json!(20.0));
+    let id = ramp["id"].as_str().expect("id");
+    server.delete(&format!("/action_invocations/{id}")).await;
+    server.wait_finished(&ramp).await;
+    assert_eq!(server.put("/heater/setpoint", json!(90.0)).await.0, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_configuration_file_builds_the_lab() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mock_lab.toml");
+    let dir = scratch_dir("config-file");
+    let configured = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
+        .expect("the example file loads");
+    assert_eq!(configured.host.as_deref(), Some("127.0.0.1"));
+    assert_eq!(configured.port, Some(5000));
+    let server = start(configured.server).await;
+    assert_eq!(server.get("/stage/step_delay_ms").await, (200, json!(5)));
+    assert_eq!(server.get("/camera/exposure_ms").await, (200, json!(10.0)));
+    let (_, things) = server.get("/things/").await;
+    assert_eq!(things.as_object().map(|t| t.len()), Some(3), "{things}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_configuration_files_name_the_key() {
+    let dir = scratch_dir("bad-config");
+    let cases = [
+        (
+            "things.stage.config.step_delay_ms",
+            "[things.stage]\ntype = \"Stage\"\nconfig = { step_delay_ms = \"fast\" }\n",
+        ),
+        (
+            "things.stage.config",
+            "[things.stage]\ntype = \"Stage\"\nconfig = { speed = 3 }\n",
+        ),
+        ("things.robot.type", "[things.robot]\ntype = \"Robot\"\n"),
+        (
+            "things.camera",
+            "[things.camera]\ntype = \"Camera\"\nconfig = { exposure_ms = -1.0 }\n",
+        ),
+        ("port", "port = \"eighty\"\n"),
+        (
+            "things.autofocus.config",
+            "[things.autofocus]\ntype = \"Autofocus\"\nconfig = { x = 1 }\n",
+        ),
+    ];
+    for (index, (key, text)) in cases.iter().enumerate() {
+        let path = dir.join(format!("case{index}.toml"));
+        std::fs::write(&path, text).expect("write");
+        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
+            .expect_err("a bad file")
+            .to_string();
+        assert!(error.contains(key), "case {index}: `{error}` should name `{key}`");
+        assert!(error.contains(&format!("case{index}.toml")), "names the file: {error}");
+    }
+    let missing = labthings::http::config_file::load(&dir.join("nope.toml"), &mock_lab::catalog(), config_in(&dir))
+        .expect_err("no file")
+        .to_string();
+    assert!(missing.contains("nope.toml"), "{missing}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,13 @@
+use labthings::prelude::*;
+
+struct Sensor;
+
+#[thing]
+impl Sensor {
+    #[property(read_only)]
+    fn temperature(&self) -> f64 {
+        21.5
+    }
+}
+
+fn main() {}

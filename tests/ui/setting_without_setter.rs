@@ -1,0 +1,13 @@
+use labthings::prelude::*;
+
+struct Sensor;
+
+#[thing]
+impl Sensor {
+    #[property(setting)]
+    fn offset(&self) -> f64 {
+        0.0
+    }
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use labthings::prelude::*;
+
+struct Camera;
+
+#[thing]
+impl Camera {
+    #[action(when_busy = "reject")]
+    fn snap(&self) {}
+}
+
+fn main() {}
