@@ -521,6 +521,12 @@ impl Heater {
         &self.setpoint
     }
 
+    /// Bake for a while, holding the server-wide lock.
+    #[action(lock = "server")]
+    fn bake(&self, cancel: CancelHook) -> Result<(), Cancelled> {
+        cancel.sleep(Duration::from_secs(60))
+    }
+
     /// Ramp slowly (holds the heater's lock).
     #[action(lock)]
     fn ramp(&self, cancel: CancelHook) -> Result<(), Cancelled> {
@@ -604,4 +610,48 @@ fn bad_configuration_files_name_the_key() {
         .to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_lock_is_shared_between_things() {
+    let server = start(
+        Server::builder()
+            .thing("left", Heater::default())
+            .thing("right", Heater::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, left) = server.post("/left/bake", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (_, right) = server.post("/right/bake", Value::Null).await;
+    let (_, ramp) = server.post("/right/ramp", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let right_id = right["id"].as_str().expect("id");
+    assert_eq!(
+        server.get(&format!("/action_invocations/{right_id}")).await.1["status"],
+        "pending"
+    );
+    let ramp_id = ramp["id"].as_str().expect("id");
+    assert_eq!(
+        server.get(&format!("/action_invocations/{ramp_id}")).await.1["status"],
+        "running",
+        "the thing lock is not the server lock"
+    );
+    let left_id = left["id"].as_str().expect("id");
+    server.delete(&format!("/action_invocations/{left_id}")).await;
+    server.wait_finished(&left).await;
+    for _ in 0..200 {
+        if server.get(&format!("/action_invocations/{right_id}")).await.1["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        server.get(&format!("/action_invocations/{right_id}")).await.1["status"],
+        "running"
+    );
+    for id in [right_id, ramp_id] {
+        server.delete(&format!("/action_invocations/{id}")).await;
+    }
 }
