@@ -7,17 +7,18 @@
 //! cargo run --release --example mock_lab -- --config examples/mock_lab.toml
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use labthings::cli::ServeArgs;
 use labthings::http::config_file;
 use labthings::prelude::*;
 use parking_lot::Mutex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A mock three-axis translation stage.
 pub struct Stage {
-    position: Mutex<[i64; 3]>,
+    position: DataProperty<[i64; 3]>,
     step_delay_ms: AtomicU64,
     steps_per_um: DataProperty<f64>,
 }
@@ -25,7 +26,7 @@ pub struct Stage {
 impl Default for Stage {
     fn default() -> Self {
         Self {
-            position: Mutex::new([0; 3]),
+            position: DataProperty::new([0; 3]),
             step_delay_ms: AtomicU64::new(10),
             steps_per_um: DataProperty::new(1.0),
         }
@@ -37,10 +38,10 @@ impl Default for Stage {
 /// Moves one motor step at a time, so long moves can be watched and cancelled.
 #[thing]
 impl Stage {
-    /// Current position in motor steps, as `[x, y, z]`.
-    #[property]
-    fn position(&self) -> [i64; 3] {
-        *self.position.lock()
+    /// Current position in motor steps, as `[x, y, z]`. Observable: every step is announced.
+    #[property(read_only)]
+    fn position(&self) -> &DataProperty<[i64; 3]> {
+        &self.position
     }
 
     /// Delay between steps, in milliseconds.
@@ -76,19 +77,19 @@ impl Stage {
         for (axis, distance) in [x, y, z].into_iter().enumerate() {
             for _ in 0..distance.unsigned_abs() {
                 cancel.sleep(delay)?;
-                self.position.lock()[axis] += distance.signum();
+                self.position.update(|p| p[axis] += distance.signum());
             }
             if distance != 0 {
                 tracing::info!("axis {axis} moved by {distance}");
             }
         }
-        Ok(self.position())
+        Ok(self.position.get())
     }
 
     /// Move back to `[0, 0, 0]` at once.
     #[action(lock)]
     fn home(&self) -> [i64; 3] {
-        *self.position.lock() = [0; 3];
+        self.position.set([0; 3]);
         tracing::info!("homed");
         [0; 3]
     }
@@ -102,14 +103,26 @@ impl Stage {
     /// Release the (mock) motor controller.
     #[on_stop]
     fn disconnect(&self) {
-        tracing::info!("stage disconnected at {:?}", self.position());
+        tracing::info!("stage disconnected at {:?}", self.position.get());
     }
+}
+
+/// What the camera announces after each acquired frame.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FrameInfo {
+    /// Frame number since start.
+    pub frame: u64,
+    /// Mean intensity, 0 to 255.
+    pub mean: f64,
 }
 
 /// A mock camera that produces grey frames.
 pub struct Camera {
     exposure_ms: Mutex<f64>,
     frames: AtomicU64,
+    preview: MjpegStream,
+    frame_acquired: Event<FrameInfo>,
+    running: Arc<AtomicBool>,
 }
 
 impl Default for Camera {
@@ -117,6 +130,31 @@ impl Default for Camera {
         Self {
             exposure_ms: Mutex::new(20.0),
             frames: AtomicU64::new(0),
+            preview: MjpegStream::new(),
+            frame_acquired: Event::new(),
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A grey `width` x `height` JPEG with a bright bar at `offset`: a mock image.
+pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..height)
+        .flat_map(|y| {
+            (0..width).map(move |x| {
+                let bar = x.wrapping_sub(offset) % width < width / 8;
+                if bar { 230 } else { (60 + (y % 64)) as u8 }
+            })
+        })
+        .collect();
+    let mut jpeg = Vec::new();
+    let encoded =
+        jpeg_encoder::Encoder::new(&mut jpeg, 80).encode(&pixels, width, height, jpeg_encoder::ColorType::Luma);
+    match encoded {
+        Ok(()) => jpeg,
+        Err(e) => {
+            tracing::warn!("could not encode a mock frame: {e}");
+            Vec::new()
         }
     }
 }
@@ -145,6 +183,52 @@ impl Camera {
         self.frames.load(Ordering::Relaxed)
     }
 
+    /// Live preview (MJPEG, about 10 frames a second).
+    #[stream]
+    fn preview(&self) -> &MjpegStream {
+        &self.preview
+    }
+
+    /// Sent after each frame `acquire` takes.
+    #[event]
+    fn frame_acquired(&self) -> &Event<FrameInfo> {
+        &self.frame_acquired
+    }
+
+    /// Take one picture and return it as a JPEG file.
+    #[action]
+    fn snap(&self) -> Blob {
+        let frame = self.frames.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("snapped frame {frame}");
+        Blob::from_bytes(mock_jpeg(320, 240, (frame * 16 % 320) as u16), "image/jpeg")
+    }
+
+    /// Start the preview: a thread pushes a new frame every 100 ms while anyone watches.
+    #[on_start]
+    fn start_preview(&self) -> Result<(), std::io::Error> {
+        self.running.store(true, Ordering::SeqCst);
+        let (running, preview) = (self.running.clone(), self.preview.clone());
+        std::thread::Builder::new()
+            .name("camera.preview".into())
+            .spawn(move || {
+                let mut offset = 0;
+                while running.load(Ordering::SeqCst) {
+                    if preview.viewers() > 0 {
+                        preview.push(mock_jpeg(320, 240, offset));
+                        offset = (offset + 8) % 320;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Stop the preview thread.
+    #[on_stop]
+    fn stop_preview(&self) {
+        self.running.store(false, Ordering::SeqCst);
+    }
+
     /// Acquire `count` frames, one exposure each, and return their mean intensities.
     ///
     /// Logs every frame; cancelling stops after the current exposure. The
@@ -164,6 +248,7 @@ impl Camera {
             let frame = self.frames.fetch_add(1, Ordering::Relaxed) + 1;
             let mean = 100.0 + (frame % 7) as f64;
             tracing::info!("frame {n} of {count}: mean intensity {mean}");
+            self.frame_acquired.emit(&FrameInfo { frame, mean });
             means.push(mean);
         }
         Ok(means)
@@ -220,7 +305,7 @@ impl Autofocus {
         cancel: CancelHook,
     ) -> Result<i64, Cancelled> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
-        let start_z = stage.position()[2];
+        let start_z = stage.position().get()[2];
         stage.move_relative(0, 0, -range, cancel.clone())?;
         let mut best = (f64::MIN, start_z - range);
         let mut z = start_z - range;
@@ -234,7 +319,7 @@ impl Autofocus {
             stage.move_relative(0, 0, step, cancel.clone())?;
             z += step;
         }
-        let here = stage.position()[2];
+        let here = stage.position().get()[2];
         stage.move_relative(0, 0, best.1 - here, cancel)?;
         self.best_z.set(Some(best.1));
         Ok(best.1)

@@ -6,12 +6,12 @@ pub use labthings_core as core;
 pub use labthings_http as http;
 
 pub use labthings_core::{
-    ActionManager, CancelHook, Cancelled, DataProperty, Invocation, InvocationHandle, InvocationStatus, Thing,
-    ThingDescriptor, ThingInstance, ThingSlot,
+    ActionManager, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle, InvocationStatus,
+    MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
-pub use labthings_macros::{action, on_start, on_stop, param, property, setter, slot, thing};
+pub use labthings_macros::{action, event, on_start, on_stop, param, property, setter, slot, stream, thing};
 /// Re-exported so device code can log without its own `tracing` dependency.
 pub use tracing;
 
@@ -20,8 +20,8 @@ pub mod cli;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CancelHook, Cancelled, DataProperty, InvocationHandle, Thing, ThingSlot, action, on_start, on_stop, param,
-        property, setter, slot, thing,
+        Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, MjpegStream, Thing, ThingSlot, action,
+        event, on_start, on_stop, param, property, setter, slot, stream, thing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};
@@ -33,7 +33,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use labthings_core::data::{DataCell, DataProperty};
-    pub use labthings_core::descriptor::{ActionDescriptor, PropertyDescriptor, Thing, ThingDescriptor, WriteError};
+    pub use labthings_core::descriptor::{
+        ActionDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, Thing, ThingDescriptor, WriteError,
+    };
+    pub use labthings_core::event::EventSource;
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};
     pub use labthings_core::outcome::{

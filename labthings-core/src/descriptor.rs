@@ -11,10 +11,12 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::data::DataCell;
+use crate::event::EventSource;
 use crate::invocation::InvocationHandle;
 use crate::lock::{LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
 use crate::slot::SlotDescriptor;
+use crate::stream::MjpegStream;
 
 /// A function that produces a JSON Schema.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -49,6 +51,10 @@ pub struct ThingDescriptor<T: 'static> {
     pub actions: &'static [ActionDescriptor<T>],
     /// Other Things this one uses (`#[slot]`), filled when the server is built.
     pub slots: &'static [SlotDescriptor<T>],
+    /// Live MJPEG streams (`#[stream]`).
+    pub streams: &'static [StreamDescriptor<T>],
+    /// Events (`#[event]`).
+    pub events: &'static [EventDescriptor<T>],
     /// Called before the server accepts requests (`#[on_start]`).
     pub on_start: Option<LifecycleFn<T>>,
     /// Called on graceful shutdown, after invocations stopped (`#[on_stop]`).
@@ -128,6 +134,48 @@ impl<T> std::fmt::Debug for ActionDescriptor<T> {
         f.debug_struct("ActionDescriptor")
             .field("name", &self.name)
             .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `#[stream] fn name(&self) -> &MjpegStream`.
+pub struct StreamDescriptor<T: 'static> {
+    /// The name used in URLs and the TD.
+    pub name: &'static str,
+    /// First line of the accessor's doc comment.
+    pub title: Option<&'static str>,
+    /// The accessor's whole doc comment.
+    pub description: Option<&'static str>,
+    /// The stream of a Thing.
+    pub get: fn(&T) -> &MjpegStream,
+}
+
+impl<T> std::fmt::Debug for StreamDescriptor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDescriptor")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `#[event] fn name(&self) -> &Event<T>`.
+pub struct EventDescriptor<T: 'static> {
+    /// The name used in URLs and the TD.
+    pub name: &'static str,
+    /// First line of the accessor's doc comment.
+    pub title: Option<&'static str>,
+    /// The accessor's whole doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the payload.
+    pub schema: SchemaFn,
+    /// The event source of a Thing.
+    pub get: fn(&T) -> &dyn EventSource,
+}
+
+impl<T> std::fmt::Debug for EventDescriptor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventDescriptor")
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }

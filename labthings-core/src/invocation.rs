@@ -1,5 +1,6 @@
 //! One call of an action: its status, times, input, output, error and log.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::blob::{BlobData, BlobSink};
 use crate::cancel::CancelHook;
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Failure;
@@ -116,6 +118,7 @@ pub struct Invocation {
     retention: Duration,
     cancel: CancelHook,
     log: Arc<LogBuffer>,
+    blobs: BlobSink,
     state: Mutex<State>,
     finished: Condvar,
 }
@@ -138,6 +141,7 @@ impl Invocation {
             retention,
             cancel: CancelHook::new(),
             log: Arc::new(LogBuffer::new(log_capacity)),
+            blobs: Arc::new(Mutex::new(Vec::new())),
             state: Mutex::new(State {
                 status: InvocationStatus::Pending,
                 started: None,
@@ -193,6 +197,25 @@ impl Invocation {
     /// The shared log buffer that the invocation's thread captures into.
     pub fn log_buffer(&self) -> &Arc<LogBuffer> {
         &self.log
+    }
+
+    /// Where the action's output blobs are kept (for as long as the invocation).
+    pub fn blob_sink(&self) -> &BlobSink {
+        &self.blobs
+    }
+
+    /// The blob with this id, if the action's output holds it.
+    pub fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
+        self.blobs.lock().iter().find(|b| b.id() == id).cloned()
+    }
+
+    /// The blob that is the whole output, if the output is one.
+    pub fn output_blob(&self) -> Option<Arc<BlobData>> {
+        let output = self.state.lock().output.clone()?;
+        let href = output.get("href")?.as_str()?;
+        output.get("media_type")?;
+        let id = href.strip_prefix("blob/")?.parse().ok()?;
+        self.blob(id)
     }
 
     /// The cancel hook handed to the action.
@@ -296,7 +319,13 @@ impl Invocation {
             time_completed: state.completed,
             details: full.then(|| Details {
                 input: &self.input,
-                output: state.output.as_ref(),
+                output: state.output.as_ref().map(|output| {
+                    if self.blobs.lock().is_empty() {
+                        Cow::Borrowed(output)
+                    } else {
+                        Cow::Owned(absolute_blob_links(output.clone(), base))
+                    }
+                }),
                 log: self.log.snapshot(),
                 error: state.error.as_ref(),
             }),
@@ -320,10 +349,37 @@ struct InvocationModel<'a> {
     details: Option<Details<'a>>,
 }
 
+/// Turn the relative `blob/{id}` links of an output into absolute ones.
+fn absolute_blob_links(value: Value, base: &str) -> Value {
+    match value {
+        Value::Object(mut map) => {
+            let is_blob = map.contains_key("media_type")
+                && map
+                    .get("href")
+                    .and_then(Value::as_str)
+                    .is_some_and(|h| h.starts_with("blob/"));
+            if is_blob {
+                if let Some(Value::String(href)) = map.get_mut("href") {
+                    *href = format!("{base}{href}");
+                }
+                Value::Object(map)
+            } else {
+                Value::Object(
+                    map.into_iter()
+                        .map(|(k, v)| (k, absolute_blob_links(v, base)))
+                        .collect(),
+                )
+            }
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| absolute_blob_links(v, base)).collect()),
+        other => other,
+    }
+}
+
 #[derive(Serialize)]
 struct Details<'a> {
     input: &'a Value,
-    output: Option<&'a Value>,
+    output: Option<Cow<'a, Value>>,
     log: Vec<LogRecord>,
     error: Option<&'a ProblemDetails>,
 }

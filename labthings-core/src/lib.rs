@@ -21,9 +21,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod blob;
 pub mod cancel;
 pub mod data;
 pub mod descriptor;
+pub mod event;
+pub mod hub;
 pub mod invocation;
 pub mod lock;
 pub mod log;
@@ -32,18 +35,22 @@ pub mod outcome;
 pub mod registry;
 pub mod settings;
 pub mod slot;
+pub mod stream;
 pub mod td;
 pub mod validation;
 
+pub use blob::Blob;
 pub use cancel::{CancelHook, Cancelled};
 pub use data::DataProperty;
 pub use descriptor::{ActionDescriptor, PropertyDescriptor, SchemaFn, Thing, ThingDescriptor, WriteError};
+pub use event::Event;
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, ProblemDetails};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord, init_tracing};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{DecodedInput, Failure};
-pub use registry::{ActionInfo, PropertyInfo, PropertyWriteError, SlotInfo, ThingInstance};
+pub use registry::{ActionInfo, EventInfo, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo, ThingInstance};
 pub use slot::ThingSlot;
+pub use stream::MjpegStream;
 pub use td::thing_description;
 pub use validation::{InputProblem, LocSegment, Validator};

@@ -11,6 +11,8 @@ use serde_json::Value;
 use tracing::Level;
 use uuid::Uuid;
 
+use crate::blob::{BlobData, collect_blobs_into};
+use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{HardwareLock, LockGuard, WhenBusy};
 use crate::log::{LogRecord, capture_into};
@@ -75,6 +77,7 @@ pub enum InvokeError {
 pub struct ActionManager {
     config: ManagerConfig,
     invocations: RwLock<HashMap<Uuid, Arc<Invocation>>>,
+    hub: Hub,
 }
 
 impl ActionManager {
@@ -83,7 +86,24 @@ impl ActionManager {
         Self {
             config,
             invocations: RwLock::default(),
+            hub: Hub::default(),
         }
+    }
+
+    /// Where status changes (and, through the server, property changes and
+    /// events) are published for observers.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The blob with this id, held by a retained invocation.
+    pub fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
+        let now = Instant::now();
+        self.invocations
+            .read()
+            .values()
+            .filter(|i| !i.is_expired(now))
+            .find_map(|i| i.blob(id))
     }
 
     /// The manager's settings.
@@ -127,17 +147,20 @@ impl ActionManager {
             (lock, _) => (None, lock),
         };
         self.invocations.write().insert(invocation.id(), invocation.clone());
+        self.hub.publish(Notification::Invocation(invocation.clone()));
 
         let thread_invocation = invocation.clone();
         let thread_thing = thing.clone();
+        let hub = self.hub.clone();
         let spawned = thread::Builder::new()
             .name(format!("{}.{}", thing.name(), name))
-            .spawn(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for));
+            .spawn(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for, &hub));
         if let Err(e) = spawned {
             invocation.finish(Err(Failure::error(
                 "ThreadError",
                 format!("could not start a thread for the action: {e}"),
             )));
+            self.hub.publish(Notification::Invocation(invocation.clone()));
         }
         Ok(invocation)
     }
@@ -210,24 +233,31 @@ fn run(
     invocation: &Arc<Invocation>,
     held: Option<LockGuard>,
     wait_for: Option<Arc<HardwareLock>>,
+    hub: &Hub,
 ) {
+    let finish = |result: Result<Value, Failure>| {
+        invocation.finish(result);
+        hub.publish(Notification::Invocation(invocation.clone()));
+    };
     let _guard = match (held, wait_for) {
         (Some(guard), _) => Some(guard),
         (None, Some(lock)) => match lock.acquire(invocation.id(), invocation.cancel_hook()) {
             Ok(guard) => Some(guard),
             Err(_) => {
-                invocation.finish(Err(Failure::Cancelled));
+                finish(Err(Failure::Cancelled));
                 return;
             }
         },
         (None, None) => None,
     };
     if !invocation.start() {
-        invocation.finish(Err(Failure::Cancelled));
+        finish(Err(Failure::Cancelled));
         return;
     }
+    hub.publish(Notification::Invocation(invocation.clone()));
     let result = {
         let _capture = capture_into(invocation.log_buffer().clone());
+        let _blobs = collect_blobs_into(invocation.blob_sink().clone());
         let handle = InvocationHandle::new(invocation.clone());
         thing.run_action(index, input, &handle)
     };
@@ -239,5 +269,5 @@ fn run(
             Some(line!()),
         ));
     }
-    invocation.finish(result.map(|v: Value| v));
+    finish(result);
 }

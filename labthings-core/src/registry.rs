@@ -12,10 +12,13 @@ use serde_json::Value;
 
 use crate::data::{DataCell, Listener};
 use crate::descriptor::{SchemaFn, Thing, WriteError};
+use crate::event::EventSource;
+use crate::hub::{Hub, Notification};
 use crate::invocation::InvocationHandle;
 use crate::lock::{HardwareLock, LockGuard, LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
 use crate::settings::{Loaded, SettingsFile};
+use crate::stream::MjpegStream;
 use crate::validation::{InputProblem, LocSegment, SchemaError, Validator};
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
@@ -101,6 +104,8 @@ trait ThingOps: Send + Sync {
     fn decode(&self, index: usize, value: Value) -> Result<DecodedInput, serde_json::Error>;
     fn run(&self, index: usize, input: DecodedInput, handle: &InvocationHandle) -> Result<Value, Failure>;
     fn data(&self, index: usize) -> Option<&dyn DataCell>;
+    fn stream(&self, index: usize) -> Option<&MjpegStream>;
+    fn event(&self, index: usize) -> Option<&dyn EventSource>;
     fn start(&self) -> Result<(), Failure>;
     fn stop(&self) -> Result<(), Failure>;
     fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool;
@@ -146,6 +151,14 @@ impl<T: Thing> ThingOps for Ops<T> {
         Some(data(&self.0))
     }
 
+    fn stream(&self, index: usize) -> Option<&MjpegStream> {
+        Some((T::descriptor().streams.get(index)?.get)(&self.0))
+    }
+
+    fn event(&self, index: usize) -> Option<&dyn EventSource> {
+        Some((T::descriptor().events.get(index)?.get)(&self.0))
+    }
+
     fn start(&self) -> Result<(), Failure> {
         T::descriptor().on_start.map_or(Ok(()), |start| start(&self.0))
     }
@@ -168,6 +181,30 @@ impl<T: Thing> ThingOps for Ops<T> {
     fn shared(&self) -> Arc<dyn Any + Send + Sync> {
         self.0.clone()
     }
+}
+
+/// A live stream of a served Thing.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The stream's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+}
+
+/// An event of a served Thing.
+#[derive(Debug, Clone)]
+pub struct EventInfo {
+    /// The event's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the payload.
+    pub schema: Value,
 }
 
 /// A `#[slot]` of a served Thing: another Thing it needs.
@@ -196,6 +233,8 @@ pub struct ThingInstance {
     properties: Vec<PropertyInfo>,
     actions: Vec<ActionInfo>,
     slots: Vec<SlotInfo>,
+    streams: Vec<StreamInfo>,
+    events: Vec<EventInfo>,
     ops: Arc<dyn ThingOps>,
     lock: Arc<HardwareLock>,
     server_lock: Arc<HardwareLock>,
@@ -277,6 +316,25 @@ impl ThingInstance {
                 target_id: (s.target_id)(),
             })
             .collect();
+        let streams = descriptor
+            .streams
+            .iter()
+            .map(|s| StreamInfo {
+                name: s.name,
+                title: s.title,
+                description: s.description,
+            })
+            .collect();
+        let events = descriptor
+            .events
+            .iter()
+            .map(|e| EventInfo {
+                name: e.name,
+                title: e.title,
+                description: e.description,
+                schema: schema_value(e.schema),
+            })
+            .collect();
         Ok(Self {
             name: name.into(),
             type_name: descriptor.type_name,
@@ -286,6 +344,8 @@ impl ThingInstance {
             properties,
             actions,
             slots,
+            streams,
+            events,
             ops: Arc::new(Ops(thing)),
             lock: Arc::new(HardwareLock::default()),
             server_lock,
@@ -296,6 +356,59 @@ impl ThingInstance {
     /// The `TypeId` of the device type.
     pub fn type_id(&self) -> TypeId {
         self.type_id
+    }
+
+    /// The Thing's live streams.
+    pub fn streams(&self) -> &[StreamInfo] {
+        &self.streams
+    }
+
+    /// The Thing's events.
+    pub fn events(&self) -> &[EventInfo] {
+        &self.events
+    }
+
+    /// Stream number `index`.
+    pub fn stream(&self, index: usize) -> Option<&MjpegStream> {
+        self.ops.stream(index)
+    }
+
+    /// Publish this Thing's data property changes and events on `hub`.
+    pub fn publish_to(self: &Arc<Self>, hub: &Hub) {
+        let thing_name: Arc<str> = self.name.as_str().into();
+        for (index, property) in self.properties.iter().enumerate() {
+            if !property.data {
+                continue;
+            }
+            let (weak, hub, thing_name, name) = (Arc::downgrade(self), hub.clone(), thing_name.clone(), property.name);
+            self.on_property_change(
+                index,
+                Arc::new(move || {
+                    if let Some(thing) = weak.upgrade()
+                        && hub.subscribers() > 0
+                        && let Ok(value) = thing.read_property(index)
+                    {
+                        hub.publish(Notification::Property {
+                            thing: thing_name.clone(),
+                            name,
+                            value,
+                        });
+                    }
+                }),
+            );
+        }
+        for (index, event) in self.events.iter().enumerate() {
+            let (hub, thing_name, name) = (hub.clone(), thing_name.clone(), event.name);
+            if let Some(source) = self.ops.event(index) {
+                source.on_emit(Arc::new(move |data| {
+                    hub.publish(Notification::Event {
+                        thing: thing_name.clone(),
+                        name,
+                        data: data.clone(),
+                    });
+                }));
+            }
+        }
     }
 
     /// The Thing's `#[slot]`s.

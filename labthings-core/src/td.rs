@@ -42,10 +42,19 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         } else {
             &["readproperty"]
         };
-        affordance.insert(
-            "forms".into(),
-            json!([{"href": format!("/{}/{}", thing.name(), property.name), "op": ops, "contentType": JSON}]),
-        );
+        let href = format!("/{}/{}", thing.name(), property.name);
+        let mut forms = vec![json!({"href": href, "op": ops, "contentType": JSON})];
+        // Data properties announce every change: observable over SSE.
+        affordance.insert("observable".into(), property.data.into());
+        if property.data {
+            forms.push(json!({
+                "href": format!("{href}/observe"),
+                "op": ["observeproperty", "unobserveproperty"],
+                "subprotocol": "sse",
+                "contentType": JSON
+            }));
+        }
+        affordance.insert("forms".into(), forms.into());
         properties.insert(property.name.into(), affordance.into());
     }
     td.insert("properties".into(), properties.into());
@@ -80,6 +89,39 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         actions.insert(action.name.into(), affordance.into());
     }
     td.insert("actions".into(), actions.into());
+
+    let mut events = Map::new();
+    for event in thing.events() {
+        let mut affordance = Map::new();
+        describe(&mut affordance, event.name, event.title, event.description);
+        affordance.insert("data".into(), schema_object(&event.schema).into());
+        affordance.insert(
+            "forms".into(),
+            json!([{
+                "href": format!("/{}/{}", thing.name(), event.name),
+                "op": ["subscribeevent", "unsubscribeevent"],
+                "subprotocol": "sse",
+                "contentType": JSON
+            }]),
+        );
+        events.insert(event.name.into(), affordance.into());
+    }
+    td.insert("events".into(), events.into());
+
+    let links: Vec<Value> = thing
+        .streams()
+        .iter()
+        .map(|stream| {
+            json!({
+                "href": format!("/{}/{}", thing.name(), stream.name),
+                "type": "multipart/x-mixed-replace",
+                "rel": "alternate",
+            })
+        })
+        .collect();
+    if !links.is_empty() {
+        td.insert("links".into(), links.into());
+    }
     Value::Object(td)
 }
 

@@ -144,6 +144,9 @@ impl ServerBuilder {
             retention: self.config.retention,
             log_capacity: self.config.log_capacity,
         }));
+        for thing in &things {
+            thing.publish_to(manager.hub());
+        }
         Ok(Server {
             state: Arc::new(AppState {
                 things,

@@ -27,6 +27,19 @@ pub(crate) struct ThingModel {
     pub on_start: Option<Hook>,
     /// The `#[on_stop]` hook.
     pub on_stop: Option<Hook>,
+    /// `#[stream]` accessors.
+    pub streams: Vec<Accessor>,
+    /// `#[event]` accessors, with the payload type.
+    pub events: Vec<Accessor>,
+}
+
+/// A `#[stream]` or `#[event]` accessor.
+pub(crate) struct Accessor {
+    pub method: Ident,
+    pub docs: Option<String>,
+    /// The payload type of an event (unused for streams).
+    pub payload: Option<Type>,
+    pub cfgs: Vec<Attribute>,
 }
 
 /// A `#[slot] fn name(&self) -> &ThingSlot<Target>` accessor.
@@ -161,6 +174,8 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
     let mut slots: Vec<Slot> = Vec::new();
     let mut on_start: Option<Hook> = None;
     let mut on_stop: Option<Hook> = None;
+    let mut streams: Vec<Accessor> = Vec::new();
+    let mut events: Vec<Accessor> = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -203,6 +218,8 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
                 }
             }
             Role::Slot => slots.extend(parse_slot(method, errors)),
+            Role::Stream => streams.extend(parse_accessor(method, "MjpegStream", docs, cfgs, errors)),
+            Role::Event => events.extend(parse_accessor(method, "Event", docs, cfgs, errors)),
             Role::Action(ActionOptions {
                 name,
                 retention_secs,
@@ -261,7 +278,7 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
     for property in &properties {
         check_property_options(property, errors);
     }
-    check_unique_names(&properties, &actions, errors);
+    check_unique_names(&properties, &actions, &streams, &events, errors);
 
     Some(ThingModel {
         self_ty: (*item.self_ty).clone(),
@@ -272,6 +289,59 @@ pub(crate) fn parse(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> Option
         slots,
         on_start,
         on_stop,
+        streams,
+        events,
+    })
+}
+
+/// A `#[stream] fn x(&self) -> &MjpegStream` or `#[event] fn x(&self) -> &Event<T>`.
+fn parse_accessor(
+    method: &ImplItemFn,
+    wrapper: &str,
+    docs: Option<String>,
+    cfgs: Vec<Attribute>,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Accessor> {
+    if let Some(arg) = method.sig.inputs.iter().nth(1) {
+        errors.push(syn::Error::new(arg.span(), "this accessor takes only `&self`"));
+        return None;
+    }
+    let ty = match &method.sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    let is_plain = |ty: &Type| match ty {
+        Type::Reference(r) => {
+            matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == wrapper))
+        }
+        _ => false,
+    };
+    let payload = ty.and_then(|ty| wrapped_type(ty, wrapper)).cloned();
+    let ok = match wrapper {
+        "Event" => payload.is_some(),
+        _ => ty.is_some_and(is_plain),
+    };
+    if !ok {
+        let example = if wrapper == "Event" {
+            "&Event<Payload>"
+        } else {
+            "&MjpegStream"
+        };
+        let span = ty.map_or(method.sig.ident.span(), Spanned::span);
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "this accessor returns its field: `fn {}(&self) -> {example} {{ &self.{} }}`",
+                method.sig.ident, method.sig.ident
+            ),
+        ));
+        return None;
+    }
+    Some(Accessor {
+        method: method.sig.ident.clone(),
+        docs,
+        payload,
+        cfgs,
     })
 }
 
@@ -574,14 +644,25 @@ fn output_of(ret: &ReturnType) -> Output {
     Output::Plain(ty.clone())
 }
 
-fn check_unique_names(properties: &[Property], actions: &[Action], errors: &mut Vec<syn::Error>) {
-    let mut seen: Vec<&str> = Vec::new();
+fn check_unique_names(
+    properties: &[Property],
+    actions: &[Action],
+    streams: &[Accessor],
+    events: &[Accessor],
+    errors: &mut Vec<syn::Error>,
+) {
+    let mut seen: Vec<String> = Vec::new();
+    let accessors = streams
+        .iter()
+        .chain(events)
+        .map(|a| (a.method.to_string(), a.method.span()));
     let names = properties
         .iter()
-        .map(|p| (&p.name, p.name_span))
-        .chain(actions.iter().map(|a| (&a.name, a.name_span)));
+        .map(|p| (p.name.clone(), p.name_span))
+        .chain(actions.iter().map(|a| (a.name.clone(), a.name_span)))
+        .chain(accessors);
     for (name, span) in names {
-        if seen.contains(&name.as_str()) {
+        if seen.contains(&name) {
             errors.push(syn::Error::new(
                 span,
                 format!(

@@ -18,6 +18,10 @@ pub(crate) enum Role {
     OnStop,
     /// `#[slot]`: the accessor of a `ThingSlot<T>` field.
     Slot,
+    /// `#[stream]`: the accessor of an `MjpegStream` field.
+    Stream,
+    /// `#[event]`: the accessor of an `Event<T>` field.
+    Event,
 }
 
 /// Which hardware lock an option names.
@@ -63,7 +67,9 @@ pub(crate) struct ActionOptions {
 }
 
 /// The names of the method attributes `#[thing]` consumes.
-const ROLE_NAMES: [&str; 6] = ["property", "setter", "action", "on_start", "on_stop", "slot"];
+const ROLE_NAMES: [&str; 8] = [
+    "property", "setter", "action", "on_start", "on_stop", "slot", "stream", "event",
+];
 
 /// Whether `attr` is one of ours (`#[property]`, `#[setter(..)]`, `#[action]`, …).
 pub(crate) fn is_role(attr: &Attribute) -> bool {
@@ -90,6 +96,10 @@ pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<
                 Role::OnStart
             } else if attr.path().is_ident("on_stop") {
                 Role::OnStop
+            } else if attr.path().is_ident("stream") {
+                Role::Stream
+            } else if attr.path().is_ident("event") {
+                Role::Event
             } else {
                 Role::Slot
             };
@@ -102,7 +112,7 @@ pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<
             Ok(role) if found.is_none() => found = Some((role, attr.span())),
             Ok(_) => errors.push(syn::Error::new(
                 attr.span(),
-                "a method can have only one labthings role: `#[property]`, `#[setter(..)]`, `#[action]`, `#[on_start]`, `#[on_stop]` or `#[slot]`",
+                "a method can have only one labthings role: `#[property]`, `#[setter(..)]`, `#[action]`, `#[event]`, `#[stream]`, `#[slot]`, `#[on_start]` or `#[on_stop]`",
             )),
             Err(e) => errors.push(e),
         }

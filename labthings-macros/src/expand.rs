@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, ItemImpl};
 
-use crate::ast::{self, Action, Hook, Injected, Output, Param, Property, Slot, ThingModel};
+use crate::ast::{self, Accessor, Action, Hook, Injected, Output, Param, Property, Slot, ThingModel};
 use crate::attr::{self, Constraints, LockArg};
 
 /// Expand `#[thing]` applied with arguments `args` to `item`.
@@ -82,6 +82,8 @@ fn generate(item: &ItemImpl, model: &ThingModel) -> TokenStream {
     let setter_checks = model.properties.iter().filter_map(setter_check);
     let actions = model.actions.iter().map(|a| action_entry(model, a));
     let slots = model.slots.iter().map(|s| slot_entry(model, s));
+    let streams = model.streams.iter().map(|s| stream_entry(model, s));
+    let events = model.events.iter().map(|e| event_entry(model, e));
     let on_start = hook_entry(model, model.on_start.as_ref());
     let on_stop = hook_entry(model, model.on_stop.as_ref());
 
@@ -102,6 +104,8 @@ fn generate(item: &ItemImpl, model: &ThingModel) -> TokenStream {
                         properties: &[#(#properties),*],
                         actions: &[#(#actions),*],
                         slots: &[#(#slots),*],
+                        streams: &[#(#streams),*],
+                        events: &[#(#events),*],
                         on_start: #on_start,
                         on_stop: #on_stop,
                     };
@@ -329,6 +333,49 @@ fn slot_entry(model: &ThingModel, slot: &Slot) -> TokenStream {
             target_type: #target_name,
             target_id: ::core::any::TypeId::of::<#target>,
             connect: |__thing: &#ty, __target| __thing.#method().connect_any(__target),
+        }
+    }
+}
+
+fn stream_entry(model: &ThingModel, stream: &Accessor) -> TokenStream {
+    let private = quote!(::labthings::__private);
+    let ty = &model.self_ty;
+    let method = &stream.method;
+    let name = method.to_string();
+    let title = opt_str(stream.docs.as_deref().map(attr::title).as_deref());
+    let description = opt_str(stream.docs.as_deref());
+    let cfgs = &stream.cfgs;
+    quote! {
+        #(#cfgs)*
+        #private::StreamDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            get: |__thing: &#ty| __thing.#method(),
+        }
+    }
+}
+
+fn event_entry(model: &ThingModel, event: &Accessor) -> TokenStream {
+    let private = quote!(::labthings::__private);
+    let ty = &model.self_ty;
+    let method = &event.method;
+    let name = method.to_string();
+    let title = opt_str(event.docs.as_deref().map(attr::title).as_deref());
+    let description = opt_str(event.docs.as_deref());
+    let cfgs = &event.cfgs;
+    let payload = match &event.payload {
+        Some(payload) => quote!(#payload),
+        None => quote!(()),
+    };
+    quote! {
+        #(#cfgs)*
+        #private::EventDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            schema: |__generator| __generator.root_schema_for::<#payload>(),
+            get: |__thing: &#ty| -> &dyn #private::EventSource { __thing.#method() },
         }
     }
 }

@@ -63,6 +63,20 @@ pub fn slot(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("slot", item)
 }
 
+/// Mark the accessor of an `MjpegStream` field. Only meaningful inside a
+/// `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn stream(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("stream", item)
+}
+
+/// Mark the accessor of an `Event<T>` field. Only meaningful inside a
+/// `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn event(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("event", item)
+}
+
 /// Schema options of an action parameter (`minimum`, `maximum`, `unit`,
 /// `description`). Only meaningful on a parameter inside a `#[thing]` impl block.
 #[proc_macro_attribute]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use labthings_core::{CancelError, Invocation, InvocationStatus};
 use serde_json::Value;
 use uuid::Uuid;
@@ -68,14 +69,15 @@ pub(crate) async fn cancel(
 }
 
 /// `GET /action_invocations/{id}/output`: the output once completed (even a
-/// falsy one such as `0` or `null`).
-pub(crate) async fn output(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+/// falsy one such as `0` or `null`). A blob output is streamed with its
+/// media type.
+pub(crate) async fn output(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let invocation = find(&state, &id)?;
     match invocation.status() {
-        InvocationStatus::Completed => Ok(Json(invocation.output().unwrap_or(Value::Null))),
+        InvocationStatus::Completed => match invocation.output_blob() {
+            Some(blob) => super::blobs::serve(blob).await,
+            None => Ok(Json(invocation.output().unwrap_or(Value::Null)).into_response()),
+        },
         status @ (InvocationStatus::Pending | InvocationStatus::Running) => Err(ApiError::Unavailable(format!(
             "The invocation is {status} and has no output yet."
         ))),

@@ -1,8 +1,11 @@
 //! The routes: one module per kind of resource.
 
 pub(crate) mod actions;
+pub(crate) mod blobs;
 pub(crate) mod invocations;
+pub(crate) mod observe;
 pub(crate) mod properties;
+pub(crate) mod streams;
 pub(crate) mod things;
 
 use std::sync::Arc;
@@ -24,7 +27,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/action_invocations/{id}",
             json_route(get(invocations::get).delete(invocations::cancel)),
         )
-        .route("/action_invocations/{id}/output", json_route(get(invocations::output)));
+        .route("/action_invocations/{id}/output", json_route(get(invocations::output)))
+        .route("/blob/{id}", json_route(get(blobs::get)));
     for thing in &state.things {
         router = things::routes(router, thing);
         for index in 0..thing.properties().len() {
@@ -33,6 +37,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         for index in 0..thing.actions().len() {
             router = actions::route(router, thing, index);
         }
+        for index in 0..thing.streams().len() {
+            router = streams::route(router, thing, index);
+        }
+        router = observe::routes(router, thing);
     }
     router.fallback(not_found).with_state(state)
 }

@@ -1,0 +1,52 @@
+//! Downloading blob outputs: `/blob/{id}` and `/action_invocations/{id}/output`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use labthings_core::blob::{BlobContent, BlobData};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /blob/{id}`: a blob's bytes, while its invocation is retained.
+pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|e| {
+        ApiError::invalid(
+            "uuid_parsing",
+            vec!["path".into(), "blob_id".into()],
+            format!("Input should be a valid UUID, {e}"),
+            Value::from(id.as_str()),
+        )
+    })?;
+    let blob = state
+        .manager
+        .blob(id)
+        .ok_or_else(|| ApiError::NotFound(format!("No blob found with ID {id}")))?;
+    serve(blob).await
+}
+
+/// The response that streams `blob` with its media type and length. Bytes
+/// in memory are shared, not copied; files are read in chunks.
+pub(crate) async fn serve(blob: Arc<BlobData>) -> Result<Response, ApiError> {
+    let body = match blob.content() {
+        BlobContent::Bytes(bytes) => Body::from(bytes.clone()),
+        BlobContent::File { path, .. } => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| ApiError::NotFound(format!("the blob's file is gone: {e}")))?;
+            Body::from_stream(tokio_util::io::ReaderStream::new(file))
+        }
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    if let Ok(media_type) = HeaderValue::from_str(blob.media_type()) {
+        headers.insert(header::CONTENT_TYPE, media_type);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.len()));
+    Ok(response)
+}

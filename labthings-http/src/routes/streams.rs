@@ -1,0 +1,73 @@
+//! `GET /{thing}/{stream}`: a live MJPEG stream as `multipart/x-mixed-replace`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::{BufMut, Bytes, BytesMut};
+use labthings_core::ThingInstance;
+
+use super::json_route;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const BOUNDARY: &str = "frame";
+
+/// Add the route of stream number `index` of `thing`.
+pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, index: usize) -> Router<Arc<AppState>> {
+    let Some(stream) = thing.streams().get(index) else {
+        return router;
+    };
+    let path = format!("/{}/{}", thing.name(), stream.name);
+    let thing = thing.clone();
+    router.route(&path, json_route(get(move || serve(thing, index))))
+}
+
+/// One multipart part holding a JPEG frame.
+fn part(frame: &Bytes) -> Bytes {
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        frame.len()
+    );
+    let mut part = BytesMut::with_capacity(head.len() + frame.len() + 2);
+    part.put_slice(head.as_bytes());
+    part.put_slice(frame);
+    part.put_slice(b"\r\n");
+    part.freeze()
+}
+
+/// Each client waits for the next frame only when it has sent the previous
+/// one, and then gets the newest: slow clients skip frames, nothing queues.
+async fn serve(thing: Arc<ThingInstance>, index: usize) -> Result<Response, ApiError> {
+    let stream = thing
+        .stream(index)
+        .ok_or_else(|| ApiError::NotFound("no such stream".to_owned()))?;
+    let frames = stream.subscribe();
+    // State: the receiver, and whether the current frame is still unsent
+    // (true only at the start, so a new client gets a picture at once).
+    let parts = futures_util::stream::unfold((frames, true), |(mut frames, mut unsent)| async move {
+        loop {
+            if !unsent {
+                // The sender is dropped only with the Thing: then the stream ends.
+                frames.changed().await.ok()?;
+            }
+            unsent = false;
+            let frame = frames.borrow_and_update().clone();
+            if let Some(frame) = frame {
+                return Some((Ok::<_, std::convert::Infallible>(part(&frame)), (frames, false)));
+            }
+        }
+    });
+    let mut response = Body::from_stream(parts).into_response();
+    let content_type = format!("multipart/x-mixed-replace; boundary={BOUNDARY}");
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
