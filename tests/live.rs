@@ -1,0 +1,523 @@
+//! Binary outputs and live updates over real sockets: blob downloads, MJPEG
+//! streams, WebSocket observation (WIRE.md), SSE observation and events.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{TestServer, assert_valid_td, start};
+use futures_util::{SinkExt, StreamExt};
+use labthings::prelude::*;
+use labthings::{Server, ServerConfig};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_tungstenite::tungstenite::Message;
+
+const TEN_MIB: usize = 10 * 1024 * 1024;
+
+/// Deterministic test data.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect()
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("labthings-live-{name}-{}", uuid::Uuid::new_v4()))
+}
+
+/// Makes blobs and events.
+#[derive(Default)]
+struct Archive {
+    tick: Event<u32>,
+}
+
+/// Returns binary data.
+#[thing]
+impl Archive {
+    /// 10 MiB from memory.
+    #[action(retention_secs = 2)]
+    fn memory(&self) -> Blob {
+        Blob::from_bytes(pattern(TEN_MIB), "application/octet-stream")
+    }
+
+    /// A file the blob owns (deleted when the invocation expires).
+    #[action(retention_secs = 1)]
+    fn file(&self, path: String) -> Result<Blob, std::io::Error> {
+        std::fs::write(&path, pattern(TEN_MIB))?;
+        Blob::from_temp_file(&path, "image/tiff")
+    }
+
+    /// Emit `count` ticks as fast as possible.
+    #[action]
+    fn burst(&self, count: u32) -> u32 {
+        for n in 0..count {
+            self.tick.emit(&n);
+        }
+        count
+    }
+
+    /// A counter.
+    #[event]
+    fn tick(&self) -> &Event<u32> {
+        &self.tick
+    }
+}
+
+async fn archive() -> TestServer {
+    start(
+        Server::builder()
+            .thing("archive", Archive::default())
+            .build()
+            .expect("build"),
+    )
+    .await
+}
+
+async fn lab() -> TestServer {
+    let config = ServerConfig {
+        settings_dir: None,
+        ..ServerConfig::default()
+    };
+    start(mock_lab::build(config).expect("build")).await
+}
+
+/// This process's resident memory in bytes (Linux), if known.
+fn rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Download `url` chunk by chunk (holding no copy), returning the status,
+/// headers and the SHA-256 of the body.
+async fn download(server: &TestServer, url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>, usize) {
+    let mut response = server.client.get(url).send().await.expect("GET");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut hash = Sha256::new();
+    let mut len = 0;
+    while let Some(chunk) = response.chunk().await.expect("a chunk") {
+        len += chunk.len();
+        hash.update(&chunk);
+    }
+    (status, headers, hash.finalize().to_vec(), len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_10_mib_blob_downloads_intact_from_both_urls() {
+    let server = archive().await;
+    let expected = Sha256::digest(pattern(TEN_MIB)).to_vec();
+    let (status, invocation) = server.post("/archive/memory", Value::Null).await;
+    assert_eq!(status, 201);
+    let done = server.wait_finished(&invocation).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let output = &done["output"];
+    assert_eq!(output["media_type"], "application/octet-stream");
+    assert_eq!(output["rel"], "output");
+    let href = output["href"].as_str().expect("href").to_owned();
+    assert!(href.starts_with(&format!("{}/blob/", server.url)), "{href}");
+    let id = done["id"].as_str().expect("id");
+
+    let before = rss();
+    for url in [
+        href.clone(),
+        server.at(&format!("/action_invocations/{id}/output")),
+        href,
+    ] {
+        let (status, headers, digest, len) = download(&server, &url).await;
+        assert_eq!(status, 200, "{url}");
+        assert_eq!(headers["content-type"], "application/octet-stream");
+        assert_eq!(headers["content-length"], TEN_MIB.to_string().as_str());
+        assert_eq!(len, TEN_MIB);
+        assert_eq!(digest, expected, "{url} is intact");
+    }
+    if let (Some(before), Some(after)) = (before, rss()) {
+        // Three downloads of a 10 MiB blob: serving shares the stored bytes,
+        // so memory grows by less than one copy.
+        let grown = after.saturating_sub(before);
+        assert!(grown < TEN_MIB as u64, "RSS grew by {grown} bytes over three downloads");
+    }
+
+    // The blob lives as long as its invocation (retention 2 s), then 404.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let blob_path = output["href"].as_str().expect("href").replace(&server.url, "");
+    assert_eq!(server.get(&blob_path).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_blob_streams_and_is_deleted_when_its_invocation_expires() {
+    let server = archive().await;
+    let path = temp_path("file-blob");
+    let (_, invocation) = server
+        .post("/archive/file", json!({"path": path.to_string_lossy()}))
+        .await;
+    let done = server.wait_finished(&invocation).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let href = done["output"]["href"].as_str().expect("href").to_owned();
+    let (status, headers, digest, _) = download(&server, &href).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/tiff");
+    assert_eq!(headers["content-length"], TEN_MIB.to_string().as_str());
+    assert_eq!(digest, Sha256::digest(pattern(TEN_MIB)).to_vec());
+    assert!(path.exists(), "kept while the invocation is retained");
+    // Expiry (retention 1 s, swept every second) frees the blob and its file.
+    for _ in 0..60 {
+        if !path.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!path.exists(), "the temporary file is deleted after expiry");
+    assert_eq!(server.get(&href.replace(&server.url, "")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_outputs_and_live_affordances_are_in_valid_tds() {
+    let server = archive().await;
+    let (_, td) = server.get("/archive/").await;
+    assert_valid_td(&td);
+    let output = &td["actions"]["memory"]["output"];
+    assert_eq!(output["type"], "object");
+    assert_eq!(output["required"], json!(["href", "media_type"]));
+    assert_eq!(td["events"]["tick"]["data"]["type"], "integer");
+    assert_eq!(td["events"]["tick"]["forms"][0]["subprotocol"], "sse");
+    assert_eq!(
+        td["events"]["tick"]["forms"][0]["op"],
+        json!(["subscribeevent", "unsubscribeevent"])
+    );
+
+    let lab = lab().await;
+    let (_, camera) = lab.get("/camera/").await;
+    assert_valid_td(&camera);
+    assert_eq!(camera["links"][0]["href"], "/camera/preview");
+    assert_eq!(camera["links"][0]["type"], "multipart/x-mixed-replace");
+    let (_, stage) = lab.get("/stage/").await;
+    assert_valid_td(&stage);
+    assert_eq!(stage["properties"]["position"]["observable"], true);
+    assert_eq!(
+        stage["properties"]["position"]["forms"][1]["op"],
+        json!(["observeproperty", "unobserveproperty"])
+    );
+    assert_eq!(stage["properties"]["step_delay_ms"]["observable"], false);
+}
+
+/// Read from a streaming response until `n` complete MJPEG parts arrived.
+async fn read_parts(response: &mut reqwest::Response, n: usize) -> Vec<Vec<u8>> {
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut frames = Vec::new();
+    while frames.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("a frame within 10 s")
+            .expect("no error")
+            .expect("the stream goes on");
+        buffer.extend_from_slice(&chunk);
+        // Parse complete parts: headers, blank line, Content-Length bytes.
+        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+            assert!(head.starts_with("--frame\r\n"), "part head: {head:?}");
+            assert!(head.contains("Content-Type: image/jpeg"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|l| l.trim().parse().ok())
+                .expect("a Content-Length");
+            if buffer.len() < end + 4 + len + 2 {
+                break;
+            }
+            frames.push(buffer[end + 4..end + 4 + len].to_vec());
+            buffer.drain(..end + 4 + len + 2);
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_preview_is_an_mjpeg_stream() {
+    let server = lab().await;
+    let mut response = server
+        .client
+        .get(server.at("/camera/preview"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "multipart/x-mixed-replace; boundary=frame"
+    );
+    let frames = read_parts(&mut response, 3).await;
+    for frame in &frames {
+        assert_eq!(&frame[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
+        assert_eq!(&frame[frame.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
+    }
+    assert_ne!(frames[0], frames[2], "the picture moves");
+}
+
+/// A stream fed only by the test.
+#[derive(Default)]
+struct Feed {
+    frames: MjpegStream,
+}
+
+/// A stream for tests.
+#[thing]
+impl Feed {
+    /// The frames.
+    #[stream]
+    fn frames(&self) -> &MjpegStream {
+        &self.frames
+    }
+
+    /// Push `count` numbered frames as fast as possible; returns the viewers seen.
+    #[action]
+    fn push(&self, count: u32) -> usize {
+        for n in 0..count {
+            // Not a JPEG (the stream does not look inside), but as large as
+            // one, so socket buffers cannot hide a backlog.
+            let mut frame = format!("frame {n:06}").into_bytes();
+            frame.resize(64 * 1024, b' ');
+            self.frames.push(frame);
+        }
+        self.frames.viewers()
+    }
+
+    /// How many viewers are connected.
+    #[property]
+    fn viewers(&self) -> usize {
+        self.frames.viewers()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_viewers_skip_frames_and_disconnects_cost_nothing() {
+    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    let mut slow = server.client.get(server.at("/feed/frames")).send().await.expect("GET");
+    let mut viewers = 0;
+    for _ in 0..100 {
+        viewers = server.get("/feed/viewers").await.1.as_u64().unwrap_or(0);
+        if viewers == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(viewers, 1);
+    // 5,000 frames pushed while the viewer reads nothing.
+    let (_, invocation) = server.post("/feed/push", json!({"count": 5000})).await;
+    server.wait_finished(&invocation).await;
+    // It gets what socket buffers held, then the newest frame: never a
+    // backlog of 5,000.
+    let (_, invocation) = server.post("/feed/push", json!({"count": 1})).await;
+    server.wait_finished(&invocation).await;
+    let mut received = 0;
+    loop {
+        let frame = read_parts(&mut slow, 1).await.remove(0);
+        received += 1;
+        if frame.starts_with(b"frame 000000") {
+            break;
+        }
+        assert!(received <= 5_000, "the viewer was sent every frame");
+    }
+    eprintln!("{received} of 5,001 frames reached the stalled viewer");
+    assert!(
+        received < 1_000,
+        "{received} of 5,001 frames reached the stalled viewer"
+    );
+    drop(slow);
+    for _ in 0..200 {
+        viewers = server.get("/feed/viewers").await.1.as_u64().unwrap_or(9);
+        if viewers == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(viewers, 0, "a closed connection unsubscribes");
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn websocket(server: &TestServer, thing: &str) -> Socket {
+    let url = format!("{}/{thing}/ws", server.url.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket handshake");
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .expect("send");
+}
+
+async fn receive(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket is open")
+            .expect("no error");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_observes_properties_and_actions_as_wire_md_says() {
+    let server = lab().await;
+    assert_eq!(server.put("/stage/step_delay_ms", json!(1)).await.0, 201);
+    let mut socket = websocket(&server, "stage").await;
+    send(
+        &mut socket,
+        json!({"messageType": "addPropertyObservation", "data": {"position": true}}),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({"messageType": "addActionObservation", "data": {"move_relative": true}}),
+    )
+    .await;
+    // Give the server a moment to register both before acting.
+    send(
+        &mut socket,
+        json!({"messageType": "addPropertyObservation", "data": {"nope": true}}),
+    )
+    .await;
+    let error = receive(&mut socket).await;
+    assert_eq!(error["messageType"], "response");
+    assert_eq!(error["operation"], "observeproperty");
+    assert_eq!(error["name"], "nope");
+    assert_eq!(error["error"]["status"], "404");
+
+    let (_, invocation) = server.post("/stage/move_relative", json!({"x": 3})).await;
+    let mut positions = Vec::new();
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some("completed") {
+        let message = receive(&mut socket).await;
+        match message["messageType"].as_str() {
+            Some("propertyStatus") => positions.push(message["data"]["position"].clone()),
+            Some("actionStatus") => {
+                assert_eq!(message["data"]["action name"], "move_relative");
+                assert_eq!(message["data"]["invocation"]["id"], invocation["id"]);
+                statuses.push(message["data"]["status"].as_str().unwrap_or_default().to_owned());
+            }
+            other => panic!("unexpected message {other:?}: {message}"),
+        }
+    }
+    assert_eq!(positions, vec![json!([1, 0, 0]), json!([2, 0, 0]), json!([3, 0, 0])]);
+    assert_eq!(statuses.first().map(String::as_str), Some("pending"));
+    assert!(statuses.contains(&"running".to_owned()), "{statuses:?}");
+
+    // A property that is not observable, and an unknown action.
+    send(
+        &mut socket,
+        json!({"messageType": "addPropertyObservation", "data": {"step_delay_ms": true}}),
+    )
+    .await;
+    let error = receive(&mut socket).await;
+    assert_eq!(error["error"]["status"], "403");
+    assert_eq!(error["error"]["title"], "Not Observable");
+    send(
+        &mut socket,
+        json!({"messageType": "addActionObservation", "data": {"fly": true}}),
+    )
+    .await;
+    let error = receive(&mut socket).await;
+    assert_eq!(error["operation"], "observeaction");
+    assert_eq!(error["error"]["status"], "404");
+}
+
+/// Read SSE `event:`/`data:` pairs from a streaming response.
+async fn read_events(response: &mut reqwest::Response, n: usize) -> Vec<(String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .expect("no error")
+            .expect("the stream goes on");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+            }
+            if let Some(data) = data {
+                events.push((name, data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_observes_a_property_and_subscribes_to_an_event() {
+    let server = lab().await;
+    let mut position = server
+        .client
+        .get(server.at("/stage/position/observe"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(position.status().as_u16(), 200);
+    assert_eq!(position.headers()["content-type"], "text/event-stream");
+    let mut frames = server
+        .client
+        .get(server.at("/camera/frame_acquired"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(frames.headers()["content-type"], "text/event-stream");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    assert_eq!(server.put("/stage/step_delay_ms", json!(1)).await.0, 201);
+    let (_, homing) = server.post("/stage/move_relative", json!({"x": 0, "y": 2})).await;
+    server.wait_finished(&homing).await;
+    let events = read_events(&mut position, 2).await;
+    assert_eq!(
+        events,
+        vec![
+            ("position".to_owned(), json!([0, 1, 0])),
+            ("position".to_owned(), json!([0, 2, 0]))
+        ]
+    );
+
+    assert_eq!(server.put("/camera/exposure_ms", json!(0.01)).await.0, 201);
+    let (_, acquire) = server.post("/camera/acquire", json!({"count": 2})).await;
+    server.wait_finished(&acquire).await;
+    let events = read_events(&mut frames, 2).await;
+    assert_eq!(events[0].0, "frame_acquired");
+    assert_eq!(events[1].1["frame"], events[0].1["frame"].as_u64().unwrap_or(0) + 1);
+    assert!(events[0].1["mean"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_blocks_neither_device_code_nor_other_subscribers() {
+    let server = archive().await;
+    // One subscriber that never reads, one that does.
+    let _stalled = server.client.get(server.at("/archive/tick")).send().await.expect("GET");
+    let mut reader = server.client.get(server.at("/archive/tick")).send().await.expect("GET");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (_, burst) = server.post("/archive/burst", json!({"count": 100000})).await;
+    let done = server.wait_finished(&burst).await;
+    assert_eq!(done["status"], "completed", "device code was not blocked: {done}");
+    assert_eq!(done["output"], 100000);
+    // The reader still gets events (it lost the oldest it could not hold).
+    let (_, again) = server.post("/archive/burst", json!({"count": 1})).await;
+    server.wait_finished(&again).await;
+    let events = read_events(&mut reader, 1).await;
+    assert_eq!(events[0].0, "tick");
+}
