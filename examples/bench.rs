@@ -6,17 +6,14 @@
 //! cargo run --release --example bench -- --port 5050
 //! ```
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use labthings::cli::ServeArgs;
 use labthings::prelude::*;
-use parking_lot::Mutex;
 
 /// A benchmark thing with a counter.
 #[derive(Default)]
 pub struct Bench {
-    count: AtomicI64,
-    label: Mutex<String>,
+    count: DataProperty<i64>,
+    label: DataProperty<String>,
 }
 
 /// A benchmark thing with a counter.
@@ -24,30 +21,23 @@ pub struct Bench {
 impl Bench {
     /// A counter.
     #[property]
-    fn count(&self) -> i64 {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    #[setter(count)]
-    fn set_count(&self, value: i64) {
-        self.count.store(value, Ordering::SeqCst);
+    fn count(&self) -> &DataProperty<i64> {
+        &self.count
     }
 
     /// A label for the bench.
     #[property]
-    fn label(&self) -> String {
-        self.label.lock().clone()
-    }
-
-    #[setter(label)]
-    fn set_label(&self, value: String) {
-        *self.label.lock() = value;
+    fn label(&self) -> &DataProperty<String> {
+        &self.label
     }
 
     /// Add `by` to the counter and return the new value.
     #[action]
     fn increment(&self, #[default(1)] by: i64) -> i64 {
-        self.count.fetch_add(by, Ordering::SeqCst) + by
+        self.count.update(|count| {
+            *count += by;
+            *count
+        })
     }
 
     /// Sleep for `duration_s` seconds in `steps` steps, logging each one.

@@ -117,6 +117,9 @@ impl<T: Clone> DataProperty<T> {
 pub trait DataCell: Send + Sync {
     /// The value as JSON.
     fn to_json(&self) -> Result<Value, Failure>;
+    /// The value as JSON text, written straight from the value (the fast
+    /// path for reads over HTTP).
+    fn to_json_bytes(&self) -> Result<Vec<u8>, Failure>;
     /// The default as JSON.
     fn default_json(&self) -> Result<Value, Failure>;
     /// Decode `value` and set it, telling the listeners.
@@ -135,6 +138,15 @@ where
 {
     fn to_json(&self) -> Result<Value, Failure> {
         self.read(to_output)
+    }
+
+    fn to_json_bytes(&self) -> Result<Vec<u8>, Failure> {
+        self.read(serde_json::to_vec).map_err(|e| {
+            Failure::error(
+                "SerializationError",
+                format!("the value could not be written as JSON: {e}"),
+            )
+        })
     }
 
     fn default_json(&self) -> Result<Value, Failure> {

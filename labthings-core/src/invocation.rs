@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Condvar, Mutex};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::blob::{BlobData, BlobSink};
@@ -121,6 +122,7 @@ pub struct Invocation {
     blobs: BlobSink,
     state: Mutex<State>,
     finished: Condvar,
+    finished_async: Notify,
 }
 
 impl Invocation {
@@ -151,6 +153,7 @@ impl Invocation {
                 expires_at: None,
             }),
             finished: Condvar::new(),
+            finished_async: Notify::new(),
         }
     }
 
@@ -280,6 +283,23 @@ impl Invocation {
         state.expires_at = Instant::now().checked_add(self.retention);
         drop(state);
         self.finished.notify_all();
+        self.finished_async.notify_waiters();
+    }
+
+    /// Wait asynchronously until finished (no thread is blocked). The server
+    /// waits on this, with a time limit, to answer a POST with the finished
+    /// invocation when the action is quick.
+    pub async fn finished(&self) -> InvocationStatus {
+        loop {
+            let mut notified = std::pin::pin!(self.finished_async.notified());
+            // Register before checking, so a finish in between is not missed.
+            notified.as_mut().enable();
+            let status = self.status();
+            if status.is_finished() {
+                return status;
+            }
+            notified.await;
+        }
     }
 
     /// Block until finished or `timeout` passes; returns the status then.

@@ -32,6 +32,7 @@ pub mod lock;
 pub mod log;
 pub mod manager;
 pub mod outcome;
+pub mod pool;
 pub mod registry;
 pub mod settings;
 pub mod slot;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -17,6 +16,7 @@ use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{HardwareLock, LockGuard, WhenBusy};
 use crate::log::{LogRecord, capture_into};
 use crate::outcome::{DecodedInput, Failure};
+use crate::pool::ThreadPool;
 use crate::registry::ThingInstance;
 
 /// Settings for an [`ActionManager`].
@@ -78,6 +78,7 @@ pub struct ActionManager {
     config: ManagerConfig,
     invocations: RwLock<HashMap<Uuid, Arc<Invocation>>>,
     hub: Hub,
+    threads: ThreadPool,
 }
 
 impl ActionManager {
@@ -87,6 +88,7 @@ impl ActionManager {
             config,
             invocations: RwLock::default(),
             hub: Hub::default(),
+            threads: ThreadPool::default(),
         }
     }
 
@@ -152,9 +154,9 @@ impl ActionManager {
         let thread_invocation = invocation.clone();
         let thread_thing = thing.clone();
         let hub = self.hub.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("{}.{}", thing.name(), name))
-            .spawn(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for, &hub));
+        let spawned = self
+            .threads
+            .run(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for, &hub));
         if let Err(e) = spawned {
             invocation.finish(Err(Failure::error(
                 "ThreadError",

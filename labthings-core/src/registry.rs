@@ -493,6 +493,18 @@ impl ThingInstance {
         guarded(|| self.ops.read(index))
     }
 
+    /// Read property number `index` as JSON text: written straight from a
+    /// data property's value, or from the getter's.
+    pub fn read_property_json(&self, index: usize) -> Result<Vec<u8>, Failure> {
+        match self.ops.data(index) {
+            Some(data) => guarded(|| data.to_json_bytes()),
+            None => {
+                let value = self.read_property(index)?;
+                serde_json::to_vec(&value).map_err(|e| Failure::error("SerializationError", e.to_string()))
+            }
+        }
+    }
+
     /// Validate `value` and write property number `index`.
     pub fn write_property(&self, index: usize, value: Value) -> Result<(), PropertyWriteError> {
         let property = self.properties.get(index).ok_or(PropertyWriteError::ReadOnly)?;

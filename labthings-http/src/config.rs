@@ -21,6 +21,11 @@ pub struct ServerConfig {
     pub retention: Duration,
     /// Log records kept per invocation (default 1000).
     pub log_capacity: usize,
+    /// How long a POST that invokes an action waits for it to finish before
+    /// answering (default 50 ms). A quick action's POST answers 201 with the
+    /// finished invocation, so clients need not poll; a slower one answers
+    /// with it still running, as LabThings-FastAPI does. Zero never waits.
+    pub invoke_wait: Duration,
     /// How often expired invocations are dropped (default 1 s).
     pub expiry_interval: Duration,
     /// On shutdown, how long running invocations get to finish after being
@@ -38,6 +43,7 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             retention: Duration::from_secs(300),
             log_capacity: 1000,
+            invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),
             settings_dir: Some(PathBuf::from("settings")),

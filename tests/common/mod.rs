@@ -131,3 +131,19 @@ pub fn assert_valid_td(td: &Value) {
         errors.join("\n")
     );
 }
+
+/// Download `url` chunk by chunk (holding no copy), returning the status,
+/// headers, the SHA-256 of the body and its length.
+pub async fn download(server: &TestServer, url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>, usize) {
+    use sha2::Digest;
+    let mut response = server.client.get(url).send().await.expect("GET");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut hash = sha2::Sha256::new();
+    let mut len = 0;
+    while let Some(chunk) = response.chunk().await.expect("a chunk") {
+        len += chunk.len();
+        hash.update(&chunk);
+    }
+    (status, headers, hash.finalize().to_vec(), len)
+}

@@ -59,6 +59,10 @@ async fn invoke(
         .manager
         .invoke(&thing, index, decoded)
         .map_err(|busy| ApiError::Conflict(busy.to_string()))?;
+    let wait = state.config.invoke_wait;
+    if !wait.is_zero() {
+        let _ = tokio::time::timeout(wait, invocation.finished()).await;
+    }
     let body = invocation.to_json(&base_url(&headers), true);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     let location = format!("{}action_invocations/{}", base_url(&headers), invocation.id());

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use labthings_core::{PropertyWriteError, ThingInstance};
@@ -21,9 +22,12 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
         return router;
     };
     let path = format!("/{}/{}", thing.name(), property.name);
+    // A data property is an in-memory value: read and write it in place.
+    // Getters and setters are device code and may block: run them off the reactor.
+    let inline = property.data && !property.setting;
     let read = {
         let thing = thing.clone();
-        move || read(thing, index)
+        move || read(thing, index, inline)
     };
     let mut method_router = get(read);
     let mut router = router;
@@ -31,7 +35,7 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
         let writer = thing.clone();
         method_router = method_router.put(
             move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
-                write(state, writer, index, headers, body)
+                write(state, writer, index, inline, headers, body)
             },
         );
         if property.data {
@@ -59,19 +63,33 @@ fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
     })
 }
 
-async fn read(thing: Arc<ThingInstance>, index: usize) -> Result<Json<Value>, ApiError> {
-    let value = blocking(move || thing.read_property(index)).await?;
-    value.map(Json).map_err(ApiError::Device)
+async fn read(thing: Arc<ThingInstance>, index: usize, inline: bool) -> Result<Response, ApiError> {
+    let json = if inline {
+        thing.read_property_json(index)
+    } else {
+        blocking(move || thing.read_property_json(index)).await?
+    };
+    let json = json.map_err(ApiError::Device)?;
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 async fn write(
     state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
+    inline: bool,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = read_json(&headers, body, state.config.body_limit).await?;
-    written(blocking(move || thing.write_property(index, value)).await?)?;
+    if inline {
+        written(thing.write_property(index, value))?;
+    } else {
+        written(blocking(move || thing.write_property(index, value)).await?)?;
+    }
     Ok((StatusCode::CREATED, Json(Value::Null)))
 }
