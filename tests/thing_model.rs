@@ -655,3 +655,71 @@ async fn the_server_lock_is_shared_between_things() {
         server.delete(&format!("/action_invocations/{id}")).await;
     }
 }
+
+/// A device whose `slow` getter blocks until the test releases it.
+#[derive(Default)]
+struct Sluggish {
+    entered: std::sync::atomic::AtomicBool,
+    released: Mutex<bool>,
+    wake: parking_lot::Condvar,
+    level: DataProperty<u8>,
+}
+
+/// A device with one slow reading.
+#[thing]
+impl Sluggish {
+    /// Blocks until released (at most 20 s).
+    #[property]
+    fn slow(&self) -> u8 {
+        self.entered.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut released = self.released.lock();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !*released {
+            if self.wake.wait_until(&mut released, deadline).timed_out() {
+                break;
+            }
+        }
+        1
+    }
+
+    /// Another getter: device code too, but unrelated.
+    #[property]
+    fn other(&self) -> u8 {
+        2
+    }
+
+    /// A stored value.
+    #[property]
+    fn level(&self) -> &DataProperty<u8> {
+        &self.level
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_getter_does_not_block_readers_of_other_properties() {
+    let device = Arc::new(Sluggish::default());
+    let server = start(
+        Server::builder()
+            .shared_thing("dev", device.clone())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let slow = tokio::spawn({
+        let (client, url) = (server.client.clone(), server.at("/dev/slow"));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    while !device.entered.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The slow getter is inside device code now; other reads and writes go on.
+    for _ in 0..3 {
+        assert_eq!(server.get("/dev/other").await, (200, json!(2)));
+        assert_eq!(server.put("/dev/level", json!(9)).await.0, 201);
+        assert_eq!(server.get("/dev/level").await, (200, json!(9)));
+    }
+    assert!(!slow.is_finished(), "the slow read is still blocked");
+    *device.released.lock() = true;
+    device.wake.notify_all();
+    assert_eq!(slow.await.ok().and_then(Result::ok), Some(200));
+}
