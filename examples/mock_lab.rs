@@ -16,6 +16,13 @@ use labthings::prelude::*;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+/// How far the mock stage travels from `[0, 0, 0]` on each axis, in steps.
+pub const TRAVEL: i64 = 100_000;
+
+/// Why a move failed: beyond the travel, or cancelled (a boxed error, so a
+/// [`Cancelled`] inside still ends the invocation as `cancelled`).
+pub type MoveError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A mock three-axis translation stage.
 pub struct Stage {
     position: DataProperty<[i64; 3]>,
@@ -84,6 +91,20 @@ impl Stage {
             }
         }
         Ok(self.position.get())
+    }
+
+    /// Move to an absolute position `[x, y, z]`, one step at a time.
+    ///
+    /// Fails without moving if the target is beyond the stage's travel
+    /// (100000 steps each way from `[0, 0, 0]` on every axis).
+    #[action(lock)]
+    fn move_absolute(&self, x: i64, y: i64, z: i64, cancel: CancelHook) -> Result<[i64; 3], MoveError> {
+        let target = [x, y, z];
+        if target.iter().any(|v| v.abs() > TRAVEL) {
+            return Err(format!("target {target:?} is beyond the stage's travel of {TRAVEL} steps each way").into());
+        }
+        let here = self.position.get();
+        Ok(self.move_relative(x - here[0], y - here[1], z - here[2], cancel)?)
     }
 
     /// Move back to `[0, 0, 0]` at once.

@@ -96,7 +96,11 @@ async fn thing_descriptions_are_served_and_valid() {
     for name in ["bench", "stage", "camera"] {
         let (status, td) = server.get(&format!("/{name}/")).await;
         assert_eq!(status, 200);
-        assert_eq!(td["@context"], "https://www.w3.org/2022/wot/td/v1.1");
+        // TD 1.1's backward-compatible context: node-wot 0.9 accepts only this form.
+        assert_eq!(
+            td["@context"],
+            json!(["https://www.w3.org/2019/wot/td/v1", "https://www.w3.org/2022/wot/td/v1.1"])
+        );
         assert_eq!(td["base"], format!("{}/", server.url));
         assert_valid_td(&td);
     }

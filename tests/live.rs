@@ -408,7 +408,8 @@ async fn websocket_observes_properties_and_actions_as_wire_md_says() {
     assert_eq!(error["error"]["status"], "404");
 }
 
-/// Read SSE `event:`/`data:` pairs from a streaming response.
+/// Read SSE messages from a streaming response as (event type, data) pairs;
+/// the type is `message` unless an `event:` line names another.
 async fn read_events(response: &mut reqwest::Response, n: usize) -> Vec<(String, Value)> {
     let mut buffer = String::new();
     let mut events = Vec::new();
@@ -421,7 +422,7 @@ async fn read_events(response: &mut reqwest::Response, n: usize) -> Vec<(String,
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
-            let mut name = String::new();
+            let mut name = "message".to_owned();
             let mut data = None;
             for line in block.lines() {
                 if let Some(v) = line.strip_prefix("event:") {
@@ -465,8 +466,8 @@ async fn sse_observes_a_property_and_subscribes_to_an_event() {
     assert_eq!(
         events,
         vec![
-            ("position".to_owned(), json!([0, 1, 0])),
-            ("position".to_owned(), json!([0, 2, 0]))
+            ("message".to_owned(), json!([0, 1, 0])),
+            ("message".to_owned(), json!([0, 2, 0]))
         ]
     );
 
@@ -474,7 +475,10 @@ async fn sse_observes_a_property_and_subscribes_to_an_event() {
     let (_, acquire) = server.post("/camera/acquire", json!({"count": 2})).await;
     server.wait_finished(&acquire).await;
     let events = read_events(&mut frames, 2).await;
-    assert_eq!(events[0].0, "frame_acquired");
+    assert_eq!(
+        events[0].0, "message",
+        "unnamed, so EventSource.onmessage and node-wot receive it"
+    );
     assert_eq!(events[1].1["frame"], events[0].1["frame"].as_u64().unwrap_or(0) + 1);
     assert!(events[0].1["mean"].is_number());
 }
@@ -494,5 +498,6 @@ async fn a_stalled_subscriber_blocks_neither_device_code_nor_other_subscribers()
     let (_, again) = server.post("/archive/burst", json!({"count": 1})).await;
     server.wait_finished(&again).await;
     let events = read_events(&mut reader, 1).await;
-    assert_eq!(events[0].0, "tick");
+    assert_eq!(events[0].0, "message");
+    assert!(events[0].1.is_number(), "a tick payload: {:?}", events[0]);
 }

@@ -91,10 +91,12 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
     if any.is::<Cancelled>() {
         return Failure::Cancelled;
     }
-    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>()
-        && boxed.is::<Cancelled>()
-    {
-        return Failure::Cancelled;
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        if boxed.is::<Cancelled>() {
+            return Failure::Cancelled;
+        }
+        // The concrete type is erased; "Box" would tell nobody anything.
+        return Failure::error("Error", error.to_string());
     }
     Failure::error(short_type_name::<E>(), error.to_string())
 }
@@ -173,6 +175,8 @@ mod tests {
     fn other_errors_keep_their_type_name_and_message() {
         let failure = to_failure(String::from("motor stalled"));
         assert_eq!(failure, Failure::error("String", "motor stalled"));
+        let boxed: Box<dyn std::error::Error + Send + Sync> = "beyond travel".into();
+        assert_eq!(to_failure(boxed), Failure::error("Error", "beyond travel"));
     }
 
     #[test]

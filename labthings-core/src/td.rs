@@ -7,6 +7,9 @@ use crate::registry::ThingInstance;
 /// The TD 1.1 JSON-LD context.
 pub const TD_CONTEXT: &str = "https://www.w3.org/2022/wot/td/v1.1";
 
+/// The TD 1.0 JSON-LD context, which TD 1.1 documents may list first.
+pub const TD_CONTEXT_V1: &str = "https://www.w3.org/2019/wot/td/v1";
+
 /// The content type of every form: JSON in, JSON out.
 pub const JSON: &str = "application/json";
 
@@ -18,7 +21,10 @@ pub const JSON: &str = "application/json";
 /// checks every TD the examples serve.
 pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
     let mut td = Map::new();
-    td.insert("@context".into(), TD_CONTEXT.into());
+    // TD 1.1's backward-compatible form: the 1.0 context, then the 1.1 one.
+    // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
+    // accept it, and so does the TD 1.1 schema.
+    td.insert("@context".into(), json!([TD_CONTEXT_V1, TD_CONTEXT]));
     td.insert("id".into(), format!("urn:labthings:{}", thing.name()).into());
     td.insert("title".into(), thing.title().into());
     if let Some(description) = thing.description() {
@@ -77,18 +83,35 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         }
         affordance.insert("safe".into(), false.into());
         affordance.insert("idempotent".into(), false.into());
+        // The first invokeaction form answers with the output (see `action_forms`).
+        affordance.insert("synchronous".into(), true.into());
         affordance.insert(
-            "forms".into(),
-            json!([{
-                "href": format!("/{}/{}", thing.name(), action.name),
-                "op": ["invokeaction"],
-                "contentType": JSON,
-                "htv:methodName": "POST"
-            }]),
+            "uriVariables".into(),
+            json!({"id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "The id of an invocation (for queryaction and cancelaction)"
+            }}),
         );
+        affordance.insert("forms".into(), action_forms(thing.name(), action.name));
         actions.insert(action.name.into(), affordance.into());
     }
     td.insert("actions".into(), actions.into());
+    td.insert(
+        "forms".into(),
+        json!([{
+            // Top-level forms are not resolved against `base` by every client.
+            "href": format!("{base}action_invocations?thing={}", thing.name()),
+            "op": ["queryallactions"],
+            "contentType": JSON,
+            "htv:methodName": "GET",
+            "additionalResponses": [{"success": true, "contentType": JSON, "schema": "invocationList"}]
+        }]),
+    );
+    td.insert(
+        "schemaDefinitions".into(),
+        json!({"invocation": invocation_schema(), "invocationList": {"type": "array", "items": invocation_schema()}}),
+    );
 
     let mut events = Map::new();
     for event in thing.events() {
@@ -123,6 +146,70 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         td.insert("links".into(), links.into());
     }
     Value::Object(td)
+}
+
+/// The forms of an action, in the order clients should prefer them:
+///
+/// 1. `invokeaction` that waits and answers the output (`?return=output`):
+///    what a generic WoT client such as node-wot expects, since the
+///    affordance says `synchronous: true`.
+/// 2. `invokeaction` that answers `201` at once with the invocation
+///    (LabThings-FastAPI's endpoint; WIRE.md): the asynchronous pattern.
+/// 3. `queryaction` and `cancelaction` on `/action_invocations/{id}`.
+fn action_forms(thing: &str, action: &str) -> Value {
+    let href = format!("/{thing}/{action}");
+    let invocation = json!([{"success": true, "contentType": JSON, "schema": "invocation"}]);
+    json!([
+        {
+            "href": format!("{href}?return=output"),
+            "op": ["invokeaction"],
+            "contentType": JSON,
+            "htv:methodName": "POST"
+        },
+        {
+            "href": href,
+            "op": ["invokeaction"],
+            "contentType": JSON,
+            "htv:methodName": "POST",
+            "additionalResponses": invocation
+        },
+        {
+            "href": "/action_invocations/{id}",
+            "op": ["queryaction"],
+            "contentType": JSON,
+            "htv:methodName": "GET",
+            "additionalResponses": invocation
+        },
+        {
+            "href": "/action_invocations/{id}",
+            "op": ["cancelaction"],
+            "htv:methodName": "DELETE"
+        }
+    ])
+}
+
+/// The data schema of an invocation as `/action_invocations/{id}` answers it.
+fn invocation_schema() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let nullable_time = json!({"oneOf": [time, {"type": "null"}]});
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string", "enum": ["pending", "running", "completed", "cancelled", "error"]},
+            "action": {"type": "string", "description": "The action's path, /{thing}/{action}"},
+            "href": {"type": "string", "format": "uri"},
+            "timeRequested": time,
+            "timeStarted": nullable_time,
+            "timeCompleted": nullable_time,
+            "input": {"description": "The input, as given"},
+            "output": {"description": "The output once completed: the action's output schema"},
+            "log": {"type": "array", "items": {"type": "object"}},
+            "error": {"description": "RFC 9457 problem details if the invocation failed or was cancelled"},
+            "links": {"type": "array", "items": {"type": "object"}}
+        },
+        "required": ["id", "status", "action", "href", "links"]
+    })
 }
 
 /// A schema as a TD data schema object (a boolean schema `true` becomes `{}`).

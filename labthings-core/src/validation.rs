@@ -50,6 +50,25 @@ impl InputProblem {
         }
     }
 
+    /// The location as one dotted path, e.g. `body.settings.0.gain`.
+    ///
+    /// ```
+    /// use labthings_core::{InputProblem, LocSegment};
+    /// let problem = InputProblem::new("int_type", vec!["body".into(), "by".into()], "not an integer", "x".into());
+    /// assert_eq!(problem.loc_path(), "body.by");
+    /// # let _ = LocSegment::Index(0);
+    /// ```
+    pub fn loc_path(&self) -> String {
+        self.loc
+            .iter()
+            .map(|segment| match segment {
+                LocSegment::Key(key) => key.clone(),
+                LocSegment::Index(index) => index.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
     /// The problem for a body that is not JSON at all.
     pub fn invalid_json(error: &serde_json::Error, byte_offset: usize) -> Self {
         Self::new(

@@ -3,9 +3,15 @@
 //! Validation problems are answered as FastAPI does (422, `{"detail": [..]}`);
 //! everything else carries `{"detail": "..."}`, and failures of device code
 //! are RFC 9457 problem details.
+//!
+//! Every error response also carries the problem in its HTTP/1 reason phrase
+//! (`HTTP/1.1 422 Unprocessable Entity: by: invalid type ...`): some clients,
+//! node-wot among them, report only the status line to their user.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hyper::ext::ReasonPhrase;
+use labthings_core::invocation::ProblemDetails;
 use labthings_core::{Failure, InputProblem, LocSegment};
 use serde_json::{Value, json};
 
@@ -37,15 +43,21 @@ pub enum ApiError {
     /// (no output yet, already finished).
     #[error("{0}")]
     Unavailable(String),
-    /// 500: device code failed; answered as problem details.
-    #[error("{0}")]
-    Device(Failure),
+    /// 500: device code failed (or its invocation was cancelled); answered
+    /// as problem details.
+    #[error("{}: {}", .0.title, .0.detail)]
+    Device(ProblemDetails),
 }
 
 impl ApiError {
     /// A 422 for a single problem.
     pub fn invalid(kind: &'static str, loc: Vec<LocSegment>, msg: impl Into<String>, input: Value) -> Self {
         Self::Invalid(vec![InputProblem::new(kind, loc, msg, input)])
+    }
+
+    /// A 500 for a failure of device code.
+    pub fn device(failure: &Failure) -> Self {
+        Self::Device(ProblemDetails::from_failure(failure))
     }
 
     fn status(&self) -> StatusCode {
@@ -65,30 +77,78 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
-            Self::Invalid(problems) => json!({ "detail": problems }),
-            Self::Device(failure) => {
-                let (title, detail) = match failure {
-                    Failure::Error { title, detail } => (title.clone(), detail.clone()),
-                    Failure::Cancelled => ("Cancelled".to_owned(), failure.detail()),
-                };
-                let mut response = axum::Json(json!({
-                    "type": "about:blank",
-                    "title": title,
-                    "status": status.as_u16(),
-                    "detail": detail,
-                    "instance": null,
-                }))
-                .into_response();
-                *response.status_mut() = status;
+        let mut response = match &self {
+            Self::Invalid(problems) => (status, axum::Json(json!({ "detail": problems }))).into_response(),
+            Self::Device(problem) => {
+                let mut response = (
+                    status,
+                    axum::Json(json!({
+                        "type": problem.kind.as_deref().unwrap_or("about:blank"),
+                        "title": problem.title,
+                        "status": status.as_u16(),
+                        "detail": problem.detail,
+                        "instance": null,
+                    })),
+                )
+                    .into_response();
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/problem+json"),
                 );
-                return response;
+                response
             }
-            other => json!({ "detail": other.to_string() }),
+            other => (status, axum::Json(json!({ "detail": other.to_string() }))).into_response(),
         };
-        (status, axum::Json(body)).into_response()
+        if let Ok(reason) = ReasonPhrase::try_from(reason_phrase(status, &self.summary())) {
+            response.extensions_mut().insert(reason);
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// One line naming the problem, for the reason phrase.
+    fn summary(&self) -> String {
+        match self {
+            Self::Invalid(problems) => problems
+                .iter()
+                .map(|p| format!("{}: {}", p.loc_path(), p.msg))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The longest reason phrase we send; longer summaries are cut.
+const MAX_REASON: usize = 200;
+
+/// `"{canonical reason}: {summary}"`, reduced to what a reason phrase may
+/// hold (visible ASCII and spaces; anything else becomes `?`).
+fn reason_phrase(status: StatusCode, summary: &str) -> String {
+    let canonical = status.canonical_reason().unwrap_or("Error");
+    let mut phrase: String = format!("{canonical}: {summary}")
+        .chars()
+        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    if phrase.len() > MAX_REASON {
+        phrase.truncate(MAX_REASON - 3);
+        phrase.push_str("...");
+    }
+    phrase
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_phrases_are_single_visible_ascii_lines() {
+        let phrase = reason_phrase(StatusCode::INTERNAL_SERVER_ERROR, "stage jammed\r\nat 5 \u{b5}m");
+        assert_eq!(phrase, "Internal Server Error: stage jammed??at 5 ?m");
+        assert!(ReasonPhrase::try_from(phrase).is_ok());
+        let long = reason_phrase(StatusCode::NOT_FOUND, &"x".repeat(500));
+        assert_eq!(long.len(), MAX_REASON);
+        assert!(long.ends_with("..."));
     }
 }

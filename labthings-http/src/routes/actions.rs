@@ -1,14 +1,25 @@
 //! `POST /{thing}/{action}` (invoke) and `GET /{thing}/{action}` (its invocations).
+//!
+//! Invoking answers in one of two shapes:
+//!
+//! * `POST /{thing}/{action}` answers `201 Created` with the invocation
+//!   (LabThings-FastAPI's contract, WIRE.md): the client polls it or follows
+//!   its links. Quick actions are usually already finished in that answer.
+//! * `POST /{thing}/{action}?return=output` waits until the action finishes
+//!   and answers `200 OK` with its output, exactly as the TD's `output`
+//!   schema declares it; a failed or cancelled action answers 500 with
+//!   problem details. This is the TD's first `invokeaction` form, so generic
+//!   WoT clients (node-wot) get the value the TD promises.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use labthings_core::ThingInstance;
+use labthings_core::{InputProblem, InvocationStatus, LocSegment, ThingInstance};
 use serde_json::Value;
 
 use super::json_route;
@@ -25,8 +36,8 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
     let invoke_thing = thing.clone();
     let list_thing = thing.clone();
     let method_router = post(
-        move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
-            invoke(state, invoke_thing, index, headers, body)
+        move |State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, headers: HeaderMap, body: Body| {
+            invoke(state, invoke_thing, index, query, headers, body)
         },
     )
     .get(
@@ -45,27 +56,78 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
     router.route(&path, json_route(method_router))
 }
 
-/// Validate the input, start the invocation and answer 201 with it.
+/// What the client asked the answer to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// 201 with the invocation (the default).
+    Invocation,
+    /// 200 with the output, once the action has finished.
+    Output,
+}
+
+/// The `return` query parameter: absent, `invocation` or `output`.
+fn answer(query: Option<&str>) -> Result<Answer, ApiError> {
+    let mut answer = Answer::Invocation;
+    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("return", "output") => answer = Answer::Output,
+            ("return", "invocation") => answer = Answer::Invocation,
+            ("return", other) => {
+                return Err(ApiError::Invalid(vec![InputProblem::new(
+                    "enum",
+                    vec![LocSegment::from("query"), LocSegment::from("return")],
+                    "Input should be 'invocation' or 'output'",
+                    other.into(),
+                )]));
+            }
+            _ => {}
+        }
+    }
+    Ok(answer)
+}
+
+/// Validate the input, start the invocation and answer with it (201) or,
+/// for `?return=output`, with its output once it has finished (200).
 async fn invoke(
     state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
+    query: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let answer = answer(query.as_deref())?;
     let input = read_json(&headers, body, state.config.body_limit).await?;
     let decoded = thing.decode_input(index, input).map_err(ApiError::Invalid)?;
     let invocation = state
         .manager
         .invoke(&thing, index, decoded)
         .map_err(|busy| ApiError::Conflict(busy.to_string()))?;
-    let wait = state.config.invoke_wait;
-    if !wait.is_zero() {
-        let _ = tokio::time::timeout(wait, invocation.finished()).await;
-    }
-    let body = invocation.to_json(&base_url(&headers), true);
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    let location = format!("{}action_invocations/{}", base_url(&headers), invocation.id());
+    let base = base_url(&headers);
+    let mut response = match answer {
+        Answer::Output => {
+            // If the client goes away, this future is dropped: the invocation
+            // runs on and stays listed under /action_invocations.
+            let status = invocation.finished().await;
+            match (status, invocation.error()) {
+                (InvocationStatus::Completed, _) => {
+                    let mut full = invocation.to_json(&base, true);
+                    let output = full.get_mut("output").map(Value::take).unwrap_or(Value::Null);
+                    (StatusCode::OK, Json(output)).into_response()
+                }
+                (_, Some(problem)) => ApiError::Device(problem).into_response(),
+                (status, None) => ApiError::Unavailable(format!("the invocation ended as {status}")).into_response(),
+            }
+        }
+        Answer::Invocation => {
+            let wait = state.config.invoke_wait;
+            if !wait.is_zero() {
+                let _ = tokio::time::timeout(wait, invocation.finished()).await;
+            }
+            (StatusCode::CREATED, Json(invocation.to_json(&base, true))).into_response()
+        }
+    };
+    let location = format!("{base}action_invocations/{}", invocation.id());
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }

@@ -3,26 +3,52 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use labthings_core::{CancelError, Invocation, InvocationStatus};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
-/// `GET /action_invocations`: summaries of every invocation, oldest first.
-pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
+/// Optional filters of `GET /action_invocations` (the TD's `queryallactions`
+/// form names its thing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListFilter {
+    /// Only invocations of this thing.
+    thing: Option<String>,
+    /// Only invocations of actions with this name.
+    action: Option<String>,
+}
+
+/// `GET /action_invocations[?thing=..&action=..]`: summaries of every
+/// invocation (or those the filters select), oldest first.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    filter: Result<Query<ListFilter>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Query(filter) = filter.map_err(|rejection| {
+        ApiError::invalid(
+            "query_invalid",
+            vec!["query".into()],
+            format!("{rejection}; the filters are `thing` and `action`"),
+            Value::Null,
+        )
+    })?;
     let base = base_url(&headers);
     let list = state
         .manager
-        .list(None, None)
+        .list(filter.thing.as_deref(), filter.action.as_deref())
         .iter()
         .map(|i| i.to_json(&base, false))
         .collect();
-    Json(Value::Array(list))
+    Ok(Json(Value::Array(list)))
 }
 
 /// Parse an invocation id from the path (422 if malformed).

@@ -68,6 +68,6 @@ pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + '
     } else {
         tokio::task::spawn_blocking(f)
             .await
-            .map_err(|e| ApiError::Device(labthings_core::Failure::error("JoinError", e.to_string())))
+            .map_err(|e| ApiError::device(&labthings_core::Failure::error("JoinError", e.to_string())))
     }
 }

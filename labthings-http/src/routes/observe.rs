@@ -77,15 +77,19 @@ pub(crate) fn routes(mut router: Router<Arc<AppState>>, thing: &Arc<ThingInstanc
     router
 }
 
-/// An SSE response of the notifications `pick` selects, as `event: NAME`,
-/// `data: JSON`, with keep-alive comments so proxies keep it open.
+/// An SSE response of the notifications `pick` selects, each as one
+/// `data: JSON` message, with keep-alive comments so proxies keep it open.
+///
+/// The messages carry no `event:` name: each stream serves one affordance
+/// already, and unnamed messages are what `EventSource.onmessage` and
+/// node-wot's SSE client receive (a named event reaches neither).
 fn sse<F>(receiver: Receiver<Notification>, pick: F) -> Response
 where
     F: Fn(Notification) -> Option<(&'static str, Value)> + Send + Sync + 'static,
 {
     let events = notifications(receiver, pick);
-    let events = futures_util::StreamExt::map(events, |(name, value)| {
-        Ok::<_, Infallible>(SseEvent::default().event(name).data(value.to_string()))
+    let events = futures_util::StreamExt::map(events, |(_name, value)| {
+        Ok::<_, Infallible>(SseEvent::default().data(value.to_string()))
     });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

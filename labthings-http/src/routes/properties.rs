@@ -55,7 +55,7 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
 fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
     result.map_err(|e| match e {
         PropertyWriteError::Invalid(problems) => ApiError::Invalid(problems),
-        PropertyWriteError::Failed(failure) => ApiError::Device(failure),
+        PropertyWriteError::Failed(failure) => ApiError::device(&failure),
         PropertyWriteError::ReadOnly => ApiError::MethodNotAllowed("PUT".to_owned()),
         PropertyWriteError::Busy => {
             ApiError::Conflict("the property's hardware lock is held by a running action; try again later".to_owned())
@@ -69,7 +69,7 @@ async fn read(thing: Arc<ThingInstance>, index: usize, inline: bool) -> Result<R
     } else {
         blocking(move || thing.read_property_json(index)).await?
     };
-    let json = json.map_err(ApiError::Device)?;
+    let json = json.map_err(|failure| ApiError::device(&failure))?;
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         json,
