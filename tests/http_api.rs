@@ -99,7 +99,10 @@ async fn thing_descriptions_are_served_and_valid() {
         // TD 1.1's backward-compatible context: node-wot 0.9 accepts only this form.
         assert_eq!(
             td["@context"],
-            json!(["https://www.w3.org/2019/wot/td/v1", "https://www.w3.org/2022/wot/td/v1.1"])
+            json!([
+                "https://www.w3.org/2019/wot/td/v1",
+                "https://www.w3.org/2022/wot/td/v1.1"
+            ])
         );
         assert_eq!(td["base"], format!("{}/", server.url));
         assert_valid_td(&td);

@@ -7,12 +7,15 @@ mod common;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/bench.rs"]
 mod bench;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
 
 use std::time::Duration;
 
 use common::{TestServer, assert_valid_td, start};
-use labthings::Server;
 use labthings::prelude::*;
+use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
 /// A thing whose actions fail.
@@ -124,6 +127,26 @@ async fn every_action_has_output_async_query_and_cancel_forms_in_a_valid_td() {
         assert_eq!(top["op"], json!(["queryallactions"]));
         assert_eq!(top["href"], format!("{}/action_invocations?thing={thing}", server.url));
         assert_eq!(td["schemaDefinitions"]["invocation"]["type"], "object");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_td_of_the_mock_lab_validates_with_its_new_forms() {
+    let config = ServerConfig {
+        settings_dir: None,
+        ..ServerConfig::default()
+    };
+    let server = start(mock_lab::build(config).expect("build")).await;
+    let (_, all) = server.get("/thing_descriptions/").await;
+    let tds = all.as_object().expect("TDs by name");
+    assert_eq!(tds.len(), 3);
+    for td in tds.values() {
+        assert_valid_td(td);
+        assert!(
+            td["forms"][0]["href"]
+                .as_str()
+                .is_some_and(|h| h.contains("action_invocations?thing="))
+        );
     }
 }
 

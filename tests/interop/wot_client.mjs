@@ -247,6 +247,11 @@ const plans = {
       "one event per frame, in order",
     );
     equal(await s.read("frames_acquired"), before + 3, "frames_acquired counts them");
+    // Unsubscribed: the next frame is not delivered.
+    const delivered = events.length;
+    await s.invoke("acquire", { count: 1 });
+    await sleep(300);
+    equal(events.length, delivered, "no events arrive after unsubscribing");
 
     const snap = await s.invoke("snap");
     equal(snap.media_type, "image/jpeg", "snap returns a JPEG blob link");
