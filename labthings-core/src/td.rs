@@ -188,8 +188,9 @@ fn action_forms(thing: &str, action: &str) -> Value {
     ])
 }
 
-/// The data schema of an invocation as `/action_invocations/{id}` answers it.
-fn invocation_schema() -> Value {
+/// The data schema of an invocation as `/action_invocations/{id}` answers it
+/// (also used by the OpenAPI document).
+pub fn invocation_schema() -> Value {
     let time = json!({"type": "string", "format": "date-time"});
     let nullable_time = json!({"oneOf": [time, {"type": "null"}]});
     json!({

@@ -20,6 +20,7 @@ mod body;
 mod config;
 pub mod config_file;
 mod error;
+pub mod openapi;
 mod routes;
 mod server;
 mod state;

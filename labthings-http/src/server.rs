@@ -260,13 +260,17 @@ impl Server {
         Ok(Listening { server: self, listener })
     }
 
-    /// Bind `addr`, print `listening on http://HOST:PORT`, and serve until
-    /// Ctrl-C or SIGTERM. Sets up logging with
+    /// Bind `addr`, print `listening on http://HOST:PORT` and the addresses
+    /// of the control panel and the API docs, and serve until Ctrl-C or
+    /// SIGTERM. Sets up logging with
     /// [`init_tracing`](labthings_core::init_tracing) if nothing else has.
     pub async fn run(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
         labthings_core::init_tracing();
         let listening = self.bind(addr).await?;
-        println!("listening on {}", listening.url());
+        let url = listening.url();
+        println!("listening on {url}");
+        println!("  control panel  {url}/");
+        println!("  API docs       {url}/docs/");
         listening.serve_until(shutdown_signal()).await
     }
 }

@@ -8,6 +8,8 @@ use labthings::Server;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub mod clients;
+
 /// A server running in this process on a free port; stops when dropped.
 pub struct TestServer {
     pub url: String,
@@ -47,6 +49,11 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.at(path)).send().await.expect("GET");
         read(response).await
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.at(path)).send().await.expect("GET");
+        response.text().await.expect("a text body")
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {

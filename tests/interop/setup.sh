@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Install the clients the interoperability suite drives our servers with:
-#   - Eclipse Thingweb node-wot 0.9.2 (+ Ajv), pinned by tests/interop/package-lock.json;
-#   - the original LabThings-FastAPI 0.3.0 (its Python ThingClient) in .venv-original/.
-# Idempotent: does nothing when both are already installed. Needs node, npm,
-# python3 and access to the npm registry and PyPI.
+# Install what the interoperability and browser tests drive our servers with:
+#   - Eclipse Thingweb node-wot 0.9.2, Ajv and playwright-core, pinned by
+#     tests/interop/package-lock.json (npm ci);
+#   - the original LabThings-FastAPI 0.3.0 (its Python ThingClient) and
+#     openapi-spec-validator, in .venv-original/ (pip);
+#   - Debian's chromium for the headless browser tests (apt-get, as root or
+#     with sudo), unless /usr/bin/chromium is there already.
+# Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! [ -d tests/interop/node_modules/@node-wot/core ]; then
-    echo "== npm ci (node-wot) in tests/interop"
+if ! [ -d tests/interop/node_modules/@node-wot/core ] || ! [ -d tests/interop/node_modules/playwright-core ]; then
+    echo "== npm ci in tests/interop (node-wot, ajv, playwright-core)"
     npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 fi
 
-if ! .venv-original/bin/python -c "import labthings_fastapi" 2>/dev/null; then
-    echo "== pip install labthings-fastapi==0.3.0 into .venv-original/"
+if ! [ -x .venv-original/bin/python ]; then
     python3 -m venv .venv-original
-    .venv-original/bin/pip install --quiet --disable-pip-version-check labthings-fastapi==0.3.0
+fi
+if ! .venv-original/bin/python -c "import labthings_fastapi, openapi_spec_validator" 2>/dev/null; then
+    echo "== pip install labthings-fastapi==0.3.0 openapi-spec-validator==0.9.0 into .venv-original/"
+    .venv-original/bin/pip install --quiet --disable-pip-version-check \
+        labthings-fastapi==0.3.0 openapi-spec-validator==0.9.0
+fi
+
+if ! [ -x /usr/bin/chromium ]; then
+    echo "== apt-get install chromium"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi

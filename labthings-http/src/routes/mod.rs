@@ -2,8 +2,10 @@
 
 pub(crate) mod actions;
 pub(crate) mod blobs;
+pub(crate) mod docs;
 pub(crate) mod invocations;
 pub(crate) mod observe;
+pub(crate) mod panel;
 pub(crate) mod properties;
 pub(crate) mod streams;
 pub(crate) mod things;
@@ -29,6 +31,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/action_invocations/{id}/output", json_route(get(invocations::output)))
         .route("/blob/{id}", json_route(get(blobs::get)));
+    router = docs::routes(router);
+    router = panel::routes(router);
     for thing in &state.things {
         router = things::routes(router, thing);
         for index in 0..thing.properties().len() {

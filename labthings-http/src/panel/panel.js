@@ -1,0 +1,408 @@
+// The labthings control panel: builds a card for every thing from its Thing
+// Description. Properties show live values (WebSocket observation for
+// observable ones) and can be written; actions get a form generated from
+// their input schema, a run button, live status and log, output (blobs as
+// download links), and a cancel button; camera streams are shown as images.
+// No framework and no build step: this file is served as it is.
+"use strict";
+
+const FINISHED = ["completed", "cancelled", "error"];
+const POLL_MS = 250;
+
+/** Create an element: el("div", {class: "x", onclick: f}, child, "text"). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null) node.append(child);
+  }
+  return node;
+}
+
+/** One HTTP request with an optional JSON body; never throws for HTTP errors. */
+async function api(method, url, body) {
+  const init = { method, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+/** The problems of an error answer: [{field, msg}] (field "" when general). */
+function problems(result) {
+  const detail = result.data && result.data.detail;
+  if (Array.isArray(detail)) {
+    return detail.map((p) => ({ field: (p.loc || []).slice(1).join("."), msg: p.msg }));
+  }
+  const msg = typeof detail === "string" ? detail : (result.data && result.data.title) || `HTTP ${result.status}`;
+  return [{ field: "", msg }];
+}
+
+/** The non-null branch of an Option's oneOf, and whether null is allowed. */
+function unwrap(schema) {
+  const branches = schema.oneOf || schema.anyOf;
+  if (Array.isArray(branches) && branches.length === 2 && branches.some((b) => b.type === "null")) {
+    return { schema: { ...schema, ...branches.find((b) => b.type !== "null") }, nullable: true };
+  }
+  return { schema, nullable: false };
+}
+
+const show = (value) => (value === undefined ? "" : JSON.stringify(value));
+
+/**
+ * An input for a value of `schema`: {node, set(value), read()}. read()
+ * returns undefined when left empty, and throws an Error naming the problem.
+ */
+function widget(rawSchema, label) {
+  const { schema, nullable } = unwrap(rawSchema || {});
+  if (Array.isArray(schema.enum)) {
+    const select = el("select", { "aria-label": label }, el("option", { value: "", text: "" }));
+    for (const option of schema.enum) select.append(el("option", { value: JSON.stringify(option), text: String(option) }));
+    return {
+      node: select,
+      set: (v) => (select.value = v === undefined || v === null ? "" : JSON.stringify(v)),
+      read: () => (select.value === "" ? undefined : JSON.parse(select.value)),
+    };
+  }
+  if (schema.type === "boolean") {
+    const box = el("input", { type: "checkbox", "aria-label": label });
+    return { node: box, set: (v) => (box.checked = Boolean(v)), read: () => box.checked };
+  }
+  if (schema.type === "integer" || schema.type === "number") {
+    const input = el("input", {
+      type: "number",
+      "aria-label": label,
+      step: schema.type === "integer" ? (schema.multipleOf ?? 1) : "any",
+      min: schema.minimum ?? schema.exclusiveMinimum,
+      max: schema.maximum ?? schema.exclusiveMaximum,
+    });
+    return {
+      node: input,
+      set: (v) => (input.value = v === undefined || v === null ? "" : String(v)),
+      read: () => {
+        if (input.value.trim() === "") return nullable ? null : undefined;
+        const n = Number(input.value);
+        if (!Number.isFinite(n)) throw new Error("not a number");
+        return n;
+      },
+    };
+  }
+  if (schema.type === "string") {
+    const input = el("input", { type: "text", "aria-label": label });
+    return {
+      node: input,
+      set: (v) => (input.value = v ?? ""),
+      read: () => (input.value === "" && nullable ? null : input.value),
+    };
+  }
+  // Arrays, objects and anything else: JSON text.
+  const input = el("input", { type: "text", class: "json", "aria-label": label, placeholder: "JSON" });
+  return {
+    node: input,
+    set: (v) => (input.value = v === undefined ? "" : JSON.stringify(v)),
+    read: () => {
+      if (input.value.trim() === "") return undefined;
+      try {
+        return JSON.parse(input.value);
+      } catch {
+        throw new Error("not valid JSON");
+      }
+    },
+  };
+}
+
+/** A blob output ({href, media_type}) as a download link (and a picture). */
+function renderOutput(output) {
+  if (output && typeof output === "object" && typeof output.href === "string" && output.media_type) {
+    const box = el("div", { class: "blob" }, el("a", { href: output.href, download: "", text: `Download (${output.media_type})` }));
+    if (output.media_type.startsWith("image/")) box.append(el("img", { src: output.href, alt: "output" }));
+    return box;
+  }
+  const compact = JSON.stringify(output);
+  return el("pre", { class: "output", text: compact.length <= 80 ? compact : JSON.stringify(output, null, 2) });
+}
+
+/** The card of one thing. */
+class ThingCard {
+  constructor(name, td) {
+    this.name = name;
+    this.td = td;
+    this.values = new Map();
+    this.node = el("section", { class: "thing", id: `thing-${name}`, "data-thing": name });
+    this.node.append(
+      el(
+        "h2",
+        {},
+        td.title || name,
+        el("small", { text: ` ${name}` }),
+        el("a", { class: "td", href: `/${name}/`, text: "TD" }),
+      ),
+    );
+    if (td.description && td.description !== td.title) this.node.append(el("p", { class: "muted", text: td.description }));
+    this.renderStreams();
+    this.renderProperties();
+    this.renderActions();
+    this.renderEvents();
+    this.observe();
+  }
+
+  renderStreams() {
+    for (const link of this.td.links || []) {
+      if (link.type === "multipart/x-mixed-replace") {
+        this.node.append(el("figure", { class: "stream" }, el("img", { src: link.href, alt: `${this.name} stream` }), el("figcaption", { text: link.href })));
+      }
+    }
+  }
+
+  renderProperties() {
+    const entries = Object.entries(this.td.properties || {});
+    if (entries.length === 0) return;
+    const table = el("table", { class: "properties" });
+    for (const [name, property] of entries) {
+      const value = el("code", { class: "value", "data-property": name });
+      this.values.set(name, value);
+      const row = el(
+        "tr",
+        { "data-property": name },
+        el("th", { title: property.description || "", text: name }),
+        el("td", {}, value, property.unit ? el("span", { class: "muted", text: ` ${property.unit}` }) : null),
+      );
+      if (!property.readOnly) {
+        const input = widget(property, `new ${name}`);
+        const message = el("span", { class: "message" });
+        const write = async (event) => {
+          event.preventDefault();
+          message.textContent = "";
+          let value;
+          try {
+            value = input.read();
+          } catch (error) {
+            message.textContent = error.message;
+            return;
+          }
+          const result = await api("PUT", `/${this.name}/${name}`, value === undefined ? null : value);
+          if (result.ok) {
+            message.textContent = "✓";
+            this.refresh(name);
+          } else {
+            message.textContent = problems(result).map((p) => p.msg).join("; ");
+          }
+        };
+        row.append(
+          el("td", {}, el("form", { class: "write", onsubmit: write }, input.node, el("button", { type: "submit", text: "Set" }), message)),
+        );
+      } else {
+        row.append(el("td"));
+      }
+      table.append(row);
+      this.refresh(name);
+    }
+    this.node.append(el("h3", { text: "Properties" }), table);
+  }
+
+  async refresh(name) {
+    const result = await api("GET", `/${this.name}/${name}`);
+    const cell = this.values.get(name);
+    if (!cell) return;
+    cell.textContent = result.ok ? show(result.data) : `⚠ ${problems(result)[0].msg}`;
+    cell.classList.toggle("failed", !result.ok);
+  }
+
+  refreshUnobserved() {
+    for (const [name, property] of Object.entries(this.td.properties || {})) {
+      if (!property.observable) this.refresh(name);
+    }
+  }
+
+  /** Live values of observable properties over the thing's WebSocket. */
+  observe() {
+    const observable = Object.entries(this.td.properties || {}).filter(([, p]) => p.observable);
+    if (observable.length === 0) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/${this.name}/ws`);
+    socket.onopen = () => {
+      const data = Object.fromEntries(observable.map(([name]) => [name, true]));
+      socket.send(JSON.stringify({ messageType: "addPropertyObservation", data }));
+    };
+    socket.onmessage = (message) => {
+      const update = JSON.parse(message.data);
+      if (update.messageType !== "propertyStatus") return;
+      for (const [name, value] of Object.entries(update.data || {})) {
+        const cell = this.values.get(name);
+        if (cell) {
+          cell.textContent = show(value);
+          cell.classList.remove("failed");
+        }
+      }
+    };
+    socket.onclose = () => setTimeout(() => this.observe(), 1000);
+  }
+
+  renderActions() {
+    const entries = Object.entries(this.td.actions || {});
+    if (entries.length === 0) return;
+    this.node.append(el("h3", { text: "Actions" }));
+    for (const [name, action] of entries) this.node.append(new ActionPanel(this, name, action).node);
+  }
+
+  renderEvents() {
+    for (const [name, event] of Object.entries(this.td.events || {})) {
+      const form = (event.forms || []).find((f) => f.subprotocol === "sse");
+      if (!form) continue;
+      const list = el("ol", { class: "events", "data-event": name });
+      this.node.append(el("h3", { text: `Event: ${name}` }), el("p", { class: "muted", text: event.description || "" }), list);
+      const source = new EventSource(new URL(form.href, this.td.base));
+      source.onmessage = (message) => {
+        list.prepend(el("li", { text: message.data }));
+        while (list.children.length > 5) list.lastChild.remove();
+      };
+    }
+  }
+}
+
+/** One action: its input form, run and cancel buttons, and the last invocation. */
+class ActionPanel {
+  constructor(card, name, action) {
+    this.card = card;
+    this.name = name;
+    this.fields = new Map();
+    const input = action.input || {};
+    const required = new Set(input.required || []);
+    const form = el("form", { class: "invoke", onsubmit: (e) => this.run(e) });
+    for (const [field, schema] of Object.entries(input.properties || {})) {
+      const w = widget(schema, field);
+      if (schema.default !== undefined) w.set(schema.default);
+      const message = el("span", { class: "message" });
+      this.fields.set(field, { widget: w, message, required: required.has(field) });
+      form.append(
+        el(
+          "label",
+          { title: schema.description || "" },
+          el("span", { text: required.has(field) ? `${field} *` : field }),
+          w.node,
+          message,
+        ),
+      );
+    }
+    this.runButton = el("button", { type: "submit", class: "run", text: "Run" });
+    this.cancelButton = el("button", { type: "button", class: "cancel", text: "Cancel", disabled: true, onclick: () => this.cancel() });
+    form.append(el("div", { class: "buttons" }, this.runButton, this.cancelButton));
+    this.status = el("span", { class: "status" });
+    this.result = el("div", { class: "result" });
+    this.node = el(
+      "div",
+      { class: "action", id: `action-${card.name}-${name}`, "data-action": name },
+      el("h4", {}, name, " ", this.status),
+      action.description ? el("p", { class: "muted", text: action.description }) : null,
+      form,
+      this.result,
+    );
+  }
+
+  /** Read the form: the input object, or null after showing what is wrong. */
+  input() {
+    const body = {};
+    let ok = true;
+    for (const [field, { widget: w, message, required }] of this.fields) {
+      message.textContent = "";
+      try {
+        const value = w.read();
+        if (value === undefined) {
+          if (required) throw new Error("required");
+        } else {
+          body[field] = value;
+        }
+      } catch (error) {
+        message.textContent = error.message;
+        ok = false;
+      }
+    }
+    return ok ? body : null;
+  }
+
+  async run(event) {
+    event.preventDefault();
+    const body = this.input();
+    if (body === null) return;
+    this.result.replaceChildren();
+    this.setStatus("starting");
+    const result = await api("POST", `/${this.card.name}/${this.name}`, body);
+    if (!result.ok) {
+      this.setStatus("refused");
+      for (const { field, msg } of problems(result)) {
+        const target = this.fields.get(field);
+        if (target) target.message.textContent = msg;
+        else this.result.append(el("p", { class: "error", text: msg }));
+      }
+      return;
+    }
+    this.track(result.data);
+  }
+
+  setStatus(status) {
+    this.status.textContent = status;
+    this.status.className = `status ${status}`;
+    this.node.dataset.status = status;
+  }
+
+  /** Follow an invocation until it finishes, showing its status and log. */
+  async track(invocation) {
+    this.invocation = invocation;
+    this.cancelButton.disabled = false;
+    const log = el("pre", { class: "log" });
+    this.result.replaceChildren(log);
+    for (;;) {
+      this.setStatus(invocation.status);
+      log.textContent = (invocation.log || [])
+        .map((r) => `${(r.created || "").slice(11, 23)} ${r.levelname} ${r.message}`)
+        .join("\n");
+      if (FINISHED.includes(invocation.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const result = await api("GET", invocation.href);
+      if (!result.ok) {
+        this.result.append(el("p", { class: "error", text: problems(result)[0].msg }));
+        break;
+      }
+      invocation = result.data;
+    }
+    this.cancelButton.disabled = true;
+    if (invocation.status === "completed") this.result.append(renderOutput(invocation.output));
+    if (invocation.error) this.result.append(el("p", { class: "error", text: `${invocation.error.title}: ${invocation.error.detail}` }));
+    this.card.refreshUnobserved();
+  }
+
+  async cancel() {
+    if (!this.invocation) return;
+    this.cancelButton.disabled = true;
+    const result = await api("DELETE", this.invocation.href);
+    if (!result.ok) this.result.append(el("p", { class: "error", text: problems(result)[0].msg }));
+  }
+}
+
+async function main() {
+  const root = document.getElementById("things");
+  const result = await api("GET", "/thing_descriptions/");
+  if (!result.ok) {
+    root.replaceChildren(el("p", { class: "error", text: `Could not load the things: HTTP ${result.status}` }));
+    return;
+  }
+  const cards = Object.entries(result.data).map(([name, td]) => new ThingCard(name, td).node);
+  root.replaceChildren(...(cards.length ? cards : [el("p", { text: "This server has no things." })]));
+  document.body.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,185 @@
+//! The browser side: the control panel at `/` and the interactive API docs
+//! at `/docs/` built from `/openapi.json`, checked with tools nobody here
+//! wrote: openapi-spec-validator for the document, headless Chromium
+//! (Debian's package, driven by playwright-core) for the pages.
+//! `tests/interop/setup.sh` installs them; these tests run it first.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/bench.rs"]
+mod bench;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
+use std::path::PathBuf;
+
+use common::clients::{repo, run_client, setup};
+use common::{TestServer, start};
+use labthings::{Server, ServerConfig};
+use serde_json::{Value, json};
+
+/// The mock lab's three things and the bench, on one server.
+async fn lab() -> TestServer {
+    start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                ..ServerConfig::default()
+            })
+            .thing("stage", mock_lab::Stage::default())
+            .thing("camera", mock_lab::Camera::default())
+            .thing("autofocus", mock_lab::Autofocus::default())
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await
+}
+
+/// Run openapi-spec-validator on `document`; its printed verdict.
+async fn validate(document: &Value, name: &str) -> Result<String, String> {
+    let dir = repo().join("target/artifacts");
+    std::fs::create_dir_all(&dir).expect("target/artifacts");
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(document).expect("JSON")).expect("write the document");
+    let output = tokio::process::Command::new(repo().join(".venv-original/bin/python"))
+        .arg(repo().join("tests/interop/validate_openapi.py"))
+        .arg(&path)
+        .output()
+        .await
+        .expect("run the validator");
+    let verdict = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        Ok(verdict)
+    } else {
+        Err(verdict)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_valid_openapi_3_1_and_covers_every_affordance() {
+    setup();
+    let server = lab().await;
+    let (status, document) = server.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    let verdict = validate(&document, "openapi.json").await;
+    assert_eq!(verdict.as_deref().map(str::trim), Ok("valid"), "{verdict:?}");
+
+    // The validator is not a rubber stamp: a dangling $ref is rejected.
+    let mut broken = document.clone();
+    broken["paths"]["/bench/count"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] =
+        json!({"$ref": "#/components/schemas/Missing"});
+    let verdict = validate(&broken, "openapi-broken.json").await;
+    assert!(verdict.as_ref().is_err_and(|v| v.contains("Missing")), "{verdict:?}");
+
+    let paths = &document["paths"];
+    for (thing, properties, actions) in [
+        (
+            "stage",
+            &["position", "step_delay_ms", "steps_per_um"][..],
+            &["move_relative", "move_absolute", "home"][..],
+        ),
+        ("camera", &["exposure_ms", "frames_acquired"], &["snap", "acquire"]),
+        ("autofocus", &["best_z"], &["scan"]),
+        ("bench", &["count", "label"], &["increment", "slow_task"]),
+    ] {
+        for property in properties {
+            assert!(
+                paths[format!("/{thing}/{property}")]["get"].is_object(),
+                "{thing}.{property}"
+            );
+        }
+        for action in actions {
+            let post = &paths[format!("/{thing}/{action}")]["post"];
+            for code in ["200", "201", "409", "422", "500"] {
+                assert!(post["responses"][code].is_object(), "{thing}.{action} answers {code}");
+            }
+        }
+    }
+    let increment = &paths["/bench/increment"]["post"];
+    assert_eq!(
+        increment["requestBody"]["content"]["application/json"]["schema"]["properties"]["by"]["default"],
+        1
+    );
+    assert_eq!(
+        increment["responses"]["200"]["content"]["application/json"]["schema"]["type"],
+        "integer"
+    );
+    assert!(paths["/bench/label"]["put"].is_object());
+    assert!(paths["/stage/position"]["put"].is_null(), "read-only: no PUT");
+    assert!(paths["/camera/preview"]["get"]["responses"]["200"]["content"]["multipart/x-mixed-replace"].is_object());
+
+    // Every parameterless GET the document lists is really served.
+    for (path, item) in paths.as_object().expect("paths") {
+        let streaming = path.ends_with("/ws")
+            || path.ends_with("/observe")
+            || path.contains("preview")
+            || path == "/camera/frame_acquired";
+        if item["get"].is_object() && !path.contains('{') && !streaming {
+            let (status, _) = server.get(path).await;
+            assert_eq!(status, 200, "GET {path}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panel_and_the_docs_are_served_from_the_binary() {
+    let server = lab().await;
+    for (path, content_type) in [
+        ("/", "text/html"),
+        ("/_panel/panel.js", "text/javascript"),
+        ("/_panel/panel.css", "text/css"),
+        ("/docs/", "text/html"),
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+        ("/docs/swagger-initializer.js", "text/javascript"),
+    ] {
+        let response = server.client.get(server.at(path)).send().await.expect("GET");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let served = response.headers()["content-type"].to_str().unwrap_or("").to_owned();
+        assert!(served.starts_with(content_type), "{path}: {served}");
+        let body = response.text().await.expect("text");
+        if !path.ends_with("bundle.js") && !path.ends_with(".css") {
+            for scheme in ["src=\"http", "href=\"http", "url: \"http", "\"url\": \"http"] {
+                assert!(!body.contains(scheme), "{path} loads nothing from elsewhere ({scheme})");
+            }
+        }
+    }
+    let initializer = server.get_text("/docs/swagger-initializer.js").await;
+    assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(server.at("/docs"))
+        .send()
+        .await
+        .expect("GET /docs");
+    assert_eq!(redirect.status().as_u16(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    assert_eq!(server.get("/docs/nothing.js").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
+    setup();
+    let server = lab().await;
+    let screenshot = repo().join("target/artifacts/panel.png");
+    std::fs::create_dir_all(repo().join("target/artifacts")).expect("target/artifacts");
+    let script = repo().join("tests/interop/panel_e2e.mjs");
+    let stdout = run_client(
+        PathBuf::from("node"),
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            &server.url,
+            screenshot.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .await;
+    assert!(stdout.contains("steps passed, 0 failed"), "{stdout}");
+    let png = std::fs::read(&screenshot).expect("the screenshot is kept");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+}

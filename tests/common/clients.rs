@@ -1,0 +1,73 @@
+//! Running clients nobody here wrote (node-wot, the original's ThingClient,
+//! Chromium, openapi-spec-validator) against our servers.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long one client may take for its whole suite.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Install the clients (`tests/interop/setup.sh`) once per test binary.
+pub fn setup() {
+    static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = SETUP.get_or_init(|| {
+        let output = std::process::Command::new("bash")
+            .arg(repo().join("tests/interop/setup.sh"))
+            .output()
+            .map_err(|e| format!("could not run bash: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "tests/interop/setup.sh failed ({}); it needs node, npm, python3, apt-get (for chromium) and their registries:\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(message) = result {
+        panic!("{message}");
+    }
+}
+
+/// Run a client to the end; fail the test with its output unless it passes.
+pub async fn run_client(program: PathBuf, args: &[&str]) -> String {
+    let child = tokio::process::Command::new(&program)
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {}: {e}", program.display()));
+    let output = tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within {SUITE_TIMEOUT:?}", program.display()))
+        .expect("wait for the client");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // Ajv inside node-wot warns once per schema about formats such as
+    // schemars' "uint64" it has no validator for; they are not failures.
+    let stderr: Vec<&str> = std::str::from_utf8(&output.stderr)
+        .unwrap_or("")
+        .lines()
+        .filter(|line| !line.starts_with("unknown format"))
+        .collect();
+    assert!(
+        output.status.success(),
+        "{} failed ({}):\n{stdout}\n{}",
+        program.display(),
+        output.status,
+        stderr.join("\n")
+    );
+    println!("{stdout}");
+    stdout
+}
