@@ -58,11 +58,15 @@ try {
 
   const stage = page.locator("#thing-stage");
   const delay = stage.locator("tr[data-property=step_delay_ms]");
+  // The input starts at the current value (the panel fills it once read).
+  await page.waitForFunction(
+    () => document.querySelector("#thing-stage tr[data-property=step_delay_ms] input")?.value === "10",
+  );
   await delay.locator("input").fill("5");
   await delay.getByRole("button", { name: "Set" }).click();
   await delay.locator(".message", { hasText: "✓" }).waitFor();
   await delay.locator("code.value", { hasText: /^5$/ }).waitFor();
-  step("writing step_delay_ms = 5 reads back 5");
+  step("the step_delay_ms input starts at its value, 10; writing 5 reads back 5");
 
   const exposure = page.locator("#thing-camera tr[data-property=exposure_ms]");
   await exposure.locator("input").fill("0");
@@ -121,6 +125,14 @@ try {
   await page.locator("#action-camera-acquire[data-status=completed]").waitFor();
   await page.locator("#thing-camera ol.events li").first().waitFor();
   step("acquire completes and its frame_acquired events appear");
+
+  const scan = page.locator("#action-autofocus-scan");
+  await scan.getByLabel("range").fill("20");
+  await scan.getByRole("button", { name: "Run" }).click();
+  await page.locator("#action-autofocus-scan[data-status=completed]").waitFor();
+  const best = (await scan.locator("pre.output").textContent()).trim();
+  await page.locator("#thing-autofocus tr[data-property=best_z] code.value", { hasText: best }).waitFor();
+  step(`autofocus scan completes and best_z shows its result, ${best}`);
 
   await page.screenshot({ path: screenshot, fullPage: true });
   step(`screenshot saved to ${screenshot}`);

@@ -142,6 +142,7 @@ class ThingCard {
     this.name = name;
     this.td = td;
     this.values = new Map();
+    this.inputs = new Map();
     this.node = el("section", { class: "thing", id: `thing-${name}`, "data-thing": name });
     this.node.append(
       el(
@@ -183,6 +184,7 @@ class ThingCard {
       );
       if (!property.readOnly) {
         const input = widget(property, `new ${name}`);
+        this.inputs.set(name, input);
         const message = el("span", { class: "message" });
         const write = async (event) => {
           event.preventDefault();
@@ -220,6 +222,12 @@ class ThingCard {
     if (!cell) return;
     cell.textContent = result.ok ? show(result.data) : `⚠ ${problems(result)[0].msg}`;
     cell.classList.toggle("failed", !result.ok);
+    // Start a writable property's input at its current value.
+    const input = this.inputs.get(name);
+    if (result.ok && input && !input.touched) {
+      input.set(result.data);
+      input.touched = true;
+    }
   }
 
   refreshUnobserved() {
