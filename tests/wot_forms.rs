@@ -273,3 +273,25 @@ async fn failures_and_bad_input_reach_the_status_line() {
     let (status, body) = server.get("/action_invocations?colour=red").await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_td_follows_the_host_it_is_asked_with() {
+    let server = server().await;
+    for host in ["lab-pc.local:5000", "10.0.0.7:80", "lab-pc.local:5000"] {
+        let td: Value = server
+            .client
+            .get(server.at("/bench/"))
+            .header("host", host)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(td["base"], format!("http://{host}/"));
+        assert_eq!(
+            td["forms"][0]["href"],
+            format!("http://{host}/action_invocations?thing=bench")
+        );
+    }
+}

@@ -3,20 +3,56 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use labthings_core::{ThingInstance, thing_description};
+use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use super::json_route;
+use crate::error::ApiError;
 use crate::state::{AppState, base_url};
+
+/// The serialized TD of one thing for the base URL it was last asked with.
+/// A TD depends only on the thing's descriptor table and the base URL, so
+/// it is built once instead of on every request (it is several kilobytes of
+/// JSON); a request with another `Host` rebuilds it.
+#[derive(Default)]
+struct TdCache(Mutex<Option<(String, Bytes)>>);
+
+impl TdCache {
+    fn response(&self, thing: &ThingInstance, base: &str) -> Result<Response, ApiError> {
+        let cached = match &*self.0.lock() {
+            Some((cached_base, bytes)) if cached_base == base => Some(bytes.clone()),
+            _ => None,
+        };
+        let bytes = match cached {
+            Some(bytes) => bytes,
+            None => {
+                let json = serde_json::to_vec(&thing_description(thing, base))
+                    .map_err(|e| ApiError::BadBody(format!("could not serialize the TD: {e}")))?;
+                let bytes = Bytes::from(json);
+                *self.0.lock() = Some((base.to_owned(), bytes.clone()));
+                bytes
+            }
+        };
+        Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            bytes,
+        )
+            .into_response())
+    }
+}
 
 /// `GET /{thing}/` (and `/{thing}`): the Thing Description.
 pub(crate) fn routes(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
     let td = {
         let thing = thing.clone();
-        move |headers: HeaderMap| async move { Json(thing_description(&thing, &base_url(&headers))) }
+        let cache = Arc::new(TdCache::default());
+        move |headers: HeaderMap| async move { cache.response(&thing, &base_url(&headers)) }
     };
     router
         .route(&format!("/{}/", thing.name()), json_route(get(td.clone())))
