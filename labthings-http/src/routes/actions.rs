@@ -14,15 +14,17 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use labthings_core::{InputProblem, InvocationStatus, LocSegment, ThingInstance};
+use labthings_core::{InvocationStatus, ThingInstance};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::json_route;
+use super::{json_route, query_problem};
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
@@ -36,9 +38,10 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
     let invoke_thing = thing.clone();
     let list_thing = thing.clone();
     let method_router = post(
-        move |State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, headers: HeaderMap, body: Body| {
-            invoke(state, invoke_thing, index, query, headers, body)
-        },
+        move |State(state): State<Arc<AppState>>,
+              query: Result<Query<InvokeQuery>, QueryRejection>,
+              headers: HeaderMap,
+              body: Body| { invoke(state, invoke_thing, index, query, headers, body) },
     )
     .get(
         move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
@@ -56,34 +59,24 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
     router.route(&path, json_route(method_router))
 }
 
-/// What the client asked the answer to hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the client asked the answer to hold: `?return=invocation` (the
+/// default) or `?return=output`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum Answer {
-    /// 201 with the invocation (the default).
+    /// 201 with the invocation.
+    #[default]
     Invocation,
     /// 200 with the output, once the action has finished.
     Output,
 }
 
-/// The `return` query parameter: absent, `invocation` or `output`.
-fn answer(query: Option<&str>) -> Result<Answer, ApiError> {
-    let mut answer = Answer::Invocation;
-    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("return", "output") => answer = Answer::Output,
-            ("return", "invocation") => answer = Answer::Invocation,
-            ("return", other) => {
-                return Err(ApiError::Invalid(vec![InputProblem::new(
-                    "enum",
-                    vec![LocSegment::from("query"), LocSegment::from("return")],
-                    "Input should be 'invocation' or 'output'",
-                    other.into(),
-                )]));
-            }
-            _ => {}
-        }
-    }
-    Ok(answer)
+/// The query parameters of an invocation. Others are ignored, as the
+/// original ignores them.
+#[derive(Debug, Default, Deserialize)]
+struct InvokeQuery {
+    #[serde(rename = "return", default)]
+    answer: Answer,
 }
 
 /// Validate the input, start the invocation and answer with it (201) or,
@@ -92,11 +85,11 @@ async fn invoke(
     state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
-    query: Option<String>,
+    query: Result<Query<InvokeQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let answer = answer(query.as_deref())?;
+    let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
     let input = read_json(&headers, body, state.config.body_limit).await?;
     let decoded = thing.decode_input(index, input).map_err(ApiError::Invalid)?;
     let invocation = state

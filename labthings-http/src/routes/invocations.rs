@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::query_problem;
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
@@ -33,14 +34,7 @@ pub(crate) async fn list(
     filter: Result<Query<ListFilter>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(filter) = filter.map_err(|rejection| {
-        ApiError::invalid(
-            "query_invalid",
-            vec!["query".into()],
-            format!("{rejection}; the filters are `thing` and `action`"),
-            Value::Null,
-        )
-    })?;
+    let Query(filter) = filter.map_err(|rejection| query_problem(&rejection, "thing, action"))?;
     let base = base_url(&headers);
     let list = state
         .manager

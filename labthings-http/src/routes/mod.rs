@@ -13,6 +13,7 @@ pub(crate) mod things;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{Method, Uri};
 use axum::routing::{MethodRouter, get};
 
@@ -53,6 +54,17 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// the `Allow` header).
 pub(crate) fn json_route(route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     route.fallback(method_not_allowed)
+}
+
+/// The 422 for a query string that does not fit a route's parameters
+/// (`expected` names them).
+pub(crate) fn query_problem(rejection: &QueryRejection, expected: &str) -> ApiError {
+    ApiError::invalid(
+        "query_invalid",
+        vec!["query".into()],
+        format!("{}; the parameters here are: {expected}", rejection.body_text()),
+        serde_json::Value::Null,
+    )
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {
