@@ -187,6 +187,17 @@ impl Invocation {
         self.state.lock().output.clone()
     }
 
+    /// The output, once completed, as clients see it: blob links made
+    /// absolute on `base` (the server's URL, ending in `/`).
+    pub fn output_json(&self, base: &str) -> Option<Value> {
+        let output = self.state.lock().output.clone()?;
+        Some(if self.blobs.lock().is_empty() {
+            output
+        } else {
+            absolute_blob_links(output, base)
+        })
+    }
+
     /// The problem details, once failed or cancelled.
     pub fn error(&self) -> Option<ProblemDetails> {
         self.state.lock().error.clone()

@@ -104,8 +104,7 @@ async fn invoke(
             let status = invocation.finished().await;
             match (status, invocation.error()) {
                 (InvocationStatus::Completed, _) => {
-                    let mut full = invocation.to_json(&base, true);
-                    let output = full.get_mut("output").map(Value::take).unwrap_or(Value::Null);
+                    let output = invocation.output_json(&base).unwrap_or(Value::Null);
                     (StatusCode::OK, Json(output)).into_response()
                 }
                 (_, Some(problem)) => ApiError::Device(problem).into_response(),
