@@ -13,34 +13,10 @@ mod mock_lab;
 
 use std::time::Duration;
 
+use common::faulty::Faulty;
 use common::{TestServer, assert_valid_td, start};
-use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
-
-/// A thing whose actions fail.
-#[derive(Default)]
-struct Faulty;
-
-/// Fails on purpose.
-#[thing]
-impl Faulty {
-    /// Returns an error naming `reason`.
-    #[action]
-    fn fail(&self, reason: String) -> Result<u8, std::io::Error> {
-        Err(std::io::Error::other(reason))
-    }
-
-    /// Panics.
-    #[action]
-    fn explode(&self) -> u8 {
-        panic!("action exploded")
-    }
-
-    /// Returns nothing.
-    #[action]
-    fn nothing(&self) {}
-}
 
 async fn server() -> TestServer {
     start(

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub mod clients;
+pub mod faulty;
 
 /// A server running in this process on a free port; stops when dropped.
 pub struct TestServer {
