@@ -43,38 +43,55 @@ pub(crate) fn routes(mut router: Router<Arc<AppState>>, thing: &Arc<ThingInstanc
         )),
     );
     for property in thing.properties().iter().filter(|p| p.data) {
-        let (name, thing_name): (&'static str, Arc<str>) = (property.name, thing.name().into());
-        router = router.route(
-            &format!("/{}/{}/observe", thing.name(), property.name),
-            json_route(get(move |State(state): State<Arc<AppState>>| async move {
-                sse(state.manager.hub().subscribe(), move |n| match n {
-                    Notification::Property {
-                        thing,
-                        name: changed,
-                        value,
-                    } if *thing == *thing_name && changed == name => Some((name, value)),
-                    _ => None,
-                })
-            })),
-        );
+        let path = format!("/{}/{}/observe", thing.name(), property.name);
+        router = sse_route(router, &path, Feed::Property, thing.name().into(), property.name);
     }
     for event in thing.events() {
-        let (name, thing_name): (&'static str, Arc<str>) = (event.name, thing.name().into());
-        router = router.route(
-            &format!("/{}/{}", thing.name(), event.name),
-            json_route(get(move |State(state): State<Arc<AppState>>| async move {
-                sse(state.manager.hub().subscribe(), move |n| match n {
-                    Notification::Event {
-                        thing,
-                        name: emitted,
-                        data,
-                    } if *thing == *thing_name && emitted == name => Some((name, data)),
-                    _ => None,
-                })
-            })),
-        );
+        let path = format!("/{}/{}", thing.name(), event.name);
+        router = sse_route(router, &path, Feed::Event, thing.name().into(), event.name);
     }
     router
+}
+
+/// What one SSE stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Each new value of one observable property.
+    Property,
+    /// Each payload of one event.
+    Event,
+}
+
+/// Add the SSE route at `path` for the `feed` named `name` of `thing_name`.
+fn sse_route(
+    router: Router<Arc<AppState>>,
+    path: &str,
+    feed: Feed,
+    thing_name: Arc<str>,
+    name: &'static str,
+) -> Router<Arc<AppState>> {
+    router.route(
+        path,
+        json_route(get(move |State(state): State<Arc<AppState>>| {
+            let thing_name = thing_name.clone();
+            async move {
+                sse(state.manager.hub().subscribe(), move |notification| {
+                    match (feed, notification) {
+                        (Feed::Property, Notification::Property { thing, name: n, value })
+                        | (
+                            Feed::Event,
+                            Notification::Event {
+                                thing,
+                                name: n,
+                                data: value,
+                            },
+                        ) if *thing == *thing_name && n == name => Some(value),
+                        _ => None,
+                    }
+                })
+            }
+        })),
+    )
 }
 
 /// An SSE response of the notifications `pick` selects, each as one
@@ -85,10 +102,10 @@ pub(crate) fn routes(mut router: Router<Arc<AppState>>, thing: &Arc<ThingInstanc
 /// node-wot's SSE client receive (a named event reaches neither).
 fn sse<F>(receiver: Receiver<Notification>, pick: F) -> Response
 where
-    F: Fn(Notification) -> Option<(&'static str, Value)> + Send + Sync + 'static,
+    F: Fn(Notification) -> Option<Value> + Send + Sync + 'static,
 {
     let events = notifications(receiver, pick);
-    let events = futures_util::StreamExt::map(events, |(_name, value)| {
+    let events = futures_util::StreamExt::map(events, |value| {
         Ok::<_, Infallible>(SseEvent::default().data(value.to_string()))
     });
     Sse::new(events)
