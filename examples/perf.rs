@@ -176,14 +176,7 @@ async fn throughput(
             })
         })
         .collect();
-    let mut total = Sample::default();
-    for task in tasks {
-        if let Ok(sample) = task.await {
-            total.merge(sample);
-        }
-    }
-    total.elapsed = start.elapsed();
-    total
+    gather(tasks, start).await
 }
 
 /// Whether `wrk` is installed (it is the load generator for the plain
@@ -264,6 +257,11 @@ async fn invoke_and_poll(addr: SocketAddr, clients: usize, count_per_client: usi
             })
         })
         .collect();
+    gather(tasks, start).await
+}
+
+/// Merge the samples of every load task; `elapsed` runs from `start`.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Sample>>, start: Instant) -> Sample {
     let mut total = Sample::default();
     for task in tasks {
         if let Ok(sample) = task.await {

@@ -18,8 +18,14 @@ use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
 async fn bench_server() -> TestServer {
+    bench_server_with(ServerConfig::default()).await
+}
+
+/// The bench alone, served with `config`.
+async fn bench_server_with(config: ServerConfig) -> TestServer {
     start(
         Server::builder()
+            .config(config)
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),
@@ -396,14 +402,7 @@ async fn finished_invocations_expire_after_retention() {
         expiry_interval: Duration::from_millis(20),
         ..ServerConfig::default()
     };
-    let server = start(
-        Server::builder()
-            .config(config)
-            .thing("bench", bench::Bench::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = bench_server_with(config).await;
     let (_, invocation) = server.post("/bench/increment", json!({})).await;
     let done = server.wait_finished(&invocation).await;
     let id = done["id"].as_str().expect("id");
@@ -427,14 +426,7 @@ async fn oversized_bodies_are_413_and_the_server_keeps_serving() {
         body_limit: 64,
         ..ServerConfig::default()
     };
-    let server = start(
-        Server::builder()
-            .config(config)
-            .thing("bench", bench::Bench::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = bench_server_with(config).await;
     let big = json!("x".repeat(1000));
     let (status, body) = server.put("/bench/label", big).await;
     assert_eq!(status, 413, "{body}");
