@@ -48,7 +48,13 @@ fn hot_paths(c: &mut Criterion) {
     });
     c.bench_function("create and render an invocation", |b| {
         b.iter(|| {
-            let invocation = Invocation::new("bench", "increment", json!({"by": 1}), Duration::from_secs(300), 1000);
+            let invocation = Invocation::new(
+                "bench",
+                "increment",
+                json!({"by": 1}),
+                Duration::from_secs(300),
+                labthings::core::log::LogBuffer::new(1000),
+            );
             black_box(invocation.to_json("http://127.0.0.1:5000/", true))
         })
     });

@@ -300,6 +300,14 @@ async fn handled_cancellation_can_be_cancelled_again() {
     let server = start(Server::builder().thing("faulty", Faulty).build().expect("build")).await;
     let (_, invocation) = server.post("/faulty/stubborn", Value::Null).await;
     let id = invocation["id"].as_str().expect("id").to_owned();
+    // A pending invocation ends at once when cancelled: wait until it runs.
+    for _ in 0..400 {
+        let (_, now) = server.get(&format!("/action_invocations/{id}")).await;
+        if now["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(
         server.delete(&format!("/action_invocations/{id}")).await,
         (200, Value::Null)

@@ -132,7 +132,7 @@ impl Invocation {
         action: impl Into<String>,
         input: Value,
         retention: Duration,
-        log_capacity: usize,
+        log: LogBuffer,
     ) -> Self {
         Self {
             id: Uuid::new_v4(),
@@ -142,7 +142,7 @@ impl Invocation {
             requested: Utc::now(),
             retention,
             cancel: CancelHook::new(),
-            log: Arc::new(LogBuffer::new(log_capacity)),
+            log: Arc::new(log),
             blobs: Arc::new(Mutex::new(Vec::new())),
             state: Mutex::new(State {
                 status: InvocationStatus::Pending,
@@ -263,10 +263,10 @@ impl Invocation {
     }
 
     /// Mark as running. Returns `false` (and does not change state) if it was
-    /// cancelled before starting.
+    /// cancelled before starting or is no longer pending.
     pub fn start(&self) -> bool {
         let mut state = self.state.lock();
-        if self.cancel.is_cancelled() {
+        if self.cancel.is_cancelled() || state.status != InvocationStatus::Pending {
             return false;
         }
         state.status = InvocationStatus::Running;
@@ -274,9 +274,43 @@ impl Invocation {
         true
     }
 
-    /// Record how the action ended and wake anyone waiting for it.
-    pub fn finish(&self, result: Result<Value, Failure>) {
+    /// Cancel the invocation if it has not started: it ends as `cancelled`
+    /// at once (it holds no thread while pending, so nothing else would end
+    /// it). Returns whether it did; a running invocation is only asked to
+    /// stop, with [`request_cancel`](Self::request_cancel).
+    pub fn cancel_if_pending(&self) -> bool {
         let mut state = self.state.lock();
+        if state.status != InvocationStatus::Pending {
+            return false;
+        }
+        Self::record_end(&mut state, Err(Failure::Cancelled), self.retention);
+        drop(state);
+        // No longer pending, so `start` refuses it whatever the flag says;
+        // the flag tells any code holding the hook.
+        self.cancel.cancel();
+        self.wake_waiters();
+        true
+    }
+
+    /// Record how the action ended and wake anyone waiting for it. Only the
+    /// first call counts; returns whether this one did.
+    pub fn finish(&self, result: Result<Value, Failure>) -> bool {
+        let mut state = self.state.lock();
+        if state.status.is_finished() {
+            return false;
+        }
+        Self::record_end(&mut state, result, self.retention);
+        drop(state);
+        self.wake_waiters();
+        true
+    }
+
+    fn wake_waiters(&self) {
+        self.finished.notify_all();
+        self.finished_async.notify_waiters();
+    }
+
+    fn record_end(state: &mut State, result: Result<Value, Failure>, retention: Duration) {
         match result {
             Ok(output) => {
                 state.status = InvocationStatus::Completed;
@@ -291,10 +325,7 @@ impl Invocation {
             }
         }
         state.completed = Some(Utc::now());
-        state.expires_at = Instant::now().checked_add(self.retention);
-        drop(state);
-        self.finished.notify_all();
-        self.finished_async.notify_waiters();
+        state.expires_at = Instant::now().checked_add(retention);
     }
 
     /// Wait asynchronously until finished (no thread is blocked). The server
@@ -471,7 +502,7 @@ mod tests {
 
     #[test]
     fn finished_invocations_expire_after_retention() {
-        let inv = Invocation::new("bench", "increment", Value::Null, Duration::ZERO, 10);
+        let inv = Invocation::new("bench", "increment", Value::Null, Duration::ZERO, LogBuffer::new(10));
         assert!(!inv.is_expired(Instant::now()));
         assert!(inv.start());
         inv.finish(Ok(Value::from(1)));
@@ -481,14 +512,20 @@ mod tests {
 
     #[test]
     fn cancelled_before_start_does_not_run() {
-        let inv = Invocation::new("bench", "slow", Value::Null, Duration::ZERO, 10);
+        let inv = Invocation::new("bench", "slow", Value::Null, Duration::ZERO, LogBuffer::new(10));
         assert_eq!(inv.request_cancel(), InvocationStatus::Pending);
         assert!(!inv.start());
     }
 
     #[test]
     fn summary_leaves_out_details() {
-        let inv = Invocation::new("bench", "increment", serde_json::json!({"by": 1}), Duration::ZERO, 10);
+        let inv = Invocation::new(
+            "bench",
+            "increment",
+            serde_json::json!({"by": 1}),
+            Duration::ZERO,
+            LogBuffer::new(10),
+        );
         let summary = inv.to_json("http://h/", false);
         assert!(summary.get("input").is_none());
         assert_eq!(summary["action"], "/bench/increment");

@@ -1,12 +1,11 @@
 //! Hardware locks: one invocation at a time may drive a Thing (or the whole
 //! server) when its action opts in with `#[action(lock)]`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use uuid::Uuid;
-
-use crate::cancel::{CancelHook, Cancelled};
 
 /// Which lock an action or property write takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,7 +46,26 @@ impl LockPolicy {
     };
 }
 
+/// Someone waiting for a [`HardwareLock`]: `wants` is asked when the lock
+/// comes free (a cancelled invocation no longer wants it), `then` receives
+/// the lock.
+struct Waiter {
+    owner: Uuid,
+    wants: Box<dyn Fn() -> bool + Send>,
+    then: Box<dyn FnOnce(LockGuard) + Send>,
+}
+
+#[derive(Default)]
+struct LockState {
+    holder: Option<Uuid>,
+    waiters: VecDeque<Waiter>,
+}
+
 /// A lock held by at most one owner (an invocation or a property write).
+///
+/// Waiters queue in order of arrival and hold no thread while they wait:
+/// [`acquire_or_queue`](Self::acquire_or_queue) hands the lock to a callback
+/// when it comes free.
 ///
 /// ```
 /// use labthings_core::lock::HardwareLock;
@@ -58,52 +76,93 @@ impl LockPolicy {
 /// drop(held);
 /// assert!(lock.holder().is_none());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct HardwareLock {
-    holder: Mutex<Option<Uuid>>,
-    released: Condvar,
+    state: Mutex<LockState>,
+}
+
+impl std::fmt::Debug for HardwareLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("HardwareLock")
+            .field("holder", &state.holder)
+            .field("waiters", &state.waiters.len())
+            .finish()
+    }
 }
 
 impl HardwareLock {
     /// Who holds the lock, if anyone.
     pub fn holder(&self) -> Option<Uuid> {
-        *self.holder.lock()
+        self.state.lock().holder
+    }
+
+    /// How many wait for the lock (including any that no longer want it and
+    /// will be skipped).
+    pub fn waiting(&self) -> usize {
+        self.state.lock().waiters.len()
     }
 
     /// Take the lock if it is free.
     pub fn try_acquire(self: &Arc<Self>, owner: Uuid) -> Option<LockGuard> {
-        let mut holder = self.holder.lock();
-        if holder.is_some() {
+        let mut state = self.state.lock();
+        if state.holder.is_some() {
             return None;
         }
-        *holder = Some(owner);
+        state.holder = Some(owner);
         Some(LockGuard { lock: self.clone() })
     }
 
-    /// Wait for the lock, or give up with `Cancelled` as soon as `cancel` is
-    /// cancelled (the cancel hook wakes this wait; nothing polls).
-    pub fn acquire(self: &Arc<Self>, owner: Uuid, cancel: &CancelHook) -> Result<LockGuard, Cancelled> {
-        let waker = Arc::downgrade(self);
-        cancel.on_cancel(Arc::new(move || {
-            if let Some(lock) = waker.upgrade() {
-                // Taking the mutex orders this wake after the waiter's check.
-                let _holder = lock.holder.lock();
-                lock.released.notify_all();
+    /// Give the lock to `then` now if it is free (on this thread), or queue
+    /// for it. When the holder releases it, the oldest waiter that still
+    /// `wants` it gets it; the others are dropped from the queue.
+    pub fn acquire_or_queue(
+        self: &Arc<Self>,
+        owner: Uuid,
+        wants: impl Fn() -> bool + Send + 'static,
+        then: impl FnOnce(LockGuard) + Send + 'static,
+    ) {
+        let mut state = self.state.lock();
+        if state.holder.is_none() {
+            state.holder = Some(owner);
+            drop(state);
+            then(LockGuard { lock: self.clone() });
+            return;
+        }
+        // Forget waiters that gave up, so the queue stays as long as the
+        // number of live waiters.
+        state.waiters.retain(|w| (w.wants)());
+        state.waiters.push_back(Waiter {
+            owner,
+            wants: Box::new(wants),
+            then: Box::new(then),
+        });
+    }
+
+    /// Release the lock and hand it to the next waiter that wants it.
+    fn release(self: &Arc<Self>) {
+        let next = {
+            let mut state = self.state.lock();
+            state.holder = None;
+            loop {
+                match state.waiters.pop_front() {
+                    Some(waiter) if (waiter.wants)() => {
+                        state.holder = Some(waiter.owner);
+                        break Some(waiter.then);
+                    }
+                    Some(_) => continue,
+                    None => break None,
+                }
             }
-        }));
-        let mut holder = self.holder.lock();
-        loop {
-            cancel.check()?;
-            if holder.is_none() {
-                *holder = Some(owner);
-                return Ok(LockGuard { lock: self.clone() });
-            }
-            self.released.wait(&mut holder);
+        };
+        if let Some(then) = next {
+            then(LockGuard { lock: self.clone() });
         }
     }
 }
 
-/// Holds a [`HardwareLock`] until dropped.
+/// Holds a [`HardwareLock`] until dropped; dropping it hands the lock to the
+/// next waiter.
 #[derive(Debug)]
 pub struct LockGuard {
     lock: Arc<HardwareLock>,
@@ -111,41 +170,68 @@ pub struct LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        *self.lock.holder.lock() = None;
-        self.lock.released.notify_all();
+        self.lock.release();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
-    use std::time::Duration;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::channel;
 
     #[test]
-    fn a_waiter_gets_the_lock_when_it_is_released() {
+    fn waiters_get_the_lock_in_order_when_it_is_released() {
         let lock = Arc::new(HardwareLock::default());
         let held = lock.try_acquire(Uuid::new_v4()).expect("free");
-        let waiter = {
-            let lock = lock.clone();
-            thread::spawn(move || lock.acquire(Uuid::new_v4(), &CancelHook::new()).map(drop))
-        };
-        thread::sleep(Duration::from_millis(20));
+        let (got, order) = channel();
+        for n in 0..3 {
+            let got = got.clone();
+            lock.acquire_or_queue(
+                Uuid::new_v4(),
+                || true,
+                move |guard| {
+                    got.send(n).unwrap_or(());
+                    drop(guard);
+                },
+            );
+        }
+        assert!(order.try_recv().is_err(), "nobody gets a held lock");
+        assert_eq!(lock.waiting(), 3);
         drop(held);
-        assert_eq!(waiter.join().ok(), Some(Ok(())));
+        let seen: Vec<i32> = order.try_iter().collect();
+        assert_eq!(seen, [0, 1, 2]);
+        assert!(lock.holder().is_none());
     }
 
     #[test]
-    fn cancel_wakes_a_waiter() {
+    fn a_waiter_that_gave_up_is_skipped() {
         let lock = Arc::new(HardwareLock::default());
-        let _held = lock.try_acquire(Uuid::new_v4()).expect("free");
-        let hook = CancelHook::new();
-        let waiter = {
-            let (lock, hook) = (lock.clone(), hook.clone());
-            thread::spawn(move || lock.acquire(Uuid::new_v4(), &hook).map(drop))
-        };
-        thread::sleep(Duration::from_millis(20));
-        hook.cancel();
-        assert_eq!(waiter.join().ok(), Some(Err(Cancelled)));
+        let held = lock.try_acquire(Uuid::new_v4()).expect("free");
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let (got, order) = channel();
+        let (flag, first) = (gave_up.clone(), got.clone());
+        lock.acquire_or_queue(
+            Uuid::new_v4(),
+            move || !flag.load(Ordering::SeqCst),
+            move |_| {
+                first.send("first").unwrap_or(());
+            },
+        );
+        let second_owner = Uuid::new_v4();
+        let kept = Arc::new(Mutex::new(None));
+        let keep = kept.clone();
+        lock.acquire_or_queue(
+            second_owner,
+            || true,
+            move |guard| {
+                got.send("second").unwrap_or(());
+                *keep.lock() = Some(guard);
+            },
+        );
+        gave_up.store(true, Ordering::SeqCst);
+        drop(held);
+        assert_eq!(order.try_iter().collect::<Vec<_>>(), ["second"]);
+        assert_eq!(lock.holder(), Some(second_owner));
     }
 }

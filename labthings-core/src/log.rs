@@ -71,43 +71,89 @@ fn python_level(level: Level) -> (&'static str, u8) {
     }
 }
 
-/// A bounded, shared list of log records: the oldest record is dropped when a
-/// new one would exceed the capacity.
+/// What one record is counted as against a buffer's byte limit: its text
+/// plus a fixed allowance for the rest of the record.
+fn record_cost(record: &LogRecord) -> usize {
+    record.message.len() + record.filename.len() + 128
+}
+
+/// The longest message a record keeps, in bytes; longer ones are cut.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// A bounded, shared list of log records: the oldest records are dropped when
+/// a new one would exceed the record count or the byte limit.
 #[derive(Debug)]
 pub struct LogBuffer {
-    records: Mutex<VecDeque<LogRecord>>,
+    records: Mutex<Records>,
     capacity: usize,
+    max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    list: VecDeque<LogRecord>,
+    bytes: usize,
 }
 
 impl LogBuffer {
-    /// An empty buffer that keeps at most `capacity` records.
+    /// An empty buffer that keeps at most `capacity` records (and no byte
+    /// limit beyond what `capacity` records of the longest message take).
     pub fn new(capacity: usize) -> Self {
+        Self::with_limits(capacity, usize::MAX)
+    }
+
+    /// An empty buffer that keeps at most `capacity` records taking at most
+    /// `max_bytes` (counted as message and file name plus 128 bytes each).
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            records: Mutex::new(VecDeque::new()),
+            records: Mutex::new(Records::default()),
             capacity,
+            max_bytes,
         }
     }
 
-    /// Add a record, dropping the oldest if full.
-    pub fn push(&self, record: LogRecord) {
+    /// Add a record (its message cut to [`MAX_MESSAGE_BYTES`]), dropping the
+    /// oldest while over either limit.
+    pub fn push(&self, mut record: LogRecord) {
         if self.capacity == 0 {
             return;
         }
-        let mut records = self.records.lock();
-        if records.len() == self.capacity {
-            records.pop_front();
+        if record.message.len() > MAX_MESSAGE_BYTES {
+            let mut cut = MAX_MESSAGE_BYTES;
+            while !record.message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            record.message.truncate(cut);
+            record.message.push_str(" [cut]");
         }
-        records.push_back(record);
+        let cost = record_cost(&record);
+        if cost > self.max_bytes {
+            return;
+        }
+        let mut records = self.records.lock();
+        while records.list.len() >= self.capacity || records.bytes + cost > self.max_bytes {
+            match records.list.pop_front() {
+                Some(old) => records.bytes -= record_cost(&old),
+                None => break,
+            }
+        }
+        records.bytes += cost;
+        records.list.push_back(record);
     }
 
     /// A copy of the records, oldest first.
     pub fn snapshot(&self) -> Vec<LogRecord> {
-        self.records.lock().iter().cloned().collect()
+        self.records.lock().list.iter().cloned().collect()
     }
 
     /// How many records are held.
     pub fn len(&self) -> usize {
-        self.records.lock().len()
+        self.records.lock().list.len()
+    }
+
+    /// How many bytes the held records count for.
+    pub fn bytes(&self) -> usize {
+        self.records.lock().bytes
     }
 
     /// Whether no record is held.
@@ -258,6 +304,26 @@ mod tests {
         }
         let messages: Vec<_> = buffer.snapshot().into_iter().map(|r| r.message).collect();
         assert_eq!(messages, ["1", "2"]);
+    }
+
+    #[test]
+    fn buffer_keeps_within_its_byte_limit() {
+        let buffer = LogBuffer::with_limits(1000, 2000);
+        for n in 0..100 {
+            buffer.push(LogRecord::new(Level::INFO, format!("step {n:04}"), Some("x.rs"), None));
+        }
+        assert!(buffer.bytes() <= 2000, "{} bytes held", buffer.bytes());
+        let kept = buffer.snapshot();
+        assert!(kept.len() < 100 && !kept.is_empty());
+        assert_eq!(
+            kept.last().map(|r| r.message.as_str()),
+            Some("step 0099"),
+            "the newest is kept"
+        );
+        buffer.push(LogRecord::new(Level::INFO, "é".repeat(MAX_MESSAGE_BYTES), None, None));
+        let huge = LogBuffer::with_limits(10, 1 << 20);
+        huge.push(LogRecord::new(Level::INFO, "é".repeat(MAX_MESSAGE_BYTES), None, None));
+        assert!(huge.snapshot()[0].message.len() <= MAX_MESSAGE_BYTES + 6);
     }
 
     #[test]

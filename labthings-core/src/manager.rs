@@ -1,8 +1,16 @@
-//! The action manager: starts invocations on their own threads and keeps them
-//! until they expire.
+//! The action manager: starts invocations on a bounded pool of threads and
+//! keeps them until they expire or are evicted.
+//!
+//! Everything it holds is bounded: at most [`ManagerConfig::max_active`]
+//! invocations are pending or running (more are refused), they run on at
+//! most [`ManagerConfig::max_threads`] threads (a pending invocation, waiting
+//! for a hardware lock or a thread, holds none), at most
+//! [`ManagerConfig::max_retained`] finished ones are kept (the oldest
+//! finished is evicted first), and each keeps a log of bounded size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -13,8 +21,8 @@ use uuid::Uuid;
 use crate::blob::{BlobData, collect_blobs_into};
 use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
-use crate::lock::{HardwareLock, LockGuard, WhenBusy};
-use crate::log::{LogRecord, capture_into};
+use crate::lock::{LockGuard, WhenBusy};
+use crate::log::{LogBuffer, LogRecord, capture_into};
 use crate::outcome::{DecodedInput, Failure};
 use crate::pool::ThreadPool;
 use crate::registry::ThingInstance;
@@ -27,6 +35,19 @@ pub struct ManagerConfig {
     pub retention: Duration,
     /// How many log records each invocation keeps (default 1000).
     pub log_capacity: usize,
+    /// How many bytes of log each invocation keeps (default 64 KiB; a record
+    /// counts as its message and file name plus 128 bytes). The newest
+    /// records are kept.
+    pub log_bytes: usize,
+    /// How many finished invocations are kept at most, whatever their
+    /// retention (default 1000); beyond it the oldest finished is dropped.
+    pub max_retained: usize,
+    /// How many invocations may be pending or running at once (default 256);
+    /// beyond it a new one is refused with [`InvokeError::Overloaded`].
+    pub max_active: usize,
+    /// How many threads run invocations at most (default 64); further
+    /// invocations wait, pending and holding no thread, for one to be free.
+    pub max_threads: usize,
 }
 
 impl Default for ManagerConfig {
@@ -34,6 +55,10 @@ impl Default for ManagerConfig {
         Self {
             retention: Duration::from_secs(300),
             log_capacity: 1000,
+            log_bytes: 64 * 1024,
+            max_retained: 1000,
+            max_active: 256,
+            max_threads: 64,
         }
     }
 }
@@ -63,9 +88,118 @@ pub enum InvokeError {
         /// The invocation holding the lock (nil for a property write).
         holder: Uuid,
     },
+    /// Too many invocations are pending or running.
+    #[error(
+        "{limit} invocations are already pending or running, the most this server accepts; try again when some have finished"
+    )]
+    Overloaded {
+        /// The configured [`ManagerConfig::max_active`].
+        limit: usize,
+    },
+    /// The server is shutting down and starts nothing new.
+    #[error("the server is shutting down and accepts no new invocations")]
+    ShuttingDown,
 }
 
-/// Runs action invocations, each on its own named thread, and keeps them
+/// The invocations kept for polling, and indexes into them.
+#[derive(Debug, Default)]
+struct Retained {
+    by_id: HashMap<Uuid, Arc<Invocation>>,
+    /// Finished invocations, in the order they finished (evicted from the front).
+    finished: VecDeque<Uuid>,
+    /// Which invocation holds each blob.
+    blobs: HashMap<Uuid, Uuid>,
+}
+
+impl Retained {
+    fn remove(&mut self, id: Uuid) {
+        if let Some(invocation) = self.by_id.remove(&id) {
+            for blob in invocation.blob_sink().lock().iter() {
+                self.blobs.remove(&blob.id());
+            }
+        }
+    }
+}
+
+/// What the manager shares with the jobs it starts.
+#[derive(Debug)]
+struct Shared {
+    config: ManagerConfig,
+    retained: RwLock<Retained>,
+    hub: Hub,
+    threads: ThreadPool,
+    /// Pending plus running invocations.
+    active: AtomicUsize,
+    /// Set by [`ActionManager::close`]: nothing new starts.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    /// Book-keeping after `invocation` finished (called once per invocation).
+    fn finished(&self, invocation: &Arc<Invocation>) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        {
+            let mut retained = self.retained.write();
+            let id = invocation.id();
+            if retained.by_id.contains_key(&id) {
+                for blob in invocation.blob_sink().lock().iter() {
+                    retained.blobs.insert(blob.id(), id);
+                }
+                retained.finished.push_back(id);
+            }
+            while retained.finished.len() > self.config.max_retained {
+                match retained.finished.pop_front() {
+                    Some(oldest) => retained.remove(oldest),
+                    None => break,
+                }
+            }
+        }
+        self.hub.publish(Notification::Invocation(invocation.clone()));
+    }
+
+    /// End `invocation` with `result` unless it has ended already.
+    fn finish(&self, invocation: &Arc<Invocation>, result: Result<Value, Failure>) {
+        if invocation.finish(result) {
+            self.finished(invocation);
+        }
+    }
+
+    /// Cancel `invocation` if it is still pending; whether it was.
+    fn cancel_if_pending(&self, invocation: &Arc<Invocation>) -> bool {
+        let cancelled = invocation.cancel_if_pending();
+        if cancelled {
+            self.finished(invocation);
+        }
+        cancelled
+    }
+}
+
+/// One invocation on its way to a thread.
+struct Job {
+    shared: Arc<Shared>,
+    thing: Arc<ThingInstance>,
+    index: usize,
+    input: DecodedInput,
+    invocation: Arc<Invocation>,
+}
+
+impl Job {
+    /// Queue the job on the pool, holding `guard` (its lock) if it has one.
+    fn dispatch(self, guard: Option<LockGuard>) {
+        let (shared, invocation) = (self.shared.clone(), self.invocation.clone());
+        if let Err(e) = shared.threads.clone().run(move || self.run(guard)) {
+            shared.finish(
+                &invocation,
+                Err(Failure::error(
+                    "ThreadError",
+                    format!("could not start a thread for the action: {e}"),
+                )),
+            );
+        }
+    }
+}
+
+/// Runs action invocations on a bounded pool of threads, and keeps them
 /// (running, or finished within their retention time) for listing and polling.
 ///
 /// ```
@@ -73,73 +207,112 @@ pub enum InvokeError {
 /// let manager = ActionManager::default();
 /// assert!(manager.list(None, None).is_empty());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ActionManager {
-    config: ManagerConfig,
-    invocations: RwLock<HashMap<Uuid, Arc<Invocation>>>,
-    hub: Hub,
-    threads: ThreadPool,
+    shared: Arc<Shared>,
+}
+
+impl Default for ActionManager {
+    fn default() -> Self {
+        Self::new(ManagerConfig::default())
+    }
 }
 
 impl ActionManager {
     /// A manager with the given settings.
     pub fn new(config: ManagerConfig) -> Self {
+        let threads = ThreadPool::new(config.max_threads, Duration::from_secs(10));
         Self {
-            config,
-            invocations: RwLock::default(),
-            hub: Hub::default(),
-            threads: ThreadPool::default(),
+            shared: Arc::new(Shared {
+                config,
+                retained: RwLock::default(),
+                hub: Hub::default(),
+                threads,
+                active: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+            }),
         }
     }
 
     /// Where status changes (and, through the server, property changes and
     /// events) are published for observers.
     pub fn hub(&self) -> &Hub {
-        &self.hub
+        &self.shared.hub
     }
 
-    /// The blob with this id, held by a retained invocation.
+    /// The blob with this id, held by a retained invocation (one lookup).
     pub fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
-        let now = Instant::now();
-        self.invocations
-            .read()
-            .values()
-            .filter(|i| !i.is_expired(now))
-            .find_map(|i| i.blob(id))
+        let invocation = {
+            let retained = self.shared.retained.read();
+            let holder = retained.blobs.get(&id)?;
+            retained.by_id.get(holder)?.clone()
+        };
+        (!invocation.is_expired(Instant::now())).then(|| invocation.blob(id))?
     }
 
     /// The manager's settings.
     pub fn config(&self) -> &ManagerConfig {
-        &self.config
+        &self.shared.config
+    }
+
+    /// How many invocations are pending or running.
+    pub fn active(&self) -> usize {
+        self.shared.active.load(Ordering::SeqCst)
+    }
+
+    /// How many invocations are kept (unfinished ones included).
+    pub fn retained(&self) -> usize {
+        self.shared.retained.read().by_id.len()
+    }
+
+    /// How many threads run invocations now (busy or idle).
+    pub fn threads(&self) -> usize {
+        self.shared.threads.threads()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
     }
 
     /// Start action number `index` of `thing` with a validated input. The
     /// invocation is returned at once, `pending` or already `running`. An
     /// action whose lock policy is [`WhenBusy::Reject`] is refused while its
-    /// lock is held; one that waits stays `pending` (and cancellable) until
-    /// the lock is free.
+    /// lock is held; one that waits stays `pending` (and cancellable, holding
+    /// no thread) until the lock is free. Refused while too many invocations
+    /// are unfinished, and after [`close`](Self::close).
     pub fn invoke(
         &self,
         thing: &Arc<ThingInstance>,
         index: usize,
         input: DecodedInput,
     ) -> Result<Arc<Invocation>, InvokeError> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::SeqCst) {
+            return Err(InvokeError::ShuttingDown);
+        }
+        let limit = shared.config.max_active;
+        if shared.active.fetch_add(1, Ordering::SeqCst) >= limit {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            return Err(InvokeError::Overloaded { limit });
+        }
         let action = thing.actions().get(index);
         let name = action.map_or("?", |a| a.name);
-        let retention = action.and_then(|a| a.retention).unwrap_or(self.config.retention);
+        let retention = action.and_then(|a| a.retention).unwrap_or(shared.config.retention);
         let policy = action.map(|a| a.lock).unwrap_or_default();
         let invocation = Arc::new(Invocation::new(
             thing.name(),
             name,
             input.echo.clone(),
             retention,
-            self.config.log_capacity,
+            LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes),
         ));
         let lock = thing.lock_for(policy.scope).cloned();
         let (held, wait_for) = match (lock, policy.when_busy) {
             (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {
                 Some(guard) => (Some(guard), None),
                 None => {
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
                     return Err(InvokeError::Busy {
                         action: name.to_owned(),
                         holder: lock.holder().unwrap_or_default(),
@@ -148,28 +321,42 @@ impl ActionManager {
             },
             (lock, _) => (None, lock),
         };
-        self.invocations.write().insert(invocation.id(), invocation.clone());
-        self.hub.publish(Notification::Invocation(invocation.clone()));
-
-        let thread_invocation = invocation.clone();
-        let thread_thing = thing.clone();
-        let hub = self.hub.clone();
-        let spawned = self
-            .threads
-            .run(move || run(&thread_thing, index, input, &thread_invocation, held, wait_for, &hub));
-        if let Err(e) = spawned {
-            invocation.finish(Err(Failure::error(
-                "ThreadError",
-                format!("could not start a thread for the action: {e}"),
-            )));
-            self.hub.publish(Notification::Invocation(invocation.clone()));
+        shared
+            .retained
+            .write()
+            .by_id
+            .insert(invocation.id(), invocation.clone());
+        shared.hub.publish(Notification::Invocation(invocation.clone()));
+        let job = Job {
+            shared: shared.clone(),
+            thing: thing.clone(),
+            index,
+            input,
+            invocation: invocation.clone(),
+        };
+        match (held, wait_for) {
+            (Some(guard), _) => job.dispatch(Some(guard)),
+            (None, Some(lock)) => {
+                let (waiter, waiting_shared) = (invocation.clone(), shared.clone());
+                // Asked when the lock comes free: a cancelled waiter, or any
+                // waiter once the server is closing, does not take it.
+                let wants = move || {
+                    let closed = waiting_shared.closed.load(Ordering::SeqCst);
+                    if closed {
+                        waiting_shared.cancel_if_pending(&waiter);
+                    }
+                    !closed && waiter.status() == InvocationStatus::Pending && !waiter.cancel_hook().is_cancelled()
+                };
+                lock.acquire_or_queue(invocation.id(), wants, move |guard| job.dispatch(Some(guard)));
+            }
+            (None, None) => job.dispatch(None),
         }
         Ok(invocation)
     }
 
     /// The invocation with this id, if it exists and has not expired.
     pub fn get(&self, id: Uuid) -> Option<Arc<Invocation>> {
-        let invocation = self.invocations.read().get(&id).cloned()?;
+        let invocation = self.shared.retained.read().by_id.get(&id).cloned()?;
         (!invocation.is_expired(Instant::now())).then_some(invocation)
     }
 
@@ -178,8 +365,10 @@ impl ActionManager {
     pub fn list(&self, thing: Option<&str>, action: Option<&str>) -> Vec<Arc<Invocation>> {
         self.expire();
         let mut list: Vec<_> = self
-            .invocations
+            .shared
+            .retained
             .read()
+            .by_id
             .values()
             .filter(|i| thing.is_none_or(|t| i.thing() == t))
             .filter(|i| action.is_none_or(|a| i.action() == a))
@@ -189,24 +378,37 @@ impl ActionManager {
         list
     }
 
-    /// Ask invocation `id` to stop.
+    /// Ask invocation `id` to stop. A pending one ends as `cancelled` at once.
     pub fn cancel(&self, id: Uuid) -> Result<(), CancelError> {
         let invocation = self.get(id).ok_or(CancelError::NotFound(id))?;
+        if self.shared.cancel_if_pending(&invocation) {
+            return Ok(());
+        }
         match invocation.request_cancel() {
             status if status.is_finished() => Err(CancelError::Finished { status }),
             _ => Ok(()),
         }
     }
 
-    /// Ask every unfinished invocation to stop; returns them.
-    pub fn cancel_all(&self) -> Vec<Arc<Invocation>> {
-        let running: Vec<_> = self
-            .invocations
+    /// Shut down: refuse new invocations from now on, end every pending one
+    /// as `cancelled` (so none can take a hardware lock that a running one
+    /// releases), then ask every running one to stop. Returns those still
+    /// running, for the caller to wait on.
+    pub fn close(&self) -> Vec<Arc<Invocation>> {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::SeqCst);
+        let unfinished: Vec<_> = shared
+            .retained
             .read()
+            .by_id
             .values()
             .filter(|i| !i.status().is_finished())
             .cloned()
             .collect();
+        for invocation in &unfinished {
+            shared.cancel_if_pending(invocation);
+        }
+        let running: Vec<_> = unfinished.into_iter().filter(|i| !i.status().is_finished()).collect();
         for invocation in &running {
             invocation.request_cancel();
         }
@@ -216,60 +418,59 @@ impl ActionManager {
     /// Drop invocations whose retention time has passed; returns how many.
     pub fn expire(&self) -> usize {
         let now = Instant::now();
-        let expired = self.invocations.read().values().any(|i| i.is_expired(now));
-        if !expired {
+        let expired: Vec<Uuid> = {
+            let retained = self.shared.retained.read();
+            retained
+                .finished
+                .iter()
+                .filter(|id| retained.by_id.get(id).is_some_and(|i| i.is_expired(now)))
+                .copied()
+                .collect()
+        };
+        if expired.is_empty() {
             return 0;
         }
-        let mut invocations = self.invocations.write();
-        let before = invocations.len();
-        invocations.retain(|_, i| !i.is_expired(now));
-        before - invocations.len()
+        let mut retained = self.shared.retained.write();
+        for id in &expired {
+            retained.remove(*id);
+        }
+        let Retained { by_id, finished, .. } = &mut *retained;
+        finished.retain(|id| by_id.contains_key(id));
+        expired.len()
     }
 }
 
-/// The body of an invocation thread.
-fn run(
-    thing: &ThingInstance,
-    index: usize,
-    input: DecodedInput,
-    invocation: &Arc<Invocation>,
-    held: Option<LockGuard>,
-    wait_for: Option<Arc<HardwareLock>>,
-    hub: &Hub,
-) {
-    let finish = |result: Result<Value, Failure>| {
-        invocation.finish(result);
-        hub.publish(Notification::Invocation(invocation.clone()));
-    };
-    let _guard = match (held, wait_for) {
-        (Some(guard), _) => Some(guard),
-        (None, Some(lock)) => match lock.acquire(invocation.id(), invocation.cancel_hook()) {
-            Ok(guard) => Some(guard),
-            Err(_) => {
-                finish(Err(Failure::Cancelled));
-                return;
-            }
-        },
-        (None, None) => None,
-    };
-    if !invocation.start() {
-        finish(Err(Failure::Cancelled));
-        return;
+impl Job {
+    /// The body of an invocation's thread.
+    fn run(self, guard: Option<LockGuard>) {
+        let Self {
+            shared,
+            thing,
+            index,
+            input,
+            invocation,
+        } = self;
+        if shared.closed.load(Ordering::SeqCst) || !invocation.start() {
+            shared.finish(&invocation, Err(Failure::Cancelled));
+            return;
+        }
+        shared.hub.publish(Notification::Invocation(invocation.clone()));
+        let result = {
+            let _capture = capture_into(invocation.log_buffer().clone());
+            let _blobs = collect_blobs_into(invocation.blob_sink().clone());
+            let handle = InvocationHandle::new(invocation.clone());
+            thing.run_action(index, input, &handle)
+        };
+        if let Err(Failure::Error { title, detail }) = &result {
+            invocation.log_buffer().push(LogRecord::new(
+                Level::ERROR,
+                format!("{title}: {detail}"),
+                Some(file!()),
+                Some(line!()),
+            ));
+        }
+        shared.finish(&invocation, result);
+        // The lock goes to the next waiter only now that this one has ended.
+        drop(guard);
     }
-    hub.publish(Notification::Invocation(invocation.clone()));
-    let result = {
-        let _capture = capture_into(invocation.log_buffer().clone());
-        let _blobs = collect_blobs_into(invocation.blob_sink().clone());
-        let handle = InvocationHandle::new(invocation.clone());
-        thing.run_action(index, input, &handle)
-    };
-    if let Err(Failure::Error { title, detail }) = &result {
-        invocation.log_buffer().push(LogRecord::new(
-            Level::ERROR,
-            format!("{title}: {detail}"),
-            Some(file!()),
-            Some(line!()),
-        ));
-    }
-    finish(result);
 }

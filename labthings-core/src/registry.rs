@@ -239,6 +239,14 @@ pub struct ThingInstance {
     lock: Arc<HardwareLock>,
     server_lock: Arc<HardwareLock>,
     settings: OnceLock<SettingsFile>,
+    /// Problems found with the settings file when it was loaded.
+    settings_warnings: parking_lot::Mutex<Vec<String>>,
+}
+
+thread_local! {
+    /// Set while this thread writes a setting it has already saved: the
+    /// change listener must not save (and lock the file) again.
+    static SAVED_ALREADY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl std::fmt::Debug for ThingInstance {
@@ -350,6 +358,7 @@ impl ThingInstance {
             lock: Arc::new(HardwareLock::default()),
             server_lock,
             settings: OnceLock::new(),
+            settings_warnings: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -516,16 +525,74 @@ impl ThingInstance {
             return Err(PropertyWriteError::Invalid(problems));
         }
         let _guard = self.write_guard(index)?;
-        let written = match guarded(|| Ok(self.ops.write(index, value))) {
+        if property.setting {
+            return self.write_setting(index, value.clone(), || self.write_now(index, value));
+        }
+        self.write_now(index, value)
+    }
+
+    /// Call the property's writer (setter or data cell).
+    fn write_now(&self, index: usize, value: Value) -> Result<(), PropertyWriteError> {
+        match guarded(|| Ok(self.ops.write(index, value))) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(WriteError::Invalid(e))) => Err(PropertyWriteError::Invalid(vec![serde_problem(&e)])),
             Ok(Err(WriteError::Failed(f))) | Err(f) => Err(PropertyWriteError::Failed(f)),
-        };
-        // Data properties save through their change listener; others here.
-        if written.is_ok() && property.setting && !property.data {
-            self.save_settings();
         }
-        written
+    }
+
+    /// Change setting number `index` to `value` with `apply`, saving it
+    /// first: if the file cannot be written the change is refused and the
+    /// value left as it was; if `apply` fails, the file is put back. The
+    /// file stays locked throughout, so file and memory agree.
+    fn write_setting(
+        &self,
+        index: usize,
+        value: Value,
+        apply: impl FnOnce() -> Result<(), PropertyWriteError>,
+    ) -> Result<(), PropertyWriteError> {
+        let Some(file) = self.settings.get() else {
+            return apply();
+        };
+        let name = self.properties.get(index).map_or("?", |p| p.name);
+        let writer = file.lock();
+        let old = self.setting_values();
+        let mut new = old.clone();
+        new.insert(name.to_owned(), value);
+        if let Err(e) = writer.write(&new) {
+            return Err(PropertyWriteError::Failed(Failure::error(
+                "SettingNotSaved",
+                format!(
+                    "setting `{name}` of `{}` was not changed: it could not be saved to {}: {e}",
+                    self.name,
+                    file.path().display()
+                ),
+            )));
+        }
+        SAVED_ALREADY.with(|s| s.set(true));
+        let applied = apply();
+        SAVED_ALREADY.with(|s| s.set(false));
+        if applied.is_err()
+            && let Err(e) = writer.write(&old)
+        {
+            tracing::error!("could not put back settings file {}: {e}", file.path().display());
+        }
+        applied
+    }
+
+    /// The current value of every setting, by name.
+    fn setting_values(&self) -> serde_json::Map<String, Value> {
+        let mut values = serde_json::Map::new();
+        for (index, property) in self.properties.iter().enumerate() {
+            if property.setting {
+                match self.read_property(index) {
+                    Ok(value) => {
+                        values.insert(property.name.to_owned(), value);
+                    }
+                    Err(e) => tracing::warn!("setting `{}` of `{}` not saved: {e}", property.name, self.name),
+                }
+            }
+        }
+        values
     }
 
     /// Reset data property number `index` to its default.
@@ -536,11 +603,17 @@ impl ThingInstance {
         }
         let _guard = self.write_guard(index)?;
         let data = self.ops.data(index).ok_or(PropertyWriteError::ReadOnly)?;
-        guarded(|| {
-            data.reset();
-            Ok(())
-        })
-        .map_err(PropertyWriteError::Failed)
+        let reset = || {
+            guarded(|| {
+                data.reset();
+                Ok(())
+            })
+            .map_err(PropertyWriteError::Failed)
+        };
+        match (&property.default, property.setting) {
+            (Some(default), true) => self.write_setting(index, default.clone(), reset),
+            _ => reset(),
+        }
     }
 
     /// Call `listener` whenever data property number `index` changes (from
@@ -559,24 +632,37 @@ impl ThingInstance {
     /// there on every change from now on. Problems with the file are logged
     /// as warnings naming the file and field; a bad file is copied aside
     /// before it can be overwritten.
+    ///
+    /// The warnings are also kept ([`settings_warnings`](Self::settings_warnings)):
+    /// settings load when the server is built, often before logging is set
+    /// up, so the server logs them again when it starts and shows them in
+    /// the control panel.
     pub fn attach_settings(self: &Arc<Self>, dir: &Path) {
         let file = SettingsFile::new(dir, &self.name);
         let path = file.path().display().to_string();
+        let warn = |message: String| {
+            tracing::warn!("{message}");
+            self.settings_warnings.lock().push(message);
+        };
+        let leftovers = file.remove_leftovers();
+        if leftovers > 0 {
+            tracing::info!("removed {leftovers} temporary file(s) of interrupted writes of {path}");
+        }
         let mut keep_copy = false;
         match file.load() {
             Ok(Loaded::Missing) => {}
             Ok(Loaded::Corrupt(why)) => {
-                tracing::warn!(
+                warn(format!(
                     "settings file {path} is corrupt ({why}); using defaults for thing `{}`",
                     self.name
-                );
+                ));
                 keep_copy = true;
             }
-            Err(e) => tracing::warn!("cannot read settings file {path}: {e}; using defaults"),
+            Err(e) => warn(format!("cannot read settings file {path}: {e}; using defaults")),
             Ok(Loaded::Values(values)) => {
                 for (key, value) in values {
                     if let Err(why) = self.restore_setting(&key, value) {
-                        tracing::warn!("settings file {path}: field `{key}` {why}; using its default");
+                        warn(format!("settings file {path}: field `{key}` {why}; using its default"));
                         keep_copy = true;
                     }
                 }
@@ -584,8 +670,8 @@ impl ThingInstance {
         }
         if keep_copy {
             match file.keep_bad_copy() {
-                Ok(copy) => tracing::warn!("kept a copy of the bad settings file at {}", copy.display()),
-                Err(e) => tracing::warn!("could not copy the bad settings file {path}: {e}"),
+                Ok(copy) => warn(format!("kept a copy of the bad settings file at {}", copy.display())),
+                Err(e) => warn(format!("could not copy the bad settings file {path}: {e}")),
             }
         }
         let _ = self.settings.set(file);
@@ -627,22 +713,28 @@ impl ThingInstance {
         }
     }
 
-    /// Write every setting of this Thing to its file (if settings are attached).
+    /// Problems found with the settings file when it was loaded (empty if
+    /// none), each a sentence naming the file and the field.
+    pub fn settings_warnings(&self) -> Vec<String> {
+        self.settings_warnings.lock().clone()
+    }
+
+    /// Write every setting of this Thing to its file (if settings are
+    /// attached): the file is locked before the values are read, so
+    /// concurrent saves end with the newest values. Device code changing a
+    /// data setting saves through here; a failure is logged as an error (a
+    /// client's write is refused instead, see `write_property`).
     pub fn save_settings(&self) {
         let Some(file) = self.settings.get() else { return };
-        let mut values = serde_json::Map::new();
-        for (index, property) in self.properties.iter().enumerate() {
-            if property.setting {
-                match self.read_property(index) {
-                    Ok(value) => {
-                        values.insert(property.name.to_owned(), value);
-                    }
-                    Err(e) => tracing::warn!("setting `{}` of `{}` not saved: {e}", property.name, self.name),
-                }
-            }
+        if SAVED_ALREADY.with(std::cell::Cell::get) {
+            return;
         }
-        if let Err(e) = file.save(&values) {
-            tracing::warn!("could not save settings to {}: {e}", file.path().display());
+        if let Err(e) = file.save_with(|| Ok(self.setting_values())) {
+            tracing::error!(
+                "could not save the settings of `{}` to {}: {e}; the change is lost at restart",
+                self.name,
+                file.path().display()
+            );
         }
     }
 

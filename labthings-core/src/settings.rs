@@ -16,6 +16,21 @@ pub struct SettingsFile {
     writing: Mutex<()>,
 }
 
+/// The write lock of a [`SettingsFile`]: while it is held nobody else
+/// writes the file.
+#[derive(Debug)]
+pub struct SettingsWriter<'a> {
+    file: &'a SettingsFile,
+    _one_writer: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl SettingsWriter<'_> {
+    /// Write `values` atomically, creating the folder if needed.
+    pub fn write(&self, values: &Map<String, Value>) -> io::Result<()> {
+        self.file.write_file(values)
+    }
+}
+
 /// What was found when reading a settings file.
 #[derive(Debug)]
 pub enum Loaded {
@@ -69,20 +84,61 @@ impl SettingsFile {
 
     /// Write `values` atomically, creating the folder if needed.
     pub fn save(&self, values: &Map<String, Value>) -> io::Result<()> {
-        let _one_writer = self.writing.lock();
+        self.save_with(|| Ok(values.clone()))
+    }
+
+    /// Take the file's write lock, then read the values to save with
+    /// `values` and write them: two savers cannot write in the opposite order
+    /// from the one they read in, so the file always ends with the newest
+    /// values.
+    pub fn save_with(&self, values: impl FnOnce() -> io::Result<Map<String, Value>>) -> io::Result<()> {
+        let writer = self.lock();
+        writer.write(&values()?)
+    }
+
+    /// Take the file's write lock, to write it (perhaps more than once)
+    /// while nobody else does.
+    pub fn lock(&self) -> SettingsWriter<'_> {
+        SettingsWriter {
+            file: self,
+            _one_writer: self.writing.lock(),
+        }
+    }
+
+    /// Remove temporary files left by writes that were interrupted (a crash
+    /// or power cut between creating and renaming them); returns how many.
+    pub fn remove_leftovers(&self) -> usize {
+        let Some(dir) = self.path.parent() else { return 0 };
+        let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else {
+            return 0;
+        };
+        let prefix = format!("{name}.tmp-");
+        let Ok(entries) = fs::read_dir(dir) else { return 0 };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
+    fn write_file(&self, values: &Map<String, Value>) -> io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let text = serde_json::to_vec_pretty(values).map_err(io::Error::other)?;
         let mut temporary = self.path.clone().into_os_string();
         temporary.push(format!(".tmp-{}", std::process::id()));
         let temporary = PathBuf::from(temporary);
-        {
+        let written = (|| {
             let mut file = fs::File::create(&temporary)?;
             file.write_all(&text)?;
             file.write_all(b"\n")?;
             file.sync_all()?;
+            fs::rename(&temporary, &self.path)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temporary);
+            return Err(e);
         }
-        fs::rename(&temporary, &self.path)?;
         // Make the rename itself durable (a no-op where folders cannot be opened).
         if let Ok(folder) = fs::File::open(dir) {
             let _ = folder.sync_all();
@@ -115,6 +171,21 @@ mod tests {
         }
         let leftovers: Vec<_> = fs::read_dir(&dir).expect("dir").filter_map(Result::ok).collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_removed() {
+        let dir = scratch("leftovers");
+        let file = SettingsFile::new(&dir, "stage");
+        fs::write(dir.join("stage.json.tmp-123"), "{").expect("write");
+        fs::write(dir.join("stage.json.tmp-456"), "").expect("write");
+        fs::write(dir.join("camera.json.tmp-1"), "").expect("write");
+        assert_eq!(file.remove_leftovers(), 2);
+        assert!(
+            dir.join("camera.json.tmp-1").exists(),
+            "another thing's file is left alone"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -106,19 +106,78 @@ impl Validator {
 
     /// Every problem with `instance`, each located below `prefix`
     /// (e.g. `["body"]`). Empty if valid.
+    ///
+    /// At most [`MAX_PROBLEMS`] are described; if there are more, a last
+    /// problem of type `too_many_errors` says how many were left out, so an
+    /// answer stays small whatever the input.
     pub fn problems(&self, instance: &Value, prefix: &[LocSegment]) -> Vec<InputProblem> {
         if self.inner.is_valid(instance) {
             return Vec::new();
         }
         let mut problems = Vec::new();
+        let mut left_out = 0_usize;
         for error in self.inner.iter_errors(instance) {
-            describe(&error, prefix, &mut problems);
+            if problems.len() >= MAX_PROBLEMS {
+                left_out = left_out.saturating_add(match error.kind() {
+                    ValidationErrorKind::AdditionalProperties { unexpected } => unexpected.len(),
+                    _ => 1,
+                });
+                continue;
+            }
+            left_out = left_out.saturating_add(describe(&error, prefix, &mut problems));
+        }
+        if problems.len() > MAX_PROBLEMS {
+            left_out = left_out.saturating_add(problems.len() - MAX_PROBLEMS);
+            problems.truncate(MAX_PROBLEMS);
+        }
+        if left_out > 0 {
+            problems.push(InputProblem::new(
+                "too_many_errors",
+                prefix.to_vec(),
+                format!("{left_out} more problems were found and are not listed; fix the ones above first"),
+                Value::Null,
+            ));
         }
         problems
     }
 }
 
-fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<InputProblem>) {
+/// The most problems described in one answer.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// The longest echo of a bad input kept in a problem, in bytes of JSON.
+pub const MAX_ECHO_BYTES: usize = 256;
+
+/// `value` itself if its JSON is at most [`MAX_ECHO_BYTES`] long, else a
+/// string holding the start of its JSON and saying it was cut (finding that
+/// out costs at most that many bytes of serialization).
+pub fn bounded_echo(value: &Value) -> Value {
+    struct Capped(Vec<u8>);
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() + buf.len() > MAX_ECHO_BYTES {
+                let room = MAX_ECHO_BYTES - self.0.len();
+                self.0.extend_from_slice(&buf[..room]);
+                return Err(std::io::Error::other("long"));
+            }
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut capped = Capped(Vec::with_capacity(MAX_ECHO_BYTES));
+    if serde_json::to_writer(&mut capped, value).is_ok() {
+        return value.clone();
+    }
+    let start = String::from_utf8_lossy(&capped.0);
+    Value::String(format!("{start}... (cut: too long to echo)"))
+}
+
+/// Describe `error` into `out`; returns how many problems it held that were
+/// not described (more unknown fields than [`MAX_PROBLEMS`]).
+fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<InputProblem>) -> usize {
     let mut loc = prefix.to_vec();
     for segment in error.instance_path() {
         loc.push(match segment {
@@ -139,12 +198,13 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
                 "missing",
                 at(name),
                 "Field required",
-                instance.clone(),
+                bounded_echo(instance),
             ));
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
-            for name in unexpected {
-                let value = instance.get(name).cloned().unwrap_or(Value::Null);
+            let room = MAX_PROBLEMS.saturating_sub(out.len());
+            for name in unexpected.iter().take(room) {
+                let value = instance.get(name).map_or(Value::Null, bounded_echo);
                 out.push(InputProblem::new(
                     "extra_forbidden",
                     at(name),
@@ -152,6 +212,7 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
                     value,
                 ));
             }
+            return unexpected.len().saturating_sub(room);
         }
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
@@ -163,7 +224,7 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
                 code,
                 loc,
                 format!("Input should be {noun}"),
-                instance.clone(),
+                bounded_echo(instance),
             ));
         }
         other => {
@@ -181,9 +242,19 @@ fn describe(error: &ValidationError<'_>, prefix: &[LocSegment], out: &mut Vec<In
                 ValidationErrorKind::Pattern { .. } => "string_pattern_mismatch",
                 _ => "value_error",
             };
-            out.push(InputProblem::new(code, loc, error.to_string(), instance.clone()));
+            let mut message = error.to_string();
+            if message.len() > MAX_ECHO_BYTES {
+                let mut cut = MAX_ECHO_BYTES;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push_str("... (cut)");
+            }
+            out.push(InputProblem::new(code, loc, message, bounded_echo(instance)));
         }
     }
+    0
 }
 
 /// Pydantic's error code and wording for a value of the wrong type.

@@ -21,6 +21,33 @@ pub struct ServerConfig {
     pub retention: Duration,
     /// Log records kept per invocation (default 1000).
     pub log_capacity: usize,
+    /// Bytes of log kept per invocation (default 64 KiB); the newest
+    /// records are kept.
+    pub log_bytes: usize,
+    /// Finished invocations kept at most (default 1000); beyond it the
+    /// oldest finished one is dropped, whatever its retention time.
+    pub max_retained: usize,
+    /// Invocations pending or running at once (default 256); beyond it an
+    /// invoke answers 503 with `Retry-After`.
+    pub max_active_invocations: usize,
+    /// Threads that run invocations (default 64); further invocations wait,
+    /// pending, for a free one.
+    pub max_invocation_threads: usize,
+    /// Open connections at most (default 512); a connection beyond it gets
+    /// a 503 and is closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long
+    /// an idle kept-alive connection stays open (default 20 s).
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body (default 30 s);
+    /// slower is 408.
+    pub body_read_timeout: Duration,
+    /// Largest WebSocket message (and frame) a client may send, in bytes
+    /// (default 64 KiB; observation requests are a few hundred bytes).
+    pub ws_max_message: usize,
+    /// Most invocations in one answer of an invocation list (default 1000);
+    /// `?limit=` may ask for fewer, `?offset=` pages.
+    pub max_list: usize,
     /// How long a POST that invokes an action waits for it to finish before
     /// answering (default 50 ms). A quick action's POST answers 201 with the
     /// finished invocation, so clients need not poll; a slower one answers
@@ -43,6 +70,15 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             retention: Duration::from_secs(300),
             log_capacity: 1000,
+            log_bytes: 64 * 1024,
+            max_retained: 1000,
+            max_active_invocations: 256,
+            max_invocation_threads: 64,
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(30),
+            ws_max_message: 64 * 1024,
+            max_list: 1000,
             invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),

@@ -36,6 +36,21 @@ pub enum ApiError {
     /// 400: the body could not be read at all.
     #[error("could not read the request body: {0}")]
     BadBody(String),
+    /// 400: the request is malformed in a way that is not about its body.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 408: the client took longer than the configured time to send the body.
+    #[error("the request body was not received within {0:?}")]
+    Timeout(std::time::Duration),
+    /// 503 with `Retry-After`: the server is busy (too many invocations) or
+    /// shutting down.
+    #[error("{detail}")]
+    TryLater {
+        /// What is wrong.
+        detail: String,
+        /// Seconds to wait before trying again.
+        retry_after_secs: u32,
+    },
     /// 409: the hardware lock is held by a running invocation.
     #[error("{0}")]
     Conflict(String),
@@ -66,7 +81,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::BadBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Device(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,6 +116,11 @@ impl IntoResponse for ApiError {
             }
             other => (status, axum::Json(json!({ "detail": other.to_string() }))).into_response(),
         };
+        if let Self::TryLater { retry_after_secs, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if let Ok(reason) = ReasonPhrase::try_from(reason_phrase(status, &self.summary())) {
             response.extensions_mut().insert(reason);
         }

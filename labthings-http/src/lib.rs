@@ -19,6 +19,7 @@
 mod body;
 mod config;
 pub mod config_file;
+mod connections;
 mod error;
 pub mod openapi;
 mod routes;

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use labthings_core::lock::HardwareLock;
 use labthings_core::{ActionManager, ManagerConfig, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::connections::accept_loop;
 use crate::routes;
 use crate::state::AppState;
 
@@ -143,6 +146,10 @@ impl ServerBuilder {
         let manager = Arc::new(ActionManager::new(ManagerConfig {
             retention: self.config.retention,
             log_capacity: self.config.log_capacity,
+            log_bytes: self.config.log_bytes,
+            max_retained: self.config.max_retained,
+            max_active: self.config.max_active_invocations,
+            max_threads: self.config.max_invocation_threads,
         }));
         for thing in &things {
             thing.publish_to(manager.hub());
@@ -151,7 +158,10 @@ impl ServerBuilder {
             state: Arc::new(AppState {
                 things,
                 manager,
+                connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
                 config: self.config,
+                closing: CancellationToken::new(),
+                stopped: parking_lot::Mutex::new(false),
             }),
         })
     }
@@ -262,16 +272,28 @@ impl Server {
 
     /// Bind `addr`, print `listening on http://HOST:PORT` and the addresses
     /// of the control panel and the API docs, and serve until Ctrl-C or
-    /// SIGTERM. Sets up logging with
+    /// SIGTERM, then shut down as [`Listening::serve_until`] says. A second
+    /// Ctrl-C or SIGTERM during shutdown exits the process at once, after
+    /// the stop hooks if they finish within a second. Sets up logging with
     /// [`init_tracing`](labthings_core::init_tracing) if nothing else has.
     pub async fn run(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
         labthings_core::init_tracing();
+        let state = self.state.clone();
         let listening = self.bind(addr).await?;
         let url = listening.url();
         println!("listening on {url}");
         println!("  control panel  {url}/");
         println!("  API docs       {url}/docs/");
-        listening.serve_until(shutdown_signal()).await
+        listening
+            .serve_until(async move {
+                shutdown_signal().await;
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    tracing::warn!("second stop signal: exiting now");
+                    exit_now(state);
+                });
+            })
+            .await
     }
 }
 
@@ -297,9 +319,17 @@ impl Listening {
     }
 
     /// Run every Thing's `#[on_start]` hook (in the order they were added),
-    /// serve until `shutdown` completes, then stop accepting, cancel running
-    /// invocations, give them [`ServerConfig::shutdown_grace`] to finish, and
-    /// run the `#[on_stop]` hooks in reverse order.
+    /// serve until `shutdown` completes, then shut down so that the hardware
+    /// is left stopped:
+    ///
+    /// 1. refuse new invocations (503) and new connections (503);
+    /// 2. end every pending invocation as `cancelled` (none can take a
+    ///    hardware lock from now on), then cancel the running ones;
+    /// 3. end live streams (SSE, MJPEG, WebSocket) and close connections once
+    ///    the request in hand is answered;
+    /// 4. give running invocations [`ServerConfig::shutdown_grace`] to finish
+    ///    (connections still open then are dropped);
+    /// 5. run the `#[on_stop]` hooks in reverse order.
     ///
     /// If a start hook fails, the Things already started are stopped and the
     /// error names the Thing and what went wrong; nothing is served.
@@ -309,19 +339,70 @@ impl Listening {
         tokio::task::spawn_blocking(move || start_things(&things))
             .await
             .map_err(std::io::Error::other)??;
+        for thing in &state.things {
+            for warning in thing.settings_warnings() {
+                tracing::warn!("{warning}");
+            }
+        }
         let expiry = tokio::spawn(expire_periodically(state.manager.clone(), state.config.expiry_interval));
-        let app = self.server.router();
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
-        expiry.abort();
+        let stop_accepting = CancellationToken::new();
+        let accepting = tokio::spawn({
+            let (app, state, stop) = (self.server.router(), state.clone(), stop_accepting.clone());
+            async move {
+                accept_loop(
+                    self.listener,
+                    app,
+                    &state.config,
+                    state.connections.clone(),
+                    state.closing.clone(),
+                    stop,
+                )
+                .await
+            }
+        });
+        shutdown.await;
         let grace = state.config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
         let stopping = state.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            finish_invocations(&stopping.manager, grace);
-            stop_things(&stopping.things);
-        })
-        .await;
-        result
+        let invocations = tokio::task::spawn_blocking(move || finish_invocations(&stopping.manager, grace));
+        state.closing.cancel();
+        // The accept loop keeps answering new connections 503 until the end.
+        let connections = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            state
+                .connections
+                .clone()
+                .acquire_many_owned(state.config.max_connections.max(1) as u32)
+                .await
+        };
+        if tokio::time::timeout_at(deadline, connections).await.is_err() {
+            tracing::warn!("connections still open after the shutdown grace period are closed");
+        }
+        let _ = invocations.await;
+        expiry.abort();
+        let stopping = state.clone();
+        let _ = tokio::task::spawn_blocking(move || stopping.stop_things()).await;
+        stop_accepting.cancel();
+        if let Ok(mut open) = accepting.await {
+            open.abort_all();
+        }
+        Ok(())
     }
+}
+
+/// Exit the process now (a second stop signal): run the stop hooks if they
+/// have not run and finish within a second, then exit with status 130.
+fn exit_now(state: Arc<AppState>) -> ! {
+    let (done, stopped) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new()
+        .name("labthings-stop".to_owned())
+        .spawn(move || {
+            state.manager.close();
+            state.stop_things();
+            let _ = done.send(());
+        });
+    let _ = stopped.recv_timeout(Duration::from_secs(1));
+    std::process::exit(130);
 }
 
 /// Start every Thing; on a failure stop those already started.
@@ -340,7 +421,7 @@ fn start_things(things: &[Arc<ThingInstance>]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Run the stop hooks in reverse order, logging failures.
+/// Run the stop hooks of `things` in reverse order, logging failures.
 fn stop_things(things: &[Arc<ThingInstance>]) {
     for thing in things.iter().rev() {
         if let Err(failure) = thing.stop() {
@@ -357,9 +438,10 @@ async fn expire_periodically(manager: Arc<ActionManager>, every: Duration) {
     }
 }
 
-/// Cancel every unfinished invocation and wait (bounded) for them to end.
+/// Close the manager (pending invocations end as cancelled first, then the
+/// running ones are cancelled) and wait, at most `grace`, for them to end.
 fn finish_invocations(manager: &ActionManager, grace: Duration) {
-    let running = manager.cancel_all();
+    let running = manager.close();
     if running.is_empty() {
         return;
     }

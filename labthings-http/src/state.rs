@@ -5,6 +5,10 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, header};
 use labthings_core::{ActionManager, ThingInstance};
 
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::ServerConfig;
 
 /// Shared state of a running server.
@@ -13,6 +17,29 @@ pub(crate) struct AppState {
     pub(crate) things: Vec<Arc<ThingInstance>>,
     pub(crate) manager: Arc<ActionManager>,
     pub(crate) config: ServerConfig,
+    /// Cancelled when the server starts shutting down: live streams (SSE,
+    /// MJPEG, WebSocket) end and connections close.
+    pub(crate) closing: CancellationToken,
+    /// Open connections, WebSockets included (at most `max_connections`).
+    pub(crate) connections: Arc<Semaphore>,
+    /// Whether the stop hooks have run (they run once).
+    pub(crate) stopped: Mutex<bool>,
+}
+
+impl AppState {
+    /// Run every Thing's stop hook, in reverse order, unless they have run.
+    pub(crate) fn stop_things(&self) {
+        let mut stopped = self.stopped.lock();
+        if *stopped {
+            return;
+        }
+        *stopped = true;
+        for thing in self.things.iter().rev() {
+            if let Err(failure) = thing.stop() {
+                tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
+            }
+        }
+    }
 }
 
 /// The absolute base URL (ending in `/`) the client used to reach us, from

@@ -20,10 +20,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use labthings_core::{InvocationStatus, ThingInstance};
+use labthings_core::{InvocationStatus, InvokeError, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::invocations::{Page, page_response};
 use super::{json_route, query_problem};
 use crate::body::read_json;
 use crate::error::ApiError;
@@ -44,16 +45,13 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
               body: Body| { invoke(state, invoke_thing, index, query, headers, body) },
     )
     .get(
-        move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
+        move |State(state): State<Arc<AppState>>,
+              page: Result<Query<Page>, QueryRejection>,
+              headers: HeaderMap| async move {
+            let Query(page) = page.map_err(|rejection| query_problem(&rejection, "offset, limit"))?;
             let name = list_thing.actions().get(index).map(|a| a.name);
-            let base = base_url(&headers);
-            let list: Vec<Value> = state
-                .manager
-                .list(Some(list_thing.name()), name)
-                .iter()
-                .map(|i| i.to_json(&base, false))
-                .collect();
-            Json(Value::Array(list))
+            let all = state.manager.list(Some(list_thing.name()), name);
+            Ok::<_, ApiError>(page_response(&state, &headers, &all, page))
         },
     );
     router.route(&path, json_route(method_router))
@@ -90,12 +88,18 @@ async fn invoke(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
-    let input = read_json(&headers, body, state.config.body_limit).await?;
+    let input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
     let decoded = thing.decode_input(index, input).map_err(ApiError::Invalid)?;
     let invocation = state
         .manager
         .invoke(&thing, index, decoded)
-        .map_err(|busy| ApiError::Conflict(busy.to_string()))?;
+        .map_err(|refused| match refused {
+            InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),
+            InvokeError::Overloaded { .. } | InvokeError::ShuttingDown => ApiError::TryLater {
+                detail: refused.to_string(),
+                retry_after_secs: 1,
+            },
+        })?;
     let base = base_url(&headers);
     let mut response = match answer {
         Answer::Output => {

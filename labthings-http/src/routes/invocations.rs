@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use labthings_core::{CancelError, Invocation, InvocationStatus};
 use serde::Deserialize;
@@ -25,24 +25,57 @@ pub(crate) struct ListFilter {
     thing: Option<String>,
     /// Only invocations of actions with this name.
     action: Option<String>,
+    /// How many of the oldest to skip.
+    #[serde(default)]
+    offset: usize,
+    /// At most this many (and never more than `max_list`).
+    limit: Option<usize>,
 }
 
-/// `GET /action_invocations[?thing=..&action=..]`: summaries of every
-/// invocation (or those the filters select), oldest first.
+/// Which part of a long list to answer with: `?offset=` skips the oldest,
+/// `?limit=` caps the count (the server's `max_list` caps it too).
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub(crate) struct Page {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// `GET /action_invocations[?thing=..&action=..&offset=..&limit=..]`:
+/// summaries of the invocations the filters select, oldest first, a page at
+/// a time.
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     filter: Result<Query<ListFilter>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let Query(filter) = filter.map_err(|rejection| query_problem(&rejection, "thing, action"))?;
-    let base = base_url(&headers);
-    let list = state
-        .manager
-        .list(filter.thing.as_deref(), filter.action.as_deref())
-        .iter()
-        .map(|i| i.to_json(&base, false))
-        .collect();
-    Ok(Json(Value::Array(list)))
+) -> Result<Response, ApiError> {
+    let Query(filter) = filter.map_err(|rejection| query_problem(&rejection, "thing, action, offset, limit"))?;
+    let all = state.manager.list(filter.thing.as_deref(), filter.action.as_deref());
+    let page = Page {
+        offset: filter.offset,
+        limit: filter.limit,
+    };
+    Ok(page_response(&state, &headers, &all, page))
+}
+
+/// The summaries of one page of `all`, with `X-Total-Count` and, when more
+/// follow, a `Link` header to the next page.
+pub(crate) fn page_response(state: &AppState, headers: &HeaderMap, all: &[Arc<Invocation>], page: Page) -> Response {
+    let base = base_url(headers);
+    let limit = page.limit.unwrap_or(usize::MAX).min(state.config.max_list);
+    let start = page.offset.min(all.len());
+    let end = start.saturating_add(limit).min(all.len());
+    let list: Vec<Value> = all[start..end].iter().map(|i| i.to_json(&base, false)).collect();
+    let mut response = Json(Value::Array(list)).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert("x-total-count", HeaderValue::from(all.len()));
+    if end < all.len() {
+        let link = format!("<?offset={end}&limit={limit}>; rel=\"next\"");
+        if let Ok(link) = HeaderValue::from_str(&link) {
+            response_headers.insert(header::LINK, link);
+        }
+    }
+    response
 }
 
 /// Parse an invocation id from the path (422 if malformed).

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,10 @@ use labthings_core::hub::Notification;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
 use super::json_route;
+use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
 /// The error type LabThings-FastAPI uses in WebSocket error responses.
@@ -36,9 +39,20 @@ pub(crate) fn routes(mut router: Router<Arc<AppState>>, thing: &Arc<ThingInstanc
     router = router.route(
         &format!("/{}/ws", thing.name()),
         json_route(get(
-            move |upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
+            move |upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+                  State(state): State<Arc<AppState>>,
+                  headers: HeaderMap| async move {
+                let upgrade = upgrade.map_err(|rejection| {
+                    ApiError::BadRequest(format!("{}: this is a WebSocket endpoint", rejection.body_text()))
+                })?;
                 let base = base_url(&headers);
-                upgrade.on_upgrade(move |socket| websocket(socket, state, ws_thing, base))
+                let limit = state.config.ws_max_message;
+                Ok::<_, ApiError>(
+                    upgrade
+                        .max_message_size(limit)
+                        .max_frame_size(limit)
+                        .on_upgrade(move |socket| websocket(socket, state, ws_thing, base)),
+                )
             },
         )),
     );
@@ -75,8 +89,10 @@ fn sse_route(
         json_route(get(move |State(state): State<Arc<AppState>>| {
             let thing_name = thing_name.clone();
             async move {
-                sse(state.manager.hub().subscribe(), move |notification| {
-                    match (feed, notification) {
+                sse(
+                    state.manager.hub().subscribe(),
+                    state.closing.clone(),
+                    move |notification| match (feed, notification) {
                         (Feed::Property, Notification::Property { thing, name: n, value })
                         | (
                             Feed::Event,
@@ -87,8 +103,8 @@ fn sse_route(
                             },
                         ) if *thing == *thing_name && n == name => Some(value),
                         _ => None,
-                    }
-                })
+                    },
+                )
             }
         })),
     )
@@ -100,11 +116,14 @@ fn sse_route(
 /// The messages carry no `event:` name: each stream serves one affordance
 /// already, and unnamed messages are what `EventSource.onmessage` and
 /// node-wot's SSE client receive (a named event reaches neither).
-fn sse<F>(receiver: Receiver<Notification>, pick: F) -> Response
+///
+/// The stream ends when the server starts shutting down (`closing`).
+fn sse<F>(receiver: Receiver<Notification>, closing: CancellationToken, pick: F) -> Response
 where
     F: Fn(Notification) -> Option<Value> + Send + Sync + 'static,
 {
     let events = notifications(receiver, pick);
+    let events = futures_util::StreamExt::take_until(events, closing.cancelled_owned());
     let events = futures_util::StreamExt::map(events, |value| {
         Ok::<_, Infallible>(SseEvent::default().data(value.to_string()))
     });
@@ -167,7 +186,19 @@ enum Incoming {
 
 /// One WebSocket session: the client adds observations; we relay matching
 /// notifications until either side closes.
+///
+/// The session counts as one of the server's open connections, and ends
+/// (with a close frame) when the server starts shutting down.
 async fn websocket(mut socket: WebSocket, state: Arc<AppState>, thing: Arc<ThingInstance>, base: String) {
+    let Ok(_permit) = state.connections.clone().try_acquire_owned() else {
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: close_code::AGAIN,
+                reason: "too many open connections".into(),
+            })))
+            .await;
+        return;
+    };
     let mut hub = state.manager.hub().subscribe();
     let mut properties: HashSet<String> = HashSet::new();
     let mut actions: HashSet<String> = HashSet::new();
@@ -175,6 +206,15 @@ async fn websocket(mut socket: WebSocket, state: Arc<AppState>, thing: Arc<Thing
         let incoming = tokio::select! {
             message = socket.recv() => Incoming::Client(message),
             notification = hub.recv() => Incoming::Hub(notification),
+            () = state.closing.cancelled() => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: "the server is shutting down".into(),
+                    })))
+                    .await;
+                return;
+            }
         };
         let reply = match incoming {
             Incoming::Client(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,

@@ -85,7 +85,7 @@ async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let value = read_json(&headers, body, state.config.body_limit).await?;
+    let value = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
     if inline {
         written(thing.write_property(index, value))?;
     } else {

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
 use labthings_core::ThingInstance;
+use tokio_util::sync::CancellationToken;
 
 use super::json_route;
 use crate::error::ApiError;
@@ -23,7 +25,12 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
     };
     let path = format!("/{}/{}", thing.name(), stream.name);
     let thing = thing.clone();
-    router.route(&path, json_route(get(move || serve(thing, index))))
+    router.route(
+        &path,
+        json_route(get(move |State(state): State<Arc<AppState>>| {
+            serve(thing, index, state.closing.clone())
+        })),
+    )
 }
 
 /// One multipart part holding a JPEG frame.
@@ -41,7 +48,8 @@ fn part(frame: &Bytes) -> Bytes {
 
 /// Each client waits for the next frame only when it has sent the previous
 /// one, and then gets the newest: slow clients skip frames, nothing queues.
-async fn serve(thing: Arc<ThingInstance>, index: usize) -> Result<Response, ApiError> {
+/// The stream ends when the server starts shutting down (`closing`).
+async fn serve(thing: Arc<ThingInstance>, index: usize, closing: CancellationToken) -> Result<Response, ApiError> {
     let stream = thing
         .stream(index)
         .ok_or_else(|| ApiError::NotFound("no such stream".to_owned()))?;
@@ -61,6 +69,7 @@ async fn serve(thing: Arc<ThingInstance>, index: usize) -> Result<Response, ApiE
             }
         }
     });
+    let parts = futures_util::StreamExt::take_until(parts, closing.cancelled_owned());
     let mut response = Body::from_stream(parts).into_response();
     let content_type = format!("multipart/x-mixed-replace; boundary={BOUNDARY}");
     if let Ok(value) = HeaderValue::from_str(&content_type) {

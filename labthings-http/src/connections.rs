@@ -1,0 +1,110 @@
+//! Accepting and serving TCP connections, with the limits that keep one
+//! client from exhausting the server: a cap on open connections, a time
+//! limit on reading request headers (which also closes idle kept-alive
+//! connections), and a graceful end when the server shuts down.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+
+/// Serve connections from `listener` until `stop` is cancelled. Once
+/// `closing` is cancelled, open connections finish the request in hand and
+/// close, and new ones are answered 503 at once. Returns the tasks of the
+/// connections still open, for the caller to wait on (bounded) and abort.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    permits: Arc<Semaphore>,
+    closing: CancellationToken,
+    stop: CancellationToken,
+) -> JoinSet<()> {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let mut tasks = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        while tasks.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors or a connection reset before accept:
+                // wait a moment instead of spinning, and keep serving.
+                tracing::warn!("could not accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if closing.is_cancelled() {
+            tokio::spawn(refuse(stream, "the server is shutting down"));
+            continue;
+        }
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tasks.spawn(serve(stream, permit, builder.clone(), app.clone(), closing.clone()));
+            }
+            Err(_) => {
+                tokio::spawn(refuse(
+                    stream,
+                    "too many open connections; close idle ones or try again shortly",
+                ));
+            }
+        }
+    }
+    tasks
+}
+
+/// Serve one connection; on `closing`, finish the request in hand and close.
+async fn serve(
+    stream: TcpStream,
+    permit: OwnedSemaphorePermit,
+    builder: Arc<http1::Builder>,
+    app: Router,
+    closing: CancellationToken,
+) {
+    let service = TowerToHyperService::new(app);
+    let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = closing.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+    drop(permit);
+}
+
+/// Answer a connection we will not serve with a 503 and close it.
+async fn refuse(mut stream: TcpStream, why: &str) {
+    let body = serde_json::json!({ "detail": why }).to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _: Result<io::Result<()>, _> = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
