@@ -80,6 +80,7 @@ impl Stage {
         #[default(0)] z: i64,
         cancel: CancelHook,
     ) -> Result<[i64; 3], Cancelled> {
+        tracing::info!("moving by [{x}, {y}, {z}]");
         let delay = Duration::from_millis(self.step_delay_ms());
         for (axis, distance) in [x, y, z].into_iter().enumerate() {
             for _ in 0..distance.unsigned_abs() {

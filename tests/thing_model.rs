@@ -723,3 +723,91 @@ async fn a_blocked_getter_does_not_block_readers_of_other_properties() {
     device.wake.notify_all();
     assert_eq!(slow.await.ok().and_then(Result::ok), Some(200));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_that_cannot_be_saved_is_refused_and_left_unchanged() {
+    let dir = scratch_dir("unsaveable");
+    let server = start(microscope_server(&dir)).await;
+    assert_eq!(server.put("/scope/gain", json!(4)).await.0, 201);
+    // A folder where the file must go: the rename fails, as a full or
+    // read-only disk would make it fail.
+    std::fs::remove_file(dir.join("scope.json")).expect("remove the file");
+    std::fs::create_dir_all(dir.join("scope.json").join("blocker")).expect("block the file");
+    let (status, problem) = server.put("/scope/gain", json!(9)).await;
+    assert_eq!(status, 500, "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("`gain`") && detail.contains("not changed") && detail.contains("scope.json"),
+        "the answer names the setting, the file and why: {problem}"
+    );
+    assert_eq!(problem["title"], "SettingNotSaved");
+    assert_eq!(
+        server.get("/scope/gain").await,
+        (200, json!(4)),
+        "the old value is kept"
+    );
+    // Data settings too: the value stays as it was.
+    let (status, _) = server.put("/scope/mode", json!("fluorescence")).await;
+    assert_eq!(status, 500);
+    assert_eq!(server.get("/scope/mode").await, (200, json!("brightfield")));
+    // Once the disk is fixed, writes are saved again.
+    std::fs::remove_dir_all(dir.join("scope.json")).expect("unblock");
+    assert_eq!(server.put("/scope/gain", json!(9)).await.0, 201);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scope.json")).expect("saved")).expect("JSON");
+    assert_eq!(saved["gain"], 9);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_writes_are_cleaned_and_file_problems_are_kept_for_the_operator() {
+    let dir = scratch_dir("leftovers");
+    for n in 0..24 {
+        std::fs::write(dir.join(format!("scope.json.tmp-{n}")), "{\"gain\": ").expect("leftover");
+    }
+    std::fs::write(dir.join("scope.json"), "{\"gain\": \"high\"}").expect("mistyped");
+    let server = microscope_server(&dir);
+    let leftovers = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    assert_eq!(
+        leftovers, 0,
+        "temporary files of interrupted writes are removed at start"
+    );
+    let warnings = server.things()[0].settings_warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`gain`") && w.contains("scope.json")),
+        "the problem is kept to be logged and shown: {warnings:?}"
+    );
+    let server = start(server).await;
+    let (status, shown) = server.get("/settings_warnings").await;
+    assert_eq!(status, 200);
+    assert!(
+        shown["scope"][0].as_str().is_some_and(|w| w.contains("`gain`")),
+        "{shown}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_setting_writes_leave_the_newest_value_on_disk() {
+    let dir = scratch_dir("concurrent");
+    let server = Arc::new(start(microscope_server(&dir)).await);
+    let mut writers = Vec::new();
+    for n in 1..=16_u64 {
+        let server = server.clone();
+        writers.push(tokio::spawn(async move { server.put("/scope/gain", json!(n)).await.0 }));
+    }
+    for writer in writers {
+        assert_eq!(writer.await.expect("joined"), 201);
+    }
+    let (_, in_memory) = server.get("/scope/gain").await;
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scope.json")).expect("saved")).expect("JSON");
+    assert_eq!(saved["gain"], in_memory, "the file holds the value the server serves");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -17,7 +17,14 @@ use crate::routes;
 use crate::state::AppState;
 
 /// Paths the server itself uses; no thing may be served under these names.
-const RESERVED: [&str; 5] = ["action_invocations", "thing_descriptions", "things", "blob", "docs"];
+const RESERVED: [&str; 6] = [
+    "action_invocations",
+    "thing_descriptions",
+    "things",
+    "blob",
+    "docs",
+    "settings_warnings",
+];
 
 /// Why a server could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 pub mod clients;
 pub mod faulty;
+pub mod process;
 
 /// A server running in this process on a free port; stops when dropped.
 pub struct TestServer {

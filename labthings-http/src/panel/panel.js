@@ -401,8 +401,22 @@ class ActionPanel {
   }
 }
 
+/** Problems the server found with settings files at start: shown first. */
+async function showSettingsWarnings(root) {
+  const result = await api("GET", "/settings_warnings");
+  if (!result.ok || !result.data) return;
+  const lines = Object.entries(result.data).flatMap(([thing, warnings]) => warnings.map((w) => `${thing}: ${w}`));
+  if (lines.length === 0) return;
+  root.before(
+    el("section", { class: "warning", role: "alert" },
+      el("h2", { text: "Settings were not restored as saved" }),
+      el("ul", {}, lines.map((line) => el("li", { text: line })))),
+  );
+}
+
 async function main() {
   const root = document.getElementById("things");
+  await showSettingsWarnings(root);
   const result = await api("GET", "/thing_descriptions/");
   if (!result.ok) {
     root.replaceChildren(el("p", { class: "error", text: `Could not load the things: HTTP ${result.status}` }));

@@ -25,6 +25,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route("/things/", json_route(get(things::list)))
         .route("/thing_descriptions/", json_route(get(things::descriptions)))
+        .route("/settings_warnings", json_route(get(things::settings_warnings)))
         .route("/action_invocations", json_route(get(invocations::list)))
         .route(
             "/action_invocations/{id}",

@@ -80,3 +80,17 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .collect();
     Json(Value::Object(all))
 }
+
+/// `GET /settings_warnings`: for each thing whose settings file had
+/// problems at start (corrupt, mistyped, unreadable), what was wrong; the
+/// control panel shows them so the operator sees that a value was reset.
+pub(crate) async fn settings_warnings(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let all: Map<String, Value> = state
+        .things
+        .iter()
+        .map(|t| (t.name().to_owned(), t.settings_warnings()))
+        .filter(|(_, warnings)| !warnings.is_empty())
+        .map(|(name, warnings)| (name, Value::from(warnings)))
+        .collect();
+    Json(Value::Object(all))
+}

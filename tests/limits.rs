@@ -1,0 +1,334 @@
+//! An unauthenticated client cannot exhaust the server: every store, pool
+//! and connection has a bound, and answers stay small. Each test sets a
+//! small limit and pushes past it over real sockets.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/bench.rs"]
+mod bench;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, read, start};
+use labthings::{Server, ServerConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The bench served with `config`; also returns the server for its manager.
+async fn bench_with(config: ServerConfig) -> (TestServer, Server) {
+    let server = Server::builder()
+        .config(config)
+        .thing("bench", bench::Bench::default())
+        .build()
+        .expect("build");
+    (start(server.clone()).await, server)
+}
+
+fn address(server: &TestServer) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_invocations_beyond_the_cap_are_evicted_oldest_first() {
+    let (server, handle) = bench_with(ServerConfig {
+        max_retained: 50,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let (status, invocation) = server.post("/bench/increment", json!({})).await;
+        assert_eq!(status, 201);
+        ids.push(invocation["id"].as_str().expect("id").to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        handle.manager().retained() <= 50,
+        "{} kept",
+        handle.manager().retained()
+    );
+    let (status, _) = server.get(&format!("/action_invocations/{}", ids[0])).await;
+    assert_eq!(status, 404, "the oldest was evicted");
+    let (status, newest) = server.get(&format!("/action_invocations/{}", ids[199])).await;
+    assert_eq!((status, newest["status"].as_str()), (200, Some("completed")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_log_keeps_within_its_byte_cap() {
+    let (server, _) = bench_with(ServerConfig {
+        log_bytes: 8 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let (_, invocation) = server
+        .post("/bench/slow_task", json!({"duration_s": 0.0, "steps": 1000}))
+        .await;
+    let done = server.wait_finished(&invocation).await;
+    let log = done["log"].as_array().expect("log");
+    let bytes: usize = log
+        .iter()
+        .map(|r| r["message"].as_str().map_or(0, str::len) + r["filename"].as_str().map_or(0, str::len) + 128)
+        .sum();
+    assert!(bytes <= 8 * 1024, "{bytes} bytes of log kept");
+    assert!(log.len() < 1000, "older records were dropped");
+    assert_eq!(
+        log.last().map(|r| r["message"].clone()),
+        Some(json!("step 1000 of 1000"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_unfinished_invocations_answer_503_with_retry_after() {
+    let (server, handle) = bench_with(ServerConfig {
+        max_active_invocations: 5,
+        max_invocation_threads: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut running = Vec::new();
+    for _ in 0..5 {
+        let (status, invocation) = server
+            .post("/bench/slow_task", json!({"duration_s": 30.0, "steps": 3000}))
+            .await;
+        assert_eq!(status, 201);
+        running.push(invocation);
+    }
+    assert!(
+        handle.manager().threads() <= 2,
+        "threads: {}",
+        handle.manager().threads()
+    );
+    let response = server
+        .client
+        .post(server.at("/bench/increment"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let (status, body) = read(response).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("5 invocations")),
+        "{body}"
+    );
+    // Pending ones hold no thread and can be cancelled; then there is room.
+    for invocation in &running {
+        let id = invocation["id"].as_str().expect("id");
+        assert_eq!(server.delete(&format!("/action_invocations/{id}")).await.0, 200);
+    }
+    for invocation in &running {
+        assert_eq!(server.wait_finished(invocation).await["status"], "cancelled");
+    }
+    assert_eq!(server.post("/bench/increment", json!({})).await.0, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_beyond_the_thread_cap_wait_and_all_complete() {
+    let (server, handle) = bench_with(ServerConfig {
+        max_invocation_threads: 3,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut all = Vec::new();
+    for _ in 0..30 {
+        let (status, invocation) = server
+            .post("/bench/slow_task", json!({"duration_s": 0.05, "steps": 1}))
+            .await;
+        assert_eq!(status, 201);
+        all.push(invocation);
+        assert!(
+            handle.manager().threads() <= 3,
+            "threads: {}",
+            handle.manager().threads()
+        );
+    }
+    for invocation in &all {
+        assert_eq!(server.wait_finished(invocation).await["status"], "completed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocation_lists_come_in_pages() {
+    let (server, _) = bench_with(ServerConfig {
+        max_list: 20,
+        ..ServerConfig::default()
+    })
+    .await;
+    for _ in 0..30 {
+        server.post("/bench/increment", json!({})).await;
+    }
+    let response = server
+        .client
+        .get(server.at("/action_invocations"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.headers()["x-total-count"], "30");
+    assert!(
+        response.headers()["link"]
+            .to_str()
+            .is_ok_and(|l| l.contains("offset=20"))
+    );
+    let (_, first) = read(response).await;
+    assert_eq!(first.as_array().map(Vec::len), Some(20), "capped at max_list");
+    let (_, rest) = server.get("/action_invocations?offset=25&limit=10").await;
+    assert_eq!(rest.as_array().map(Vec::len), Some(5));
+    let (_, some) = server.get("/bench/increment?limit=3").await;
+    assert_eq!(some.as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_invalid_body_gets_a_small_answer() {
+    let (server, _) = bench_with(ServerConfig::default()).await;
+    let fields: serde_json::Map<String, Value> = (0..40_000).map(|n| (format!("f{n}"), Value::from(n))).collect();
+    let body = Value::Object(fields).to_string();
+    assert!(body.len() > 500_000);
+    let response = server
+        .client
+        .post(server.at("/bench/increment"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let text = response.text().await.expect("body");
+    assert!(text.len() < 16 * 1024, "a {} byte answer", text.len());
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    let detail = answer["detail"].as_array().expect("problems");
+    assert_eq!(detail[0]["type"], "extra_forbidden");
+    let last = detail.last().expect("a summary");
+    assert_eq!(last["type"], "too_many_errors");
+    assert!(
+        last["msg"].as_str().is_some_and(|m| m.starts_with("39980 more")),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_idle_clients_are_disconnected() {
+    let (server, _) = bench_with(ServerConfig {
+        header_read_timeout: Duration::from_millis(500),
+        body_read_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = address(&server);
+    // Headers sent a byte at a time, never finished (slowloris).
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /bench/count HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // A connection that never sends anything.
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    let started = Instant::now();
+    for socket in [&mut slow, &mut idle] {
+        let mut buf = [0u8; 512];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the server closed the connection");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A body that never arrives: 408 with JSON.
+    let mut stalled = TcpStream::connect(&addr).await.expect("connect");
+    stalled
+        .write_all(
+            b"PUT /bench/count HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n1",
+        )
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"detail\""), "{answer}");
+    // Streams are not cut by the header timeout.
+    let mut sse = server
+        .client
+        .get(server.at("/bench/count/observe"))
+        .send()
+        .await
+        .expect("observe");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(server.put("/bench/count", json!(7)).await.0, 201);
+    let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk()).await;
+    assert!(
+        matches!(&chunk, Ok(Ok(Some(bytes))) if String::from_utf8_lossy(bytes).contains('7')),
+        "{chunk:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_get_a_503_and_others_recover() {
+    let (server, _) = bench_with(ServerConfig {
+        max_connections: 4,
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = address(&server);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(&addr).await.expect("connect");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many open connections"), "{answer}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        server.get("/bench/count").await.0,
+        200,
+        "served again once others closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_websocket_message_closes_only_that_socket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (server, _) = bench_with(ServerConfig {
+        ws_max_message: 4096,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    let _ = socket.send(Message::text("x".repeat(100_000))).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(message)) if message.is_close() => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket was closed");
+    let (mut other, _) = tokio_tungstenite::connect_async(&url).await.expect("connect again");
+    let observe = json!({"messageType": "addPropertyObservation", "data": {"count": true}});
+    other.send(Message::text(observe.to_string())).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.put("/bench/count", json!(3)).await.0, 201);
+    let message = tokio::time::timeout(Duration::from_secs(5), other.next()).await;
+    assert!(
+        matches!(&message, Ok(Some(Ok(m))) if m.to_text().is_ok_and(|t| t.contains("propertyStatus"))),
+        "{message:?}"
+    );
+}

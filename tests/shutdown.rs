@@ -1,0 +1,147 @@
+//! Shutdown stops the lab: the mock lab as a real process, sent a real
+//! SIGTERM while clients hold it open in each way a lab client does. Each
+//! case must exit within the grace period (5 s) + 1 s with its stop hooks
+//! run, and no queued move may start.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::process::ServerProcess;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+
+/// The mock lab's shutdown grace period plus one second.
+const EXIT_WITHIN: Duration = Duration::from_secs(6);
+
+/// SIGTERM `lab`, and check it exits in time with its stop hooks run.
+fn terminate_and_check(mut lab: ServerProcess) -> String {
+    let sent = Instant::now();
+    lab.signal("TERM");
+    let exited = lab.wait_exit(sent, Duration::from_secs(20));
+    let stderr = lab.stderr();
+    let took = exited.unwrap_or_else(|| panic!("no exit 20 s after SIGTERM; stderr:\n{stderr}"));
+    assert!(took <= EXIT_WITHIN, "exit took {took:?}; stderr:\n{stderr}");
+    assert!(
+        stderr.contains("stage disconnected at"),
+        "the stage's stop hook ran; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_an_sse_observation_and_exits() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let response = reqwest::get(lab.at("/stage/position/observe")).await.expect("observe");
+    assert_eq!(response.status(), 200);
+    let mut response = response;
+    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
+    // The stream ends rather than hanging.
+    let ended = tokio::time::timeout(EXIT_WITHIN, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the SSE stream ended");
+    terminated.await.expect("checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_an_mjpeg_viewer_and_exits() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let response = reqwest::get(lab.at("/camera/preview")).await.expect("preview");
+    assert_eq!(response.status(), 200);
+    let mut response = response;
+    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "a first frame arrives");
+    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
+    let ended = tokio::time::timeout(EXIT_WITHIN, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the MJPEG stream ended");
+    terminated.await.expect("checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_a_websocket_and_exits() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let ws_url = lab.at("/stage/ws").replacen("http://", "ws://", 1);
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.expect("connect");
+    let observe = json!({"messageType": "addPropertyObservation", "data": {"position": true}});
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(observe.to_string()))
+        .await
+        .expect("send");
+    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
+    let ended = tokio::time::timeout(EXIT_WITHIN, async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(ended.is_ok(), "the WebSocket ended");
+    terminated.await.expect("checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_move_waited_on_with_return_output() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let client = reqwest::Client::new();
+    // 1,500 steps of 10 ms: 15 s if nothing stops it.
+    let waiting = client
+        .post(lab.at("/stage/move_relative?return=output"))
+        .json(&json!({"x": 1500}))
+        .send();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
+    let answer = tokio::time::timeout(EXIT_WITHIN, waiting)
+        .await
+        .expect("the waiting call is answered in time")
+        .expect("joined")
+        .expect("an answer");
+    assert_eq!(answer.status(), 500);
+    let problem: Value = answer.json().await.expect("problem details");
+    assert_eq!(problem["title"], "InvocationCancelledError", "{problem}");
+    let stderr = terminated.await.expect("checked");
+    let position = stderr
+        .split("stage disconnected at [")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|x| x.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("the final position is logged; stderr:\n{stderr}"));
+    assert!((1..1500).contains(&position), "the move stopped mid-way, at {position}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_starts_none_of_the_moves_queued_on_the_stage_lock() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let client = reqwest::Client::new();
+    let (status, running): (u16, Value) = {
+        let response = client
+            .post(lab.at("/stage/move_relative"))
+            .json(&json!({"x": 1500}))
+            .send()
+            .await
+            .expect("move");
+        (response.status().as_u16(), response.json().await.expect("json"))
+    };
+    assert_eq!(status, 201, "{running}");
+    for _ in 0..200 {
+        let response = client
+            .post(lab.at("/stage/move_relative"))
+            .json(&json!({"x": -1000}))
+            .send()
+            .await
+            .expect("queue a move");
+        assert_eq!(response.status(), 201);
+        let queued: Value = response.json().await.expect("json");
+        assert_eq!(queued["status"], "pending", "{queued}");
+    }
+    let stderr = terminate_and_check(lab);
+    assert!(
+        stderr.contains("moving by [1500, 0, 0]"),
+        "the first move started; stderr:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("moving by [-1000"),
+        "a queued move started during shutdown; stderr:\n{stderr}"
+    );
+}
