@@ -23,6 +23,11 @@ pub const TRAVEL: i64 = 100_000;
 /// [`Cancelled`] inside still ends the invocation as `cancelled`).
 pub type MoveError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Whether `position` is within the stage's travel (no overflow for any `i64`).
+pub fn within_travel(position: i64) -> bool {
+    (-TRAVEL..=TRAVEL).contains(&position)
+}
+
 /// A mock three-axis translation stage.
 pub struct Stage {
     position: DataProperty<[i64; 3]>,
@@ -52,7 +57,7 @@ impl Stage {
     }
 
     /// Delay between steps, in milliseconds.
-    #[property]
+    #[property(minimum = 0, maximum = 1000, unit = "ms")]
     fn step_delay_ms(&self) -> u64 {
         self.step_delay_ms.load(Ordering::Relaxed)
     }
@@ -63,7 +68,7 @@ impl Stage {
     }
 
     /// Calibration: motor steps per micrometre. Saved in `settings/stage.json`.
-    #[property(setting, minimum = 0.001, unit = "steps/um")]
+    #[property(setting, minimum = 0.001, maximum = 1000000.0, unit = "steps/um")]
     fn steps_per_um(&self) -> &DataProperty<f64> {
         &self.steps_per_um
     }
@@ -71,15 +76,29 @@ impl Stage {
     /// Move by a relative amount, one step at a time.
     ///
     /// Returns the final position. Cancelling stops at the current step. One
-    /// move at a time: a second move waits, `pending`, for the first.
+    /// move at a time: a second move waits, `pending`, for the first. A move
+    /// that would end beyond the stage's travel is refused (422) before any
+    /// step.
     #[action(lock)]
     fn move_relative(
         &self,
-        x: i64,
-        #[default(0)] y: i64,
-        #[default(0)] z: i64,
+        #[param(minimum = -200000, maximum = 200000, unit = "steps")] x: i64,
+        #[default(0)]
+        #[param(minimum = -200000, maximum = 200000, unit = "steps")]
+        y: i64,
+        #[default(0)]
+        #[param(minimum = -200000, maximum = 200000, unit = "steps")]
+        z: i64,
         cancel: CancelHook,
-    ) -> Result<[i64; 3], Cancelled> {
+    ) -> Result<[i64; 3], MoveError> {
+        let here = self.position.get();
+        let target = [here[0].checked_add(x), here[1].checked_add(y), here[2].checked_add(z)];
+        if target.iter().any(|t| t.is_none_or(|t| !within_travel(t))) {
+            return Err(BadRequest::new(format!(
+                "a move by [{x}, {y}, {z}] from {here:?} ends beyond the stage's travel of {TRAVEL} steps each way"
+            ))
+            .into());
+        }
         tracing::info!("moving by [{x}, {y}, {z}]");
         let delay = Duration::from_millis(self.step_delay_ms());
         for (axis, distance) in [x, y, z].into_iter().enumerate() {
@@ -96,16 +115,27 @@ impl Stage {
 
     /// Move to an absolute position `[x, y, z]`, one step at a time.
     ///
-    /// Fails without moving if the target is beyond the stage's travel
-    /// (100000 steps each way from `[0, 0, 0]` on every axis).
+    /// The schema limits each axis to the stage's travel (100000 steps each
+    /// way from `[0, 0, 0]`); device code checks again without overflowing,
+    /// for callers that bypass the schema.
     #[action(lock)]
-    fn move_absolute(&self, x: i64, y: i64, z: i64, cancel: CancelHook) -> Result<[i64; 3], MoveError> {
+    fn move_absolute(
+        &self,
+        #[param(minimum = -100000, maximum = 100000, unit = "steps")] x: i64,
+        #[param(minimum = -100000, maximum = 100000, unit = "steps")] y: i64,
+        #[param(minimum = -100000, maximum = 100000, unit = "steps")] z: i64,
+        cancel: CancelHook,
+    ) -> Result<[i64; 3], MoveError> {
         let target = [x, y, z];
-        if target.iter().any(|v| v.abs() > TRAVEL) {
-            return Err(format!("target {target:?} is beyond the stage's travel of {TRAVEL} steps each way").into());
+        if !target.into_iter().all(within_travel) {
+            return Err(BadRequest::new(format!(
+                "target {target:?} is beyond the stage's travel of {TRAVEL} steps each way"
+            ))
+            .into());
         }
         let here = self.position.get();
-        Ok(self.move_relative(x - here[0], y - here[1], z - here[2], cancel)?)
+        // Both ends are within the travel, so the differences cannot overflow.
+        self.move_relative(x - here[0], y - here[1], z - here[2], cancel)
     }
 
     /// Move back to `[0, 0, 0]` at once.
@@ -191,9 +221,11 @@ impl Camera {
     }
 
     #[setter(exposure_ms)]
-    fn set_exposure_ms(&self, value: f64) -> Result<(), String> {
+    fn set_exposure_ms(&self, value: f64) -> Result<(), BadRequest> {
         if !(0.01..=10_000.0).contains(&value) {
-            return Err(format!("exposure {value} ms is outside 0.01..=10000 ms"));
+            return Err(BadRequest::new(format!(
+                "exposure {value} ms is outside 0.01..=10000 ms"
+            )));
         }
         *self.exposure_ms.lock() = value;
         Ok(())
@@ -320,12 +352,14 @@ impl Autofocus {
     #[action(lock = "server")]
     fn scan(
         &self,
-        #[default(50)] range: i64,
+        #[default(50)]
+        #[param(minimum = 1, maximum = 10000, unit = "steps")]
+        range: i64,
         #[default(10)]
-        #[param(minimum = 1)]
+        #[param(minimum = 1, maximum = 1000, unit = "steps")]
         step: i64,
         cancel: CancelHook,
-    ) -> Result<i64, Cancelled> {
+    ) -> Result<i64, MoveError> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
         let start_z = stage.position().get()[2];
         stage.move_relative(0, 0, -range, cancel.clone())?;

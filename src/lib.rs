@@ -6,8 +6,8 @@ pub use labthings_core as core;
 pub use labthings_http as http;
 
 pub use labthings_core::{
-    ActionManager, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle, InvocationStatus,
-    MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot,
+    ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
+    InvocationStatus, MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
@@ -20,8 +20,8 @@ pub mod cli;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, MjpegStream, Thing, ThingSlot, action,
-        event, on_start, on_stop, param, property, setter, slot, stream, thing,
+        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, MjpegStream, Thing, ThingSlot,
+        action, event, on_start, on_stop, param, property, setter, slot, stream, thing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};

@@ -67,16 +67,16 @@ async fn sigterm_closes_a_websocket_and_exits() {
         .await
         .expect("send");
     let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
-    let ended = tokio::time::timeout(EXIT_WITHIN, async {
+    let closed = tokio::time::timeout(EXIT_WITHIN, async {
         while let Some(Ok(message)) = socket.next().await {
-            if message.is_close() {
-                return true;
+            if let tokio_tungstenite::tungstenite::Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
             }
         }
-        false
+        None
     })
     .await;
-    assert!(ended.is_ok(), "the WebSocket ended");
+    assert_eq!(closed, Ok(Some(1001)), "the server closed the WebSocket as going away");
     terminated.await.expect("checked");
 }
 
@@ -144,4 +144,45 @@ async fn sigterm_starts_none_of_the_moves_queued_on_the_stage_lock() {
         !stderr.contains("moving by [-1000"),
         "a queued move started during shutdown; stderr:\n{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_at_once_after_the_stop_hooks() {
+    let mut pump = ServerProcess::start("stubborn", &[]);
+    let response = reqwest::Client::new()
+        .post(pump.at("/pump/prime"))
+        .json(&json!({"seconds": 60}))
+        .send()
+        .await
+        .expect("prime");
+    assert_eq!(response.status(), 201);
+    pump.signal("INT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(pump.is_running(), "the first Ctrl-C gives the action its grace period");
+    assert!(
+        !pump.stderr().contains("valves closed"),
+        "stop hooks run after the grace period"
+    );
+    let refused = reqwest::Client::new()
+        .post(pump.at("/pump/prime"))
+        .json(&json!({"seconds": 1}))
+        .send()
+        .await
+        .expect("an answer while shutting down");
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.expect("JSON");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("shutting down")),
+        "{body}"
+    );
+    let pump = tokio::task::spawn_blocking(move || {
+        let mut pump = pump;
+        let again = Instant::now();
+        pump.signal("INT");
+        (pump.wait_exit(again, Duration::from_secs(10)), pump.stderr())
+    });
+    let (took, stderr) = pump.await.expect("joined");
+    let took = took.unwrap_or_else(|| panic!("no exit after a second Ctrl-C; stderr:\n{stderr}"));
+    assert!(took < Duration::from_millis(1500), "exit took {took:?}");
+    assert!(stderr.contains("valves closed"), "the stop hook ran; stderr:\n{stderr}");
 }

@@ -86,6 +86,13 @@ impl ProblemDetails {
                 title: "InvocationCancelledError".to_owned(),
                 instance: None,
             },
+            Failure::BadRequest { detail } => Self {
+                detail: detail.clone(),
+                kind: None,
+                status: 422,
+                title: "BadRequest".to_owned(),
+                instance: None,
+            },
             Failure::Error { title, detail } => Self {
                 detail: detail.clone(),
                 kind: None,
@@ -319,7 +326,7 @@ impl Invocation {
             Err(failure) => {
                 state.status = match failure {
                     Failure::Cancelled => InvocationStatus::Cancelled,
-                    Failure::Error { .. } => InvocationStatus::Error,
+                    Failure::BadRequest { .. } | Failure::Error { .. } => InvocationStatus::Error,
                 };
                 state.error = Some(ProblemDetails::from_failure(&failure));
             }

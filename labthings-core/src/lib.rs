@@ -49,7 +49,7 @@ pub use invocation::{Invocation, InvocationHandle, InvocationStatus, ProblemDeta
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord, init_tracing};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
-pub use outcome::{DecodedInput, Failure};
+pub use outcome::{BadRequest, DecodedInput, Failure};
 pub use registry::{ActionInfo, EventInfo, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo, ThingInstance};
 pub use slot::ThingSlot;
 pub use stream::MjpegStream;

@@ -461,10 +461,10 @@ impl Job {
             let handle = InvocationHandle::new(invocation.clone());
             thing.run_action(index, input, &handle)
         };
-        if let Err(Failure::Error { title, detail }) = &result {
+        if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. })) = &result {
             invocation.log_buffer().push(LogRecord::new(
                 Level::ERROR,
-                format!("{title}: {detail}"),
+                failure.to_string(),
                 Some(file!()),
                 Some(line!()),
             ));

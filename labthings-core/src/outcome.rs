@@ -18,6 +18,12 @@ use crate::cancel::Cancelled;
 pub enum Failure {
     /// The code stopped because it was cancelled ([`Cancelled`]).
     Cancelled,
+    /// The code refused the request as a client mistake ([`BadRequest`]):
+    /// answered as 422, not as a failure of the device.
+    BadRequest {
+        /// Why the request was refused.
+        detail: String,
+    },
     /// The code returned an error or panicked.
     Error {
         /// A short name for the kind of error (the error type's name, or `Panic`).
@@ -52,7 +58,7 @@ impl Failure {
     pub fn detail(&self) -> String {
         match self {
             Failure::Cancelled => Cancelled.to_string(),
-            Failure::Error { detail, .. } => detail.clone(),
+            Failure::BadRequest { detail } | Failure::Error { detail, .. } => detail.clone(),
         }
     }
 }
@@ -61,10 +67,45 @@ impl Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Cancelled => Display::fmt(&Cancelled, f),
+            Failure::BadRequest { detail } => write!(f, "BadRequest: {detail}"),
             Failure::Error { title, detail } => write!(f, "{title}: {detail}"),
         }
     }
 }
+
+/// The error device code returns to refuse a request that is the client's
+/// mistake: a value out of the hardware's range, a target beyond its travel.
+/// A setter returning it answers 422 (as a schema violation does) instead of
+/// 500; an action returning it ends as `error` with status 422 in its problem
+/// details, and `?return=output` answers 422.
+///
+/// ```
+/// use labthings_core::BadRequest;
+/// fn set_exposure(ms: f64) -> Result<(), BadRequest> {
+///     if !(0.01..=10_000.0).contains(&ms) {
+///         return Err(BadRequest::new(format!("exposure {ms} ms is outside 0.01..=10000 ms")));
+///     }
+///     Ok(())
+/// }
+/// assert!(set_exposure(1e9).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(String);
+
+impl BadRequest {
+    /// Refuse with `message`, which the client sees.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadRequest {}
 
 /// The last path segment of a type's name, without generics:
 /// `alloc::string::String` → `String`.
@@ -91,9 +132,15 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
     if any.is::<Cancelled>() {
         return Failure::Cancelled;
     }
+    if let Some(bad) = any.downcast_ref::<BadRequest>() {
+        return Failure::BadRequest { detail: bad.0.clone() };
+    }
     if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
         if boxed.is::<Cancelled>() {
             return Failure::Cancelled;
+        }
+        if let Some(bad) = boxed.downcast_ref::<BadRequest>() {
+            return Failure::BadRequest { detail: bad.0.clone() };
         }
         // The concrete type is erased; "Box" would tell nobody anything.
         return Failure::error("Error", error.to_string());

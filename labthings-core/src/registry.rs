@@ -19,7 +19,7 @@ use crate::lock::{HardwareLock, LockGuard, LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
 use crate::settings::{Loaded, SettingsFile};
 use crate::stream::MjpegStream;
-use crate::validation::{InputProblem, LocSegment, SchemaError, Validator};
+use crate::validation::{InputProblem, LocSegment, SchemaError, Validator, integral_floats_as_integers};
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
 /// clients do not follow `$ref`) and no `$schema` key.
@@ -524,6 +524,8 @@ impl ThingInstance {
         if !problems.is_empty() {
             return Err(PropertyWriteError::Invalid(problems));
         }
+        let mut value = value;
+        integral_floats_as_integers(&mut value);
         let _guard = self.write_guard(index)?;
         if property.setting {
             return self.write_setting(index, value.clone(), || self.write_now(index, value));
@@ -751,6 +753,8 @@ impl ThingInstance {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let mut value = value;
+        integral_floats_as_integers(&mut value);
         self.ops.decode(index, value).map_err(|e| vec![serde_problem(&e)])
     }
 

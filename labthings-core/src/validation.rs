@@ -142,6 +142,41 @@ impl Validator {
     }
 }
 
+/// Turn every number with no fractional part written as a float (`1.0`)
+/// into an integer (`1`), in place.
+///
+/// JSON Schema counts `1.0` as an `integer`, and LabThings-FastAPI (pydantic)
+/// accepts it for an `int` field, but serde refuses a float for an integer
+/// type. Inputs are normalized this way after validation and before
+/// decoding, so schema and decoder agree. Float fields are unaffected: serde
+/// reads the integer `1` as `1.0`.
+///
+/// ```
+/// use labthings_core::validation::integral_floats_as_integers;
+/// let mut value = serde_json::json!({"x": 1.0, "y": [2.0, 2.5]});
+/// integral_floats_as_integers(&mut value);
+/// assert_eq!(value, serde_json::json!({"x": 1, "y": [2, 2.5]}));
+/// ```
+pub fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+            {
+                // Exact: the range checks keep the conversion lossless.
+                if (-9_007_199_254_740_992.0..=9_007_199_254_740_992.0).contains(&float) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let integer = float as i64;
+                    *value = Value::from(integer);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
 /// The most problems described in one answer.
 pub const MAX_PROBLEMS: usize = 20;
 

@@ -11,13 +11,14 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::parse_errors::JsonParseErrors;
 
 /// Serve connections from `listener` until `stop` is cancelled. Once
 /// `closing` is cancelled, open connections finish the request in hand and
@@ -83,7 +84,8 @@ async fn serve(
     closing: CancellationToken,
 ) {
     let service = TowerToHyperService::new(app);
-    let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let io = TokioIo::new(JsonParseErrors::new(stream));
+    let connection = builder.serve_connection(io, service).with_upgrades();
     let mut connection = std::pin::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -95,8 +97,22 @@ async fn serve(
     drop(permit);
 }
 
-/// Answer a connection we will not serve with a 503 and close it.
+/// Answer a connection we will not serve with a 503 and close it: read the
+/// request's head first (at most 16 KiB, for at most a second) so that the
+/// client is listening for an answer, then drain a little of any body so the
+/// close is not a reset that loses the answer. At most about 2 s in all.
 async fn refuse(mut stream: TcpStream, why: &str) {
+    let mut head = Vec::with_capacity(1024);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut buf = [0u8; 1024];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let body = serde_json::json!({ "detail": why }).to_string();
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
@@ -104,7 +120,16 @@ async fn refuse(mut stream: TcpStream, why: &str) {
     );
     let write = async {
         stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+        Ok::<(), io::Error>(())
     };
-    let _: Result<io::Result<()>, _> = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }

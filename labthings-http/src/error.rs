@@ -70,9 +70,18 @@ impl ApiError {
         Self::Invalid(vec![InputProblem::new(kind, loc, msg, input)])
     }
 
-    /// A 500 for a failure of device code.
+    /// A 500 for a failure of device code, or a 422 when the device code
+    /// refused the request as the client's mistake ([`labthings_core::BadRequest`]).
     pub fn device(failure: &Failure) -> Self {
-        Self::Device(ProblemDetails::from_failure(failure))
+        match failure {
+            Failure::BadRequest { detail } => Self::refused(detail, Value::Null),
+            other => Self::Device(ProblemDetails::from_failure(other)),
+        }
+    }
+
+    /// The 422 for a request that device code refused, echoing `input`.
+    pub fn refused(detail: &str, input: Value) -> Self {
+        Self::invalid("value_error", vec!["body".into()], detail, input)
     }
 
     fn status(&self) -> StatusCode {

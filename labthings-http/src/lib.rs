@@ -22,6 +22,7 @@ pub mod config_file;
 mod connections;
 mod error;
 pub mod openapi;
+mod parse_errors;
 mod routes;
 mod server;
 mod state;

@@ -109,6 +109,11 @@ impl ServerProcess {
         None
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything the process wrote to stderr so far.
     pub fn stderr(&self) -> String {
         // Give the reader thread a moment to drain the pipe.

@@ -94,8 +94,10 @@ def mock_lab(base):
     equal(stage.move_relative(x=2, y=1), [2, 1, 0], "move_relative")
     equal(stage.position, [2, 1, 0], "position after the move")
     equal(stage.move_absolute(x=-3, y=0, z=4), [-3, 0, 4], "move_absolute")
-    message = raises(ServerActionError, lambda: stage.move_absolute(x=10**6, y=0, z=0), "a move beyond travel")
-    check("beyond the stage's travel" in message, "the failure carries the device's message", message)
+    message = raises(ServerActionError, lambda: stage.move_relative(x=150000), "a move beyond travel")
+    check("beyond the stage's travel" in message, "the device's refusal carries its message", message)
+    message = raises(FailedToInvokeActionError, lambda: stage.move_absolute(x=10**6, y=0, z=0), "x beyond the schema's maximum")
+    check("100000" in message, "the schema's bound is named", message)
     stage.home()
 
     camera = ThingClient.from_url(f"{base}camera/")

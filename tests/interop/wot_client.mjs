@@ -217,8 +217,14 @@ const plans = {
 
     equal(await s.invoke("move_absolute", { x: 5, y: 1, z: -2 }), [5, 1, -2], "move_absolute arrives");
     equal(await s.read("position"), [5, 1, -2], "position after move_absolute");
-    const beyond = await rejection(s.invoke("move_absolute", { x: 1e6, y: 0, z: 0 }), "move beyond travel");
-    check(beyond.includes("beyond the stage's travel"), "a failed action rejects with its error message", beyond);
+    const beyond = await rejection(s.invoke("move_relative", { x: 150000 }), "move beyond travel");
+    check(
+      beyond.includes("Unprocessable Entity") && beyond.includes("beyond the stage's travel"),
+      "a device's refusal rejects as 422 with its message",
+      beyond,
+    );
+    const outOfSchema = await rejection(s.invoke("move_absolute", { x: 1e6, y: 0, z: 0 }), "x beyond the maximum");
+    check(outOfSchema.includes("body.x"), "a value beyond the schema's maximum rejects with the 422 detail", outOfSchema);
     const bad = await rejection(s.invoke("move_relative", { x: "far" }), "move_relative x=far");
     check(bad.includes("Unprocessable Entity") && bad.includes("body.x"), "bad input rejects with the 422 detail", bad);
 

@@ -111,6 +111,9 @@ async fn invoke(
                     let output = invocation.output_json(&base).unwrap_or(Value::Null);
                     (StatusCode::OK, Json(output)).into_response()
                 }
+                (_, Some(problem)) if problem.status == 422 => {
+                    ApiError::refused(&problem.detail, invocation.input().clone()).into_response()
+                }
                 (_, Some(problem)) => ApiError::Device(problem).into_response(),
                 (status, None) => ApiError::Unavailable(format!("the invocation ended as {status}")).into_response(),
             }

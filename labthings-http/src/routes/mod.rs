@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::http::{Method, Uri};
+use axum::http::{Method, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use crate::error::ApiError;
@@ -48,7 +49,39 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         }
         router = observe::routes(router, thing);
     }
-    router.fallback(not_found).with_state(state)
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(json_error_bodies))
+        .with_state(state)
+}
+
+/// Give every error answer a JSON body: rejections that axum's extractors
+/// write themselves are `text/plain`; they become `{"detail": "<that text>"}`.
+/// Answers that are already JSON (all of ours) pass untouched.
+async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let mut detail = String::from_utf8_lossy(&text).trim().to_owned();
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    let mut response = (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response.extensions_mut().extend(parts.extensions);
+    response
 }
 
 /// Give a method router a JSON 405 for methods it does not serve (axum adds

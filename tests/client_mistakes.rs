@@ -1,0 +1,161 @@
+//! Client mistakes are 4xx answers with a JSON body naming the problem,
+//! including those device code detects and those no handler sees.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
+use common::{TestServer, start};
+use labthings::ServerConfig;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn lab() -> TestServer {
+    let config = ServerConfig {
+        settings_dir: None,
+        ..ServerConfig::default()
+    };
+    start(mock_lab::build(config).expect("the mock lab builds")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setter_refusing_a_value_answers_422() {
+    let lab = lab().await;
+    let (status, body) = lab.put("/camera/exposure_ms", json!(0)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"][0]["type"], "value_error");
+    assert!(
+        body["detail"][0]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("outside 0.01..=10000")),
+        "{body}"
+    );
+    assert_eq!(lab.get("/camera/exposure_ms").await, (200, json!(20.0)), "unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_refusing_an_argument_answers_422_and_does_not_move() {
+    let lab = lab().await;
+    assert_eq!(lab.put("/stage/step_delay_ms", json!(0)).await.0, 201);
+    let (status, body) = lab
+        .post("/stage/move_relative?return=output", json!({"x": 150_000}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"][0]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("beyond the stage's travel")),
+        "{body}"
+    );
+    assert_eq!(body["detail"][0]["input"]["x"], 150_000);
+    // Without ?return=output the invocation ends as an error with status 422.
+    let (status, invocation) = lab.post("/stage/move_relative", json!({"x": 150_000})).await;
+    assert_eq!(status, 201);
+    let done = lab.wait_finished(&invocation).await;
+    assert_eq!(done["status"], "error");
+    assert_eq!(done["error"]["status"], 422);
+    assert_eq!(
+        lab.get("/stage/position").await,
+        (200, json!([0, 0, 0])),
+        "the stage did not move"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_coordinates_cannot_drive_the_stage() {
+    let lab = lab().await;
+    for x in [i64::MIN, i64::MAX, -100_001, 100_001] {
+        let (status, body) = lab
+            .post("/stage/move_absolute?return=output", json!({"x": x, "y": 0, "z": 0}))
+            .await;
+        assert_eq!(status, 422, "x = {x}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "x"]), "{body}");
+    }
+    let (status, body) = lab.post("/stage/move_relative", json!({"x": i64::MIN})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(lab.get("/stage/position").await, (200, json!([0, 0, 0])));
+    assert!(!mock_lab::within_travel(i64::MIN) && !mock_lab::within_travel(i64::MAX));
+    // Every parameter of the hardware's actions has both bounds in the TD.
+    let (_, td) = lab.get("/stage/").await;
+    for action in ["move_relative", "move_absolute"] {
+        for axis in ["x", "y", "z"] {
+            let schema = &td["actions"][action]["input"]["properties"][axis];
+            assert!(
+                schema["minimum"].is_number() && schema["maximum"].is_number(),
+                "{action}.{axis}: {schema}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integral_float_is_an_integer_as_the_schema_says() {
+    let lab = lab().await;
+    assert_eq!(lab.put("/stage/step_delay_ms", json!(1.0)).await.0, 201);
+    assert_eq!(lab.get("/stage/step_delay_ms").await, (200, json!(1)));
+    let (status, output) = lab.post("/stage/move_relative?return=output", json!({"x": 2.0})).await;
+    assert_eq!((status, output), (200, json!([2, 0, 0])));
+    let (status, body) = lab.post("/stage/move_relative", json!({"x": 2.5})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "int_from_float", "{body}");
+}
+
+/// Send raw bytes and read the whole answer (the server closes after it).
+async fn raw(lab: &TestServer, request: &[u8]) -> (String, Value) {
+    let mut socket = TcpStream::connect(lab.url.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    socket.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(format!("<not JSON: {body}>")));
+    (head.to_owned(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_be_parsed_get_json_answers() {
+    let lab = lab().await;
+    let mut too_many_headers = b"GET /stage/ HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for n in 0..200 {
+        too_many_headers.extend_from_slice(format!("X-{n}: 1\r\n").as_bytes());
+    }
+    too_many_headers.extend_from_slice(b"\r\n");
+    let mut long_path = b"GET /".to_vec();
+    long_path.extend(std::iter::repeat_n(b'a', 1 << 20));
+    long_path.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a bad request line", b"GARBAGE\r\n\r\n".to_vec(), "400"),
+        ("too many headers", too_many_headers, "431"),
+        ("a 1 MiB path", long_path, "431"),
+        (
+            "two Content-Length headers",
+            b"PUT /stage/step_delay_ms HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n1".to_vec(),
+            "400",
+        ),
+        (
+            "a WebSocket GET without upgrade",
+            b"GET /stage/ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (
+            "a path that is not UTF-8",
+            b"GET /action_invocations/%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            "4",
+        ),
+    ];
+    for (what, request, status) in cases {
+        let (head, body) = raw(&lab, &request).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{what}: {head}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-type: application/json"),
+            "{what}: {head}"
+        );
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {body}");
+    }
+    assert_eq!(lab.get("/stage/position").await.0, 200, "the server keeps serving");
+}
