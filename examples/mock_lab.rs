@@ -215,7 +215,7 @@ pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
 #[thing]
 impl Camera {
     /// Exposure time in milliseconds (0.01 to 10000).
-    #[property]
+    #[property(minimum = 0.01, maximum = 10000.0, unit = "ms")]
     fn exposure_ms(&self) -> f64 {
         *self.exposure_ms.lock()
     }

@@ -7,8 +7,12 @@ mod common;
 #[path = "../examples/mock_lab.rs"]
 mod mock_lab;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use common::{TestServer, start};
-use labthings::ServerConfig;
+use labthings::prelude::*;
+use labthings::{BadRequest, ServerConfig};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,19 +25,59 @@ async fn lab() -> TestServer {
     start(mock_lab::build(config).expect("the mock lab builds")).await
 }
 
+/// A laser that refuses power while its interlock is open: a refusal that
+/// depends on the device's state, which no schema can express.
+#[derive(Default)]
+struct Laser {
+    interlock_open: AtomicBool,
+    power_mw: Mutex<f64>,
+}
+
+/// A laser with an interlock.
+#[thing]
+impl Laser {
+    /// Output power.
+    #[property(minimum = 0.0, maximum = 50.0, unit = "mW")]
+    fn power_mw(&self) -> f64 {
+        *self.power_mw.lock()
+    }
+
+    #[setter(power_mw)]
+    fn set_power_mw(&self, value: f64) -> Result<(), BadRequest> {
+        if value > 0.0 && self.interlock_open.load(Ordering::SeqCst) {
+            return Err(BadRequest::new("the interlock is open: close the enclosure first"));
+        }
+        *self.power_mw.lock() = value;
+        Ok(())
+    }
+
+    /// Open the enclosure.
+    #[action]
+    fn open_enclosure(&self) {
+        self.interlock_open.store(true, Ordering::SeqCst);
+        *self.power_mw.lock() = 0.0;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setter_refusing_a_value_answers_422() {
-    let lab = lab().await;
-    let (status, body) = lab.put("/camera/exposure_ms", json!(0)).await;
+    let server = Server::builder()
+        .thing("laser", Laser::default())
+        .build()
+        .expect("build");
+    let lab = start(server).await;
+    assert_eq!(lab.put("/laser/power_mw", json!(5.0)).await.0, 201);
+    assert_eq!(lab.post("/laser/open_enclosure?return=output", json!({})).await.0, 200);
+    let (status, body) = lab.put("/laser/power_mw", json!(5.0)).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["detail"][0]["type"], "value_error");
     assert!(
         body["detail"][0]["msg"]
             .as_str()
-            .is_some_and(|m| m.contains("outside 0.01..=10000")),
+            .is_some_and(|m| m.contains("interlock is open")),
         "{body}"
     );
-    assert_eq!(lab.get("/camera/exposure_ms").await, (200, json!(20.0)), "unchanged");
+    assert_eq!(lab.get("/laser/power_mw").await, (200, json!(0.0)), "unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,9 +28,11 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
         .iter()
         .map(|code| {
             let response = match code {
+                400 => json_response("The request or its body could not be read", component("Detail")),
                 404 => json_response("Nothing is served here, or no such invocation", component("Detail")),
                 405 => json_response("The path does not take this method", component("Detail")),
                 409 => json_response("A hardware lock is held by a running invocation", component("Detail")),
+                408 => json_response("The body did not arrive in time", component("Detail")),
                 413 => json_response("The body is larger than the server's limit", component("Detail")),
                 422 => json_response(
                     "The input does not fit its schema; every problem is listed",
@@ -40,7 +42,11 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
                     "description": "Device code failed, or the invocation was cancelled",
                     "content": {"application/problem+json": {"schema": component("ProblemDetails")}}
                 }),
-                503 => json_response("Not available in this state", component("Detail")),
+                503 => json!({
+                    "description": "Not available in this state, or the server is busy or shutting down (then with Retry-After)",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {"application/json": {"schema": component("Detail")}}
+                }),
                 _ => json!({"description": "Error"}),
             };
             (code.to_string(), response)
@@ -220,7 +226,7 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
         if property.writable {
             let mut responses = Map::new();
             responses.insert("201".into(), json_response("Written", json!({"type": "null"})));
-            responses.extend(errors(&[409, 413, 422, 500]));
+            responses.extend(errors(&[400, 408, 409, 413, 422, 500]));
             item.insert(
                 "put".into(),
                 json!({
@@ -238,7 +244,7 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
                 json!({"post": {
                     "tags": tag, "operationId": format!("{name}_{}_reset", property.name),
                     "summary": format!("Reset {} to its default", property.name),
-                    "responses": {"200": json_response("Reset", json!({"type": "null"}))}
+                    "responses": with_errors(&[409, 500], "200", json_response("Reset", json!({"type": "null"})))
                 }}),
             );
         }
@@ -280,9 +286,15 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
             }]),
         );
         if action.has_input {
+            // With nothing required, no body and `null` mean "all defaults".
+            let body = if required {
+                input
+            } else {
+                json!({"anyOf": [input, {"type": "null"}]})
+            };
             post.insert(
                 "requestBody".into(),
-                json!({"required": required, "content": {"application/json": {"schema": input}}}),
+                json!({"required": required, "content": {"application/json": {"schema": body}}}),
             );
         }
         let mut responses = Map::new();
@@ -299,11 +311,11 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
                 "description": "The invocation (poll its href, or the Location header)",
                 "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
                 "content": {"application/json": {"schema": {
-                    "allOf": [component("Invocation"), {"properties": {"output": output}}]
+                    "allOf": [component("Invocation"), {"properties": {"output": {"anyOf": [output, {"type": "null"}]}}}]
                 }}}
             }),
         );
-        responses.extend(errors(&[409, 413, 422, 500]));
+        responses.extend(errors(&[400, 408, 409, 413, 422, 500, 503]));
         post.insert("responses".into(), responses.into());
         paths.insert(
             format!("/{name}/{}", action.name),
@@ -312,8 +324,8 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
                 "get": {
                     "tags": tag, "operationId": format!("{name}_{}_invocations", action.name),
                     "summary": format!("Invocations of {}", action.name),
-                    "responses": {"200": json_response("Summaries, oldest first",
-                        json!({"type": "array", "items": component("Invocation")}))}
+                    "parameters": page_parameters(),
+                    "responses": with_errors(&[422], "200", listed())
                 }
             }),
         );
@@ -344,6 +356,36 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
     }
 }
 
+/// `responses` with one success answer and the error answers `codes`.
+fn with_errors(codes: &[u16], status: &str, success: Value) -> Value {
+    let mut responses = errors(codes);
+    responses.insert(status.into(), success);
+    Value::Object(responses)
+}
+
+/// The `?offset=&limit=` parameters of invocation lists.
+fn page_parameters() -> Value {
+    json!([
+        {"name": "offset", "in": "query", "required": false, "description": "Skip this many of the oldest",
+         "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64}},
+        {"name": "limit", "in": "query", "required": false,
+         "description": "At most this many (the server caps it, 1000 by default)",
+         "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64}}
+    ])
+}
+
+/// A page of invocation summaries.
+fn listed() -> Value {
+    json!({
+        "description": "Summaries, oldest first (no input, output, log or error)",
+        "headers": {
+            "X-Total-Count": {"description": "How many there are in all", "schema": {"type": "integer"}},
+            "Link": {"description": "The next page, when there is one", "schema": {"type": "string"}}
+        },
+        "content": {"application/json": {"schema": {"type": "array", "items": component("Invocation")}}}
+    })
+}
+
 /// A `GET` answering Server-Sent Events, one JSON `data:` message each.
 fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Value {
     json!({"get": {
@@ -360,6 +402,10 @@ fn server_paths(paths: &mut Map<String, Value>) {
     let tag = json!(["server"]);
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     let text = |name: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}});
+    let mut list_parameters = vec![text("thing"), text("action")];
+    if let Value::Array(page) = page_parameters() {
+        list_parameters.extend(page);
+    }
     let with = |codes: &[u16], mut ok: Map<String, Value>| {
         ok.extend(errors(codes));
         Value::Object(ok)
@@ -384,9 +430,8 @@ fn server_paths(paths: &mut Map<String, Value>) {
     paths.insert(
         "/action_invocations".into(),
         json!({"get": {"tags": tag, "operationId": "action_invocations", "summary": "Every invocation, oldest first",
-            "parameters": [text("thing"), text("action")],
-            "responses": with(&[422], ok("200", json_response("Summaries (no input, output, log or error)",
-                json!({"type": "array", "items": component("Invocation")}))))}}),
+            "parameters": list_parameters,
+            "responses": with_errors(&[422], "200", listed())}}),
     );
     paths.insert(
         "/action_invocations/{id}".into(),
@@ -403,15 +448,22 @@ fn server_paths(paths: &mut Map<String, Value>) {
         "/action_invocations/{id}/output".into(),
         json!({"get": {"tags": tag, "operationId": "invocation_output", "summary": "The output of a completed invocation",
             "parameters": id,
-            "responses": with(&[404, 422, 503], ok("200", json!({"description": "The output (JSON), or a blob's bytes",
-                "content": {"application/json": {}, "application/octet-stream": {}}})))}}),
+            "responses": with(&[404, 422, 503], ok("200", json!({"description": "The output (JSON), or a blob's bytes with the blob's own media type",
+                "content": {"application/json": {}, "*/*": {}}})))}}),
     );
     paths.insert(
         "/blob/{id}".into(),
         json!({"get": {"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
             "parameters": id,
-            "responses": with(&[404, 422], ok("200", json!({"description": "The bytes",
-                "content": {"application/octet-stream": {}}})))}}),
+            "responses": with(&[404, 422], ok("200", json!({"description": "The bytes, with the blob's own media type",
+                "content": {"*/*": {}}})))}}),
+    );
+    paths.insert(
+        "/settings_warnings".into(),
+        json!({"get": {"tags": tag, "operationId": "settings_warnings",
+            "summary": "Problems found with settings files at start, by thing",
+            "responses": {"200": json_response("Warnings by thing name (only things that have some)",
+                json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}))}}}),
     );
     paths.insert(
         "/openapi.json".into(),

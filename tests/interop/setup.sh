@@ -4,6 +4,8 @@
 #     tests/interop/package-lock.json (npm ci);
 #   - the original LabThings-FastAPI 0.3.0 (its Python ThingClient) and
 #     openapi-spec-validator, in .venv-original/ (pip);
+#   - schemathesis 4.32.5, in .venv-schemathesis/ (pip; its own venv, as its
+#     dependencies need not agree with the original's);
 #   - Debian's chromium for the headless browser tests (apt-get, as root or
 #     with sudo), unless /usr/bin/chromium is there already.
 # Idempotent: installs only what is missing.
@@ -22,6 +24,12 @@ if ! .venv-original/bin/python -c "import labthings_fastapi, openapi_spec_valida
     echo "== pip install labthings-fastapi==0.3.0 openapi-spec-validator==0.9.0 into .venv-original/"
     .venv-original/bin/pip install --quiet --disable-pip-version-check \
         labthings-fastapi==0.3.0 openapi-spec-validator==0.9.0
+fi
+
+if ! [ -x .venv-schemathesis/bin/schemathesis ]; then
+    echo "== pip install schemathesis==4.32.5 into .venv-schemathesis/"
+    python3 -m venv .venv-schemathesis
+    .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 
 if ! [ -x /usr/bin/chromium ]; then

@@ -27,9 +27,9 @@ pub(crate) struct ListFilter {
     action: Option<String>,
     /// How many of the oldest to skip.
     #[serde(default)]
-    offset: usize,
+    offset: u32,
     /// At most this many (and never more than `max_list`).
-    limit: Option<usize>,
+    limit: Option<u32>,
 }
 
 /// Which part of a long list to answer with: `?offset=` skips the oldest,
@@ -37,8 +37,8 @@ pub(crate) struct ListFilter {
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 pub(crate) struct Page {
     #[serde(default)]
-    offset: usize,
-    limit: Option<usize>,
+    offset: u32,
+    limit: Option<u32>,
 }
 
 /// `GET /action_invocations[?thing=..&action=..&offset=..&limit=..]`:
@@ -62,8 +62,8 @@ pub(crate) async fn list(
 /// follow, a `Link` header to the next page.
 pub(crate) fn page_response(state: &AppState, headers: &HeaderMap, all: &[Arc<Invocation>], page: Page) -> Response {
     let base = base_url(headers);
-    let limit = page.limit.unwrap_or(usize::MAX).min(state.config.max_list);
-    let start = page.offset.min(all.len());
+    let limit = page.limit.map_or(usize::MAX, |l| l as usize).min(state.config.max_list);
+    let start = (page.offset as usize).min(all.len());
     let end = start.saturating_add(limit).min(all.len());
     let list: Vec<Value> = all[start..end].iter().map(|i| i.to_json(&base, false)).collect();
     let mut response = Json(Value::Array(list)).into_response();
