@@ -332,3 +332,46 @@ async fn an_oversized_websocket_message_closes_only_that_socket() {
         "{message:?}"
     );
 }
+
+/// Makes a small blob.
+#[derive(Default)]
+struct Snapper;
+
+/// Makes a small blob.
+#[labthings::thing]
+impl Snapper {
+    /// A few bytes.
+    #[action]
+    fn snap(&self) -> labthings::Blob {
+        labthings::Blob::from_bytes(vec![0xFF, 0xD8, 0xFF, 0xD9], "image/jpeg")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_is_found_as_soon_as_its_output_is_answered() {
+    let server = Server::builder().thing("snapper", Snapper).build().expect("build");
+    let server = std::sync::Arc::new(start(server).await);
+    // Four clients at once: the race this guards against (the answer sent
+    // before the blob could be looked up) showed only under contention.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    let (status, blob) = server.post("/snapper/snap?return=output", json!({})).await;
+                    assert_eq!(status, 200, "{blob}");
+                    let href = blob["href"].as_str().expect("a blob link");
+                    let response = server.client.get(href).send().await.expect("GET");
+                    assert_eq!(response.status(), 200, "{href}");
+                    assert_eq!(
+                        response.bytes().await.expect("bytes").as_ref(),
+                        [0xFF, 0xD8, 0xFF, 0xD9]
+                    );
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.expect("every blob was found");
+    }
+}

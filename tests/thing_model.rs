@@ -574,6 +574,26 @@ async fn the_example_configuration_file_builds_the_lab() {
 }
 
 #[test]
+fn a_configuration_files_limits_reach_the_server() {
+    let dir = scratch_dir("limits");
+    let path = dir.join("lab.toml");
+    std::fs::write(
+        &path,
+        "[limits]\nretention_s = 2.5\nmax_retained = 7\nmax_active_invocations = 3\nlog_bytes = 4096\n\n\
+         [things.stage]\ntype = \"Stage\"\n",
+    )
+    .expect("write");
+    let configured =
+        labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir)).expect("the file loads");
+    let manager = configured.server.manager().config().clone();
+    assert_eq!(manager.retention, Duration::from_millis(2500));
+    assert_eq!(manager.max_retained, 7);
+    assert_eq!(manager.max_active, 3);
+    assert_eq!(manager.log_bytes, 4096);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn bad_configuration_files_name_the_key() {
     let dir = scratch_dir("bad-config");
     let cases = [
@@ -591,6 +611,8 @@ fn bad_configuration_files_name_the_key() {
             "[things.camera]\ntype = \"Camera\"\nconfig = { exposure_ms = -1.0 }\n",
         ),
         ("port", "port = \"eighty\"\n"),
+        ("limits.retention_s", "[limits]\nretention_s = -1\n"),
+        ("limits.max_threads", "[limits]\nmax_threads = 4\n"),
         (
             "things.autofocus.config",
             "[things.autofocus]\ntype = \"Autofocus\"\nconfig = { x = 1 }\n",

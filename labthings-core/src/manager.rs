@@ -142,9 +142,6 @@ impl Shared {
             let mut retained = self.retained.write();
             let id = invocation.id();
             if retained.by_id.contains_key(&id) {
-                for blob in invocation.blob_sink().lock().iter() {
-                    retained.blobs.insert(blob.id(), id);
-                }
                 retained.finished.push_back(id);
             }
             while retained.finished.len() > self.config.max_retained {
@@ -157,8 +154,18 @@ impl Shared {
         self.hub.publish(Notification::Invocation(invocation.clone()));
     }
 
-    /// End `invocation` with `result` unless it has ended already.
+    /// End `invocation` with `result` unless it has ended already. Its blobs
+    /// are findable before anyone waiting for it is woken.
     fn finish(&self, invocation: &Arc<Invocation>, result: Result<Value, Failure>) {
+        {
+            let mut retained = self.retained.write();
+            let id = invocation.id();
+            if retained.by_id.contains_key(&id) {
+                for blob in invocation.blob_sink().lock().iter() {
+                    retained.blobs.insert(blob.id(), id);
+                }
+            }
+        }
         if invocation.finish(result) {
             self.finished(invocation);
         }

@@ -10,6 +10,10 @@
 //! port = 5000
 //! settings_dir = "settings"
 //!
+//! [limits]                 # optional: any ServerConfig limit, times in seconds
+//! retention_s = 300
+//! max_retained = 1000
+//!
 //! [things.stage]
 //! type = "Stage"
 //! config = { step_delay_ms = 5 }
@@ -24,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use labthings_core::Thing;
 use serde::Deserialize;
@@ -81,7 +86,75 @@ struct FileModel {
     port: Option<u16>,
     settings_dir: Option<PathBuf>,
     #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
     things: toml::Table,
+}
+
+/// The `[limits]` table: each key overrides one [`ServerConfig`] field
+/// (times in seconds, sizes in bytes); absent keys keep the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    body_limit: Option<usize>,
+    retention_s: Option<f64>,
+    log_capacity: Option<usize>,
+    log_bytes: Option<usize>,
+    max_retained: Option<usize>,
+    max_active_invocations: Option<usize>,
+    max_invocation_threads: Option<usize>,
+    max_connections: Option<usize>,
+    header_read_timeout_s: Option<f64>,
+    body_read_timeout_s: Option<f64>,
+    ws_max_message: Option<usize>,
+    max_list: Option<usize>,
+    invoke_wait_s: Option<f64>,
+    expiry_interval_s: Option<f64>,
+    shutdown_grace_s: Option<f64>,
+}
+
+impl Limits {
+    /// Apply the limits to `config`; an error names the key of a bad time.
+    fn apply(self, config: &mut ServerConfig) -> Result<(), (String, String)> {
+        let seconds = |key: &str, value: Option<f64>, field: &mut Duration| {
+            if let Some(value) = value {
+                *field = Duration::try_from_secs_f64(value)
+                    .map_err(|_| (format!("limits.{key}"), format!("{value} is not a duration in seconds")))?;
+            }
+            Ok::<(), (String, String)>(())
+        };
+        seconds("retention_s", self.retention_s, &mut config.retention)?;
+        seconds(
+            "header_read_timeout_s",
+            self.header_read_timeout_s,
+            &mut config.header_read_timeout,
+        )?;
+        seconds(
+            "body_read_timeout_s",
+            self.body_read_timeout_s,
+            &mut config.body_read_timeout,
+        )?;
+        seconds("invoke_wait_s", self.invoke_wait_s, &mut config.invoke_wait)?;
+        seconds("expiry_interval_s", self.expiry_interval_s, &mut config.expiry_interval)?;
+        seconds("shutdown_grace_s", self.shutdown_grace_s, &mut config.shutdown_grace)?;
+        let sizes = [
+            (self.body_limit, &mut config.body_limit),
+            (self.log_capacity, &mut config.log_capacity),
+            (self.log_bytes, &mut config.log_bytes),
+            (self.max_retained, &mut config.max_retained),
+            (self.max_active_invocations, &mut config.max_active_invocations),
+            (self.max_invocation_threads, &mut config.max_invocation_threads),
+            (self.max_connections, &mut config.max_connections),
+            (self.ws_max_message, &mut config.ws_max_message),
+            (self.max_list, &mut config.max_list),
+        ];
+        for (value, field) in sizes {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One `[things.NAME]` section.
@@ -197,6 +270,9 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     if let Some(dir) = file.settings_dir {
         config.settings_dir = Some(dir);
     }
+    file.limits
+        .apply(&mut config)
+        .map_err(|(key, message)| invalid(key, message))?;
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {

@@ -1,0 +1,41 @@
+//! A short soak (examples/soak.rs) on every test run: a minute of mixed load
+//! on the mock lab, resources sampled every 5 s, nothing may keep growing
+//! after the 10 s retention window and no request may fail.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/soak.rs"]
+mod soak;
+
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_levels_off_with_no_failed_request() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let server = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples/mock_lab");
+    assert!(
+        server.exists(),
+        "cargo test builds the examples: {} is missing",
+        server.display()
+    );
+    let report = soak::run(soak::SoakOptions {
+        server,
+        duration: Duration::from_secs(60),
+        interval: Duration::from_secs(5),
+        retention: Duration::from_secs(10),
+    })
+    .await
+    .expect("the soak ran");
+    assert!(report.samples.len() >= 12, "{} samples", report.samples.len());
+    assert!(report.ok > 1000, "only {} requests", report.ok);
+    assert!(
+        report.passed(),
+        "failed requests: {} {:?}; growth: {:?}",
+        report.errors,
+        report.first_errors,
+        report.growth
+    );
+}
