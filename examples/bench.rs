@@ -57,10 +57,21 @@ impl Bench {
     }
 }
 
+/// `--config FILE` may name `type = "Bench"` things and set `[limits]`.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
-    let server = Server::builder().thing("bench", Bench::default()).build()?;
-    server.run(args.address()).await?;
+    match &args.config {
+        Some(path) => {
+            let catalog = ThingCatalog::new().register_default::<Bench>("Bench");
+            let configured = labthings::http::config_file::load(path, &catalog, ServerConfig::default())?;
+            let address = args.address_or(configured.host.as_deref(), configured.port);
+            configured.server.run(address).await?;
+        }
+        None => {
+            let server = Server::builder().thing("bench", Bench::default()).build()?;
+            server.run(args.address()).await?;
+        }
+    }
     Ok(())
 }

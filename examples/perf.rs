@@ -341,8 +341,18 @@ async fn main() -> anyhow::Result<()> {
 
     let mut targets = Vec::new();
     let port = free_port()?;
+    // Keep every invocation of the run (the default keeps the newest 1000),
+    // so the memory a retained invocation costs can be measured below.
+    let config = std::env::temp_dir().join(format!("labthings-perf-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        "[limits]\nmax_retained = 1000000\nmax_list = 1000000\n\n[things.bench]\ntype = \"Bench\"\n",
+    )?;
     let mut bench = Command::new(examples.join("bench"));
-    bench.args(["--port", &port.to_string()]).env("RUST_LOG", "warn");
+    bench
+        .args(["--port", &port.to_string(), "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn");
     targets.push(launch("labthings", bench, port).await?);
     let port = free_port()?;
     let mut ceiling = Command::new(examples.join("hyper_ceiling"));
