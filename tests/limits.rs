@@ -375,3 +375,45 @@ async fn a_blob_is_found_as_soon_as_its_output_is_answered() {
         client.await.expect("every blob was found");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_left_unfinished_closes_the_socket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let (server, _) = bench_with(ServerConfig {
+        ws_message_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
+    // A quiet observer is not disturbed: it has nothing unfinished.
+    let (mut quiet, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    let observe = json!({"messageType": "addPropertyObservation", "data": {"count": true}});
+    quiet.send(Message::text(observe.to_string())).await.expect("send");
+    // The first fragment of a text message, and never the rest.
+    let (mut stalling, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    let fragment = Frame::message(b"{\"messageType\": ".to_vec(), OpCode::Data(Data::Text), false);
+    stalling.send(Message::Frame(fragment)).await.expect("send a fragment");
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stalling.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(Some(1008)), "closed as a policy violation");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(server.put("/bench/count", json!(5)).await.0, 201);
+    let message = tokio::time::timeout(Duration::from_secs(5), quiet.next()).await;
+    assert!(
+        matches!(&message, Ok(Some(Ok(m))) if m.to_text().is_ok_and(|t| t.contains("propertyStatus"))),
+        "the quiet observer still observes: {message:?}"
+    );
+}

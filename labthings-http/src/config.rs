@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Largest WebSocket message (and frame) a client may send, in bytes
     /// (default 64 KiB; observation requests are a few hundred bytes).
     pub ws_max_message: usize,
+    /// How long a WebSocket message (or frame) may take to arrive once it has
+    /// begun (default 30 s); a client that leaves one unfinished longer is
+    /// disconnected (close code 1008).
+    pub ws_message_timeout: Duration,
     /// Most invocations in one answer of an invocation list (default 1000);
     /// `?limit=` may ask for fewer, `?offset=` pages.
     pub max_list: usize,
@@ -78,6 +82,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(20),
             body_read_timeout: Duration::from_secs(30),
             ws_max_message: 64 * 1024,
+            ws_message_timeout: Duration::from_secs(30),
             max_list: 1000,
             invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),

@@ -107,6 +107,7 @@ struct Limits {
     header_read_timeout_s: Option<f64>,
     body_read_timeout_s: Option<f64>,
     ws_max_message: Option<usize>,
+    ws_message_timeout_s: Option<f64>,
     max_list: Option<usize>,
     invoke_wait_s: Option<f64>,
     expiry_interval_s: Option<f64>,
@@ -137,6 +138,11 @@ impl Limits {
         seconds("invoke_wait_s", self.invoke_wait_s, &mut config.invoke_wait)?;
         seconds("expiry_interval_s", self.expiry_interval_s, &mut config.expiry_interval)?;
         seconds("shutdown_grace_s", self.shutdown_grace_s, &mut config.shutdown_grace)?;
+        seconds(
+            "ws_message_timeout_s",
+            self.ws_message_timeout_s,
+            &mut config.ws_message_timeout,
+        )?;
         let sizes = [
             (self.body_limit, &mut config.body_limit),
             (self.log_capacity, &mut config.log_capacity),

@@ -9,6 +9,7 @@ pub(crate) mod panel;
 pub(crate) mod properties;
 pub(crate) mod streams;
 pub(crate) mod things;
+pub(crate) mod websocket;
 
 use std::sync::Arc;
 

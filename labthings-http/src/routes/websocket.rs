@@ -1,0 +1,335 @@
+//! The LabThings-FastAPI WebSocket, `/{thing}/ws`: a client adds property
+//! and action observations and receives `propertyStatus` and `actionStatus`
+//! messages.
+//!
+//! The upgrade is handled here (hyper's upgrade and tokio-tungstenite)
+//! rather than by axum's extractor, because the connection's reads are
+//! watched: a message, or a frame, that is still unfinished
+//! [`ServerConfig::ws_message_timeout`](crate::ServerConfig::ws_message_timeout)
+//! after its first byte arrived closes the socket (1008), so a client cannot
+//! hold half-sent messages open. Messages and frames are also capped at
+//! `ws_max_message` bytes, each session counts as one of the server's
+//! connections, and shutdown closes every session with 1001.
+
+use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use labthings_core::ThingInstance;
+use labthings_core::hub::Notification;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use super::json_route;
+use crate::error::ApiError;
+use crate::state::{AppState, base_url};
+
+/// The error type LabThings-FastAPI uses in WebSocket error responses.
+const WEBTHING_ERRORS: &str = "https://w3c.github.io/web-thing-protocol/errors";
+
+/// Add `/{thing}/ws`.
+pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
+    let thing = thing.clone();
+    router.route(
+        &format!("/{}/ws", thing.name()),
+        json_route(get(move |State(state): State<Arc<AppState>>, request: Request| {
+            upgrade(state, thing.clone(), request)
+        })),
+    )
+}
+
+/// Whether the comma-separated header `name` holds `token` (any case).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Check the handshake, answer 101 and run the session once upgraded.
+async fn upgrade(state: Arc<AppState>, thing: Arc<ThingInstance>, mut request: Request) -> Result<Response, ApiError> {
+    let headers = request.headers();
+    let not_websocket = |what: &str| {
+        ApiError::BadRequest(format!(
+            "this is a WebSocket endpoint: {what} (send `Connection: Upgrade`, `Upgrade: websocket`, \
+             `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`)"
+        ))
+    };
+    if !has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(not_websocket("the Connection header does not include `upgrade`"));
+    }
+    if !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(not_websocket("the Upgrade header is not `websocket`"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err(not_websocket("Sec-WebSocket-Version is not 13"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| not_websocket("Sec-WebSocket-Key is missing"))?;
+    let accept = derive_accept_key(key.as_bytes());
+    let base = base_url(headers);
+    let upgrading = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrading.await {
+            session(TokioIo::new(upgraded), state, thing, base).await;
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    Ok(response)
+}
+
+/// The upgraded connection, noting when bytes arrived that have not yet
+/// made up a whole message.
+struct Watched<T> {
+    inner: T,
+    unfinished_since: Arc<Mutex<Option<Instant>>>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.unfinished_since.lock().get_or_insert_with(Instant::now);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What woke the session.
+enum Incoming {
+    Client(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    Hub(Result<Notification, RecvError>),
+    Closing,
+    /// Time to check for a message under way too long.
+    Timer,
+}
+
+/// Close `socket` with `code` and `reason`.
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut WebSocketStream<S>, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// One WebSocket session: the client adds observations; we relay matching
+/// notifications until either side closes, the server shuts down, or the
+/// client leaves a message unfinished too long.
+async fn session<S>(io: S, state: Arc<AppState>, thing: Arc<ThingInstance>, base: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let unfinished_since = Arc::new(Mutex::new(None));
+    let watched = Watched {
+        inner: io,
+        unfinished_since: unfinished_since.clone(),
+    };
+    let limit = state.config.ws_max_message;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    let mut socket = WebSocketStream::from_raw_socket(watched, Role::Server, Some(config)).await;
+    let Ok(_permit) = state.connections.clone().try_acquire_owned() else {
+        close(&mut socket, CloseCode::Again, "too many open connections").await;
+        return;
+    };
+    let timeout = state.config.ws_message_timeout;
+    let mut hub = state.manager.hub().subscribe();
+    let mut properties: HashSet<String> = HashSet::new();
+    let mut actions: HashSet<String> = HashSet::new();
+    loop {
+        // Wake when the message under way would be overdue, or after one
+        // timeout to look again (bytes may arrive while we wait).
+        let started = *unfinished_since.lock();
+        let wake = started.unwrap_or_else(Instant::now) + timeout;
+        let incoming = tokio::select! {
+            message = socket.next() => Incoming::Client(message),
+            notification = hub.recv() => Incoming::Hub(notification),
+            () = state.closing.cancelled() => Incoming::Closing,
+            () = tokio::time::sleep_until(wake.into()) => Incoming::Timer,
+        };
+        let reply = match incoming {
+            Incoming::Closing => {
+                close(&mut socket, CloseCode::Away, "the server is shutting down").await;
+                return;
+            }
+            Incoming::Timer => {
+                let overdue = unfinished_since.lock().is_some_and(|since| since.elapsed() >= timeout);
+                if overdue {
+                    let reason = format!("a message was still unfinished {timeout:?} after it began");
+                    close(&mut socket, CloseCode::Policy, &reason).await;
+                    return;
+                }
+                Vec::new()
+            }
+            Incoming::Client(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,
+            Incoming::Client(Some(Ok(message))) => {
+                *unfinished_since.lock() = None;
+                match message {
+                    Message::Text(text) => request(text.as_str(), &thing, &mut properties, &mut actions),
+                    _ => Vec::new(),
+                }
+            }
+            Incoming::Hub(Err(RecvError::Lagged(_))) => Vec::new(),
+            Incoming::Hub(Err(RecvError::Closed)) => return,
+            Incoming::Hub(Ok(notification)) => relay(notification, &thing, &properties, &actions, &base)
+                .into_iter()
+                .collect(),
+        };
+        for message in reply {
+            if socket.send(Message::text(message.to_string())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The error response LabThings-FastAPI clients expect for a bad observation.
+fn observation_error(kind: &str, name: &str, observable: bool) -> Value {
+    let (status, suffix, title, detail) = if observable {
+        (
+            "404",
+            "not-found",
+            "Not Found",
+            format!("No {kind} found with the name '{name}'."),
+        )
+    } else {
+        (
+            "403",
+            "not-observable",
+            "Not Observable",
+            format!("Property '{name}' is not observable."),
+        )
+    };
+    json!({
+        "messageType": "response",
+        "operation": format!("observe{kind}"),
+        "name": name,
+        "error": {"status": status, "type": format!("{WEBTHING_ERRORS}#{suffix}"), "title": title, "detail": detail},
+    })
+}
+
+/// Handle a client message; returns error responses to send back.
+fn request(
+    text: &str,
+    thing: &ThingInstance,
+    properties: &mut HashSet<String>,
+    actions: &mut HashSet<String>,
+) -> Vec<Value> {
+    let Ok(message) = serde_json::from_str::<Value>(text) else {
+        return vec![
+            json!({"messageType": "response", "error": {"status": "400", "title": "Bad Request", "detail": "messages must be JSON objects"}}),
+        ];
+    };
+    let names: Vec<String> = message["data"]
+        .as_object()
+        .map(|d| {
+            d.iter()
+                .filter(|(_, on)| on.as_bool() != Some(false))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut errors = Vec::new();
+    match message["messageType"].as_str() {
+        Some("addPropertyObservation") => {
+            for name in names {
+                match thing.properties().iter().find(|p| p.name == name) {
+                    Some(p) if p.data => {
+                        properties.insert(name);
+                    }
+                    Some(_) => errors.push(observation_error("property", &name, false)),
+                    None => errors.push(observation_error("property", &name, true)),
+                }
+            }
+        }
+        Some("addActionObservation") => {
+            for name in names {
+                if thing.actions().iter().any(|a| a.name == name) {
+                    actions.insert(name);
+                } else {
+                    errors.push(observation_error("action", &name, true));
+                }
+            }
+        }
+        Some("removePropertyObservation") => properties.retain(|p| !names.contains(p)),
+        Some("removeActionObservation") => actions.retain(|a| !names.contains(a)),
+        other => errors.push(json!({
+            "messageType": "response",
+            "error": {"status": "400", "title": "Bad Request", "detail": format!("unknown messageType {other:?}")},
+        })),
+    }
+    errors
+}
+
+/// The message for a notification this session observes, if any.
+fn relay(
+    notification: Notification,
+    thing: &ThingInstance,
+    properties: &HashSet<String>,
+    actions: &HashSet<String>,
+    base: &str,
+) -> Option<Value> {
+    match notification {
+        Notification::Property { thing: t, name, value } if *t == *thing.name() && properties.contains(name) => {
+            Some(json!({"messageType": "propertyStatus", "data": {name: value}}))
+        }
+        Notification::Invocation(invocation)
+            if invocation.thing() == thing.name() && actions.contains(invocation.action()) =>
+        {
+            Some(json!({
+                "messageType": "actionStatus",
+                "data": {
+                    "action name": invocation.action(),
+                    "status": invocation.status().as_str(),
+                    "invocation": invocation.to_json(base, true),
+                },
+            }))
+        }
+        _ => None,
+    }
+}
