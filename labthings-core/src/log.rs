@@ -71,11 +71,15 @@ fn python_level(level: Level) -> (&'static str, u8) {
     }
 }
 
-/// What one record is counted as against a buffer's byte limit: its text
-/// plus a fixed allowance for the rest of the record.
+/// What one record is counted as against a buffer's byte limit: its text,
+/// the record itself, and what the allocator adds to its two strings, so
+/// the limit is close to the memory the log really takes.
 fn record_cost(record: &LogRecord) -> usize {
-    record.message.len() + record.filename.len() + 128
+    record.message.len() + record.filename.len() + RECORD_OVERHEAD
 }
+
+/// The memory a record takes besides its text.
+const RECORD_OVERHEAD: usize = std::mem::size_of::<LogRecord>() + 64;
 
 /// The longest message a record keeps, in bytes; longer ones are cut.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
@@ -103,7 +107,8 @@ impl LogBuffer {
     }
 
     /// An empty buffer that keeps at most `capacity` records taking at most
-    /// `max_bytes` (counted as message and file name plus 128 bytes each).
+    /// `max_bytes` (each counted as its message and file name plus the
+    /// record's own size and allocation overhead, about 200 bytes).
     pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
             records: Mutex::new(Records::default()),

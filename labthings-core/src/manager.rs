@@ -36,8 +36,8 @@ pub struct ManagerConfig {
     /// How many log records each invocation keeps (default 1000).
     pub log_capacity: usize,
     /// How many bytes of log each invocation keeps (default 64 KiB; a record
-    /// counts as its message and file name plus 128 bytes). The newest
-    /// records are kept.
+    /// counts as its message and file name plus about 200 bytes for the
+    /// record itself). The newest records are kept.
     pub log_bytes: usize,
     /// How many finished invocations are kept at most, whatever their
     /// retention (default 1000); beyond it the oldest finished is dropped.
