@@ -205,7 +205,7 @@ class ThingCard {
           }
         };
         row.append(
-          el("td", {}, el("form", { class: "write", onsubmit: write }, input.node, el("button", { type: "submit", text: "Set" }), message)),
+          el("td", {}, el("form", { class: "write", onsubmit: write, novalidate: true }, input.node, el("button", { type: "submit", text: "Set" }), message)),
         );
       } else {
         row.append(el("td"));
@@ -290,7 +290,10 @@ class ActionPanel {
     this.fields = new Map();
     const input = action.input || {};
     const required = new Set(input.required || []);
-    const form = el("form", { class: "invoke", onsubmit: (e) => this.run(e) });
+    // The server checks every value against the schema and says what is
+    // wrong in words the user can act on; the browser's own checks would
+    // stop the request with a tooltip instead.
+    const form = el("form", { class: "invoke", onsubmit: (e) => this.run(e), novalidate: true });
     for (const [field, schema] of Object.entries(input.properties || {})) {
       const w = widget(schema, field);
       if (schema.default !== undefined) w.set(schema.default);
