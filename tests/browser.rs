@@ -22,10 +22,15 @@ use serde_json::{Value, json};
 
 /// The mock lab's three things and the bench, on one server.
 async fn lab() -> TestServer {
+    lab_with_settings(None).await
+}
+
+/// The same, with settings kept in `settings_dir`.
+async fn lab_with_settings(settings_dir: Option<PathBuf>) -> TestServer {
     start(
         Server::builder()
             .config(ServerConfig {
-                settings_dir: None,
+                settings_dir,
                 ..ServerConfig::default()
             })
             .thing("stage", mock_lab::Stage::default())
@@ -166,7 +171,11 @@ async fn the_panel_and_the_docs_are_served_from_the_binary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
     setup();
-    let server = lab().await;
+    // A settings file with a mistyped calibration: the panel must say so.
+    let settings = std::env::temp_dir().join(format!("labthings-panel-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&settings).expect("a settings folder");
+    std::fs::write(settings.join("stage.json"), r#"{"steps_per_um": "fast"}"#).expect("write");
+    let server = lab_with_settings(Some(settings.clone())).await;
     let screenshot = repo().join("target/artifacts/panel.png");
     std::fs::create_dir_all(repo().join("target/artifacts")).expect("target/artifacts");
     let script = repo().join("tests/interop/panel_e2e.mjs");
@@ -179,6 +188,7 @@ async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
         ],
     )
     .await;
+    let _ = std::fs::remove_dir_all(settings);
     assert!(stdout.contains("steps passed, 0 failed"), "{stdout}");
     let png = std::fs::read(&screenshot).expect("the screenshot is kept");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");

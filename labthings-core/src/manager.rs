@@ -157,12 +157,13 @@ impl Shared {
     /// End `invocation` with `result` unless it has ended already. Its blobs
     /// are findable before anyone waiting for it is woken.
     fn finish(&self, invocation: &Arc<Invocation>, result: Result<Value, Failure>) {
-        {
+        let blobs: Vec<Uuid> = invocation.blob_sink().lock().iter().map(|b| b.id()).collect();
+        if !blobs.is_empty() {
             let mut retained = self.retained.write();
             let id = invocation.id();
             if retained.by_id.contains_key(&id) {
-                for blob in invocation.blob_sink().lock().iter() {
-                    retained.blobs.insert(blob.id(), id);
+                for blob in blobs {
+                    retained.blobs.insert(blob, id);
                 }
             }
         }

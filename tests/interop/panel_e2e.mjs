@@ -55,6 +55,8 @@ try {
   await page.locator("body[data-ready=true]").waitFor();
   for (const thing of ["stage", "camera", "autofocus"]) await page.locator(`#thing-${thing}`).waitFor();
   step("the panel shows every thing of the mock lab");
+  await page.locator("section.warning[role=alert]", { hasText: "steps_per_um" }).waitFor();
+  step("a settings file the server could not restore is shown as a warning, naming the field");
 
   const stage = page.locator("#thing-stage");
   const delay = stage.locator("tr[data-property=step_delay_ms]");
