@@ -10,7 +10,7 @@ pub use labthings_core::{
     InvocationStatus, MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
-pub use labthings_http::{FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
+pub use labthings_http::{CorsConfig, FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
 pub use labthings_macros::{action, event, on_start, on_stop, param, property, setter, slot, stream, thing};
 /// Re-exported so device code can log without its own `tracing` dependency.
 pub use tracing;

@@ -164,31 +164,32 @@ async fn raw(lab: &TestServer, request: &[u8]) -> (String, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_cannot_be_parsed_get_json_answers() {
     let lab = lab().await;
-    let mut too_many_headers = b"GET /stage/ HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let mut too_many_headers = b"GET /stage/ HTTP/1.1\r\nHost: localhost\r\n".to_vec();
     for n in 0..200 {
         too_many_headers.extend_from_slice(format!("X-{n}: 1\r\n").as_bytes());
     }
     too_many_headers.extend_from_slice(b"\r\n");
     let mut long_path = b"GET /".to_vec();
     long_path.extend(std::iter::repeat_n(b'a', 1 << 20));
-    long_path.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    long_path.extend_from_slice(b" HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("a bad request line", b"GARBAGE\r\n\r\n".to_vec(), "400"),
         ("too many headers", too_many_headers, "431"),
         ("a 1 MiB path", long_path, "431"),
         (
             "two Content-Length headers",
-            b"PUT /stage/step_delay_ms HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n1".to_vec(),
+            b"PUT /stage/step_delay_ms HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n1"
+                .to_vec(),
             "400",
         ),
         (
             "a WebSocket GET without upgrade",
-            b"GET /stage/ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            b"GET /stage/ws HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec(),
             "400",
         ),
         (
             "a path that is not UTF-8",
-            b"GET /action_invocations/%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            b"GET /action_invocations/%FF%FE HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec(),
             "4",
         ),
     ];

@@ -221,7 +221,7 @@ async fn slow_or_idle_clients_are_disconnected() {
     let addr = address(&server);
     // Headers sent a byte at a time, never finished (slowloris).
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
-    slow.write_all(b"GET /bench/count HTTP/1.1\r\nHost: x\r\n")
+    slow.write_all(b"GET /bench/count HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .expect("write");
     // A connection that never sends anything.
@@ -245,7 +245,7 @@ async fn slow_or_idle_clients_are_disconnected() {
     let mut stalled = TcpStream::connect(&addr).await.expect("connect");
     stalled
         .write_all(
-            b"PUT /bench/count HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n1",
+            b"PUT /bench/count HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n1",
         )
         .await
         .expect("write");

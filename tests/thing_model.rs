@@ -593,6 +593,36 @@ fn a_configuration_files_limits_reach_the_server() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_files_security_table_reaches_the_server() {
+    let dir = scratch_dir("security");
+    let path = dir.join("lab.toml");
+    std::fs::write(
+        &path,
+        "[security]\nallowed_hosts = [\"scope.lab.example\"]\nallowed_origins = [\"https://app.lab.example\"]\n\
+         cors = true\n\n[things.stage]\ntype = \"Stage\"\n",
+    )
+    .expect("write");
+    let configured =
+        labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir)).expect("the file loads");
+    let server = start(configured.server).await;
+    let response = server
+        .client
+        .put(server.at("/stage/step_delay_ms"))
+        .header("host", "scope.lab.example")
+        .header("origin", "https://app.lab.example")
+        .json(&json!(3))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.lab.example"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn bad_configuration_files_name_the_key() {
     let dir = scratch_dir("bad-config");

@@ -49,6 +49,24 @@ pub struct ServerConfig {
     /// begun (default 30 s); a client that leaves one unfinished longer is
     /// disconnected (close code 1008).
     pub ws_message_timeout: Duration,
+    /// Host names (without port) the server answers to besides the ones it
+    /// always does: `localhost`, any IP address, and this machine's own host
+    /// name (also with `.local`). `"*"` answers to any. Other `Host`s get
+    /// 421, which stops DNS-rebinding pages (default: none).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://app.example:8443`) from which browsers may write,
+    /// invoke, cancel and open WebSockets, besides the server's own origin;
+    /// requests from other origins get 403 (default: none). With
+    /// [`cors`](Self::cors) they may also read cross-origin.
+    pub allowed_origins: Vec<String>,
+    /// Let web apps served from `allowed_origins` call the API from the
+    /// browser (CORS answers and preflights; default off).
+    pub cors: Option<CorsConfig>,
+    /// The URL clients reach the server at when it differs from what they
+    /// send as `Host` (behind a reverse proxy), e.g.
+    /// `https://scope.lab.example/`; TD `base`, `Location` and blob links
+    /// are built on it (default: from the allowed `Host`).
+    pub public_base_url: Option<String>,
     /// Most invocations in one answer of an invocation list (default 1000);
     /// `?limit=` may ask for fewer, `?offset=` pages.
     pub max_list: usize,
@@ -84,10 +102,34 @@ impl Default for ServerConfig {
             ws_max_message: 64 * 1024,
             ws_message_timeout: Duration::from_secs(30),
             max_list: 1000,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            cors: None,
+            public_base_url: None,
             invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),
             settings_dir: Some(PathBuf::from("settings")),
+        }
+    }
+}
+
+/// The cross-origin policy: which methods and request headers web apps
+/// served from [`ServerConfig::allowed_origins`] may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// Methods allowed cross-origin (default GET, PUT, POST, DELETE).
+    pub methods: Vec<String>,
+    /// Request headers allowed cross-origin (default `content-type`,
+    /// `authorization`).
+    pub headers: Vec<String>,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            methods: ["GET", "PUT", "POST", "DELETE"].map(String::from).to_vec(),
+            headers: ["content-type", "authorization"].map(String::from).to_vec(),
         }
     }
 }

@@ -14,6 +14,11 @@
 //! retention_s = 300
 //! max_retained = 1000
 //!
+//! [security]               # optional: names and web apps beyond the defaults
+//! allowed_hosts = ["scope.lab.example"]
+//! allowed_origins = ["https://app.lab.example"]
+//! cors = true
+//!
 //! [things.stage]
 //! type = "Stage"
 //! config = { step_delay_ms = 5 }
@@ -34,7 +39,7 @@ use labthings_core::Thing;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::config::ServerConfig;
+use crate::config::{CorsConfig, ServerConfig};
 use crate::server::{Server, ServerBuilder};
 
 /// A Thing that can be built from its own section of a configuration file.
@@ -88,7 +93,42 @@ struct FileModel {
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
+    security: Security,
+    #[serde(default)]
     things: toml::Table,
+}
+
+/// The `[security]` table: who may reach the server from a browser.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Security {
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    /// `true` for the default methods and headers.
+    #[serde(default)]
+    cors: bool,
+    cors_methods: Option<Vec<String>>,
+    cors_headers: Option<Vec<String>>,
+    public_base_url: Option<String>,
+}
+
+impl Security {
+    fn apply(self, config: &mut ServerConfig) {
+        config.allowed_hosts.extend(self.allowed_hosts);
+        config.allowed_origins.extend(self.allowed_origins);
+        if self.cors {
+            let defaults = CorsConfig::default();
+            config.cors = Some(CorsConfig {
+                methods: self.cors_methods.unwrap_or(defaults.methods),
+                headers: self.cors_headers.unwrap_or(defaults.headers),
+            });
+        }
+        if self.public_base_url.is_some() {
+            config.public_base_url = self.public_base_url;
+        }
+    }
 }
 
 /// The `[limits]` table: each key overrides one [`ServerConfig`] field
@@ -279,6 +319,7 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     file.limits
         .apply(&mut config)
         .map_err(|(key, message)| invalid(key, message))?;
+    file.security.apply(&mut config);
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {

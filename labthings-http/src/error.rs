@@ -33,6 +33,9 @@ pub enum ApiError {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// 415: the body is not declared as JSON.
+    #[error("the body must be JSON, sent with `Content-Type: application/json`; got {0}")]
+    UnsupportedMediaType(String),
     /// 400: the body could not be read at all.
     #[error("could not read the request body: {0}")]
     BadBody(String),
@@ -92,6 +95,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -21,13 +21,14 @@ mod config;
 pub mod config_file;
 mod connections;
 mod error;
+mod guard;
 pub mod openapi;
 mod parse_errors;
 mod routes;
 mod server;
 mod state;
 
-pub use config::ServerConfig;
+pub use config::{CorsConfig, ServerConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;
 pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

@@ -33,7 +33,9 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
                 405 => json_response("The path does not take this method", component("Detail")),
                 409 => json_response("A hardware lock is held by a running invocation", component("Detail")),
                 408 => json_response("The body did not arrive in time", component("Detail")),
+                403 => json_response("A page from another origin may not do this", component("Detail")),
                 413 => json_response("The body is larger than the server's limit", component("Detail")),
+                415 => json_response("The body is not sent as JSON", component("Detail")),
                 422 => json_response(
                     "The input does not fit its schema; every problem is listed",
                     component("HTTPValidationError"),
@@ -226,7 +228,7 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
         if property.writable {
             let mut responses = Map::new();
             responses.insert("201".into(), json_response("Written", json!({"type": "null"})));
-            responses.extend(errors(&[400, 408, 409, 413, 422, 500]));
+            responses.extend(errors(&[400, 403, 408, 409, 413, 415, 422, 500]));
             item.insert(
                 "put".into(),
                 json!({
@@ -315,7 +317,7 @@ fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &
                 }}}
             }),
         );
-        responses.extend(errors(&[400, 408, 409, 413, 422, 500, 503]));
+        responses.extend(errors(&[400, 403, 408, 409, 413, 415, 422, 500, 503]));
         post.insert("responses".into(), responses.into());
         paths.insert(
             format!("/{name}/{}", action.name),

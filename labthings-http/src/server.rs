@@ -166,6 +166,7 @@ impl ServerBuilder {
                 things,
                 manager,
                 connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
+                allowed: crate::guard::Allowed::new(&self.config),
                 config: self.config,
                 closing: CancellationToken::new(),
                 stopped: parking_lot::Mutex::new(false),

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::guard::Allowed;
 
 /// Shared state of a running server.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) connections: Arc<Semaphore>,
     /// Whether the stop hooks have run (they run once).
     pub(crate) stopped: Mutex<bool>,
+    /// The hosts and origins the server accepts.
+    pub(crate) allowed: Allowed,
 }
 
 impl AppState {
@@ -42,9 +45,17 @@ impl AppState {
     }
 }
 
-/// The absolute base URL (ending in `/`) the client used to reach us, from
-/// the `Host` header: links in responses are built on it.
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
+/// The absolute base URL (ending in `/`) links in responses are built on:
+/// the configured public URL, or the one the client used to reach us (its
+/// `Host`, which the guard has checked is one we answer to).
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &state.config.public_base_url {
+        return if public.ends_with('/') {
+            public.clone()
+        } else {
+            format!("{public}/")
+        };
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -100,7 +100,7 @@ async fn invoke(
                 retry_after_secs: 1,
             },
         })?;
-    let base = base_url(&headers);
+    let base = base_url(&state, &headers);
     let mut response = match answer {
         Answer::Output => {
             // If the client goes away, this future is dropped: the invocation

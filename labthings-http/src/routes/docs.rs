@@ -39,7 +39,7 @@ pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
 }
 
 async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<serde_json::Value> {
-    Json(openapi_document(&state.things, &base_url(&headers)))
+    Json(openapi_document(&state.things, &base_url(&state, &headers)))
 }
 
 /// One file of Swagger UI (`index.html` for the empty path).

@@ -61,7 +61,7 @@ pub(crate) async fn list(
 /// The summaries of one page of `all`, with `X-Total-Count` and, when more
 /// follow, a `Link` header to the next page.
 pub(crate) fn page_response(state: &AppState, headers: &HeaderMap, all: &[Arc<Invocation>], page: Page) -> Response {
-    let base = base_url(headers);
+    let base = base_url(state, headers);
     let limit = page.limit.map_or(usize::MAX, |l| l as usize).min(state.config.max_list);
     let start = (page.offset as usize).min(all.len());
     let end = start.saturating_add(limit).min(all.len());
@@ -105,7 +105,7 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let invocation = find(&state, &id)?;
-    Ok(Json(invocation.to_json(&base_url(&headers), true)))
+    Ok(Json(invocation.to_json(&base_url(&state, &headers), true)))
 }
 
 /// `DELETE /action_invocations/{id}`: ask a running invocation to stop.

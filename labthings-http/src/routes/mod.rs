@@ -50,10 +50,38 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         }
         router = observe::routes(router, thing);
     }
-    router
+    let mut router = router
         .fallback(not_found)
-        .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(axum::middleware::map_response(json_error_bodies));
+    if let Some(cors) = &state.config.cors {
+        router = router.layer(cors_layer(&state.config.allowed_origins, cors));
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::guard))
         .with_state(state)
+}
+
+/// The CORS answers for web apps served from `origins` (tower-http's layer:
+/// preflights, `Access-Control-Allow-*`, and the headers clients may read).
+fn cors_layer(origins: &[String], cors: &crate::config::CorsConfig) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    let methods: Vec<Method> = cors.methods.iter().filter_map(|m| m.parse().ok()).collect();
+    let headers: Vec<HeaderName> = cors.headers.iter().filter_map(|h| h.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods(methods)
+        .allow_headers(headers)
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::LINK,
+            HeaderName::from_static("x-total-count"),
+        ])
 }
 
 /// Give every error answer a JSON body: rejections that axum's extractors

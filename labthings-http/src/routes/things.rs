@@ -52,7 +52,9 @@ pub(crate) fn routes(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) 
     let td = {
         let thing = thing.clone();
         let cache = Arc::new(TdCache::default());
-        move |headers: HeaderMap| async move { cache.response(&thing, &base_url(&headers)) }
+        move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
+            cache.response(&thing, &base_url(&state, &headers))
+        }
     };
     router
         .route(&format!("/{}/", thing.name()), json_route(get(td.clone())))
@@ -61,7 +63,7 @@ pub(crate) fn routes(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) 
 
 /// `GET /thing_descriptions/`: every TD by thing name.
 pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
-    let base = base_url(&headers);
+    let base = base_url(&state, &headers);
     let all: Map<String, Value> = state
         .things
         .iter()
@@ -72,7 +74,7 @@ pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: He
 
 /// `GET /things/`: each thing's name and URL.
 pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
-    let base = base_url(&headers);
+    let base = base_url(&state, &headers);
     let all: Map<String, Value> = state
         .things
         .iter()

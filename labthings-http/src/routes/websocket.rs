@@ -88,7 +88,7 @@ async fn upgrade(state: Arc<AppState>, thing: Arc<ThingInstance>, mut request: R
         .get(header::SEC_WEBSOCKET_KEY)
         .ok_or_else(|| not_websocket("Sec-WebSocket-Key is missing"))?;
     let accept = derive_accept_key(key.as_bytes());
-    let base = base_url(headers);
+    let base = base_url(&state, headers);
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrading.await {
