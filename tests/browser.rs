@@ -193,3 +193,81 @@ async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
     let png = std::fs::read(&screenshot).expect("the screenshot is kept");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
+    setup();
+    // "Another site": a server on another port that answers every request
+    // with an empty page; the script writes the attack into it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let evil = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let page = "<!doctype html><title>another site</title>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    // The default lab, and a control that allows the attacking origin: the
+    // control shows the browser really delivers these requests.
+    let lab = lab().await;
+    let control = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                allowed_origins: vec![evil.clone()],
+                ..ServerConfig::default()
+            })
+            .thing("stage", mock_lab::Stage::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    for server in [&lab, &control] {
+        assert_eq!(server.put("/stage/steps_per_um", json!(3.25)).await.0, 201);
+    }
+    let script = repo().join("tests/interop/cross_origin.mjs");
+    let stdout = run_client(
+        PathBuf::from("node"),
+        &[script.to_str().expect("a UTF-8 path"), &evil, &lab.url, &control.url],
+    )
+    .await;
+    let seen: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(seen.len(), 2, "{stdout}");
+    // The default lab refused everything.
+    assert_eq!(seen[0]["websocket"], "refused", "{stdout}");
+    assert_eq!(
+        seen[0]["json_post"], "blocked",
+        "no CORS, so the preflight fails: {stdout}"
+    );
+    assert_eq!(
+        lab.get("/stage/steps_per_um").await,
+        (200, json!(3.25)),
+        "the calibration is kept"
+    );
+    assert_eq!(
+        lab.get("/stage/position").await,
+        (200, json!([0, 0, 0])),
+        "the stage did not move"
+    );
+    assert_eq!(
+        lab.get("/action_invocations").await,
+        (200, json!([])),
+        "nothing was invoked"
+    );
+    // The control, which allows that origin, was reached.
+    assert_eq!(seen[1]["websocket"], "open", "{stdout}");
+    assert_eq!(
+        control.get("/stage/steps_per_um").await,
+        (200, json!(1.0)),
+        "the control was reset"
+    );
+}
