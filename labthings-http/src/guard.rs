@@ -11,7 +11,9 @@
 //!   or opens a WebSocket, and carries an `Origin`, must come from the
 //!   server's own origin or an allowed one, else 403.
 //!
-//! Clients that are not browsers send no `Origin` and are unaffected.
+//! Clients that are not browsers send no `Origin` and are unaffected. Every
+//! refusal is logged as a warning with the method, path and offending host
+//! or origin, so an operator sees attempts.
 //! Bodies that must be JSON are checked in `body.rs` (415 otherwise).
 
 use std::sync::Arc;
@@ -113,6 +115,12 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !state.allowed.host(host) {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            host = host.chars().take(100).collect::<String>(),
+            "refused a request for a host this server does not answer to"
+        );
         return refuse(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
@@ -131,6 +139,12 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     {
         let origin = origin.to_str().unwrap_or("null");
         if !state.allowed.origin(origin, host) {
+            tracing::warn!(
+                method = %request.method(),
+                path = request.uri().path(),
+                origin = origin.chars().take(100).collect::<String>(),
+                "refused a browser request from another origin"
+            );
             return refuse(
                 StatusCode::FORBIDDEN,
                 format!(
