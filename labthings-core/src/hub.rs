@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, InvocationStatus};
 
 /// Something observers may want to hear about.
 #[derive(Debug, Clone)]
@@ -28,7 +28,12 @@ pub enum Notification {
         value: Value,
     },
     /// An invocation changed status.
-    Invocation(Arc<Invocation>),
+    Invocation {
+        /// The invocation (its current state may already be later).
+        invocation: Arc<Invocation>,
+        /// The status it changed to, when this was published.
+        status: InvocationStatus,
+    },
     /// A Thing emitted an event.
     Event {
         /// The Thing's name.

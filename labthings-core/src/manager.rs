@@ -151,7 +151,10 @@ impl Shared {
                 }
             }
         }
-        self.hub.publish(Notification::Invocation(invocation.clone()));
+        self.hub.publish(Notification::Invocation {
+            invocation: invocation.clone(),
+            status: invocation.status(),
+        });
     }
 
     /// End `invocation` with `result` unless it has ended already. Its blobs
@@ -334,7 +337,10 @@ impl ActionManager {
             .write()
             .by_id
             .insert(invocation.id(), invocation.clone());
-        shared.hub.publish(Notification::Invocation(invocation.clone()));
+        shared.hub.publish(Notification::Invocation {
+            invocation: invocation.clone(),
+            status: InvocationStatus::Pending,
+        });
         let job = Job {
             shared: shared.clone(),
             thing: thing.clone(),
@@ -462,7 +468,10 @@ impl Job {
             shared.finish(&invocation, Err(Failure::Cancelled));
             return;
         }
-        shared.hub.publish(Notification::Invocation(invocation.clone()));
+        shared.hub.publish(Notification::Invocation {
+            invocation: invocation.clone(),
+            status: InvocationStatus::Running,
+        });
         let result = {
             let _capture = capture_into(invocation.log_buffer().clone());
             let _blobs = collect_blobs_into(invocation.blob_sink().clone());

@@ -318,14 +318,14 @@ fn relay(
         Notification::Property { thing: t, name, value } if *t == *thing.name() && properties.contains(name) => {
             Some(json!({"messageType": "propertyStatus", "data": {name: value}}))
         }
-        Notification::Invocation(invocation)
+        Notification::Invocation { invocation, status }
             if invocation.thing() == thing.name() && actions.contains(invocation.action()) =>
         {
             Some(json!({
                 "messageType": "actionStatus",
                 "data": {
                     "action name": invocation.action(),
-                    "status": invocation.status().as_str(),
+                    "status": status.as_str(),
                     "invocation": invocation.to_json(base, true),
                 },
             }))
