@@ -16,7 +16,12 @@ use common::process::ServerProcess;
 fn schemathesis_finds_no_failure_in_the_mock_labs_openapi_document() {
     setup();
     let lab = ServerProcess::start("mock_lab", &[]);
+    // A scratch working folder: schemathesis keeps a cache of past failures
+    // in `.schemathesis/` there, and each run must start from nothing.
+    let scratch = std::env::temp_dir().join(format!("labthings-schemathesis-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&scratch).expect("a scratch folder");
     let output = Command::new(repo().join(".venv-schemathesis/bin/schemathesis"))
+        .current_dir(&scratch)
         .arg("--config-file")
         .arg(repo().join("tests/interop/schemathesis.toml"))
         .args(["run", &lab.at("/openapi.json"), "--seed", "1", "--no-color"])
@@ -24,6 +29,7 @@ fn schemathesis_finds_no_failure_in_the_mock_labs_openapi_document() {
         .args(["--exclude-path-regex", "(/ws$|/observe$|/preview$|/frame_acquired$)"])
         .output()
         .expect("run schemathesis (tests/interop/setup.sh installs it)");
+    let _ = std::fs::remove_dir_all(&scratch);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: String = stdout
         .lines()
