@@ -29,31 +29,32 @@ fn terminate_and_check(mut lab: ServerProcess) -> String {
     stderr
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_ends_an_sse_observation_and_exits() {
+/// Hold the live stream at `path` open (after its first chunk, when
+/// `first_chunk`), SIGTERM the lab, and check the stream ends and the lab
+/// exits in time.
+async fn sigterm_ends_a_stream(path: &str, first_chunk: bool, what: &str) {
     let lab = ServerProcess::start("mock_lab", &[]);
-    let response = reqwest::get(lab.at("/stage/position/observe")).await.expect("observe");
+    let mut response = reqwest::get(lab.at(path)).await.expect("open the stream");
     assert_eq!(response.status(), 200);
-    let mut response = response;
+    if first_chunk {
+        let first = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await;
+        assert!(matches!(first, Ok(Ok(Some(_)))), "a first {what} chunk arrives");
+    }
     let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
     // The stream ends rather than hanging.
     let ended = tokio::time::timeout(EXIT_WITHIN, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
-    assert!(ended.is_ok(), "the SSE stream ended");
+    assert!(ended.is_ok(), "the {what} stream ended");
     terminated.await.expect("checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_an_sse_observation_and_exits() {
+    sigterm_ends_a_stream("/stage/position/observe", false, "SSE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_an_mjpeg_viewer_and_exits() {
-    let lab = ServerProcess::start("mock_lab", &[]);
-    let response = reqwest::get(lab.at("/camera/preview")).await.expect("preview");
-    assert_eq!(response.status(), 200);
-    let mut response = response;
-    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await;
-    assert!(matches!(first, Ok(Ok(Some(_)))), "a first frame arrives");
-    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
-    let ended = tokio::time::timeout(EXIT_WITHIN, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
-    assert!(ended.is_ok(), "the MJPEG stream ended");
-    terminated.await.expect("checked");
+    sigterm_ends_a_stream("/camera/preview", true, "MJPEG").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,12 @@ pub enum ApiError {
         /// Seconds to wait before trying again.
         retry_after_secs: u32,
     },
+    /// 403: a browser page from another origin may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 421: the request's `Host` is not one this server answers to.
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// 409: the hardware lock is held by a running invocation.
     #[error("{0}")]
     Conflict(String),
@@ -96,6 +102,8 @@ impl ApiError {
             Self::BadBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -18,14 +18,13 @@
 
 use std::sync::Arc;
 
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-use crate::config::ServerConfig;
-use crate::state::AppState;
 
 /// The names and origins a server accepts, prepared once.
 #[derive(Debug, Clone, Default)]
@@ -65,8 +64,8 @@ impl Allowed {
         if self.any_host {
             return true;
         }
-        let name = host_name(host).to_ascii_lowercase();
-        name.parse::<std::net::IpAddr>().is_ok() || self.hosts.contains(&name)
+        let name = host_name(host);
+        name.parse::<std::net::IpAddr>().is_ok() || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Whether a browser request from `origin` to `host` may change things.
@@ -106,8 +105,17 @@ fn machine_host_name() -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
-fn refuse(status: StatusCode, detail: String) -> Response {
-    (status, axum::Json(json!({ "detail": detail }))).into_response()
+/// Log a refused request (method, path, and the offending header cut to
+/// 100 characters) and answer it with `error(offending)`.
+fn refuse(request: &Request, what: &str, offending: &str, error: impl FnOnce(&str) -> ApiError) -> Response {
+    let offending: String = offending.chars().take(100).collect();
+    tracing::warn!(
+        method = %request.method(),
+        path = request.uri().path(),
+        offending = offending.as_str(),
+        "refused {what}"
+    );
+    error(&offending).into_response()
 }
 
 /// The checks every request passes before it reaches a route.
@@ -115,18 +123,15 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !state.allowed.host(host) {
-        tracing::warn!(
-            method = %request.method(),
-            path = request.uri().path(),
-            host = host.chars().take(100).collect::<String>(),
-            "refused a request for a host this server does not answer to"
-        );
         return refuse(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!(
-                "this server does not answer to the host `{}`; use its address or add the name to `allowed_hosts`",
-                host.chars().take(100).collect::<String>()
-            ),
+            &request,
+            "a request for a host this server does not answer to",
+            host,
+            |host| {
+                ApiError::MisdirectedRequest(format!(
+                    "this server does not answer to the host `{host}`; use its address or add the name to `allowed_hosts`"
+                ))
+            },
         );
     }
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -139,24 +144,16 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     {
         let origin = origin.to_str().unwrap_or("null");
         if !state.allowed.origin(origin, host) {
-            tracing::warn!(
-                method = %request.method(),
-                path = request.uri().path(),
-                origin = origin.chars().take(100).collect::<String>(),
-                "refused a browser request from another origin"
-            );
-            return refuse(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "a page from `{}` may not {} this server; add the origin to `allowed_origins` if it should",
-                    origin.chars().take(100).collect::<String>(),
-                    if websocket {
-                        "open a WebSocket to"
-                    } else {
-                        "change things on"
-                    }
-                ),
-            );
+            let action = if websocket {
+                "open a WebSocket to"
+            } else {
+                "change things on"
+            };
+            return refuse(&request, "a browser request from another origin", origin, |origin| {
+                ApiError::Forbidden(format!(
+                    "a page from `{origin}` may not {action} this server; add the origin to `allowed_origins` if it should"
+                ))
+            });
         }
     }
     next.run(request).await

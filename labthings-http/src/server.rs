@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::connections::accept_loop;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, stop_in_reverse};
 
 /// Paths the server itself uses; no thing may be served under these names.
 const RESERVED: [&str; 6] = [
@@ -418,7 +418,7 @@ fn start_things(things: &[Arc<ThingInstance>]) -> std::io::Result<()> {
     for (started, thing) in things.iter().enumerate() {
         if let Err(failure) = thing.start() {
             tracing::error!("thing `{}` failed to start: {failure}", thing.name());
-            stop_things(&things[..started]);
+            stop_in_reverse(&things[..started]);
             return Err(std::io::Error::other(format!(
                 "thing `{}` failed to start: {}",
                 thing.name(),
@@ -427,15 +427,6 @@ fn start_things(things: &[Arc<ThingInstance>]) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Run the stop hooks of `things` in reverse order, logging failures.
-fn stop_things(things: &[Arc<ThingInstance>]) {
-    for thing in things.iter().rev() {
-        if let Err(failure) = thing.stop() {
-            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
-        }
-    }
 }
 
 async fn expire_periodically(manager: Arc<ActionManager>, every: Duration) {

@@ -37,10 +37,15 @@ impl AppState {
             return;
         }
         *stopped = true;
-        for thing in self.things.iter().rev() {
-            if let Err(failure) = thing.stop() {
-                tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
-            }
+        stop_in_reverse(&self.things);
+    }
+}
+
+/// Run the stop hooks of `things` in reverse order, logging failures.
+pub(crate) fn stop_in_reverse(things: &[Arc<ThingInstance>]) {
+    for thing in things.iter().rev() {
+        if let Err(failure) = thing.stop() {
+            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
         }
     }
 }

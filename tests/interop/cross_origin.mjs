@@ -11,7 +11,7 @@
 // JSON POST (which needs a preflight), and a WebSocket. It prints one JSON
 // line per lab with what the browser saw; the caller checks the labs' state.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [evil, ...labs] = process.argv.slice(2);
 if (!evil || labs.length === 0) {
@@ -41,18 +41,7 @@ async function attack(lab) {
 }
 </script>`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.goto(evil);

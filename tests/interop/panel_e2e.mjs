@@ -11,7 +11,7 @@
 // any request to another origin fails the test. Exit status 0 means every
 // step passed.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base || !screenshot) {
@@ -21,18 +21,7 @@ if (!base || !screenshot) {
 const origin = new URL(base).origin;
 const TIMEOUT = 15000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const failures = [];
 let steps = 0;
 function step(name) {
