@@ -64,12 +64,15 @@ async fn main() -> anyhow::Result<()> {
     match &args.config {
         Some(path) => {
             let catalog = ThingCatalog::new().register_default::<Bench>("Bench");
-            let configured = labthings::http::config_file::load(path, &catalog, ServerConfig::default())?;
+            let configured = labthings::http::config_file::load(path, &catalog, args.server_config())?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
             configured.server.run(address).await?;
         }
         None => {
-            let server = Server::builder().thing("bench", Bench::default()).build()?;
+            let server = Server::builder()
+                .config(args.server_config())
+                .thing("bench", Bench::default())
+                .build()?;
             server.run(args.address()).await?;
         }
     }

@@ -449,11 +449,11 @@ async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
     match &args.config {
         Some(path) => {
-            let configured = config_file::load(path, &catalog(), ServerConfig::default())?;
+            let configured = config_file::load(path, &catalog(), args.server_config())?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
             configured.server.run(address).await?;
         }
-        None => build(ServerConfig::default())?.run(args.address()).await?,
+        None => build(args.server_config())?.run(args.address()).await?,
     }
     Ok(())
 }

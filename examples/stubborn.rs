@@ -36,7 +36,10 @@ impl Pump {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
-    let server = Server::builder().thing("pump", Pump).build()?;
+    let server = Server::builder()
+        .config(args.server_config())
+        .thing("pump", Pump)
+        .build()?;
     server.run(args.address()).await?;
     Ok(())
 }

@@ -1,78 +1,84 @@
-//! The command-line options every example server takes: `--host`, `--port`
-//! and `--config`.
+//! The command-line options every example server takes (parsed by clap):
+//! where to listen, a configuration file, `--insecure`, and two tools for
+//! making credentials.
 
+use std::io::BufRead;
 use std::path::PathBuf;
+
+use clap::Parser;
+use labthings_http::auth;
 
 /// The default interface: only this computer can connect.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// The default port.
 pub const DEFAULT_PORT: u16 = 5000;
 
-/// Where to listen and what to serve, read from `--host HOST` (default
-/// `127.0.0.1`), `--port PORT` (default 5000; 0 picks a free port) and
-/// `--config FILE` (a TOML file, see
-/// [`labthings_http::config_file`](crate::http::config_file)). Options given
-/// on the command line win over the file's `host` and `port`.
+/// Where to listen and what to serve. Options given on the command line win
+/// over the configuration file's `host` and `port`.
 ///
 /// ```
-/// let args = labthings::cli::ServeArgs::parse_from(["--port", "0"]).unwrap();
+/// use labthings::cli::ServeArgs;
+/// let args = ServeArgs::parse_from(["--port", "0"]).unwrap();
 /// assert_eq!(args.address(), "127.0.0.1:0");
 /// assert_eq!(args.address_or(Some("0.0.0.0"), Some(8000)), "0.0.0.0:0");
+/// assert!(!args.server_config().insecure);
+/// assert!(ServeArgs::parse_from(["--port", "http"]).is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Parser)]
+#[command(about = "A labthings server", long_about = None)]
 pub struct ServeArgs {
-    /// `--host`, if given.
+    /// The address to listen on (default 127.0.0.1: this computer only).
+    #[arg(long)]
     pub host: Option<String>,
-    /// `--port`, if given.
+    /// The port to listen on (default 5000; 0 picks a free port).
+    #[arg(long)]
     pub port: Option<u16>,
-    /// `--config`, if given.
+    /// A TOML configuration file: things, limits, security, TLS.
+    #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
+    /// Serve on an address other than loopback without credentials: anyone
+    /// who can reach it may operate the instrument.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Read a password from standard input, print its argon2 hash (for a
+    /// user's `password_hash`) and exit.
+    #[arg(long, exclusive = true)]
+    pub hash_password: bool,
+    /// Print a new random bearer token and its SHA-256 (for a user's
+    /// `token_sha256`) and exit.
+    #[arg(long, exclusive = true)]
+    pub new_token: bool,
 }
 
 impl ServeArgs {
     /// Read the options of this process (`std::env::args`), or exit with a
-    /// usage message if they are wrong.
+    /// usage message if they are wrong. `--hash-password` and `--new-token`
+    /// do their job and exit here.
     pub fn from_env() -> Self {
-        match Self::parse_from(std::env::args().skip(1)) {
-            Ok(args) => args,
-            Err(message) => {
-                eprintln!("{message}\nusage: [--host HOST] [--port PORT] [--config FILE.toml]");
-                std::process::exit(2);
-            }
+        let args = Self::parse();
+        if args.hash_password {
+            std::process::exit(print_password_hash());
         }
+        if args.new_token {
+            let token = auth::new_token();
+            println!("token (give it to the user; keep it secret): {token}");
+            println!(
+                "for the configuration file:  token_sha256 = \"{}\"",
+                auth::token_sha256_hex(&token)
+            );
+            std::process::exit(0);
+        }
+        args
     }
 
     /// Parse options from a list of arguments (without the program name).
     pub fn parse_from<I, S>(args: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<std::ffi::OsString> + Clone,
     {
-        let mut parsed = Self::default();
-        let mut args = args.into_iter().map(Into::into);
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or(format!("{flag} needs a value"))
-            };
-            match flag.as_str() {
-                "--host" => parsed.host = Some(value()?),
-                "--port" => {
-                    let v = value()?;
-                    parsed.port = Some(v.parse().map_err(|_| format!("--port: `{v}` is not a port number"))?);
-                }
-                "--config" => parsed.config = Some(PathBuf::from(value()?)),
-                "-h" | "--help" => return Err("a labthings server".to_owned()),
-                other => return Err(format!("unknown option `{other}`")),
-            }
-        }
-        Ok(parsed)
+        let program = std::iter::once(std::ffi::OsString::from("labthings"));
+        Self::try_parse_from(program.chain(args.into_iter().map(Into::into))).map_err(|e| e.to_string())
     }
 
     /// `host:port` from the command line or the defaults.
@@ -91,4 +97,30 @@ impl ServeArgs {
             format!("{host}:{port}")
         }
     }
+
+    /// The default server settings with what the command line changes
+    /// (`--insecure`).
+    pub fn server_config(&self) -> crate::ServerConfig {
+        crate::ServerConfig {
+            insecure: self.insecure,
+            ..crate::ServerConfig::default()
+        }
+    }
+}
+
+/// `--hash-password`: hash the first line of standard input; the exit code.
+fn print_password_hash() -> i32 {
+    eprintln!("type the password and press Enter (or pipe it in):");
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+        eprintln!("cannot read the password: {e}");
+        return 1;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("an empty password protects nothing");
+        return 1;
+    }
+    println!("password_hash = \"{}\"", auth::hash_password(password));
+    0
 }

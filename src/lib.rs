@@ -10,11 +10,15 @@ pub use labthings_core::{
     InvocationStatus, MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot,
 };
 #[cfg(feature = "http")]
-pub use labthings_http::{CorsConfig, FromConfig, Server, ServerBuilder, ServerConfig, ThingCatalog};
+pub use labthings_http::{
+    AuthConfig, CorsConfig, Credential, FromConfig, Role, Server, ServerBuilder, ServerConfig, ThingCatalog, TlsConfig,
+    User,
+};
 pub use labthings_macros::{action, event, on_start, on_stop, param, property, setter, slot, stream, thing};
 /// Re-exported so device code can log without its own `tracing` dependency.
 pub use tracing;
 
+#[cfg(feature = "http")]
 pub mod cli;
 
 /// Everything a device implementation needs: `use labthings::prelude::*;`.

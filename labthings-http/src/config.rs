@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::AuthConfig;
+
 /// Settings of a [`Server`](crate::Server). `Default` gives the documented
 /// defaults.
 ///
@@ -67,6 +69,15 @@ pub struct ServerConfig {
     /// `https://scope.lab.example/`; TD `base`, `Location` and blob links
     /// are built on it (default: from the allowed `Host`).
     pub public_base_url: Option<String>,
+    /// Who may use the server (default: no users, so no credentials are
+    /// checked; see [`auth`](crate::auth)).
+    pub auth: AuthConfig,
+    /// Serve without credentials on an address other than loopback
+    /// (default false: the server refuses to start, as anyone on the
+    /// network could then drive the instrument).
+    pub insecure: bool,
+    /// Serve HTTPS with this certificate and key (default: plain HTTP).
+    pub tls: Option<TlsConfig>,
     /// Most invocations in one answer of an invocation list (default 1000);
     /// `?limit=` may ask for fewer, `?offset=` pages.
     pub max_list: usize,
@@ -106,6 +117,9 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             cors: None,
             public_base_url: None,
+            auth: AuthConfig::default(),
+            insecure: false,
+            tls: None,
             invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),
@@ -132,4 +146,19 @@ impl Default for CorsConfig {
             headers: ["content-type", "authorization"].map(String::from).to_vec(),
         }
     }
+}
+
+/// The certificate and private key HTTPS is served with, as PEM files.
+///
+/// ```
+/// use labthings_http::TlsConfig;
+/// let tls = TlsConfig { cert: "lab.crt".into(), key: "lab.key".into() };
+/// assert_eq!(tls.cert.to_str(), Some("lab.crt"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM), the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }

@@ -18,6 +18,21 @@
 //! allowed_hosts = ["scope.lab.example"]
 //! allowed_origins = ["https://app.lab.example"]
 //! cors = true
+//! anonymous = "observe"    # optional: anyone may watch, users operate
+//!
+//! [[security.users]]       # optional: with users, requests need credentials
+//! name = "alice"
+//! role = "operate"         # or "observe"
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."   # from --hash-password
+//!
+//! [[security.users]]
+//! name = "dashboard"
+//! role = "observe"
+//! token_env = "DASHBOARD_TOKEN"   # or token_file = "...", or token_sha256 = "..."
+//!
+//! [tls]                    # optional: serve HTTPS
+//! cert = "lab.crt"
+//! key = "lab.key"
 //!
 //! [things.stage]
 //! type = "Stage"
@@ -39,7 +54,8 @@ use labthings_core::Thing;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::config::{CorsConfig, ServerConfig};
+use crate::auth::{Credential, Role, User};
+use crate::config::{CorsConfig, ServerConfig, TlsConfig};
 use crate::server::{Server, ServerBuilder};
 
 /// A Thing that can be built from its own section of a configuration file.
@@ -73,7 +89,7 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-    /// The server could not be built from the things the file names.
+    /// The server could not be built from what the file names.
     #[error("{path}: {source}")]
     Build {
         /// The file.
@@ -94,6 +110,7 @@ struct FileModel {
     limits: Limits,
     #[serde(default)]
     security: Security,
+    tls: Option<Tls>,
     #[serde(default)]
     things: toml::Table,
 }
@@ -112,10 +129,126 @@ struct Security {
     cors_methods: Option<Vec<String>>,
     cors_headers: Option<Vec<String>>,
     public_base_url: Option<String>,
+    /// Serve on other addresses than loopback without users.
+    #[serde(default)]
+    insecure: bool,
+    /// `"observe"`: requests without credentials may read.
+    anonymous: Option<String>,
+    #[serde(default)]
+    users: Vec<UserSection>,
+}
+
+/// One `[[security.users]]` table: a name, a role, and exactly one of the
+/// credential keys. Secrets themselves never sit in the file: a password
+/// only as its argon2 hash, a token as its SHA-256 or read from an
+/// environment variable or a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSection {
+    name: String,
+    role: String,
+    things: Option<Vec<String>>,
+    password_hash: Option<String>,
+    token_sha256: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+impl UserSection {
+    /// The user, or the key and message of what is wrong.
+    fn user(self, key: &str) -> Result<User, (String, String)> {
+        let role: Role = self.role.parse().map_err(|e| (format!("{key}.role"), e))?;
+        let given = [
+            self.password_hash.is_some(),
+            self.token_sha256.is_some(),
+            self.token_env.is_some(),
+            self.token_file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err((
+                key.to_owned(),
+                "give exactly one of password_hash, token_sha256, token_env, token_file".to_owned(),
+            ));
+        }
+        let credential = if let Some(phc) = self.password_hash {
+            Credential::password_hash(&phc).map_err(|e| (format!("{key}.password_hash"), e))?
+        } else if let Some(hex) = self.token_sha256 {
+            Credential::token_sha256(&hex).map_err(|e| (format!("{key}.token_sha256"), e))?
+        } else if let Some(variable) = self.token_env {
+            let token = std::env::var(&variable).map_err(|e| {
+                (
+                    format!("{key}.token_env"),
+                    format!("the environment variable {variable}: {e}"),
+                )
+            })?;
+            secret_token(&token).map_err(|e| (format!("{key}.token_env"), format!("{variable}: {e}")))?
+        } else if let Some(path) = self.token_file {
+            let token = std::fs::read_to_string(&path).map_err(|e| {
+                (
+                    format!("{key}.token_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            secret_token(&token).map_err(|e| (format!("{key}.token_file"), format!("{}: {e}", path.display())))?
+        } else {
+            unreachable!("exactly one credential key was checked above")
+        };
+        if self.things.is_some() && role != Role::Operate {
+            return Err((
+                format!("{key}.things"),
+                "`things` limits what an operate user may operate; an observe user observes every thing".to_owned(),
+            ));
+        }
+        Ok(User {
+            name: self.name,
+            role,
+            things: self.things,
+            credential,
+        })
+    }
+}
+
+/// The shortest token accepted from the environment or a file: a guessable
+/// token would make the credentials pointless.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// A token read from the environment or a file (surrounding whitespace,
+/// such as a file's final newline, is not part of it).
+fn secret_token(token: &str) -> Result<Credential, String> {
+    let token = token.trim();
+    if token.chars().count() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "a token has at least {MIN_TOKEN_LEN} characters (`--new-token` makes one)"
+        ));
+    }
+    Ok(Credential::token(token))
+}
+
+/// The `[tls]` table: serve HTTPS with these PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 impl Security {
-    fn apply(self, config: &mut ServerConfig) {
+    fn apply(self, config: &mut ServerConfig) -> Result<(), (String, String)> {
+        config.insecure |= self.insecure;
+        if let Some(anonymous) = &self.anonymous {
+            match anonymous.parse::<Role>() {
+                Ok(Role::Observe) => config.auth.anonymous = Some(Role::Observe),
+                _ => {
+                    return Err((
+                        "security.anonymous".to_owned(),
+                        format!("`{anonymous}`: requests without credentials may only `observe`"),
+                    ));
+                }
+            }
+        }
+        for (index, user) in self.users.into_iter().enumerate() {
+            config.auth.users.push(user.user(&format!("security.users[{index}]"))?);
+        }
         config.allowed_hosts.extend(self.allowed_hosts);
         config.allowed_origins.extend(self.allowed_origins);
         if self.cors {
@@ -128,6 +261,7 @@ impl Security {
         if self.public_base_url.is_some() {
             config.public_base_url = self.public_base_url;
         }
+        Ok(())
     }
 }
 
@@ -319,7 +453,15 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     file.limits
         .apply(&mut config)
         .map_err(|(key, message)| invalid(key, message))?;
-    file.security.apply(&mut config);
+    file.security
+        .apply(&mut config)
+        .map_err(|(key, message)| invalid(key, message))?;
+    if let Some(tls) = file.tls {
+        config.tls = Some(TlsConfig {
+            cert: tls.cert,
+            key: tls.key,
+        });
+    }
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {

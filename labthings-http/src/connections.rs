@@ -1,7 +1,9 @@
 //! Accepting and serving TCP connections, with the limits that keep one
 //! client from exhausting the server: a cap on open connections, a time
 //! limit on reading request headers (which also closes idle kept-alive
-//! connections), and a graceful end when the server shuts down.
+//! connections), and a graceful end when the server shuts down. With TLS
+//! configured, each connection is a rustls session first (its handshake
+//! bounded by the same header time limit).
 
 use std::io;
 use std::sync::Arc;
@@ -11,10 +13,12 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
@@ -27,6 +31,7 @@ use crate::parse_errors::JsonParseErrors;
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     config: &ServerConfig,
     permits: Arc<Semaphore>,
     closing: CancellationToken,
@@ -57,16 +62,28 @@ pub(crate) async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         if closing.is_cancelled() {
-            tokio::spawn(refuse(stream, "the server is shutting down"));
+            tokio::spawn(refuse(stream, tls.clone(), "the server is shutting down"));
             continue;
         }
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                tasks.spawn(serve(stream, permit, builder.clone(), app.clone(), closing.clone()));
+                let (builder, app, closing, tls) = (builder.clone(), app.clone(), closing.clone(), tls.clone());
+                let handshake = config.header_read_timeout;
+                tasks.spawn(async move {
+                    match tls {
+                        None => serve(stream, permit, builder, app, closing).await,
+                        Some(tls) => {
+                            if let Some(stream) = handshake_within(&tls, stream, handshake).await {
+                                serve(stream, permit, builder, app, closing).await;
+                            }
+                        }
+                    }
+                });
             }
             Err(_) => {
                 tokio::spawn(refuse(
                     stream,
+                    tls.clone(),
                     "too many open connections; close idle ones or try again shortly",
                 ));
             }
@@ -75,9 +92,21 @@ pub(crate) async fn accept_loop(
     tasks
 }
 
+/// The TLS session of `stream`, if its handshake completes within `limit`.
+async fn handshake_within(tls: &TlsAcceptor, stream: TcpStream, limit: Duration) -> Option<TlsStream<TcpStream>> {
+    match tokio::time::timeout(limit, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::debug!("TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// Serve one connection; on `closing`, finish the request in hand and close.
-async fn serve(
-    stream: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     permit: OwnedSemaphorePermit,
     builder: Arc<http1::Builder>,
     app: Router,
@@ -101,7 +130,19 @@ async fn serve(
 /// request's head first (at most 16 KiB, for at most a second) so that the
 /// client is listening for an answer, then drain a little of any body so the
 /// close is not a reset that loses the answer. At most about 2 s in all.
-async fn refuse(mut stream: TcpStream, why: &str) {
+async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, why: &str) {
+    match tls {
+        None => refuse_on(stream, why).await,
+        Some(tls) => {
+            if let Some(stream) = handshake_within(&tls, stream, Duration::from_secs(1)).await {
+                refuse_on(stream, why).await;
+            }
+        }
+    }
+}
+
+/// [`refuse`] on an established stream (plain or TLS).
+async fn refuse_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, why: &str) {
     let mut head = Vec::with_capacity(1024);
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let mut buf = [0u8; 1024];

@@ -54,7 +54,11 @@ pub enum ApiError {
         /// Seconds to wait before trying again.
         retry_after_secs: u32,
     },
-    /// 403: a browser page from another origin may not do this.
+    /// 401 with `WWW-Authenticate`: the request has no valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: a browser page from another origin may not do this, or the
+    /// user's role does not allow it.
     #[error("{0}")]
     Forbidden(String),
     /// 421: the request's `Host` is not one this server answers to.
@@ -102,6 +106,7 @@ impl ApiError {
             Self::BadBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod body;
 mod config;
 pub mod config_file;
@@ -27,8 +28,10 @@ mod parse_errors;
 mod routes;
 mod server;
 mod state;
+mod tls;
 
-pub use config::{CorsConfig, ServerConfig};
+pub use auth::{AuthConfig, Credential, Role, User};
+pub use config::{CorsConfig, ServerConfig, TlsConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;
 pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

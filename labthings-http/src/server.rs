@@ -70,6 +70,12 @@ pub enum BuildError {
         /// What is wrong.
         why: String,
     },
+    /// The users cannot be told apart (two share a name or a token).
+    #[error("users: {0}")]
+    Auth(String),
+    /// HTTPS was asked for, but the certificate or key cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
     /// A schema generated for a type did not compile.
     #[error("thing `{name}`: {source}")]
     Schema {
@@ -161,8 +167,15 @@ impl ServerBuilder {
         for thing in &things {
             thing.publish_to(manager.hub());
         }
+        let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
+        let tls = match &self.config.tls {
+            Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
+            None => None,
+        };
         Ok(Server {
             state: Arc::new(AppState {
+                auth,
+                tls,
                 things,
                 manager,
                 connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
@@ -273,8 +286,27 @@ impl Server {
     }
 
     /// Bind a TCP listener (`"127.0.0.1:0"` picks a free port).
+    ///
+    /// An address other than loopback (`0.0.0.0`, a LAN address) is refused
+    /// when no users are configured, unless the configuration says
+    /// [`insecure`](ServerConfig::insecure): anyone on the network could
+    /// otherwise drive the instrument. The error says how to add a user.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Listening> {
         let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let config = &self.state.config;
+        if !local.ip().is_loopback() && !config.auth.enabled() && !config.insecure {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "refusing to serve on {local} without credentials: anyone who can reach this address could \
+                     drive the instrument. Add a user (a `[[security.users]]` table in the configuration file, \
+                     e.g. with `token_env = \"LABTHINGS_TOKEN\"`; `--new-token` makes a token), or listen on \
+                     127.0.0.1, or, on a network where everyone may operate the instrument, pass `--insecure` \
+                     (`insecure = true` in `[security]`)"
+                ),
+            ));
+        }
         Ok(Listening { server: self, listener })
     }
 
@@ -318,11 +350,12 @@ impl Listening {
         self.listener.local_addr()
     }
 
-    /// `http://HOST:PORT` of the bound socket.
+    /// `http://HOST:PORT` (`https://` with TLS) of the bound socket.
     pub fn url(&self) -> String {
+        let scheme = self.server.state.scheme();
         match self.local_addr() {
-            Ok(addr) => format!("http://{addr}"),
-            Err(_) => "http://(unknown address)".to_owned(),
+            Ok(addr) => format!("{scheme}://{addr}"),
+            Err(_) => format!("{scheme}://(unknown address)"),
         }
     }
 
@@ -360,6 +393,7 @@ impl Listening {
                 accept_loop(
                     self.listener,
                     app,
+                    state.tls.clone().map(|tls| tls.0),
                     &state.config,
                     state.connections.clone(),
                     state.closing.clone(),

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::config::ServerConfig;
 use crate::guard::Allowed;
 
@@ -27,9 +28,28 @@ pub(crate) struct AppState {
     pub(crate) stopped: Mutex<bool>,
     /// The hosts and origins the server accepts.
     pub(crate) allowed: Allowed,
+    /// The users, when credentials are checked.
+    pub(crate) auth: Authenticator,
+    /// HTTPS, when configured.
+    pub(crate) tls: Option<Tls>,
+}
+
+/// The TLS acceptor of a server that serves HTTPS.
+#[derive(Clone)]
+pub(crate) struct Tls(pub(crate) tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls(..)")
+    }
 }
 
 impl AppState {
+    /// `https` when serving TLS, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Run every Thing's stop hook, in reverse order, unless they have run.
     pub(crate) fn stop_things(&self) {
         let mut stopped = self.stopped.lock();
@@ -66,5 +86,5 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
-    format!("http://{host}/")
+    format!("{}://{host}/", state.scheme())
 }

@@ -39,7 +39,9 @@ pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
 }
 
 async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<serde_json::Value> {
-    Json(openapi_document(&state.things, &base_url(&state, &headers)))
+    let mut document = openapi_document(&state.things, &base_url(&state, &headers));
+    crate::auth::secure_openapi(&mut document, &state.auth);
+    Json(document)
 }
 
 /// One file of Swagger UI (`index.html` for the empty path).

@@ -52,7 +52,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     }
     let mut router = router
         .fallback(not_found)
-        .layer(axum::middleware::map_response(json_error_bodies));
+        .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
     if let Some(cors) = &state.config.cors {
         router = router.layer(cors_layer(&state.config.allowed_origins, cors));
     }

@@ -24,7 +24,7 @@ use crate::state::{AppState, base_url};
 struct TdCache(Mutex<Option<(String, Bytes)>>);
 
 impl TdCache {
-    fn response(&self, thing: &ThingInstance, base: &str) -> Result<Response, ApiError> {
+    fn response(&self, state: &AppState, thing: &ThingInstance, base: &str) -> Result<Response, ApiError> {
         let cached = match &*self.0.lock() {
             Some((cached_base, bytes)) if cached_base == base => Some(bytes.clone()),
             _ => None,
@@ -32,7 +32,7 @@ impl TdCache {
         let bytes = match cached {
             Some(bytes) => bytes,
             None => {
-                let json = serde_json::to_vec(&thing_description(thing, base))
+                let json = serde_json::to_vec(&described(state, thing, base))
                     .map_err(|e| ApiError::BadBody(format!("could not serialize the TD: {e}")))?;
                 let bytes = Bytes::from(json);
                 *self.0.lock() = Some((base.to_owned(), bytes.clone()));
@@ -47,13 +47,20 @@ impl TdCache {
     }
 }
 
+/// The TD of `thing`, with the security schemes this server accepts.
+fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
+    let mut td = thing_description(thing, base);
+    crate::auth::td_security(&mut td, &state.auth);
+    td
+}
+
 /// `GET /{thing}/` (and `/{thing}`): the Thing Description.
 pub(crate) fn routes(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
     let td = {
         let thing = thing.clone();
         let cache = Arc::new(TdCache::default());
         move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
-            cache.response(&thing, &base_url(&state, &headers))
+            cache.response(&state, &thing, &base_url(&state, &headers))
         }
     };
     router
@@ -67,7 +74,7 @@ pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: He
     let all: Map<String, Value> = state
         .things
         .iter()
-        .map(|t| (t.name().to_owned(), thing_description(t, &base)))
+        .map(|t| (t.name().to_owned(), described(&state, t, &base)))
         .collect();
     Json(Value::Object(all))
 }
