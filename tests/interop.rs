@@ -9,6 +9,9 @@
 //! - LabThings-FastAPI 0.3.0's own Python `ThingClient`
 //!   (`tests/interop/thing_client.py`), unchanged, as WIRE.md promises.
 //!
+//! Both run a second time against servers that need credentials: the mock
+//! lab with a password (HTTP Basic), the bench with a bearer token.
+//!
 //! The clients are installed by `tests/interop/setup.sh` (npm and pip),
 //! which these tests run first; it does nothing when they are present.
 
@@ -23,25 +26,59 @@ mod mock_lab;
 
 use std::path::PathBuf;
 
-use common::clients::{repo, run_client, setup};
+use common::clients::{repo, run_client, run_client_with, setup};
 use common::{TestServer, start};
-use labthings::{Server, ServerConfig};
+use labthings::{AuthConfig, Credential, Role, Server, ServerConfig, User};
+use serde_json::json;
 
 /// The mock lab (no settings files) and the bench, each on its own port.
 async fn servers() -> (TestServer, TestServer) {
-    let config = ServerConfig {
+    servers_with(AuthConfig::default(), AuthConfig::default()).await
+}
+
+/// [`servers`], with users.
+async fn servers_with(lab_auth: AuthConfig, bench_auth: AuthConfig) -> (TestServer, TestServer) {
+    let config = |auth| ServerConfig {
         settings_dir: None,
+        auth,
         ..ServerConfig::default()
     };
-    let lab = start(mock_lab::build(config).expect("build the mock lab")).await;
+    let lab = start(mock_lab::build(config(lab_auth)).expect("build the mock lab")).await;
     let bench = start(
         Server::builder()
+            .config(config(bench_auth))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build the bench"),
     )
     .await;
     (lab, bench)
+}
+
+const PASSWORD: &str = "the operator's password";
+const TOKEN: &str = "a-bearer-token-for-the-bench-0123456789";
+
+/// The lab for an operator with a password, the bench for one with a token,
+/// and `LABTHINGS_CREDENTIALS` for the clients; requests without
+/// credentials may do what `anonymous` says.
+async fn secured_servers(anonymous: Option<Role>) -> (TestServer, TestServer, String) {
+    let (lab, bench) = servers_with(
+        AuthConfig {
+            users: vec![User::new("operator", Role::Operate, Credential::password(PASSWORD))],
+            anonymous,
+        },
+        AuthConfig {
+            users: vec![User::new("script", Role::Operate, Credential::token(TOKEN))],
+            anonymous,
+        },
+    )
+    .await;
+    let credentials = json!({
+        lab.url.clone(): {"username": "operator", "password": PASSWORD},
+        bench.url.clone(): {"token": TOKEN},
+    })
+    .to_string();
+    (lab, bench, credentials)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,6 +108,47 @@ async fn the_originals_thing_client_drives_the_mock_lab_and_the_bench() {
     let stdout = run_client(
         repo().join(".venv-original/bin/python"),
         &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
+    )
+    .await;
+    assert!(
+        stdout.contains("mock lab: done") && stdout.contains("bench: done"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_wot_drives_servers_that_need_basic_and_bearer_credentials() {
+    setup();
+    // Anyone may observe: node-wot 0.9 opens SSE subscriptions without
+    // credentials (its SSESubscription takes no headers), and the TDs mark
+    // the forms that need none.
+    let (lab, bench, credentials) = secured_servers(Some(Role::Observe)).await;
+    let script = repo().join("tests/interop/wot_client.mjs");
+    let stdout = run_client_with(
+        PathBuf::from("node"),
+        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
+        &[("LABTHINGS_CREDENTIALS", &credentials)],
+    )
+    .await;
+    for thing in ["stage", "camera", "autofocus", "bench"] {
+        assert!(
+            stdout.contains(&format!("{thing}: done")),
+            "{thing} was driven:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_thing_client_drives_servers_that_need_credentials() {
+    setup();
+    let (lab, bench, credentials) = secured_servers(None).await;
+    let script = repo().join("tests/interop/thing_client.py");
+    let stdout = run_client_with(
+        repo().join(".venv-original/bin/python"),
+        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
+        &[("LABTHINGS_CREDENTIALS", &credentials)],
     )
     .await;
     assert!(

@@ -290,6 +290,8 @@ pub fn init_tracing() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colours for a terminal; plain text for a log file or pipe.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(printed),
         )
         .with(InvocationLogLayer.with_filter(LevelFilter::INFO))

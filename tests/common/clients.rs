@@ -40,8 +40,14 @@ pub fn setup() {
 
 /// Run a client to the end; fail the test with its output unless it passes.
 pub async fn run_client(program: PathBuf, args: &[&str]) -> String {
+    run_client_with(program, args, &[]).await
+}
+
+/// [`run_client`] with environment variables `env`.
+pub async fn run_client_with(program: PathBuf, args: &[&str], env: &[(&str, &str)]) -> String {
     let child = tokio::process::Command::new(&program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

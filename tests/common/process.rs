@@ -18,7 +18,7 @@ pub struct ServerProcess {
 }
 
 /// The example's binary, built if `cargo test` did not build it already.
-fn example_binary(name: &str) -> PathBuf {
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/{profile}/deps/test-hash -> target/{profile}/examples/name
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
@@ -35,14 +35,26 @@ fn example_binary(name: &str) -> PathBuf {
     binary
 }
 
+/// A new empty folder for a server process to work in.
+pub fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("labthings-proc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 impl ServerProcess {
     /// Start example `name` with `args` (after `--port 0`).
     pub fn start(name: &str, args: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("labthings-proc-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self::start_in(scratch_dir(), name, args, &[])
+    }
+
+    /// Start example `name` in `dir` with `args` (after `--port 0`) and
+    /// the environment variables `env`.
+    pub fn start_in(dir: PathBuf, name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(example_binary(name))
             .args(["--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

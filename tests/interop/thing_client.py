@@ -6,13 +6,22 @@ Uses ``labthings_fastapi.ThingClient`` (0.3.0, unchanged) exactly as a user of
 the original would: typed property access, actions as methods that wait for
 their output, blobs, errors raised as its own exceptions. Exit status 0 means
 every check passed; each failure is printed.
+
+For servers that need credentials, ``LABTHINGS_CREDENTIALS`` holds JSON that
+maps a server URL to ``{"username": ..., "password": ...}`` (HTTP Basic) or
+``{"token": ...}`` (bearer). The ThingClient is then given an ``httpx2.Client``
+that sends them, as the original's documentation suggests for HTTP options;
+first, a client without them must be refused.
 """
 
+import json
+import os
 import sys
 import threading
 import time
+from urllib.parse import urlparse
 
-import httpx
+import httpx2
 from labthings_fastapi import ThingClient
 from labthings_fastapi.exceptions import (
     FailedToInvokeActionError,
@@ -50,18 +59,54 @@ def raises(kind, call, what):
     return ""
 
 
+CREDENTIALS = json.loads(os.environ.get("LABTHINGS_CREDENTIALS", "{}"))
+
+
+def client_for(url):
+    """An httpx2 client for the server of `url`, with its credentials if any."""
+    parsed = urlparse(url)
+    server = f"{parsed.scheme}://{parsed.netloc}"
+    credentials = CREDENTIALS.get(server) or CREDENTIALS.get(server + "/")
+    if credentials is None:
+        return httpx2.Client(base_url=server)
+    if "token" in credentials:
+        return httpx2.Client(base_url=server, headers={"Authorization": f"Bearer {credentials['token']}"})
+    return httpx2.Client(base_url=server, auth=(credentials["username"], credentials["password"]))
+
+
+def thing(url):
+    """`ThingClient.from_url`, given the server's credentials."""
+    return ThingClient.from_url(url, client=client_for(url))
+
+
+def refused_without_credentials(base):
+    """A server that needs credentials refuses a ThingClient without them."""
+    if (base.rstrip("/")) not in CREDENTIALS:
+        return
+    try:
+        ThingClient.from_url(f"{base}things/")
+    except httpx2.HTTPStatusError as error:
+        equal(error.response.status_code, 401, "no credentials: 401")
+        check("Basic" in error.response.headers.get("www-authenticate", "")
+              or "Bearer" in error.response.headers.get("www-authenticate", ""),
+              "the 401 says how to authenticate", dict(error.response.headers))
+        return
+    check(False, "a client without credentials is refused")
+
+
 def cancel_when_running(base, action):
     """In the background: cancel the first running invocation of `action`."""
 
     def run():
+        http = client_for(base)
         for _ in range(500):
             running = [
                 i
-                for i in httpx.get(f"{base}action_invocations").json()
+                for i in http.get(f"{base}action_invocations").json()
                 if i["action"].endswith("/" + action) and i["status"] == "running"
             ]
             if running:
-                httpx.delete(running[0]["href"])
+                http.delete(running[0]["href"])
                 return
             time.sleep(0.02)
 
@@ -71,7 +116,7 @@ def cancel_when_running(base, action):
 
 
 def bench(base):
-    bench = ThingClient.from_url(f"{base}bench/")
+    bench = thing(f"{base}bench/")
     bench.count = 5
     equal(bench.count, 5, "count reads back")
     equal(bench.increment(by=3), 8, "increment(by=3)")
@@ -87,7 +132,7 @@ def bench(base):
 
 
 def mock_lab(base):
-    stage = ThingClient.from_url(f"{base}stage/")
+    stage = thing(f"{base}stage/")
     stage.step_delay_ms = 1
     equal(stage.step_delay_ms, 1, "step_delay_ms reads back")
     equal(stage.home(), [0, 0, 0], "home")
@@ -100,7 +145,7 @@ def mock_lab(base):
     check("100000" in message, "the schema's bound is named", message)
     stage.home()
 
-    camera = ThingClient.from_url(f"{base}camera/")
+    camera = thing(f"{base}camera/")
     camera.exposure_ms = 1.0
     equal(camera.exposure_ms, 1.0, "exposure_ms reads back")
     before = camera.frames_acquired
@@ -111,7 +156,7 @@ def mock_lab(base):
     equal(picture.media_type, "image/jpeg", "snap returns a JPEG blob")
     check(picture.content[:2] == b"\xff\xd8", "the blob downloads as a JPEG", picture.content[:4])
 
-    autofocus = ThingClient.from_url(f"{base}autofocus/")
+    autofocus = thing(f"{base}autofocus/")
     z = autofocus.scan(range=20, step=10)
     check(isinstance(z, int), "scan returns an integer", z)
     equal(autofocus.best_z, z, "best_z is what scan chose")
@@ -124,6 +169,7 @@ def main():
     lab_url, bench_url = (url.rstrip("/") + "/" for url in sys.argv[1:])
     for name, plan, url in (("mock lab", mock_lab, lab_url), ("bench", bench, bench_url)):
         try:
+            refused_without_credentials(url)
             plan(url)
         except BaseException as error:  # noqa: BLE001 - a failed plan is a failed check
             check(False, f"the {name} plan ran to the end", f"{type(error).__name__}: {error}")

@@ -3,6 +3,14 @@
 //
 //   node tests/interop/wot_client.mjs http://127.0.0.1:PORT [http://127.0.0.1:PORT2 ...]
 //
+// For servers that need credentials, LABTHINGS_CREDENTIALS holds JSON that
+// maps a server URL to node-wot credentials: {"username": .., "password": ..}
+// (basic) or {"token": ..} (bearer). They are given to node-wot with
+// servient.addCredentials for each thing's id, and the suite also checks
+// that a write with wrong ones is refused.
+// node-wot 0.9 opens SSE subscriptions without credentials, so servers it
+// observes allow anonymous observers (the TD marks those forms nosec).
+//
 // Every thing each server lists must have a plan below, and every property
 // and action of its TD must be exercised by that plan: a new affordance
 // without a check fails the suite. Outputs and property values are checked
@@ -35,6 +43,28 @@ for (const [name, [min, max]] of Object.entries(ranges)) {
 }
 for (const name of ["double", "float"]) {
   ajv.addFormat(name, { type: "number", validate: (n) => Number.isFinite(n) });
+}
+
+const CREDENTIALS = JSON.parse(process.env.LABTHINGS_CREDENTIALS ?? "{}");
+
+/** The credentials configured for the server of `url`, if any. */
+function credentialsFor(url) {
+  const origin = new URL(url).origin;
+  return CREDENTIALS[origin] ?? CREDENTIALS[`${origin}/`];
+}
+
+/**
+ * fetch(), with the server's credentials, for the few requests this suite
+ * makes beside node-wot (following a form by hand, a blob, a stream).
+ */
+function authFetch(url, init = {}) {
+  const credentials = credentialsFor(String(url));
+  const headers = { ...(init.headers ?? {}) };
+  if (credentials?.token) headers.authorization = `Bearer ${credentials.token}`;
+  if (credentials?.username) {
+    headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
+  }
+  return fetch(url, { ...init, headers });
 }
 
 let passed = 0;
@@ -121,7 +151,7 @@ class Subject {
 
   /** Send the request `form` describes and parse its JSON answer. */
   async follow(form) {
-    const response = await fetch(form.href, { method: form["htv:methodName"] ?? "GET" });
+    const response = await authFetch(form.href, { method: form["htv:methodName"] ?? "GET" });
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : undefined };
   }
@@ -265,7 +295,7 @@ const plans = {
 
     const snap = await s.invoke("snap");
     equal(snap.media_type, "image/jpeg", "snap returns a JPEG blob link");
-    const image = await fetch(snap.href);
+    const image = await authFetch(snap.href);
     const bytes = new Uint8Array(await image.arrayBuffer());
     check(image.ok && bytes[0] === 0xff && bytes[1] === 0xd8, "the blob link downloads a JPEG", image.status);
     equal(image.headers.get("content-type"), "image/jpeg", "the blob's content-type");
@@ -274,7 +304,7 @@ const plans = {
     check(stream !== undefined, "the TD links the preview stream");
     if (stream) {
       const controller = new AbortController();
-      const response = await fetch(new URL(stream.href, s.td.base), { signal: controller.signal });
+      const response = await authFetch(new URL(stream.href, s.td.base), { signal: controller.signal });
       const reader = response.body.getReader();
       const { value } = await reader.read();
       const head = new TextDecoder().decode(value.slice(0, 200));
@@ -331,20 +361,48 @@ async function main() {
   const servient = new core.Servient();
   servient.addClientFactory(new http.HttpClientFactory(null));
   const WoT = await servient.start();
+  // A second servient that has no credentials, to see it refused.
+  const bare = new core.Servient();
+  bare.addClientFactory(new http.HttpClientFactory(null));
+  const bareWoT = await bare.start();
   try {
     for (const url of urls) {
-      const things = await (await fetch(new URL("/things/", url))).json();
+      const credentials = credentialsFor(url);
+      const things = await (await authFetch(new URL("/things/", url))).json();
       for (const [name, thingUrl] of Object.entries(things)) {
         const plan = plans[name];
         check(plan !== undefined, `thing ${name} has a plan`);
         if (!plan) continue;
-        const td = await WoT.requestThingDescription(thingUrl);
+        let td;
+        if (credentials) {
+          td = await (await authFetch(thingUrl)).json();
+          servient.addCredentials({ [td.id]: credentials });
+          const scheme = td.securityDefinitions[[].concat(td.security)[0]].scheme;
+          equal(scheme, credentials.token ? "bearer" : "basic", `${name}: the TD declares the scheme`);
+        } else {
+          td = await WoT.requestThingDescription(thingUrl);
+        }
         const thing = await WoT.consume(td);
+        if (credentials) {
+          // Wrong credentials of the right kind: the server must refuse a write.
+          const wrong = credentials.token ? { token: "not-the-token" } : { ...credentials, password: "not-it" };
+          bare.addCredentials({ [td.id]: wrong });
+          const unauthorized = await bareWoT.consume(td);
+          const writable = Object.keys(td.properties).find((p) => !td.properties[p].readOnly);
+          if (writable !== undefined) {
+            const value = await (await thing.readProperty(writable)).value();
+            const refused = await rejection(
+              unauthorized.writeProperty(writable, value),
+              `${name}.${writable} with wrong credentials`,
+            );
+            check(refused.includes("Unauthorized"), `${name}: a write with wrong credentials is refused (401)`, refused);
+          }
+        }
         const subject = new Subject(thing, thing.getThingDescription());
         try {
           await plan(subject);
         } catch (error) {
-          check(false, `plan ${name} ran to the end`, String(error?.stack ?? error));
+          check(false, `plan ${name} ran to the end`, error?.stack ?? JSON.stringify(error));
         }
         subject.coverage();
         console.log(`${name}: done`);
@@ -352,6 +410,7 @@ async function main() {
     }
   } finally {
     await servient.shutdown();
+    await bare.shutdown();
   }
   console.log(`node-wot: ${passed} checks passed, ${failures.length} failed`);
   process.exit(failures.length === 0 ? 0 : 1);

@@ -1,0 +1,234 @@
+//! Credentials as an operator sets them up: the mock lab as its own process,
+//! users in a configuration file with secrets from the environment and a
+//! file, the credential tools (`--hash-password`, `--new-token`), the audit
+//! log on stderr, and the refusal to listen beyond loopback without users.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::process::{ServerProcess, example_binary, scratch_dir};
+use serde_json::json;
+
+/// Run `mock_lab` with `args` and `stdin` to the end: (exit code, stdout, stderr).
+fn run_mock_lab(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(example_binary("mock_lab"))
+        .args(args)
+        .current_dir(scratch_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mock_lab");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("mock_lab ends");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The value of `key = "..."` in a line the credential tools print.
+fn quoted_after<'a>(text: &'a str, key: &str) -> &'a str {
+    let start = text
+        .find(&format!("{key} = \""))
+        .unwrap_or_else(|| panic!("{key} in {text}"))
+        + key.len()
+        + 4;
+    let end = text[start..].find('"').expect("a closing quote") + start;
+    &text[start..end]
+}
+
+#[test]
+fn a_lab_secured_from_its_configuration_file_checks_and_audits_every_user() {
+    // The operator makes the credentials with the server's own tools.
+    let (code, hashed, _) = run_mock_lab(&["--hash-password"], "alice's password\n");
+    assert_eq!(code, 0, "{hashed}");
+    let password_hash = quoted_after(&hashed, "password_hash").to_owned();
+    assert!(password_hash.starts_with("$argon2id$"), "{hashed}");
+    assert!(!hashed.contains("alice's password"));
+    let (code, made, _) = run_mock_lab(&["--new-token"], "");
+    assert_eq!(code, 0, "{made}");
+    let token = made
+        .lines()
+        .find_map(|l| l.strip_prefix("token (give it to the user; keep it secret): "))
+        .expect("a token line")
+        .to_owned();
+    let token_sha256 = quoted_after(&made, "token_sha256").to_owned();
+    let env_token = "bob-token-from-the-environment-0123";
+    let file_token = "carol-token-from-a-file-0123456789";
+
+    let dir = scratch_dir();
+    std::fs::write(dir.join("carol.token"), format!("{file_token}\n")).expect("write the token file");
+    let config = format!(
+        r#"
+settings_dir = "settings"
+[things.stage]
+type = "Stage"
+config = {{ step_delay_ms = 1 }}
+[things.camera]
+type = "Camera"
+[things.autofocus]
+type = "Autofocus"
+
+[[security.users]]
+name = "alice"
+role = "operate"
+password_hash = "{password_hash}"
+
+[[security.users]]
+name = "bob"
+role = "operate"
+things = ["camera"]
+token_env = "BOB_TOKEN"
+
+[[security.users]]
+name = "carol"
+role = "observe"
+token_file = "carol.token"
+
+[[security.users]]
+name = "dave"
+role = "operate"
+token_sha256 = "{token_sha256}"
+"#
+    );
+    std::fs::write(dir.join("lab.toml"), config).expect("write the configuration");
+    let lab = ServerProcess::start_in(dir, "mock_lab", &["--config", "lab.toml"], &[("BOB_TOKEN", env_token)]);
+    let client = reqwest::blocking::Client::new();
+    let status = |request: reqwest::blocking::RequestBuilder| request.send().expect("a response").status().as_u16();
+
+    assert_eq!(status(client.get(lab.at("/stage/position"))), 401);
+    assert_eq!(
+        status(client.get(lab.at("/stage/position")).bearer_auth(file_token)),
+        200
+    );
+    assert_eq!(
+        status(
+            client
+                .put(lab.at("/stage/step_delay_ms"))
+                .bearer_auth(file_token)
+                .json(&json!(3))
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            client
+                .put(lab.at("/stage/step_delay_ms"))
+                .basic_auth("alice", Some("alice's password"))
+                .json(&json!(3))
+        ),
+        201
+    );
+    assert_eq!(
+        status(
+            client
+                .put(lab.at("/camera/exposure_ms"))
+                .bearer_auth(env_token)
+                .json(&json!(4.0))
+        ),
+        201
+    );
+    assert_eq!(
+        status(
+            client
+                .post(lab.at("/stage/home"))
+                .bearer_auth(env_token)
+                .json(&json!({}))
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            client
+                .post(lab.at("/stage/home?return=output"))
+                .bearer_auth(&token)
+                .json(&json!({}))
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            client
+                .get(lab.at("/stage/position"))
+                .basic_auth("alice", Some("wrong password"))
+        ),
+        401
+    );
+
+    let log = lab.stderr();
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("labthings::audit")).collect();
+    for (user, request) in [
+        ("alice", "method=PUT path=\"/stage/step_delay_ms\" status=201"),
+        ("bob", "method=PUT path=\"/camera/exposure_ms\" status=201"),
+        ("dave", "method=POST path=\"/stage/home\" status=200"),
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|l| l.contains(&format!("user=\"{user}\"")) && l.contains(request)),
+            "audit of {user} {request}:\n{log}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("user=\"carol\"") && l.contains("role does not allow")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("user=\"bob\"") && l.contains("path=\"/stage/home\"")),
+        "{log}"
+    );
+    assert!(log.contains("without valid credentials"), "{log}");
+    for secret in [
+        "alice's password",
+        "wrong password",
+        env_token,
+        file_token,
+        token.as_str(),
+        password_hash.as_str(),
+    ] {
+        assert!(!log.contains(secret), "the log holds a secret: {secret}\n{log}");
+    }
+}
+
+#[test]
+fn without_users_the_lab_refuses_to_listen_beyond_loopback_unless_told() {
+    let (code, stdout, stderr) = run_mock_lab(&["--host", "0.0.0.0", "--port", "0"], "");
+    assert_ne!(code, 0, "{stdout}");
+    assert!(!stdout.contains("listening on"), "{stdout}");
+    for hint in ["refusing to serve on 0.0.0.0", "[[security.users]]", "--insecure"] {
+        assert!(stderr.contains(hint), "{stderr}");
+    }
+    let insecure = ServerProcess::start("mock_lab", &["--host", "0.0.0.0", "--insecure"]);
+    assert!(insecure.url.starts_with("http://0.0.0.0:"), "{}", insecure.url);
+    // A bad configuration of users is an error naming the key, not a server.
+    let dir = scratch_dir();
+    std::fs::write(
+        dir.join("lab.toml"),
+        "[[security.users]]\nname = \"x\"\nrole = \"operate\"\ntoken_env = \"NO_SUCH_VARIABLE_HERE\"\n",
+    )
+    .expect("write");
+    let output = Command::new(example_binary("mock_lab"))
+        .args(["--config", "lab.toml", "--port", "0"])
+        .current_dir(&dir)
+        .env_remove("NO_SUCH_VARIABLE_HERE")
+        .output()
+        .expect("run mock_lab");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("security.users[0].token_env") && stderr.contains("NO_SUCH_VARIABLE_HERE"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
