@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use common::clients::{repo, run_client, setup};
 use common::{TestServer, start};
-use labthings::{Server, ServerConfig};
+use labthings::{AuthConfig, Credential, Role, Server, ServerConfig, User};
 use serde_json::{Value, json};
 
 /// The mock lab's three things and the bench, on one server.
@@ -194,13 +194,11 @@ async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
-    setup();
-    // "Another site": a server on another port that answers every request
-    // with an empty page; the script writes the attack into it.
+/// "Another site": a server on another port that answers every request with
+/// an empty page (scripts write their attack into it); its URL.
+async fn another_site() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let evil = format!("http://{}", listener.local_addr().expect("address"));
+    let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut socket, _)) = listener.accept().await {
@@ -216,6 +214,66 @@ async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
             });
         }
     });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panel_works_with_a_token_or_a_password_and_other_sites_still_cannot_drive_the_lab() {
+    setup();
+    let other_site = another_site().await;
+    let (token, password) = ("panel-token-0123456789abcdef", "the panel user's password");
+    let secured = |user: User| async move {
+        start(
+            mock_lab::build(ServerConfig {
+                settings_dir: None,
+                auth: AuthConfig {
+                    users: vec![user],
+                    anonymous: None,
+                },
+                ..ServerConfig::default()
+            })
+            .expect("build"),
+        )
+        .await
+    };
+    let token_lab = secured(User::new("tech", Role::Operate, Credential::token(token))).await;
+    let password_lab = secured(User::new("scientist", Role::Operate, Credential::password(password))).await;
+    let script = repo().join("tests/interop/panel_auth.mjs");
+    let stdout = run_client(
+        PathBuf::from("node"),
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            &token_lab.url,
+            token,
+            &password_lab.url,
+            "scientist",
+            password,
+            &other_site,
+        ],
+    )
+    .await;
+    assert!(stdout.contains("steps passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains(r#"{"cross_origin_post":"sent"}"#), "{stdout}");
+    // The panel moved each stage; the other site's move of 500 never happened.
+    let request = token_lab.client.get(token_lab.at("/stage/position")).bearer_auth(token);
+    assert_eq!(
+        common::read(request.send().await.expect("GET")).await,
+        (200, json!([2, 0, 0]))
+    );
+    let request = password_lab
+        .client
+        .get(password_lab.at("/stage/position"))
+        .basic_auth("scientist", Some(password));
+    assert_eq!(
+        common::read(request.send().await.expect("GET")).await,
+        (200, json!([1, 0, 0]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
+    setup();
+    let evil = another_site().await;
     // The default lab, and a control that allows the attacking origin: the
     // control shows the browser really delivers these requests.
     let lab = lab().await;

@@ -42,6 +42,8 @@ async fn curl(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
+    // Installs curl too, where it is missing.
+    common::clients::setup();
     labthings::core::init_tracing();
     let (dir, cert, key) = certificate();
     let config = ServerConfig {

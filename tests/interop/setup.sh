@@ -6,8 +6,8 @@
 #     openapi-spec-validator, in .venv-original/ (pip);
 #   - schemathesis 4.32.5, in .venv-schemathesis/ (pip; its own venv, as its
 #     dependencies need not agree with the original's);
-#   - Debian's chromium for the headless browser tests (apt-get, as root or
-#     with sudo), unless /usr/bin/chromium is there already.
+#   - Debian's chromium for the headless browser tests, and curl for the
+#     HTTPS test (apt-get, as root or with sudo), unless they are there.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,10 +32,10 @@ if ! [ -x .venv-schemathesis/bin/schemathesis ]; then
     .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 
-if ! [ -x /usr/bin/chromium ]; then
-    echo "== apt-get install chromium"
+if ! [ -x /usr/bin/chromium ] || ! command -v curl >/dev/null; then
+    echo "== apt-get install chromium curl"
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl >/dev/null
 fi

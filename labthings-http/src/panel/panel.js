@@ -4,6 +4,14 @@
 // their input schema, a run button, live status and log, output (blobs as
 // download links), and a cancel button; camera streams are shown as images.
 // No framework and no build step: this file is served as it is.
+//
+// Credentials: when the server needs them, the panel asks for an access
+// token (or takes one from the address's #token=… fragment, which it then
+// removes from the address bar) and keeps it in this tab's sessionStorage.
+// It sends it as `Authorization: Bearer` where it can, and as
+// `?access_token=` where a browser cannot set headers (WebSocket,
+// EventSource, images, links). A user name and password (HTTP Basic) are
+// asked for by the browser itself, which then sends them everywhere.
 "use strict";
 
 const FINISHED = ["completed", "cancelled", "error"];
@@ -24,9 +32,34 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+const TOKEN_KEY = "labthings-token";
+
+/** Move a token from the address's #token=… fragment into this tab's storage. */
+function takeTokenFromAddress() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token");
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+/** The access token of this tab, or null. */
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** `url` with the token as ?access_token=, for what cannot carry headers. */
+function withToken(url) {
+  const current = token();
+  const absolute = new URL(url, location.href);
+  if (current) absolute.searchParams.set("access_token", current);
+  return absolute.href;
+}
+
 /** One HTTP request with an optional JSON body; never throws for HTTP errors. */
 async function api(method, url, body) {
   const init = { method, headers: { accept: "application/json" } };
+  if (token()) init.headers.authorization = `Bearer ${token()}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -128,8 +161,8 @@ function widget(rawSchema, label) {
 /** A blob output ({href, media_type}) as a download link (and a picture). */
 function renderOutput(output) {
   if (output && typeof output === "object" && typeof output.href === "string" && output.media_type) {
-    const box = el("div", { class: "blob" }, el("a", { href: output.href, download: "", text: `Download (${output.media_type})` }));
-    if (output.media_type.startsWith("image/")) box.append(el("img", { src: output.href, alt: "output" }));
+    const box = el("div", { class: "blob" }, el("a", { href: withToken(output.href), download: "", text: `Download (${output.media_type})` }));
+    if (output.media_type.startsWith("image/")) box.append(el("img", { src: withToken(output.href), alt: "output" }));
     return box;
   }
   const compact = JSON.stringify(output);
@@ -150,7 +183,7 @@ class ThingCard {
         {},
         td.title || name,
         el("small", { text: ` ${name}` }),
-        el("a", { class: "td", href: `/${name}/`, text: "TD" }),
+        el("a", { class: "td", href: withToken(`/${name}/`), text: "TD" }),
       ),
     );
     if (td.description && td.description !== td.title) this.node.append(el("p", { class: "muted", text: td.description }));
@@ -164,7 +197,7 @@ class ThingCard {
   renderStreams() {
     for (const link of this.td.links || []) {
       if (link.type === "multipart/x-mixed-replace") {
-        this.node.append(el("figure", { class: "stream" }, el("img", { src: link.href, alt: `${this.name} stream` }), el("figcaption", { text: link.href })));
+        this.node.append(el("figure", { class: "stream" }, el("img", { src: withToken(link.href), alt: `${this.name} stream` }), el("figcaption", { text: link.href })));
       }
     }
   }
@@ -241,7 +274,7 @@ class ThingCard {
     const observable = Object.entries(this.td.properties || {}).filter(([, p]) => p.observable);
     if (observable.length === 0) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/${this.name}/ws`);
+    const socket = new WebSocket(withToken(`${scheme}://${location.host}/${this.name}/ws`));
     socket.onopen = () => {
       const data = Object.fromEntries(observable.map(([name]) => [name, true]));
       socket.send(JSON.stringify({ messageType: "addPropertyObservation", data }));
@@ -273,7 +306,7 @@ class ThingCard {
       if (!form) continue;
       const list = el("ol", { class: "events", "data-event": name });
       this.node.append(el("h3", { text: `Event: ${name}` }), el("p", { class: "muted", text: event.description || "" }), list);
-      const source = new EventSource(new URL(form.href, this.td.base));
+      const source = new EventSource(withToken(new URL(form.href, this.td.base)));
       source.onmessage = (message) => {
         list.prepend(el("li", { text: message.data }));
         while (list.children.length > 5) list.lastChild.remove();
@@ -417,10 +450,75 @@ async function showSettingsWarnings(root) {
   );
 }
 
+/** The sign-in box, shown when the server refuses the panel's requests. */
+function signIn(root, result) {
+  const rejected = token() !== null;
+  const input = el("input", { type: "password", name: "token", autocomplete: "off", "aria-label": "access token", placeholder: "access token" });
+  const form = el(
+    "form",
+    {
+      onsubmit: (event) => {
+        event.preventDefault();
+        if (!input.value.trim()) return;
+        sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+        location.reload();
+      },
+    },
+    input,
+    el("button", { type: "submit", text: "Sign in" }),
+  );
+  root.replaceChildren(
+    el(
+      "section",
+      { class: "signin" },
+      el("h2", { text: "Sign in" }),
+      el("p", {
+        class: rejected ? "error" : "muted",
+        text: rejected
+          ? `The token was not accepted: ${problems(result)[0].msg}`
+          : "This server needs credentials. Paste an access token, or reload the page and give your user name and password when the browser asks.",
+      }),
+      form,
+    ),
+  );
+  if (rejected) sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** With a token: links that need it, and a way to sign out. */
+function signedIn() {
+  if (!token()) return;
+  for (const link of document.querySelectorAll("nav a[data-needs-token]")) link.href = withToken(link.getAttribute("href"));
+  const out = el("button", {
+    type: "button",
+    class: "signout",
+    text: "Sign out",
+    onclick: () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      location.reload();
+    },
+  });
+  document.querySelector("nav").append(out);
+}
+
+// A #token=… pasted into this tab's address bar does not load the page anew.
+window.addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("token")) {
+    takeTokenFromAddress();
+    location.reload();
+  }
+});
+
 async function main() {
+  takeTokenFromAddress();
   const root = document.getElementById("things");
   await showSettingsWarnings(root);
   const result = await api("GET", "/thing_descriptions/");
+  if (result.status === 401) {
+    signIn(root, result);
+    document.body.dataset.ready = "signin";
+    return;
+  }
+  signedIn();
   if (!result.ok) {
     root.replaceChildren(el("p", { class: "error", text: `Could not load the things: HTTP ${result.status}` }));
     return;
