@@ -103,66 +103,58 @@ token_sha256 = "{token_sha256}"
     std::fs::write(dir.join("lab.toml"), config).expect("write the configuration");
     let lab = ServerProcess::start_in(dir, "mock_lab", &["--config", "lab.toml"], &[("BOB_TOKEN", env_token)]);
     let client = reqwest::blocking::Client::new();
-    let status = |request: reqwest::blocking::RequestBuilder| request.send().expect("a response").status().as_u16();
-
-    assert_eq!(status(client.get(lab.at("/stage/position"))), 401);
-    assert_eq!(
-        status(client.get(lab.at("/stage/position")).bearer_auth(file_token)),
-        200
-    );
-    assert_eq!(
-        status(
-            client
-                .put(lab.at("/stage/step_delay_ms"))
-                .bearer_auth(file_token)
-                .json(&json!(3))
+    enum By<'a> {
+        Nobody,
+        Token(&'a str),
+        Password(&'a str),
+    }
+    let requests = [
+        ("GET", "/stage/position", By::Nobody, None, 401),
+        ("GET", "/stage/position", By::Token(file_token), None, 200),
+        (
+            "PUT",
+            "/stage/step_delay_ms",
+            By::Token(file_token),
+            Some(json!(3)),
+            403,
         ),
-        403
-    );
-    assert_eq!(
-        status(
-            client
-                .put(lab.at("/stage/step_delay_ms"))
-                .basic_auth("alice", Some("alice's password"))
-                .json(&json!(3))
+        (
+            "PUT",
+            "/stage/step_delay_ms",
+            By::Password("alice's password"),
+            Some(json!(3)),
+            201,
         ),
-        201
-    );
-    assert_eq!(
-        status(
-            client
-                .put(lab.at("/camera/exposure_ms"))
-                .bearer_auth(env_token)
-                .json(&json!(4.0))
+        (
+            "PUT",
+            "/camera/exposure_ms",
+            By::Token(env_token),
+            Some(json!(4.0)),
+            201,
         ),
-        201
-    );
-    assert_eq!(
-        status(
-            client
-                .post(lab.at("/stage/home"))
-                .bearer_auth(env_token)
-                .json(&json!({}))
+        ("POST", "/stage/home", By::Token(env_token), Some(json!({})), 403),
+        (
+            "POST",
+            "/stage/home?return=output",
+            By::Token(&token),
+            Some(json!({})),
+            200,
         ),
-        403
-    );
-    assert_eq!(
-        status(
-            client
-                .post(lab.at("/stage/home?return=output"))
-                .bearer_auth(&token)
-                .json(&json!({}))
-        ),
-        200
-    );
-    assert_eq!(
-        status(
-            client
-                .get(lab.at("/stage/position"))
-                .basic_auth("alice", Some("wrong password"))
-        ),
-        401
-    );
+        ("GET", "/stage/position", By::Password("wrong password"), None, 401),
+    ];
+    for (method, path, by, body, expected) in requests {
+        let mut request = client.request(method.parse().expect("a method"), lab.at(path));
+        request = match by {
+            By::Nobody => request,
+            By::Token(token) => request.bearer_auth(token),
+            By::Password(password) => request.basic_auth("alice", Some(password)),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let status = request.send().expect("a response").status().as_u16();
+        assert_eq!(status, expected, "{method} {path}");
+    }
 
     let log = lab.stderr();
     let audit: Vec<&str> = log.lines().filter(|l| l.contains("labthings::audit")).collect();

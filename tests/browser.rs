@@ -131,6 +131,56 @@ async fn the_openapi_document_is_valid_openapi_3_1_and_covers_every_affordance()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secured_labs_openapi_document_is_valid_and_declares_its_schemes() {
+    setup();
+    let users = vec![
+        User::new("alice", Role::Operate, Credential::password("alice's password")),
+        User::new(
+            "script",
+            Role::Operate,
+            Credential::token("a-token-for-the-script-0123"),
+        ),
+    ];
+    for anonymous in [None, Some(Role::Observe)] {
+        let server = start(
+            mock_lab::build(ServerConfig {
+                settings_dir: None,
+                auth: AuthConfig {
+                    users: users.clone(),
+                    anonymous,
+                },
+                ..ServerConfig::default()
+            })
+            .expect("build"),
+        )
+        .await;
+        let (status, document) = server.get("/openapi.json").await;
+        assert_eq!(status, 200, "the document is public");
+        let verdict = validate(&document, "openapi-secured.json").await;
+        assert_eq!(
+            verdict.as_deref().map(str::trim),
+            Ok("valid"),
+            "{anonymous:?}: {verdict:?}"
+        );
+        assert_eq!(
+            document["components"]["securitySchemes"],
+            json!({
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from the server's operator"},
+                "basic": {"type": "http", "scheme": "basic", "description": "A user name and password"}
+            })
+        );
+        assert_eq!(document["security"], json!([{"bearer": []}, {"basic": []}]));
+        let read = &document["paths"]["/stage/position"]["get"];
+        match anonymous {
+            None => assert!(read.get("security").is_none(), "the document-wide requirement applies"),
+            Some(_) => assert_eq!(read["security"][0], json!({}), "reads need no credentials"),
+        }
+        assert!(document["paths"]["/stage/home"]["post"].get("security").is_none());
+        assert!(document["paths"]["/stage/home"]["post"]["responses"]["403"].is_object());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_panel_and_the_docs_are_served_from_the_binary() {
     let server = lab().await;
     for (path, content_type) in [

@@ -26,7 +26,7 @@ mod mock_lab;
 
 use std::path::PathBuf;
 
-use common::clients::{repo, run_client, run_client_with, setup};
+use common::clients::{repo, run_client_with, setup};
 use common::{TestServer, start};
 use labthings::{AuthConfig, Credential, Role, Server, ServerConfig, User};
 use serde_json::json;
@@ -81,14 +81,14 @@ async fn secured_servers(anonymous: Option<Role>) -> (TestServer, TestServer, St
     (lab, bench, credentials)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_wot_drives_the_mock_lab_and_the_bench_through_their_tds() {
+/// Run node-wot's suite against `lab` and `bench` with the environment `env`.
+async fn drive_with_node_wot(lab: &TestServer, bench: &TestServer, env: &[(&str, &str)]) {
     setup();
-    let (lab, bench) = servers().await;
     let script = repo().join("tests/interop/wot_client.mjs");
-    let stdout = run_client(
+    let stdout = run_client_with(
         PathBuf::from("node"),
         &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
+        env,
     )
     .await;
     for thing in ["stage", "camera", "autofocus", "bench"] {
@@ -98,62 +98,48 @@ async fn node_wot_drives_the_mock_lab_and_the_bench_through_their_tds() {
         );
     }
     assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+}
+
+/// Run the original's ThingClient against `lab` and `bench` with the environment `env`.
+async fn drive_with_thing_client(lab: &TestServer, bench: &TestServer, env: &[(&str, &str)]) {
+    setup();
+    let script = repo().join("tests/interop/thing_client.py");
+    let stdout = run_client_with(
+        repo().join(".venv-original/bin/python"),
+        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
+        env,
+    )
+    .await;
+    assert!(
+        stdout.contains("mock lab: done") && stdout.contains("bench: done"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_wot_drives_the_mock_lab_and_the_bench_through_their_tds() {
+    let (lab, bench) = servers().await;
+    drive_with_node_wot(&lab, &bench, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_originals_thing_client_drives_the_mock_lab_and_the_bench() {
-    setup();
     let (lab, bench) = servers().await;
-    let script = repo().join("tests/interop/thing_client.py");
-    let stdout = run_client(
-        repo().join(".venv-original/bin/python"),
-        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
-    )
-    .await;
-    assert!(
-        stdout.contains("mock lab: done") && stdout.contains("bench: done"),
-        "{stdout}"
-    );
-    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+    drive_with_thing_client(&lab, &bench, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_wot_drives_servers_that_need_basic_and_bearer_credentials() {
-    setup();
     // Anyone may observe: node-wot 0.9 opens SSE subscriptions without
     // credentials (its SSESubscription takes no headers), and the TDs mark
     // the forms that need none.
     let (lab, bench, credentials) = secured_servers(Some(Role::Observe)).await;
-    let script = repo().join("tests/interop/wot_client.mjs");
-    let stdout = run_client_with(
-        PathBuf::from("node"),
-        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
-        &[("LABTHINGS_CREDENTIALS", &credentials)],
-    )
-    .await;
-    for thing in ["stage", "camera", "autofocus", "bench"] {
-        assert!(
-            stdout.contains(&format!("{thing}: done")),
-            "{thing} was driven:\n{stdout}"
-        );
-    }
-    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+    drive_with_node_wot(&lab, &bench, &[("LABTHINGS_CREDENTIALS", &credentials)]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_originals_thing_client_drives_servers_that_need_credentials() {
-    setup();
     let (lab, bench, credentials) = secured_servers(None).await;
-    let script = repo().join("tests/interop/thing_client.py");
-    let stdout = run_client_with(
-        repo().join(".venv-original/bin/python"),
-        &[script.to_str().expect("a UTF-8 path"), &lab.url, &bench.url],
-        &[("LABTHINGS_CREDENTIALS", &credentials)],
-    )
-    .await;
-    assert!(
-        stdout.contains("mock lab: done") && stdout.contains("bench: done"),
-        "{stdout}"
-    );
-    assert!(stdout.contains(" checks passed, 0 failed"), "{stdout}");
+    drive_with_thing_client(&lab, &bench, &[("LABTHINGS_CREDENTIALS", &credentials)]).await;
 }
