@@ -441,3 +441,56 @@ async fn without_users_the_server_listens_only_on_loopback_unless_told() {
     assert!(secured.bind("0.0.0.0:0").await.is_ok());
     assert!(build(ServerConfig::default()).bind("127.0.0.1:0").await.is_ok());
 }
+
+#[test]
+fn mistakes_in_the_users_of_a_configuration_file_name_their_key() {
+    let dir = std::env::temp_dir().join(format!("labthings-users-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::write(dir.join("short.token"), "short\n").expect("write");
+    let short = dir.join("short.token");
+    let cases = [
+        (
+            "name = \"a\"\nrole = \"operate\"\ntoken_sha256 = \"00\"\ntoken_env = \"X\"".to_owned(),
+            "security.users[0]: give exactly one of",
+        ),
+        (
+            "name = \"a\"\nrole = \"operate\"".to_owned(),
+            "security.users[0]: give exactly one of",
+        ),
+        (
+            "name = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"00\"".to_owned(),
+            "security.users[0].role: unknown role `admin`",
+        ),
+        (
+            "name = \"a\"\nrole = \"observe\"\nthings = [\"stage\"]\ntoken_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"".to_owned(),
+            "security.users[0].things",
+        ),
+        (
+            "name = \"a\"\nrole = \"operate\"\ntoken_sha256 = \"xyz\"".to_owned(),
+            "security.users[0].token_sha256: a token's SHA-256 is 64 hexadecimal digits",
+        ),
+        (
+            "name = \"a\"\nrole = \"operate\"\npassword_hash = \"$2b$12$abcdefghijklmnopqrstuv\"".to_owned(),
+            "security.users[0].password_hash",
+        ),
+        (
+            format!("name = \"a\"\nrole = \"operate\"\ntoken_file = {:?}", short.display().to_string()),
+            "security.users[0].token_file",
+        ),
+    ];
+    for (user, expected) in cases {
+        let path = dir.join("lab.toml");
+        std::fs::write(&path, format!("[[security.users]]\n{user}\n")).expect("write");
+        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), ServerConfig::default())
+            .expect_err("a bad user")
+            .to_string();
+        assert!(error.contains(expected), "{user}\n=> {error}");
+    }
+    std::fs::write(dir.join("lab.toml"), "[security]\nanonymous = \"operate\"\n").expect("write");
+    let error =
+        labthings::http::config_file::load(&dir.join("lab.toml"), &mock_lab::catalog(), ServerConfig::default())
+            .expect_err("anonymous operators")
+            .to_string();
+    assert!(error.contains("security.anonymous"), "{error}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -158,40 +158,37 @@ impl UserSection {
     /// The user, or the key and message of what is wrong.
     fn user(self, key: &str) -> Result<User, (String, String)> {
         let role: Role = self.role.parse().map_err(|e| (format!("{key}.role"), e))?;
-        let given = [
-            self.password_hash.is_some(),
-            self.token_sha256.is_some(),
-            self.token_env.is_some(),
-            self.token_file.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err((
-                key.to_owned(),
-                "give exactly one of password_hash, token_sha256, token_env, token_file".to_owned(),
-            ));
-        }
-        let credential = if let Some(phc) = self.password_hash {
-            Credential::password_hash(&phc).map_err(|e| (format!("{key}.password_hash"), e))?
-        } else if let Some(hex) = self.token_sha256 {
-            Credential::token_sha256(&hex).map_err(|e| (format!("{key}.token_sha256"), e))?
-        } else if let Some(variable) = self.token_env {
-            let token = std::env::var(&variable).map_err(|e| {
-                (
-                    format!("{key}.token_env"),
-                    format!("the environment variable {variable}: {e}"),
-                )
-            })?;
-            secret_token(&token).map_err(|e| (format!("{key}.token_env"), format!("{variable}: {e}")))?
-        } else if let Some(path) = self.token_file {
-            let token = std::fs::read_to_string(&path).map_err(|e| {
-                (
-                    format!("{key}.token_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            secret_token(&token).map_err(|e| (format!("{key}.token_file"), format!("{}: {e}", path.display())))?
-        } else {
-            unreachable!("exactly one credential key was checked above")
+        let credential = match (self.password_hash, self.token_sha256, self.token_env, self.token_file) {
+            (Some(phc), None, None, None) => {
+                Credential::password_hash(&phc).map_err(|e| (format!("{key}.password_hash"), e))?
+            }
+            (None, Some(hex), None, None) => {
+                Credential::token_sha256(&hex).map_err(|e| (format!("{key}.token_sha256"), e))?
+            }
+            (None, None, Some(variable), None) => {
+                let token = std::env::var(&variable).map_err(|e| {
+                    (
+                        format!("{key}.token_env"),
+                        format!("the environment variable {variable}: {e}"),
+                    )
+                })?;
+                secret_token(&token).map_err(|e| (format!("{key}.token_env"), format!("{variable}: {e}")))?
+            }
+            (None, None, None, Some(path)) => {
+                let token = std::fs::read_to_string(&path).map_err(|e| {
+                    (
+                        format!("{key}.token_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                secret_token(&token).map_err(|e| (format!("{key}.token_file"), format!("{}: {e}", path.display())))?
+            }
+            _ => {
+                return Err((
+                    key.to_owned(),
+                    "give exactly one of password_hash, token_sha256, token_env, token_file".to_owned(),
+                ));
+            }
         };
         if self.things.is_some() && role != Role::Operate {
             return Err((

@@ -307,6 +307,12 @@ impl Server {
                 ),
             ));
         }
+        if !local.ip().is_loopback() && config.auth.enabled() && config.tls.is_none() {
+            tracing::warn!(
+                "serving on {local} over plain HTTP: passwords and tokens cross the network readable; \
+                 configure [tls] or a reverse proxy that terminates TLS"
+            );
+        }
         Ok(Listening { server: self, listener })
     }
 
