@@ -55,7 +55,11 @@ fn hot_paths(c: &mut Criterion) {
                 Duration::from_secs(300),
                 labthings::core::log::LogBuffer::new(1000),
             );
-            black_box(invocation.to_json("http://127.0.0.1:5000/", true))
+            black_box(labthings::http::render::invocation_json(
+                &invocation,
+                "http://127.0.0.1:5000/",
+                true,
+            ))
         })
     });
     // Retention zero: each finished invocation is dropped by `expire`, so

@@ -1,4 +1,4 @@
-//! The `Bench` thing of WIRE.md, served at `/bench/`: a counter, a label, a
+//! The `Bench` thing of docs/http-contract.md's examples, served at `/bench/`: a counter, a label, a
 //! quick action and a slow cancellable one. Used by the wire-compatibility
 //! tests and the benchmarks.
 //!

@@ -1,6 +1,6 @@
-"""WIRE.md's Bench thing for the original LabThings-FastAPI 0.3.0.
+"""The Bench thing (examples/bench.rs) for the original LabThings-FastAPI 0.3.0.
 
-The benchmark harness (`cargo run --release --example perf`) serves this with
+The benchmark harness (`cargo bench --bench perf`) serves this with
 `labthings-server` from `.venv-original/` when that venv exists, to compare the
 original with `examples/bench.rs` in the same run.
 """

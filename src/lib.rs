@@ -12,7 +12,7 @@ pub use labthings_core::{
 #[cfg(feature = "http")]
 pub use labthings_http::{
     AuthConfig, CorsConfig, Credential, FromConfig, Role, Server, ServerBuilder, ServerConfig, ThingCatalog, TlsConfig,
-    User,
+    User, init_tracing,
 };
 pub use labthings_macros::{action, event, on_start, on_stop, param, property, setter, slot, stream, thing};
 /// Re-exported so device code can log without its own `tracing` dependency.

@@ -7,7 +7,7 @@
 //!   checked against the TD's schemas, observation, events, errors and
 //!   cancellation through the TD's forms.
 //! - LabThings-FastAPI 0.3.0's own Python `ThingClient`
-//!   (`tests/interop/thing_client.py`), unchanged, as WIRE.md promises.
+//!   (`tests/interop/thing_client.py`), unchanged, as docs/http-contract.md promises.
 //!
 //! Both run a second time against servers that need credentials: the mock
 //! lab with a password (HTTP Basic), the bench with a bearer token.

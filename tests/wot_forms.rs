@@ -193,7 +193,7 @@ async fn cancelaction_ends_a_waiting_invokeaction_with_a_problem() {
     }
     let id = id.expect("the invocation is listed while it runs");
     let cancel = follow(&server, form(&forms, "cancelaction"), Some(&id), None).await;
-    assert_eq!(cancel.status().as_u16(), 200, "WIRE.md: cancel answers 200 `null`");
+    assert_eq!(cancel.status().as_u16(), 200, "the contract: cancel answers 200 `null`");
 
     let response = waiting.await.expect("join").expect("the waiting POST is answered");
     assert_eq!(response.status().as_u16(), 500);

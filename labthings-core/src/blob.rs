@@ -1,6 +1,7 @@
 //! Binary outputs: an action returns a [`Blob`] (bytes in memory or a file on
-//! disk) and clients download it. The invocation's `output` is a link, as in
-//! LabThings-FastAPI: `{"href": ".../blob/{id}", "media_type": "...", ...}`.
+//! disk) and clients download it. In the invocation's `output` a blob is a
+//! link object, `{"href": "urn:uuid:{id}", "media_type": "...", ...}`, whose
+//! `href` a protocol binding turns into a link it serves ([`blob_uri`]).
 //! A blob lives as long as the invocation that made it is retained.
 
 use std::borrow::Cow;
@@ -13,6 +14,7 @@ use parking_lot::Mutex;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Where a blob's bytes are.
@@ -40,7 +42,7 @@ pub struct BlobData {
 }
 
 impl BlobData {
-    /// The blob's id (its download path is `/blob/{id}`).
+    /// The blob's id.
     pub fn id(&self) -> Uuid {
         self.id
     }
@@ -138,10 +140,19 @@ impl Blob {
     }
 }
 
-/// The relative href of a blob, completed with the server's base URL when
-/// an invocation is shown.
-pub fn blob_href(id: Uuid) -> String {
-    format!("blob/{id}")
+/// The URI that names a blob in an action's output, `urn:uuid:{id}`
+/// (RFC 9562): it names the blob without saying how to fetch it. A
+/// protocol binding replaces it with a link of its own when it shows the
+/// output (the HTTP server: `{base}blob/{id}`).
+pub fn blob_uri(id: Uuid) -> String {
+    format!("urn:uuid:{id}")
+}
+
+/// The id of the blob `value` is, if it is the JSON of a [`Blob`]: an object
+/// with a `media_type` and a [`blob_uri`] as its `href`.
+pub fn blob_id(value: &Value) -> Option<Uuid> {
+    value.get("media_type")?;
+    value.get("href")?.as_str()?.strip_prefix("urn:uuid:")?.parse().ok()
 }
 
 /// The description LabThings-FastAPI gives blob links.
@@ -191,7 +202,7 @@ impl Serialize for Blob {
             ));
         }
         let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("href", &blob_href(self.data.id))?;
+        map.serialize_entry("href", &blob_uri(self.data.id))?;
         map.serialize_entry("media_type", &self.data.media_type)?;
         map.serialize_entry("rel", "output")?;
         map.serialize_entry("description", BLOB_DESCRIPTION)?;
@@ -238,7 +249,8 @@ mod tests {
             let _guard = collect_blobs_into(sink.clone());
             serde_json::to_value(&blob).expect("inside a sink")
         };
-        assert_eq!(value["href"], format!("blob/{}", blob.data().id()));
+        assert_eq!(value["href"], format!("urn:uuid:{}", blob.data().id()));
+        assert_eq!(blob_id(&value), Some(blob.data().id()));
         assert_eq!(value["media_type"], "text/plain");
         assert_eq!(sink.lock().len(), 1);
     }

@@ -1,6 +1,5 @@
 //! One call of an action: its status, times, input, output, error and log.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,62 +55,29 @@ impl std::fmt::Display for InvocationStatus {
     }
 }
 
-/// The problem type LabThings-FastAPI clients recognise as a cancellation.
-pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.io/en/latest/autoapi/labthings_fastapi/exceptions/index.html#labthings_fastapi.exceptions.InvocationCancelledError";
-
-/// RFC 9457 problem details, as stored in a failed invocation's `error`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ProblemDetails {
-    /// A human-readable explanation.
-    pub detail: String,
-    /// A URI naming the kind of problem, if there is one.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// The HTTP status code that fits the problem.
-    pub status: u16,
-    /// A short summary of the kind of problem.
-    pub title: String,
-    /// A URI for this occurrence (unused: always `null`).
-    pub instance: Option<String>,
-}
-
-impl ProblemDetails {
-    /// Problem details for a failed or cancelled invocation.
-    pub fn from_failure(failure: &Failure) -> Self {
-        match failure {
-            Failure::Cancelled => Self {
-                detail: failure.detail(),
-                kind: Some(CANCELLED_PROBLEM_TYPE.to_owned()),
-                status: 500,
-                title: "InvocationCancelledError".to_owned(),
-                instance: None,
-            },
-            Failure::BadRequest { detail } => Self {
-                detail: detail.clone(),
-                kind: None,
-                status: 422,
-                title: "BadRequest".to_owned(),
-                instance: None,
-            },
-            Failure::Error { title, detail } => Self {
-                detail: detail.clone(),
-                kind: None,
-                status: 500,
-                title: title.clone(),
-                instance: None,
-            },
-        }
-    }
-}
-
 #[derive(Debug)]
 struct State {
     status: InvocationStatus,
     started: Option<DateTime<Utc>>,
     completed: Option<DateTime<Utc>>,
     output: Option<Value>,
-    error: Option<ProblemDetails>,
+    error: Option<Failure>,
     expires_at: Option<Instant>,
+}
+
+/// Where an invocation is, read at one instant: what a binding renders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Its status.
+    pub status: InvocationStatus,
+    /// When it started running.
+    pub started: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub completed: Option<DateTime<Utc>>,
+    /// Its output, once completed (blobs in it are named by [`blob_uri`](crate::blob::blob_uri)).
+    pub output: Option<Value>,
+    /// Why it did not complete, once failed or cancelled.
+    pub error: Option<Failure>,
 }
 
 /// One call of an action, shared between the thread that runs it, the
@@ -194,20 +160,26 @@ impl Invocation {
         self.state.lock().output.clone()
     }
 
-    /// The output, once completed, as clients see it: blob links made
-    /// absolute on `base` (the server's URL, ending in `/`).
-    pub fn output_json(&self, base: &str) -> Option<Value> {
-        let output = self.state.lock().output.clone()?;
-        Some(if self.blobs.lock().is_empty() {
-            output
-        } else {
-            absolute_blob_links(output, base)
-        })
+    /// Why it did not complete, once failed or cancelled.
+    pub fn error(&self) -> Option<Failure> {
+        self.state.lock().error.clone()
     }
 
-    /// The problem details, once failed or cancelled.
-    pub fn error(&self) -> Option<ProblemDetails> {
-        self.state.lock().error.clone()
+    /// Its status, times, output and error, read together.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state.lock();
+        Snapshot {
+            status: state.status,
+            started: state.started,
+            completed: state.completed,
+            output: state.output.clone(),
+            error: state.error.clone(),
+        }
+    }
+
+    /// Whether the output holds blobs (only then need bindings rewrite it).
+    pub fn has_blobs(&self) -> bool {
+        !self.blobs.lock().is_empty()
     }
 
     /// The log records so far, oldest first.
@@ -233,10 +205,7 @@ impl Invocation {
     /// The blob that is the whole output, if the output is one.
     pub fn output_blob(&self) -> Option<Arc<BlobData>> {
         let output = self.state.lock().output.clone()?;
-        let href = output.get("href")?.as_str()?;
-        output.get("media_type")?;
-        let id = href.strip_prefix("blob/")?.parse().ok()?;
-        self.blob(id)
+        self.blob(crate::blob::blob_id(&output)?)
     }
 
     /// The cancel hook handed to the action.
@@ -328,7 +297,7 @@ impl Invocation {
                     Failure::Cancelled => InvocationStatus::Cancelled,
                     Failure::BadRequest { .. } | Failure::Error { .. } => InvocationStatus::Error,
                 };
-                state.error = Some(ProblemDetails::from_failure(&failure));
+                state.error = Some(failure);
             }
         }
         state.completed = Some(Utc::now());
@@ -366,111 +335,6 @@ impl Invocation {
             }
         }
         state.status
-    }
-
-    /// The JSON representation, with links built on `base` (the server's
-    /// absolute URL, ending in `/`). `full` adds `input`, `output`, `log` and
-    /// `error`; lists show summaries without them.
-    pub fn to_json(&self, base: &str, full: bool) -> Value {
-        let href = format!("{base}action_invocations/{}", self.id);
-        let state = self.state.lock();
-        let model = InvocationModel {
-            status: state.status,
-            id: self.id,
-            action: format!("/{}/{}", self.thing, self.action),
-            links: [
-                Link::new(href.clone(), "self"),
-                Link::new(format!("{href}/output"), "output"),
-            ],
-            href,
-            time_requested: self.requested,
-            time_started: state.started,
-            time_completed: state.completed,
-            details: full.then(|| Details {
-                input: &self.input,
-                output: state.output.as_ref().map(|output| {
-                    if self.blobs.lock().is_empty() {
-                        Cow::Borrowed(output)
-                    } else {
-                        Cow::Owned(absolute_blob_links(output.clone(), base))
-                    }
-                }),
-                log: self.log.snapshot(),
-                error: state.error.as_ref(),
-            }),
-        };
-        serde_json::to_value(model).unwrap_or(Value::Null)
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct InvocationModel<'a> {
-    status: InvocationStatus,
-    id: Uuid,
-    action: String,
-    href: String,
-    time_requested: DateTime<Utc>,
-    time_started: Option<DateTime<Utc>>,
-    time_completed: Option<DateTime<Utc>>,
-    links: [Link; 2],
-    #[serde(flatten)]
-    details: Option<Details<'a>>,
-}
-
-/// Turn the relative `blob/{id}` links of an output into absolute ones.
-fn absolute_blob_links(value: Value, base: &str) -> Value {
-    match value {
-        Value::Object(mut map) => {
-            let is_blob = map.contains_key("media_type")
-                && map
-                    .get("href")
-                    .and_then(Value::as_str)
-                    .is_some_and(|h| h.starts_with("blob/"));
-            if is_blob {
-                if let Some(Value::String(href)) = map.get_mut("href") {
-                    *href = format!("{base}{href}");
-                }
-                Value::Object(map)
-            } else {
-                Value::Object(
-                    map.into_iter()
-                        .map(|(k, v)| (k, absolute_blob_links(v, base)))
-                        .collect(),
-                )
-            }
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| absolute_blob_links(v, base)).collect()),
-        other => other,
-    }
-}
-
-#[derive(Serialize)]
-struct Details<'a> {
-    input: &'a Value,
-    output: Option<Cow<'a, Value>>,
-    log: Vec<LogRecord>,
-    error: Option<&'a ProblemDetails>,
-}
-
-/// A TD link element (`href`, `type`, `rel`, `anchor`).
-#[derive(Debug, Clone, Serialize)]
-struct Link {
-    href: String,
-    #[serde(rename = "type")]
-    media_type: Option<String>,
-    rel: &'static str,
-    anchor: Option<String>,
-}
-
-impl Link {
-    fn new(href: String, rel: &'static str) -> Self {
-        Self {
-            href,
-            media_type: None,
-            rel,
-            anchor: None,
-        }
     }
 }
 
@@ -522,24 +386,5 @@ mod tests {
         let inv = Invocation::new("bench", "slow", Value::Null, Duration::ZERO, LogBuffer::new(10));
         assert_eq!(inv.request_cancel(), InvocationStatus::Pending);
         assert!(!inv.start());
-    }
-
-    #[test]
-    fn summary_leaves_out_details() {
-        let inv = Invocation::new(
-            "bench",
-            "increment",
-            serde_json::json!({"by": 1}),
-            Duration::ZERO,
-            LogBuffer::new(10),
-        );
-        let summary = inv.to_json("http://h/", false);
-        assert!(summary.get("input").is_none());
-        assert_eq!(summary["action"], "/bench/increment");
-        assert_eq!(summary["links"][1]["rel"], "output");
-        let full = inv.to_json("http://h/", true);
-        assert_eq!(full["input"]["by"], 1);
-        assert_eq!(full["output"], Value::Null);
-        assert_eq!(full["status"], "pending");
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Action code logs as usual — `tracing::info!("stepped")` — and the record
 //! lands in the log of the invocation running on that thread. This works
-//! through [`InvocationLogLayer`], a `tracing-subscriber` layer that
-//! [`init_tracing`] installs; a program that sets up its own subscriber adds
-//! the layer itself.
+//! through [`InvocationLogLayer`], a `tracing-subscriber` layer that the
+//! server's `init_tracing` installs (with a printer for the console); a
+//! program that sets up its own subscriber adds the layer itself.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -272,30 +272,6 @@ impl Visit for MessageVisitor {
             }
         }
     }
-}
-
-/// Install a global subscriber that prints `info` and above to stderr
-/// (`RUST_LOG` overrides) and captures action logs with
-/// [`InvocationLogLayer`]; `log` crate records are bridged too.
-///
-/// Does nothing if a global subscriber is already set (then add
-/// [`InvocationLogLayer`] to it yourself). Safe to call more than once.
-pub fn init_tracing() {
-    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-    use tracing_subscriber::prelude::*;
-    let printed = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy();
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colours for a terminal; plain text for a log file or pipe.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter(printed),
-        )
-        .with(InvocationLogLayer.with_filter(LevelFilter::INFO))
-        .try_init();
 }
 
 #[cfg(test)]

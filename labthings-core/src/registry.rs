@@ -19,7 +19,7 @@ use crate::lock::{HardwareLock, LockGuard, LockPolicy, LockScope};
 use crate::outcome::{DecodedInput, Failure};
 use crate::settings::{Loaded, SettingsFile};
 use crate::stream::MjpegStream;
-use crate::validation::{InputProblem, LocSegment, SchemaError, Validator, integral_floats_as_integers};
+use crate::validation::{InputProblem, SchemaError, Validator, integral_floats_as_integers};
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
 /// clients do not follow `$ref`) and no `$schema` key.
@@ -520,7 +520,7 @@ impl ThingInstance {
         if !property.writable {
             return Err(PropertyWriteError::ReadOnly);
         }
-        let problems = property.validator.problems(&value, &["body".into()]);
+        let problems = property.validator.problems(&value, &[]);
         if !problems.is_empty() {
             return Err(PropertyWriteError::Invalid(problems));
         }
@@ -749,7 +749,7 @@ impl ThingInstance {
         } else {
             value
         };
-        let problems = action.validator.problems(&value, &["body".into()]);
+        let problems = action.validator.problems(&value, &[]);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -768,10 +768,5 @@ impl ThingInstance {
 /// A problem found by serde after the schema accepted the value (rare: the
 /// schema and the type disagree).
 fn serde_problem(error: &serde_json::Error) -> InputProblem {
-    InputProblem::new(
-        "value_error",
-        vec![LocSegment::from("body")],
-        error.to_string(),
-        Value::Null,
-    )
+    InputProblem::new("value_error", Vec::new(), error.to_string(), Value::Null)
 }

@@ -154,7 +154,7 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
 ///    what a generic WoT client such as node-wot expects, since the
 ///    affordance says `synchronous: true`.
 /// 2. `invokeaction` that answers `201` at once with the invocation
-///    (LabThings-FastAPI's endpoint; WIRE.md): the asynchronous pattern.
+///    (LabThings-FastAPI's endpoint; docs/http-contract.md): the asynchronous pattern.
 /// 3. `queryaction` and `cancelaction` on `/action_invocations/{id}`.
 fn action_forms(thing: &str, action: &str) -> Value {
     let href = format!("/{thing}/{action}");

@@ -68,16 +68,6 @@ impl InputProblem {
             .collect::<Vec<_>>()
             .join(".")
     }
-
-    /// The problem for a body that is not JSON at all.
-    pub fn invalid_json(error: &serde_json::Error, byte_offset: usize) -> Self {
-        Self::new(
-            "json_invalid",
-            vec!["body".into(), LocSegment::Index(byte_offset)],
-            format!("JSON decode error: {error}"),
-            Value::Object(Default::default()),
-        )
-    }
 }
 
 /// A compiled JSON Schema.

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
-use labthings_core::InputProblem;
+use labthings_core::{InputProblem, LocSegment};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -50,7 +50,12 @@ pub(crate) async fn read_json(
     }
     serde_json::from_slice(&bytes).map_err(|e| {
         let offset = byte_offset(&bytes, e.line(), e.column());
-        ApiError::Invalid(vec![InputProblem::invalid_json(&e, offset)])
+        ApiError::Invalid(vec![InputProblem::new(
+            "json_invalid",
+            vec!["body".into(), LocSegment::Index(offset)],
+            format!("JSON decode error: {e}"),
+            Value::Object(Default::default()),
+        )])
     })
 }
 

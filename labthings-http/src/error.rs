@@ -11,9 +11,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper::ext::ReasonPhrase;
-use labthings_core::invocation::ProblemDetails;
 use labthings_core::{Failure, InputProblem, LocSegment};
 use serde_json::{Value, json};
+
+use crate::render::ProblemDetails;
 
 /// Everything a handler can answer instead of success.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 422 for problems found in the request body: each location is
+    /// prefixed with `body`, as FastAPI's clients expect.
+    pub fn invalid_body(problems: Vec<InputProblem>) -> Self {
+        Self::Invalid(
+            problems
+                .into_iter()
+                .map(|mut problem| {
+                    problem.loc.insert(0, "body".into());
+                    problem
+                })
+                .collect(),
+        )
+    }
+
     /// A 422 for a single problem.
     pub fn invalid(kind: &'static str, loc: Vec<LocSegment>, msg: impl Into<String>, input: Value) -> Self {
         Self::Invalid(vec![InputProblem::new(kind, loc, msg, input)])

@@ -321,9 +321,9 @@ impl Server {
     /// SIGTERM, then shut down as [`Listening::serve_until`] says. A second
     /// Ctrl-C or SIGTERM during shutdown exits the process at once, after
     /// the stop hooks if they finish within a second. Sets up logging with
-    /// [`init_tracing`](labthings_core::init_tracing) if nothing else has.
+    /// [`init_tracing`](crate::init_tracing) if nothing else has.
     pub async fn run(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
-        labthings_core::init_tracing();
+        crate::init_tracing();
         let state = self.state.clone();
         let listening = self.bind(addr).await?;
         let url = listening.url();

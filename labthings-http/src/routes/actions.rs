@@ -3,7 +3,7 @@
 //! Invoking answers in one of two shapes:
 //!
 //! * `POST /{thing}/{action}` answers `201 Created` with the invocation
-//!   (LabThings-FastAPI's contract, WIRE.md): the client polls it or follows
+//!   (LabThings-FastAPI's contract, docs/http-contract.md): the client polls it or follows
 //!   its links. Quick actions are usually already finished in that answer.
 //! * `POST /{thing}/{action}?return=output` waits until the action finishes
 //!   and answers `200 OK` with its output, exactly as the TD's `output`
@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use labthings_core::{InvocationStatus, InvokeError, ThingInstance};
+use labthings_core::{Failure, InvocationStatus, InvokeError, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,6 +28,7 @@ use super::invocations::{Page, page_response};
 use super::{json_route, query_problem};
 use crate::body::read_json;
 use crate::error::ApiError;
+use crate::render;
 use crate::state::{AppState, base_url};
 
 /// Add the route of action number `index` of `thing`.
@@ -89,7 +90,7 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
     let input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
-    let decoded = thing.decode_input(index, input).map_err(ApiError::Invalid)?;
+    let decoded = thing.decode_input(index, input).map_err(ApiError::invalid_body)?;
     let invocation = state
         .manager
         .invoke(&thing, index, decoded)
@@ -108,13 +109,13 @@ async fn invoke(
             let status = invocation.finished().await;
             match (status, invocation.error()) {
                 (InvocationStatus::Completed, _) => {
-                    let output = invocation.output_json(&base).unwrap_or(Value::Null);
+                    let output = render::output_json(&invocation, &base).unwrap_or(Value::Null);
                     (StatusCode::OK, Json(output)).into_response()
                 }
-                (_, Some(problem)) if problem.status == 422 => {
-                    ApiError::refused(&problem.detail, invocation.input().clone()).into_response()
+                (_, Some(Failure::BadRequest { detail })) => {
+                    ApiError::refused(&detail, invocation.input().clone()).into_response()
                 }
-                (_, Some(problem)) => ApiError::Device(problem).into_response(),
+                (_, Some(failure)) => ApiError::device(&failure).into_response(),
                 (status, None) => ApiError::Unavailable(format!("the invocation ended as {status}")).into_response(),
             }
         }
@@ -123,10 +124,14 @@ async fn invoke(
             if !wait.is_zero() {
                 let _ = tokio::time::timeout(wait, invocation.finished()).await;
             }
-            (StatusCode::CREATED, Json(invocation.to_json(&base, true))).into_response()
+            (
+                StatusCode::CREATED,
+                Json(render::invocation_json(&invocation, &base, true)),
+            )
+                .into_response()
         }
     };
-    let location = format!("{base}action_invocations/{}", invocation.id());
+    let location = render::invocation_url(&base, invocation.id());
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::query_problem;
 use crate::error::ApiError;
+use crate::render;
 use crate::state::{AppState, base_url};
 
 /// Optional filters of `GET /action_invocations` (the TD's `queryallactions`
@@ -65,7 +66,10 @@ pub(crate) fn page_response(state: &AppState, headers: &HeaderMap, all: &[Arc<In
     let limit = page.limit.map_or(usize::MAX, |l| l as usize).min(state.config.max_list);
     let start = (page.offset as usize).min(all.len());
     let end = start.saturating_add(limit).min(all.len());
-    let list: Vec<Value> = all[start..end].iter().map(|i| i.to_json(&base, false)).collect();
+    let list: Vec<Value> = all[start..end]
+        .iter()
+        .map(|i| render::invocation_json(i, &base, false))
+        .collect();
     let mut response = Json(Value::Array(list)).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert("x-total-count", HeaderValue::from(all.len()));
@@ -105,7 +109,11 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let invocation = find(&state, &id)?;
-    Ok(Json(invocation.to_json(&base_url(&state, &headers), true)))
+    Ok(Json(render::invocation_json(
+        &invocation,
+        &base_url(&state, &headers),
+        true,
+    )))
 }
 
 /// `DELETE /action_invocations/{id}`: ask a running invocation to stop.
@@ -123,13 +131,20 @@ pub(crate) async fn cancel(
 
 /// `GET /action_invocations/{id}/output`: the output once completed (even a
 /// falsy one such as `0` or `null`). A blob output is streamed with its
-/// media type.
-pub(crate) async fn output(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// media type; blobs inside a JSON output are links.
+pub(crate) async fn output(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let invocation = find(&state, &id)?;
     match invocation.status() {
         InvocationStatus::Completed => match invocation.output_blob() {
             Some(blob) => super::blobs::serve(blob).await,
-            None => Ok(Json(invocation.output().unwrap_or(Value::Null)).into_response()),
+            None => {
+                let output = render::output_json(&invocation, &base_url(&state, &headers));
+                Ok(Json(output.unwrap_or(Value::Null)).into_response())
+            }
         },
         status @ (InvocationStatus::Pending | InvocationStatus::Running) => Err(ApiError::Unavailable(format!(
             "The invocation is {status} and has no output yet."

@@ -54,7 +54,7 @@ pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, i
 /// The answer to a failed write.
 fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
     result.map_err(|e| match e {
-        PropertyWriteError::Invalid(problems) => ApiError::Invalid(problems),
+        PropertyWriteError::Invalid(problems) => ApiError::invalid_body(problems),
         PropertyWriteError::Failed(failure) => ApiError::device(&failure),
         PropertyWriteError::ReadOnly => ApiError::MethodNotAllowed("PUT".to_owned()),
         PropertyWriteError::Busy => {

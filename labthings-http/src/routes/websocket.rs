@@ -326,7 +326,7 @@ fn relay(
                 "data": {
                     "action name": invocation.action(),
                     "status": status.as_str(),
-                    "invocation": invocation.to_json(base, true),
+                    "invocation": crate::render::invocation_json(&invocation, base, true),
                 },
             }))
         }

@@ -1,4 +1,5 @@
-//! The benchmark harness: `cargo run --release --example perf`.
+//! The benchmark harness: `cargo bench --bench perf` (a tool, not an example:
+//! it measures the examples, it does not teach).
 //!
 //! Builds `examples/bench.rs` and `examples/hyper_ceiling.rs` in release mode,
 //! starts both (and LabThings-FastAPI 0.3.0 serving `examples/bench_original.py`
@@ -7,7 +8,8 @@
 //! program: a hyper 1 client on a 2-thread tokio runtime, so it shares the
 //! machine's cores with the server as wrk would.
 //!
-//! Options: `--seconds N` per throughput scenario (default 5), `--no-build`.
+//! Options (after `--`): `--seconds N` per throughput scenario (default 5),
+//! `--no-build`. The `--bench` flag cargo adds is ignored.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

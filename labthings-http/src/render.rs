@@ -1,0 +1,199 @@
+//! How the core's invocations and failures look over HTTP: the invocation
+//! JSON of the contract (`docs/http-contract.md`), its links, blob links, and
+//! RFC 9457 problem details. The core knows none of this.
+
+use chrono::{DateTime, Utc};
+use labthings_core::blob::blob_id;
+use labthings_core::{Failure, Invocation, InvocationStatus, LogRecord};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The problem type LabThings-FastAPI clients recognise as a cancellation.
+pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.io/en/latest/autoapi/labthings_fastapi/exceptions/index.html#labthings_fastapi.exceptions.InvocationCancelledError";
+
+/// RFC 9457 problem details: a failed invocation's `error`, and the body of
+/// a 500 answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProblemDetails {
+    /// A human-readable explanation.
+    pub detail: String,
+    /// A URI naming the kind of problem, if there is one.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The HTTP status code that fits the problem.
+    pub status: u16,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// A URI for this occurrence (unused: always `null`).
+    pub instance: Option<String>,
+}
+
+impl ProblemDetails {
+    /// The problem details of a failure of device code.
+    ///
+    /// ```
+    /// use labthings_http::render::ProblemDetails;
+    /// let problem = ProblemDetails::from_failure(&labthings_core::Failure::Cancelled);
+    /// assert_eq!((problem.status, problem.title.as_str()), (500, "InvocationCancelledError"));
+    /// ```
+    pub fn from_failure(failure: &Failure) -> Self {
+        let (status, title, kind) = match failure {
+            Failure::Cancelled => (
+                500,
+                "InvocationCancelledError".to_owned(),
+                Some(CANCELLED_PROBLEM_TYPE.to_owned()),
+            ),
+            Failure::BadRequest { .. } => (422, "BadRequest".to_owned(), None),
+            Failure::Error { title, .. } => (500, title.clone(), None),
+        };
+        Self {
+            detail: failure.detail(),
+            kind,
+            status,
+            title,
+            instance: None,
+        }
+    }
+}
+
+/// The URL of an invocation on the server at `base` (ending in `/`).
+pub fn invocation_url(base: &str, id: Uuid) -> String {
+    format!("{base}action_invocations/{id}")
+}
+
+/// The URL of a blob on the server at `base` (ending in `/`).
+pub fn blob_url(base: &str, id: Uuid) -> String {
+    format!("{base}blob/{id}")
+}
+
+/// An invocation as the contract's JSON, with links built on `base` (the
+/// server's absolute URL, ending in `/`). `full` adds `input`, `output`,
+/// `log` and `error`; lists show summaries without them.
+///
+/// ```
+/// use labthings_core::Invocation;
+/// use labthings_core::log::LogBuffer;
+/// let invocation = Invocation::new("bench", "increment", serde_json::json!({"by": 1}),
+///     std::time::Duration::ZERO, LogBuffer::new(10));
+/// let summary = labthings_http::render::invocation_json(&invocation, "http://h/", false);
+/// assert!(summary.get("input").is_none());
+/// assert_eq!(summary["action"], "/bench/increment");
+/// assert_eq!(summary["links"][1]["rel"], "output");
+/// let full = labthings_http::render::invocation_json(&invocation, "http://h/", true);
+/// assert_eq!((&full["input"]["by"], &full["status"]), (&1.into(), &"pending".into()));
+/// ```
+pub fn invocation_json(invocation: &Invocation, base: &str, full: bool) -> Value {
+    let href = invocation_url(base, invocation.id());
+    let now = invocation.snapshot();
+    let model = InvocationModel {
+        status: now.status,
+        id: invocation.id(),
+        action: format!("/{}/{}", invocation.thing(), invocation.action()),
+        links: [
+            Link::new(href.clone(), "self"),
+            Link::new(format!("{href}/output"), "output"),
+        ],
+        href,
+        time_requested: invocation.requested(),
+        time_started: now.started,
+        time_completed: now.completed,
+        details: full.then(|| Details {
+            input: invocation.input(),
+            output: now.output.map(|output| links_in(invocation, output, base)),
+            log: invocation.log(),
+            error: now.error.as_ref().map(ProblemDetails::from_failure),
+        }),
+    };
+    serde_json::to_value(model).unwrap_or(Value::Null)
+}
+
+/// The output of a completed invocation as clients see it: blobs as
+/// absolute links on `base`.
+pub fn output_json(invocation: &Invocation, base: &str) -> Option<Value> {
+    Some(links_in(invocation, invocation.output()?, base))
+}
+
+/// `output` with each blob of `invocation` as a link on `base`.
+fn links_in(invocation: &Invocation, output: Value, base: &str) -> Value {
+    if invocation.has_blobs() {
+        blob_links(output, base)
+    } else {
+        output
+    }
+}
+
+/// Replace the `urn:uuid:` href of every blob in `value` with its URL.
+fn blob_links(value: Value, base: &str) -> Value {
+    if let Some(id) = blob_id(&value) {
+        let mut value = value;
+        value["href"] = blob_url(base, id).into();
+        return value;
+    }
+    match value {
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, blob_links(v, base))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| blob_links(v, base)).collect()),
+        other => other,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationModel<'a> {
+    status: InvocationStatus,
+    id: Uuid,
+    action: String,
+    href: String,
+    time_requested: DateTime<Utc>,
+    time_started: Option<DateTime<Utc>>,
+    time_completed: Option<DateTime<Utc>>,
+    links: [Link; 2],
+    #[serde(flatten)]
+    details: Option<Details<'a>>,
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
+    input: &'a Value,
+    output: Option<Value>,
+    log: Vec<LogRecord>,
+    error: Option<ProblemDetails>,
+}
+
+/// A TD link element (`href`, `type`, `rel`, `anchor`).
+#[derive(Debug, Clone, Serialize)]
+struct Link {
+    href: String,
+    #[serde(rename = "type")]
+    media_type: Option<String>,
+    rel: &'static str,
+    anchor: Option<String>,
+}
+
+impl Link {
+    fn new(href: String, rel: &'static str) -> Self {
+        Self {
+            href,
+            media_type: None,
+            rel,
+            anchor: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn blobs_anywhere_in_an_output_become_links() {
+        let id = Uuid::new_v4();
+        let blob = json!({"href": format!("urn:uuid:{id}"), "media_type": "image/jpeg", "rel": "output"});
+        let output = json!({"picture": blob, "all": [blob], "href": "urn:uuid:not-a-blob"});
+        let linked = blob_links(output, "http://h/");
+        assert_eq!(linked["picture"]["href"], format!("http://h/blob/{id}"));
+        assert_eq!(linked["all"][0]["href"], format!("http://h/blob/{id}"));
+        assert_eq!(linked["href"], "urn:uuid:not-a-blob", "not a blob object: left alone");
+    }
+}
