@@ -15,7 +15,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use labthings::ThingInstance;
 use labthings::core::lock::HardwareLock;
-use labthings::core::{ActionManager, Invocation, ManagerConfig, thing_description};
+use labthings::core::{ActionManager, Invocation, ManagerConfig};
+use labthings::http::td::thing_description;
 use serde_json::json;
 
 fn instance() -> Arc<ThingInstance> {

@@ -37,7 +37,6 @@ pub mod registry;
 pub mod settings;
 pub mod slot;
 pub mod stream;
-pub mod td;
 pub mod validation;
 
 pub use blob::Blob;
@@ -53,5 +52,4 @@ pub use outcome::{BadRequest, DecodedInput, Failure};
 pub use registry::{ActionInfo, EventInfo, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo, ThingInstance};
 pub use slot::ThingSlot;
 pub use stream::MjpegStream;
-pub use td::thing_description;
 pub use validation::{InputProblem, LocSegment, Validator};

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod binding;
 mod body;
 mod config;
 pub mod config_file;
@@ -30,6 +31,7 @@ pub mod render;
 mod routes;
 mod server;
 mod state;
+pub mod td;
 mod tls;
 
 pub use auth::{AuthConfig, Credential, Role, User};

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use crate::td::invocation_schema;
 use labthings_core::ThingInstance;
-use labthings_core::td::invocation_schema;
 use serde_json::{Map, Value, json};
 
 /// A reference to a shared schema in `components/schemas`.

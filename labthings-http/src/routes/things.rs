@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use labthings_core::{ThingInstance, thing_description};
+use labthings_core::ThingInstance;
+
+use crate::td::thing_description;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 

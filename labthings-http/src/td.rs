@@ -1,8 +1,11 @@
-//! The W3C WoT Thing Description (TD 1.1) of a served Thing.
+//! The W3C WoT Thing Description (TD 1.1) of a served Thing: its
+//! affordances from the descriptor table, its forms from the HTTP binding
+//! (`binding.rs`).
 
+use labthings_core::ThingInstance;
 use serde_json::{Map, Value, json};
 
-use crate::registry::ThingInstance;
+use crate::binding::{Affordance, Endpoint, Form, endpoints, forms_of};
 
 /// The TD 1.1 JSON-LD context.
 pub const TD_CONTEXT: &str = "https://www.w3.org/2022/wot/td/v1.1";
@@ -20,6 +23,16 @@ pub const JSON: &str = "application/json";
 /// The result validates against the W3C TD 1.1 JSON Schema: the test suite
 /// checks every TD the examples serve.
 pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
+    describe_thing(&endpoints([thing]), 0, thing, base)
+}
+
+/// The TD of `thing`, number `index` among the things `endpoints` binds.
+pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &ThingInstance, base: &str) -> Value {
+    let forms = |affordance| -> Vec<Value> {
+        forms_of(endpoints, index, affordance)
+            .map(|(endpoint, form)| form_json(endpoint, form, base))
+            .collect()
+    };
     let mut td = Map::new();
     // TD 1.1's backward-compatible form: the 1.0 context, then the 1.1 one.
     // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
@@ -38,35 +51,20 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
     td.insert("security".into(), "no_security".into());
 
     let mut properties = Map::new();
-    for property in thing.properties() {
+    for (p, property) in thing.properties().iter().enumerate() {
         let mut affordance = schema_object(&property.schema);
         describe(&mut affordance, property.name, property.title, property.description);
         affordance.insert("readOnly".into(), (!property.writable).into());
         affordance.insert("writeOnly".into(), false.into());
-        let ops: &[&str] = if property.writable {
-            &["readproperty", "writeproperty"]
-        } else {
-            &["readproperty"]
-        };
-        let href = format!("/{}/{}", thing.name(), property.name);
-        let mut forms = vec![json!({"href": href, "op": ops, "contentType": JSON})];
         // Data properties announce every change: observable over SSE.
         affordance.insert("observable".into(), property.data.into());
-        if property.data {
-            forms.push(json!({
-                "href": format!("{href}/observe"),
-                "op": ["observeproperty", "unobserveproperty"],
-                "subprotocol": "sse",
-                "contentType": JSON
-            }));
-        }
-        affordance.insert("forms".into(), forms.into());
+        affordance.insert("forms".into(), forms(Affordance::Property(p)).into());
         properties.insert(property.name.into(), affordance.into());
     }
     td.insert("properties".into(), properties.into());
 
     let mut actions = Map::new();
-    for action in thing.actions() {
+    for (a, action) in thing.actions().iter().enumerate() {
         let mut affordance = Map::new();
         describe(&mut affordance, action.name, action.title, action.description);
         if action.has_input {
@@ -83,7 +81,7 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
         }
         affordance.insert("safe".into(), false.into());
         affordance.insert("idempotent".into(), false.into());
-        // The first invokeaction form answers with the output (see `action_forms`).
+        // The first invokeaction form answers with the output (binding.rs).
         affordance.insert("synchronous".into(), true.into());
         affordance.insert(
             "uriVariables".into(),
@@ -93,54 +91,29 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
                 "description": "The id of an invocation (for queryaction and cancelaction)"
             }}),
         );
-        affordance.insert("forms".into(), action_forms(thing.name(), action.name));
+        affordance.insert("forms".into(), forms(Affordance::Action(a)).into());
         actions.insert(action.name.into(), affordance.into());
     }
     td.insert("actions".into(), actions.into());
-    td.insert(
-        "forms".into(),
-        json!([{
-            // Top-level forms are not resolved against `base` by every client.
-            "href": format!("{base}action_invocations?thing={}", thing.name()),
-            "op": ["queryallactions"],
-            "contentType": JSON,
-            "htv:methodName": "GET",
-            "additionalResponses": [{"success": true, "contentType": JSON, "schema": "invocationList"}]
-        }]),
-    );
+    td.insert("forms".into(), forms(Affordance::Thing).into());
     td.insert(
         "schemaDefinitions".into(),
         json!({"invocation": invocation_schema(), "invocationList": {"type": "array", "items": invocation_schema()}}),
     );
 
     let mut events = Map::new();
-    for event in thing.events() {
+    for (e, event) in thing.events().iter().enumerate() {
         let mut affordance = Map::new();
         describe(&mut affordance, event.name, event.title, event.description);
         affordance.insert("data".into(), schema_object(&event.schema).into());
-        affordance.insert(
-            "forms".into(),
-            json!([{
-                "href": format!("/{}/{}", thing.name(), event.name),
-                "op": ["subscribeevent", "unsubscribeevent"],
-                "subprotocol": "sse",
-                "contentType": JSON
-            }]),
-        );
+        affordance.insert("forms".into(), forms(Affordance::Event(e)).into());
         events.insert(event.name.into(), affordance.into());
     }
     td.insert("events".into(), events.into());
 
-    let links: Vec<Value> = thing
-        .streams()
-        .iter()
-        .map(|stream| {
-            json!({
-                "href": format!("/{}/{}", thing.name(), stream.name),
-                "type": "multipart/x-mixed-replace",
-                "rel": "alternate",
-            })
-        })
+    let links: Vec<Value> = (0..thing.streams().len())
+        .flat_map(|s| forms_of(endpoints, index, Affordance::Stream(s)))
+        .map(|(_, link)| json!({"href": link.href, "type": "multipart/x-mixed-replace", "rel": "alternate"}))
         .collect();
     if !links.is_empty() {
         td.insert("links".into(), links.into());
@@ -148,44 +121,33 @@ pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
     Value::Object(td)
 }
 
-/// The forms of an action, in the order clients should prefer them:
-///
-/// 1. `invokeaction` that waits and answers the output (`?return=output`):
-///    what a generic WoT client such as node-wot expects, since the
-///    affordance says `synchronous: true`.
-/// 2. `invokeaction` that answers `201` at once with the invocation
-///    (LabThings-FastAPI's endpoint; docs/http-contract.md): the asynchronous pattern.
-/// 3. `queryaction` and `cancelaction` on `/action_invocations/{id}`.
-fn action_forms(thing: &str, action: &str) -> Value {
-    let href = format!("/{thing}/{action}");
-    let invocation = json!([{"success": true, "contentType": JSON, "schema": "invocation"}]);
-    json!([
-        {
-            "href": format!("{href}?return=output"),
-            "op": ["invokeaction"],
-            "contentType": JSON,
-            "htv:methodName": "POST"
-        },
-        {
-            "href": href,
-            "op": ["invokeaction"],
-            "contentType": JSON,
-            "htv:methodName": "POST",
-            "additionalResponses": invocation
-        },
-        {
-            "href": "/action_invocations/{id}",
-            "op": ["queryaction"],
-            "contentType": JSON,
-            "htv:methodName": "GET",
-            "additionalResponses": invocation
-        },
-        {
-            "href": "/action_invocations/{id}",
-            "op": ["cancelaction"],
-            "htv:methodName": "DELETE"
-        }
-    ])
+/// A form as TD JSON. Top-level forms are made absolute on `base`: not
+/// every client resolves them against it.
+fn form_json(endpoint: &Endpoint, form: &Form, base: &str) -> Value {
+    let mut json = Map::new();
+    let href = if form.affordance == Affordance::Thing {
+        format!("{base}{}", form.href)
+    } else {
+        form.href.clone()
+    };
+    json.insert("href".into(), href.into());
+    json.insert("op".into(), form.ops.into());
+    if let Some(subprotocol) = form.subprotocol {
+        json.insert("subprotocol".into(), subprotocol.into());
+    }
+    if form.json {
+        json.insert("contentType".into(), JSON.into());
+    }
+    if form.method_name {
+        json.insert("htv:methodName".into(), endpoint.method.as_str().into());
+    }
+    if let Some(schema) = form.additional {
+        json.insert(
+            "additionalResponses".into(),
+            json!([{"success": true, "contentType": JSON, "schema": schema}]),
+        );
+    }
+    Value::Object(json)
 }
 
 /// The data schema of an invocation as `/action_invocations/{id}` answers it
