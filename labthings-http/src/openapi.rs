@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
+use crate::binding::{self, Serves};
 use crate::td::invocation_schema;
-use labthings_core::ThingInstance;
+use labthings_core::{ActionInfo, ThingInstance};
 use serde_json::{Map, Value, json};
 
 /// A reference to a shared schema in `components/schemas`.
@@ -120,14 +121,28 @@ fn describe(operation: &mut Map<String, Value>, summary: String, description: Op
 /// ```
 pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
     let mut schemas = Schemas { components: Map::new() };
+    let tags: Vec<Value> = things
+        .iter()
+        .map(|thing| json!({"name": thing.name(), "description": thing.title()}))
+        .collect();
     let mut paths = Map::new();
-    let mut tags = Vec::new();
-    for thing in things {
-        let name = thing.name();
-        tags.push(json!({"name": name, "description": thing.title()}));
-        thing_paths(thing, &mut paths, &mut schemas);
+    for endpoint in binding::endpoints(things.iter().map(|t| &**t))
+        .iter()
+        .filter(|e| e.documented)
+    {
+        let thing = endpoint.thing.and_then(|t| things.get(t)).map(|t| &**t);
+        let mut operation = operation(endpoint.serves, thing, &mut schemas);
+        let responses = operation.entry("responses").or_insert_with(|| json!({}));
+        if let Value::Object(responses) = responses {
+            for (code, response) in errors(endpoint.errors) {
+                responses.entry(code).or_insert(response);
+            }
+        }
+        let item = paths.entry(endpoint.path.clone()).or_insert_with(|| json!({}));
+        if let Value::Object(item) = item {
+            item.insert(endpoint.method.as_str().to_ascii_lowercase(), operation.into());
+        }
     }
-    server_paths(&mut paths);
 
     let mut components = schemas.components;
     components.insert("Invocation".into(), invocation_schema());
@@ -187,182 +202,178 @@ pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
     })
 }
 
-/// The paths of one thing: TD, properties, actions, observation, events, streams.
-fn thing_paths(thing: &ThingInstance, paths: &mut Map<String, Value>, schemas: &mut Schemas) {
+/// The operation (without its error answers, which the binding lists) of
+/// an endpoint that serves `serves`, on `thing` for a thing's endpoint.
+fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schemas) -> Map<String, Value> {
+    let Some(thing) = thing else {
+        return server_operation(serves);
+    };
     let name = thing.name();
     let tag = json!([name]);
-    paths.insert(
-        format!("/{name}/"),
-        json!({"get": {
+    let object = |value: Value| match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    match serves {
+        Serves::ThingDescription => object(json!({
             "tags": tag, "operationId": format!("{name}_thing_description"),
             "summary": format!("The Thing Description of {name}"),
             "responses": {"200": json_response("The TD", component("ThingDescription"))}
-        }}),
-    );
-    paths.insert(
-        format!("/{name}/ws"),
-        json!({"get": {
+        })),
+        Serves::WebSocket => object(json!({
             "tags": tag, "operationId": format!("{name}_websocket"),
             "summary": "Observe properties and actions over a WebSocket",
             "description": "Upgrade to a WebSocket; send addPropertyObservation or addActionObservation messages.",
             "responses": {"101": {"description": "Switching to the WebSocket protocol"}}
-        }}),
-    );
-
-    for property in thing.properties() {
-        let schema = schemas.adopt(&format!("{name}_{}_", property.name), &property.schema);
-        let mut get = Map::new();
-        describe(
-            &mut get,
-            property.title.unwrap_or(property.name).to_owned(),
-            property.description,
-        );
-        get.insert("tags".into(), tag.clone());
-        get.insert("operationId".into(), format!("{name}_{}_read", property.name).into());
-        let mut responses = Map::new();
-        responses.insert("200".into(), json_response("The current value", schema.clone()));
-        responses.extend(errors(&[500]));
-        get.insert("responses".into(), responses.into());
-        let mut item = Map::new();
-        item.insert("get".into(), get.into());
-        if property.writable {
-            let mut responses = Map::new();
-            responses.insert("201".into(), json_response("Written", json!({"type": "null"})));
-            responses.extend(errors(&[400, 403, 408, 409, 413, 415, 422, 500]));
-            item.insert(
-                "put".into(),
-                json!({
-                    "tags": tag, "operationId": format!("{name}_{}_write", property.name),
-                    "summary": format!("Write {}", property.name),
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": schema}}},
-                    "responses": responses
-                }),
-            );
-        }
-        paths.insert(format!("/{name}/{}", property.name), item.into());
-        if property.data && property.writable {
-            paths.insert(
-                format!("/{name}/{}/reset", property.name),
-                json!({"post": {
-                    "tags": tag, "operationId": format!("{name}_{}_reset", property.name),
-                    "summary": format!("Reset {} to its default", property.name),
-                    "responses": with_errors(&[409, 500], "200", json_response("Reset", json!({"type": "null"})))
-                }}),
-            );
-        }
-        if property.data {
-            paths.insert(
-                format!("/{name}/{}/observe", property.name),
-                event_stream(
-                    &tag,
-                    format!("{name}_{}_observe", property.name),
-                    "Each new value, as it changes",
-                ),
-            );
-        }
-    }
-
-    for action in thing.actions() {
-        let prefix = format!("{name}_{}_", action.name);
-        let input = schemas.adopt(&prefix, &action.input_schema);
-        let output = schemas.adopt(&prefix, &action.output_schema);
-        let required = input
-            .get("required")
-            .and_then(Value::as_array)
-            .is_some_and(|r| !r.is_empty());
-        let mut post = Map::new();
-        describe(
-            &mut post,
-            action.title.unwrap_or(action.name).to_owned(),
-            action.description,
-        );
-        post.insert("tags".into(), tag.clone());
-        post.insert("operationId".into(), format!("{name}_{}_invoke", action.name).into());
-        post.insert(
-            "parameters".into(),
-            json!([{
-                "name": "return", "in": "query", "required": false,
-                "description": "invocation (default): answer 201 at once with the invocation. \
-                                output: wait until the action finishes and answer 200 with its output.",
-                "schema": {"type": "string", "enum": ["invocation", "output"], "default": "invocation"}
-            }]),
-        );
-        if action.has_input {
-            // With nothing required, no body and `null` mean "all defaults".
-            let body = if required {
-                input
-            } else {
-                json!({"anyOf": [input, {"type": "null"}]})
+        })),
+        Serves::ReadProperty(p) => {
+            let Some(property) = thing.properties().get(p) else {
+                return Map::new();
             };
-            post.insert(
-                "requestBody".into(),
-                json!({"required": required, "content": {"application/json": {"schema": body}}}),
+            let schema = schemas.adopt(&format!("{name}_{}_", property.name), &property.schema);
+            let mut get = Map::new();
+            describe(
+                &mut get,
+                property.title.unwrap_or(property.name).to_owned(),
+                property.description,
             );
+            get.insert("tags".into(), tag);
+            get.insert("operationId".into(), format!("{name}_{}_read", property.name).into());
+            get.insert(
+                "responses".into(),
+                json!({"200": json_response("The current value", schema)}),
+            );
+            get
         }
-        let mut responses = Map::new();
-        responses.insert(
-            "200".into(),
-            json_response(
-                "With return=output: the output, once the action has finished",
-                output.clone(),
-            ),
-        );
-        responses.insert(
-            "201".into(),
-            json!({
-                "description": "The invocation (poll its href, or the Location header)",
-                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
-                "content": {"application/json": {"schema": {
-                    "allOf": [component("Invocation"), {"properties": {"output": {"anyOf": [output, {"type": "null"}]}}}]
-                }}}
-            }),
-        );
-        responses.extend(errors(&[400, 403, 408, 409, 413, 415, 422, 500, 503]));
-        post.insert("responses".into(), responses.into());
-        paths.insert(
-            format!("/{name}/{}", action.name),
-            json!({
-                "post": post,
-                "get": {
-                    "tags": tag, "operationId": format!("{name}_{}_invocations", action.name),
-                    "summary": format!("Invocations of {}", action.name),
-                    "parameters": page_parameters(),
-                    "responses": with_errors(&[422], "200", listed())
-                }
-            }),
-        );
-    }
-
-    for event in thing.events() {
-        paths.insert(
-            format!("/{name}/{}", event.name),
+        Serves::WriteProperty(p) => {
+            let Some(property) = thing.properties().get(p) else {
+                return Map::new();
+            };
+            let schema = schemas.adopt(&format!("{name}_{}_", property.name), &property.schema);
+            object(json!({
+                "tags": tag, "operationId": format!("{name}_{}_write", property.name),
+                "summary": format!("Write {}", property.name),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": schema}}},
+                "responses": {"201": json_response("Written", json!({"type": "null"}))}
+            }))
+        }
+        Serves::ResetProperty(p) => {
+            let Some(property) = thing.properties().get(p) else {
+                return Map::new();
+            };
+            object(json!({
+                "tags": tag, "operationId": format!("{name}_{}_reset", property.name),
+                "summary": format!("Reset {} to its default", property.name),
+                "responses": {"200": json_response("Reset", json!({"type": "null"}))}
+            }))
+        }
+        Serves::ObserveProperty(p) => {
+            let Some(property) = thing.properties().get(p) else {
+                return Map::new();
+            };
+            event_stream(
+                &tag,
+                format!("{name}_{}_observe", property.name),
+                "Each new value, as it changes",
+            )
+        }
+        Serves::InvokeAction(a) => {
+            let Some(action) = thing.actions().get(a) else {
+                return Map::new();
+            };
+            invoke_operation(name, &tag, action, schemas)
+        }
+        Serves::ActionInvocations(a) => {
+            let Some(action) = thing.actions().get(a) else {
+                return Map::new();
+            };
+            object(json!({
+                "tags": tag, "operationId": format!("{name}_{}_invocations", action.name),
+                "summary": format!("Invocations of {}", action.name),
+                "parameters": page_parameters(),
+                "responses": {"200": listed()}
+            }))
+        }
+        Serves::SubscribeEvent(e) => {
+            let Some(event) = thing.events().get(e) else {
+                return Map::new();
+            };
             event_stream(
                 &tag,
                 format!("{name}_{}_subscribe", event.name),
                 event.description.unwrap_or("Each time the event is emitted"),
-            ),
-        );
-    }
-    for stream in thing.streams() {
-        paths.insert(
-            format!("/{name}/{}", stream.name),
-            json!({"get": {
+            )
+        }
+        Serves::Stream(s) => {
+            let Some(stream) = thing.streams().get(s) else {
+                return Map::new();
+            };
+            object(json!({
                 "tags": tag, "operationId": format!("{name}_{}_stream", stream.name),
                 "summary": stream.title.unwrap_or(stream.name),
                 "responses": {"200": {
                     "description": "A live MJPEG stream: one JPEG part per frame",
                     "content": {"multipart/x-mixed-replace": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}
                 }}
-            }}),
-        );
+            }))
+        }
+        // The server's own endpoints belong to no thing.
+        _ => server_operation(serves),
     }
 }
 
-/// `responses` with one success answer and the error answers `codes`.
-fn with_errors(codes: &[u16], status: &str, success: Value) -> Value {
-    let mut responses = errors(codes);
-    responses.insert(status.into(), success);
-    Value::Object(responses)
+/// The operation of invoking `action`: input, both answers (`?return=`).
+fn invoke_operation(name: &str, tag: &Value, action: &ActionInfo, schemas: &mut Schemas) -> Map<String, Value> {
+    let prefix = format!("{name}_{}_", action.name);
+    let input = schemas.adopt(&prefix, &action.input_schema);
+    let output = schemas.adopt(&prefix, &action.output_schema);
+    let required = input
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty());
+    let mut post = Map::new();
+    describe(
+        &mut post,
+        action.title.unwrap_or(action.name).to_owned(),
+        action.description,
+    );
+    post.insert("tags".into(), tag.clone());
+    post.insert("operationId".into(), format!("{name}_{}_invoke", action.name).into());
+    post.insert(
+        "parameters".into(),
+        json!([{
+            "name": "return", "in": "query", "required": false,
+            "description": "invocation (default): answer 201 at once with the invocation. \
+                            output: wait until the action finishes and answer 200 with its output.",
+            "schema": {"type": "string", "enum": ["invocation", "output"], "default": "invocation"}
+        }]),
+    );
+    if action.has_input {
+        // With nothing required, no body and `null` mean "all defaults".
+        let body = if required {
+            input
+        } else {
+            json!({"anyOf": [input, {"type": "null"}]})
+        };
+        post.insert(
+            "requestBody".into(),
+            json!({"required": required, "content": {"application/json": {"schema": body}}}),
+        );
+    }
+    post.insert(
+        "responses".into(),
+        json!({
+            "200": json_response("With return=output: the output, once the action has finished", output.clone()),
+            "201": {
+                "description": "The invocation (poll its href, or the Location header)",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                "content": {"application/json": {"schema": {
+                    "allOf": [component("Invocation"), {"properties": {"output": {"anyOf": [output, {"type": "null"}]}}}]
+                }}}
+            }
+        }),
+    );
+    post
 }
 
 /// The `?offset=&limit=` parameters of invocation lists.
@@ -388,90 +399,70 @@ fn listed() -> Value {
     })
 }
 
-/// A `GET` answering Server-Sent Events, one JSON `data:` message each.
-fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Value {
-    json!({"get": {
+/// An operation answering Server-Sent Events, one JSON `data:` message each.
+fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Map<String, Value> {
+    let operation = json!({
         "tags": tag, "operationId": operation_id, "summary": summary,
         "responses": {"200": {
             "description": "Server-Sent Events: one unnamed `data:` message of JSON each",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}
         }}
-    }})
+    });
+    match operation {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
-/// The paths every server has, whatever its things.
-fn server_paths(paths: &mut Map<String, Value>) {
+/// The operation of one of the server's own endpoints.
+fn server_operation(serves: Serves) -> Map<String, Value> {
     let tag = json!(["server"]);
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     let text = |name: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}});
-    let mut list_parameters = vec![text("thing"), text("action")];
-    if let Value::Array(page) = page_parameters() {
-        list_parameters.extend(page);
-    }
-    let with = |codes: &[u16], mut ok: Map<String, Value>| {
-        ok.extend(errors(codes));
-        Value::Object(ok)
-    };
-    let ok = |code: &str, response: Value| {
-        let mut map = Map::new();
-        map.insert(code.into(), response);
-        map
-    };
-    paths.insert(
-        "/things/".into(),
-        json!({"get": {"tags": tag, "operationId": "things", "summary": "Each thing's name and URL",
+    let operation = match serves {
+        Serves::Things => json!({"tags": tag, "operationId": "things", "summary": "Each thing's name and URL",
             "responses": {"200": json_response("URLs by name",
-                json!({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}))}}}),
-    );
-    paths.insert(
-        "/thing_descriptions/".into(),
-        json!({"get": {"tags": tag, "operationId": "thing_descriptions", "summary": "Every Thing Description by name",
+                json!({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}))}}),
+        Serves::ThingDescriptions => json!({"tags": tag, "operationId": "thing_descriptions",
+            "summary": "Every Thing Description by name",
             "responses": {"200": json_response("TDs by name",
-                json!({"type": "object", "additionalProperties": component("ThingDescription")}))}}}),
-    );
-    paths.insert(
-        "/action_invocations".into(),
-        json!({"get": {"tags": tag, "operationId": "action_invocations", "summary": "Every invocation, oldest first",
-            "parameters": list_parameters,
-            "responses": with_errors(&[422], "200", listed())}}),
-    );
-    paths.insert(
-        "/action_invocations/{id}".into(),
-        json!({
-            "get": {"tags": tag, "operationId": "invocation", "summary": "One invocation, whole",
-                "parameters": id,
-                "responses": with(&[404, 422], ok("200", json_response("The invocation", component("Invocation"))))},
-            "delete": {"tags": tag, "operationId": "cancel_invocation", "summary": "Cancel a running invocation",
-                "parameters": id,
-                "responses": with(&[404, 422, 503], ok("200", json_response("Cancellation requested", json!({"type": "null"}))))}
-        }),
-    );
-    paths.insert(
-        "/action_invocations/{id}/output".into(),
-        json!({"get": {"tags": tag, "operationId": "invocation_output", "summary": "The output of a completed invocation",
+                json!({"type": "object", "additionalProperties": component("ThingDescription")}))}}),
+        Serves::AllInvocations => {
+            let mut parameters = vec![text("thing"), text("action")];
+            if let Value::Array(page) = page_parameters() {
+                parameters.extend(page);
+            }
+            json!({"tags": tag, "operationId": "action_invocations", "summary": "Every invocation, oldest first",
+                "parameters": parameters, "responses": {"200": listed()}})
+        }
+        Serves::Invocation => json!({"tags": tag, "operationId": "invocation", "summary": "One invocation, whole",
             "parameters": id,
-            "responses": with(&[404, 422, 503], ok("200", json!({"description": "The output (JSON), or a blob's bytes with the blob's own media type",
-                "content": {"application/json": {}, "*/*": {}}})))}}),
-    );
-    paths.insert(
-        "/blob/{id}".into(),
-        json!({"get": {"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
+            "responses": {"200": json_response("The invocation", component("Invocation"))}}),
+        Serves::CancelInvocation => json!({"tags": tag, "operationId": "cancel_invocation",
+            "summary": "Cancel a running invocation", "parameters": id,
+            "responses": {"200": json_response("Cancellation requested", json!({"type": "null"}))}}),
+        Serves::InvocationOutput => json!({"tags": tag, "operationId": "invocation_output",
+            "summary": "The output of a completed invocation", "parameters": id,
+            "responses": {"200": {"description": "The output (JSON), or a blob's bytes with the blob's own media type",
+                "content": {"application/json": {}, "*/*": {}}}}}),
+        Serves::Blob => {
+            json!({"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
             "parameters": id,
-            "responses": with(&[404, 422], ok("200", json!({"description": "The bytes, with the blob's own media type",
-                "content": {"*/*": {}}})))}}),
-    );
-    paths.insert(
-        "/settings_warnings".into(),
-        json!({"get": {"tags": tag, "operationId": "settings_warnings",
+            "responses": {"200": {"description": "The bytes, with the blob's own media type", "content": {"*/*": {}}}}})
+        }
+        Serves::SettingsWarnings => json!({"tags": tag, "operationId": "settings_warnings",
             "summary": "Problems found with settings files at start, by thing",
             "responses": {"200": json_response("Warnings by thing name (only things that have some)",
-                json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}))}}}),
-    );
-    paths.insert(
-        "/openapi.json".into(),
-        json!({"get": {"tags": tag, "operationId": "openapi", "summary": "This document",
-            "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}}),
-    );
+                json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}))}}),
+        Serves::OpenApi => json!({"tags": tag, "operationId": "openapi", "summary": "This document",
+            "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}),
+        // Every other endpoint belongs to a thing.
+        _ => json!({}),
+    };
+    match operation {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 #[cfg(test)]

@@ -13,49 +13,56 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use labthings_core::{Failure, InvocationStatus, InvokeError, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::invocations::{Page, page_response};
-use super::{json_route, query_problem};
+use super::query_problem;
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::render;
 use crate::state::{AppState, base_url};
 
-/// Add the route of action number `index` of `thing`.
-pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, index: usize) -> Router<Arc<AppState>> {
-    let Some(action) = thing.actions().get(index) else {
-        return router;
-    };
-    let path = format!("/{}/{}", thing.name(), action.name);
-    let invoke_thing = thing.clone();
-    let list_thing = thing.clone();
-    let method_router = post(
+/// Serve invocations of action number `index` of `thing` on `method`.
+pub(crate) fn invoke_handler(
+    thing: &Arc<ThingInstance>,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let thing = thing.clone();
+    on(
+        method,
         move |State(state): State<Arc<AppState>>,
               query: Result<Query<InvokeQuery>, QueryRejection>,
               headers: HeaderMap,
-              body: Body| { invoke(state, invoke_thing, index, query, headers, body) },
+              body: Body| { invoke(state, thing, index, query, headers, body) },
     )
-    .get(
-        move |State(state): State<Arc<AppState>>,
-              page: Result<Query<Page>, QueryRejection>,
-              headers: HeaderMap| async move {
+}
+
+/// Serve the list of action number `index`'s invocations on `method`.
+pub(crate) fn list_handler(
+    thing: &Arc<ThingInstance>,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let thing = thing.clone();
+    on(
+        method,
+        move |State(state): State<Arc<AppState>>, page: Result<Query<Page>, QueryRejection>, headers: HeaderMap| async move {
             let Query(page) = page.map_err(|rejection| query_problem(&rejection, "offset, limit"))?;
-            let name = list_thing.actions().get(index).map(|a| a.name);
-            let all = state.manager.list(Some(list_thing.name()), name);
+            let name = thing.actions().get(index).map(|a| a.name);
+            let all = state.manager.list(Some(thing.name()), name);
             Ok::<_, ApiError>(page_response(&state, &headers, &all, page))
         },
-    );
-    router.route(&path, json_route(method_router))
+    )
 }
 
 /// What the client asked the answer to hold: `?return=invocation` (the

@@ -26,10 +26,10 @@ static CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
     )
 });
 
-/// Add `/openapi.json`, `/docs` and `/docs/{file}`.
+/// Add `/docs` and `/docs/{file}` (Swagger UI's files; `/openapi.json` is
+/// an endpoint of the binding).
 pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     router
-        .route("/openapi.json", json_route(get(openapi)))
         .route("/docs", json_route(get(|| async { Redirect::permanent("/docs/") })))
         .route("/docs/", json_route(get(|| async { asset(String::new()) })))
         .route(
@@ -38,7 +38,7 @@ pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         )
 }
 
-async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<serde_json::Value> {
+pub(crate) async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<serde_json::Value> {
     let mut document = openapi_document(&state.things, &base_url(&state, &headers));
     crate::auth::secure_openapi(&mut document, &state.auth);
     Json(document)

@@ -17,39 +17,31 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodFilter, MethodRouter, on};
 
+use crate::binding::{Endpoint, Serves};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The whole route table, built from the things' descriptor tables.
+/// The whole route table: every endpoint of the binding (`binding.rs`),
+/// plus the control panel's and the API docs' static pages.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let mut router = Router::new()
-        .route("/things/", json_route(get(things::list)))
-        .route("/thing_descriptions/", json_route(get(things::descriptions)))
-        .route("/settings_warnings", json_route(get(things::settings_warnings)))
-        .route("/action_invocations", json_route(get(invocations::list)))
-        .route(
-            "/action_invocations/{id}",
-            json_route(get(invocations::get).delete(invocations::cancel)),
-        )
-        .route("/action_invocations/{id}/output", json_route(get(invocations::output)))
-        .route("/blob/{id}", json_route(get(blobs::get)));
+    let endpoints = crate::binding::endpoints(state.things.iter().map(|t| &**t));
+    // One method router per path, in the binding's order.
+    let mut paths: Vec<(String, MethodRouter<Arc<AppState>>)> = Vec::new();
+    for endpoint in &endpoints {
+        let handler = handler(&state, endpoint);
+        match paths.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),
+            None => paths.push((endpoint.path.clone(), handler)),
+        }
+    }
+    let mut router = Router::new();
+    for (path, methods) in paths {
+        router = router.route(&path, json_route(methods));
+    }
     router = docs::routes(router);
     router = panel::routes(router);
-    for thing in &state.things {
-        router = things::routes(router, thing);
-        for index in 0..thing.properties().len() {
-            router = properties::route(router, thing, index);
-        }
-        for index in 0..thing.actions().len() {
-            router = actions::route(router, thing, index);
-        }
-        for index in 0..thing.streams().len() {
-            router = streams::route(router, thing, index);
-        }
-        router = observe::routes(router, thing);
-    }
     let mut router = router
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_error_bodies))
@@ -63,6 +55,41 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::guard))
         .with_state(state)
+}
+
+/// The handler of `endpoint`, on the endpoint's method.
+fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>> {
+    let method = MethodFilter::try_from(endpoint.method.clone()).unwrap_or(MethodFilter::GET);
+    let thing = endpoint.thing.and_then(|t| state.things.get(t));
+    let Some(thing) = thing else {
+        return match endpoint.serves {
+            Serves::Things => on(method, things::list),
+            Serves::ThingDescriptions => on(method, things::descriptions),
+            Serves::SettingsWarnings => on(method, things::settings_warnings),
+            Serves::AllInvocations => on(method, invocations::list),
+            Serves::Invocation => on(method, invocations::get),
+            Serves::CancelInvocation => on(method, invocations::cancel),
+            Serves::InvocationOutput => on(method, invocations::output),
+            Serves::Blob => on(method, blobs::get),
+            Serves::OpenApi => on(method, docs::openapi),
+            // Every other endpoint belongs to a thing.
+            _ => on(method, not_found),
+        };
+    };
+    match endpoint.serves {
+        Serves::ThingDescription => things::td_handler(thing, method),
+        Serves::ReadProperty(p) => properties::read_handler(thing, p, method),
+        Serves::WriteProperty(p) => properties::write_handler(thing, p, method),
+        Serves::ResetProperty(p) => properties::reset_handler(thing, p, method),
+        Serves::ObserveProperty(p) => observe::property_handler(thing, p, method),
+        Serves::InvokeAction(a) => actions::invoke_handler(thing, a, method),
+        Serves::ActionInvocations(a) => actions::list_handler(thing, a, method),
+        Serves::SubscribeEvent(e) => observe::event_handler(thing, e, method),
+        Serves::Stream(s) => streams::handler(thing, s, method),
+        Serves::WebSocket => websocket::handler(thing, method),
+        // The server's own endpoints belong to no thing.
+        _ => on(method, not_found),
+    }
 }
 
 /// The CORS answers for web apps served from `origins` (tower-http's layer:

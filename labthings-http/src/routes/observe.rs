@@ -10,11 +10,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use futures_util::Stream;
 use labthings_core::ThingInstance;
 use labthings_core::hub::Notification;
@@ -23,21 +22,22 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use super::json_route;
 use crate::state::AppState;
 
-/// Add `/{thing}/ws`, the SSE route of each data property, and each event's route.
-pub(crate) fn routes(mut router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
-    router = super::websocket::route(router, thing);
-    for property in thing.properties().iter().filter(|p| p.data) {
-        let path = format!("/{}/{}/observe", thing.name(), property.name);
-        router = sse_route(router, &path, Feed::Property, thing.name().into(), property.name);
-    }
-    for event in thing.events() {
-        let path = format!("/{}/{}", thing.name(), event.name);
-        router = sse_route(router, &path, Feed::Event, thing.name().into(), event.name);
-    }
-    router
+/// Serve each new value of data property number `index` of `thing` as SSE.
+pub(crate) fn property_handler(
+    thing: &ThingInstance,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let name = thing.properties().get(index).map_or("", |p| p.name);
+    sse_handler(method, Feed::Property, thing.name().into(), name)
+}
+
+/// Serve each payload of event number `index` of `thing` as SSE.
+pub(crate) fn event_handler(thing: &ThingInstance, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
+    let name = thing.events().get(index).map_or("", |e| e.name);
+    sse_handler(method, Feed::Event, thing.name().into(), name)
 }
 
 /// What one SSE stream carries.
@@ -49,38 +49,34 @@ enum Feed {
     Event,
 }
 
-/// Add the SSE route at `path` for the `feed` named `name` of `thing_name`.
-fn sse_route(
-    router: Router<Arc<AppState>>,
-    path: &str,
+/// Serve, on `method`, the SSE stream of the `feed` named `name` of `thing_name`.
+fn sse_handler(
+    method: MethodFilter,
     feed: Feed,
     thing_name: Arc<str>,
     name: &'static str,
-) -> Router<Arc<AppState>> {
-    router.route(
-        path,
-        json_route(get(move |State(state): State<Arc<AppState>>| {
-            let thing_name = thing_name.clone();
-            async move {
-                sse(
-                    state.manager.hub().subscribe(),
-                    state.closing.clone(),
-                    move |notification| match (feed, notification) {
-                        (Feed::Property, Notification::Property { thing, name: n, value })
-                        | (
-                            Feed::Event,
-                            Notification::Event {
-                                thing,
-                                name: n,
-                                data: value,
-                            },
-                        ) if *thing == *thing_name && n == name => Some(value),
-                        _ => None,
-                    },
-                )
-            }
-        })),
-    )
+) -> MethodRouter<Arc<AppState>> {
+    on(method, move |State(state): State<Arc<AppState>>| {
+        let thing_name = thing_name.clone();
+        async move {
+            sse(
+                state.manager.hub().subscribe(),
+                state.closing.clone(),
+                move |notification| match (feed, notification) {
+                    (Feed::Property, Notification::Property { thing, name: n, value })
+                    | (
+                        Feed::Event,
+                        Notification::Event {
+                            thing,
+                            name: n,
+                            data: value,
+                        },
+                    ) if *thing == *thing_name && n == name => Some(value),
+                    _ => None,
+                },
+            )
+        }
+    })
 }
 
 /// An SSE response of the notifications `pick` selects, each as one

@@ -1,54 +1,64 @@
-//! `GET` and `PUT /{thing}/{property}`.
+//! Reading, writing and resetting properties (`binding.rs` says where).
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use labthings_core::{PropertyWriteError, ThingInstance};
 use serde_json::Value;
 
-use super::{blocking, json_route};
+use super::blocking;
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Add the route of property number `index` of `thing`.
-pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, index: usize) -> Router<Arc<AppState>> {
-    let Some(property) = thing.properties().get(index) else {
-        return router;
-    };
-    let path = format!("/{}/{}", thing.name(), property.name);
-    // A data property is an in-memory value: read and write it in place.
-    // Getters and setters are device code and may block: run them off the reactor.
-    let inline = property.data && !property.setting;
-    let read = {
-        let thing = thing.clone();
-        move || read(thing, index, inline)
-    };
-    let mut method_router = get(read);
-    let mut router = router;
-    if property.writable {
-        let writer = thing.clone();
-        method_router = method_router.put(
-            move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
-                write(state, writer, index, inline, headers, body)
-            },
-        );
-        if property.data {
-            let thing = thing.clone();
-            router = router.route(
-                &format!("{path}/reset"),
-                json_route(post(move || async move {
-                    written(blocking(move || thing.reset_property(index)).await?).map(|()| Json(Value::Null))
-                })),
-            );
-        }
-    }
-    router.route(&path, json_route(method_router))
+/// A data property is an in-memory value: read and write it in place.
+/// Getters and setters are device code and may block: run them off the reactor.
+fn inline(thing: &ThingInstance, index: usize) -> bool {
+    thing.properties().get(index).is_some_and(|p| p.data && !p.setting)
+}
+
+/// Serve reads of property number `index` of `thing` on `method`.
+pub(crate) fn read_handler(
+    thing: &Arc<ThingInstance>,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let inline = inline(thing, index);
+    let thing = thing.clone();
+    on(method, move || read(thing, index, inline))
+}
+
+/// Serve writes of property number `index` of `thing` on `method`.
+pub(crate) fn write_handler(
+    thing: &Arc<ThingInstance>,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let inline = inline(thing, index);
+    let thing = thing.clone();
+    on(
+        method,
+        move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+            write(state, thing, index, inline, headers, body)
+        },
+    )
+}
+
+/// Serve resets of data property number `index` of `thing` on `method`.
+pub(crate) fn reset_handler(
+    thing: &Arc<ThingInstance>,
+    index: usize,
+    method: MethodFilter,
+) -> MethodRouter<Arc<AppState>> {
+    let thing = thing.clone();
+    on(method, move || async move {
+        written(blocking(move || thing.reset_property(index)).await?).map(|()| Json(Value::Null))
+    })
 }
 
 /// The answer to a failed write.

@@ -2,35 +2,26 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::{BufMut, Bytes, BytesMut};
 use labthings_core::ThingInstance;
 use tokio_util::sync::CancellationToken;
 
-use super::json_route;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const BOUNDARY: &str = "frame";
 
-/// Add the route of stream number `index` of `thing`.
-pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>, index: usize) -> Router<Arc<AppState>> {
-    let Some(stream) = thing.streams().get(index) else {
-        return router;
-    };
-    let path = format!("/{}/{}", thing.name(), stream.name);
+/// Serve stream number `index` of `thing` on `method`.
+pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
     let thing = thing.clone();
-    router.route(
-        &path,
-        json_route(get(move |State(state): State<Arc<AppState>>| {
-            serve(thing, index, state.closing.clone())
-        })),
-    )
+    on(method, move |State(state): State<Arc<AppState>>| {
+        serve(thing, index, state.closing.clone())
+    })
 }
 
 /// One multipart part holding a JPEG frame.

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
 use labthings_core::ThingInstance;
 
@@ -14,7 +14,6 @@ use crate::td::thing_description;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
-use super::json_route;
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
@@ -56,18 +55,16 @@ fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
     td
 }
 
-/// `GET /{thing}/` (and `/{thing}`): the Thing Description.
-pub(crate) fn routes(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
-    let td = {
-        let thing = thing.clone();
-        let cache = Arc::new(TdCache::default());
+/// Serve the Thing Description of `thing` on `method` (from a cache of its own).
+pub(crate) fn td_handler(thing: &Arc<ThingInstance>, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
+    let thing = thing.clone();
+    let cache = Arc::new(TdCache::default());
+    on(
+        method,
         move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
             cache.response(&state, &thing, &base_url(&state, &headers))
-        }
-    };
-    router
-        .route(&format!("/{}/", thing.name()), json_route(get(td.clone())))
-        .route(&format!("/{}", thing.name()), json_route(get(td)))
+        },
+    )
 }
 
 /// `GET /thing_descriptions/`: every TD by thing name.

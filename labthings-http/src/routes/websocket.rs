@@ -18,12 +18,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use labthings_core::ThingInstance;
@@ -38,22 +37,18 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use super::json_route;
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
 /// The error type LabThings-FastAPI uses in WebSocket error responses.
 const WEBTHING_ERRORS: &str = "https://w3c.github.io/web-thing-protocol/errors";
 
-/// Add `/{thing}/ws`.
-pub(crate) fn route(router: Router<Arc<AppState>>, thing: &Arc<ThingInstance>) -> Router<Arc<AppState>> {
+/// Serve the observation WebSocket of `thing` on `method`.
+pub(crate) fn handler(thing: &Arc<ThingInstance>, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
     let thing = thing.clone();
-    router.route(
-        &format!("/{}/ws", thing.name()),
-        json_route(get(move |State(state): State<Arc<AppState>>, request: Request| {
-            upgrade(state, thing.clone(), request)
-        })),
-    )
+    on(method, move |State(state): State<Arc<AppState>>, request: Request| {
+        upgrade(state, thing.clone(), request)
+    })
 }
 
 /// Whether the comma-separated header `name` holds `token` (any case).
