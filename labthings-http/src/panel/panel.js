@@ -75,6 +75,21 @@ async function api(method, url, body) {
   return { ok: response.ok, status: response.status, data };
 }
 
+/** The method a WoT operation uses when its form does not name one. */
+const DEFAULT_METHODS = { readproperty: "GET", writeproperty: "PUT", invokeaction: "POST", queryaction: "GET", cancelaction: "DELETE" };
+
+/**
+ * The form of `affordance` (of the TD `td`) for the WoT operation `op`, as
+ * {href, method} with the href made absolute on the TD's base; `pick`
+ * chooses among several. The panel follows the TD's forms, as any WoT
+ * client does, rather than building URLs from names.
+ */
+function formFor(td, affordance, op, pick = () => true) {
+  const form = ((affordance && affordance.forms) || []).find((f) => [].concat(f.op).includes(op) && pick(f));
+  if (!form) throw new Error(`the TD has no ${op} form here`);
+  return { href: new URL(form.href, td.base).href, method: form["htv:methodName"] || DEFAULT_METHODS[op] };
+}
+
 /** The problems of an error answer: [{field, msg}] (field "" when general). */
 function problems(result) {
   const detail = result.data && result.data.detail;
@@ -171,7 +186,8 @@ function renderOutput(output) {
 
 /** The card of one thing. */
 class ThingCard {
-  constructor(name, td) {
+  /** `url`: where the thing's TD is, as `/things/` lists it. */
+  constructor(name, td, url) {
     this.name = name;
     this.td = td;
     this.values = new Map();
@@ -183,7 +199,7 @@ class ThingCard {
         {},
         td.title || name,
         el("small", { text: ` ${name}` }),
-        el("a", { class: "td", href: withToken(`/${name}/`), text: "TD" }),
+        el("a", { class: "td", href: withToken(url), text: "TD" }),
       ),
     );
     if (td.description && td.description !== td.title) this.node.append(el("p", { class: "muted", text: td.description }));
@@ -229,7 +245,8 @@ class ThingCard {
             message.textContent = error.message;
             return;
           }
-          const result = await api("PUT", `/${this.name}/${name}`, value === undefined ? null : value);
+          const form = formFor(this.td, this.td.properties[name], "writeproperty");
+          const result = await api(form.method, form.href, value === undefined ? null : value);
           if (result.ok) {
             message.textContent = "✓";
             this.refresh(name);
@@ -250,7 +267,8 @@ class ThingCard {
   }
 
   async refresh(name) {
-    const result = await api("GET", `/${this.name}/${name}`);
+    const form = formFor(this.td, this.td.properties[name], "readproperty");
+    const result = await api(form.method, form.href);
     const cell = this.values.get(name);
     if (!cell) return;
     cell.textContent = result.ok ? show(result.data) : `⚠ ${problems(result)[0].msg}`;
@@ -274,6 +292,8 @@ class ThingCard {
     const observable = Object.entries(this.td.properties || {}).filter(([, p]) => p.observable);
     if (observable.length === 0) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
+    // LabThings-FastAPI's observation WebSocket: not a TD form (WoT has no
+    // operation for it), so its path is the contract's `/{thing}/ws`.
     const socket = new WebSocket(withToken(`${scheme}://${location.host}/${this.name}/ws`));
     socket.onopen = () => {
       const data = Object.fromEntries(observable.map(([name]) => [name, true]));
@@ -384,7 +404,11 @@ class ActionPanel {
     if (body === null) return;
     this.result.replaceChildren();
     this.setStatus("starting");
-    const result = await api("POST", `/${this.card.name}/${this.name}`, body);
+    // The invokeaction form that answers at once with the invocation (its
+    // additional response), so the panel can show progress and cancel.
+    const answersInvocation = (f) => (f.additionalResponses || []).some((r) => r.schema === "invocation");
+    const form = formFor(this.card.td, this.card.td.actions[this.name], "invokeaction", answersInvocation);
+    const result = await api(form.method, form.href, body);
     if (!result.ok) {
       this.setStatus("refused");
       for (const { field, msg } of problems(result)) {
@@ -523,7 +547,8 @@ async function main() {
     root.replaceChildren(el("p", { class: "error", text: `Could not load the things: HTTP ${result.status}` }));
     return;
   }
-  const cards = Object.entries(result.data).map(([name, td]) => new ThingCard(name, td).node);
+  const urls = await api("GET", "/things/");
+  const cards = Object.entries(result.data).map(([name, td]) => new ThingCard(name, td, (urls.ok && urls.data[name]) || td.base).node);
   root.replaceChildren(...(cards.length ? cards : [el("p", { text: "This server has no things." })]));
   document.body.dataset.ready = "true";
 }
