@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use labthings_core::lock::HardwareLock;
-use labthings_core::{ActionManager, ManagerConfig, Thing, ThingInstance};
+use labthings_core::{ActionManager, Lab, LabError, ManagerConfig, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::connections::accept_loop;
 use crate::routes;
-use crate::state::{AppState, stop_in_reverse};
+use crate::state::AppState;
 
 /// Paths the server itself uses; no thing may be served under these names.
 const RESERVED: [&str; 6] = [
@@ -29,47 +29,12 @@ const RESERVED: [&str; 6] = [
 /// Why a server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// Two things share a name.
-    #[error("two things are served as `{0}`: each needs its own name")]
-    DuplicateName(String),
     /// A name cannot be a URL path segment, or is one the server uses.
     #[error("`{0}` cannot name a thing: use letters, digits, `_` or `-`, and none of {RESERVED:?}")]
     BadName(String),
-    /// A `#[slot]` has no Thing of the type it needs.
-    #[error("thing `{thing}` needs a `{target}` for its slot `{slot}`, but none is served: add one with `.thing(..)`")]
-    SlotUnfilled {
-        /// The Thing with the slot.
-        thing: String,
-        /// The slot's name.
-        slot: String,
-        /// The type it needs.
-        target: String,
-    },
-    /// A `#[slot]` could be filled by several Things.
-    #[error(
-        "thing `{thing}` slot `{slot}` could use any of {candidates:?}: choose one with `.connect(\"{thing}\", \"{slot}\", NAME)`"
-    )]
-    SlotAmbiguous {
-        /// The Thing with the slot.
-        thing: String,
-        /// The slot's name.
-        slot: String,
-        /// The Things of the right type.
-        candidates: Vec<String>,
-    },
-    /// A `.connect(..)` names a Thing or slot that does not exist, or a
-    /// Thing of the wrong type.
-    #[error("cannot connect `{thing}`.`{slot}` to `{target}`: {why}")]
-    BadConnection {
-        /// The Thing with the slot.
-        thing: String,
-        /// The slot's name.
-        slot: String,
-        /// The Thing named as its target.
-        target: String,
-        /// What is wrong.
-        why: String,
-    },
+    /// The things cannot be served together (a name twice, a slot unfilled).
+    #[error(transparent)]
+    Lab(#[from] LabError),
     /// The users cannot be told apart (two share a name or a token).
     #[error("users: {0}")]
     Auth(String),
@@ -142,31 +107,20 @@ impl ServerBuilder {
 
     /// Check the things and assemble the server.
     pub fn build(self) -> Result<Server, BuildError> {
-        let mut things: Vec<Arc<ThingInstance>> = Vec::new();
-        for thing in self.things {
-            let thing = thing?;
-            if things.iter().any(|t| t.name() == thing.name()) {
-                return Err(BuildError::DuplicateName(thing.name().to_owned()));
-            }
-            things.push(Arc::new(thing));
-        }
-        connect_slots(&things, &self.connections)?;
-        if let Some(dir) = &self.config.settings_dir {
-            for thing in things.iter().filter(|t| t.properties().iter().any(|p| p.setting)) {
-                thing.attach_settings(dir);
-            }
-        }
-        let manager = Arc::new(ActionManager::new(ManagerConfig {
-            retention: self.config.retention,
-            log_capacity: self.config.log_capacity,
-            log_bytes: self.config.log_bytes,
-            max_retained: self.config.max_retained,
-            max_active: self.config.max_active_invocations,
-            max_threads: self.config.max_invocation_threads,
-        }));
-        for thing in &things {
-            thing.publish_to(manager.hub());
-        }
+        let things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let lab = Lab::new(
+            things,
+            &self.connections,
+            self.config.settings_dir.as_deref(),
+            ManagerConfig {
+                retention: self.config.retention,
+                log_capacity: self.config.log_capacity,
+                log_bytes: self.config.log_bytes,
+                max_retained: self.config.max_retained,
+                max_active: self.config.max_active_invocations,
+                max_threads: self.config.max_invocation_threads,
+            },
+        )?;
         let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
@@ -176,76 +130,14 @@ impl ServerBuilder {
             state: Arc::new(AppState {
                 auth,
                 tls,
-                things,
-                manager,
+                lab,
                 connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
                 allowed: crate::guard::Allowed::new(&self.config),
                 config: self.config,
                 closing: CancellationToken::new(),
-                stopped: parking_lot::Mutex::new(false),
             }),
         })
     }
-}
-
-/// Fill every `#[slot]`: from an explicit connection, or the one Thing of
-/// the slot's type.
-fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, String)]) -> Result<(), BuildError> {
-    for (thing_name, slot_name, target_name) in connections {
-        let bad = |why: &str| BuildError::BadConnection {
-            thing: thing_name.clone(),
-            slot: slot_name.clone(),
-            target: target_name.clone(),
-            why: why.to_owned(),
-        };
-        let thing = things
-            .iter()
-            .find(|t| t.name() == thing_name)
-            .ok_or_else(|| bad("no such thing"))?;
-        let index = thing
-            .slots()
-            .iter()
-            .position(|s| s.name == slot_name)
-            .ok_or_else(|| bad("the thing has no such slot"))?;
-        let target = things
-            .iter()
-            .find(|t| t.name() == target_name)
-            .ok_or_else(|| bad("no such target thing"))?;
-        if target.type_id() != thing.slots()[index].target_id {
-            return Err(bad(&format!("the slot needs a `{}`", thing.slots()[index].target_type)));
-        }
-        thing.connect_slot(index, target);
-    }
-    for thing in things {
-        for (index, slot) in thing.slots().iter().enumerate() {
-            let explicit = connections.iter().any(|(t, s, _)| t == thing.name() && s == slot.name);
-            if explicit {
-                continue;
-            }
-            let candidates: Vec<&Arc<ThingInstance>> =
-                things.iter().filter(|t| t.type_id() == slot.target_id).collect();
-            match candidates.as_slice() {
-                [target] => {
-                    thing.connect_slot(index, target);
-                }
-                [] => {
-                    return Err(BuildError::SlotUnfilled {
-                        thing: thing.name().to_owned(),
-                        slot: slot.name.to_owned(),
-                        target: slot.target_type.to_owned(),
-                    });
-                }
-                several => {
-                    return Err(BuildError::SlotAmbiguous {
-                        thing: thing.name().to_owned(),
-                        slot: slot.name.to_owned(),
-                        candidates: several.iter().map(|t| t.name().to_owned()).collect(),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A labthings HTTP server: the things, their routes and the action manager.
@@ -271,12 +163,12 @@ impl Server {
 
     /// The action manager that runs this server's invocations.
     pub fn manager(&self) -> &Arc<ActionManager> {
-        &self.state.manager
+        self.state.lab.manager()
     }
 
     /// The served things.
     pub fn things(&self) -> &[Arc<ThingInstance>] {
-        &self.state.things
+        self.state.lab.things()
     }
 
     /// The axum router, for embedding in another application or testing
@@ -382,16 +274,20 @@ impl Listening {
     /// error names the Thing and what went wrong; nothing is served.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = self.server.state.clone();
-        let things = state.things.clone();
-        tokio::task::spawn_blocking(move || start_things(&things))
+        let starting = state.clone();
+        tokio::task::spawn_blocking(move || starting.lab.start())
             .await
-            .map_err(std::io::Error::other)??;
-        for thing in &state.things {
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        for thing in state.lab.things() {
             for warning in thing.settings_warnings() {
                 tracing::warn!("{warning}");
             }
         }
-        let expiry = tokio::spawn(expire_periodically(state.manager.clone(), state.config.expiry_interval));
+        let expiry = tokio::spawn(expire_periodically(
+            state.lab.manager().clone(),
+            state.config.expiry_interval,
+        ));
         let stop_accepting = CancellationToken::new();
         let accepting = tokio::spawn({
             let (app, state, stop) = (self.server.router(), state.clone(), stop_accepting.clone());
@@ -412,7 +308,7 @@ impl Listening {
         let grace = state.config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
         let stopping = state.clone();
-        let invocations = tokio::task::spawn_blocking(move || finish_invocations(&stopping.manager, grace));
+        let invocations = tokio::task::spawn_blocking(move || stopping.lab.finish_invocations(grace));
         state.closing.cancel();
         // The accept loop keeps answering new connections 503 until the end.
         let connections = async {
@@ -429,7 +325,7 @@ impl Listening {
         let _ = invocations.await;
         expiry.abort();
         let stopping = state.clone();
-        let _ = tokio::task::spawn_blocking(move || stopping.stop_things()).await;
+        let _ = tokio::task::spawn_blocking(move || stopping.lab.stop()).await;
         stop_accepting.cancel();
         if let Ok(mut open) = accepting.await {
             open.abort_all();
@@ -445,28 +341,12 @@ fn exit_now(state: Arc<AppState>) -> ! {
     let _ = std::thread::Builder::new()
         .name("labthings-stop".to_owned())
         .spawn(move || {
-            state.manager.close();
-            state.stop_things();
+            state.lab.manager().close();
+            state.lab.stop();
             let _ = done.send(());
         });
     let _ = stopped.recv_timeout(Duration::from_secs(1));
     std::process::exit(130);
-}
-
-/// Start every Thing; on a failure stop those already started.
-fn start_things(things: &[Arc<ThingInstance>]) -> std::io::Result<()> {
-    for (started, thing) in things.iter().enumerate() {
-        if let Err(failure) = thing.start() {
-            tracing::error!("thing `{}` failed to start: {failure}", thing.name());
-            stop_in_reverse(&things[..started]);
-            return Err(std::io::Error::other(format!(
-                "thing `{}` failed to start: {}",
-                thing.name(),
-                failure.detail()
-            )));
-        }
-    }
-    Ok(())
 }
 
 async fn expire_periodically(manager: Arc<ActionManager>, every: Duration) {
@@ -474,27 +354,6 @@ async fn expire_periodically(manager: Arc<ActionManager>, every: Duration) {
     loop {
         ticks.tick().await;
         manager.expire();
-    }
-}
-
-/// Close the manager (pending invocations end as cancelled first, then the
-/// running ones are cancelled) and wait, at most `grace`, for them to end.
-fn finish_invocations(manager: &ActionManager, grace: Duration) {
-    let running = manager.close();
-    if running.is_empty() {
-        return;
-    }
-    tracing::info!(count = running.len(), "cancelling running invocations before shutdown");
-    let deadline = Instant::now() + grace;
-    for invocation in running {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if !invocation.wait(left).is_finished() {
-            tracing::warn!(
-                id = %invocation.id(),
-                action = invocation.action(),
-                "invocation did not stop within the shutdown grace period"
-            );
-        }
     }
 }
 

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use labthings_core::{ActionManager, ThingInstance};
+use labthings_core::Lab;
 
-use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -16,16 +15,14 @@ use crate::guard::Allowed;
 /// Shared state of a running server.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub(crate) things: Vec<Arc<ThingInstance>>,
-    pub(crate) manager: Arc<ActionManager>,
+    /// The things and their action manager.
+    pub(crate) lab: Lab,
     pub(crate) config: ServerConfig,
     /// Cancelled when the server starts shutting down: live streams (SSE,
     /// MJPEG, WebSocket) end and connections close.
     pub(crate) closing: CancellationToken,
     /// Open connections, WebSockets included (at most `max_connections`).
     pub(crate) connections: Arc<Semaphore>,
-    /// Whether the stop hooks have run (they run once).
-    pub(crate) stopped: Mutex<bool>,
     /// The hosts and origins the server accepts.
     pub(crate) allowed: Allowed,
     /// The users, when credentials are checked.
@@ -48,25 +45,6 @@ impl AppState {
     /// `https` when serving TLS, else `http`.
     pub(crate) fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
-    }
-
-    /// Run every Thing's stop hook, in reverse order, unless they have run.
-    pub(crate) fn stop_things(&self) {
-        let mut stopped = self.stopped.lock();
-        if *stopped {
-            return;
-        }
-        *stopped = true;
-        stop_in_reverse(&self.things);
-    }
-}
-
-/// Run the stop hooks of `things` in reverse order, logging failures.
-pub(crate) fn stop_in_reverse(things: &[Arc<ThingInstance>]) {
-    for thing in things.iter().rev() {
-        if let Err(failure) = thing.stop() {
-            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
-        }
     }
 }
 

@@ -50,14 +50,15 @@ fn target_thing<'a>(state: &'a AppState, path: &str) -> Option<&'a str> {
     let first = segments.next()?;
     if first == "action_invocations" {
         let id = segments.next()?.parse().ok()?;
-        let invocation = state.manager.get(id)?;
+        let invocation = state.lab.manager().get(id)?;
         return state
-            .things
+            .lab
+            .things()
             .iter()
             .map(|t| t.name())
             .find(|name| *name == invocation.thing());
     }
-    state.things.iter().map(|t| t.name()).find(|name| *name == first)
+    state.lab.things().iter().map(|t| t.name()).find(|name| *name == first)
 }
 
 /// Why presented credentials could not even be read.

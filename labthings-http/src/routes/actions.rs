@@ -59,7 +59,7 @@ pub(crate) fn list_handler(
         move |State(state): State<Arc<AppState>>, page: Result<Query<Page>, QueryRejection>, headers: HeaderMap| async move {
             let Query(page) = page.map_err(|rejection| query_problem(&rejection, "offset, limit"))?;
             let name = thing.actions().get(index).map(|a| a.name);
-            let all = state.manager.list(Some(thing.name()), name);
+            let all = state.lab.manager().list(Some(thing.name()), name);
             Ok::<_, ApiError>(page_response(&state, &headers, &all, page))
         },
     )
@@ -99,7 +99,8 @@ async fn invoke(
     let input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
     let decoded = thing.decode_input(index, input).map_err(ApiError::invalid_body)?;
     let invocation = state
-        .manager
+        .lab
+        .manager()
         .invoke(&thing, index, decoded)
         .map_err(|refused| match refused {
             InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),

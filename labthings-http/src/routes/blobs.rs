@@ -24,7 +24,8 @@ pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<Strin
         )
     })?;
     let blob = state
-        .manager
+        .lab
+        .manager()
         .blob(id)
         .ok_or_else(|| ApiError::NotFound(format!("No blob found with ID {id}")))?;
     serve(blob).await

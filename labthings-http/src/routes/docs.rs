@@ -39,7 +39,7 @@ pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
 }
 
 pub(crate) async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<serde_json::Value> {
-    let mut document = openapi_document(&state.things, &base_url(&state, &headers));
+    let mut document = openapi_document(state.lab.things(), &base_url(&state, &headers));
     crate::auth::secure_openapi(&mut document, &state.auth);
     Json(document)
 }

@@ -51,7 +51,10 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(filter) = filter.map_err(|rejection| query_problem(&rejection, "thing, action, offset, limit"))?;
-    let all = state.manager.list(filter.thing.as_deref(), filter.action.as_deref());
+    let all = state
+        .lab
+        .manager()
+        .list(filter.thing.as_deref(), filter.action.as_deref());
     let page = Page {
         offset: filter.offset,
         limit: filter.limit,
@@ -97,7 +100,8 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 fn find(state: &AppState, raw: &str) -> Result<Arc<Invocation>, ApiError> {
     let id = parse_id(raw)?;
     state
-        .manager
+        .lab
+        .manager()
         .get(id)
         .ok_or_else(|| ApiError::NotFound(format!("No action invocation found with ID {id}")))
 }
@@ -122,7 +126,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    match state.manager.cancel(id) {
+    match state.lab.manager().cancel(id) {
         Ok(()) => Ok(Json(Value::Null)),
         Err(e @ CancelError::NotFound(_)) => Err(ApiError::NotFound(e.to_string())),
         Err(e @ CancelError::Finished { .. }) => Err(ApiError::Unavailable(e.to_string())),

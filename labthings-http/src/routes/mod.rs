@@ -26,7 +26,7 @@ use crate::state::AppState;
 /// The whole route table: every endpoint of the binding (`binding.rs`),
 /// plus the control panel's and the API docs' static pages.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let endpoints = crate::binding::endpoints(state.things.iter().map(|t| &**t));
+    let endpoints = crate::binding::endpoints(state.lab.things().iter().map(|t| &**t));
     // One method router per path, in the binding's order.
     let mut paths: Vec<(String, MethodRouter<Arc<AppState>>)> = Vec::new();
     for endpoint in &endpoints {
@@ -60,7 +60,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// The handler of `endpoint`, on the endpoint's method.
 fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>> {
     let method = MethodFilter::try_from(endpoint.method.clone()).unwrap_or(MethodFilter::GET);
-    let thing = endpoint.thing.and_then(|t| state.things.get(t));
+    let thing = endpoint.thing.and_then(|t| state.lab.things().get(t));
     let Some(thing) = thing else {
         return match endpoint.serves {
             Serves::Things => on(method, things::list),

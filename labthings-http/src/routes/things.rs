@@ -71,7 +71,8 @@ pub(crate) fn td_handler(thing: &Arc<ThingInstance>, method: MethodFilter) -> Me
 pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&state, &headers);
     let all: Map<String, Value> = state
-        .things
+        .lab
+        .things()
         .iter()
         .map(|t| (t.name().to_owned(), described(&state, t, &base)))
         .collect();
@@ -82,7 +83,8 @@ pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: He
 pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&state, &headers);
     let all: Map<String, Value> = state
-        .things
+        .lab
+        .things()
         .iter()
         .map(|t| (t.name().to_owned(), Value::from(format!("{base}{}/", t.name()))))
         .collect();
@@ -94,7 +96,8 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
 /// control panel shows them so the operator sees that a value was reset.
 pub(crate) async fn settings_warnings(State(state): State<Arc<AppState>>) -> Json<Value> {
     let all: Map<String, Value> = state
-        .things
+        .lab
+        .things()
         .iter()
         .map(|t| (t.name().to_owned(), t.settings_warnings()))
         .filter(|(_, warnings)| !warnings.is_empty())

@@ -1,0 +1,242 @@
+//! The served set of things, whatever protocol serves them: built once
+//! (names checked, slots wired, settings attached, observation published to
+//! one hub, one action manager), started in order, stopped in reverse order
+//! exactly once, and shut down with every invocation finished.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::manager::{ActionManager, ManagerConfig};
+use crate::registry::ThingInstance;
+
+/// Why a set of things cannot be served together.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// Two things share a name.
+    #[error("two things are served as `{0}`: each needs its own name")]
+    DuplicateName(String),
+    /// A `#[slot]` has no Thing of the type it needs.
+    #[error("thing `{thing}` needs a `{target}` for its slot `{slot}`, but none is served: add one with `.thing(..)`")]
+    SlotUnfilled {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The type it needs.
+        target: String,
+    },
+    /// A `#[slot]` could be filled by several Things.
+    #[error(
+        "thing `{thing}` slot `{slot}` could use any of {candidates:?}: choose one with `.connect(\"{thing}\", \"{slot}\", NAME)`"
+    )]
+    SlotAmbiguous {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The Things of the right type.
+        candidates: Vec<String>,
+    },
+    /// A connection names a Thing or slot that does not exist, or a Thing
+    /// of the wrong type.
+    #[error("cannot connect `{thing}`.`{slot}` to `{target}`: {why}")]
+    BadConnection {
+        /// The Thing with the slot.
+        thing: String,
+        /// The slot's name.
+        slot: String,
+        /// The Thing named as its target.
+        target: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// An explicit slot connection: thing `.0`'s slot `.1` holds thing `.2`.
+pub type Connection = (String, String, String);
+
+/// The things a server serves, with the action manager that runs their
+/// invocations.
+///
+/// ```
+/// use labthings_core::{Lab, ManagerConfig};
+/// let lab = Lab::new(Vec::new(), &[], None, ManagerConfig::default()).expect("nothing to get wrong");
+/// assert!(lab.things().is_empty());
+/// lab.start().expect("nothing to start");
+/// lab.stop();
+/// ```
+#[derive(Debug)]
+pub struct Lab {
+    things: Vec<Arc<ThingInstance>>,
+    manager: Arc<ActionManager>,
+    /// Whether the stop hooks have run (they run once).
+    stopped: Mutex<bool>,
+}
+
+impl Lab {
+    /// Check and wire `things`: unique names, every slot filled (from
+    /// `connections`, or the one thing of the slot's type), settings kept in
+    /// `settings_dir` (none: in memory), notifications on the manager's hub.
+    pub fn new(
+        things: Vec<ThingInstance>,
+        connections: &[Connection],
+        settings_dir: Option<&Path>,
+        manager: ManagerConfig,
+    ) -> Result<Self, LabError> {
+        let mut served: Vec<Arc<ThingInstance>> = Vec::new();
+        for thing in things {
+            if served.iter().any(|t| t.name() == thing.name()) {
+                return Err(LabError::DuplicateName(thing.name().to_owned()));
+            }
+            served.push(Arc::new(thing));
+        }
+        connect_slots(&served, connections)?;
+        if let Some(dir) = settings_dir {
+            for thing in served.iter().filter(|t| t.properties().iter().any(|p| p.setting)) {
+                thing.attach_settings(dir);
+            }
+        }
+        let manager = Arc::new(ActionManager::new(manager));
+        for thing in &served {
+            thing.publish_to(manager.hub());
+        }
+        Ok(Self {
+            things: served,
+            manager,
+            stopped: Mutex::new(false),
+        })
+    }
+
+    /// The things, in the order they were added.
+    pub fn things(&self) -> &[Arc<ThingInstance>] {
+        &self.things
+    }
+
+    /// The action manager that runs their invocations.
+    pub fn manager(&self) -> &Arc<ActionManager> {
+        &self.manager
+    }
+
+    /// Run every thing's `#[on_start]` hook in order. If one fails, the
+    /// things already started are stopped, and the error names the thing
+    /// and what went wrong.
+    pub fn start(&self) -> Result<(), String> {
+        for (started, thing) in self.things.iter().enumerate() {
+            if let Err(failure) = thing.start() {
+                tracing::error!("thing `{}` failed to start: {failure}", thing.name());
+                stop_in_reverse(&self.things[..started]);
+                return Err(format!(
+                    "thing `{}` failed to start: {}",
+                    thing.name(),
+                    failure.detail()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run every thing's `#[on_stop]` hook, in reverse order, unless they
+    /// have run.
+    pub fn stop(&self) {
+        let mut stopped = self.stopped.lock();
+        if *stopped {
+            return;
+        }
+        *stopped = true;
+        stop_in_reverse(&self.things);
+    }
+
+    /// Close the manager (pending invocations end as cancelled first, then
+    /// the running ones are cancelled) and wait, at most `grace`, for them
+    /// to end.
+    pub fn finish_invocations(&self, grace: Duration) {
+        let running = self.manager.close();
+        if running.is_empty() {
+            return;
+        }
+        tracing::info!(count = running.len(), "cancelling running invocations before shutdown");
+        let deadline = Instant::now() + grace;
+        for invocation in running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !invocation.wait(left).is_finished() {
+                tracing::warn!(
+                    id = %invocation.id(),
+                    action = invocation.action(),
+                    "invocation did not stop within the shutdown grace period"
+                );
+            }
+        }
+    }
+}
+
+/// Run the stop hooks of `things` in reverse order, logging failures.
+fn stop_in_reverse(things: &[Arc<ThingInstance>]) {
+    for thing in things.iter().rev() {
+        if let Err(failure) = thing.stop() {
+            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
+        }
+    }
+}
+
+/// Fill every `#[slot]`: from an explicit connection, or the one Thing of
+/// the slot's type.
+fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, String)]) -> Result<(), LabError> {
+    for (thing_name, slot_name, target_name) in connections {
+        let bad = |why: &str| LabError::BadConnection {
+            thing: thing_name.clone(),
+            slot: slot_name.clone(),
+            target: target_name.clone(),
+            why: why.to_owned(),
+        };
+        let thing = things
+            .iter()
+            .find(|t| t.name() == thing_name)
+            .ok_or_else(|| bad("no such thing"))?;
+        let index = thing
+            .slots()
+            .iter()
+            .position(|s| s.name == slot_name)
+            .ok_or_else(|| bad("the thing has no such slot"))?;
+        let target = things
+            .iter()
+            .find(|t| t.name() == target_name)
+            .ok_or_else(|| bad("no such target thing"))?;
+        if target.type_id() != thing.slots()[index].target_id {
+            return Err(bad(&format!("the slot needs a `{}`", thing.slots()[index].target_type)));
+        }
+        thing.connect_slot(index, target);
+    }
+    for thing in things {
+        for (index, slot) in thing.slots().iter().enumerate() {
+            let explicit = connections.iter().any(|(t, s, _)| t == thing.name() && s == slot.name);
+            if explicit {
+                continue;
+            }
+            let candidates: Vec<&Arc<ThingInstance>> =
+                things.iter().filter(|t| t.type_id() == slot.target_id).collect();
+            match candidates.as_slice() {
+                [target] => {
+                    thing.connect_slot(index, target);
+                }
+                [] => {
+                    return Err(LabError::SlotUnfilled {
+                        thing: thing.name().to_owned(),
+                        slot: slot.name.to_owned(),
+                        target: slot.target_type.to_owned(),
+                    });
+                }
+                several => {
+                    return Err(LabError::SlotAmbiguous {
+                        thing: thing.name().to_owned(),
+                        slot: slot.name.to_owned(),
+                        candidates: several.iter().map(|t| t.name().to_owned()).collect(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}

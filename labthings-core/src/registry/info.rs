@@ -1,0 +1,109 @@
+//! What a served Thing's affordances are: their names, schemas and flags.
+
+use std::any::TypeId;
+use std::time::Duration;
+
+use schemars::generate::SchemaSettings;
+use serde_json::Value;
+
+use crate::descriptor::SchemaFn;
+use crate::lock::{LockPolicy, LockScope};
+use crate::validation::Validator;
+
+/// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
+/// clients do not follow `$ref`) and no `$schema` key.
+pub fn schema_value(schema: SchemaFn) -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .into_generator();
+    let schema = schema(&mut generator);
+    let mut value = schema.to_value();
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("$schema");
+    }
+    value
+}
+
+/// A property of a served Thing.
+#[derive(Debug)]
+pub struct PropertyInfo {
+    /// The property's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the value.
+    pub schema: Value,
+    /// Whether clients may write it.
+    pub writable: bool,
+    /// Whether it is a data property (stored, resettable to its default).
+    pub data: bool,
+    /// The default value of a data property.
+    pub default: Option<Value>,
+    /// Whether it is saved to the settings file.
+    pub setting: bool,
+    /// The lock a write needs.
+    pub write_lock: LockScope,
+    pub(super) validator: Validator,
+}
+
+/// An action of a served Thing.
+#[derive(Debug)]
+pub struct ActionInfo {
+    /// The action's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the input object.
+    pub input_schema: Value,
+    /// JSON Schema of the output.
+    pub output_schema: Value,
+    /// Whether the action takes any input parameter.
+    pub has_input: bool,
+    /// Retention declared on the action, if any.
+    pub retention: Option<Duration>,
+    /// The hardware lock it takes.
+    pub lock: LockPolicy,
+    pub(super) validator: Validator,
+}
+
+/// A live stream of a served Thing.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The stream's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+}
+
+/// An event of a served Thing.
+#[derive(Debug, Clone)]
+pub struct EventInfo {
+    /// The event's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+    /// JSON Schema of the payload.
+    pub schema: Value,
+}
+
+/// A `#[slot]` of a served Thing: another Thing it needs.
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    /// The slot's name.
+    pub name: &'static str,
+    /// The Rust name of the Thing type it needs.
+    pub target_type: &'static str,
+    /// That type's id.
+    pub target_id: TypeId,
+}

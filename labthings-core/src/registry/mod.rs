@@ -1,0 +1,250 @@
+//! A served Thing: one device object with its affordances' schemas compiled,
+//! behind a type-erased interface that transports (such as the HTTP server) use.
+//!
+//! The pieces, one file each: the affordance infos (`info.rs`), the
+//! type-erased calls into the device object (`erased.rs`), property I/O
+//! (`properties.rs`), settings persistence (`persist.rs`), action inputs and
+//! runs (`actions.rs`), and publishing changes to the hub (`observe.rs`).
+
+mod actions;
+mod erased;
+mod info;
+mod observe;
+mod persist;
+mod properties;
+
+pub use info::{ActionInfo, EventInfo, PropertyInfo, SlotInfo, StreamInfo, schema_value};
+pub use properties::PropertyWriteError;
+
+use std::any::TypeId;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+use crate::descriptor::Thing;
+use crate::lock::{HardwareLock, LockScope};
+use crate::outcome::Failure;
+use crate::settings::SettingsFile;
+use crate::stream::MjpegStream;
+use crate::validation::{SchemaError, Validator};
+
+use erased::{Ops, ThingOps, guarded};
+
+/// One device object served under a name, with compiled schemas.
+pub struct ThingInstance {
+    name: String,
+    type_name: &'static str,
+    title: &'static str,
+    description: Option<&'static str>,
+    type_id: TypeId,
+    properties: Vec<PropertyInfo>,
+    actions: Vec<ActionInfo>,
+    slots: Vec<SlotInfo>,
+    streams: Vec<StreamInfo>,
+    events: Vec<EventInfo>,
+    ops: Arc<dyn ThingOps>,
+    lock: Arc<HardwareLock>,
+    server_lock: Arc<HardwareLock>,
+    settings: OnceLock<SettingsFile>,
+    /// Problems found with the settings file when it was loaded.
+    settings_warnings: parking_lot::Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for ThingInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThingInstance")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("properties", &self.properties)
+            .field("actions", &self.actions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThingInstance {
+    /// Serve `thing` under `name`, compiling its schemas.
+    /// Its locked actions share `server_lock` with every other Thing of the
+    /// server for `LockScope::Server`.
+    pub fn new<T: Thing>(
+        name: impl Into<String>,
+        thing: Arc<T>,
+        server_lock: Arc<HardwareLock>,
+    ) -> Result<Self, SchemaError> {
+        let descriptor = T::descriptor();
+        let properties = descriptor
+            .properties
+            .iter()
+            .map(|p| {
+                let mut schema = schema_value(p.schema);
+                let default = p.data.and_then(|data| data(&thing).default_json().ok());
+                if let (Some(default), Some(obj)) = (&default, schema.as_object_mut()) {
+                    obj.insert("default".into(), default.clone());
+                }
+                Ok(PropertyInfo {
+                    name: p.name,
+                    title: p.title,
+                    description: p.description,
+                    validator: Validator::new(&schema)?,
+                    schema,
+                    writable: p.write.is_some(),
+                    data: p.data.is_some(),
+                    default,
+                    setting: p.setting,
+                    write_lock: p.write_lock,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?;
+        let actions = descriptor
+            .actions
+            .iter()
+            .map(|a| {
+                let input_schema = schema_value(a.input_schema);
+                let has_input = input_schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| !p.is_empty());
+                Ok(ActionInfo {
+                    name: a.name,
+                    title: a.title,
+                    description: a.description,
+                    validator: Validator::new(&input_schema)?,
+                    input_schema,
+                    output_schema: schema_value(a.output_schema),
+                    has_input,
+                    retention: a.retention,
+                    lock: a.lock,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?;
+        let slots = descriptor
+            .slots
+            .iter()
+            .map(|s| SlotInfo {
+                name: s.name,
+                target_type: s.target_type,
+                target_id: (s.target_id)(),
+            })
+            .collect();
+        let streams = descriptor
+            .streams
+            .iter()
+            .map(|s| StreamInfo {
+                name: s.name,
+                title: s.title,
+                description: s.description,
+            })
+            .collect();
+        let events = descriptor
+            .events
+            .iter()
+            .map(|e| EventInfo {
+                name: e.name,
+                title: e.title,
+                description: e.description,
+                schema: schema_value(e.schema),
+            })
+            .collect();
+        Ok(Self {
+            name: name.into(),
+            type_name: descriptor.type_name,
+            title: descriptor.title,
+            description: descriptor.description,
+            type_id: TypeId::of::<T>(),
+            properties,
+            actions,
+            slots,
+            streams,
+            events,
+            ops: Arc::new(Ops(thing)),
+            lock: Arc::new(HardwareLock::default()),
+            server_lock,
+            settings: OnceLock::new(),
+            settings_warnings: parking_lot::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The `TypeId` of the device type.
+    pub fn type_id(&self) -> TypeId {
+        self.type_id
+    }
+
+    /// The Thing's live streams.
+    pub fn streams(&self) -> &[StreamInfo] {
+        &self.streams
+    }
+
+    /// The Thing's events.
+    pub fn events(&self) -> &[EventInfo] {
+        &self.events
+    }
+
+    /// Stream number `index`.
+    pub fn stream(&self, index: usize) -> Option<&MjpegStream> {
+        self.ops.stream(index)
+    }
+
+    /// The Thing's `#[slot]`s.
+    pub fn slots(&self) -> &[SlotInfo] {
+        &self.slots
+    }
+
+    /// Connect slot number `index` to `target`; `false` if the types differ
+    /// or it was already connected.
+    pub fn connect_slot(&self, index: usize, target: &ThingInstance) -> bool {
+        self.ops.connect_slot(index, target.ops.shared())
+    }
+
+    /// Run the `#[on_start]` hook, if any (panics become failures).
+    pub fn start(&self) -> Result<(), Failure> {
+        guarded(|| self.ops.start())
+    }
+
+    /// Run the `#[on_stop]` hook, if any (panics become failures).
+    pub fn stop(&self) -> Result<(), Failure> {
+        guarded(|| self.ops.stop())
+    }
+
+    /// The lock for `scope` (`None` for `LockScope::None`).
+    pub fn lock_for(&self, scope: LockScope) -> Option<&Arc<HardwareLock>> {
+        match scope {
+            LockScope::None => None,
+            LockScope::Thing => Some(&self.lock),
+            LockScope::Server => Some(&self.server_lock),
+        }
+    }
+
+    /// The name the Thing is served under (its URL segment).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Rust type's name.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The TD title.
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+
+    /// The TD description.
+    pub fn description(&self) -> Option<&'static str> {
+        self.description
+    }
+
+    /// The properties, in declaration order.
+    pub fn properties(&self) -> &[PropertyInfo] {
+        &self.properties
+    }
+
+    /// The actions, in declaration order.
+    pub fn actions(&self) -> &[ActionInfo] {
+        &self.actions
+    }
+
+    /// The device object, for code that knows its type.
+    pub fn object<T: Thing>(&self) -> Option<&T> {
+        self.ops.object().downcast_ref()
+    }
+}
