@@ -1,8 +1,8 @@
 //! Cooperative cancellation of running actions.
 //!
-//! An action that can be stopped takes a [`CancelHook`] parameter. The server
-//! sets the hook when a client sends `DELETE /action_invocations/{id}`; the
-//! action notices at its next [`CancelHook::check`] or during a
+//! An action that can be stopped takes a [`CancelHook`] parameter. The
+//! [`ActionManager`](crate::ActionManager) sets the hook when a client
+//! cancels the invocation (or the server shuts down); the action notices at its next [`CancelHook::check`] or during a
 //! [`CancelHook::sleep`], which wakes at once instead of waiting out its time.
 
 use std::fmt;

@@ -118,7 +118,7 @@ pub trait DataCell: Send + Sync {
     /// The value as JSON.
     fn to_json(&self) -> Result<Value, Failure>;
     /// The value as JSON text, written straight from the value (the fast
-    /// path for reads over HTTP).
+    /// path for reads).
     fn to_json_bytes(&self) -> Result<Vec<u8>, Failure>;
     /// The default as JSON.
     fn default_json(&self) -> Result<Value, Failure>;

@@ -94,7 +94,7 @@ pub struct PropertyDescriptor<T: 'static> {
     pub data: Option<DataFn<T>>,
     /// Saved to disk on every change and restored at start (`#[property(setting)]`).
     pub setting: bool,
-    /// The lock a write over HTTP needs (`#[property(lock)]`): 409 while it is taken.
+    /// The lock a write needs (`#[property(lock)]`): refused as busy while it is taken.
     pub write_lock: LockScope,
 }
 

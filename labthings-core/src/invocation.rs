@@ -81,7 +81,7 @@ pub struct Snapshot {
 }
 
 /// One call of an action, shared between the thread that runs it, the
-/// [`ActionManager`](crate::ActionManager) and HTTP handlers.
+/// [`ActionManager`](crate::ActionManager) and the bindings that show it.
 #[derive(Debug)]
 pub struct Invocation {
     id: Uuid,

@@ -1,7 +1,9 @@
 //! The transport-free core of [labthings](https://crates.io/crates/labthings):
-//! the descriptor tables that `#[thing]` generates, invocations (threads,
-//! cancel hooks, logs, status), the [`ActionManager`] and the Thing
-//! Description. Nothing here knows about HTTP.
+//! the descriptor tables that `#[thing]` generates, the served set of things
+//! ([`Lab`]), invocations (threads, cancel hooks, logs, status), the
+//! [`ActionManager`], locks, settings, observation and blobs. Nothing here
+//! knows about a transport: URLs, status codes, Thing Description forms and
+//! the JSON the HTTP contract shows are the HTTP binding's (`labthings-http`).
 //!
 //! Most users depend on the `labthings` facade instead of this crate.
 //!

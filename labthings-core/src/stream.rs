@@ -1,5 +1,5 @@
 //! Live MJPEG streams (a camera's preview): device code pushes JPEG frames,
-//! every HTTP client gets the newest frame whenever it is ready for one.
+//! every viewer gets the newest frame whenever it is ready for one.
 
 use std::sync::Arc;
 

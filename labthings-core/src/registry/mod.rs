@@ -1,5 +1,5 @@
 //! A served Thing: one device object with its affordances' schemas compiled,
-//! behind a type-erased interface that transports (such as the HTTP server) use.
+//! behind a type-erased interface that protocol bindings use.
 //!
 //! The pieces, one file each: the affordance infos (`info.rs`), the
 //! type-erased calls into the device object (`erased.rs`), property I/O
