@@ -44,11 +44,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router = panel::routes(router);
     let mut router = router
         .fallback(not_found)
-        .layer(axum::middleware::map_response(json_error_bodies))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::map_response(json_error_bodies));
+    // Without users there is nothing to check: no layer, no cost per request.
+    if state.auth.enabled() {
+        router = router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
         ));
+    }
     if let Some(cors) = &state.config.cors {
         router = router.layer(cors_layer(&state.config.allowed_origins, cors));
     }
