@@ -15,6 +15,15 @@ use labthings_core::ThingInstance;
 /// OpenAPI document to its request and success response).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Serves {
+    /// Something of thing number `.0` (in the served order).
+    Thing(usize, OnThing),
+    /// One of the server's own resources.
+    Server(OnServer),
+}
+
+/// What a thing's endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnThing {
     /// The thing's Thing Description.
     ThingDescription,
     /// Read property number `.0`.
@@ -35,6 +44,11 @@ pub(crate) enum Serves {
     Stream(usize),
     /// The observation WebSocket of the thing.
     WebSocket,
+}
+
+/// What one of the server's own endpoints serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnServer {
     /// Each thing's URL.
     Things,
     /// Every thing's TD.
@@ -101,10 +115,8 @@ pub(crate) struct Endpoint {
     pub(crate) path: String,
     /// The method.
     pub(crate) method: Method,
-    /// What serves it.
+    /// What serves it (and which thing it belongs to, if any).
     pub(crate) serves: Serves,
-    /// The thing it belongs to (index in the served order), if any.
-    pub(crate) thing: Option<usize>,
     /// Whether the OpenAPI document lists it (a second path for the same
     /// thing, `/{thing}` beside `/{thing}/`, is not).
     pub(crate) documented: bool,
@@ -126,12 +138,11 @@ pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance> 
     all
 }
 
-fn endpoint(path: String, method: Method, serves: Serves, thing: Option<usize>, errors: &'static [u16]) -> Endpoint {
+fn endpoint(path: String, method: Method, serves: Serves, errors: &'static [u16]) -> Endpoint {
     Endpoint {
         path,
         method,
         serves,
-        thing,
         documented: true,
         errors,
         forms: Vec::new(),
@@ -157,19 +168,22 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
     all.push(endpoint(
         format!("/{name}/"),
         Method::GET,
-        Serves::ThingDescription,
-        Some(t),
+        Serves::Thing(t, OnThing::ThingDescription),
         &[],
     ));
     all.push(Endpoint {
         documented: false,
-        ..endpoint(format!("/{name}"), Method::GET, Serves::ThingDescription, Some(t), &[])
+        ..endpoint(
+            format!("/{name}"),
+            Method::GET,
+            Serves::Thing(t, OnThing::ThingDescription),
+            &[],
+        )
     });
     all.push(endpoint(
         format!("/{name}/ws"),
         Method::GET,
-        Serves::WebSocket,
-        Some(t),
+        Serves::Thing(t, OnThing::WebSocket),
         &[],
     ));
 
@@ -180,7 +194,12 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         } else {
             &["readproperty"]
         };
-        let mut read = endpoint(path.clone(), Method::GET, Serves::ReadProperty(p), Some(t), &[500]);
+        let mut read = endpoint(
+            path.clone(),
+            Method::GET,
+            Serves::Thing(t, OnThing::ReadProperty(p)),
+            &[500],
+        );
         read.forms.push(form(t, Affordance::Property(p), path.clone(), ops));
         all.push(read);
         if property.writable {
@@ -188,23 +207,26 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             all.push(endpoint(
                 path.clone(),
                 Method::PUT,
-                Serves::WriteProperty(p),
-                Some(t),
+                Serves::Thing(t, OnThing::WriteProperty(p)),
                 &WRITE_ERRORS,
             ));
             if property.data {
                 all.push(endpoint(
                     format!("{path}/reset"),
                     Method::POST,
-                    Serves::ResetProperty(p),
-                    Some(t),
+                    Serves::Thing(t, OnThing::ResetProperty(p)),
                     &[409, 500],
                 ));
             }
         }
         if property.data {
             let observe = format!("{path}/observe");
-            let mut sse = endpoint(observe.clone(), Method::GET, Serves::ObserveProperty(p), Some(t), &[]);
+            let mut sse = endpoint(
+                observe.clone(),
+                Method::GET,
+                Serves::Thing(t, OnThing::ObserveProperty(p)),
+                &[],
+            );
             sse.forms.push(Form {
                 subprotocol: Some("sse"),
                 ..form(
@@ -224,8 +246,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         let mut invoke = endpoint(
             path.clone(),
             Method::POST,
-            Serves::InvokeAction(a),
-            Some(t),
+            Serves::Thing(t, OnThing::InvokeAction(a)),
             &INVOKE_ERRORS,
         );
         // The form that waits and answers the output comes first: generic
@@ -249,15 +270,19 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         all.push(endpoint(
             path,
             Method::GET,
-            Serves::ActionInvocations(a),
-            Some(t),
+            Serves::Thing(t, OnThing::ActionInvocations(a)),
             &[422],
         ));
     }
 
     for (e, event) in thing.events().iter().enumerate() {
         let path = format!("/{name}/{}", event.name);
-        let mut sse = endpoint(path.clone(), Method::GET, Serves::SubscribeEvent(e), Some(t), &[]);
+        let mut sse = endpoint(
+            path.clone(),
+            Method::GET,
+            Serves::Thing(t, OnThing::SubscribeEvent(e)),
+            &[],
+        );
         sse.forms.push(Form {
             subprotocol: Some("sse"),
             ..form(t, Affordance::Event(e), path, &["subscribeevent", "unsubscribeevent"])
@@ -267,7 +292,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
     for (s, stream) in thing.streams().iter().enumerate() {
         let path = format!("/{name}/{}", stream.name);
-        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Stream(s), Some(t), &[]);
+        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)), &[]);
         mjpeg.forms.push(form(t, Affordance::Stream(s), path, &[]));
         all.push(mjpeg);
     }
@@ -275,33 +300,34 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
 /// The endpoints every server has, with the forms each thing's TD gives them.
 fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all: &mut Vec<Endpoint>) {
-    all.push(endpoint("/things/".into(), Method::GET, Serves::Things, None, &[]));
+    all.push(endpoint(
+        "/things/".into(),
+        Method::GET,
+        Serves::Server(OnServer::Things),
+        &[],
+    ));
     all.push(endpoint(
         "/thing_descriptions/".into(),
         Method::GET,
-        Serves::ThingDescriptions,
-        None,
+        Serves::Server(OnServer::ThingDescriptions),
         &[],
     ));
     let mut list = endpoint(
         "/action_invocations".into(),
         Method::GET,
-        Serves::AllInvocations,
-        None,
+        Serves::Server(OnServer::AllInvocations),
         &[422],
     );
     let mut query = endpoint(
         "/action_invocations/{id}".into(),
         Method::GET,
-        Serves::Invocation,
-        None,
+        Serves::Server(OnServer::Invocation),
         &[404, 422],
     );
     let mut cancel = endpoint(
         "/action_invocations/{id}".into(),
         Method::DELETE,
-        Serves::CancelInvocation,
-        None,
+        Serves::Server(OnServer::CancelInvocation),
         &[404, 422, 503],
     );
     for (t, thing) in things.into_iter().enumerate() {
@@ -342,29 +368,25 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
     all.push(endpoint(
         "/action_invocations/{id}/output".into(),
         Method::GET,
-        Serves::InvocationOutput,
-        None,
+        Serves::Server(OnServer::InvocationOutput),
         &[404, 422, 503],
     ));
     all.push(endpoint(
         "/blob/{id}".into(),
         Method::GET,
-        Serves::Blob,
-        None,
+        Serves::Server(OnServer::Blob),
         &[404, 422],
     ));
     all.push(endpoint(
         "/settings_warnings".into(),
         Method::GET,
-        Serves::SettingsWarnings,
-        None,
+        Serves::Server(OnServer::SettingsWarnings),
         &[],
     ));
     all.push(endpoint(
         "/openapi.json".into(),
         Method::GET,
-        Serves::OpenApi,
-        None,
+        Serves::Server(OnServer::OpenApi),
         &[],
     ));
 }

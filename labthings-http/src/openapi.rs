@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::binding::{self, Serves};
+use crate::binding::{self, OnServer, OnThing, Serves};
 use crate::td::invocation_schema;
 use labthings_core::{ActionInfo, ThingInstance};
 use serde_json::{Map, Value, json};
@@ -130,8 +130,13 @@ pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
         .iter()
         .filter(|e| e.documented)
     {
-        let thing = endpoint.thing.and_then(|t| things.get(t)).map(|t| &**t);
-        let mut operation = operation(endpoint.serves, thing, &mut schemas);
+        let mut operation = match endpoint.serves {
+            Serves::Server(what) => server_operation(what),
+            Serves::Thing(index, what) => match things.get(index) {
+                Some(thing) => thing_operation(thing, what, &mut schemas),
+                None => Map::new(),
+            },
+        };
         let responses = operation.entry("responses").or_insert_with(|| json!({}));
         if let Value::Object(responses) = responses {
             for (code, response) in errors(endpoint.errors) {
@@ -203,30 +208,27 @@ pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
 }
 
 /// The operation (without its error answers, which the binding lists) of
-/// an endpoint that serves `serves`, on `thing` for a thing's endpoint.
-fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schemas) -> Map<String, Value> {
-    let Some(thing) = thing else {
-        return server_operation(serves);
-    };
+/// a thing's endpoint that serves `what`.
+fn thing_operation(thing: &ThingInstance, what: OnThing, schemas: &mut Schemas) -> Map<String, Value> {
     let name = thing.name();
     let tag = json!([name]);
     let object = |value: Value| match value {
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    match serves {
-        Serves::ThingDescription => object(json!({
+    match what {
+        OnThing::ThingDescription => object(json!({
             "tags": tag, "operationId": format!("{name}_thing_description"),
             "summary": format!("The Thing Description of {name}"),
             "responses": {"200": json_response("The TD", component("ThingDescription"))}
         })),
-        Serves::WebSocket => object(json!({
+        OnThing::WebSocket => object(json!({
             "tags": tag, "operationId": format!("{name}_websocket"),
             "summary": "Observe properties and actions over a WebSocket",
             "description": "Upgrade to a WebSocket; send addPropertyObservation or addActionObservation messages.",
             "responses": {"101": {"description": "Switching to the WebSocket protocol"}}
         })),
-        Serves::ReadProperty(p) => {
+        OnThing::ReadProperty(p) => {
             let Some(property) = thing.properties().get(p) else {
                 return Map::new();
             };
@@ -245,7 +247,7 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
             );
             get
         }
-        Serves::WriteProperty(p) => {
+        OnThing::WriteProperty(p) => {
             let Some(property) = thing.properties().get(p) else {
                 return Map::new();
             };
@@ -257,7 +259,7 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 "responses": {"201": json_response("Written", json!({"type": "null"}))}
             }))
         }
-        Serves::ResetProperty(p) => {
+        OnThing::ResetProperty(p) => {
             let Some(property) = thing.properties().get(p) else {
                 return Map::new();
             };
@@ -267,7 +269,7 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 "responses": {"200": json_response("Reset", json!({"type": "null"}))}
             }))
         }
-        Serves::ObserveProperty(p) => {
+        OnThing::ObserveProperty(p) => {
             let Some(property) = thing.properties().get(p) else {
                 return Map::new();
             };
@@ -277,13 +279,13 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 "Each new value, as it changes",
             )
         }
-        Serves::InvokeAction(a) => {
+        OnThing::InvokeAction(a) => {
             let Some(action) = thing.actions().get(a) else {
                 return Map::new();
             };
             invoke_operation(name, &tag, action, schemas)
         }
-        Serves::ActionInvocations(a) => {
+        OnThing::ActionInvocations(a) => {
             let Some(action) = thing.actions().get(a) else {
                 return Map::new();
             };
@@ -294,7 +296,7 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 "responses": {"200": listed()}
             }))
         }
-        Serves::SubscribeEvent(e) => {
+        OnThing::SubscribeEvent(e) => {
             let Some(event) = thing.events().get(e) else {
                 return Map::new();
             };
@@ -304,7 +306,7 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 event.description.unwrap_or("Each time the event is emitted"),
             )
         }
-        Serves::Stream(s) => {
+        OnThing::Stream(s) => {
             let Some(stream) = thing.streams().get(s) else {
                 return Map::new();
             };
@@ -317,8 +319,6 @@ fn operation(serves: Serves, thing: Option<&ThingInstance>, schemas: &mut Schema
                 }}
             }))
         }
-        // The server's own endpoints belong to no thing.
-        _ => server_operation(serves),
     }
 }
 
@@ -415,19 +415,19 @@ fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Map<String,
 }
 
 /// The operation of one of the server's own endpoints.
-fn server_operation(serves: Serves) -> Map<String, Value> {
+fn server_operation(what: OnServer) -> Map<String, Value> {
     let tag = json!(["server"]);
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     let text = |name: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}});
-    let operation = match serves {
-        Serves::Things => json!({"tags": tag, "operationId": "things", "summary": "Each thing's name and URL",
+    let operation = match what {
+        OnServer::Things => json!({"tags": tag, "operationId": "things", "summary": "Each thing's name and URL",
             "responses": {"200": json_response("URLs by name",
                 json!({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}))}}),
-        Serves::ThingDescriptions => json!({"tags": tag, "operationId": "thing_descriptions",
+        OnServer::ThingDescriptions => json!({"tags": tag, "operationId": "thing_descriptions",
             "summary": "Every Thing Description by name",
             "responses": {"200": json_response("TDs by name",
                 json!({"type": "object", "additionalProperties": component("ThingDescription")}))}}),
-        Serves::AllInvocations => {
+        OnServer::AllInvocations => {
             let mut parameters = vec![text("thing"), text("action")];
             if let Value::Array(page) = page_parameters() {
                 parameters.extend(page);
@@ -435,29 +435,27 @@ fn server_operation(serves: Serves) -> Map<String, Value> {
             json!({"tags": tag, "operationId": "action_invocations", "summary": "Every invocation, oldest first",
                 "parameters": parameters, "responses": {"200": listed()}})
         }
-        Serves::Invocation => json!({"tags": tag, "operationId": "invocation", "summary": "One invocation, whole",
+        OnServer::Invocation => json!({"tags": tag, "operationId": "invocation", "summary": "One invocation, whole",
             "parameters": id,
             "responses": {"200": json_response("The invocation", component("Invocation"))}}),
-        Serves::CancelInvocation => json!({"tags": tag, "operationId": "cancel_invocation",
+        OnServer::CancelInvocation => json!({"tags": tag, "operationId": "cancel_invocation",
             "summary": "Cancel a running invocation", "parameters": id,
             "responses": {"200": json_response("Cancellation requested", json!({"type": "null"}))}}),
-        Serves::InvocationOutput => json!({"tags": tag, "operationId": "invocation_output",
+        OnServer::InvocationOutput => json!({"tags": tag, "operationId": "invocation_output",
             "summary": "The output of a completed invocation", "parameters": id,
             "responses": {"200": {"description": "The output (JSON), or a blob's bytes with the blob's own media type",
                 "content": {"application/json": {}, "*/*": {}}}}}),
-        Serves::Blob => {
+        OnServer::Blob => {
             json!({"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
             "parameters": id,
             "responses": {"200": {"description": "The bytes, with the blob's own media type", "content": {"*/*": {}}}}})
         }
-        Serves::SettingsWarnings => json!({"tags": tag, "operationId": "settings_warnings",
+        OnServer::SettingsWarnings => json!({"tags": tag, "operationId": "settings_warnings",
             "summary": "Problems found with settings files at start, by thing",
             "responses": {"200": json_response("Warnings by thing name (only things that have some)",
                 json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}))}}),
-        Serves::OpenApi => json!({"tags": tag, "operationId": "openapi", "summary": "This document",
+        OnServer::OpenApi => json!({"tags": tag, "operationId": "openapi", "summary": "This document",
             "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}),
-        // Every other endpoint belongs to a thing.
-        _ => json!({}),
     };
     match operation {
         Value::Object(map) => map,

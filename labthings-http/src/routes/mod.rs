@@ -19,7 +19,7 @@ use axum::http::{Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::binding::{Endpoint, Serves};
+use crate::binding::{Endpoint, OnServer, OnThing, Serves};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -63,35 +63,37 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// The handler of `endpoint`, on the endpoint's method.
 fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>> {
     let method = MethodFilter::try_from(endpoint.method.clone()).unwrap_or(MethodFilter::GET);
-    let thing = endpoint.thing.and_then(|t| state.lab.things().get(t));
-    let Some(thing) = thing else {
-        return match endpoint.serves {
-            Serves::Things => on(method, things::list),
-            Serves::ThingDescriptions => on(method, things::descriptions),
-            Serves::SettingsWarnings => on(method, things::settings_warnings),
-            Serves::AllInvocations => on(method, invocations::list),
-            Serves::Invocation => on(method, invocations::get),
-            Serves::CancelInvocation => on(method, invocations::cancel),
-            Serves::InvocationOutput => on(method, invocations::output),
-            Serves::Blob => on(method, blobs::get),
-            Serves::OpenApi => on(method, docs::openapi),
-            // Every other endpoint belongs to a thing.
-            _ => on(method, not_found),
-        };
+    let (index, what) = match endpoint.serves {
+        Serves::Server(what) => {
+            return match what {
+                OnServer::Things => on(method, things::list),
+                OnServer::ThingDescriptions => on(method, things::descriptions),
+                OnServer::SettingsWarnings => on(method, things::settings_warnings),
+                OnServer::AllInvocations => on(method, invocations::list),
+                OnServer::Invocation => on(method, invocations::get),
+                OnServer::CancelInvocation => on(method, invocations::cancel),
+                OnServer::InvocationOutput => on(method, invocations::output),
+                OnServer::Blob => on(method, blobs::get),
+                OnServer::OpenApi => on(method, docs::openapi),
+            };
+        }
+        Serves::Thing(index, what) => (index, what),
     };
-    match endpoint.serves {
-        Serves::ThingDescription => things::td_handler(thing, method),
-        Serves::ReadProperty(p) => properties::read_handler(thing, p, method),
-        Serves::WriteProperty(p) => properties::write_handler(thing, p, method),
-        Serves::ResetProperty(p) => properties::reset_handler(thing, p, method),
-        Serves::ObserveProperty(p) => observe::property_handler(thing, p, method),
-        Serves::InvokeAction(a) => actions::invoke_handler(thing, a, method),
-        Serves::ActionInvocations(a) => actions::list_handler(thing, a, method),
-        Serves::SubscribeEvent(e) => observe::event_handler(thing, e, method),
-        Serves::Stream(s) => streams::handler(thing, s, method),
-        Serves::WebSocket => websocket::handler(thing, method),
-        // The server's own endpoints belong to no thing.
-        _ => on(method, not_found),
+    // The binding numbers the things the lab serves, so the index is there.
+    let Some(thing) = state.lab.things().get(index) else {
+        return on(method, not_found);
+    };
+    match what {
+        OnThing::ThingDescription => things::td_handler(thing, method),
+        OnThing::ReadProperty(p) => properties::read_handler(thing, p, method),
+        OnThing::WriteProperty(p) => properties::write_handler(thing, p, method),
+        OnThing::ResetProperty(p) => properties::reset_handler(thing, p, method),
+        OnThing::ObserveProperty(p) => observe::property_handler(thing, p, method),
+        OnThing::InvokeAction(a) => actions::invoke_handler(thing, a, method),
+        OnThing::ActionInvocations(a) => actions::list_handler(thing, a, method),
+        OnThing::SubscribeEvent(e) => observe::event_handler(thing, e, method),
+        OnThing::Stream(s) => streams::handler(thing, s, method),
+        OnThing::WebSocket => websocket::handler(thing, method),
     }
 }
 
