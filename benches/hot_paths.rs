@@ -35,11 +35,11 @@ fn hot_paths(c: &mut Criterion) {
     let increment = thing.actions().iter().position(|a| a.name == "increment").unwrap_or(0);
     let count = thing.properties().iter().position(|p| p.name == "count").unwrap_or(0);
 
-    c.bench_function("decode and validate increment input", |b| {
-        b.iter(|| thing.decode_input(increment, black_box(json!({"by": 3}))))
+    c.bench_function("decode, validate and prepare an increment call", |b| {
+        b.iter(|| thing.prepare(increment, black_box(json!({"by": 3}))))
     });
     c.bench_function("decode invalid input (every problem listed)", |b| {
-        b.iter(|| thing.decode_input(increment, black_box(json!({"by": "x", "extra": 1}))))
+        b.iter(|| thing.prepare(increment, black_box(json!({"by": "x", "extra": 1}))))
     });
     c.bench_function("read property through the descriptor table", |b| {
         b.iter(|| thing.read_property_json(black_box(count)))
@@ -71,10 +71,8 @@ fn hot_paths(c: &mut Criterion) {
     });
     c.bench_function("invoke increment and wait for it", |b| {
         b.iter(|| {
-            let input = thing
-                .decode_input(increment, json!({}))
-                .unwrap_or_else(|_| unreachable!());
-            if let Ok(invocation) = manager.invoke(&thing, increment, input) {
+            let call = thing.prepare(increment, json!({})).unwrap_or_else(|_| unreachable!());
+            if let Ok(invocation) = manager.invoke(&thing, call) {
                 invocation.wait(Duration::from_secs(10));
             }
             manager.expire();

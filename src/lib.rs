@@ -43,9 +43,7 @@ pub mod __private {
     pub use labthings_core::event::EventSource;
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};
-    pub use labthings_core::outcome::{
-        DecodedInput, decode_input, result_to_output, result_to_unit, take_input, to_output,
-    };
+    pub use labthings_core::outcome::{PreparedCall, prepare_call, result_to_output, result_to_unit, to_output};
     pub use labthings_core::slot::SlotDescriptor;
     pub use schemars;
     pub use serde;

@@ -5,6 +5,7 @@
 //! code. Everything is decided at compile time; the server only looks a name
 //! up once per request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::{Schema, SchemaGenerator};
@@ -12,9 +13,8 @@ use serde_json::Value;
 
 use crate::data::DataCell;
 use crate::event::EventSource;
-use crate::invocation::InvocationHandle;
 use crate::lock::{LockPolicy, LockScope};
-use crate::outcome::{DecodedInput, Failure};
+use crate::outcome::{Failure, PreparedCall};
 use crate::slot::SlotDescriptor;
 use crate::stream::MjpegStream;
 
@@ -60,6 +60,10 @@ pub struct ThingDescriptor<T: 'static> {
     /// Called on graceful shutdown, after invocations stopped (`#[on_stop]`).
     pub on_stop: Option<LifecycleFn<T>>,
 }
+
+/// A generated action entry point: decode a JSON input and bind it, with the
+/// device object, to a call of the action's method.
+pub type PrepareFn<T> = fn(Arc<T>, Value) -> Result<PreparedCall, serde_json::Error>;
 
 /// A generated start or stop hook.
 pub type LifecycleFn<T> = fn(&T) -> Result<(), Failure>;
@@ -119,10 +123,9 @@ pub struct ActionDescriptor<T: 'static> {
     pub input_schema: SchemaFn,
     /// JSON Schema of the output.
     pub output_schema: SchemaFn,
-    /// Decode the JSON input into the generated input struct.
-    pub decode: fn(Value) -> Result<DecodedInput, serde_json::Error>,
-    /// Call the method with a decoded input.
-    pub run: fn(&T, DecodedInput, &InvocationHandle) -> Result<Value, Failure>,
+    /// Decode the JSON input into the generated input struct and bind it,
+    /// with the device object, to a call of the method.
+    pub prepare: PrepareFn<T>,
     /// How long a finished invocation is kept (`None`: the server default).
     pub retention: Option<Duration>,
     /// The hardware lock the action takes, if any (`#[action(lock)]`).

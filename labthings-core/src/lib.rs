@@ -52,8 +52,11 @@ pub use lab::{Lab, LabError};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
-pub use outcome::{BadRequest, DecodedInput, Failure};
-pub use registry::{ActionInfo, EventInfo, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo, ThingInstance};
+pub use outcome::{BadRequest, Failure, PreparedCall};
+pub use registry::{
+    ActionCall, ActionInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo,
+    ThingInstance,
+};
 pub use slot::ThingSlot;
 pub use stream::MjpegStream;
 pub use validation::{InputProblem, LocSegment, Validator};

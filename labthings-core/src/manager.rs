@@ -23,9 +23,9 @@ use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{LockGuard, WhenBusy};
 use crate::log::{LogBuffer, LogRecord, capture_into};
-use crate::outcome::{DecodedInput, Failure};
+use crate::outcome::Failure;
 use crate::pool::ThreadPool;
-use crate::registry::ThingInstance;
+use crate::registry::{ActionCall, ThingInstance};
 
 /// Settings for an [`ActionManager`].
 #[derive(Debug, Clone)]
@@ -188,9 +188,7 @@ impl Shared {
 /// One invocation on its way to a thread.
 struct Job {
     shared: Arc<Shared>,
-    thing: Arc<ThingInstance>,
-    index: usize,
-    input: DecodedInput,
+    call: ActionCall,
     invocation: Arc<Invocation>,
 }
 
@@ -286,18 +284,13 @@ impl ActionManager {
         self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// Start action number `index` of `thing` with a validated input. The
+    /// Start a call prepared by [`ThingInstance::prepare`] on `thing`. The
     /// invocation is returned at once, `pending` or already `running`. An
     /// action whose lock policy is [`WhenBusy::Reject`] is refused while its
     /// lock is held; one that waits stays `pending` (and cancellable, holding
     /// no thread) until the lock is free. Refused while too many invocations
     /// are unfinished, and after [`close`](Self::close).
-    pub fn invoke(
-        &self,
-        thing: &Arc<ThingInstance>,
-        index: usize,
-        input: DecodedInput,
-    ) -> Result<Arc<Invocation>, InvokeError> {
+    pub fn invoke(&self, thing: &Arc<ThingInstance>, call: ActionCall) -> Result<Arc<Invocation>, InvokeError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
             return Err(InvokeError::ShuttingDown);
@@ -307,14 +300,13 @@ impl ActionManager {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             return Err(InvokeError::Overloaded { limit });
         }
-        let action = thing.actions().get(index);
-        let name = action.map_or("?", |a| a.name);
-        let retention = action.and_then(|a| a.retention).unwrap_or(shared.config.retention);
-        let policy = action.map(|a| a.lock).unwrap_or_default();
+        let name = call.action;
+        let retention = call.retention.unwrap_or(shared.config.retention);
+        let policy = call.lock;
         let invocation = Arc::new(Invocation::new(
             thing.name(),
             name,
-            input.echo.clone(),
+            call.input.clone(),
             retention,
             LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes),
         ));
@@ -343,9 +335,7 @@ impl ActionManager {
         });
         let job = Job {
             shared: shared.clone(),
-            thing: thing.clone(),
-            index,
-            input,
+            call,
             invocation: invocation.clone(),
         };
         match (held, wait_for) {
@@ -459,9 +449,7 @@ impl Job {
     fn run(self, guard: Option<LockGuard>) {
         let Self {
             shared,
-            thing,
-            index,
-            input,
+            call,
             invocation,
         } = self;
         if shared.closed.load(Ordering::SeqCst) || !invocation.start() {
@@ -476,7 +464,7 @@ impl Job {
             let _capture = capture_into(invocation.log_buffer().clone());
             let _blobs = collect_blobs_into(invocation.blob_sink().clone());
             let handle = InvocationHandle::new(invocation.clone());
-            thing.run_action(index, input, &handle)
+            call.run(&handle)
         };
         if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. })) = &result {
             invocation.log_buffer().push(LogRecord::new(

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cancel::Cancelled;
+use crate::invocation::InvocationHandle;
 
 /// Why device code did not produce a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,27 +163,44 @@ pub fn result_to_unit<T, E: Display + 'static>(result: Result<T, E>) -> Result<(
     result.map(|_| ()).map_err(to_failure)
 }
 
-/// An action's input after validation: the echo shown in the invocation (with
-/// defaults filled in) and the typed value the action is called with.
-pub struct DecodedInput {
-    /// The input as JSON, defaults filled in.
-    pub echo: Value,
-    /// The generated input struct, boxed for the type-erased table.
-    pub args: Box<dyn Any + Send>,
+/// The type-erased body of a prepared call: run the device method on the
+/// calling thread with the invocation's handle.
+pub type CallFn = Box<dyn FnOnce(&InvocationHandle) -> Result<Value, Failure> + Send>;
+
+/// An action call ready to run: the decoded input is already bound to the
+/// device method, so running it needs nothing but the invocation's handle.
+pub struct PreparedCall {
+    /// The input as JSON, defaults filled in (shown in the invocation).
+    pub input: Value,
+    /// The call of the device method with the decoded input.
+    pub run: CallFn,
 }
 
-impl std::fmt::Debug for DecodedInput {
+impl std::fmt::Debug for PreparedCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecodedInput")
-            .field("echo", &self.echo)
+        f.debug_struct("PreparedCall")
+            .field("input", &self.input)
             .finish_non_exhaustive()
     }
 }
 
-/// Decode an action's input struct from JSON; `null` counts as `{}`.
-pub fn decode_input<I>(value: Value) -> Result<DecodedInput, serde_json::Error>
+/// Decode an action's input struct `I` from JSON (`null` counts as `{}`)
+/// and bind it to `call`, in one step.
+///
+/// ```
+/// use labthings_core::outcome::{Failure, prepare_call};
+/// #[derive(serde::Deserialize, serde::Serialize)]
+/// struct Input { by: i64, #[serde(default)] repeat: u32 }
+/// let prepared = prepare_call(serde_json::json!({"by": 2}), |input: Input, _handle| {
+///     Ok::<_, Failure>(serde_json::json!(input.by * 10))
+/// })
+/// .expect("a valid input");
+/// assert_eq!(prepared.input, serde_json::json!({"by": 2, "repeat": 0}));
+/// ```
+pub fn prepare_call<I, F>(value: Value, call: F) -> Result<PreparedCall, serde_json::Error>
 where
     I: DeserializeOwned + Serialize + Send + 'static,
+    F: FnOnce(I, &InvocationHandle) -> Result<Value, Failure> + Send + 'static,
 {
     let value = if value.is_null() {
         Value::Object(Default::default())
@@ -190,20 +208,10 @@ where
         value
     };
     let typed: I = serde_json::from_value(value)?;
-    let echo = serde_json::to_value(&typed)?;
-    Ok(DecodedInput {
-        echo,
-        args: Box::new(typed),
-    })
-}
-
-/// Unbox the typed input an action was decoded into.
-pub fn take_input<I: 'static>(args: Box<dyn Any + Send>) -> Result<I, Failure> {
-    args.downcast::<I>().map(|b| *b).map_err(|_| {
-        Failure::error(
-            "InternalError",
-            format!("the input was not a {}", short_type_name::<I>()),
-        )
+    let input = serde_json::to_value(&typed)?;
+    Ok(PreparedCall {
+        input,
+        run: Box::new(move |handle| call(typed, handle)),
     })
 }
 
@@ -230,8 +238,7 @@ mod tests {
     fn null_input_decodes_as_empty_object() {
         #[derive(serde::Deserialize, Serialize)]
         struct Empty {}
-        let decoded = decode_input::<Empty>(Value::Null).expect("null is an empty input");
-        assert_eq!(decoded.echo, serde_json::json!({}));
-        assert!(take_input::<Empty>(decoded.args).is_ok());
+        let prepared = prepare_call(Value::Null, |_: Empty, _| Ok(Value::Null)).expect("null is an empty input");
+        assert_eq!(prepared.input, serde_json::json!({}));
     }
 }

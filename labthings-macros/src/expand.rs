@@ -463,11 +463,7 @@ fn action_entry(model: &ThingModel, action: &Action) -> TokenStream {
             quote_spanned!(out.span()=> ::labthings::__private::result_to_output(#call)),
         ),
     };
-    let unpack = if has_input {
-        quote!(let __args = #private::take_input::<#input>(__input.args)?;)
-    } else {
-        quote!(let _ = __input;)
-    };
+    let input_pattern = if has_input { quote!(__args) } else { quote!(_) };
     let when_busy = if action.reject_when_busy {
         quote!(#private::WhenBusy::Reject)
     } else {
@@ -487,11 +483,12 @@ fn action_entry(model: &ThingModel, action: &Action) -> TokenStream {
             description: #description,
             input_schema: |__generator| __generator.root_schema_for::<#input>(),
             output_schema: |__generator| __generator.root_schema_for::<#output_ty>(),
-            decode: #private::decode_input::<#input>,
-            run: |__thing: &#ty, __input: #private::DecodedInput, __handle: &#private::InvocationHandle| {
-                #unpack
-                let _ = __handle;
-                #run
+            prepare: |__thing: ::std::sync::Arc<#ty>, __value: #private::serde_json::Value| {
+                #private::prepare_call(__value, move |#input_pattern: #input, __handle: &#private::InvocationHandle| {
+                    let __thing: &#ty = &__thing;
+                    let _ = __handle;
+                    #run
+                })
             },
             retention: #retention,
             lock: #lock,

@@ -1,36 +1,79 @@
-//! Decoding an action's input and running it.
+//! Turning an action's JSON input into a call ready to run.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::ThingInstance;
-use super::erased::guarded;
 use crate::invocation::InvocationHandle;
-use crate::outcome::{DecodedInput, Failure};
+use crate::lock::LockPolicy;
+use crate::outcome::{CallFn, Failure};
 use crate::validation::{InputProblem, integral_floats_as_integers};
 
+/// An action call with its input decoded and bound to the device method,
+/// and what the action manager needs to know to schedule it. Made by
+/// [`ThingInstance::prepare`]; run by the action manager.
+pub struct ActionCall {
+    /// The action's name.
+    pub action: &'static str,
+    /// The input as JSON, defaults filled in.
+    pub input: Value,
+    /// Retention declared on the action, if any.
+    pub retention: Option<Duration>,
+    /// The hardware lock it takes.
+    pub lock: LockPolicy,
+    run: CallFn,
+}
+
+impl ActionCall {
+    /// Run the device method on the calling thread (the action manager calls
+    /// this from the invocation's own thread). Panics become failures.
+    pub fn run(self, handle: &InvocationHandle) -> Result<Value, Failure> {
+        super::erased::guarded(|| (self.run)(handle))
+    }
+}
+
+impl std::fmt::Debug for ActionCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionCall")
+            .field("action", &self.action)
+            .field("input", &self.input)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an input could not be turned into a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrepareError {
+    /// The thing has no action with that number.
+    NoSuchAction,
+    /// The input does not match the action's input schema.
+    Invalid(Vec<InputProblem>),
+}
+
 impl ThingInstance {
-    /// Validate and decode the input of action number `index`. `null`
-    /// counts as `{}`.
-    pub fn decode_input(&self, index: usize, value: Value) -> Result<DecodedInput, Vec<InputProblem>> {
-        let action = self.actions.get(index).ok_or_else(Vec::new)?;
-        let value = if value.is_null() {
+    /// Validate the input of action number `index` (`null` counts as `{}`),
+    /// decode it and bind it to a call of the device method, in one step.
+    pub fn prepare(&self, index: usize, value: Value) -> Result<ActionCall, PrepareError> {
+        let action = self.actions.get(index).ok_or(PrepareError::NoSuchAction)?;
+        let mut value = if value.is_null() {
             Value::Object(Default::default())
         } else {
             value
         };
         let problems = action.validator.problems(&value, &[]);
         if !problems.is_empty() {
-            return Err(problems);
+            return Err(PrepareError::Invalid(problems));
         }
-        let mut value = value;
         integral_floats_as_integers(&mut value);
-        self.ops.decode(index, value).map_err(|e| vec![serde_problem(&e)])
-    }
-
-    /// Run action number `index` on the calling thread (the action manager
-    /// calls this from the invocation's own thread). Panics become failures.
-    pub fn run_action(&self, index: usize, input: DecodedInput, handle: &InvocationHandle) -> Result<Value, Failure> {
-        guarded(|| self.ops.run(index, input, handle))
+        let prepared = (action.prepare.0)(value).map_err(|e| PrepareError::Invalid(vec![serde_problem(&e)]))?;
+        Ok(ActionCall {
+            action: action.name,
+            input: prepared.input,
+            retention: action.retention,
+            lock: action.lock,
+            run: prepared.run,
+        })
     }
 }
 

@@ -10,16 +10,13 @@ use serde_json::Value;
 use crate::data::DataCell;
 use crate::descriptor::{Thing, WriteError};
 use crate::event::EventSource;
-use crate::invocation::InvocationHandle;
-use crate::outcome::{DecodedInput, Failure};
+use crate::outcome::Failure;
 use crate::stream::MjpegStream;
 
 /// The device-facing half of a [`ThingInstance`], independent of `T`.
 pub(super) trait ThingOps: Send + Sync {
     fn read(&self, index: usize) -> Result<Value, Failure>;
     fn write(&self, index: usize, value: Value) -> Result<(), WriteError>;
-    fn decode(&self, index: usize, value: Value) -> Result<DecodedInput, serde_json::Error>;
-    fn run(&self, index: usize, input: DecodedInput, handle: &InvocationHandle) -> Result<Value, Failure>;
     fn data(&self, index: usize) -> Option<&dyn DataCell>;
     fn stream(&self, index: usize) -> Option<&MjpegStream>;
     fn event(&self, index: usize) -> Option<&dyn EventSource>;
@@ -49,18 +46,6 @@ impl<T: Thing> ThingOps for Ops<T> {
             .and_then(|p| p.write)
             .ok_or_else(|| WriteError::Failed(missing(index)))?;
         write(&self.0, value)
-    }
-
-    fn decode(&self, index: usize, value: Value) -> Result<DecodedInput, serde_json::Error> {
-        match T::descriptor().actions.get(index) {
-            Some(action) => (action.decode)(value),
-            None => Err(serde::de::Error::custom(missing(index))),
-        }
-    }
-
-    fn run(&self, index: usize, input: DecodedInput, handle: &InvocationHandle) -> Result<Value, Failure> {
-        let action = T::descriptor().actions.get(index).ok_or_else(|| missing(index))?;
-        (action.run)(&self.0, input, handle)
     }
 
     fn data(&self, index: usize) -> Option<&dyn DataCell> {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::descriptor::SchemaFn;
 use crate::lock::{LockPolicy, LockScope};
+use crate::outcome::PreparedCall;
 use crate::validation::Validator;
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
@@ -71,6 +72,18 @@ pub struct ActionInfo {
     /// The hardware lock it takes.
     pub lock: LockPolicy,
     pub(super) validator: Validator,
+    /// The generated entry point, bound to the device object.
+    pub(super) prepare: Preparer,
+}
+
+/// An action's generated entry point bound to its device object: decode a
+/// JSON input into a call ready to run.
+pub(super) struct Preparer(pub(super) Box<dyn Fn(Value) -> Result<PreparedCall, serde_json::Error> + Send + Sync>);
+
+impl std::fmt::Debug for Preparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Preparer")
+    }
 }
 
 /// A live stream of a served Thing.

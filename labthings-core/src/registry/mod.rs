@@ -13,6 +13,7 @@ mod observe;
 mod persist;
 mod properties;
 
+pub use actions::{ActionCall, PrepareError};
 pub use info::{ActionInfo, EventInfo, PropertyInfo, SlotInfo, StreamInfo, schema_value};
 pub use properties::PropertyWriteError;
 
@@ -29,6 +30,7 @@ use crate::stream::MjpegStream;
 use crate::validation::{SchemaError, Validator};
 
 use erased::{Ops, ThingOps, guarded};
+use info::Preparer;
 
 /// One device object served under a name, with compiled schemas.
 pub struct ThingInstance {
@@ -113,6 +115,10 @@ impl ThingInstance {
                     has_input,
                     retention: a.retention,
                     lock: a.lock,
+                    prepare: {
+                        let (thing, prepare) = (thing.clone(), a.prepare);
+                        Preparer(Box::new(move |value| prepare(thing.clone(), value)))
+                    },
                 })
             })
             .collect::<Result<_, SchemaError>>()?;

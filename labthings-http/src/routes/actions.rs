@@ -20,7 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use labthings_core::{Failure, InvocationStatus, InvokeError, ThingInstance};
+use labthings_core::{Failure, InvocationStatus, InvokeError, PrepareError, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -97,11 +97,14 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
     let input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
-    let decoded = thing.decode_input(index, input).map_err(ApiError::invalid_body)?;
+    let call = thing.prepare(index, input).map_err(|refused| match refused {
+        PrepareError::Invalid(problems) => ApiError::invalid_body(problems),
+        PrepareError::NoSuchAction => ApiError::NotFound(format!("{} has no such action", thing.name())),
+    })?;
     let invocation = state
         .lab
         .manager()
-        .invoke(&thing, index, decoded)
+        .invoke(&thing, call)
         .map_err(|refused| match refused {
             InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),
             InvokeError::Overloaded { .. } | InvokeError::ShuttingDown => ApiError::TryLater {
