@@ -10,27 +10,19 @@ use labthings::cli::ServeArgs;
 use labthings::prelude::*;
 
 /// A benchmark thing with a counter.
+#[thing]
 #[derive(Default)]
 pub struct Bench {
+    /// A counter.
+    #[property]
     count: DataProperty<i64>,
+    /// A label for the bench.
+    #[property]
     label: DataProperty<String>,
 }
 
-/// A benchmark thing with a counter.
 #[thing]
 impl Bench {
-    /// A counter.
-    #[property]
-    fn count(&self) -> &DataProperty<i64> {
-        &self.count
-    }
-
-    /// A label for the bench.
-    #[property]
-    fn label(&self) -> &DataProperty<String> {
-        &self.label
-    }
-
     /// Add `by` to the counter and return the new value.
     #[action]
     fn increment(&self, #[default(1)] by: i64) -> i64 {

@@ -29,10 +29,17 @@ pub fn within_travel(position: i64) -> bool {
 }
 
 /// A mock three-axis translation stage.
+///
+/// Moves one motor step at a time, so long moves can be watched and cancelled.
+#[thing]
 pub struct Stage {
-    position: DataProperty<[i64; 3]>,
+    /// Current position in motor steps, as `[x, y, z]`. Observable: every step is announced.
+    #[property(read_only)]
+    pub position: DataProperty<[i64; 3]>,
     step_delay_ms: AtomicU64,
-    steps_per_um: DataProperty<f64>,
+    /// Calibration: motor steps per micrometre. Saved in `settings/stage.json`.
+    #[property(setting, minimum = 0.001, maximum = 1000000.0, unit = "steps/um")]
+    pub steps_per_um: DataProperty<f64>,
 }
 
 impl Default for Stage {
@@ -45,32 +52,16 @@ impl Default for Stage {
     }
 }
 
-/// A mock three-axis translation stage.
-///
-/// Moves one motor step at a time, so long moves can be watched and cancelled.
 #[thing]
 impl Stage {
-    /// Current position in motor steps, as `[x, y, z]`. Observable: every step is announced.
-    #[property(read_only)]
-    fn position(&self) -> &DataProperty<[i64; 3]> {
-        &self.position
-    }
-
     /// Delay between steps, in milliseconds.
     #[property(minimum = 0, maximum = 1000, unit = "ms")]
     fn step_delay_ms(&self) -> u64 {
         self.step_delay_ms.load(Ordering::Relaxed)
     }
 
-    #[setter(step_delay_ms)]
     fn set_step_delay_ms(&self, value: u64) {
         self.step_delay_ms.store(value, Ordering::Relaxed);
-    }
-
-    /// Calibration: motor steps per micrometre. Saved in `settings/stage.json`.
-    #[property(setting, minimum = 0.001, maximum = 1000000.0, unit = "steps/um")]
-    fn steps_per_um(&self) -> &DataProperty<f64> {
-        &self.steps_per_um
     }
 
     /// Move by a relative amount, one step at a time.
@@ -168,12 +159,17 @@ pub struct FrameInfo {
     pub mean: f64,
 }
 
-/// A mock camera that produces grey frames.
+/// A mock camera.
+#[thing]
 pub struct Camera {
     exposure_ms: Mutex<f64>,
     frames: AtomicU64,
-    preview: MjpegStream,
-    frame_acquired: Event<FrameInfo>,
+    /// Live preview (MJPEG, about 10 frames a second).
+    #[stream]
+    pub preview: MjpegStream,
+    /// Sent after each frame `acquire` takes.
+    #[event]
+    pub frame_acquired: Event<FrameInfo>,
     running: Arc<AtomicBool>,
 }
 
@@ -211,7 +207,6 @@ pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
     }
 }
 
-/// A mock camera.
 #[thing]
 impl Camera {
     /// Exposure time in milliseconds (0.01 to 10000).
@@ -220,7 +215,6 @@ impl Camera {
         *self.exposure_ms.lock()
     }
 
-    #[setter(exposure_ms)]
     fn set_exposure_ms(&self, value: f64) -> Result<(), BadRequest> {
         if !(0.01..=10_000.0).contains(&value) {
             return Err(BadRequest::new(format!(
@@ -235,18 +229,6 @@ impl Camera {
     #[property]
     fn frames_acquired(&self) -> u64 {
         self.frames.load(Ordering::Relaxed)
-    }
-
-    /// Live preview (MJPEG, about 10 frames a second).
-    #[stream]
-    fn preview(&self) -> &MjpegStream {
-        &self.preview
-    }
-
-    /// Sent after each frame `acquire` takes.
-    #[event]
-    fn frame_acquired(&self) -> &Event<FrameInfo> {
-        &self.frame_acquired
     }
 
     /// Take one picture and return it as a JPEG file.
@@ -316,35 +298,23 @@ impl Camera {
     }
 }
 
-/// Finds focus by moving the stage and reading the camera.
-#[derive(Default)]
-pub struct Autofocus {
-    stage: ThingSlot<Stage>,
-    camera: ThingSlot<Camera>,
-    best_z: DataProperty<Option<i64>>,
-}
-
 /// Autofocus: scans the stage's z and keeps the sharpest position.
 #[thing]
-impl Autofocus {
+#[derive(Default)]
+pub struct Autofocus {
     /// The stage it moves.
     #[slot]
-    fn stage(&self) -> &ThingSlot<Stage> {
-        &self.stage
-    }
-
+    stage: ThingSlot<Stage>,
     /// The camera it reads.
     #[slot]
-    fn camera(&self) -> &ThingSlot<Camera> {
-        &self.camera
-    }
-
+    camera: ThingSlot<Camera>,
     /// The z position the last scan chose (`null` before any scan).
     #[property(read_only)]
-    fn best_z(&self) -> &DataProperty<Option<i64>> {
-        &self.best_z
-    }
+    pub best_z: DataProperty<Option<i64>>,
+}
 
+#[thing]
+impl Autofocus {
     /// Scan z over `range` steps each side of here, in `step`s; move to the sharpest.
     ///
     /// Calls the stage and camera directly on this thread: their log lines land
@@ -361,7 +331,7 @@ impl Autofocus {
         cancel: CancelHook,
     ) -> Result<i64, MoveError> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
-        let start_z = stage.position().get()[2];
+        let start_z = stage.position.get()[2];
         stage.move_relative(0, 0, -range, cancel.clone())?;
         let mut best = (f64::MIN, start_z - range);
         let mut z = start_z - range;
@@ -375,7 +345,7 @@ impl Autofocus {
             stage.move_relative(0, 0, step, cancel.clone())?;
             z += step;
         }
-        let here = stage.position().get()[2];
+        let here = stage.position.get()[2];
         stage.move_relative(0, 0, best.1 - here, cancel)?;
         self.best_z.set(Some(best.1));
         Ok(best.1)

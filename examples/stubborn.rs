@@ -11,10 +11,10 @@ use labthings::cli::ServeArgs;
 use labthings::prelude::*;
 
 /// A pump whose priming cannot be stopped part-way.
+#[thing]
 #[derive(Default)]
 pub struct Pump;
 
-/// A pump whose priming cannot be stopped part-way.
 #[thing]
 impl Pump {
     /// Prime the pump: `seconds` of a blocking driver call that ignores

@@ -11,11 +11,11 @@ use serde_json::Value;
 
 const TEN_MIB: usize = 10 * 1024 * 1024;
 
-/// Holds a large blob.
+/// Returns 10 MiB.
+#[thing]
 #[derive(Default)]
 struct Store;
 
-/// Returns 10 MiB.
 #[thing]
 impl Store {
     /// 10 MiB of zeros and ones.

@@ -25,15 +25,14 @@ async fn lab() -> TestServer {
     start(mock_lab::build(config).expect("the mock lab builds")).await
 }
 
-/// A laser that refuses power while its interlock is open: a refusal that
-/// depends on the device's state, which no schema can express.
+/// A laser with an interlock.
+#[thing]
 #[derive(Default)]
 struct Laser {
     interlock_open: AtomicBool,
     power_mw: Mutex<f64>,
 }
 
-/// A laser with an interlock.
 #[thing]
 impl Laser {
     /// Output power.
@@ -42,7 +41,6 @@ impl Laser {
         *self.power_mw.lock()
     }
 
-    #[setter(power_mw)]
     fn set_power_mw(&self, value: f64) -> Result<(), BadRequest> {
         if value > 0.0 && self.interlock_open.load(Ordering::SeqCst) {
             return Err(BadRequest::new("the interlock is open: close the enclosure first"));

@@ -334,10 +334,10 @@ async fn an_oversized_websocket_message_closes_only_that_socket() {
 }
 
 /// Makes a small blob.
+#[labthings::thing]
 #[derive(Default)]
 struct Snapper;
 
-/// Makes a small blob.
 #[labthings::thing]
 impl Snapper {
     /// A few bytes.

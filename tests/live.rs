@@ -30,13 +30,15 @@ fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("labthings-live-{name}-{}", uuid::Uuid::new_v4()))
 }
 
-/// Makes blobs and events.
+/// Returns binary data.
+#[thing]
 #[derive(Default)]
 struct Archive {
+    /// A counter.
+    #[event]
     tick: Event<u32>,
 }
 
-/// Returns binary data.
 #[thing]
 impl Archive {
     /// 10 MiB from memory.
@@ -59,12 +61,6 @@ impl Archive {
             self.tick.emit(&n);
         }
         count
-    }
-
-    /// A counter.
-    #[event]
-    fn tick(&self) -> &Event<u32> {
-        &self.tick
     }
 }
 
@@ -233,21 +229,17 @@ async fn the_camera_preview_is_an_mjpeg_stream() {
     assert_ne!(frames[0], frames[2], "the picture moves");
 }
 
-/// A stream fed only by the test.
+/// A stream for tests.
+#[thing]
 #[derive(Default)]
 struct Feed {
+    /// The frames.
+    #[stream]
     frames: MjpegStream,
 }
 
-/// A stream for tests.
 #[thing]
 impl Feed {
-    /// The frames.
-    #[stream]
-    fn frames(&self) -> &MjpegStream {
-        &self.frames
-    }
-
     /// Push `count` numbered frames as fast as possible; returns the viewers seen.
     #[action]
     fn push(&self, count: u32) -> usize {

@@ -54,12 +54,21 @@ struct Roi {
     size: Option<u32>,
 }
 
-/// A thing with every kind of property value.
+/// A microscope with typed settings.
+#[thing]
 struct Microscope {
+    /// Illumination mode.
+    #[property(setting)]
     mode: DataProperty<Mode>,
+    /// Region of interest.
+    #[property(setting)]
     roi: DataProperty<Roi>,
+    /// Free-text notes.
+    #[property]
     notes: DataProperty<Vec<String>>,
     gain: Mutex<u32>,
+    /// How many times `count` ran: set by device code, read-only to clients.
+    #[property(read_only)]
     counter: DataProperty<u64>,
 }
 
@@ -75,42 +84,16 @@ impl Default for Microscope {
     }
 }
 
-/// A microscope with typed settings.
 #[thing]
 impl Microscope {
-    /// Illumination mode.
-    #[property(setting)]
-    fn mode(&self) -> &DataProperty<Mode> {
-        &self.mode
-    }
-
-    /// Region of interest.
-    #[property(setting)]
-    fn roi(&self) -> &DataProperty<Roi> {
-        &self.roi
-    }
-
-    /// Free-text notes.
-    #[property]
-    fn notes(&self) -> &DataProperty<Vec<String>> {
-        &self.notes
-    }
-
     /// Analogue gain, 1 to 16 (a getter/setter pair that is also a setting).
     #[property(setting, minimum = 1, maximum = 16)]
     fn gain(&self) -> u32 {
         *self.gain.lock()
     }
 
-    #[setter(gain)]
     fn set_gain(&self, value: u32) {
         *self.gain.lock() = value;
-    }
-
-    /// How many times `count` ran: set by device code, read-only to clients.
-    #[property(read_only)]
-    fn counter(&self) -> &DataProperty<u64> {
-        &self.counter
     }
 
     /// Count once.
@@ -282,14 +265,14 @@ async fn a_mistyped_setting_keeps_the_valid_fields() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Records start and stop hooks in a shared journal.
+/// A thing with hooks.
+#[thing]
 struct Hooked {
     name: &'static str,
     journal: Arc<Mutex<Vec<String>>>,
     fail_start: bool,
 }
 
-/// A thing with hooks.
 #[thing]
 impl Hooked {
     /// The thing's name.
@@ -506,21 +489,17 @@ async fn a_rejecting_action_answers_409_while_busy() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A heater whose setpoint must not change while a ramp runs.
+/// A heater.
+#[thing]
 #[derive(Default)]
 struct Heater {
+    /// Target temperature.
+    #[property(lock, unit = "degC")]
     setpoint: DataProperty<f64>,
 }
 
-/// A heater.
 #[thing]
 impl Heater {
-    /// Target temperature.
-    #[property(lock, unit = "degC")]
-    fn setpoint(&self) -> &DataProperty<f64> {
-        &self.setpoint
-    }
-
     /// Bake for a while, holding the server-wide lock.
     #[action(lock = "server")]
     fn bake(&self, cancel: CancelHook) -> Result<(), Cancelled> {
@@ -708,16 +687,18 @@ async fn the_server_lock_is_shared_between_things() {
     }
 }
 
-/// A device whose `slow` getter blocks until the test releases it.
+/// A device with one slow reading.
+#[thing]
 #[derive(Default)]
 struct Sluggish {
     entered: std::sync::atomic::AtomicBool,
     released: Mutex<bool>,
     wake: parking_lot::Condvar,
+    /// A stored value.
+    #[property]
     level: DataProperty<u8>,
 }
 
-/// A device with one slow reading.
 #[thing]
 impl Sluggish {
     /// Blocks until released (at most 20 s).
@@ -738,12 +719,6 @@ impl Sluggish {
     #[property]
     fn other(&self) -> u8 {
         2
-    }
-
-    /// A stored value.
-    #[property]
-    fn level(&self) -> &DataProperty<u8> {
-        &self.level
     }
 }
 

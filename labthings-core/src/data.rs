@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::outcome::{Failure, to_output};
+use crate::outcome::{Failure, serialize};
 
 /// Something to call after a value changed.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;
@@ -137,7 +137,7 @@ where
     T: Clone + Serialize + DeserializeOwned + Send + Sync,
 {
     fn to_json(&self) -> Result<Value, Failure> {
-        self.read(to_output)
+        self.read(serialize)
     }
 
     fn to_json_bytes(&self) -> Result<Vec<u8>, Failure> {
@@ -150,7 +150,7 @@ where
     }
 
     fn default_json(&self) -> Result<Value, Failure> {
-        to_output(&self.default)
+        serialize(&self.default)
     }
 
     fn set_json(&self, value: Value) -> Result<(), serde_json::Error> {

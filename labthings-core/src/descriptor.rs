@@ -1,9 +1,11 @@
 //! The static tables that `#[thing]` generates for a device type.
 //!
-//! One [`ThingDescriptor`] per type lists its properties and actions with
-//! their names, documentation, schemas and the functions that call the device
-//! code. Everything is decided at compile time; the server only looks a name
-//! up once per request.
+//! `#[thing]` on the struct generates a [`StructDescriptor`] (the Thing's
+//! title and the affordances declared on its fields: data properties, slots,
+//! streams, events); `#[thing]` on its impl block generates the
+//! [`ThingDescriptor`], which adds the affordances declared on methods
+//! (computed properties, actions, start and stop hooks). Everything is
+//! decided at compile time; the server only looks a name up once per request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,41 +26,127 @@ pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 /// A generated setter: decode a JSON value and call the user's setter.
 pub type WriteFn<T> = fn(&T, Value) -> Result<(), WriteError>;
 
-/// A device type served by labthings. Implemented by `#[thing]`; do not
-/// implement it by hand.
+/// A device type served by labthings. Implemented by `#[thing]` on the
+/// type's impl block; do not implement it by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a Thing",
     label = "add `#[thing]` to an `impl {Self}` block",
-    note = "a Thing is a type whose impl block is annotated with `#[labthings::thing]`"
+    note = "a Thing is a struct marked `#[labthings::thing]` with an impl block marked `#[labthings::thing]`"
 )]
-pub trait Thing: Send + Sync + Sized + 'static {
+pub trait Thing: ThingStruct + Send + Sync + Sized + 'static {
     /// The generated table of this type's affordances.
     fn descriptor() -> &'static ThingDescriptor<Self>;
 }
 
-/// The affordances of one Thing type.
+/// The part of a Thing declared on its struct. Implemented by `#[thing]` on
+/// the struct; do not implement it by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[thing]` struct",
+    label = "add `#[thing]` above `struct {Self}`",
+    note = "a Thing's title and its field affordances (data properties, slots, streams, events) come from its struct, marked `#[labthings::thing]`"
+)]
+pub trait ThingStruct: Sized + 'static {
+    /// The generated table of the struct's title and field affordances.
+    const STRUCT: &'static StructDescriptor<Self>;
+}
+
+/// What a Thing's struct declares: its name, its TD title and description
+/// (from the struct's doc comment) and the affordances on its fields.
 #[derive(Debug)]
-pub struct ThingDescriptor<T: 'static> {
+pub struct StructDescriptor<T: 'static> {
     /// The Rust type's name.
     pub type_name: &'static str,
-    /// Title for the TD (first line of the impl block's doc comment, or the type name).
+    /// Title for the TD (first paragraph of the struct's doc comment, or the type name).
     pub title: &'static str,
-    /// Description for the TD (the impl block's whole doc comment).
+    /// Description for the TD (the struct's whole doc comment).
     pub description: Option<&'static str>,
-    /// Properties in declaration order.
+    /// Data properties (`#[property]` fields) in declaration order.
+    pub properties: &'static [PropertyDescriptor<T>],
+    /// Other Things this one uses (`#[slot]` fields), filled when the server is built.
+    pub slots: &'static [SlotDescriptor<T>],
+    /// Live MJPEG streams (`#[stream]` fields).
+    pub streams: &'static [StreamDescriptor<T>],
+    /// Events (`#[event]` fields).
+    pub events: &'static [EventDescriptor<T>],
+}
+
+impl<T> StructDescriptor<T> {
+    /// Whether a field affordance (property, stream or event) is called
+    /// `name`. A `const fn`, so the code `#[thing]` generates for the impl
+    /// block refuses, at compile time, a method affordance that reuses a
+    /// field affordance's name.
+    pub const fn has_affordance(&self, name: &str) -> bool {
+        let mut i = 0;
+        while i < self.properties.len() {
+            if str_eq(self.properties[i].name, name) {
+                return true;
+            }
+            i += 1;
+        }
+        let mut i = 0;
+        while i < self.streams.len() {
+            if str_eq(self.streams[i].name, name) {
+                return true;
+            }
+            i += 1;
+        }
+        let mut i = 0;
+        while i < self.events.len() {
+            if str_eq(self.events[i].name, name) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+}
+
+/// `a == b` in a `const fn`.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The affordances of one Thing type: those of its struct, then those of
+/// its impl block.
+#[derive(Debug)]
+pub struct ThingDescriptor<T: 'static> {
+    /// What the struct declares (`#[thing]` on the struct).
+    pub fields: &'static StructDescriptor<T>,
+    /// Computed properties (`#[property]` getters) in declaration order.
     pub properties: &'static [PropertyDescriptor<T>],
     /// Actions in declaration order.
     pub actions: &'static [ActionDescriptor<T>],
-    /// Other Things this one uses (`#[slot]`), filled when the server is built.
-    pub slots: &'static [SlotDescriptor<T>],
-    /// Live MJPEG streams (`#[stream]`).
-    pub streams: &'static [StreamDescriptor<T>],
-    /// Events (`#[event]`).
-    pub events: &'static [EventDescriptor<T>],
     /// Called before the server accepts requests (`#[on_start]`).
     pub on_start: Option<LifecycleFn<T>>,
     /// Called on graceful shutdown, after invocations stopped (`#[on_stop]`).
     pub on_stop: Option<LifecycleFn<T>>,
+}
+
+impl<T> ThingDescriptor<T> {
+    /// Every property: the struct's data properties, then the getters.
+    /// Property number `i` of a served Thing is the `i`-th of these.
+    pub fn properties(&self) -> impl Iterator<Item = &PropertyDescriptor<T>> {
+        self.fields.properties.iter().chain(self.properties)
+    }
+
+    /// Property number `index` in the order of [`properties`](Self::properties).
+    pub fn property(&self, index: usize) -> Option<&PropertyDescriptor<T>> {
+        match index.checked_sub(self.fields.properties.len()) {
+            None => self.fields.properties.get(index),
+            Some(method) => self.properties.get(method),
+        }
+    }
 }
 
 /// A generated action entry point: decode a JSON input and bind it, with the
@@ -94,7 +182,7 @@ pub struct PropertyDescriptor<T: 'static> {
     pub read: fn(&T) -> Result<Value, Failure>,
     /// Decode a value and call the setter; `None` for a read-only property.
     pub write: Option<WriteFn<T>>,
-    /// The storage of a data property (`fn x(&self) -> &DataProperty<T>`).
+    /// The storage of a data property (a `#[property] x: DataProperty<T>` field).
     pub data: Option<DataFn<T>>,
     /// Saved to disk on every change and restored at start (`#[property(setting)]`).
     pub setting: bool,
@@ -141,7 +229,7 @@ impl<T> std::fmt::Debug for ActionDescriptor<T> {
     }
 }
 
-/// One `#[stream] fn name(&self) -> &MjpegStream`.
+/// One `#[stream] name: MjpegStream` field.
 pub struct StreamDescriptor<T: 'static> {
     /// The name used in URLs and the TD.
     pub name: &'static str,
@@ -161,7 +249,7 @@ impl<T> std::fmt::Debug for StreamDescriptor<T> {
     }
 }
 
-/// One `#[event] fn name(&self) -> &Event<T>`.
+/// One `#[event] name: Event<T>` field.
 pub struct EventDescriptor<T: 'static> {
     /// The name used in URLs and the TD.
     pub name: &'static str,

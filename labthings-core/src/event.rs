@@ -10,8 +10,8 @@ use serde_json::Value;
 /// Something to call with each emitted payload.
 pub type EventListener = Arc<dyn Fn(&Value) + Send + Sync>;
 
-/// An event source with payloads of type `T`. Declare it as a field and
-/// expose it with `#[event] fn name(&self) -> &Event<T>`; device code calls
+/// An event source with payloads of type `T`. Declare it as an `#[event]`
+/// field of a `#[thing]` struct; device code calls
 /// [`emit`](Self::emit), subscribers (SSE, WebSocket) receive it.
 ///
 /// ```

@@ -45,7 +45,9 @@ pub mod validation;
 pub use blob::Blob;
 pub use cancel::{CancelHook, Cancelled};
 pub use data::DataProperty;
-pub use descriptor::{ActionDescriptor, PropertyDescriptor, SchemaFn, Thing, ThingDescriptor, WriteError};
+pub use descriptor::{
+    ActionDescriptor, PropertyDescriptor, SchemaFn, StructDescriptor, Thing, ThingDescriptor, ThingStruct, WriteError,
+};
 pub use event::Event;
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, Snapshot};
 pub use lab::{Lab, LabError};

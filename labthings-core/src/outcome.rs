@@ -7,6 +7,7 @@
 use std::any::{Any, type_name};
 use std::fmt::Display;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -116,8 +117,31 @@ fn short_type_name<T: ?Sized>() -> &'static str {
     base.rsplit("::").next().unwrap_or(base)
 }
 
+/// A type clients can be sent: it is written as JSON (`Serialize`) and
+/// described in the Thing Description (`JsonSchema`). Property values,
+/// action outputs and event payloads must be one; every type that is both
+/// already is.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to clients: it is not `Serialize` and `JsonSchema`",
+    label = "a property value, action output or event payload",
+    note = "derive both for it: `#[derive(serde::Serialize, schemars::JsonSchema)]`"
+)]
+pub trait ClientValue: Serialize + JsonSchema {}
+
+impl<T: Serialize + JsonSchema + ?Sized> ClientValue for T {}
+
+/// The JSON Schema of a value clients are sent, for a [`SchemaFn`](crate::descriptor::SchemaFn).
+pub fn schema_of<T: ClientValue + ?Sized>(generator: &mut SchemaGenerator) -> Schema {
+    generator.root_schema_for::<T>()
+}
+
 /// Serialize a value returned by device code.
-pub fn to_output<T: Serialize>(value: &T) -> Result<Value, Failure> {
+pub fn to_output<T: ClientValue + ?Sized>(value: &T) -> Result<Value, Failure> {
+    serialize(value)
+}
+
+/// Serialize a value for a client.
+pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, Failure> {
     serde_json::to_value(value).map_err(|e| {
         Failure::error(
             "SerializationError",
@@ -151,7 +175,7 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
 
 /// Serialize the `Ok` value of a `Result` returned by device code, or turn its
 /// error into a [`Failure`].
-pub fn result_to_output<T: Serialize, E: Display + 'static>(result: Result<T, E>) -> Result<Value, Failure> {
+pub fn result_to_output<T: ClientValue, E: Display + 'static>(result: Result<T, E>) -> Result<Value, Failure> {
     match result {
         Ok(value) => to_output(&value),
         Err(error) => Err(to_failure(error)),

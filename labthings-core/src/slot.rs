@@ -79,7 +79,7 @@ impl<T: Send + Sync + 'static> ThingSlot<T> {
 
 /// One `#[slot]` of a Thing type.
 pub struct SlotDescriptor<T: 'static> {
-    /// The slot's name (its accessor method).
+    /// The slot's name (its field).
     pub name: &'static str,
     /// The Rust name of the Thing type it needs.
     pub target_type: &'static str,

@@ -2,26 +2,111 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, Ident, LitInt, LitStr, Meta};
+use syn::{Attribute, Expr, LitInt, LitStr, Meta};
 
-/// Which labthings attribute marks a method.
+/// Which labthings attribute marks a field or a method.
 pub(crate) enum Role {
-    /// `#[property(..)]`: a getter, or the accessor of a data property.
+    /// `#[property(..)]`: a `DataProperty<T>` field, or a getter method.
     Property(Box<PropertyOptions>),
-    /// `#[setter(name)]`: the setter of property `name`.
-    Setter(Ident),
     /// `#[action(..)]`.
     Action(ActionOptions),
     /// `#[on_start]`: run before the server accepts requests.
     OnStart,
     /// `#[on_stop]`: run on graceful shutdown.
     OnStop,
-    /// `#[slot]`: the accessor of a `ThingSlot<T>` field.
+    /// `#[slot]`: a `ThingSlot<T>` field.
     Slot,
-    /// `#[stream]`: the accessor of an `MjpegStream` field.
+    /// `#[stream]`: an `MjpegStream` field.
     Stream,
-    /// `#[event]`: the accessor of an `Event<T>` field.
+    /// `#[event]`: an `Event<T>` field.
     Event,
+}
+
+/// Where an attribute is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// On a field of a `#[thing]` struct.
+    Field,
+    /// On a method of a `#[thing]` impl block.
+    Method,
+}
+
+/// One attribute `#[thing]` understands: its name, where it may be
+/// written, and what to say when it is written elsewhere.
+pub(crate) struct RoleSpec {
+    /// The attribute's name.
+    pub name: &'static str,
+    /// On a field.
+    pub field: bool,
+    /// On a method.
+    pub method: bool,
+    /// The advice when it is written where it does not belong.
+    pub misplaced: &'static str,
+}
+
+/// Every attribute `#[thing]` consumes inside a struct or an impl block.
+pub(crate) const ROLES: &[RoleSpec] = &[
+    RoleSpec {
+        name: "property",
+        field: true,
+        method: true,
+        misplaced: "",
+    },
+    RoleSpec {
+        name: "action",
+        field: false,
+        method: true,
+        misplaced: "`#[action]` goes on a method in the `#[thing] impl` block",
+    },
+    RoleSpec {
+        name: "on_start",
+        field: false,
+        method: true,
+        misplaced: "`#[on_start]` goes on a method in the `#[thing] impl` block",
+    },
+    RoleSpec {
+        name: "on_stop",
+        field: false,
+        method: true,
+        misplaced: "`#[on_stop]` goes on a method in the `#[thing] impl` block",
+    },
+    RoleSpec {
+        name: "slot",
+        field: true,
+        method: false,
+        misplaced: "`#[slot]` goes on the `ThingSlot<T>` field of the `#[thing]` struct: remove this accessor and mark the field",
+    },
+    RoleSpec {
+        name: "stream",
+        field: true,
+        method: false,
+        misplaced: "`#[stream]` goes on the `MjpegStream` field of the `#[thing]` struct: remove this accessor and mark the field",
+    },
+    RoleSpec {
+        name: "event",
+        field: true,
+        method: false,
+        misplaced: "`#[event]` goes on the `Event<T>` field of the `#[thing]` struct: remove this accessor and mark the field",
+    },
+    RoleSpec {
+        name: "setter",
+        field: false,
+        method: false,
+        misplaced: "setters are found by name: call the setter of property `x` `set_x` and remove `#[setter(..)]`",
+    },
+];
+
+/// The list of role names for messages: "`#[property]`, `#[action]`, …".
+fn role_list(place: Place) -> String {
+    ROLES
+        .iter()
+        .filter(|r| match place {
+            Place::Field => r.field,
+            Place::Method => r.method,
+        })
+        .map(|r| format!("`#[{}]`", r.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which hardware lock an option names.
@@ -35,7 +120,8 @@ pub(crate) enum LockArg {
 #[derive(Default)]
 pub(crate) struct PropertyOptions {
     pub name: Option<LitStr>,
-    /// `read_only`: clients may not write a data property.
+    /// `read_only`: clients may not write the property (a data property
+    /// field, or a getter that has a `set_` method for device code only).
     pub read_only: Option<Span>,
     /// `setting`: saved to disk and restored at start.
     pub setting: Option<Span>,
@@ -66,53 +152,49 @@ pub(crate) struct ActionOptions {
     pub when_busy_span: Option<Span>,
 }
 
-/// The names of the method attributes `#[thing]` consumes.
-const ROLE_NAMES: [&str; 8] = [
-    "property", "setter", "action", "on_start", "on_stop", "slot", "stream", "event",
-];
-
-/// Whether `attr` is one of ours (`#[property]`, `#[setter(..)]`, `#[action]`, …).
+/// Whether `attr` is one of ours (`#[property]`, `#[action]`, …).
 pub(crate) fn is_role(attr: &Attribute) -> bool {
-    ROLE_NAMES.iter().any(|n| attr.path().is_ident(n))
+    ROLES.iter().any(|r| attr.path().is_ident(r.name))
 }
 
-/// Read the role of a method from its attributes. At most one role is allowed.
-pub(crate) fn role(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> Option<(Role, Span)> {
+/// Read the role of a field or method from its attributes. At most one role
+/// is allowed, and only where it belongs.
+pub(crate) fn role(attrs: &[Attribute], place: Place, errors: &mut Vec<syn::Error>) -> Option<(Role, Span)> {
     let mut found: Option<(Role, Span)> = None;
-    for attr in attrs.iter().filter(|a| is_role(a)) {
-        let parsed = if attr.path().is_ident("property") {
-            parse_property(attr)
-        } else if attr.path().is_ident("setter") {
-            attr.parse_args::<Ident>().map(Role::Setter).map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected the name of the property this method sets, e.g. `#[setter(step_delay_ms)]`",
-                )
-            })
-        } else if attr.path().is_ident("action") {
-            parse_action(attr)
-        } else {
-            let role = if attr.path().is_ident("on_start") {
-                Role::OnStart
-            } else if attr.path().is_ident("on_stop") {
-                Role::OnStop
-            } else if attr.path().is_ident("stream") {
-                Role::Stream
-            } else if attr.path().is_ident("event") {
-                Role::Event
-            } else {
-                Role::Slot
-            };
-            match &attr.meta {
-                Meta::Path(_) => Ok(role),
-                other => Err(syn::Error::new(other.span(), "this attribute takes no arguments")),
+    for attr in attrs {
+        let Some(spec) = ROLES.iter().find(|r| attr.path().is_ident(r.name)) else {
+            continue;
+        };
+        let allowed = match place {
+            Place::Field => spec.field,
+            Place::Method => spec.method,
+        };
+        if !allowed {
+            errors.push(syn::Error::new(attr.span(), spec.misplaced));
+            continue;
+        }
+        let parsed = match spec.name {
+            "property" => parse_property(attr),
+            "action" => parse_action(attr),
+            name => {
+                let role = match name {
+                    "on_start" => Role::OnStart,
+                    "on_stop" => Role::OnStop,
+                    "stream" => Role::Stream,
+                    "event" => Role::Event,
+                    _ => Role::Slot,
+                };
+                match &attr.meta {
+                    Meta::Path(_) => Ok(role),
+                    other => Err(syn::Error::new(other.span(), "this attribute takes no arguments")),
+                }
             }
         };
         match parsed {
             Ok(role) if found.is_none() => found = Some((role, attr.span())),
             Ok(_) => errors.push(syn::Error::new(
                 attr.span(),
-                "a method can have only one labthings role: `#[property]`, `#[setter(..)]`, `#[action]`, `#[event]`, `#[stream]`, `#[slot]`, `#[on_start]` or `#[on_stop]`",
+                format!("only one labthings attribute is allowed here: {}", role_list(place)),
             )),
             Err(e) => errors.push(e),
         }

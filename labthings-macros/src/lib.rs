@@ -1,39 +1,44 @@
 //! The attribute macros of [labthings](https://crates.io/crates/labthings).
 //! Use them through the `labthings` facade: `use labthings::prelude::*;`.
 //!
-//! `#[thing]` goes on an inherent `impl` block. Inside it, `#[property]` marks
-//! a getter, `#[setter(name)]` its setter, and `#[action]` a method run as a
-//! tracked invocation. For each action it generates a public input struct
-//! named `{Type}{Action}Input` (e.g. `StageMoveRelativeInput`) and, for the
-//! type, an implementation of `labthings::Thing` holding a static table of
-//! every affordance. The labthings facade's documentation has a full example.
+//! `#[thing]` goes on a device's struct and on its inherent `impl` block.
+//! On the struct's fields, `#[property]` marks a `DataProperty<T>`,
+//! `#[slot]` a `ThingSlot<T>`, `#[stream]` an `MjpegStream` and `#[event]`
+//! an `Event<T>`; the struct's doc comment is the Thing's title and
+//! description. In the impl block, `#[property]` marks a getter (a method
+//! `set_{getter}` is its setter), `#[action]` a method run as a tracked
+//! invocation, and `#[on_start]`/`#[on_stop]` the lifecycle hooks. For each
+//! action it generates a public input struct named `{Type}{Action}Input`
+//! (e.g. `StageMoveRelativeInput`).
+//!
+//! The crate is three steps: `parse` reads the syntax into the `model`
+//! (with `attr` reading the attributes from one table of roles, and
+//! `check` finding mistakes), then `expand` emits code. Every path into the
+//! runtime comes from one `context::Ctx`.
 
-mod ast;
 mod attr;
+mod check;
+mod context;
 mod expand;
+mod model;
+mod parse;
 #[cfg(test)]
 mod snapshot_tests;
 
 use proc_macro::TokenStream;
 
-/// Serve an impl block's `#[property]` and `#[action]` methods as a Web of
-/// Things Thing. See the `labthings` crate documentation.
+/// Serve a struct and its impl block as a Web of Things Thing: put it on
+/// both. See the `labthings` crate documentation.
 #[proc_macro_attribute]
 pub fn thing(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
 }
 
-/// Mark a getter as a property. Only meaningful inside a `#[thing]` impl block.
+/// Mark a `DataProperty<T>` field or a getter method as a property. Only
+/// meaningful inside a `#[thing]` struct or impl block.
 #[proc_macro_attribute]
 pub fn property(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("property", item)
-}
-
-/// Mark a method as the setter of a property. Only meaningful inside a
-/// `#[thing]` impl block.
-#[proc_macro_attribute]
-pub fn setter(_args: TokenStream, item: TokenStream) -> TokenStream {
-    outside_thing("setter", item)
 }
 
 /// Mark a method as an action. Only meaningful inside a `#[thing]` impl block.
@@ -56,22 +61,19 @@ pub fn on_stop(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("on_stop", item)
 }
 
-/// Mark the accessor of a `ThingSlot<T>` field. Only meaningful inside a
-/// `#[thing]` impl block.
+/// Mark a `ThingSlot<T>` field. Only meaningful inside a `#[thing]` struct.
 #[proc_macro_attribute]
 pub fn slot(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("slot", item)
 }
 
-/// Mark the accessor of an `MjpegStream` field. Only meaningful inside a
-/// `#[thing]` impl block.
+/// Mark an `MjpegStream` field. Only meaningful inside a `#[thing]` struct.
 #[proc_macro_attribute]
 pub fn stream(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("stream", item)
 }
 
-/// Mark the accessor of an `Event<T>` field. Only meaningful inside a
-/// `#[thing]` impl block.
+/// Mark an `Event<T>` field. Only meaningful inside a `#[thing]` struct.
 #[proc_macro_attribute]
 pub fn event(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("event", item)
@@ -84,11 +86,11 @@ pub fn param(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("param", item)
 }
 
-/// The error for an inner attribute used without `#[thing]` on its impl block.
+/// The error for an inner attribute used without `#[thing]` on its item.
 fn outside_thing(name: &str, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let message = format!(
-        "`#[{name}]` only works on a method inside an impl block marked `#[thing]`: add `#[thing]` above the `impl`"
+        "`#[{name}]` only works inside a struct or an impl block marked `#[thing]`: add `#[thing]` above the `struct` or `impl`"
     );
     let error = syn::Error::new(proc_macro2::Span::call_site(), message).to_compile_error();
     quote::quote!(#error #item).into()

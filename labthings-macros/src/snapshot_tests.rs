@@ -25,7 +25,6 @@ fn stage_with_getter_setter_and_action() {
             #[property]
             fn step_delay_ms(&self) -> u64 { self.delay.load(Ordering::Relaxed) }
 
-            #[setter(step_delay_ms)]
             fn set_step_delay_ms(&self, value: u64) { self.delay.store(value, Ordering::Relaxed) }
 
             /// Move by a relative amount.
@@ -55,20 +54,36 @@ fn bench_with_unit_action_and_renamed_property() {
 }
 
 #[test]
-fn data_properties_slots_hooks_locks_and_params() {
+fn struct_fields_properties_slots_streams_and_events() {
     let out = expand_pretty(quote! {
-        impl Autofocus {
+        /// Autofocus.
+        ///
+        /// Scans z and keeps the sharpest position.
+        pub struct Autofocus {
             /// Calibration.
             #[property(setting, minimum = 0.5, unit = "um")]
-            fn calibration(&self) -> &DataProperty<f64> { &self.calibration }
-
+            calibration: DataProperty<f64>,
             /// Last result.
-            #[property(read_only)]
-            fn best_z(&self) -> &DataProperty<Option<i64>> { &self.best_z }
-
+            #[property(read_only, name = "best")]
+            pub best_z: DataProperty<Option<i64>>,
             #[slot]
-            fn stage(&self) -> &ThingSlot<Stage> { &self.stage }
+            stage: ThingSlot<Stage>,
+            /// The sharpness map.
+            #[stream]
+            preview: MjpegStream,
+            /// Sent after each scan.
+            #[event]
+            scanned: Event<i64>,
+            scratch: Mutex<Vec<u8>>,
+        }
+    });
+    insta::assert_snapshot!(out);
+}
 
+#[test]
+fn hooks_locks_and_params() {
+    let out = expand_pretty(quote! {
+        impl Autofocus {
             #[on_start]
             fn open(&self) -> Result<(), String> { Ok(()) }
 
@@ -90,8 +105,8 @@ fn errors_are_collected_and_the_item_is_kept() {
             #[property]
             fn takes_args(&self, x: i64) -> i64 { x }
 
-            #[setter(nothing)]
-            fn set_nothing(&self, value: i64) {}
+            #[slot]
+            fn stage(&self) -> &ThingSlot<Stage> { &self.stage }
 
             #[action]
             async fn later(&self) {}
@@ -102,6 +117,28 @@ fn errors_are_collected_and_the_item_is_kept() {
     assert!(out.contains("fn takes_args(&self, x: i64)"), "{out}");
     let item = out.split("::core::compile_error!").next().unwrap_or_default();
     assert!(!item.contains("#[property]"), "inner attributes are stripped: {out}");
-    assert!(!item.contains("#[setter"), "inner attributes are stripped: {out}");
+    assert!(!item.contains("#[slot"), "inner attributes are stripped: {out}");
     assert!(out.contains("unreachable!"), "a stub Thing impl is emitted: {out}");
+}
+
+#[test]
+fn field_errors_are_collected_and_the_struct_is_kept() {
+    let out = expand_pretty(quote! {
+        struct Broken {
+            #[property]
+            not_data: u32,
+            #[action]
+            misplaced: DataProperty<u32>,
+            #[event]
+            not_an_event: u32,
+        }
+    });
+    assert_eq!(out.matches("compile_error!").count(), 3, "{out}");
+    let item = out.split("::core::compile_error!").next().unwrap_or_default();
+    assert!(!item.contains("#[property]"), "field attributes are stripped: {out}");
+    assert!(item.contains("not_data: u32"), "the struct is kept: {out}");
+    assert!(
+        out.contains("ThingStruct for Broken"),
+        "a stub ThingStruct impl is emitted: {out}"
+    );
 }

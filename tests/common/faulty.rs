@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use labthings::prelude::*;
 
-/// A thing whose device code fails in every way it can.
+/// A thing that fails.
+#[thing]
 #[derive(Default)]
 pub struct Faulty;
 
-/// A thing that fails.
 #[thing]
 impl Faulty {
     /// Always fails to read.

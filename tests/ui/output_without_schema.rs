@@ -2,6 +2,7 @@ use labthings::prelude::*;
 
 struct Reading(f64);
 
+#[thing]
 struct Sensor;
 
 #[thing]

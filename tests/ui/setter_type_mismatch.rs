@@ -1,5 +1,6 @@
 use labthings::prelude::*;
 
+#[thing]
 struct Camera;
 
 #[thing]
@@ -9,7 +10,6 @@ impl Camera {
         1
     }
 
-    #[setter(gain)]
     fn set_gain(&self, _value: String) {}
 }
 

@@ -1,5 +1,6 @@
 use labthings::prelude::*;
 
+#[thing]
 struct Stage;
 
 #[thing]
@@ -12,8 +13,8 @@ impl Stage {
     #[action]
     async fn home(&self) {}
 
-    #[setter(nothing)]
-    fn set_nothing(&self, _value: u8) {}
+    #[slot]
+    fn stage(&self) {}
 }
 
 fn main() {}

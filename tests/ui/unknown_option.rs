@@ -1,5 +1,6 @@
 use labthings::prelude::*;
 
+#[thing]
 struct Stage;
 
 #[thing]

@@ -35,30 +35,29 @@ fn missing(index: usize) -> Failure {
 
 impl<T: Thing> ThingOps for Ops<T> {
     fn read(&self, index: usize) -> Result<Value, Failure> {
-        let property = T::descriptor().properties.get(index).ok_or_else(|| missing(index))?;
+        let property = T::descriptor().property(index).ok_or_else(|| missing(index))?;
         (property.read)(&self.0)
     }
 
     fn write(&self, index: usize, value: Value) -> Result<(), WriteError> {
         let write = T::descriptor()
-            .properties
-            .get(index)
+            .property(index)
             .and_then(|p| p.write)
             .ok_or_else(|| WriteError::Failed(missing(index)))?;
         write(&self.0, value)
     }
 
     fn data(&self, index: usize) -> Option<&dyn DataCell> {
-        let data = T::descriptor().properties.get(index)?.data?;
+        let data = T::descriptor().property(index)?.data?;
         Some(data(&self.0))
     }
 
     fn stream(&self, index: usize) -> Option<&MjpegStream> {
-        Some((T::descriptor().streams.get(index)?.get)(&self.0))
+        Some((T::descriptor().fields.streams.get(index)?.get)(&self.0))
     }
 
     fn event(&self, index: usize) -> Option<&dyn EventSource> {
-        Some((T::descriptor().events.get(index)?.get)(&self.0))
+        Some((T::descriptor().fields.events.get(index)?.get)(&self.0))
     }
 
     fn start(&self) -> Result<(), Failure> {
@@ -71,6 +70,7 @@ impl<T: Thing> ThingOps for Ops<T> {
 
     fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool {
         T::descriptor()
+            .fields
             .slots
             .get(index)
             .is_some_and(|slot| (slot.connect)(&self.0, target))

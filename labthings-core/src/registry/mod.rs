@@ -74,8 +74,7 @@ impl ThingInstance {
     ) -> Result<Self, SchemaError> {
         let descriptor = T::descriptor();
         let properties = descriptor
-            .properties
-            .iter()
+            .properties()
             .map(|p| {
                 let mut schema = schema_value(p.schema);
                 let default = p.data.and_then(|data| data(&thing).default_json().ok());
@@ -123,6 +122,7 @@ impl ThingInstance {
             })
             .collect::<Result<_, SchemaError>>()?;
         let slots = descriptor
+            .fields
             .slots
             .iter()
             .map(|s| SlotInfo {
@@ -132,6 +132,7 @@ impl ThingInstance {
             })
             .collect();
         let streams = descriptor
+            .fields
             .streams
             .iter()
             .map(|s| StreamInfo {
@@ -141,6 +142,7 @@ impl ThingInstance {
             })
             .collect();
         let events = descriptor
+            .fields
             .events
             .iter()
             .map(|e| EventInfo {
@@ -152,9 +154,9 @@ impl ThingInstance {
             .collect();
         Ok(Self {
             name: name.into(),
-            type_name: descriptor.type_name,
-            title: descriptor.title,
-            description: descriptor.description,
+            type_name: descriptor.fields.type_name,
+            title: descriptor.fields.title,
+            description: descriptor.fields.description,
             type_id: TypeId::of::<T>(),
             properties,
             actions,

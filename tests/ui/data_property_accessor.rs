@@ -1,5 +1,6 @@
 use labthings::prelude::*;
 
+#[thing]
 struct Counter {
     count: DataProperty<i64>,
 }
@@ -9,11 +10,6 @@ impl Counter {
     #[property]
     fn count(&self) -> &DataProperty<i64> {
         &self.count
-    }
-
-    #[setter(count)]
-    fn set_count(&self, value: i64) {
-        self.count.set(value);
     }
 }
 

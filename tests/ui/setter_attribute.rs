@@ -1,5 +1,6 @@
 use labthings::prelude::*;
 
+#[thing]
 struct Camera;
 
 #[thing]
@@ -9,8 +10,8 @@ impl Camera {
         1.0
     }
 
-    #[setter(exposur)]
-    fn set_exposure(&self, _value: f64) {}
+    #[setter(exposure)]
+    fn write_exposure(&self, _value: f64) {}
 }
 
 fn main() {}

@@ -1,0 +1,113 @@
+//! Code generation for `#[thing]`: on a struct, its field table; on an impl
+//! block, the input structs and the Thing's descriptor.
+
+mod methods;
+mod structure;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::Item;
+
+use crate::attr::{self, Constraints, LockArg};
+use crate::context::Ctx;
+use crate::parse;
+
+/// Expand `#[thing]` applied with arguments `args` to `item`.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let ctx = Ctx::new();
+    let mut errors = Vec::new();
+    if !args.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &args,
+            "`#[thing]` takes no arguments: document the Thing with a doc comment on its struct",
+        ));
+    }
+    match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Struct(mut item)) => {
+            let model = parse::structure(&mut item, &mut errors);
+            let generated = match combine(errors) {
+                None => structure::generate(&ctx, &model),
+                Some(error) => {
+                    let error = error.to_compile_error();
+                    let stub = structure::stub(&ctx, &model);
+                    quote!(#error #stub)
+                }
+            };
+            quote!(#item #generated)
+        }
+        Ok(Item::Impl(mut item)) => {
+            let model = parse::impl_block(&mut item, &mut errors);
+            let generated = match (model, combine(errors)) {
+                (Some(model), None) => methods::generate(&ctx, &model),
+                (model, error) => {
+                    let error = error.map(|e| e.to_compile_error());
+                    let stub = model.map(|m| methods::stub(&ctx, &m));
+                    quote!(#error #stub)
+                }
+            };
+            quote!(#item #generated)
+        }
+        _ => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[thing]` goes on a struct and on its impl block: `#[thing] struct MyDevice { .. }` and `#[thing] impl MyDevice { .. }`",
+            )
+            .to_compile_error();
+            quote!(#item #error)
+        }
+    }
+}
+
+fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
+    errors.into_iter().reduce(|mut all, e| {
+        all.combine(e);
+        all
+    })
+}
+
+fn opt_str(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The TD title (first paragraph of the doc comment) and description.
+fn title_and_description(docs: Option<&str>) -> (TokenStream, TokenStream) {
+    (opt_str(docs.map(attr::title).as_deref()), opt_str(docs))
+}
+
+/// The schema function of a property: the type's schema plus any
+/// `minimum`/`maximum`/`unit` from the attribute.
+fn schema_fn(ctx: &Ctx, value_ty: &syn::Type, constraints: &Constraints) -> TokenStream {
+    let private = &ctx.private;
+    let keywords: Vec<TokenStream> = [
+        ("minimum", constraints.minimum.as_ref().map(|e| quote!(#e))),
+        ("maximum", constraints.maximum.as_ref().map(|e| quote!(#e))),
+        ("unit", constraints.unit.as_ref().map(|u| quote!(#u))),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| {
+        value.map(|value| quote!(__schema.insert(#key.into(), #private::serde_json::json!(#value));))
+    })
+    .collect();
+    if keywords.is_empty() {
+        quote!(#private::schema_of::<#value_ty>)
+    } else {
+        quote!(|__generator| {
+            let mut __schema = #private::schema_of::<#value_ty>(__generator);
+            #(#keywords)*
+            __schema
+        })
+    }
+}
+
+/// The `LockScope` for an optional lock option.
+fn lock_scope(ctx: &Ctx, lock: Option<LockArg>) -> TokenStream {
+    let private = &ctx.private;
+    match lock {
+        None => quote!(#private::LockScope::None),
+        Some(LockArg::Thing) => quote!(#private::LockScope::Thing),
+        Some(LockArg::Server) => quote!(#private::LockScope::Server),
+    }
+}

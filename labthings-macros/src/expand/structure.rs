@@ -1,0 +1,176 @@
+//! `#[thing]` on a struct: the Thing's title and the affordances declared on
+//! its fields, as a `ThingStruct` implementation.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::{lock_scope, schema_fn, title_and_description};
+use crate::attr;
+use crate::context::Ctx;
+use crate::model::{Field, FieldProperty, StructModel};
+
+pub(super) fn generate(ctx: &Ctx, model: &StructModel) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let type_name = ty.to_string();
+    let title = model
+        .docs
+        .as_deref()
+        .map(attr::title)
+        .unwrap_or_else(|| type_name.clone());
+    let description = super::opt_str(model.docs.as_deref());
+    let properties = model.properties.iter().map(|p| property(ctx, model, p));
+    let slots = model.slots.iter().map(|s| slot(ctx, model, s));
+    let streams = model.streams.iter().map(|s| stream(ctx, model, s));
+    let events = model.events.iter().map(|e| event(ctx, model, e));
+    quote! {
+        const _: () = {
+            impl #private::ThingStruct for #ty {
+                const STRUCT: &'static #private::StructDescriptor<Self> = &#private::StructDescriptor {
+                    type_name: #type_name,
+                    title: #title,
+                    description: #description,
+                    properties: &[#(#properties),*],
+                    slots: &[#(#slots),*],
+                    streams: &[#(#streams),*],
+                    events: &[#(#events),*],
+                };
+            }
+        };
+    }
+}
+
+/// With errors, still implement `ThingStruct` so uses of the type do not
+/// cascade into "is not a `#[thing]` struct" errors.
+pub(super) fn stub(ctx: &Ctx, model: &StructModel) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let type_name = ty.to_string();
+    quote! {
+        impl #private::ThingStruct for #ty {
+            const STRUCT: &'static #private::StructDescriptor<Self> = &#private::StructDescriptor {
+                type_name: #type_name,
+                title: #type_name,
+                description: ::core::option::Option::None,
+                properties: &[],
+                slots: &[],
+                streams: &[],
+                events: &[],
+            };
+        }
+    }
+}
+
+fn property(ctx: &Ctx, model: &StructModel, property: &FieldProperty) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let Field {
+        member,
+        name,
+        inner,
+        cfgs,
+        docs,
+        ..
+    } = &property.field;
+    let (title, description) = title_and_description(docs.as_deref());
+    let options = &property.options;
+    let data_ty = quote_spanned!(inner.span()=> #private::DataProperty<#inner>);
+    let write = if options.read_only.is_some() {
+        quote!(::core::option::Option::None)
+    } else {
+        quote! {
+            ::core::option::Option::Some(|__thing: &#ty, __value: #private::serde_json::Value| {
+                #private::DataCell::set_json(&__thing.#member, __value).map_err(#private::WriteError::Invalid)
+            })
+        }
+    };
+    let setting = options.setting.is_some();
+    let write_lock = lock_scope(ctx, options.lock.map(|(lock, _)| lock));
+    let schema = schema_fn(ctx, inner, &options.constraints);
+    quote! {
+        #(#cfgs)*
+        #private::PropertyDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            schema: #schema,
+            read: |__thing: &#ty| #private::DataCell::to_json(&__thing.#member),
+            write: #write,
+            data: ::core::option::Option::Some(|__thing: &#ty| -> &dyn #private::DataCell {
+                let __data: &#data_ty = &__thing.#member;
+                __data
+            }),
+            setting: #setting,
+            write_lock: #write_lock,
+        }
+    }
+}
+
+fn slot(ctx: &Ctx, model: &StructModel, slot: &Field) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let Field {
+        member,
+        name,
+        inner,
+        cfgs,
+        ..
+    } = slot;
+    let target_name = quote!(#inner).to_string().replace(' ', "");
+    quote! {
+        #(#cfgs)*
+        #private::SlotDescriptor {
+            name: #name,
+            target_type: #target_name,
+            target_id: ::core::any::TypeId::of::<#inner>,
+            connect: |__thing: &#ty, __target| __thing.#member.connect_any(__target),
+        }
+    }
+}
+
+fn stream(ctx: &Ctx, model: &StructModel, stream: &Field) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let Field {
+        member,
+        name,
+        cfgs,
+        docs,
+        ..
+    } = stream;
+    let (title, description) = title_and_description(docs.as_deref());
+    quote! {
+        #(#cfgs)*
+        #private::StreamDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            get: |__thing: &#ty| &__thing.#member,
+        }
+    }
+}
+
+fn event(ctx: &Ctx, model: &StructModel, event: &Field) -> TokenStream {
+    let private = &ctx.private;
+    let ty = &model.ident;
+    let Field {
+        member,
+        name,
+        inner,
+        cfgs,
+        docs,
+        ..
+    } = event;
+    let (title, description) = title_and_description(docs.as_deref());
+    quote! {
+        #(#cfgs)*
+        #private::EventDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            schema: #private::schema_of::<#inner>,
+            get: |__thing: &#ty| -> &dyn #private::EventSource { &__thing.#member },
+        }
+    }
+}

@@ -1,0 +1,12 @@
+use labthings::prelude::*;
+
+#[thing]
+struct Stage;
+
+#[thing]
+struct Autofocus {
+    #[slot]
+    stage: std::sync::Arc<Stage>,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use labthings::prelude::*;
+
+struct Stage;
+
+#[thing]
+impl Stage {
+    #[action]
+    fn home(&self) {}
+}
+
+fn main() {}
