@@ -143,7 +143,7 @@ impl Blob {
 /// The URI that names a blob in an action's output, `urn:uuid:{id}`
 /// (RFC 9562): it names the blob without saying how to fetch it. A
 /// protocol binding replaces it with a link of its own when it shows the
-/// output (the HTTP server: `{base}blob/{id}`).
+/// output.
 pub fn blob_uri(id: Uuid) -> String {
     format!("urn:uuid:{id}")
 }

@@ -170,7 +170,7 @@ pub enum WriteError {
 
 /// One property: a getter and, if writable, a setter.
 pub struct PropertyDescriptor<T: 'static> {
-    /// The name used in URLs and the TD.
+    /// The affordance name (in the TD and every binding).
     pub name: &'static str,
     /// First line of the getter's doc comment.
     pub title: Option<&'static str>,
@@ -201,7 +201,7 @@ impl<T> std::fmt::Debug for PropertyDescriptor<T> {
 
 /// One action: a method run as a tracked invocation on its own thread.
 pub struct ActionDescriptor<T: 'static> {
-    /// The name used in URLs and the TD.
+    /// The affordance name (in the TD and every binding).
     pub name: &'static str,
     /// First line of the method's doc comment.
     pub title: Option<&'static str>,
@@ -231,7 +231,7 @@ impl<T> std::fmt::Debug for ActionDescriptor<T> {
 
 /// One `#[stream] name: MjpegStream` field.
 pub struct StreamDescriptor<T: 'static> {
-    /// The name used in URLs and the TD.
+    /// The affordance name (in the TD and every binding).
     pub name: &'static str,
     /// First line of the accessor's doc comment.
     pub title: Option<&'static str>,
@@ -251,7 +251,7 @@ impl<T> std::fmt::Debug for StreamDescriptor<T> {
 
 /// One `#[event] name: Event<T>` field.
 pub struct EventDescriptor<T: 'static> {
-    /// The name used in URLs and the TD.
+    /// The affordance name (in the TD and every binding).
     pub name: &'static str,
     /// First line of the accessor's doc comment.
     pub title: Option<&'static str>,

@@ -25,7 +25,7 @@ pub enum WhenBusy {
     /// Wait, `pending` and cancellable, until the lock is free.
     #[default]
     Wait,
-    /// Refuse at once: the POST answers 409 and no invocation is made.
+    /// Refuse at once as busy: no invocation is made.
     Reject,
 }
 

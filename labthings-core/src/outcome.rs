@@ -21,7 +21,7 @@ pub enum Failure {
     /// The code stopped because it was cancelled ([`Cancelled`]).
     Cancelled,
     /// The code refused the request as a client mistake ([`BadRequest`]):
-    /// answered as 422, not as a failure of the device.
+    /// reported as the client's mistake, not as a failure of the device.
     BadRequest {
         /// Why the request was refused.
         detail: String,
@@ -77,9 +77,10 @@ impl Display for Failure {
 
 /// The error device code returns to refuse a request that is the client's
 /// mistake: a value out of the hardware's range, a target beyond its travel.
-/// A setter returning it answers 422 (as a schema violation does) instead of
-/// 500; an action returning it ends as `error` with status 422 in its problem
-/// details, and `?return=output` answers 422.
+/// A setter returning it refuses the write as a schema violation would; an
+/// action returning it ends as `error`, marked as the client's mistake
+/// ([`Failure::BadRequest`]). Protocol bindings answer it as a client error
+/// (the HTTP binding: 422).
 ///
 /// ```
 /// use labthings_core::BadRequest;

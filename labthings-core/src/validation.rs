@@ -1,7 +1,8 @@
 //! Checking JSON input against a JSON Schema and reporting every problem.
 //!
-//! Problems are reported in the shape FastAPI clients know (`type`, `loc`,
-//! `msg`, `input`), so a 422 response lists each wrong field with its location.
+//! Each problem names its kind, its location in the input, a message and
+//! the offending value (`type`, `loc`, `msg`, `input`), so a client is told
+//! every wrong field at once.
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::LocationSegment;

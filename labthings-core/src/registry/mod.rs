@@ -221,7 +221,7 @@ impl ThingInstance {
         }
     }
 
-    /// The name the Thing is served under (its URL segment).
+    /// The name the Thing is served under.
     pub fn name(&self) -> &str {
         &self.name
     }
