@@ -9,7 +9,10 @@
 //! machine's cores with the server as wrk would.
 //!
 //! Options (after `--`): `--seconds N` per throughput scenario (default 5),
-//! `--no-build`. The `--bench` flag cargo adds is ignored.
+//! `--no-build`, `--baseline PATH` (also measure the `bench` example binary
+//! of an earlier build, e.g. one built in a `git worktree` of the last
+//! release, as "labthings (baseline)": a before/after in one run). The
+//! `--bench` flag cargo adds is ignored.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -356,6 +359,19 @@ async fn main() -> anyhow::Result<()> {
         .arg(&config)
         .env("RUST_LOG", "warn");
     targets.push(launch("labthings", bench, port).await?);
+    if let Some(baseline) = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+    {
+        let port = free_port()?;
+        let mut before = Command::new(baseline);
+        before
+            .args(["--port", &port.to_string(), "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn");
+        targets.push(launch("labthings (baseline)", before, port).await?);
+    }
     let port = free_port()?;
     let mut ceiling = Command::new(examples.join("hyper_ceiling"));
     ceiling.args(["--port", &port.to_string()]);
