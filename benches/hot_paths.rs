@@ -72,7 +72,7 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("invoke increment and wait for it", |b| {
         b.iter(|| {
             let call = thing.prepare(increment, json!({})).unwrap_or_else(|_| unreachable!());
-            if let Ok(invocation) = manager.invoke(&thing, call) {
+            if let Ok(invocation) = manager.invoke(call) {
                 invocation.wait(Duration::from_secs(10));
             }
             manager.expire();

@@ -25,7 +25,7 @@ use crate::lock::{LockGuard, WhenBusy};
 use crate::log::{LogBuffer, LogRecord, capture_into};
 use crate::outcome::Failure;
 use crate::pool::ThreadPool;
-use crate::registry::{ActionCall, ThingInstance};
+use crate::registry::ActionCall;
 
 /// Settings for an [`ActionManager`].
 #[derive(Debug, Clone)]
@@ -284,13 +284,13 @@ impl ActionManager {
         self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// Start a call prepared by [`ThingInstance::prepare`] on `thing`. The
+    /// Start a call prepared by [`ThingInstance::prepare`](crate::ThingInstance::prepare). The
     /// invocation is returned at once, `pending` or already `running`. An
     /// action whose lock policy is [`WhenBusy::Reject`] is refused while its
     /// lock is held; one that waits stays `pending` (and cancellable, holding
     /// no thread) until the lock is free. Refused while too many invocations
     /// are unfinished, and after [`close`](Self::close).
-    pub fn invoke(&self, thing: &Arc<ThingInstance>, call: ActionCall) -> Result<Arc<Invocation>, InvokeError> {
+    pub fn invoke(&self, call: ActionCall) -> Result<Arc<Invocation>, InvokeError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
             return Err(InvokeError::ShuttingDown);
@@ -304,13 +304,13 @@ impl ActionManager {
         let retention = call.retention.unwrap_or(shared.config.retention);
         let policy = call.lock;
         let invocation = Arc::new(Invocation::new(
-            thing.name(),
+            call.thing.name(),
             name,
             call.input.clone(),
             retention,
             LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes),
         ));
-        let lock = thing.lock_for(policy.scope).cloned();
+        let lock = call.thing.lock_for(policy.scope).cloned();
         let (held, wait_for) = match (lock, policy.when_busy) {
             (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {
                 Some(guard) => (Some(guard), None),

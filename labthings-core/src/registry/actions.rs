@@ -1,5 +1,6 @@
 //! Turning an action's JSON input into a call ready to run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +15,8 @@ use crate::validation::{InputProblem, integral_floats_as_integers};
 /// and what the action manager needs to know to schedule it. Made by
 /// [`ThingInstance::prepare`]; run by the action manager.
 pub struct ActionCall {
+    /// The thing whose action it is (its locks and name).
+    pub thing: Arc<ThingInstance>,
     /// The action's name.
     pub action: &'static str,
     /// The input as JSON, defaults filled in.
@@ -36,6 +39,7 @@ impl ActionCall {
 impl std::fmt::Debug for ActionCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActionCall")
+            .field("thing", &self.thing.name())
             .field("action", &self.action)
             .field("input", &self.input)
             .finish_non_exhaustive()
@@ -54,7 +58,7 @@ pub enum PrepareError {
 impl ThingInstance {
     /// Validate the input of action number `index` (`null` counts as `{}`),
     /// decode it and bind it to a call of the device method, in one step.
-    pub fn prepare(&self, index: usize, value: Value) -> Result<ActionCall, PrepareError> {
+    pub fn prepare(self: &Arc<Self>, index: usize, value: Value) -> Result<ActionCall, PrepareError> {
         let action = self.actions.get(index).ok_or(PrepareError::NoSuchAction)?;
         let mut value = if value.is_null() {
             Value::Object(Default::default())
@@ -68,6 +72,7 @@ impl ThingInstance {
         integral_floats_as_integers(&mut value);
         let prepared = (action.prepare.0)(value).map_err(|e| PrepareError::Invalid(vec![serde_problem(&e)]))?;
         Ok(ActionCall {
+            thing: self.clone(),
             action: action.name,
             input: prepared.input,
             retention: action.retention,

@@ -101,17 +101,13 @@ async fn invoke(
         PrepareError::Invalid(problems) => ApiError::invalid_body(problems),
         PrepareError::NoSuchAction => ApiError::NotFound(format!("{} has no such action", thing.name())),
     })?;
-    let invocation = state
-        .lab
-        .manager()
-        .invoke(&thing, call)
-        .map_err(|refused| match refused {
-            InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),
-            InvokeError::Overloaded { .. } | InvokeError::ShuttingDown => ApiError::TryLater {
-                detail: refused.to_string(),
-                retry_after_secs: 1,
-            },
-        })?;
+    let invocation = state.lab.manager().invoke(call).map_err(|refused| match refused {
+        InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),
+        InvokeError::Overloaded { .. } | InvokeError::ShuttingDown => ApiError::TryLater {
+            detail: refused.to_string(),
+            retry_after_secs: 1,
+        },
+    })?;
     let base = base_url(&state, &headers);
     let mut response = match answer {
         Answer::Output => {
