@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::{lock_scope, schema_fn, title_and_description};
+use super::{PropertyCode, PropertyParts, lock_scope, property_descriptor, title_and_description};
 use crate::attr::Constraints;
 use crate::context::Ctx;
 use crate::model::{Action, Hook, ImplModel, Injected, Output, Param, Property};
@@ -182,7 +182,6 @@ fn property(ctx: &Ctx, model: &ImplModel, property: &Property) -> TokenStream {
     let name = &property.name;
     let getter = &property.getter;
     let value_ty = &property.value_ty;
-    let (title, description) = title_and_description(property.docs.as_deref());
     let cfgs = &property.cfgs;
     let read = if property.fallible {
         quote_spanned!(value_ty.span()=> #private::result_to_output(__thing.#getter()))
@@ -214,23 +213,20 @@ fn property(ctx: &Ctx, model: &ImplModel, property: &Property) -> TokenStream {
             }
         }
     };
-    let setting = property.options.setting.is_some();
-    let write_lock = lock_scope(ctx, property.options.lock.map(|(lock, _)| lock));
-    let schema = schema_fn(ctx, value_ty, &property.options.constraints);
-    quote! {
-        #(#cfgs)*
-        #private::PropertyDescriptor {
-            name: #name,
-            title: #title,
-            description: #description,
-            schema: #schema,
-            read: |__thing: &#ty| #read,
-            write: #write,
-            data: ::core::option::Option::None,
-            setting: #setting,
-            write_lock: #write_lock,
-        }
-    }
+    let code = PropertyCode {
+        read,
+        write,
+        data: quote!(::core::option::Option::None),
+    };
+    let parts = PropertyParts {
+        ty,
+        name,
+        docs: property.docs.as_deref(),
+        cfgs,
+        value_ty,
+        options: &property.options,
+    };
+    property_descriptor(ctx, parts, code)
 }
 
 fn hook(ctx: &Ctx, model: &ImplModel, hook: Option<&Hook>) -> TokenStream {

@@ -8,7 +8,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Item;
 
-use crate::attr::{self, Constraints, LockArg};
+use crate::attr::{self, Constraints, LockArg, PropertyOptions};
 use crate::context::Ctx;
 use crate::parse;
 
@@ -75,6 +75,60 @@ fn opt_str(value: Option<&str>) -> TokenStream {
 /// The TD title (first paragraph of the doc comment) and description.
 fn title_and_description(docs: Option<&str>) -> (TokenStream, TokenStream) {
     (opt_str(docs.map(attr::title).as_deref()), opt_str(docs))
+}
+
+/// How generated code reads, writes and stores one property: the closures
+/// that differ between a data property field and a getter method.
+struct PropertyCode {
+    /// The body of `read: |__thing: &T| ..`.
+    read: TokenStream,
+    /// `Option<WriteFn<T>>`.
+    write: TokenStream,
+    /// `Option<DataFn<T>>`.
+    data: TokenStream,
+}
+
+/// What a property descriptor is made of, wherever it was declared.
+struct PropertyParts<'a> {
+    /// The Thing's type.
+    ty: &'a dyn quote::ToTokens,
+    name: &'a str,
+    docs: Option<&'a str>,
+    cfgs: &'a [syn::Attribute],
+    value_ty: &'a syn::Type,
+    options: &'a PropertyOptions,
+}
+
+/// The `PropertyDescriptor` of a property declared on a field or a method.
+fn property_descriptor(ctx: &Ctx, parts: PropertyParts<'_>, code: PropertyCode) -> TokenStream {
+    let private = &ctx.private;
+    let PropertyParts {
+        ty,
+        name,
+        docs,
+        cfgs,
+        value_ty,
+        options,
+    } = parts;
+    let PropertyCode { read, write, data } = code;
+    let (title, description) = title_and_description(docs);
+    let setting = options.setting.is_some();
+    let write_lock = lock_scope(ctx, options.lock.map(|(lock, _)| lock));
+    let schema = schema_fn(ctx, value_ty, &options.constraints);
+    quote! {
+        #(#cfgs)*
+        #private::PropertyDescriptor {
+            name: #name,
+            title: #title,
+            description: #description,
+            schema: #schema,
+            read: |__thing: &#ty| #read,
+            write: #write,
+            data: #data,
+            setting: #setting,
+            write_lock: #write_lock,
+        }
+    }
 }
 
 /// The schema function of a property: the type's schema plus any

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{lock_scope, schema_fn, title_and_description};
+use super::{PropertyCode, PropertyParts, property_descriptor, title_and_description};
 use crate::attr;
 use crate::context::Ctx;
 use crate::model::{Field, FieldProperty, StructModel};
@@ -73,10 +73,8 @@ fn property(ctx: &Ctx, model: &StructModel, property: &FieldProperty) -> TokenSt
         docs,
         ..
     } = &property.field;
-    let (title, description) = title_and_description(docs.as_deref());
-    let options = &property.options;
     let data_ty = quote_spanned!(inner.span()=> #private::DataProperty<#inner>);
-    let write = if options.read_only.is_some() {
+    let write = if property.options.read_only.is_some() {
         quote!(::core::option::Option::None)
     } else {
         quote! {
@@ -85,26 +83,25 @@ fn property(ctx: &Ctx, model: &StructModel, property: &FieldProperty) -> TokenSt
             })
         }
     };
-    let setting = options.setting.is_some();
-    let write_lock = lock_scope(ctx, options.lock.map(|(lock, _)| lock));
-    let schema = schema_fn(ctx, inner, &options.constraints);
-    quote! {
-        #(#cfgs)*
-        #private::PropertyDescriptor {
-            name: #name,
-            title: #title,
-            description: #description,
-            schema: #schema,
-            read: |__thing: &#ty| #private::DataCell::to_json(&__thing.#member),
-            write: #write,
-            data: ::core::option::Option::Some(|__thing: &#ty| -> &dyn #private::DataCell {
+    let code = PropertyCode {
+        read: quote!(#private::DataCell::to_json(&__thing.#member)),
+        write,
+        data: quote! {
+            ::core::option::Option::Some(|__thing: &#ty| -> &dyn #private::DataCell {
                 let __data: &#data_ty = &__thing.#member;
                 __data
-            }),
-            setting: #setting,
-            write_lock: #write_lock,
-        }
-    }
+            })
+        },
+    };
+    let parts = PropertyParts {
+        ty,
+        name,
+        docs: docs.as_deref(),
+        cfgs,
+        value_ty: inner,
+        options: &property.options,
+    };
+    property_descriptor(ctx, parts, code)
 }
 
 fn slot(ctx: &Ctx, model: &StructModel, slot: &Field) -> TokenStream {
