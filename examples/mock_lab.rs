@@ -14,7 +14,6 @@ use labthings::cli::ServeArgs;
 use labthings::http::config_file;
 use labthings::prelude::*;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
 /// How far the mock stage travels from `[0, 0, 0]` on each axis, in steps.
 pub const TRAVEL: i64 = 100_000;
@@ -151,7 +150,8 @@ impl Stage {
 }
 
 /// What the camera announces after each acquired frame.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[model]
+#[derive(Debug, Clone)]
 pub struct FrameInfo {
     /// Frame number since start.
     pub frame: u64,
@@ -353,7 +353,8 @@ impl Autofocus {
 }
 
 /// The `[things.NAME.config]` of a stage in a configuration file.
-#[derive(Debug, Deserialize)]
+#[model]
+#[derive(Debug)]
 #[serde(default, deny_unknown_fields)]
 pub struct StageConfig {
     /// Delay between motor steps, in milliseconds.
@@ -377,7 +378,8 @@ impl FromConfig for Stage {
 }
 
 /// The `[things.NAME.config]` of a camera in a configuration file.
-#[derive(Debug, Default, Deserialize)]
+#[model]
+#[derive(Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Starting exposure in milliseconds.

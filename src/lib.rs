@@ -14,8 +14,17 @@ pub use labthings_http::{
     AuthConfig, CorsConfig, Credential, FromConfig, Role, Server, ServerBuilder, ServerConfig, ThingCatalog, TlsConfig,
     User, init_tracing,
 };
-pub use labthings_macros::{action, event, on_start, on_stop, param, property, slot, stream, thing};
-/// Re-exported so device code can log without its own `tracing` dependency.
+pub use labthings_macros::{action, event, model, on_start, on_stop, param, property, slot, stream, thing};
+/// Re-exported so a device crate needs no `schemars` dependency of its own
+/// (`#[model]` derives `JsonSchema` through it).
+pub use schemars;
+/// Re-exported so a device crate needs no `serde` dependency of its own
+/// (`#[model]` derives `Serialize` and `Deserialize` through it).
+pub use serde;
+/// Re-exported for device code that builds JSON values (`serde_json::json!`).
+pub use serde_json;
+/// Re-exported so device code can log (`tracing::info!`) without its own
+/// `tracing` dependency; the prelude brings it into scope.
 pub use tracing;
 
 #[cfg(feature = "http")]
@@ -25,7 +34,7 @@ pub mod cli;
 pub mod prelude {
     pub use crate::{
         BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, MjpegStream, Thing, ThingSlot,
-        action, event, on_start, on_stop, param, property, slot, stream, thing,
+        action, event, model, on_start, on_stop, param, property, slot, stream, thing, tracing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};

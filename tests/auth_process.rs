@@ -5,34 +5,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::process::{ServerProcess, example_binary, scratch_dir};
+use common::process::{ServerProcess, example_binary, run_example, scratch_dir};
 use serde_json::json;
 
 /// Run `mock_lab` with `args` and `stdin` to the end: (exit code, stdout, stderr).
 fn run_mock_lab(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(example_binary("mock_lab"))
-        .args(args)
-        .current_dir(scratch_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mock_lab");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("mock_lab ends");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_example("mock_lab", args, stdin)
 }
 
 /// The value of `key = "..."` in a line the credential tools print.

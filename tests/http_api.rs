@@ -121,7 +121,19 @@ async fn read_only_property_refuses_put_with_405_and_allow() {
     let allow = response.headers()["allow"].to_str().expect("ascii").to_owned();
     assert!(allow.contains("GET") && !allow.contains("PUT"), "Allow: {allow}");
     let (_, body) = common::read(response).await;
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("PUT")), "{body}");
+    // The answer says why: the property is read-only (it used to say only
+    // "method PUT is not allowed here").
+    let detail = body["detail"].as_str().unwrap_or_default();
+    for words in ["PUT", "`position`", "`stage`", "read-only"] {
+        assert!(detail.contains(words), "{words} in {body}");
+    }
+    // Other paths still say only that the method is not served there.
+    let (status, body) = server.put("/stage/", json!({})).await;
+    assert_eq!(status, 405);
+    assert!(
+        !body["detail"].as_str().unwrap_or_default().contains("read-only"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,6 @@ use common::{TestServer, assert_valid_td, start};
 use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A fresh, empty settings folder for one test.
@@ -38,8 +37,10 @@ async fn lab(dir: &std::path::Path) -> TestServer {
     start(mock_lab::build(config_in(dir)).expect("the mock lab builds")).await
 }
 
-/// Illumination modes, to check enums in schemas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// Illumination modes, to check enums in schemas (and `#[model]` with
+/// serde's own attributes).
+#[model]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum Mode {
     Brightfield,
@@ -47,7 +48,8 @@ enum Mode {
 }
 
 /// A nested settings struct.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[model]
+#[derive(Debug, Clone, PartialEq)]
 struct Roi {
     x: u32,
     y: u32,

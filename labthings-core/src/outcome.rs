@@ -125,7 +125,7 @@ fn short_type_name<T: ?Sized>() -> &'static str {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to clients: it is not `Serialize` and `JsonSchema`",
     label = "a property value, action output or event payload",
-    note = "derive both for it: `#[derive(serde::Serialize, schemars::JsonSchema)]`"
+    note = "mark it `#[labthings::model]` (in the prelude as `#[model]`), which derives both through labthings, or derive `serde::Serialize` and `schemars::JsonSchema` for it"
 )]
 pub trait ClientValue: Serialize + JsonSchema {}
 

@@ -25,8 +25,8 @@ pub enum ApiError {
     /// 404 with a message naming what was not found.
     #[error("{0}")]
     NotFound(String),
-    /// 405: the path exists but not with this method.
-    #[error("method {0} is not allowed here")]
+    /// 405: the path exists but not with this method; says why.
+    #[error("{0}")]
     MethodNotAllowed(String),
     /// 413: the body is larger than the configured limit.
     #[error("request body larger than {limit} bytes")]

@@ -183,8 +183,12 @@ impl Server {
     /// when no users are configured, unless the configuration says
     /// [`insecure`](ServerConfig::insecure): anyone on the network could
     /// otherwise drive the instrument. The error says how to add a user.
+    ///
+    /// When the address cannot be had (already in use, not an address of
+    /// this computer, a port that needs privileges), the error names the
+    /// address and what to do about it.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Listening> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = bind_listener(addr).await?;
         let local = listener.local_addr()?;
         let config = &self.state.config;
         if !local.ip().is_loopback() && !config.auth.enabled() && !config.insecure {
@@ -233,6 +237,47 @@ impl Server {
             })
             .await
     }
+}
+
+/// Bind the first of `addr`'s addresses that can be bound; an error names
+/// the address and says what to do.
+async fn bind_listener(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot resolve the address to listen on: {e}")))?
+        .collect();
+    let mut last = None;
+    for address in &addresses {
+        match TcpListener::bind(address).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some((*address, e)),
+        }
+    }
+    Err(match last {
+        Some((address, e)) => explain_bind_error(address, e),
+        None => std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on"),
+    })
+}
+
+/// The bind error `e` for `address`, with the address and the usual fix.
+fn explain_bind_error(address: SocketAddr, e: std::io::Error) -> std::io::Error {
+    let advice = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program (perhaps another labthings server) is listening on port {}: stop it, or choose \
+             another port with `--port N` (`--port 0` picks a free one)",
+            address.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this computer: use 127.0.0.1 (this computer only), 0.0.0.0 (every \
+             interface) or one of this computer's own addresses with `--host`",
+            address.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need administrator rights: choose a port above 1024 with `--port N`".to_owned()
+        }
+        _ => "check `--host` and `--port`".to_owned(),
+    };
+    std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}; {advice}"))
 }
 
 /// A server bound to a socket, ready to serve.

@@ -34,6 +34,16 @@ pub fn thing(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
 }
 
+/// Make a type a value clients can be sent and send: derive serde's
+/// `Serialize` and `Deserialize` and schemars' `JsonSchema` for it through
+/// labthings, so the device crate needs neither serde nor schemars as a
+/// dependency. Put it above any `#[derive(..)]`; serde's and schemars'
+/// attributes keep working on the type and its fields.
+#[proc_macro_attribute]
+pub fn model(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand_model(args.into(), item.into()).into()
+}
+
 /// Mark a `DataProperty<T>` field or a getter method as a property. Only
 /// meaningful inside a `#[thing]` struct or impl block.
 #[proc_macro_attribute]

@@ -5,7 +5,11 @@
 use quote::quote;
 
 fn expand_pretty(item: proc_macro2::TokenStream) -> String {
-    let tokens = crate::expand::expand(proc_macro2::TokenStream::new(), item);
+    pretty(crate::expand::expand(proc_macro2::TokenStream::new(), item))
+}
+
+/// Generated tokens as formatted Rust (or the raw tokens if they do not parse).
+fn pretty(tokens: proc_macro2::TokenStream) -> String {
     match syn::parse2::<syn::File>(tokens.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         Err(e) => format!("/* did not parse ({e}) */\n{tokens}"),
@@ -141,4 +145,16 @@ fn field_errors_are_collected_and_the_struct_is_kept() {
         out.contains("ThingStruct for Broken"),
         "a stub ThingStruct impl is emitted: {out}"
     );
+}
+
+#[test]
+fn model_derives_through_the_facade() {
+    let item = quote! {
+        /// A reading.
+        #[derive(Debug)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Reading { value_mv: f64 }
+    };
+    let out = pretty(crate::expand::expand_model(proc_macro2::TokenStream::new(), item));
+    insta::assert_snapshot!(out);
 }

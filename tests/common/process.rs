@@ -1,6 +1,6 @@
 //! A server example running as its own process, to send it real signals.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -33,6 +33,33 @@ pub fn example_binary(name: &str) -> PathBuf {
         assert!(status.success(), "cargo build --example {name} failed");
     }
     binary
+}
+
+/// Run example `name` with `args` and `stdin` to the end, in a scratch
+/// folder: (exit code, stdout, stderr).
+pub fn run_example(name: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let dir = scratch_dir();
+    let mut child = Command::new(example_binary(name))
+        .args(args)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("the example ends");
+    let _ = std::fs::remove_dir_all(dir);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// A new empty folder for a server process to work in.

@@ -28,17 +28,27 @@ use crate::state::AppState;
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let endpoints = crate::binding::endpoints(state.lab.things().iter().map(|t| &**t));
     // One method router per path, in the binding's order.
-    let mut paths: Vec<(String, MethodRouter<Arc<AppState>>)> = Vec::new();
+    let mut paths: Vec<(String, MethodRouter<Arc<AppState>>, Option<String>)> = Vec::new();
     for endpoint in &endpoints {
         let handler = handler(&state, endpoint);
-        match paths.iter_mut().find(|(path, _)| *path == endpoint.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),
-            None => paths.push((endpoint.path.clone(), handler)),
+        let note = read_only_note(&state, endpoint);
+        match paths.iter_mut().find(|(path, _, _)| *path == endpoint.path) {
+            Some((_, methods, old_note)) => {
+                *methods = std::mem::take(methods).merge(handler);
+                *old_note = old_note.take().or(note);
+            }
+            None => paths.push((endpoint.path.clone(), handler, note)),
         }
     }
     let mut router = Router::new();
-    for (path, methods) in paths {
-        router = router.route(&path, json_route(methods));
+    for (path, methods, note) in paths {
+        let route = match note {
+            Some(note) => methods.fallback(move |method: Method| async move {
+                ApiError::MethodNotAllowed(format!("method {method} is not allowed here: {note}"))
+            }),
+            None => json_route(methods),
+        };
+        router = router.route(&path, route);
     }
     router = docs::routes(router);
     router = panel::routes(router);
@@ -58,6 +68,23 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::guard))
         .with_state(state)
+}
+
+/// For the path that reads a read-only property, what to tell a client
+/// that tries to write it.
+fn read_only_note(state: &AppState, endpoint: &Endpoint) -> Option<String> {
+    let Serves::Thing(index, OnThing::ReadProperty(p)) = endpoint.serves else {
+        return None;
+    };
+    let thing = state.lab.things().get(index)?;
+    let property = thing.properties().get(p)?;
+    (!property.writable).then(|| {
+        format!(
+            "the property `{}` of `{}` is read-only: it can be read (GET) and observed, not written",
+            property.name,
+            thing.name()
+        )
+    })
 }
 
 /// The handler of `endpoint`, on the endpoint's method.
@@ -167,7 +194,7 @@ pub(crate) fn query_problem(rejection: &QueryRejection, expected: &str) -> ApiEr
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed here"))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -66,7 +66,9 @@ fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
     result.map_err(|e| match e {
         PropertyWriteError::Invalid(problems) => ApiError::invalid_body(problems),
         PropertyWriteError::Failed(failure) => ApiError::device(&failure),
-        PropertyWriteError::ReadOnly => ApiError::MethodNotAllowed("PUT".to_owned()),
+        PropertyWriteError::ReadOnly => {
+            ApiError::MethodNotAllowed("the property is read-only: it can be read, not written".to_owned())
+        }
         PropertyWriteError::Busy => {
             ApiError::Conflict("the property's hardware lock is held by a running action; try again later".to_owned())
         }

@@ -1,8 +1,11 @@
 //! Code generation for `#[thing]`: on a struct, its field table; on an impl
 //! block, the input structs and the Thing's descriptor.
 
+mod derives;
 mod methods;
 mod structure;
+
+pub(crate) use derives::expand_model;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
