@@ -33,6 +33,22 @@ async fn bench_server_with(config: ServerConfig) -> TestServer {
     .await
 }
 
+/// Every `"format": "..."` value in `value`, however deep.
+fn collect_formats(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("format", Value::String(format)) => out.push(format.clone()),
+                    _ => collect_formats(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_formats(item, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thing_descriptions_are_served_and_valid() {
     let server = start(
@@ -57,6 +73,16 @@ async fn thing_descriptions_are_served_and_valid() {
         );
         assert_eq!(td["base"], format!("{}/", server.url));
         assert_valid_td(&td);
+        // Only the formats JSON Schema defines: WoT clients warn about
+        // schemars' "int64"/"uint64" (which the TDs carried before).
+        let mut formats = Vec::new();
+        collect_formats(&td, &mut formats);
+        assert!(
+            formats
+                .iter()
+                .all(|f| labthings::core::STANDARD_FORMATS.contains(&f.as_str())),
+            "{name}: {formats:?}"
+        );
     }
     let (_, td) = server.get("/bench/").await;
     assert_eq!(td["title"], "A benchmark thing with a counter.");

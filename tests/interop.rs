@@ -26,7 +26,7 @@ mod mock_lab;
 
 use std::path::PathBuf;
 
-use common::clients::{repo, run_client_with, setup};
+use common::clients::{repo, run_client, run_client_with, setup};
 use common::{TestServer, start};
 use labthings::{AuthConfig, Credential, Role, Server, ServerConfig, User};
 use serde_json::json;
@@ -142,4 +142,50 @@ async fn node_wot_drives_servers_that_need_basic_and_bearer_credentials() {
 async fn the_originals_thing_client_drives_servers_that_need_credentials() {
     let (lab, bench, credentials) = secured_servers(None).await;
     drive_with_thing_client(&lab, &bench, &[("LABTHINGS_CREDENTIALS", &credentials)]).await;
+}
+
+/// The code block that follows `<!-- walkthrough: NAME -->` in the README,
+/// talking to `url` instead of the quick start's address.
+fn walkthrough(name: &str, url: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("read the README");
+    let marker = format!("<!-- walkthrough: {name} -->");
+    let after = &readme[readme.find(&marker).unwrap_or_else(|| panic!("{marker} in the README"))..];
+    let body = &after[after.find("```").expect("a code block")..];
+    let body = &body[body.find('\n').expect("a fence line") + 1..];
+    body[..body.find("\n```").expect("the block ends") + 1].replace("http://127.0.0.1:5000", url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_been_used() {
+    setup();
+    let (lab, _bench) = servers().await;
+    // Not a fresh server: an earlier session moved the stage.
+    let (status, _) = lab
+        .post("/stage/move_absolute?return=output", json!({"x": 7, "y": 8, "z": 9}))
+        .await;
+    assert_eq!(status, 200);
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("read the README");
+
+    let script = repo().join("tests/interop/walkthrough_readme.mjs");
+    std::fs::write(&script, walkthrough("node-wot", &lab.url)).expect("write the script");
+    let stdout = run_client(PathBuf::from("node"), &[script.to_str().expect("a UTF-8 path")]).await;
+    let _ = std::fs::remove_file(&script);
+    for printed in [
+        "arrived at [ 3, 0, 0 ]",
+        "Client error: Unprocessable Entity: body.x: 1000000 is greater than the maximum of 100000",
+    ] {
+        assert!(readme.contains(printed), "the README promises {printed:?}");
+        assert!(stdout.contains(printed), "{printed:?} in\n{stdout}");
+    }
+
+    let script = std::env::temp_dir().join(format!("walkthrough-{}.py", uuid::Uuid::new_v4()));
+    std::fs::write(&script, walkthrough("python", &lab.url)).expect("write the script");
+    let stdout = run_client(
+        repo().join(".venv-original/bin/python"),
+        &[script.to_str().expect("a UTF-8 path")],
+    )
+    .await;
+    let _ = std::fs::remove_file(&script);
+    assert!(readme.contains("print(stage.move_relative(x=10, y=-3))               # [10, -3, 0]"));
+    assert_eq!(stdout.trim(), "[10, -3, 0]");
 }

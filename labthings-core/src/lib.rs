@@ -56,8 +56,8 @@ pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{BadRequest, Failure, PreparedCall};
 pub use registry::{
-    ActionCall, ActionInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, SlotInfo, StreamInfo,
-    ThingInstance,
+    ActionCall, ActionInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS, SlotInfo,
+    StreamInfo, ThingInstance,
 };
 pub use slot::ThingSlot;
 pub use stream::MjpegStream;

@@ -3,7 +3,9 @@
 use std::any::TypeId;
 use std::time::Duration;
 
+use schemars::Schema;
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use serde_json::Value;
 
 use crate::descriptor::SchemaFn;
@@ -12,13 +14,15 @@ use crate::outcome::PreparedCall;
 use crate::validation::Validator;
 
 /// The JSON Schema a [`SchemaFn`] describes, with subschemas inlined (WoT
-/// clients do not follow `$ref`) and no `$schema` key.
+/// clients do not follow `$ref`), no `$schema` key, and only the `format`s
+/// JSON Schema defines ([`STANDARD_FORMATS`]).
 pub fn schema_value(schema: SchemaFn) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| {
             s.inline_subschemas = true;
             s.meta_schema = None;
         })
+        .with_transform(RecursiveTransform(drop_nonstandard_format))
         .into_generator();
     let schema = schema(&mut generator);
     let mut value = schema.to_value();
@@ -26,6 +30,43 @@ pub fn schema_value(schema: SchemaFn) -> Value {
         obj.remove("$schema");
     }
     value
+}
+
+/// The `format` values JSON Schema 2020-12 defines. schemars also writes
+/// `int64`, `uint8`, `double` and the like for Rust's number types; WoT
+/// clients validating with Ajv (node-wot) print a warning for each unknown
+/// format, and the range they imply is already in `minimum`/`maximum`.
+pub const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Remove a `format` JSON Schema does not define (see [`STANDARD_FORMATS`]).
+fn drop_nonstandard_format(schema: &mut Schema) {
+    let standard = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .is_none_or(|format| STANDARD_FORMATS.contains(&format));
+    if !standard {
+        schema.remove("format");
+    }
 }
 
 /// A property of a served Thing.

@@ -14,7 +14,7 @@ mod persist;
 mod properties;
 
 pub use actions::{ActionCall, PrepareError};
-pub use info::{ActionInfo, EventInfo, PropertyInfo, SlotInfo, StreamInfo, schema_value};
+pub use info::{ActionInfo, EventInfo, PropertyInfo, STANDARD_FORMATS, SlotInfo, StreamInfo, schema_value};
 pub use properties::PropertyWriteError;
 
 use std::any::TypeId;
