@@ -44,7 +44,7 @@ async fn curl(args: &[&str]) -> (i32, String) {
 async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
     // Installs curl too, where it is missing.
     common::clients::setup();
-    labthings::init_tracing();
+    labthings::init_test_tracing();
     let (dir, cert, key) = certificate();
     let config = ServerConfig {
         settings_dir: None,

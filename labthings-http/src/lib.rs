@@ -38,5 +38,5 @@ pub use auth::{AuthConfig, Credential, Role, User};
 pub use config::{CorsConfig, ServerConfig, TlsConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;
-pub use logging::init_tracing;
+pub use logging::{init_test_tracing, init_tracing};
 pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

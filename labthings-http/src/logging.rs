@@ -16,19 +16,50 @@ use labthings_core::InvocationLogLayer;
 /// labthings_http::init_tracing(); // a second call changes nothing
 /// ```
 pub fn init_tracing() {
+    install(Printer::Stderr);
+}
+
+/// [`init_tracing`] for tests, of a device crate or of labthings itself:
+/// records are printed through the test harness, which shows them only for
+/// a test that fails (and never in colour), so a passing run stays quiet.
+/// Invocation logs are captured as usual.
+///
+/// ```
+/// labthings_http::init_test_tracing();
+/// ```
+pub fn init_test_tracing() {
+    install(Printer::TestHarness);
+}
+
+/// Where the console log goes.
+enum Printer {
+    /// Standard error, in colour on a terminal.
+    Stderr,
+    /// `print!`, which `cargo test` captures per test.
+    TestHarness,
+}
+
+/// Install the global subscriber unless one is set.
+fn install(printer: Printer) {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};
     use tracing_subscriber::prelude::*;
     let printed = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
+    let layer = tracing_subscriber::fmt::layer();
+    let layer = match printer {
+        // Colours for a terminal; plain text for a log file or pipe.
+        Printer::Stderr => layer
+            .with_writer(tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr))
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        Printer::TestHarness => layer
+            .with_writer(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+                tracing_subscriber::fmt::TestWriter::new(),
+            ))
+            .with_ansi(false),
+    };
     let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colours for a terminal; plain text for a log file or pipe.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter(printed),
-        )
+        .with(layer.with_filter(printed))
         .with(InvocationLogLayer.with_filter(LevelFilter::INFO))
         .try_init();
 }

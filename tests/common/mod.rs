@@ -29,7 +29,7 @@ impl Drop for TestServer {
 
 /// Bind `server` to 127.0.0.1:0 and serve it in the background.
 pub async fn start(server: Server) -> TestServer {
-    labthings::init_tracing();
+    labthings::init_test_tracing();
     let listening = server.bind("127.0.0.1:0").await.expect("bind a free port");
     let url = listening.url();
     let (stop, stopped) = oneshot::channel::<()>();
