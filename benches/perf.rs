@@ -515,30 +515,32 @@ async fn main() -> anyhow::Result<()> {
     row("RSS after 10,000 more retained invocations", "MB", after);
     row("RSS per retained invocation", "bytes", per);
 
-    // The report.
+    // The report: every target's figure, then labthings over each other
+    // target, headed by that target's name (so a baseline, the ceiling and
+    // the original each get their own ratio column, whichever are present).
     let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    let ratio_heads: Vec<String> = names.iter().skip(1).map(|n| format!("labthings / {n}")).collect();
     println!();
     println!(
-        "| scenario | unit | {} | labthings / ceiling | labthings / original |",
-        names.join(" | ")
+        "| scenario | unit | {} | {} |",
+        names.join(" | "),
+        ratio_heads.join(" | ")
     );
-    println!("|---|---|{}---|---|", "---|".repeat(names.len()));
+    println!("|---|---|{}", "---|".repeat(names.len() + ratio_heads.len()));
     for row in &rows {
         let ours = row.values.first().copied().flatten();
-        let ceiling = row.values.get(1).copied().flatten();
-        let original = row.values.get(2).copied().flatten();
         let ratio = |other: Option<f64>| match (ours, other) {
             (Some(a), Some(b)) if b != 0.0 && !a.is_nan() && !b.is_nan() => format!("{:.2}", a / b),
             _ => "-".to_owned(),
         };
         let values: Vec<String> = row.values.iter().map(|v| fmt(*v)).collect();
+        let ratios: Vec<String> = row.values.iter().skip(1).map(|v| ratio(*v)).collect();
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             row.scenario,
             row.unit,
             values.join(" | "),
-            ratio(ceiling),
-            ratio(original)
+            ratios.join(" | ")
         );
     }
     Ok(())

@@ -171,6 +171,7 @@ pub struct Camera {
     #[event]
     pub frame_acquired: Event<FrameInfo>,
     running: Arc<AtomicBool>,
+    switched_on: std::time::Instant,
 }
 
 impl Default for Camera {
@@ -181,6 +182,7 @@ impl Default for Camera {
             preview: MjpegStream::new(),
             frame_acquired: Event::new(),
             running: Arc::new(AtomicBool::new(false)),
+            switched_on: std::time::Instant::now(),
         }
     }
 }
@@ -226,9 +228,22 @@ impl Camera {
     }
 
     /// How many frames have been acquired since start.
-    #[property]
+    ///
+    /// Read every 250 ms while anyone observes, so a panel follows a long
+    /// acquisition.
+    #[property(poll_ms = 250)]
     fn frames_acquired(&self) -> u64 {
         self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Sensor temperature, read from the (mock) camera: it drifts slowly.
+    ///
+    /// A reading, not a stored value: observable because it is read every
+    /// 500 ms while anyone observes.
+    #[property(poll_ms = 500, unit = "degC")]
+    fn sensor_temperature(&self) -> f64 {
+        let minutes = self.switched_on.elapsed().as_secs_f64() / 60.0;
+        (300.0 + 20.0 * (minutes * std::f64::consts::PI).sin()).round() / 10.0
     }
 
     /// Take one picture and return it as a JPEG file.

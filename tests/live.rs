@@ -493,3 +493,97 @@ async fn a_stalled_subscriber_blocks_neither_device_code_nor_other_subscribers()
     assert_eq!(events[0].0, "message");
     assert!(events[0].1.is_number(), "a tick payload: {:?}", events[0]);
 }
+
+/// What the mock thermometer's controller reads, in millikelvin.
+static TEMPERATURE_MK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(293_000);
+/// How often the controller was asked.
+static THERMOMETER_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A thermometer whose reading comes from its controller, not from a
+/// stored value: a getter, observable by polling.
+#[thing]
+#[derive(Default)]
+struct Thermometer {}
+
+#[thing]
+impl Thermometer {
+    /// The temperature, in millikelvin.
+    #[property(poll_ms = 20, unit = "mK")]
+    fn temperature(&self) -> i64 {
+        THERMOMETER_READS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TEMPERATURE_MK.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The thermometer's reads, once they have stopped changing for 200 ms.
+async fn settled_reads() -> usize {
+    loop {
+        let before = THERMOMETER_READS.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if THERMOMETER_READS.load(std::sync::atomic::Ordering::SeqCst) == before {
+            return before;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_getter_is_observable_and_read_only_while_observed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = start(
+        Server::builder()
+            .thing("thermometer", Thermometer::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, td) = server.get("/thermometer/").await;
+    assert_valid_td(&td);
+    let property = &td["properties"]["temperature"];
+    assert_eq!(property["observable"], true, "{property}");
+    assert!(
+        property["forms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["op"].to_string().contains("observeproperty") && f["subprotocol"] == "sse"),
+        "{property}"
+    );
+    // Nobody observes: the controller is not asked.
+    let idle = settled_reads().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(THERMOMETER_READS.load(SeqCst), idle, "read while nobody observed");
+
+    // An SSE observer hears the current value, then each change.
+    let mut observer = server
+        .client
+        .get(server.at("/thermometer/temperature/observe"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(observer.status().as_u16(), 200);
+    assert_eq!(read_events(&mut observer, 1).await[0].1, json!(293_000));
+    TEMPERATURE_MK.store(294_000, SeqCst);
+    assert_eq!(read_events(&mut observer, 1).await[0].1, json!(294_000));
+
+    // The original's WebSocket observation accepts it too.
+    let mut socket = websocket(&server, "thermometer").await;
+    send(
+        &mut socket,
+        json!({"messageType": "addPropertyObservation", "data": {"temperature": true}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    TEMPERATURE_MK.store(295_000, SeqCst);
+    let message = receive(&mut socket).await;
+    assert_eq!(message["messageType"], "propertyStatus", "{message}");
+    assert_eq!(message["data"]["temperature"], 295_000);
+    assert_eq!(read_events(&mut observer, 1).await[0].1, json!(295_000));
+
+    // Everyone leaves: the reads stop.
+    drop(observer);
+    drop(socket);
+    let after = settled_reads().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(THERMOMETER_READS.load(SeqCst), after, "read after every observer left");
+    assert!(after > idle, "it was read while observed");
+}

@@ -840,3 +840,102 @@ async fn concurrent_setting_writes_leave_the_newest_value_on_disk() {
     assert_eq!(saved["gain"], in_memory, "the file holds the value the server serves");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Schema keywords beyond `minimum` and `maximum`.
+#[thing]
+struct Labeller {
+    /// A sample label: two capitals, then digits.
+    #[property(min_length = 3, max_length = 8, pattern = "^[A-Z]{2}[0-9]+$")]
+    label: DataProperty<String>,
+    /// A gain strictly between 0 and 10, in steps of 0.5.
+    #[property(exclusive_minimum = 0.0, exclusive_maximum = 10.0, multiple_of = 0.5)]
+    gain: DataProperty<f64>,
+}
+
+impl Default for Labeller {
+    fn default() -> Self {
+        Self {
+            label: DataProperty::new("AB1".to_owned()),
+            gain: DataProperty::new(1.0),
+        }
+    }
+}
+
+#[thing]
+impl Labeller {
+    /// Print `text` on `copies` labels (an even number, for two-up sheets).
+    #[action]
+    fn print(
+        &self,
+        #[param(min_length = 1, max_length = 4, pattern = "^[a-z]+$")] text: String,
+        #[param(exclusive_minimum = 0, multiple_of = 2)] copies: u32,
+    ) -> String {
+        text.repeat(copies as usize)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_bounds_multiples_lengths_and_patterns_are_declared_and_enforced() {
+    let server = start(
+        Server::builder()
+            .thing("labeller", Labeller::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, td) = server.get("/labeller/").await;
+    assert_valid_td(&td);
+    let label = &td["properties"]["label"];
+    assert_eq!(
+        (&label["minLength"], &label["maxLength"], &label["pattern"]),
+        (&json!(3), &json!(8), &json!("^[A-Z]{2}[0-9]+$"))
+    );
+    let gain = &td["properties"]["gain"];
+    assert_eq!(
+        (
+            &gain["exclusiveMinimum"],
+            &gain["exclusiveMaximum"],
+            &gain["multipleOf"]
+        ),
+        (&json!(0.0), &json!(10.0), &json!(0.5))
+    );
+    let input = &td["actions"]["print"]["input"]["properties"];
+    assert_eq!(input["text"]["pattern"], "^[a-z]+$");
+    assert_eq!(input["text"]["maxLength"], 4);
+    assert_eq!(input["copies"]["exclusiveMinimum"], 0);
+    assert_eq!(input["copies"]["multipleOf"], 2);
+
+    // Writes: each keyword refuses with its own problem type, and the value stays.
+    for (value, kind) in [
+        (json!("ab12"), "string_pattern_mismatch"),
+        (json!("AB"), "string_too_short"),
+        (json!("AB1234567"), "string_too_long"),
+    ] {
+        let (status, body) = server.put("/labeller/label", value.clone()).await;
+        assert_eq!(status, 422, "{value}: {body}");
+        assert_eq!(body["detail"][0]["type"], kind, "{value}: {body}");
+    }
+    assert_eq!(server.get("/labeller/label").await, (200, json!("AB1")));
+    assert_eq!(server.put("/labeller/label", json!("CD42")).await.0, 201);
+    for value in [json!(0.0), json!(10.0), json!(0.75)] {
+        let (status, body) = server.put("/labeller/gain", value.clone()).await;
+        assert_eq!(status, 422, "{value}: {body}");
+    }
+    assert_eq!(server.put("/labeller/gain", json!(9.5)).await.0, 201);
+    assert_eq!(server.get("/labeller/gain").await, (200, json!(9.5)));
+
+    // Inputs: the same keywords on parameters.
+    for input in [
+        json!({"text": "ab", "copies": 3}),
+        json!({"text": "ab", "copies": 0}),
+        json!({"text": "AB", "copies": 2}),
+        json!({"text": "abcde", "copies": 2}),
+    ] {
+        let (status, body) = server.post("/labeller/print", input.clone()).await;
+        assert_eq!(status, 422, "{input}: {body}");
+    }
+    let (status, output) = server
+        .post("/labeller/print?return=output", json!({"text": "ab", "copies": 2}))
+        .await;
+    assert_eq!((status, output), (200, json!("abab")));
+}

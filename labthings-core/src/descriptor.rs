@@ -188,6 +188,9 @@ pub struct PropertyDescriptor<T: 'static> {
     pub setting: bool,
     /// The lock a write needs (`#[property(lock)]`): refused as busy while it is taken.
     pub write_lock: LockScope,
+    /// A getter read this often, in milliseconds, while anyone observes the
+    /// server, and announced when its value changes (`#[property(poll_ms = N)]`).
+    pub poll_ms: Option<u64>,
 }
 
 impl<T> std::fmt::Debug for PropertyDescriptor<T> {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::manager::{ActionManager, ManagerConfig};
+use crate::poll::Pollers;
 use crate::registry::ThingInstance;
 
 /// Why a set of things cannot be served together.
@@ -74,6 +75,8 @@ pub struct Lab {
     manager: Arc<ActionManager>,
     /// Whether the stop hooks have run (they run once).
     stopped: Mutex<bool>,
+    /// The pollers of `poll_ms` getters, from [`Lab::start`] to [`Lab::stop`].
+    pollers: Mutex<Option<Pollers>>,
 }
 
 impl Lab {
@@ -107,6 +110,7 @@ impl Lab {
             things: served,
             manager,
             stopped: Mutex::new(false),
+            pollers: Mutex::new(None),
         })
     }
 
@@ -120,9 +124,9 @@ impl Lab {
         &self.manager
     }
 
-    /// Run every thing's `#[on_start]` hook in order. If one fails, the
-    /// things already started are stopped, and the error names the thing
-    /// and what went wrong.
+    /// Run every thing's `#[on_start]` hook in order, then start polling
+    /// the `poll_ms` getters. If a hook fails, the things already started
+    /// are stopped, and the error names the thing and what went wrong.
     pub fn start(&self) -> Result<(), String> {
         for (started, thing) in self.things.iter().enumerate() {
             if let Err(failure) = thing.start() {
@@ -135,12 +139,20 @@ impl Lab {
                 ));
             }
         }
+        let pollers = Pollers::start(&self.things, self.manager.hub());
+        if pollers.len() > 0 {
+            tracing::debug!(count = pollers.len(), "polling observable getters");
+        }
+        *self.pollers.lock() = Some(pollers);
         Ok(())
     }
 
-    /// Run every thing's `#[on_stop]` hook, in reverse order, unless they
-    /// have run.
+    /// Stop polling, then run every thing's `#[on_stop]` hook, in reverse
+    /// order, unless they have run.
     pub fn stop(&self) {
+        if let Some(pollers) = self.pollers.lock().take() {
+            pollers.stop();
+        }
         let mut stopped = self.stopped.lock();
         if *stopped {
             return;

@@ -35,6 +35,7 @@ pub mod lock;
 pub mod log;
 pub mod manager;
 pub mod outcome;
+mod poll;
 pub mod pool;
 pub mod registry;
 pub mod settings;

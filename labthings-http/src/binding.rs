@@ -219,7 +219,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
                 ));
             }
         }
-        if property.data {
+        if property.observable() {
             let observe = format!("{path}/observe");
             let mut sse = endpoint(
                 observe.clone(),

@@ -57,7 +57,7 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
         affordance.insert("readOnly".into(), (!property.writable).into());
         affordance.insert("writeOnly".into(), false.into());
         // Data properties announce every change: observable over SSE.
-        affordance.insert("observable".into(), property.data.into());
+        affordance.insert("observable".into(), property.observable().into());
         affordance.insert("forms".into(), forms(Affordance::Property(p)).into());
         properties.insert(property.name.into(), affordance.into());
     }

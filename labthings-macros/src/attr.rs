@@ -127,17 +127,33 @@ pub(crate) struct PropertyOptions {
     pub setting: Option<Span>,
     /// `lock` / `lock = "server"`: writes need the hardware lock (409 while held).
     pub lock: Option<(LockArg, Span)>,
+    /// `poll_ms = N`: a getter read every N ms while observed, so it is
+    /// observable.
+    pub poll_ms: Option<LitInt>,
     pub constraints: Constraints,
 }
 
-/// JSON Schema keywords added from attributes: `minimum`, `maximum`, `unit`,
-/// `description` (parameters only).
+/// The schema keywords an attribute may add: (option name, JSON Schema
+/// keyword). `description` is for parameters only (properties have doc
+/// comments).
+pub(crate) const SCHEMA_KEYWORDS: &[(&str, &str)] = &[
+    ("minimum", "minimum"),
+    ("maximum", "maximum"),
+    ("exclusive_minimum", "exclusiveMinimum"),
+    ("exclusive_maximum", "exclusiveMaximum"),
+    ("multiple_of", "multipleOf"),
+    ("min_length", "minLength"),
+    ("max_length", "maxLength"),
+    ("pattern", "pattern"),
+    ("unit", "unit"),
+    ("description", "description"),
+];
+
+/// JSON Schema keywords added from attributes, in the order written: each
+/// a JSON Schema keyword of [`SCHEMA_KEYWORDS`] and its value.
 #[derive(Default)]
 pub(crate) struct Constraints {
-    pub minimum: Option<Expr>,
-    pub maximum: Option<Expr>,
-    pub unit: Option<LitStr>,
-    pub description: Option<LitStr>,
+    pub keywords: Vec<(&'static str, Expr)>,
 }
 
 /// The options of `#[action(..)]`.
@@ -234,21 +250,38 @@ fn parse_lock(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LockArg> {
     }
 }
 
-/// Parse one schema keyword (`minimum`, `maximum`, `unit`, `description`);
-/// `Ok(false)` if `meta` is none of them.
+/// Parse one schema keyword of [`SCHEMA_KEYWORDS`] (`description` only
+/// for parameters); `Ok(false)` if `meta` is none of them.
 fn parse_constraint(meta: &syn::meta::ParseNestedMeta<'_>, c: &mut Constraints, params: bool) -> syn::Result<bool> {
-    if meta.path.is_ident("minimum") {
-        c.minimum = Some(meta.value()?.parse()?);
-    } else if meta.path.is_ident("maximum") {
-        c.maximum = Some(meta.value()?.parse()?);
-    } else if meta.path.is_ident("unit") {
-        c.unit = Some(meta.value()?.parse()?);
-    } else if params && meta.path.is_ident("description") {
-        c.description = Some(meta.value()?.parse()?);
-    } else {
+    let found = SCHEMA_KEYWORDS
+        .iter()
+        .find(|(option, _)| meta.path.is_ident(option) && (params || *option != "description"));
+    let Some((option, keyword)) = found else {
         return Ok(false);
+    };
+    let value: Expr = meta.value()?.parse()?;
+    if c.keywords.iter().any(|(k, _)| k == keyword) {
+        return Err(meta.error(format!("`{option}` is given twice")));
     }
+    if *option == "pattern" {
+        check_pattern(&value)?;
+    }
+    c.keywords.push((keyword, value));
     Ok(true)
+}
+
+/// A `pattern` must be a string literal of a regular expression.
+fn check_pattern(value: &Expr) -> syn::Result<()> {
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) if !lit.value().is_empty() => Ok(()),
+        other => Err(syn::Error::new(
+            other.span(),
+            "`pattern` takes a regular expression as a string literal, e.g. `pattern = \"^[A-Z]{2}[0-9]+$\"`",
+        )),
+    }
 }
 
 fn parse_property(attr: &Attribute) -> syn::Result<Role> {
@@ -265,9 +298,20 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
             options.setting = Some(meta.path.span());
         } else if meta.path.is_ident("lock") {
             options.lock = Some((parse_lock(&meta)?, meta.path.span()));
+        } else if meta.path.is_ident("poll_ms") {
+            let lit: LitInt = meta.value()?.parse()?;
+            match lit.base10_parse::<u64>() {
+                Ok(ms) if ms >= 10 => options.poll_ms = Some(lit),
+                _ => {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`poll_ms` is how often the getter is read while observed: a whole number of milliseconds, at least 10",
+                    ));
+                }
+            }
         } else if !parse_constraint(&meta, &mut options.constraints, false)? {
             return Err(meta.error(
-                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `lock`, `minimum = N`, `maximum = N` and `unit = \"..\"`",
+                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `lock`, `poll_ms = N`, `unit = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
             ));
         }
         Ok(())
@@ -315,7 +359,7 @@ pub(crate) fn param_constraints(attrs: &[Attribute], errors: &mut Vec<syn::Error
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown `#[param]` option; the supported ones are `minimum = N`, `maximum = N`, `unit = \"..\"` and `description = \"..\"`",
+                    "unknown `#[param]` option; the supported ones are `unit = \"..\"`, `description = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
                 ))
             }
         });

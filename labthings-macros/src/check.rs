@@ -73,6 +73,12 @@ pub(crate) fn method_property_options(property: &Property, errors: &mut Vec<syn:
 /// Options that do not fit a data property (a `DataProperty<T>` field).
 pub(crate) fn field_property_options(property: &FieldProperty, errors: &mut Vec<syn::Error>) {
     let options = &property.options;
+    if let Some(ms) = &options.poll_ms {
+        errors.push(syn::Error::new(
+            ms.span(),
+            "`poll_ms` is for getter methods: a data property announces every change itself",
+        ));
+    }
     if let (Some((_, span)), Some(_)) = (options.lock, options.read_only) {
         errors.push(syn::Error::new(
             span,

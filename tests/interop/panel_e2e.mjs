@@ -47,6 +47,28 @@ try {
   await page.locator("section.warning[role=alert]", { hasText: "steps_per_um" }).waitFor();
   step("a settings file the server could not restore is shown as a warning, naming the field");
 
+  const docs = await page.evaluate(() => {
+    const card = document.querySelector("#thing-stage");
+    const text = (selector) => [...card.querySelectorAll(selector)].map((n) => n.textContent);
+    return {
+      cardText: card.textContent,
+      docTexts: text(".doc"),
+      positionCode: text("tr[data-property=position] .docs code"),
+      delayUnit: text("tr[data-property=step_delay_ms] .unit"),
+      absoluteLabels: text("#action-stage-move_absolute label"),
+      moveDocs: text("#action-stage-move_relative .docs p"),
+    };
+  });
+  const title = "A mock three-axis translation stage.";
+  if (docs.cardText.split(title).length !== 2) throw new Error(`the title is shown ${docs.cardText.split(title).length - 1} times`);
+  if (!docs.docTexts.some((t) => t.startsWith("Moves one motor step at a time"))) throw new Error(`no description: ${docs.docTexts}`);
+  if (docs.docTexts.some((t) => t.includes("`"))) throw new Error(`raw Markdown backticks shown: ${docs.docTexts.filter((t) => t.includes("`"))}`);
+  if (!docs.positionCode.includes("[x, y, z]")) throw new Error(`\`[x, y, z]\` is not rendered as code: ${docs.positionCode}`);
+  if (docs.delayUnit.join("").trim() !== "ms") throw new Error(`the unit of step_delay_ms is not shown: ${docs.delayUnit}`);
+  if (!docs.absoluteLabels.some((t) => t.startsWith("x *") && t.includes("(steps)"))) throw new Error(`no unit by move_absolute's x: ${docs.absoluteLabels}`);
+  if (docs.moveDocs.length < 2 || docs.moveDocs[1].startsWith("Move by a relative amount")) throw new Error(`the action's title repeats: ${docs.moveDocs}`);
+  step("titles shown once, descriptions and units visible, doc comments' Markdown rendered (no raw backticks)");
+
   const stage = page.locator("#thing-stage");
   const delay = stage.locator("tr[data-property=step_delay_ms]");
   // The input starts at the current value (the panel fills it once read).

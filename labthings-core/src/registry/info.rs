@@ -90,7 +90,17 @@ pub struct PropertyInfo {
     pub setting: bool,
     /// The lock a write needs.
     pub write_lock: LockScope,
+    /// How often a getter is read to announce its changes (`poll_ms`).
+    pub poll: Option<Duration>,
     pub(super) validator: Validator,
+}
+
+impl PropertyInfo {
+    /// Whether observers hear of its changes: a data property announces
+    /// every change, a polled getter each change its polling sees.
+    pub fn observable(&self) -> bool {
+        self.data || self.poll.is_some()
+    }
 }
 
 /// An action of a served Thing.

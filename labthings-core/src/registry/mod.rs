@@ -19,6 +19,7 @@ pub use properties::PropertyWriteError;
 
 use std::any::TypeId;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -92,6 +93,7 @@ impl ThingInstance {
                     default,
                     setting: p.setting,
                     write_lock: p.write_lock,
+                    poll: p.poll_ms.map(Duration::from_millis),
                 })
             })
             .collect::<Result<_, SchemaError>>()?;

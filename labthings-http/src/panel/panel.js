@@ -32,6 +32,53 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/**
+ * A doc comment as the page shows it: paragraphs (split at blank lines), with
+ * `code`, **strong** and *emphasis* of inline Markdown. Built from DOM nodes,
+ * never from HTML, so nothing in a TD can inject markup.
+ */
+function markdown(text, tag = "p", attrs = { class: "doc" }) {
+  return (text || "")
+    .split(/\n\s*\n/)
+    .map((paragraph) => paragraph.replace(/\s*\n\s*/g, " ").trim())
+    .filter((paragraph) => paragraph.length > 0)
+    .map((paragraph) => el(tag, attrs, ...inline(paragraph)));
+}
+
+/** Inline Markdown (`code`, **strong**, *em*, _em_) as nodes; the rest as text. */
+function inline(text) {
+  const nodes = [];
+  const pattern = /`([^`]+)`|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|\b_([^_]+)_\b/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) nodes.push(text.slice(last, match.index));
+    const [, code, strong, em, em2] = match;
+    if (code !== undefined) nodes.push(el("code", { text: code }));
+    else if (strong !== undefined) nodes.push(el("strong", { text: strong }));
+    else nodes.push(el("em", { text: em ?? em2 }));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) nodes.push(text.slice(last));
+  return nodes;
+}
+
+/**
+ * What an affordance's description adds to its title: a doc comment's first
+ * paragraph is the title, and the description is the whole comment, so the
+ * title is not shown twice.
+ */
+function beyondTitle(item) {
+  const description = (item.description || "").trim();
+  const title = (item.title || "").trim();
+  if (title && description.startsWith(title)) return description.slice(title.length).trim();
+  return description;
+}
+
+/** The visible text of an affordance: its title, then the rest of its description. */
+function docOf(item) {
+  return markdown([item.title, beyondTitle(item)].filter(Boolean).join("\n\n"));
+}
+
 const TOKEN_KEY = "labthings-token";
 
 /** Move a token from the address's #token=… fragment into this tab's storage. */
@@ -202,7 +249,7 @@ class ThingCard {
         el("a", { class: "td", href: withToken(url), text: "TD" }),
       ),
     );
-    if (td.description && td.description !== td.title) this.node.append(el("p", { class: "muted", text: td.description }));
+    this.node.append(...markdown(beyondTitle(td)));
     this.renderStreams();
     this.renderProperties();
     this.renderActions();
@@ -228,8 +275,8 @@ class ThingCard {
       const row = el(
         "tr",
         { "data-property": name },
-        el("th", { title: property.description || "", text: name }),
-        el("td", {}, value, property.unit ? el("span", { class: "muted", text: ` ${property.unit}` }) : null),
+        el("th", {}, el("span", { class: "name", text: name }), el("div", { class: "docs" }, ...docOf(property))),
+        el("td", {}, value, property.unit ? el("span", { class: "unit", text: ` ${property.unit}` }) : null),
       );
       if (!property.readOnly) {
         const input = widget(property, `new ${name}`);
@@ -325,7 +372,7 @@ class ThingCard {
       const form = (event.forms || []).find((f) => f.subprotocol === "sse");
       if (!form) continue;
       const list = el("ol", { class: "events", "data-event": name });
-      this.node.append(el("h3", { text: `Event: ${name}` }), el("p", { class: "muted", text: event.description || "" }), list);
+      this.node.append(el("h3", { text: `Event: ${name}` }), ...docOf(event), list);
       const source = new EventSource(withToken(new URL(form.href, this.td.base)));
       source.onmessage = (message) => {
         list.prepend(el("li", { text: message.data }));
@@ -355,9 +402,10 @@ class ActionPanel {
       form.append(
         el(
           "label",
-          { title: schema.description || "" },
-          el("span", { text: required.has(field) ? `${field} *` : field }),
+          {},
+          el("span", { text: required.has(field) ? `${field} *` : field }, schema.unit ? el("span", { class: "unit", text: ` (${schema.unit})` }) : null),
           w.node,
+          schema.description ? el("small", { class: "doc" }, ...inline(schema.description)) : null,
           message,
         ),
       );
@@ -371,7 +419,7 @@ class ActionPanel {
       "div",
       { class: "action", id: `action-${card.name}-${name}`, "data-action": name },
       el("h4", {}, name, " ", this.status),
-      action.description ? el("p", { class: "muted", text: action.description }) : null,
+      el("div", { class: "docs" }, ...docOf(action)),
       form,
       this.result,
     );

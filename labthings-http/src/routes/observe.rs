@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-/// Serve each new value of data property number `index` of `thing` as SSE.
+/// Serve each new value of observable property number `index` of `thing` as SSE.
 pub(crate) fn property_handler(
     thing: &ThingInstance,
     index: usize,

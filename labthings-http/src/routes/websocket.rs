@@ -274,7 +274,7 @@ fn request(
         Some("addPropertyObservation") => {
             for name in names {
                 match thing.properties().iter().find(|p| p.name == name) {
-                    Some(p) if p.data => {
+                    Some(p) if p.observable() => {
                         properties.insert(name);
                     }
                     Some(_) => errors.push(observation_error("property", &name, false)),

@@ -154,25 +154,13 @@ fn input_struct(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
     }
 }
 
-/// schemars attributes on an input field for `#[param(..)]` options.
+/// schemars attributes on an input field for `#[param(..)]` options: each
+/// keyword added to the field's schema as written.
 fn field_schema_attrs(constraints: &Constraints) -> TokenStream {
-    let mut attrs = Vec::new();
-    let range: Vec<TokenStream> = [
-        constraints.minimum.as_ref().map(|e| quote!(min = #e)),
-        constraints.maximum.as_ref().map(|e| quote!(max = #e)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !range.is_empty() {
-        attrs.push(quote!(#[schemars(range(#(#range),*))]));
-    }
-    if let Some(unit) = &constraints.unit {
-        attrs.push(quote!(#[schemars(extend("unit" = #unit))]));
-    }
-    if let Some(description) = &constraints.description {
-        attrs.push(quote!(#[schemars(description = #description)]));
-    }
+    let attrs = constraints
+        .keywords
+        .iter()
+        .map(|(keyword, value)| quote!(#[schemars(extend(#keyword = #value))]));
     quote!(#(#attrs)*)
 }
 

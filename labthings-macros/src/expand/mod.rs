@@ -116,6 +116,10 @@ fn property_descriptor(ctx: &Ctx, parts: PropertyParts<'_>, code: PropertyCode) 
     let PropertyCode { read, write, data } = code;
     let (title, description) = title_and_description(docs);
     let setting = options.setting.is_some();
+    let poll_ms = match &options.poll_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    };
     let write_lock = lock_scope(ctx, options.lock.map(|(lock, _)| lock));
     let schema = schema_fn(ctx, value_ty, &options.constraints);
     quote! {
@@ -130,33 +134,27 @@ fn property_descriptor(ctx: &Ctx, parts: PropertyParts<'_>, code: PropertyCode) 
             data: #data,
             setting: #setting,
             write_lock: #write_lock,
+            poll_ms: #poll_ms,
         }
     }
 }
 
-/// The schema function of a property: the type's schema plus any
-/// `minimum`/`maximum`/`unit` from the attribute.
+/// The schema function of a property: the type's schema plus the keywords
+/// of the attribute (`minimum`, `unit`, `pattern`, ...).
 fn schema_fn(ctx: &Ctx, value_ty: &syn::Type, constraints: &Constraints) -> TokenStream {
     let private = &ctx.private;
-    let keywords: Vec<TokenStream> = [
-        ("minimum", constraints.minimum.as_ref().map(|e| quote!(#e))),
-        ("maximum", constraints.maximum.as_ref().map(|e| quote!(#e))),
-        ("unit", constraints.unit.as_ref().map(|u| quote!(#u))),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| {
-        value.map(|value| quote!(__schema.insert(#key.into(), #private::serde_json::json!(#value));))
-    })
-    .collect();
-    if keywords.is_empty() {
-        quote!(#private::schema_of::<#value_ty>)
-    } else {
-        quote!(|__generator| {
-            let mut __schema = #private::schema_of::<#value_ty>(__generator);
-            #(#keywords)*
-            __schema
-        })
+    if constraints.keywords.is_empty() {
+        return quote!(#private::schema_of::<#value_ty>);
     }
+    let keywords = constraints
+        .keywords
+        .iter()
+        .map(|(keyword, value)| quote!(__schema.insert(#keyword.into(), #private::serde_json::json!(#value));));
+    quote!(|__generator| {
+        let mut __schema = #private::schema_of::<#value_ty>(__generator);
+        #(#keywords)*
+        __schema
+    })
 }
 
 /// The `LockScope` for an optional lock option.
