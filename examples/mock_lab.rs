@@ -265,7 +265,9 @@ impl Camera {
                 let mut offset = 0;
                 while running.load(Ordering::SeqCst) {
                     if preview.viewers() > 0 {
-                        preview.push(mock_jpeg(320, 240, offset));
+                        if let Err(e) = preview.push(mock_jpeg(320, 240, offset)) {
+                            tracing::warn!("preview frame refused: {e}");
+                        }
                         offset = (offset + 8) % 320;
                     }
                     std::thread::sleep(Duration::from_millis(100));

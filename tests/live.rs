@@ -229,6 +229,15 @@ async fn the_camera_preview_is_an_mjpeg_stream() {
     assert_ne!(frames[0], frames[2], "the picture moves");
 }
 
+/// A 64 KiB frame framed as a JPEG, `frame {n:06}` after its SOI marker.
+fn numbered_frame(n: u32) -> Vec<u8> {
+    let mut frame = vec![0xFF, 0xD8];
+    frame.extend(format!("frame {n:06}").into_bytes());
+    frame.resize(64 * 1024 - 2, b' ');
+    frame.extend([0xFF, 0xD9]);
+    frame
+}
+
 /// A stream for tests.
 #[thing]
 #[derive(Default)]
@@ -244,13 +253,36 @@ impl Feed {
     #[action]
     fn push(&self, count: u32) -> usize {
         for n in 0..count {
-            // Not a JPEG (the stream does not look inside), but as large as
-            // one, so socket buffers cannot hide a backlog.
-            let mut frame = format!("frame {n:06}").into_bytes();
-            frame.resize(64 * 1024, b' ');
-            self.frames.push(frame);
+            // Framed as a JPEG (SOI ... EOI) with its number inside, and as
+            // large as one, so socket buffers cannot hide a backlog.
+            let _ = self.frames.push(numbered_frame(n));
         }
         self.frames.viewers()
+    }
+
+    /// Stop the stream: viewers' connections end.
+    #[action]
+    fn stop(&self) {
+        self.frames.stop();
+    }
+
+    /// The size of the next frame pushed, waiting up to 10 s (as autofocus
+    /// code measures sharpness).
+    #[action]
+    fn next_size(&self) -> Option<usize> {
+        self.frames.next_frame_size(Duration::from_secs(10))
+    }
+
+    /// Push frames at `fps` a second for `millis` milliseconds.
+    #[action]
+    fn push_for(&self, millis: u64, fps: u32) {
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        while start.elapsed() < Duration::from_millis(millis) {
+            let _ = self.frames.push(numbered_frame(n));
+            n += 1;
+            std::thread::sleep(Duration::from_secs(1) / fps.max(1));
+        }
     }
 
     /// How many viewers are connected.
@@ -284,7 +316,7 @@ async fn slow_viewers_skip_frames_and_disconnects_cost_nothing() {
     loop {
         let frame = read_parts(&mut slow, 1).await.remove(0);
         received += 1;
-        if frame.starts_with(b"frame 000000") {
+        if frame[2..].starts_with(b"frame 000000") {
             break;
         }
         assert!(received <= 5_000, "the viewer was sent every frame");
@@ -586,4 +618,66 @@ async fn a_polled_getter_is_observable_and_read_only_while_observed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(THERMOMETER_READS.load(SeqCst), after, "read after every observer left");
     assert!(after > idle, "it was read while observed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_can_cap_its_frame_rate_and_a_stopped_stream_ends() {
+    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    // A bad cap is the client's mistake, named.
+    let (status, body) = server.get("/feed/frames?max_fps=0").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "max_fps"]));
+    assert_eq!(
+        server.get("/feed/frames?fps=2").await.0,
+        422,
+        "unknown parameters are refused"
+    );
+
+    let mut capped = server
+        .client
+        .get(server.at("/feed/frames?max_fps=4"))
+        .send()
+        .await
+        .expect("GET");
+    let mut free = server.client.get(server.at("/feed/frames")).send().await.expect("GET");
+    // Frames pushed for a second and a half, 50 a second.
+    let (_, pushing) = server.post("/feed/push_for", json!({"millis": 1500, "fps": 50})).await;
+    let finished = server.wait_finished(&pushing).await;
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let (_, stop) = server.post("/feed/stop", json!({})).await;
+    server.wait_finished(&stop).await;
+    let capped_frames = read_all_parts(&mut capped).await;
+    let free_frames = read_all_parts(&mut free).await;
+    eprintln!("in 1.5 s at 50 fps: capped viewer {capped_frames} frames, uncapped {free_frames}");
+    // 4 a second for 1.5 s is 6 or 7 frames (and one already there at the start).
+    assert!((2..=9).contains(&capped_frames), "{capped_frames} frames at max_fps=4");
+    assert!(
+        free_frames > 3 * capped_frames,
+        "uncapped {free_frames}, capped {capped_frames}"
+    );
+}
+
+/// Read every part until the stream ends (it must, within 10 s).
+async fn read_all_parts(response: &mut reqwest::Response) -> usize {
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => panic!("the stream failed: {e}"),
+            Err(_) => panic!("the stream did not end when the device code stopped it"),
+        }
+    }
+    body.windows(9).filter(|w| w == b"--frame\r\n").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_grabs_the_next_frame_of_its_stream() {
+    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    let (_, waiting) = server.post("/feed/next_size", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, pushing) = server.post("/feed/push", json!({"count": 1})).await;
+    server.wait_finished(&pushing).await;
+    let done = server.wait_finished(&waiting).await;
+    assert_eq!(done["output"], json!(64 * 1024), "{done}");
 }

@@ -61,5 +61,5 @@ pub use registry::{
     StreamInfo, ThingInstance,
 };
 pub use slot::ThingSlot;
-pub use stream::MjpegStream;
+pub use stream::{Frame, FrameError, MjpegStream};
 pub use validation::{InputProblem, LocSegment, Validator};

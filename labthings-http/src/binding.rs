@@ -292,7 +292,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
     for (s, stream) in thing.streams().iter().enumerate() {
         let path = format!("/{name}/{}", stream.name);
-        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)), &[]);
+        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)), &[422]);
         mjpeg.forms.push(form(t, Affordance::Stream(s), path, &[]));
         all.push(mjpeg);
     }
