@@ -99,6 +99,7 @@ async fn a_device_refusing_an_argument_answers_422_and_does_not_move() {
     let done = lab.wait_finished(&invocation).await;
     assert_eq!(done["status"], "error");
     assert_eq!(done["error"]["status"], 422);
+    assert_eq!(done["error"]["type"], "urn:labthings:problem:bad-request");
     assert_eq!(
         lab.get("/stage/position").await,
         (200, json!([0, 0, 0])),

@@ -378,6 +378,8 @@ async fn device_failures_never_take_the_server_down() {
     assert_eq!(done["error"]["title"], "Panic");
     assert_eq!(done["error"]["detail"], "action exploded");
     assert_eq!(done["error"]["status"], 500);
+    // Each kind of failure has a type of its own (it was null).
+    assert_eq!(done["error"]["type"], "urn:labthings:problem:panic");
     assert!(
         done["log"]
             .as_array()
@@ -389,10 +391,15 @@ async fn device_failures_never_take_the_server_down() {
     assert_eq!(done["status"], "error");
     assert_eq!(done["error"]["title"], "Error");
     assert_eq!(done["error"]["detail"], "no sample");
+    assert_eq!(done["error"]["type"], "urn:labthings:problem:device-error");
 
-    for (path, detail) in [
-        ("/faulty/broken", "sensor unplugged"),
-        ("/faulty/panicky", "getter exploded"),
+    for (path, detail, kind) in [
+        (
+            "/faulty/broken",
+            "sensor unplugged",
+            "urn:labthings:problem:device-error",
+        ),
+        ("/faulty/panicky", "getter exploded", "urn:labthings:problem:panic"),
     ] {
         let response = server.client.get(server.at(path)).send().await.expect("GET");
         assert_eq!(response.status().as_u16(), 500);
@@ -400,6 +407,7 @@ async fn device_failures_never_take_the_server_down() {
         let (_, body) = common::read(response).await;
         assert_eq!(body["detail"], detail);
         assert_eq!(body["status"], 500);
+        assert_eq!(body["type"], kind);
     }
     // Still serving.
     let (status, _) = server.get("/faulty/").await;

@@ -12,6 +12,27 @@ use uuid::Uuid;
 /// The problem type LabThings-FastAPI clients recognise as a cancellation.
 pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.io/en/latest/autoapi/labthings_fastapi/exceptions/index.html#labthings_fastapi.exceptions.InvocationCancelledError";
 
+/// The `type` of each kind of problem a failure of device code is, besides
+/// a cancellation ([`CANCELLED_PROBLEM_TYPE`], the original's): (title the
+/// core gives the failure, or `""` for any other, type URI). The table in
+/// docs/http-contract.md says what each means.
+pub const PROBLEM_TYPES: &[(&str, &str)] = &[
+    ("BadRequest", "urn:labthings:problem:bad-request"),
+    ("Panic", "urn:labthings:problem:panic"),
+    ("SettingNotSaved", "urn:labthings:problem:setting-not-saved"),
+    ("SerializationError", "urn:labthings:problem:output-not-serializable"),
+    ("", "urn:labthings:problem:device-error"),
+];
+
+/// The problem type URI for a failure titled `title` (see [`PROBLEM_TYPES`]).
+fn problem_type(title: &str) -> &'static str {
+    PROBLEM_TYPES
+        .iter()
+        .find(|(known, _)| *known == title)
+        .or_else(|| PROBLEM_TYPES.last())
+        .map_or("about:blank", |(_, uri)| uri)
+}
+
 /// RFC 9457 problem details: a failed invocation's `error`, and the body of
 /// a 500 answer.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -36,6 +57,10 @@ impl ProblemDetails {
     /// use labthings_http::render::ProblemDetails;
     /// let problem = ProblemDetails::from_failure(&labthings_core::Failure::Cancelled);
     /// assert_eq!((problem.status, problem.title.as_str()), (500, "InvocationCancelledError"));
+    /// let refused = ProblemDetails::from_failure(&labthings_core::Failure::BadRequest { detail: "too far".into() });
+    /// assert_eq!((refused.status, refused.kind.as_deref()), (422, Some("urn:labthings:problem:bad-request")));
+    /// let failed = ProblemDetails::from_failure(&labthings_core::Failure::error("StageJammed", "stuck at 5 um"));
+    /// assert_eq!((failed.status, failed.kind.as_deref()), (500, Some("urn:labthings:problem:device-error")));
     /// ```
     pub fn from_failure(failure: &Failure) -> Self {
         let (status, title, kind) = match failure {
@@ -44,8 +69,12 @@ impl ProblemDetails {
                 "InvocationCancelledError".to_owned(),
                 Some(CANCELLED_PROBLEM_TYPE.to_owned()),
             ),
-            Failure::BadRequest { .. } => (422, "BadRequest".to_owned(), None),
-            Failure::Error { title, .. } => (500, title.clone(), None),
+            Failure::BadRequest { .. } => (
+                422,
+                "BadRequest".to_owned(),
+                Some(problem_type("BadRequest").to_owned()),
+            ),
+            Failure::Error { title, .. } => (500, title.clone(), Some(problem_type(title).to_owned())),
         };
         Self {
             detail: failure.detail(),
