@@ -33,11 +33,11 @@ pub fn within_travel(position: i64) -> bool {
 #[thing]
 pub struct Stage {
     /// Current position in motor steps, as `[x, y, z]`. Observable: every step is announced.
-    #[property(read_only)]
+    #[property(read_only, state)]
     pub position: DataProperty<[i64; 3]>,
     step_delay_ms: AtomicU64,
     /// Calibration: motor steps per micrometre. Saved in `settings/stage.json`.
-    #[property(setting, minimum = 0.001, maximum = 1000000.0, unit = "steps/um")]
+    #[property(setting, state, minimum = 0.001, maximum = 1000000.0, unit = "steps/um")]
     pub steps_per_um: DataProperty<f64>,
 }
 
@@ -212,7 +212,7 @@ pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
 #[thing]
 impl Camera {
     /// Exposure time in milliseconds (0.01 to 10000).
-    #[property(minimum = 0.01, maximum = 10000.0, unit = "ms")]
+    #[property(state, minimum = 0.01, maximum = 10000.0, unit = "ms")]
     fn exposure_ms(&self) -> f64 {
         *self.exposure_ms.lock()
     }
@@ -244,6 +244,16 @@ impl Camera {
     fn sensor_temperature(&self) -> f64 {
         let minutes = self.switched_on.elapsed().as_secs_f64() / 60.0;
         (300.0 + 20.0 * (minutes * std::f64::consts::PI).sin()).round() / 10.0
+    }
+
+    /// The state of every instrument of the lab, as acquisition code stores
+    /// it with each picture.
+    ///
+    /// Each thing's `#[property(state)]` values (its data properties if it
+    /// marks none), read now.
+    #[action]
+    fn lab_state(&self) -> labthings::serde_json::Map<String, labthings::serde_json::Value> {
+        labthings::context::thing_states()
     }
 
     /// Take one picture and return it as a JPEG file.
@@ -335,7 +345,8 @@ impl Autofocus {
     /// Scan z over `range` steps each side of here, in `step`s; move to the sharpest.
     ///
     /// Calls the stage and camera directly on this thread: their log lines land
-    /// in this invocation's log.
+    /// in this invocation's log, and `CancelHook::current()` (this
+    /// invocation's hook) passes a cancellation of the scan on to them.
     #[action(lock = "server")]
     fn scan(
         &self,
@@ -345,25 +356,24 @@ impl Autofocus {
         #[default(10)]
         #[param(minimum = 1, maximum = 1000, unit = "steps")]
         step: i64,
-        cancel: CancelHook,
     ) -> Result<i64, MoveError> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
         let start_z = stage.position.get()[2];
-        stage.move_relative(0, 0, -range, cancel.clone())?;
+        stage.move_relative(0, 0, -range, CancelHook::current())?;
         let mut best = (f64::MIN, start_z - range);
         let mut z = start_z - range;
         while z <= start_z + range {
-            camera.acquire(1, cancel.clone())?;
+            camera.acquire(1, CancelHook::current())?;
             let sharpness = camera.sharpness(z);
             tracing::info!("z = {z}: sharpness {sharpness:.1}");
             if sharpness > best.0 {
                 best = (sharpness, z);
             }
-            stage.move_relative(0, 0, step, cancel.clone())?;
+            stage.move_relative(0, 0, step, CancelHook::current())?;
             z += step;
         }
         let here = stage.position.get()[2];
-        stage.move_relative(0, 0, best.1 - here, cancel)?;
+        stage.move_relative(0, 0, best.1 - here, CancelHook::current())?;
         self.best_z.set(Some(best.1));
         Ok(best.1)
     }

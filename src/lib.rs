@@ -2,6 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub use labthings_core as core;
+/// What device code running for an invocation may ask for: its helper
+/// threads (`context::spawn`), the state of every thing (`context::thing_states`).
+pub use labthings_core::context;
 #[cfg(feature = "http")]
 pub use labthings_http as http;
 

@@ -386,6 +386,137 @@ async fn autofocus_drives_the_stage_and_camera_through_slots() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_autofocus_scan_stops_the_stage_it_is_moving() {
+    let dir = scratch_dir("autofocus-cancel");
+    let server = lab(&dir).await;
+    assert_eq!(server.put("/stage/step_delay_ms", json!(20)).await.0, 201);
+    // The first move of the scan is 5,000 steps down: 100 s at 20 ms a step.
+    let (_, scan) = server
+        .post("/autofocus/scan", json!({"range": 5000, "step": 1000}))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/stage/position").await.1 == json!([0, 0, 0]) {
+        assert!(std::time::Instant::now() < deadline, "the scan never moved the stage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let href = scan["href"].as_str().expect("href");
+    assert_eq!(
+        server
+            .client
+            .delete(href)
+            .send()
+            .await
+            .expect("DELETE")
+            .status()
+            .as_u16(),
+        200
+    );
+    let done = server.wait_finished(&scan).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    // The stage's move, called through the slot, stopped with the scan.
+    let stopped_at = server.get("/stage/position").await.1;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.get("/stage/position").await.1,
+        stopped_at,
+        "the stage kept moving"
+    );
+    let z = stopped_at[2].as_i64().unwrap_or(0);
+    assert!(z > -5000 && z < 0, "stopped part-way down: {stopped_at}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lab_state_holds_each_things_state_properties() {
+    let dir = scratch_dir("lab-state");
+    let server = lab(&dir).await;
+    assert_eq!(server.put("/camera/exposure_ms", json!(12.5)).await.0, 201);
+    let (status, state) = server.post("/camera/lab_state?return=output", json!({})).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["stage"], json!({"position": [0, 0, 0], "steps_per_um": 1.0}));
+    assert_eq!(state["camera"], json!({"exposure_ms": 12.5}));
+    // The autofocus marks nothing: its data properties.
+    assert_eq!(state["autofocus"], json!({"best_z": null}));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Work split over helper threads.
+#[thing]
+#[derive(Default)]
+struct Splitter {}
+
+#[thing]
+impl Splitter {
+    /// Start two helpers that log and wait for cancellation; report what
+    /// they saw.
+    #[action]
+    fn split(&self) -> Result<Vec<bool>, Cancelled> {
+        let helpers: Vec<_> = (0..2)
+            .map(|n| {
+                labthings::context::spawn(format!("helper-{n}"), move || {
+                    tracing::info!("helper {n} started");
+                    // The invocation's hook: a cancel of the action wakes it.
+                    CancelHook::current().sleep(Duration::from_secs(30)).is_err()
+                })
+                .expect("a helper thread")
+            })
+            .collect();
+        let seen = helpers.into_iter().map(|h| h.join().unwrap_or(false)).collect();
+        CancelHook::current().check()?;
+        Ok(seen)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_threads_inherit_the_invocations_log_and_cancellation() {
+    let server = start(
+        Server::builder()
+            .thing("splitter", Splitter::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, invocation) = server.post("/splitter/split", json!({})).await;
+    let href = invocation["href"].as_str().expect("href").to_owned();
+    // Wait until both helpers have logged, then cancel.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, now) = server.get(&href.replace(&server.url, "")).await;
+        if now["log"].as_array().is_some_and(|log| log.len() >= 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helpers' log lines did not land: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(
+        server
+            .client
+            .delete(&href)
+            .send()
+            .await
+            .expect("DELETE")
+            .status()
+            .as_u16(),
+        200
+    );
+    let done = server.wait_finished(&invocation).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the helpers did not wake");
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let mut messages: Vec<&str> = done["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    messages.sort();
+    assert_eq!(messages, ["helper 0 started", "helper 1 started"]);
+}
+
 #[test]
 fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
     let missing = Server::builder()

@@ -191,6 +191,9 @@ pub struct PropertyDescriptor<T: 'static> {
     /// A getter read this often, in milliseconds, while anyone observes the
     /// server, and announced when its value changes (`#[property(poll_ms = N)]`).
     pub poll_ms: Option<u64>,
+    /// Part of the Thing's state, the metadata stored with measurements
+    /// (`#[property(state)]`).
+    pub state: bool,
 }
 
 impl<T> std::fmt::Debug for PropertyDescriptor<T> {

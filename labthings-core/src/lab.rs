@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::context::StatesFn;
 use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
@@ -106,6 +107,14 @@ impl Lab {
         for thing in &served {
             thing.publish_to(manager.hub());
         }
+        // Weak: the manager must not keep the things alive.
+        let weak: Vec<_> = served.iter().map(Arc::downgrade).collect();
+        manager.set_thing_states(StatesFn(Arc::new(move || {
+            weak.iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .map(|thing| (thing.name().to_owned(), thing.thing_state()))
+                .collect()
+        })));
         Ok(Self {
             things: served,
             manager,
@@ -122,6 +131,14 @@ impl Lab {
     /// The action manager that runs their invocations.
     pub fn manager(&self) -> &Arc<ActionManager> {
         &self.manager
+    }
+
+    /// The state of every thing, by name (see [`ThingInstance::thing_state`]).
+    pub fn thing_states(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.things
+            .iter()
+            .map(|thing| (thing.name().to_owned(), thing.thing_state()))
+            .collect()
     }
 
     /// Run every thing's `#[on_start]` hook in order, then start polling

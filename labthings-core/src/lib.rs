@@ -25,6 +25,7 @@
 
 pub mod blob;
 pub mod cancel;
+pub mod context;
 pub mod data;
 pub mod descriptor;
 pub mod event;

@@ -9,8 +9,8 @@
 //! finished is evicted first), and each keeps a log of bounded size.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -18,11 +18,12 @@ use serde_json::Value;
 use tracing::Level;
 use uuid::Uuid;
 
-use crate::blob::{BlobData, collect_blobs_into};
+use crate::blob::BlobData;
+use crate::context::{Context, StatesFn};
 use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{LockGuard, WhenBusy};
-use crate::log::{LogBuffer, LogRecord, capture_into};
+use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Failure;
 use crate::pool::ThreadPool;
 use crate::registry::ActionCall;
@@ -132,6 +133,8 @@ struct Shared {
     active: AtomicUsize,
     /// Set by [`ActionManager::close`]: nothing new starts.
     closed: AtomicBool,
+    /// The thing states device code may ask for ([`crate::context::thing_states`]).
+    states: OnceLock<StatesFn>,
 }
 
 impl Shared {
@@ -239,8 +242,15 @@ impl ActionManager {
                 threads,
                 active: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
+                states: OnceLock::new(),
             }),
         }
+    }
+
+    /// Tell device code where the thing states come from (the lab does it
+    /// once, when it is made; later calls change nothing).
+    pub fn set_thing_states(&self, states: StatesFn) {
+        let _ = self.shared.states.set(states);
     }
 
     /// Where status changes (and, through the server, property changes and
@@ -461,8 +471,7 @@ impl Job {
             status: InvocationStatus::Running,
         });
         let result = {
-            let _capture = capture_into(invocation.log_buffer().clone());
-            let _blobs = collect_blobs_into(invocation.blob_sink().clone());
+            let _context = Context::new(invocation.clone(), shared.states.get().cloned()).enter();
             let handle = InvocationHandle::new(invocation.clone());
             call.run(&handle)
         };

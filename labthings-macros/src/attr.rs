@@ -130,6 +130,8 @@ pub(crate) struct PropertyOptions {
     /// `poll_ms = N`: a getter read every N ms while observed, so it is
     /// observable.
     pub poll_ms: Option<LitInt>,
+    /// `state`: part of the Thing's state (metadata for measurements).
+    pub state: bool,
     pub constraints: Constraints,
 }
 
@@ -298,6 +300,8 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
             options.setting = Some(meta.path.span());
         } else if meta.path.is_ident("lock") {
             options.lock = Some((parse_lock(&meta)?, meta.path.span()));
+        } else if meta.path.is_ident("state") {
+            options.state = true;
         } else if meta.path.is_ident("poll_ms") {
             let lit: LitInt = meta.value()?.parse()?;
             match lit.base10_parse::<u64>() {
@@ -311,7 +315,7 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
             }
         } else if !parse_constraint(&meta, &mut options.constraints, false)? {
             return Err(meta.error(
-                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `lock`, `poll_ms = N`, `unit = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
+                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `state`, `lock`, `poll_ms = N`, `unit = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
             ));
         }
         Ok(())

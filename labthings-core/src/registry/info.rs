@@ -92,6 +92,8 @@ pub struct PropertyInfo {
     pub write_lock: LockScope,
     /// How often a getter is read to announce its changes (`poll_ms`).
     pub poll: Option<Duration>,
+    /// Part of the Thing's state (`#[property(state)]`).
+    pub state: bool,
     pub(super) validator: Validator,
 }
 

@@ -94,6 +94,7 @@ impl ThingInstance {
                     setting: p.setting,
                     write_lock: p.write_lock,
                     poll: p.poll_ms.map(Duration::from_millis),
+                    state: p.state,
                 })
             })
             .collect::<Result<_, SchemaError>>()?;
@@ -221,6 +222,23 @@ impl ThingInstance {
             LockScope::Thing => Some(&self.lock),
             LockScope::Server => Some(&self.server_lock),
         }
+    }
+
+    /// This Thing's state: the metadata to store with a measurement (the
+    /// original's `thing_state`). An object of its `#[property(state)]`
+    /// values, read now (a getter runs its device code); a Thing that
+    /// marks none gives its data properties, which are stored values and
+    /// touch no hardware. A property that cannot be read is left out.
+    pub fn thing_state(&self) -> Value {
+        let marked = self.properties.iter().any(|p| p.state);
+        let state: serde_json::Map<String, Value> = self
+            .properties
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| if marked { p.state } else { p.data })
+            .filter_map(|(index, p)| Some((p.name.to_owned(), self.read_property(index).ok()?)))
+            .collect();
+        Value::Object(state)
     }
 
     /// The name the Thing is served under.

@@ -116,6 +116,7 @@ fn property_descriptor(ctx: &Ctx, parts: PropertyParts<'_>, code: PropertyCode) 
     let PropertyCode { read, write, data } = code;
     let (title, description) = title_and_description(docs);
     let setting = options.setting.is_some();
+    let state = options.state;
     let poll_ms = match &options.poll_ms {
         Some(ms) => quote!(::core::option::Option::Some(#ms)),
         None => quote!(::core::option::Option::None),
@@ -135,6 +136,7 @@ fn property_descriptor(ctx: &Ctx, parts: PropertyParts<'_>, code: PropertyCode) 
             setting: #setting,
             write_lock: #write_lock,
             poll_ms: #poll_ms,
+            state: #state,
         }
     }
 }
