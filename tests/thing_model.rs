@@ -691,17 +691,24 @@ fn a_configuration_files_limits_reach_the_server() {
     let path = dir.join("lab.toml");
     std::fs::write(
         &path,
-        "[limits]\nretention_s = 2.5\nmax_retained = 7\nmax_active_invocations = 3\nlog_bytes = 4096\n\n\
-         [things.stage]\ntype = \"Stage\"\n",
+        "default_lock = \"server\"\n\n[limits]\nretention_s = 2.5\nmax_retained = 7\nmax_active_invocations = 3\n\
+         log_bytes = 4096\n\n[things.stage]\ntype = \"Stage\"\n",
     )
     .expect("write");
     let configured =
         labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir)).expect("the file loads");
     let manager = configured.server.manager().config().clone();
+    assert_eq!(manager.default_lock, labthings::core::LockScope::Server);
     assert_eq!(manager.retention, Duration::from_millis(2500));
     assert_eq!(manager.max_retained, 7);
     assert_eq!(manager.max_active, 3);
     assert_eq!(manager.log_bytes, 4096);
+    // A lock that does not exist is named with its key.
+    std::fs::write(&path, "default_lock = \"global\"\n").expect("write");
+    let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
+        .map(|_| ())
+        .expect_err("an unknown lock");
+    assert!(error.to_string().contains("default_lock"), "{error}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -1069,4 +1076,143 @@ async fn exclusive_bounds_multiples_lengths_and_patterns_are_declared_and_enforc
         .post("/labeller/print?return=output", json!({"text": "ab", "copies": 2}))
         .await;
     assert_eq!((status, output), (200, json!("abab")));
+}
+
+/// An oven whose actions say nothing about locks, but one.
+#[thing]
+#[derive(Default)]
+struct Oven {}
+
+#[thing]
+impl Oven {
+    /// Heat until cancelled (no lock declared: the server's default).
+    #[action]
+    fn heat(&self, cancel: CancelHook) -> Result<(), Cancelled> {
+        cancel.sleep(Duration::from_secs(60))
+    }
+
+    /// Read the thermocouple: opts out of the default lock.
+    #[action(lock = "none")]
+    fn peek(&self) -> u32 {
+        180
+    }
+
+    /// Take the server-wide lock for a block of device code only, while a
+    /// flag is set.
+    #[action(lock = "none")]
+    fn calibrate(&self, cancel: CancelHook) -> Result<(), Cancelled> {
+        let _held = labthings::context::hold_server_lock()?;
+        cancel.sleep(Duration::from_secs(60))
+    }
+
+    /// Refused while anything holds the server lock.
+    #[action(lock = "server", when_busy = "reject")]
+    fn door(&self) -> u32 {
+        1
+    }
+}
+
+/// The status of invocation `invocation` now.
+async fn status_of(server: &TestServer, invocation: &Value) -> Value {
+    let id = invocation["id"].as_str().expect("id");
+    server.get(&format!("/action_invocations/{id}")).await.1["status"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
+    let server = start(
+        Server::builder()
+            .config(ServerConfig {
+                default_action_lock: labthings::core::LockScope::Server,
+                settings_dir: None,
+                ..ServerConfig::default()
+            })
+            .thing("left", Oven::default())
+            .thing("right", Oven::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, left) = server.post("/left/heat", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (_, right) = server.post("/right/heat", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(status_of(&server, &left).await, "running");
+    assert_eq!(
+        status_of(&server, &right).await,
+        "pending",
+        "one default-locked action at a time"
+    );
+    let (status, peek) = server.post("/right/peek?return=output", Value::Null).await;
+    assert_eq!((status, peek), (200, json!(180)), "lock = \"none\" opts out");
+    server
+        .delete(&format!(
+            "/action_invocations/{}",
+            left["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    server.wait_finished(&left).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while status_of(&server, &right).await != "running" {
+        assert!(std::time::Instant::now() < deadline, "the waiting action never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+        .delete(&format!(
+            "/action_invocations/{}",
+            right["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    server.wait_finished(&right).await;
+
+    // Without the default, the same actions run side by side.
+    let free = start(
+        Server::builder()
+            .thing("left", Oven::default())
+            .thing("right", Oven::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, a) = free.post("/left/heat", Value::Null).await;
+    let (_, b) = free.post("/right/heat", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        (status_of(&free, &a).await, status_of(&free, &b).await),
+        (json!("running"), json!("running"))
+    );
+    for invocation in [&a, &b] {
+        free.delete(&format!(
+            "/action_invocations/{}",
+            invocation["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+        free.wait_finished(invocation).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_holds_the_server_lock_for_a_block() {
+    let server = start(Server::builder().thing("oven", Oven::default()).build().expect("build")).await;
+    assert_eq!(
+        server.post("/oven/door?return=output", Value::Null).await.0,
+        200,
+        "free"
+    );
+    let (_, calibrating) = server.post("/oven/calibrate", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = server.post("/oven/door", Value::Null).await;
+    assert_eq!(status, 409, "the block holds the server lock: {body}");
+    server
+        .delete(&format!(
+            "/action_invocations/{}",
+            calibrating["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    server.wait_finished(&calibrating).await;
+    assert_eq!(
+        server.post("/oven/door?return=output", Value::Null).await.0,
+        200,
+        "released with the block"
+    );
 }

@@ -18,8 +18,9 @@ use std::thread::JoinHandle;
 use serde_json::{Map, Value};
 
 use crate::blob::{BlobSinkGuard, collect_blobs_into};
-use crate::cancel::CancelHook;
+use crate::cancel::{CancelHook, Cancelled};
 use crate::invocation::Invocation;
+use crate::lock::{HardwareLock, LockGuard};
 use crate::log::{CaptureGuard, capture_into};
 
 /// What gives the state of every served thing (see [`thing_states`]).
@@ -32,11 +33,21 @@ impl std::fmt::Debug for StatesFn {
     }
 }
 
+/// What device code may ask of the lab that serves it: the state of every
+/// thing, and the server-wide hardware lock.
+#[derive(Debug, Clone)]
+pub struct LabLink {
+    /// The state of every served thing, by name.
+    pub states: StatesFn,
+    /// The lock `#[action(lock = "server")]` takes.
+    pub server_lock: Option<Arc<HardwareLock>>,
+}
+
 /// The invocation a thread works for, and what it may ask of the lab.
 #[derive(Clone)]
 pub struct Context {
     invocation: Arc<Invocation>,
-    states: Option<StatesFn>,
+    lab: Option<LabLink>,
 }
 
 impl std::fmt::Debug for Context {
@@ -48,9 +59,9 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// The context of `invocation`, with the lab's thing states if known.
-    pub fn new(invocation: Arc<Invocation>, states: Option<StatesFn>) -> Self {
-        Self { invocation, states }
+    /// The context of `invocation`, with its lab if known.
+    pub fn new(invocation: Arc<Invocation>, lab: Option<LabLink>) -> Self {
+        Self { invocation, lab }
     }
 
     /// Make this the context of the current thread until the guard drops:
@@ -132,6 +143,57 @@ where
 /// original's `get_thing_states()`. Empty outside an invocation.
 pub fn thing_states() -> Map<String, Value> {
     current()
-        .and_then(|context| context.states.map(|states| (states.0)()))
+        .and_then(|context| context.lab.map(|lab| (lab.states.0)()))
         .unwrap_or_default()
+}
+
+/// The server-wide hardware lock, held by device code until dropped (see
+/// [`hold_server_lock`]).
+#[derive(Debug)]
+#[must_use = "the lock is held only while this value lives"]
+pub struct HeldLock {
+    _guard: Option<LockGuard>,
+}
+
+/// Hold the server-wide hardware lock for a block of device code, as the
+/// original's `hold_global_lock`: wait (cancellably) until no other
+/// invocation holds it, then keep every `lock = "server"` action of the
+/// server waiting, or refused if it rejects when busy, until the returned
+/// value is dropped. An invocation that already holds it (an action with
+/// `lock = "server"`) holds it again at no cost. Outside an invocation
+/// there is no lab to share it with, and nothing is locked.
+///
+/// ```
+/// let held = labthings_core::context::hold_server_lock().expect("not cancelled");
+/// drop(held);
+/// ```
+pub fn hold_server_lock() -> Result<HeldLock, Cancelled> {
+    let unlocked = HeldLock { _guard: None };
+    let Some(context) = current() else { return Ok(unlocked) };
+    let Some(lock) = context.lab.as_ref().and_then(|lab| lab.server_lock.clone()) else {
+        return Ok(unlocked);
+    };
+    let me = context.invocation.id();
+    if lock.holder() == Some(me) {
+        return Ok(unlocked);
+    }
+    let cancel = context.invocation.cancel_hook().clone();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let still_wanted = cancel.clone();
+    lock.acquire_or_queue(
+        me,
+        move || !still_wanted.is_cancelled(),
+        move |guard| {
+            // If the waiter gave up, the guard is dropped with the channel,
+            // which hands the lock on.
+            let _ = sender.send(guard);
+        },
+    );
+    loop {
+        match receiver.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(guard) => return Ok(HeldLock { _guard: Some(guard) }),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {}
+            Err(_) => return Err(Cancelled),
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::context::StatesFn;
+use crate::context::{LabLink, StatesFn};
 use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
@@ -103,18 +103,23 @@ impl Lab {
                 thing.attach_settings(dir);
             }
         }
+        for thing in &served {
+            thing.set_default_lock(manager.default_lock);
+        }
         let manager = Arc::new(ActionManager::new(manager));
         for thing in &served {
             thing.publish_to(manager.hub());
         }
         // Weak: the manager must not keep the things alive.
         let weak: Vec<_> = served.iter().map(Arc::downgrade).collect();
-        manager.set_thing_states(StatesFn(Arc::new(move || {
+        let states = StatesFn(Arc::new(move || {
             weak.iter()
                 .filter_map(std::sync::Weak::upgrade)
                 .map(|thing| (thing.name().to_owned(), thing.thing_state()))
                 .collect()
-        })));
+        }));
+        let server_lock = served.first().map(|thing| thing.server_lock().clone());
+        manager.set_lab(LabLink { states, server_lock });
         Ok(Self {
             things: served,
             manager,

@@ -36,14 +36,28 @@ pub struct LockPolicy {
     pub scope: LockScope,
     /// What to do when it is taken.
     pub when_busy: WhenBusy,
+    /// Whether the action says which lock it takes (`lock`, `lock =
+    /// "server"`, `lock = "none"`); one that does not takes the server's
+    /// default lock (none unless configured).
+    pub declared: bool,
 }
 
 impl LockPolicy {
-    /// No locking.
+    /// No locking, unless the server's default says otherwise.
     pub const NONE: Self = Self {
         scope: LockScope::None,
         when_busy: WhenBusy::Wait,
+        declared: false,
     };
+
+    /// This policy, or `default` for an action that did not declare one.
+    pub fn or_default(self, default: LockScope) -> Self {
+        if self.declared {
+            self
+        } else {
+            Self { scope: default, ..self }
+        }
+    }
 }
 
 /// Someone waiting for a [`HardwareLock`]: `wants` is asked when the lock

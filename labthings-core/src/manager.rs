@@ -19,10 +19,10 @@ use tracing::Level;
 use uuid::Uuid;
 
 use crate::blob::BlobData;
-use crate::context::{Context, StatesFn};
+use crate::context::{Context, LabLink};
 use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
-use crate::lock::{LockGuard, WhenBusy};
+use crate::lock::{LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Failure;
 use crate::pool::ThreadPool;
@@ -49,6 +49,10 @@ pub struct ManagerConfig {
     /// How many threads run invocations at most (default 64); further
     /// invocations wait, pending and holding no thread, for one to be free.
     pub max_threads: usize,
+    /// The lock an action takes when it does not say (default none; the
+    /// original's global lock is `LockScope::Server`). An action opts out
+    /// with `#[action(lock = "none")]`.
+    pub default_lock: LockScope,
 }
 
 impl Default for ManagerConfig {
@@ -60,6 +64,7 @@ impl Default for ManagerConfig {
             max_retained: 1000,
             max_active: 256,
             max_threads: 64,
+            default_lock: LockScope::None,
         }
     }
 }
@@ -133,8 +138,8 @@ struct Shared {
     active: AtomicUsize,
     /// Set by [`ActionManager::close`]: nothing new starts.
     closed: AtomicBool,
-    /// The thing states device code may ask for ([`crate::context::thing_states`]).
-    states: OnceLock<StatesFn>,
+    /// What device code may ask of the lab ([`crate::context`]).
+    lab: OnceLock<LabLink>,
 }
 
 impl Shared {
@@ -242,15 +247,15 @@ impl ActionManager {
                 threads,
                 active: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
-                states: OnceLock::new(),
+                lab: OnceLock::new(),
             }),
         }
     }
 
-    /// Tell device code where the thing states come from (the lab does it
-    /// once, when it is made; later calls change nothing).
-    pub fn set_thing_states(&self, states: StatesFn) {
-        let _ = self.shared.states.set(states);
+    /// Tell device code what its lab offers (the lab does it once, when it
+    /// is made; later calls change nothing).
+    pub fn set_lab(&self, lab: LabLink) {
+        let _ = self.shared.lab.set(lab);
     }
 
     /// Where status changes (and, through the server, property changes and
@@ -471,7 +476,7 @@ impl Job {
             status: InvocationStatus::Running,
         });
         let result = {
-            let _context = Context::new(invocation.clone(), shared.states.get().cloned()).enter();
+            let _context = Context::new(invocation.clone(), shared.lab.get().cloned()).enter();
             let handle = InvocationHandle::new(invocation.clone());
             call.run(&handle)
         };

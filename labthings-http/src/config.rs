@@ -95,6 +95,11 @@ pub struct ServerConfig {
     /// settings (default `settings`, relative to the working directory;
     /// `None` keeps settings in memory only).
     pub settings_dir: Option<PathBuf>,
+    /// The hardware lock an action takes when it does not say (default
+    /// none). `LockScope::Server` is the original's global lock: one such
+    /// action at a time in the whole server; an action opts out with
+    /// `#[action(lock = "none")]`. Configuration files: `default_lock`.
+    pub default_action_lock: labthings_core::LockScope,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +129,7 @@ impl Default for ServerConfig {
             expiry_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(5),
             settings_dir: Some(PathBuf::from("settings")),
+            default_action_lock: labthings_core::LockScope::None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! host = "127.0.0.1"
 //! port = 5000
 //! settings_dir = "settings"
+//! default_lock = "server"  # optional: actions that do not say take this lock
 //!
 //! [limits]                 # optional: any ServerConfig limit, times in seconds
 //! retention_s = 300
@@ -106,6 +107,7 @@ struct FileModel {
     host: Option<String>,
     port: Option<u16>,
     settings_dir: Option<PathBuf>,
+    default_lock: Option<LockName>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -113,6 +115,15 @@ struct FileModel {
     tls: Option<Tls>,
     #[serde(default)]
     things: toml::Table,
+}
+
+/// `default_lock`: the lock of actions that do not declare one.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LockName {
+    None,
+    Thing,
+    Server,
 }
 
 /// The `[security]` table: who may reach the server from a browser.
@@ -446,6 +457,13 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     let mut config = config;
     if let Some(dir) = file.settings_dir {
         config.settings_dir = Some(dir);
+    }
+    if let Some(lock) = file.default_lock {
+        config.default_action_lock = match lock {
+            LockName::None => labthings_core::LockScope::None,
+            LockName::Thing => labthings_core::LockScope::Thing,
+            LockName::Server => labthings_core::LockScope::Server,
+        };
     }
     file.limits
         .apply(&mut config)

@@ -119,6 +119,7 @@ impl ServerBuilder {
                 max_retained: self.config.max_retained,
                 max_active: self.config.max_active_invocations,
                 max_threads: self.config.max_invocation_threads,
+                default_lock: self.config.default_action_lock,
             },
         )?;
         let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;

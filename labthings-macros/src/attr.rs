@@ -114,6 +114,8 @@ fn role_list(place: Place) -> String {
 pub(crate) enum LockArg {
     Thing,
     Server,
+    /// `lock = "none"`: opt out of the server's default lock.
+    Unlocked,
 }
 
 /// The options of `#[property(..)]`.
@@ -242,9 +244,10 @@ fn parse_lock(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LockArg> {
         match lit.value().as_str() {
             "thing" => Ok(LockArg::Thing),
             "server" => Ok(LockArg::Server),
+            "none" => Ok(LockArg::Unlocked),
             _ => Err(syn::Error::new(
                 lit.span(),
-                "expected `lock = \"thing\"` or `lock = \"server\"`",
+                "expected `lock = \"thing\"`, `lock = \"server\"` or `lock = \"none\"` (no lock, whatever the server's default)",
             )),
         }
     } else {
@@ -346,7 +349,7 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
             };
         } else {
             return Err(meta.error(
-                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `lock`, `lock = \"server\"` and `when_busy = \"reject\"`",
+                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `lock`, `lock = \"server\"`, `lock = \"none\"` and `when_busy = \"reject\"`",
             ));
         }
         Ok(())

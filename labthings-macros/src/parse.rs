@@ -9,7 +9,7 @@ use syn::{
     ReturnType, Type,
 };
 
-use crate::attr::{self, ActionOptions, Place, PropertyOptions, Role};
+use crate::attr::{self, ActionOptions, LockArg, Place, PropertyOptions, Role};
 use crate::check;
 use crate::model::{
     Action, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, StructModel,
@@ -247,7 +247,7 @@ fn action(
         reject_when_busy,
         when_busy_span,
     } = options;
-    if reject_when_busy && lock.is_none() {
+    if reject_when_busy && !matches!(lock, Some(LockArg::Thing | LockArg::Server)) {
         errors.push(syn::Error::new(
             when_busy_span.unwrap_or(role_span),
             "`when_busy` needs a lock: write `#[action(lock, when_busy = \"reject\")]`",

@@ -76,7 +76,7 @@ impl ThingInstance {
             action: action.name,
             input: prepared.input,
             retention: action.retention,
-            lock: action.lock,
+            lock: action.lock.or_default(self.default_lock()),
             run: prepared.run,
         })
     }

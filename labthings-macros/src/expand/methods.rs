@@ -306,7 +306,8 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
         quote!(#private::WhenBusy::Wait)
     };
     let scope = lock_scope(ctx, action.lock);
-    let lock = quote!(#private::LockPolicy { scope: #scope, when_busy: #when_busy });
+    let declared = action.lock.is_some();
+    let lock = quote!(#private::LockPolicy { scope: #scope, when_busy: #when_busy, declared: #declared });
     let retention = match action.retention_secs {
         Some(secs) => quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#secs))),
         None => quote!(::core::option::Option::None),

@@ -163,7 +163,7 @@ fn schema_fn(ctx: &Ctx, value_ty: &syn::Type, constraints: &Constraints) -> Toke
 fn lock_scope(ctx: &Ctx, lock: Option<LockArg>) -> TokenStream {
     let private = &ctx.private;
     match lock {
-        None => quote!(#private::LockScope::None),
+        None | Some(LockArg::Unlocked) => quote!(#private::LockScope::None),
         Some(LockArg::Thing) => quote!(#private::LockScope::Thing),
         Some(LockArg::Server) => quote!(#private::LockScope::Server),
     }
