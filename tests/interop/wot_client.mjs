@@ -297,6 +297,13 @@ const plans = {
       controller.abort();
     }
 
+    // A polled getter is observable: node-wot hears its current reading.
+    const temperatures = await s.observe("sensor_temperature", async () => {}, (seen) => seen.length >= 1);
+    check(temperatures[0] > 20 && temperatures[0] < 40, "the sensor temperature is a plausible reading", temperatures);
+    const state = await s.invoke("lab_state");
+    equal(state.camera, { exposure_ms: 1 }, "the lab state holds the camera's state property");
+    check(Array.isArray(state.stage?.position), "the lab state holds the stage's position", state);
+
     await s.write("exposure_ms", 10);
     const long = s.invoke("acquire", { count: 1000 });
     long.catch(() => {});
