@@ -70,7 +70,7 @@ impl Stage {
     /// that would end beyond the stage's travel is refused (422) before any
     /// step.
     #[action(lock)]
-    fn move_relative(
+    pub fn move_relative(
         &self,
         #[param(minimum = -200000, maximum = 200000, unit = "steps")] x: i64,
         #[default(0)]

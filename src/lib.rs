@@ -32,6 +32,8 @@ pub use tracing;
 
 #[cfg(feature = "http")]
 pub mod cli;
+#[cfg(feature = "http")]
+pub mod testing;
 
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {

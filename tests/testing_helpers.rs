@@ -1,0 +1,116 @@
+//! The testing helpers users test their own device code with
+//! (`labthings::testing`), on the mock lab: no server, no sockets.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use labthings::InvocationStatus;
+use labthings::core::Failure;
+use labthings::prelude::*;
+use labthings::testing::{InvocationScope, TestLab};
+use serde_json::json;
+
+fn mock_lab() -> TestLab {
+    let lab = TestLab::builder()
+        .thing("stage", mock_lab::Stage::default())
+        .thing("camera", mock_lab::Camera::default())
+        .thing("autofocus", mock_lab::Autofocus::default())
+        .build()
+        .expect("the mock lab builds");
+    lab.write("stage", "step_delay_ms", json!(0)).expect("a valid delay");
+    lab.write("camera", "exposure_ms", json!(0.01))
+        .expect("a valid exposure");
+    lab
+}
+
+#[test]
+fn actions_are_called_as_the_server_calls_them_with_slots_filled() {
+    let lab = mock_lab();
+    let done = lab.call("autofocus", "scan", json!({"range": 60, "step": 10}));
+    assert_eq!(done.status, InvocationStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.output, Some(json!(40)), "the mock focal plane is at z = 40");
+    assert!(
+        done.log.iter().any(|r| r.message.starts_with("axis 2 moved")),
+        "{:?}",
+        done.log
+    );
+    assert_eq!(lab.read("stage", "position"), Ok(json!([0, 0, 40])));
+    assert_eq!(
+        lab.get::<mock_lab::Autofocus>("autofocus").map(|a| a.best_z.get()),
+        Some(Some(40))
+    );
+    // Input is checked as a client's would be.
+    let refused = lab.call("stage", "move_relative", json!({"x": "far"}));
+    assert_eq!(refused.status, InvocationStatus::Error);
+    assert!(
+        matches!(&refused.error, Some(Failure::BadRequest { detail }) if detail.contains("body.x") || detail.contains("x")),
+        "{:?}",
+        refused.error
+    );
+    assert!(lab.call("stage", "fly", json!({})).error.is_some());
+}
+
+#[test]
+fn a_started_action_can_be_cancelled() {
+    let lab = mock_lab();
+    lab.write("stage", "step_delay_ms", json!(20)).expect("a valid delay");
+    let invocation = lab
+        .start("stage", "move_relative", json!({"x": 1000}))
+        .expect("started");
+    std::thread::sleep(Duration::from_millis(100));
+    invocation.request_cancel();
+    assert_eq!(invocation.wait(Duration::from_secs(10)), InvocationStatus::Cancelled);
+    let x = lab.read("stage", "position").expect("readable")[0]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(x > 0 && x < 1000, "stopped part-way: {x}");
+}
+
+#[test]
+fn device_methods_run_directly_in_a_scope_with_a_cancel_hook_and_a_log() {
+    let stage = mock_lab::Stage::default();
+    let scope = InvocationScope::new();
+    let hook = scope.cancel_hook();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        hook.cancel();
+    });
+    let moved = scope.run(|| stage.move_relative(1000, 0, 0, CancelHook::current()));
+    canceller.join().expect("the canceller");
+    assert!(moved.is_err(), "cancelled part-way");
+    let x = stage.position.get()[0];
+    assert!(x > 0 && x < 1000, "{x}");
+    let log = scope.log();
+    assert_eq!(log[0].message, "moving by [1000, 0, 0]", "{log:?}");
+}
+
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Records that it was stopped.
+#[thing]
+#[derive(Default)]
+struct Recorder {}
+
+#[thing]
+impl Recorder {
+    /// Note the stop.
+    #[on_stop]
+    fn close(&self) {
+        STOPPED.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropping_the_lab_runs_the_stop_hooks() {
+    let lab = TestLab::builder()
+        .thing("recorder", Recorder::default())
+        .build()
+        .expect("builds");
+    assert!(!STOPPED.load(Ordering::SeqCst));
+    drop(lab);
+    assert!(STOPPED.load(Ordering::SeqCst));
+}
