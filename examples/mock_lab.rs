@@ -187,6 +187,39 @@ impl Default for Camera {
     }
 }
 
+/// What `measure_image` finds in a picture.
+#[model]
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its width in pixels.
+    pub width: u16,
+    /// Its height in pixels.
+    pub height: u16,
+}
+
+/// The width and height in a JPEG's start-of-frame header, if it has one.
+pub fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
+    let mut at = 2; // after the start-of-image marker
+    while at + 4 <= jpeg.len() {
+        if jpeg[at] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[at + 1];
+        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        if matches!(marker, 0xC0..=0xC3) {
+            let header = jpeg.get(at + 5..at + 9)?;
+            return Some((
+                u16::from_be_bytes([header[2], header[3]]),
+                u16::from_be_bytes([header[0], header[1]]),
+            ));
+        }
+        at = at.checked_add(2 + length)?;
+    }
+    None
+}
+
 /// A grey `width` x `height` JPEG with a bright bar at `offset`: a mock image.
 pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
     let pixels: Vec<u8> = (0..height)
@@ -258,10 +291,28 @@ impl Camera {
 
     /// Take one picture and return it as a JPEG file.
     #[action]
-    fn snap(&self) -> Blob {
+    fn snap(&self) -> TypedBlob<Jpeg> {
         let frame = self.frames.fetch_add(1, Ordering::Relaxed);
         tracing::info!("snapped frame {frame}");
-        Blob::from_bytes(mock_jpeg(320, 240, (frame * 16 % 320) as u16), "image/jpeg")
+        TypedBlob::from_bytes(mock_jpeg(320, 240, (frame * 16 % 320) as u16))
+    }
+
+    /// Measure a picture `snap` took: pass its output's link as `image`.
+    ///
+    /// Chains a capture into processing, as acquisition code does: the
+    /// image is the blob the earlier invocation holds, not an upload.
+    #[action]
+    fn measure_image(&self, image: TypedBlob<Jpeg>) -> Result<ImageInfo, BadRequest> {
+        let bytes = image
+            .blob()
+            .read_bytes()
+            .map_err(|e| BadRequest::new(format!("the image cannot be read: {e}")))?;
+        let (width, height) = jpeg_size(&bytes).ok_or_else(|| BadRequest::new("the image has no JPEG frame header"))?;
+        Ok(ImageInfo {
+            bytes: bytes.len() as u64,
+            width,
+            height,
+        })
     }
 
     /// Start the preview: a thread pushes a new frame every 100 ms while anyone watches.

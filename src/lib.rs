@@ -8,6 +8,8 @@ pub use labthings_core::context;
 #[cfg(feature = "http")]
 pub use labthings_http as http;
 
+/// Blobs whose media type is fixed by their type, and the media types.
+pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
 pub use labthings_core::{
     ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
     InvocationStatus, MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot, ThingStruct,
@@ -38,8 +40,9 @@ pub mod testing;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, MjpegStream, Thing, ThingSlot,
-        action, event, model, on_start, on_stop, param, property, slot, stream, thing, tracing,
+        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream, Png, Thing,
+        ThingSlot, Tiff, TypedBlob, action, event, model, on_start, on_stop, param, property, slot, stream, thing,
+        tracing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};

@@ -155,7 +155,11 @@ impl TestLab {
             .iter()
             .position(|a| a.name == action)
             .ok_or_else(|| format!("`{thing}` has no action `{action}`"))?;
-        let call = instance.prepare(index, input).map_err(|e| match e {
+        let call = {
+            let _blobs = labthings_core::blob::resolve_blobs_with(self.lab.manager().blob_source());
+            instance.prepare(index, input)
+        };
+        let call = call.map_err(|e| match e {
             PrepareError::NoSuchAction => format!("`{thing}` has no action `{action}`"),
             PrepareError::Invalid(problems) => problems
                 .iter()

@@ -681,3 +681,70 @@ async fn device_code_grabs_the_next_frame_of_its_stream() {
     let done = server.wait_finished(&waiting).await;
     assert_eq!(done["output"], json!(64 * 1024), "{done}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_blob_chains_into_another_actions_input() {
+    let server = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                ..ServerConfig::default()
+            })
+            .thing("camera", mock_lab::Camera::default())
+            .thing("archive", Archive::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, td) = server.get("/camera/").await;
+    assert_valid_td(&td);
+    assert_eq!(
+        td["actions"]["snap"]["output"]["properties"]["media_type"]["const"],
+        "image/jpeg"
+    );
+    let image_schema = &td["actions"]["measure_image"]["input"]["properties"]["image"];
+    assert_eq!(
+        image_schema["properties"]["media_type"]["const"], "image/jpeg",
+        "{image_schema}"
+    );
+
+    let (status, snapped) = server.post("/camera/snap?return=output", json!({})).await;
+    assert_eq!(status, 200, "{snapped}");
+    assert!(snapped["href"].as_str().unwrap_or_default().starts_with(&server.url));
+    let (status, info) = server
+        .post("/camera/measure_image?return=output", json!({"image": snapped}))
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["width"], 320);
+    assert_eq!(info["height"], 240);
+    assert!(info["bytes"].as_u64().is_some_and(|b| b > 100), "{info}");
+
+    // Only blobs this server holds, of the declared type.
+    let elsewhere = json!({"href": "http://elsewhere.example/blob/67e55044-10b1-426f-9247-bb680e5fe0c8", "media_type": "image/jpeg"});
+    let unknown = json!({"href": format!("{}/blob/67e55044-10b1-426f-9247-bb680e5fe0c8", server.url), "media_type": "image/jpeg"});
+    for image in [elsewhere, unknown] {
+        let (status, body) = server.post("/camera/measure_image", json!({"image": image})).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().contains("not a blob held by this server"), "{body}");
+    }
+    let (_, archived) = server.post("/archive/memory?return=output", json!({})).await;
+    let (status, body) = server
+        .post("/camera/measure_image", json!({"image": archived.clone()}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "image", "media_type"]),
+        "{body}"
+    );
+    // A link that claims another media type is judged by the blob itself.
+    let mut claimed = archived;
+    claimed["media_type"] = json!("image/jpeg");
+    let (status, body) = server.post("/camera/measure_image", json!({"image": claimed})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("takes blobs of type image/jpeg; the one given is application/octet-stream"),
+        "{body}"
+    );
+}

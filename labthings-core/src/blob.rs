@@ -12,8 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeMap};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -138,6 +139,115 @@ impl Blob {
     pub fn data(&self) -> &Arc<BlobData> {
         &self.data
     }
+
+    /// Its media type, e.g. `image/png`.
+    pub fn media_type(&self) -> &str {
+        &self.data.media_type
+    }
+
+    /// Its bytes: shared if held in memory, read if a file.
+    pub fn read_bytes(&self) -> std::io::Result<Bytes> {
+        match &self.data.content {
+            BlobContent::Bytes(bytes) => Ok(bytes.clone()),
+            BlobContent::File { path, .. } => std::fs::read(path).map(Bytes::from),
+        }
+    }
+}
+
+/// A media type known when the code is written, for [`TypedBlob`].
+pub trait MediaType: Send + Sync + 'static {
+    /// The media type, e.g. `image/jpeg`.
+    const MEDIA_TYPE: &'static str;
+    /// A name for the blob type in schemas, e.g. `JpegBlob`.
+    const NAME: &'static str;
+}
+
+/// JPEG images (`image/jpeg`).
+#[derive(Debug, Clone, Copy)]
+pub struct Jpeg;
+impl MediaType for Jpeg {
+    const MEDIA_TYPE: &'static str = "image/jpeg";
+    const NAME: &'static str = "JpegBlob";
+}
+
+/// PNG images (`image/png`).
+#[derive(Debug, Clone, Copy)]
+pub struct Png;
+impl MediaType for Png {
+    const MEDIA_TYPE: &'static str = "image/png";
+    const NAME: &'static str = "PngBlob";
+}
+
+/// TIFF images (`image/tiff`).
+#[derive(Debug, Clone, Copy)]
+pub struct Tiff;
+impl MediaType for Tiff {
+    const MEDIA_TYPE: &'static str = "image/tiff";
+    const NAME: &'static str = "TiffBlob";
+}
+
+/// A [`Blob`] whose media type is fixed by its type, as the original's
+/// `Blob` subclasses: the schema says the media type (`const`), so
+/// clients know what they get, and as an input it refuses a blob of
+/// another type with a message naming both.
+///
+/// ```
+/// use labthings_core::blob::{Jpeg, TypedBlob};
+/// let still = TypedBlob::<Jpeg>::from_bytes(vec![0xFF, 0xD8, 0xFF, 0xD9]);
+/// assert_eq!(still.blob().media_type(), "image/jpeg");
+/// ```
+pub struct TypedBlob<M: MediaType> {
+    blob: Blob,
+    media: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<M: MediaType> std::fmt::Debug for TypedBlob<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TypedBlob").field(&self.blob).finish()
+    }
+}
+
+impl<M: MediaType> Clone for TypedBlob<M> {
+    fn clone(&self) -> Self {
+        Self {
+            blob: self.blob.clone(),
+            media: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<M: MediaType> TypedBlob<M> {
+    /// Bytes held in memory.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::wrap(Blob::from_bytes(bytes, M::MEDIA_TYPE))
+    }
+
+    /// A file on disk, left in place afterwards.
+    pub fn from_file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        Blob::from_file(path, M::MEDIA_TYPE).map(Self::wrap)
+    }
+
+    /// A file the blob owns (deleted when its invocation expires).
+    pub fn from_temp_file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        Blob::from_temp_file(path, M::MEDIA_TYPE).map(Self::wrap)
+    }
+
+    fn wrap(blob: Blob) -> Self {
+        Self {
+            blob,
+            media: std::marker::PhantomData,
+        }
+    }
+
+    /// The blob.
+    pub fn blob(&self) -> &Blob {
+        &self.blob
+    }
+
+    /// The blob, untyped.
+    pub fn into_blob(self) -> Blob {
+        self.blob
+    }
 }
 
 /// The URI that names a blob in an action's output, `urn:uuid:{id}`
@@ -194,7 +304,9 @@ impl Serialize for Blob {
                 sink.lock().push(self.data.clone());
                 true
             }
-            None => false,
+            // Decoding an input (which holds blobs of earlier outputs, kept
+            // by their invocations): the link names the blob as it was given.
+            None => BLOB_SOURCE.with(|s| s.borrow().is_some()),
         });
         if !kept {
             return Err(S::Error::custom(
@@ -207,6 +319,106 @@ impl Serialize for Blob {
         map.serialize_entry("rel", "output")?;
         map.serialize_entry("description", BLOB_DESCRIPTION)?;
         map.end()
+    }
+}
+
+/// Finds the blobs this server holds by id, while an action's input is
+/// decoded (a protocol binding sets it around [`ThingInstance::prepare`](crate::ThingInstance::prepare)).
+pub type BlobSource = Arc<dyn Fn(Uuid) -> Option<Arc<BlobData>> + Send + Sync>;
+
+thread_local! {
+    static BLOB_SOURCE: RefCell<Option<BlobSource>> = const { RefCell::new(None) };
+}
+
+/// Decode blobs in inputs on this thread from `source` until the guard is
+/// dropped.
+pub fn resolve_blobs_with(source: BlobSource) -> BlobSourceGuard {
+    let previous = BLOB_SOURCE.with(|s| s.borrow_mut().replace(source));
+    BlobSourceGuard { previous }
+}
+
+/// Restores the previous blob source of this thread when dropped.
+#[must_use = "blobs are resolved only while the guard lives"]
+pub struct BlobSourceGuard {
+    previous: Option<BlobSource>,
+}
+
+impl std::fmt::Debug for BlobSourceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobSourceGuard")
+    }
+}
+
+impl Drop for BlobSourceGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        BLOB_SOURCE.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
+/// An action's input may name a blob an earlier action output on this
+/// server: its link object, as the output gave it (`href` and
+/// `media_type`). The
+/// binding turns its own links into [`blob_uri`]s before decoding; any other
+/// `href` is refused with a message saying which blobs are accepted.
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let href = value
+            .get("href")
+            .and_then(Value::as_str)
+            .ok_or_else(|| D::Error::custom("a blob input is the link object of an action's output on this server"))?;
+        let not_ours = || {
+            D::Error::custom(format!(
+                "`{href}` is not a blob held by this server: give the `href` of an action's output on this server, \
+                 while that invocation is retained"
+            ))
+        };
+        let id: Uuid = href
+            .strip_prefix("urn:uuid:")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(not_ours)?;
+        let data = BLOB_SOURCE
+            .with(|s| s.borrow().as_ref().and_then(|source| source(id)))
+            .ok_or_else(not_ours)?;
+        Ok(Blob { data })
+    }
+}
+
+impl<M: MediaType> Serialize for TypedBlob<M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.blob.serialize(serializer)
+    }
+}
+
+impl<'de, M: MediaType> Deserialize<'de> for TypedBlob<M> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let blob = Blob::deserialize(deserializer)?;
+        if blob.media_type() != M::MEDIA_TYPE {
+            return Err(D::Error::custom(format!(
+                "this input takes blobs of type {}; the one given is {}",
+                M::MEDIA_TYPE,
+                blob.media_type()
+            )));
+        }
+        Ok(Self::wrap(blob))
+    }
+}
+
+impl<M: MediaType> JsonSchema for TypedBlob<M> {
+    fn schema_name() -> Cow<'static, str> {
+        M::NAME.into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = Blob::json_schema(generator);
+        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            properties.insert(
+                "media_type".into(),
+                serde_json::json!({"type": "string", "const": M::MEDIA_TYPE}),
+            );
+        }
+        schema
     }
 }
 

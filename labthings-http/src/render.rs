@@ -166,6 +166,37 @@ fn blob_links(value: Value, base: &str) -> Value {
     }
 }
 
+/// The reverse of the output's blob links, for an action's input: every
+/// `href` in `value` that is a blob link of this server (`{base}blob/{id}`,
+/// or the path `/blob/{id}`) becomes the blob's [`urn:uuid:`](labthings_core::blob::blob_uri)
+/// name, which the core decodes. Other hrefs are left as they are (and
+/// refused when decoded as a blob).
+///
+/// ```
+/// let mut input = serde_json::json!({"image": {"href": "http://lab:5000/blob/67e55044-10b1-426f-9247-bb680e5fe0c8", "media_type": "image/jpeg"}});
+/// labthings_http::render::blob_links_to_uris(&mut input, "http://lab:5000/");
+/// assert_eq!(input["image"]["href"], "urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8");
+/// ```
+pub fn blob_links_to_uris(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(href)) = map.get_mut("href") {
+                let id = href
+                    .strip_prefix(base)
+                    .and_then(|rest| rest.strip_prefix("blob/"))
+                    .or_else(|| href.strip_prefix("/blob/"))
+                    .and_then(|id| id.parse::<Uuid>().ok());
+                if let Some(id) = id {
+                    *href = labthings_core::blob::blob_uri(id);
+                }
+            }
+            map.values_mut().for_each(|v| blob_links_to_uris(v, base));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| blob_links_to_uris(v, base)),
+        _ => {}
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct InvocationModel<'a> {

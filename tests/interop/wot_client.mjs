@@ -283,6 +283,8 @@ const plans = {
     const bytes = new Uint8Array(await image.arrayBuffer());
     check(image.ok && bytes[0] === 0xff && bytes[1] === 0xd8, "the blob link downloads a JPEG", image.status);
     equal(image.headers.get("content-type"), "image/jpeg", "the blob's content-type");
+    const measured = await s.invoke("measure_image", { image: snap });
+    equal([measured.width, measured.height], [320, 240], "the snap's link chains into measure_image");
 
     const stream = (s.td.links ?? []).find((l) => l.type === "multipart/x-mixed-replace");
     check(stream !== undefined, "the TD links the preview stream");

@@ -20,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
+use labthings_core::blob::resolve_blobs_with;
 use labthings_core::{Failure, InvocationStatus, InvokeError, PrepareError, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
@@ -96,8 +97,14 @@ async fn invoke(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
-    let input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
-    let call = thing.prepare(index, input).map_err(|refused| match refused {
+    let mut input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
+    let base = base_url(&state, &headers);
+    render::blob_links_to_uris(&mut input, &base);
+    let call = {
+        let _blobs = resolve_blobs_with(state.lab.manager().blob_source());
+        thing.prepare(index, input)
+    };
+    let call = call.map_err(|refused| match refused {
         PrepareError::Invalid(problems) => ApiError::invalid_body(problems),
         PrepareError::NoSuchAction => ApiError::NotFound(format!("{} has no such action", thing.name())),
     })?;
@@ -108,7 +115,6 @@ async fn invoke(
             retry_after_secs: 1,
         },
     })?;
-    let base = base_url(&state, &headers);
     let mut response = match answer {
         Answer::Output => {
             // If the client goes away, this future is dropped: the invocation
