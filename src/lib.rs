@@ -12,7 +12,8 @@ pub use labthings_http as http;
 pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
 pub use labthings_core::{
     ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
-    InvocationStatus, MjpegStream, Thing, ThingDescriptor, ThingInstance, ThingSlot, ThingStruct,
+    InvocationStatus, MjpegStream, OptionalSlot, Thing, ThingDescriptor, ThingInstance, ThingSlot, ThingSlots,
+    ThingStruct,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{
@@ -40,9 +41,9 @@ pub mod testing;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream, Png, Thing,
-        ThingSlot, Tiff, TypedBlob, action, event, model, on_start, on_stop, param, property, slot, stream, thing,
-        tracing,
+        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
+        OptionalSlot, Png, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, event, model, on_start, on_stop,
+        param, property, slot, stream, thing, tracing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};
@@ -67,7 +68,7 @@ pub mod __private_0_1_0 {
     pub use labthings_core::outcome::{
         ClientValue, PreparedCall, prepare_call, result_to_output, result_to_unit, schema_of, to_output,
     };
-    pub use labthings_core::slot::SlotDescriptor;
+    pub use labthings_core::slot::{Slot, SlotDescriptor};
     pub use schemars;
     pub use serde;
     pub use serde_json;

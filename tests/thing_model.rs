@@ -1216,3 +1216,108 @@ async fn device_code_holds_the_server_lock_for_a_block() {
         "released with the block"
     );
 }
+
+/// A filter wheel some microscopes have.
+#[thing]
+#[derive(Default)]
+struct FilterWheel {
+    /// The filter in the light path.
+    #[property]
+    filter: DataProperty<u8>,
+}
+
+#[thing]
+impl FilterWheel {}
+
+/// A rig of several cameras and maybe a filter wheel, with a main camera.
+#[thing]
+#[derive(Default)]
+struct Rig {
+    /// The filter wheel, if this rig has one.
+    #[slot]
+    wheel: OptionalSlot<FilterWheel>,
+    /// Every camera of the rig, by name.
+    #[slot]
+    cameras: ThingSlots<mock_lab::Camera>,
+    /// The camera previews come from: `main` unless connected otherwise.
+    #[slot(default = "main")]
+    main: ThingSlot<mock_lab::Camera>,
+}
+
+#[thing]
+impl Rig {
+    /// What the rig found when it was built.
+    #[property]
+    fn inventory(&self) -> Value {
+        json!({
+            "wheel": self.wheel.get().map(|w| w.filter.get()),
+            "cameras": self.cameras.names(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_slots_slots_of_every_thing_and_default_names() {
+    // No wheel, two cameras: the optional slot stays empty, the map holds
+    // both, and the default picks `main` among two.
+    let server = start(
+        Server::builder()
+            .thing("rig", Rig::default())
+            .thing("main", mock_lab::Camera::default())
+            .thing("side", mock_lab::Camera::default())
+            .build()
+            .expect("builds without a wheel"),
+    )
+    .await;
+    assert_eq!(
+        server.get("/rig/inventory").await,
+        (200, json!({"wheel": null, "cameras": ["main", "side"]}))
+    );
+    let rig = start(
+        Server::builder()
+            .thing("rig", Rig::default())
+            .thing("main", mock_lab::Camera::default())
+            .thing("wheel", FilterWheel::default())
+            .build()
+            .expect("builds with a wheel"),
+    )
+    .await;
+    assert_eq!(
+        rig.get("/rig/inventory").await,
+        (200, json!({"wheel": 0, "cameras": ["main"]}))
+    );
+    // The default must be served, and be a camera.
+    let missing = Server::builder()
+        .thing("rig", Rig::default())
+        .thing("left", mock_lab::Camera::default())
+        .build()
+        .expect_err("no camera is called main")
+        .to_string();
+    assert!(missing.contains("default `main` is not served"), "{missing}");
+    let wrong = Server::builder()
+        .thing("rig", Rig::default())
+        .thing("left", mock_lab::Camera::default())
+        .thing("main", FilterWheel::default())
+        .build()
+        .expect_err("main is a filter wheel")
+        .to_string();
+    assert!(
+        wrong.contains("not a `mock_lab::Camera`") || wrong.contains("not a `"),
+        "{wrong}"
+    );
+    // A connection overrides the default; a slot of every camera takes none.
+    Server::builder()
+        .thing("rig", Rig::default())
+        .thing("left", mock_lab::Camera::default())
+        .connect("rig", "main", "left")
+        .build()
+        .expect("connected explicitly");
+    let all = Server::builder()
+        .thing("rig", Rig::default())
+        .thing("main", mock_lab::Camera::default())
+        .connect("rig", "cameras", "main")
+        .build()
+        .expect_err("a slot of every camera is not connected by hand")
+        .to_string();
+    assert!(all.contains("every served"), "{all}");
+}

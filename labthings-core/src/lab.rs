@@ -13,6 +13,7 @@ use crate::context::{LabLink, StatesFn};
 use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
+use crate::slot::SlotKind;
 
 /// Why a set of things cannot be served together.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,7 @@ pub enum LabError {
     },
     /// A `#[slot]` could be filled by several Things.
     #[error(
-        "thing `{thing}` slot `{slot}` could use any of {candidates:?}: choose one with `.connect(\"{thing}\", \"{slot}\", NAME)`"
+        "thing `{thing}` slot `{slot}` could use any of {candidates:?}: choose one with `.connect(\"{thing}\", \"{slot}\", NAME)` (or `connect` in the configuration file), or give the slot a default with `#[slot(default = \"NAME\")]`"
     )]
     SlotAmbiguous {
         /// The Thing with the slot.
@@ -234,12 +235,19 @@ fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, 
             .iter()
             .position(|s| s.name == slot_name)
             .ok_or_else(|| bad("the thing has no such slot"))?;
+        let slot = &thing.slots()[index];
+        if slot.kind == SlotKind::All {
+            return Err(bad(&format!(
+                "the slot holds every served `{}` by itself; connections are for slots of one thing",
+                slot.target_type
+            )));
+        }
         let target = things
             .iter()
             .find(|t| t.name() == target_name)
             .ok_or_else(|| bad("no such target thing"))?;
-        if target.type_id() != thing.slots()[index].target_id {
-            return Err(bad(&format!("the slot needs a `{}`", thing.slots()[index].target_type)));
+        if target.type_id() != slot.target_id {
+            return Err(bad(&format!("the slot needs a `{}`", slot.target_type)));
         }
         thing.connect_slot(index, target);
     }
@@ -251,18 +259,54 @@ fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, 
             }
             let candidates: Vec<&Arc<ThingInstance>> =
                 things.iter().filter(|t| t.type_id() == slot.target_id).collect();
-            match candidates.as_slice() {
-                [target] => {
+            if slot.kind == SlotKind::All {
+                for target in candidates {
                     thing.connect_slot(index, target);
                 }
-                [] => {
+                continue;
+            }
+            if let Some(default) = slot.default {
+                let bad = |why: String| LabError::BadConnection {
+                    thing: thing.name().to_owned(),
+                    slot: slot.name.to_owned(),
+                    target: default.to_owned(),
+                    why,
+                };
+                match things.iter().find(|t| t.name() == default) {
+                    Some(target) if target.type_id() == slot.target_id => {
+                        thing.connect_slot(index, target);
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(bad(format!(
+                            "its default names a thing that is not a `{}`",
+                            slot.target_type
+                        )));
+                    }
+                    // An optional slot whose default is not served stays
+                    // empty; one that must be filled says which is missing.
+                    None if slot.kind == SlotKind::Optional => continue,
+                    None => {
+                        return Err(bad(format!(
+                            "its default `{default}` is not served: serve a `{}` as `{default}`, or connect the slot to another",
+                            slot.target_type
+                        )));
+                    }
+                }
+            }
+            match (candidates.as_slice(), slot.kind) {
+                ([target], _) => {
+                    thing.connect_slot(index, target);
+                }
+                ([], SlotKind::Optional) => {}
+                ([], _) => {
                     return Err(LabError::SlotUnfilled {
                         thing: thing.name().to_owned(),
                         slot: slot.name.to_owned(),
                         target: slot.target_type.to_owned(),
                     });
                 }
-                several => {
+                (several, _) => {
                     return Err(LabError::SlotAmbiguous {
                         thing: thing.name().to_owned(),
                         slot: slot.name.to_owned(),

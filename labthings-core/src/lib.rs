@@ -61,6 +61,6 @@ pub use registry::{
     ActionCall, ActionInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS, SlotInfo,
     StreamInfo, ThingInstance,
 };
-pub use slot::ThingSlot;
+pub use slot::{OptionalSlot, ThingSlot, ThingSlots};
 pub use stream::{Frame, FrameError, MjpegStream};
 pub use validation::{InputProblem, LocSegment, Validator};

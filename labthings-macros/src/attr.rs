@@ -14,8 +14,9 @@ pub(crate) enum Role {
     OnStart,
     /// `#[on_stop]`: run on graceful shutdown.
     OnStop,
-    /// `#[slot]`: a `ThingSlot<T>` field.
-    Slot,
+    /// `#[slot]` or `#[slot(default = "name")]`: a `ThingSlot<T>`,
+    /// `OptionalSlot<T>` or `ThingSlots<T>` field.
+    Slot(Option<LitStr>),
     /// `#[stream]`: an `MjpegStream` field.
     Stream,
     /// `#[event]`: an `Event<T>` field.
@@ -74,7 +75,7 @@ pub(crate) const ROLES: &[RoleSpec] = &[
         name: "slot",
         field: true,
         method: false,
-        misplaced: "`#[slot]` goes on the `ThingSlot<T>` field of the `#[thing]` struct: remove this accessor and mark the field",
+        misplaced: "`#[slot]` goes on the `ThingSlot<T>` (or `OptionalSlot<T>`, `ThingSlots<T>`) field of the `#[thing]` struct: remove this accessor and mark the field",
     },
     RoleSpec {
         name: "stream",
@@ -196,13 +197,13 @@ pub(crate) fn role(attrs: &[Attribute], place: Place, errors: &mut Vec<syn::Erro
         let parsed = match spec.name {
             "property" => parse_property(attr),
             "action" => parse_action(attr),
+            "slot" => parse_slot(attr),
             name => {
                 let role = match name {
                     "on_start" => Role::OnStart,
                     "on_stop" => Role::OnStop,
                     "stream" => Role::Stream,
-                    "event" => Role::Event,
-                    _ => Role::Slot,
+                    _ => Role::Event,
                 };
                 match &attr.meta {
                     Meta::Path(_) => Ok(role),
@@ -324,6 +325,24 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
         Ok(())
     })?;
     Ok(Role::Property(Box::new(options)))
+}
+
+fn parse_slot(attr: &Attribute) -> syn::Result<Role> {
+    let mut default = None;
+    if let Meta::Path(_) = attr.meta {
+        return Ok(Role::Slot(default));
+    }
+    attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("default") {
+            default = Some(parse_name(&meta)?);
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown `#[slot]` option; the supported one is `default = \"name\"`: the thing to use when several of its type are served",
+            ))
+        }
+    })?;
+    Ok(Role::Slot(default))
 }
 
 fn parse_action(attr: &Attribute) -> syn::Result<Role> {

@@ -15,7 +15,7 @@ pub(crate) struct StructModel {
     /// `#[property]` fields: data properties, in declaration order.
     pub properties: Vec<FieldProperty>,
     /// `#[slot]` fields, with the type of Thing each needs.
-    pub slots: Vec<Field>,
+    pub slots: Vec<SlotField>,
     /// `#[stream]` fields.
     pub streams: Vec<Field>,
     /// `#[event]` fields, with the payload type.
@@ -38,6 +38,16 @@ pub(crate) struct Field {
     pub inner: Type,
     /// The field's `#[cfg(..)]` attributes.
     pub cfgs: Vec<Attribute>,
+}
+
+/// A `#[slot]` field: a `ThingSlot<T>`, `OptionalSlot<T>` or
+/// `ThingSlots<T>` (its `inner` is `T`).
+pub(crate) struct SlotField {
+    pub field: Field,
+    /// The field's whole type (which says how many Things it takes).
+    pub ty: Type,
+    /// `#[slot(default = "name")]`.
+    pub default: Option<syn::LitStr>,
 }
 
 /// A `#[property]` field: a `DataProperty<T>` that clients read, observe and

@@ -12,7 +12,7 @@ use syn::{
 use crate::attr::{self, ActionOptions, LockArg, Place, PropertyOptions, Role};
 use crate::check;
 use crate::model::{
-    Action, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, StructModel,
+    Action, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, SlotField, StructModel,
 };
 
 /// Read a `#[thing]` struct.
@@ -88,9 +88,22 @@ pub(crate) fn structure(item: &mut ItemStruct, errors: &mut Vec<syn::Error>) -> 
                 check::field_property_options(&property, errors);
                 model.properties.push(property);
             }
-            Role::Slot => model
-                .slots
-                .extend(wrapped("ThingSlot", "slot", errors).map(|t| make(t, None))),
+            Role::Slot(default) => {
+                let inner = ["ThingSlot", "OptionalSlot", "ThingSlots"]
+                    .into_iter()
+                    .find_map(|wrapper| wrapped_type(&field.ty, wrapper).cloned());
+                match inner {
+                    Some(inner) => model.slots.push(SlotField {
+                        field: make(inner, None),
+                        ty: field.ty.clone(),
+                        default,
+                    }),
+                    None => errors.push(syn::Error::new(
+                        field.ty.span(),
+                        "a `#[slot]` field has the type `ThingSlot<..>` (exactly one thing), `OptionalSlot<..>` (one or none) or `ThingSlots<..>` (every thing of the type)",
+                    )),
+                }
+            }
             Role::Event => model
                 .events
                 .extend(wrapped("Event", "event", errors).map(|t| make(t, None))),
@@ -196,7 +209,7 @@ pub(crate) fn impl_block(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> O
                 .actions
                 .push(action(method, options, docs, cfgs, role_span, errors)),
             // attr::role refuses field roles on methods.
-            Role::Slot | Role::Stream | Role::Event => {}
+            Role::Slot(_) | Role::Stream | Role::Event => {}
         }
     }
     for position in plain {

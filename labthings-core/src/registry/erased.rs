@@ -22,7 +22,7 @@ pub(super) trait ThingOps: Send + Sync {
     fn event(&self, index: usize) -> Option<&dyn EventSource>;
     fn start(&self) -> Result<(), Failure>;
     fn stop(&self) -> Result<(), Failure>;
-    fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool;
+    fn connect_slot(&self, index: usize, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool;
     fn object(&self) -> &(dyn Any + Send + Sync);
     fn shared(&self) -> Arc<dyn Any + Send + Sync>;
 }
@@ -68,12 +68,12 @@ impl<T: Thing> ThingOps for Ops<T> {
         T::descriptor().on_stop.map_or(Ok(()), |stop| stop(&self.0))
     }
 
-    fn connect_slot(&self, index: usize, target: Arc<dyn Any + Send + Sync>) -> bool {
+    fn connect_slot(&self, index: usize, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
         T::descriptor()
             .fields
             .slots
             .get(index)
-            .is_some_and(|slot| (slot.connect)(&self.0, target))
+            .is_some_and(|slot| (slot.connect)(&self.0, name, target))
     }
 
     fn object(&self) -> &(dyn Any + Send + Sync) {

@@ -172,4 +172,8 @@ pub struct SlotInfo {
     pub target_type: &'static str,
     /// That type's id.
     pub target_id: TypeId,
+    /// How many Things it takes.
+    pub kind: crate::slot::SlotKind,
+    /// The Thing it takes by default (`#[slot(default = "..")]`).
+    pub default: Option<&'static str>,
 }

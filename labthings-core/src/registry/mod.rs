@@ -134,6 +134,8 @@ impl ThingInstance {
                 name: s.name,
                 target_type: s.target_type,
                 target_id: (s.target_id)(),
+                kind: s.kind,
+                default: s.default,
             })
             .collect();
         let streams = descriptor
@@ -205,7 +207,7 @@ impl ThingInstance {
     /// Connect slot number `index` to `target`; `false` if the types differ
     /// or it was already connected.
     pub fn connect_slot(&self, index: usize, target: &ThingInstance) -> bool {
-        self.ops.connect_slot(index, target.ops.shared())
+        self.ops.connect_slot(index, target.name(), target.ops.shared())
     }
 
     /// Run the `#[on_start]` hook, if any (panics become failures).

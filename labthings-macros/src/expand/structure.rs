@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use super::{PropertyCode, PropertyParts, property_descriptor, title_and_description};
 use crate::attr;
 use crate::context::Ctx;
-use crate::model::{Field, FieldProperty, StructModel};
+use crate::model::{Field, FieldProperty, SlotField, StructModel};
 
 pub(super) fn generate(ctx: &Ctx, model: &StructModel) -> TokenStream {
     let private = &ctx.private;
@@ -104,24 +104,35 @@ fn property(ctx: &Ctx, model: &StructModel, property: &FieldProperty) -> TokenSt
     property_descriptor(ctx, parts, code)
 }
 
-fn slot(ctx: &Ctx, model: &StructModel, slot: &Field) -> TokenStream {
+fn slot(ctx: &Ctx, model: &StructModel, slot: &SlotField) -> TokenStream {
     let private = &ctx.private;
     let ty = &model.ident;
-    let Field {
-        member,
-        name,
-        inner,
-        cfgs,
-        ..
+    let SlotField {
+        field:
+            Field {
+                member,
+                name,
+                inner,
+                cfgs,
+                ..
+            },
+        ty: field_ty,
+        default,
     } = slot;
     let target_name = quote!(#inner).to_string().replace(' ', "");
+    let default = match default {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #(#cfgs)*
         #private::SlotDescriptor {
             name: #name,
             target_type: #target_name,
             target_id: ::core::any::TypeId::of::<#inner>,
-            connect: |__thing: &#ty, __target| __thing.#member.connect_any(__target),
+            kind: <#field_ty as #private::Slot>::KIND,
+            default: #default,
+            connect: |__thing: &#ty, __name, __target| #private::Slot::connect_any(&__thing.#member, __name, __target),
         }
     }
 }
