@@ -23,6 +23,7 @@ pub const DEFAULT_PORT: u16 = 5000;
 /// assert_eq!(args.address_or(Some("0.0.0.0"), Some(8000)), "0.0.0.0:0");
 /// assert!(!args.server_config().insecure);
 /// assert!(ServeArgs::parse_from(["--port", "http"]).is_err());
+/// assert!(ServeArgs::parse_from(["--fallback"]).unwrap().server_config().fallback);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Parser)]
 #[command(about = "A labthings server", long_about = None)]
@@ -40,6 +41,10 @@ pub struct ServeArgs {
     /// who can reach it may operate the instrument.
     #[arg(long)]
     pub insecure: bool,
+    /// If a thing fails to start, keep serving a page that says which and
+    /// why, instead of exiting (for an instrument run as a service).
+    #[arg(long)]
+    pub fallback: bool,
     /// Read a password from standard input, print its argon2 hash (for a
     /// user's `password_hash`) and exit.
     #[arg(long, exclusive = true)]
@@ -99,10 +104,11 @@ impl ServeArgs {
     }
 
     /// The default server settings with what the command line changes
-    /// (`--insecure`).
+    /// (`--insecure`, `--fallback`).
     pub fn server_config(&self) -> crate::ServerConfig {
         crate::ServerConfig {
             insecure: self.insecure,
+            fallback: self.fallback,
             ..crate::ServerConfig::default()
         }
     }

@@ -353,6 +353,53 @@ async fn a_failing_start_hook_stops_the_others_and_names_the_thing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_fallback_a_failed_start_is_served_as_a_page_saying_why() {
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let server = Server::builder()
+        .config(ServerConfig {
+            fallback: true,
+            settings_dir: None,
+            ..ServerConfig::default()
+        })
+        .thing("a", hooked("a", &journal, false))
+        .thing("stage", hooked("stage", &journal, true))
+        .build()
+        .expect("build");
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let url = listening.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(listening.serve_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{url}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status().as_u16(), 503);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("a page");
+    assert!(html.contains("`stage`") && html.contains("/dev/ttyUSB0"), "{html}");
+    let (status, body) = common::read(client.get(format!("{url}/a/label")).send().await.expect("GET")).await;
+    assert_eq!(status, 503, "nothing else is served: {body}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("`stage`")), "{body}");
+    assert_eq!(*journal.lock(), ["start a", "stop a"], "the started thing was stopped");
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
+    assert!(
+        matches!(served, Ok(Ok(Ok(())))),
+        "the fallback ends on shutdown: {served:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autofocus_drives_the_stage_and_camera_through_slots() {
     let dir = scratch_dir("autofocus");
     let server = lab(&dir).await;

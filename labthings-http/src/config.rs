@@ -100,6 +100,12 @@ pub struct ServerConfig {
     /// action at a time in the whole server; an action opts out with
     /// `#[action(lock = "none")]`. Configuration files: `default_lock`.
     pub default_action_lock: labthings_core::LockScope,
+    /// When a thing fails to start, keep serving a page that says which
+    /// thing failed and why (every request answers 503 with it) instead of
+    /// exiting: for an instrument that runs headless as a service, where
+    /// nobody reads the console. Off by default; `--fallback`, or
+    /// `fallback = true` in a configuration file.
+    pub fallback: bool,
 }
 
 impl Default for ServerConfig {
@@ -130,6 +136,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             settings_dir: Some(PathBuf::from("settings")),
             default_action_lock: labthings_core::LockScope::None,
+            fallback: false,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! port = 5000
 //! settings_dir = "settings"
 //! default_lock = "server"  # optional: actions that do not say take this lock
+//! fallback = true          # optional: if a thing fails to start, serve a page saying why
 //!
 //! [limits]                 # optional: any ServerConfig limit, times in seconds
 //! retention_s = 300
@@ -108,6 +109,8 @@ struct FileModel {
     port: Option<u16>,
     settings_dir: Option<PathBuf>,
     default_lock: Option<LockName>,
+    #[serde(default)]
+    fallback: bool,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -458,6 +461,7 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     if let Some(dir) = file.settings_dir {
         config.settings_dir = Some(dir);
     }
+    config.fallback |= file.fallback;
     if let Some(lock) = file.default_lock {
         config.default_action_lock = match lock {
             LockName::None => labthings_core::LockScope::None,

@@ -240,6 +240,40 @@ impl Server {
     }
 }
 
+impl Listening {
+    /// Answer every request with `failure` (503) until `shutdown`.
+    async fn serve_fallback(
+        self,
+        failure: String,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.server.state.clone();
+        let stop_accepting = CancellationToken::new();
+        let accepting = tokio::spawn({
+            let (app, state, stop) = (routes::fallback(&failure), state.clone(), stop_accepting.clone());
+            async move {
+                accept_loop(
+                    self.listener,
+                    app,
+                    state.tls.clone().map(|tls| tls.0),
+                    &state.config,
+                    state.connections.clone(),
+                    state.closing.clone(),
+                    stop,
+                )
+                .await
+            }
+        });
+        shutdown.await;
+        state.closing.cancel();
+        stop_accepting.cancel();
+        if let Ok(mut open) = accepting.await {
+            open.abort_all();
+        }
+        Ok(())
+    }
+}
+
 /// Bind the first of `addr`'s addresses that can be bound; an error names
 /// the address and says what to do.
 async fn bind_listener(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
@@ -317,14 +351,23 @@ impl Listening {
     /// 5. run the `#[on_stop]` hooks in reverse order.
     ///
     /// If a start hook fails, the Things already started are stopped and the
-    /// error names the Thing and what went wrong; nothing is served.
+    /// error names the Thing and what went wrong; nothing is served, unless
+    /// the configuration asks for the [`fallback`](ServerConfig::fallback):
+    /// then every request answers 503 with that error (a page for browsers)
+    /// until `shutdown`.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = self.server.state.clone();
         let starting = state.clone();
-        tokio::task::spawn_blocking(move || starting.lab.start())
+        let started = tokio::task::spawn_blocking(move || starting.lab.start())
             .await
-            .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)?;
+        if let Err(failure) = started {
+            if !state.config.fallback {
+                return Err(std::io::Error::other(failure));
+            }
+            tracing::error!("serving the fallback page: {failure}");
+            return self.serve_fallback(failure, shutdown).await;
+        }
         for thing in state.lab.things() {
             for warning in thing.settings_warnings() {
                 tracing::warn!("{warning}");

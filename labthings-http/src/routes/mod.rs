@@ -3,6 +3,7 @@
 pub(crate) mod actions;
 pub(crate) mod blobs;
 pub(crate) mod docs;
+pub(crate) mod fallback;
 pub(crate) mod invocations;
 pub(crate) mod observe;
 pub(crate) mod panel;
@@ -22,6 +23,8 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use crate::binding::{Endpoint, OnServer, OnThing, Serves};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+pub(crate) use fallback::fallback;
 
 /// The whole route table: every endpoint of the binding (`binding.rs`),
 /// plus the control panel's and the API docs' static pages.
