@@ -23,6 +23,7 @@ mod config;
 pub mod config_file;
 mod connections;
 mod error;
+mod extra;
 mod guard;
 mod logging;
 pub mod openapi;
@@ -35,6 +36,9 @@ pub mod td;
 mod tls;
 
 pub use auth::{AuthConfig, Credential, Role, User};
+/// Re-exported for [`ServerBuilder::route`]: build extra routes with the
+/// same axum the server uses.
+pub use axum;
 pub use config::{CorsConfig, ServerConfig, TlsConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;

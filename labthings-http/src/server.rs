@@ -38,6 +38,10 @@ pub enum BuildError {
     /// The users cannot be told apart (two share a name or a token).
     #[error("users: {0}")]
     Auth(String),
+    /// A static folder or route of the program's own cannot be served
+    /// beside the generated routes.
+    #[error("{0}")]
+    Route(String),
     /// HTTPS was asked for, but the certificate or key cannot be used.
     #[error("tls: {0}")]
     Tls(String),
@@ -58,6 +62,7 @@ pub struct ServerBuilder {
     connections: Vec<(String, String, String)>,
     config: ServerConfig,
     server_lock: Arc<HardwareLock>,
+    extras: crate::extra::Extras,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -99,6 +104,34 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve the files under `folder` at `mount` (e.g. `"/app"`): a web app
+    /// beside the generated API. GET and HEAD only, `index.html` for a
+    /// folder, nothing outside `folder`; open to anyone, like the control
+    /// panel, since a web app's files hold no data (its requests to the API
+    /// carry credentials as any client's do). The build fails if `mount`
+    /// would shadow a thing or the server's own paths.
+    pub fn static_files(mut self, mount: &str, folder: impl Into<std::path::PathBuf>) -> Self {
+        self.extras.folders.push((mount.to_owned(), folder.into()));
+        self
+    }
+
+    /// Serve a route of the program's own at `path` (e.g. `"/status"`),
+    /// built with axum (re-exported as `labthings::http::axum`). It passes
+    /// the same host and origin checks and needs the same credentials as
+    /// the generated routes; the build fails if `path` would shadow a thing
+    /// or the server's own paths.
+    ///
+    /// ```
+    /// use labthings_http::{Server, axum::routing::get};
+    /// let server = Server::builder().route("/hello", get(|| async { "hello" })).build();
+    /// assert!(server.is_ok());
+    /// assert!(Server::builder().route("/docs", get(|| async { "" })).build().is_err());
+    /// ```
+    pub fn route(mut self, path: &str, route: axum::routing::MethodRouter) -> Self {
+        self.extras.routes.push((path.to_owned(), route));
+        self
+    }
+
     /// Use these settings instead of the defaults.
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
@@ -122,6 +155,8 @@ impl ServerBuilder {
                 default_lock: self.config.default_action_lock,
             },
         )?;
+        let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
+        self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
         let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
@@ -136,6 +171,7 @@ impl ServerBuilder {
                 allowed: crate::guard::Allowed::new(&self.config),
                 config: self.config,
                 closing: CancellationToken::new(),
+                extras: self.extras,
             }),
         })
     }

@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Authenticator,
     /// HTTPS, when configured.
     pub(crate) tls: Option<Tls>,
+    /// Static folders and routes of the program's own.
+    pub(crate) extras: crate::extra::Extras,
 }
 
 /// The TLS acceptor of a server that serves HTTPS.

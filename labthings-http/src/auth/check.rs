@@ -145,7 +145,9 @@ fn challenge(state: &AppState, request: &Request, detail: &str, invalid_token: b
 /// Check the request's credentials and role (when users are configured),
 /// and log every change an authenticated user makes.
 pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
-    if !state.auth.enabled() || is_public(request.method(), request.uri().path()) {
+    let path = request.uri().path();
+    let static_file = matches!(*request.method(), Method::GET | Method::HEAD) && state.extras.is_static(path);
+    if !state.auth.enabled() || is_public(request.method(), path) || static_file {
         return next.run(request).await;
     }
     let identity: Identity = match presented(&mut request) {

@@ -55,6 +55,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     }
     router = docs::routes(router);
     router = panel::routes(router);
+    router = state.extras.mount(router);
     let mut router = router
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_error_bodies));

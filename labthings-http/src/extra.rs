@@ -1,0 +1,87 @@
+//! What a server serves beside the generated routes: a folder of static
+//! files (a web app) and routes of the program's own. Both are checked when
+//! the server is built, so they can never shadow a generated route.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use tower_http::services::ServeDir;
+
+/// The server's own paths, besides things and `RESERVED` names, that extra
+/// routes may not take.
+const TAKEN: [&str; 3] = ["_panel", "openapi.json", "ws"];
+
+/// Static folders and extra routes, in the order they were added.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// `(mount, folder)`: the files under the folder at `/{mount}/...`.
+    pub(crate) folders: Vec<(String, PathBuf)>,
+    /// `(path, route)`: a route of the program's own.
+    pub(crate) routes: Vec<(String, MethodRouter)>,
+}
+
+impl std::fmt::Debug for Extras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extras")
+            .field("folders", &self.folders)
+            .field("routes", &self.routes.iter().map(|(p, _)| p).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Extras {
+    /// Whether `path` lies in a static folder (served to anyone, like the
+    /// control panel: a web app's files hold no data).
+    pub(crate) fn is_static(&self, path: &str) -> bool {
+        self.folders.iter().any(|(mount, _)| {
+            path == mount
+                || path
+                    .strip_prefix(mount.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+
+    /// Check every path against the generated ones (`things` are the served
+    /// names, `reserved` the server's own) and each other.
+    pub(crate) fn check(&self, things: &[&str], reserved: &[&str]) -> Result<(), String> {
+        let mut seen: Vec<&str> = Vec::new();
+        let paths = self
+            .folders
+            .iter()
+            .map(|(p, _)| (p.as_str(), "static folder"))
+            .chain(self.routes.iter().map(|(p, _)| (p.as_str(), "route")));
+        for (path, what) in paths {
+            let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+            let literal =
+                |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c));
+            if !path.starts_with('/') || !segments.iter().all(literal) {
+                return Err(format!(
+                    "the {what} `{path}` is not a path of plain segments: start with `/` and use letters, digits, `-`, `_`, `.` or `~`"
+                ));
+            }
+            let first = segments.first().copied().unwrap_or_default();
+            if things.contains(&first) || reserved.contains(&first) || TAKEN.contains(&first) {
+                return Err(format!(
+                    "the {what} `{path}` would shadow the server's own `/{first}`: choose another first segment"
+                ));
+            }
+            if seen.contains(&path) {
+                return Err(format!("the path `{path}` is given twice"));
+            }
+            seen.push(path);
+        }
+        Ok(())
+    }
+
+    /// Add the folders and routes to `router`.
+    pub(crate) fn mount<S: Clone + Send + Sync + 'static>(&self, mut router: Router<S>) -> Router<S> {
+        for (mount, folder) in &self.folders {
+            router = router.nest_service(mount, ServeDir::new(folder).append_index_html_on_directories(true));
+        }
+        for (path, route) in &self.routes {
+            router = router.route_service(path, route.clone());
+        }
+        router
+    }
+}
