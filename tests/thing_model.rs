@@ -298,6 +298,24 @@ impl Hooked {
     }
 }
 
+/// Serve `server` on a free port until `stop` is sent: its URL, the
+/// sender, and the serving task (to see how `serve_until` ended).
+async fn serve_in_background(
+    server: Server,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let url = listening.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(listening.serve_until(async move {
+        let _ = stopped.await;
+    }));
+    (url, stop, serving)
+}
+
 fn hooked(name: &'static str, journal: &Arc<Mutex<Vec<String>>>, fail_start: bool) -> Hooked {
     Hooked {
         name,
@@ -314,12 +332,7 @@ async fn start_hooks_run_before_serving_and_stop_hooks_on_shutdown() {
         .thing("b", hooked("b", &journal, false))
         .build()
         .expect("build");
-    let listening = server.bind("127.0.0.1:0").await.expect("bind");
-    let url = listening.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(listening.serve_until(async move {
-        let _ = stopped.await;
-    }));
+    let (url, stop, serving) = serve_in_background(server).await;
     let response = reqwest::get(format!("{url}/a/label")).await.expect("GET");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
@@ -365,12 +378,7 @@ async fn with_the_fallback_a_failed_start_is_served_as_a_page_saying_why() {
         .thing("stage", hooked("stage", &journal, true))
         .build()
         .expect("build");
-    let listening = server.bind("127.0.0.1:0").await.expect("bind");
-    let url = listening.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(listening.serve_until(async move {
-        let _ = stopped.await;
-    }));
+    let (url, stop, serving) = serve_in_background(server).await;
     let client = reqwest::Client::new();
     let page = client
         .get(format!("{url}/"))

@@ -285,21 +285,7 @@ impl Listening {
     ) -> std::io::Result<()> {
         let state = self.server.state.clone();
         let stop_accepting = CancellationToken::new();
-        let accepting = tokio::spawn({
-            let (app, state, stop) = (routes::fallback(&failure), state.clone(), stop_accepting.clone());
-            async move {
-                accept_loop(
-                    self.listener,
-                    app,
-                    state.tls.clone().map(|tls| tls.0),
-                    &state.config,
-                    state.connections.clone(),
-                    state.closing.clone(),
-                    stop,
-                )
-                .await
-            }
-        });
+        let accepting = spawn_accepting(self.listener, routes::fallback(&failure), &state, &stop_accepting);
         shutdown.await;
         state.closing.cancel();
         stop_accepting.cancel();
@@ -308,6 +294,30 @@ impl Listening {
         }
         Ok(())
     }
+}
+
+/// Accept connections on `listener` for `app` until `stop`, with the
+/// server's limits, TLS and shutdown; the task ends with the connections
+/// still open.
+fn spawn_accepting(
+    listener: TcpListener,
+    app: axum::Router,
+    state: &Arc<AppState>,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<tokio::task::JoinSet<()>> {
+    let (state, stop) = (state.clone(), stop.clone());
+    tokio::spawn(async move {
+        accept_loop(
+            listener,
+            app,
+            state.tls.clone().map(|tls| tls.0),
+            &state.config,
+            state.connections.clone(),
+            state.closing.clone(),
+            stop,
+        )
+        .await
+    })
 }
 
 /// Bind the first of `addr`'s addresses that can be bound; an error names
@@ -414,21 +424,8 @@ impl Listening {
             state.config.expiry_interval,
         ));
         let stop_accepting = CancellationToken::new();
-        let accepting = tokio::spawn({
-            let (app, state, stop) = (self.server.router(), state.clone(), stop_accepting.clone());
-            async move {
-                accept_loop(
-                    self.listener,
-                    app,
-                    state.tls.clone().map(|tls| tls.0),
-                    &state.config,
-                    state.connections.clone(),
-                    state.closing.clone(),
-                    stop,
-                )
-                .await
-            }
-        });
+        let app = self.server.router();
+        let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
         shutdown.await;
         let grace = state.config.shutdown_grace;
         let deadline = tokio::time::Instant::now() + grace;
