@@ -27,10 +27,16 @@ async fn lab() -> TestServer {
 
 /// The same, with settings kept in `settings_dir`.
 async fn lab_with_settings(settings_dir: Option<PathBuf>) -> TestServer {
+    lab_under(settings_dir, "").await
+}
+
+/// The lab, served under `api_prefix` (empty: at the root).
+async fn lab_under(settings_dir: Option<PathBuf>, api_prefix: &str) -> TestServer {
     start(
         Server::builder()
             .config(ServerConfig {
                 settings_dir,
+                api_prefix: api_prefix.to_owned(),
                 ..ServerConfig::default()
             })
             .thing("stage", mock_lab::Stage::default())
@@ -204,7 +210,8 @@ async fn the_panel_and_the_docs_are_served_from_the_binary() {
         }
     }
     let initializer = server.get_text("/docs/swagger-initializer.js").await;
-    assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+    // Relative to the docs page, so it follows an api_prefix.
+    assert!(initializer.contains("\"../openapi.json\""), "{initializer}");
     let redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -214,7 +221,7 @@ async fn the_panel_and_the_docs_are_served_from_the_binary() {
         .await
         .expect("GET /docs");
     assert_eq!(redirect.status().as_u16(), 308);
-    assert_eq!(redirect.headers()["location"], "/docs/");
+    assert_eq!(redirect.headers()["location"], "docs/");
     assert_eq!(server.get("/docs/nothing.js").await.0, 404);
 }
 
@@ -225,7 +232,10 @@ async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
     let settings = std::env::temp_dir().join(format!("labthings-panel-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&settings).expect("a settings folder");
     std::fs::write(settings.join("stage.json"), r#"{"steps_per_um": "fast"}"#).expect("write");
-    let server = lab_with_settings(Some(settings.clone())).await;
+    // Under an api_prefix, so the panel's relative URLs are put to the test
+    // (the credentials test below drives it at the root).
+    let server = lab_under(Some(settings.clone()), "/lab").await;
+    let base = format!("{}/lab", server.url);
     let screenshot = repo().join("target/artifacts/panel.png");
     std::fs::create_dir_all(repo().join("target/artifacts")).expect("target/artifacts");
     let script = repo().join("tests/interop/panel_e2e.mjs");
@@ -233,7 +243,7 @@ async fn the_control_panel_drives_the_mock_lab_in_headless_chromium() {
         PathBuf::from("node"),
         &[
             script.to_str().expect("a UTF-8 path"),
-            &server.url,
+            &base,
             screenshot.to_str().expect("a UTF-8 path"),
         ],
     )

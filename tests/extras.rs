@@ -140,3 +140,109 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
     assert!(twice.contains("given twice"), "{twice}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_follows_an_api_prefix() {
+    let server = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                api_prefix: "/lab".to_owned(),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    // Only under the prefix.
+    assert_eq!(server.get("/lab/bench/count").await, (200, json!(0)));
+    let (status, body) = server.get("/bench/count").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    assert_eq!(server.get("/labx/bench/count").await.0, 404);
+    let panel = server.client.get(server.at("/lab/")).send().await.expect("GET");
+    assert_eq!(panel.status().as_u16(), 200);
+    assert!(
+        panel.text().await.expect("html").contains("src=\"_panel/panel.js\""),
+        "relative links"
+    );
+    assert_eq!(server.get_text("/lab/_panel/panel.js").await.is_empty(), false);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let bare = no_redirects.get(server.at("/lab")).send().await.expect("GET");
+    assert_eq!(bare.status().as_u16(), 308);
+    assert_eq!(bare.headers()["location"], "/lab/");
+
+    // The TD's base and forms, links and the OpenAPI document follow it.
+    let (_, td) = server.get("/lab/bench/").await;
+    common::assert_valid_td(&td);
+    assert_eq!(td["base"], format!("{}/lab/", server.url));
+    assert_eq!(td["properties"]["count"]["forms"][0]["href"], "/lab/bench/count");
+    let (status, invocation) = server.post("/lab/bench/increment", json!({"by": 2})).await;
+    assert_eq!(status, 201, "{invocation}");
+    let href = invocation["href"].as_str().expect("href");
+    assert!(
+        href.starts_with(&format!("{}/lab/action_invocations/", server.url)),
+        "{href}"
+    );
+    let done = server.wait_finished(&invocation).await;
+    assert_eq!(done["output"], 2);
+    let (_, document) = server.get("/lab/openapi.json").await;
+    assert_eq!(document["servers"][0]["url"], format!("{}/lab", server.url));
+    assert!(document["paths"]["/bench/count"].is_object());
+
+    // The original's WebSocket, under the prefix.
+    let ws = format!("{}/lab/bench/ws", server.url.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws).await.expect("WebSocket handshake");
+    use futures_util::{SinkExt, StreamExt};
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            json!({"messageType": "addPropertyObservation", "data": {"count": true}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(server.put("/lab/bench/count", json!(7)).await.0, 201);
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a message")
+        .expect("open")
+        .expect("no error");
+    assert!(message.to_string().contains("\"count\":7"), "{message}");
+
+    // Behind a proxy that strips a path, the public URL's path leads the forms.
+    let proxied = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                public_base_url: Some("https://scope.example/lab/".to_owned()),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let (_, td) = proxied.get("/bench/").await;
+    assert_eq!(td["base"], "https://scope.example/lab/");
+    assert_eq!(td["properties"]["count"]["forms"][0]["href"], "/lab/bench/count");
+
+    // A prefix that is not plain path segments fails the build.
+    for bad in ["lab", "/lab/", "/l b", "/a/{x}"] {
+        let error = Server::builder()
+            .config(ServerConfig {
+                api_prefix: bad.to_owned(),
+                ..ServerConfig::default()
+            })
+            .build()
+            .map(|_| ())
+            .expect_err(bad)
+            .to_string();
+        assert!(error.contains("api_prefix"), "{bad}: {error}");
+    }
+}

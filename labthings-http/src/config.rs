@@ -106,6 +106,12 @@ pub struct ServerConfig {
     /// nobody reads the console. Off by default; `--fallback`, or
     /// `fallback = true` in a configuration file.
     pub fallback: bool,
+    /// Serve everything under this path (e.g. `/lab`: the TD of `stage` at
+    /// `/lab/stage/`, the panel at `/lab/`), for a server that shares a
+    /// host name with other services. Links, TD forms, the OpenAPI
+    /// document and the panel follow it. Default: empty (the root).
+    /// Configuration files: `api_prefix`.
+    pub api_prefix: String,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +143,7 @@ impl Default for ServerConfig {
             settings_dir: Some(PathBuf::from("settings")),
             default_action_lock: labthings_core::LockScope::None,
             fallback: false,
+            api_prefix: String::new(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! settings_dir = "settings"
 //! default_lock = "server"  # optional: actions that do not say take this lock
 //! fallback = true          # optional: if a thing fails to start, serve a page saying why
+//! api_prefix = "/lab"      # optional: serve everything under this path
 //!
 //! [limits]                 # optional: any ServerConfig limit, times in seconds
 //! retention_s = 300
@@ -111,6 +112,7 @@ struct FileModel {
     default_lock: Option<LockName>,
     #[serde(default)]
     fallback: bool,
+    api_prefix: Option<String>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -462,6 +464,9 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
         config.settings_dir = Some(dir);
     }
     config.fallback |= file.fallback;
+    if let Some(prefix) = file.api_prefix {
+        config.api_prefix = prefix;
+    }
     if let Some(lock) = file.default_lock {
         config.default_action_lock = match lock {
             LockName::None => labthings_core::LockScope::None,

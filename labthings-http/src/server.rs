@@ -155,6 +155,7 @@ impl ServerBuilder {
                 default_lock: self.config.default_action_lock,
             },
         )?;
+        check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
         let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
@@ -293,6 +294,19 @@ impl Listening {
             open.abort_all();
         }
         Ok(())
+    }
+}
+
+/// An `api_prefix` is empty or `/` and plain path segments, without a
+/// trailing `/`.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c));
+    if prefix.is_empty() || prefix.strip_prefix('/').is_some_and(|rest| rest.split('/').all(plain)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "api_prefix `{prefix}` is not a path of plain segments: write it like `/lab` or `/api/v2` (letters, digits, `-`, `_`, `.`, `~`; no trailing `/`)"
+        ))
     }
 }
 

@@ -66,5 +66,5 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
-    format!("{}://{host}/", state.scheme())
+    format!("{}://{host}{}/", state.scheme(), state.config.api_prefix)
 }

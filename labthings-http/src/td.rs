@@ -113,12 +113,30 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
 
     let links: Vec<Value> = (0..thing.streams().len())
         .flat_map(|s| forms_of(endpoints, index, Affordance::Stream(s)))
-        .map(|(_, link)| json!({"href": link.href, "type": "multipart/x-mixed-replace", "rel": "alternate"}))
+        .map(|(_, link)| {
+            json!({"href": format!("{}{}", base_path(base), link.href), "type": "multipart/x-mixed-replace", "rel": "alternate"})
+        })
         .collect();
     if !links.is_empty() {
         td.insert("links".into(), links.into());
     }
     Value::Object(td)
+}
+
+/// The path of `base` without its final `/`: empty for a server at the
+/// root, `/lab` for one under a prefix (or behind a proxy whose public URL
+/// has that path), which every absolute form path then starts with.
+///
+/// ```text
+/// base_path("http://127.0.0.1:5000/") == ""
+/// base_path("https://scope.example/lab/") == "/lab"
+/// ```
+fn base_path(base: &str) -> &str {
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("", |slash| &after_scheme[slash..])
+        .trim_end_matches('/')
 }
 
 /// A form as TD JSON. Top-level forms are made absolute on `base`: not
@@ -128,7 +146,7 @@ fn form_json(endpoint: &Endpoint, form: &Form, base: &str) -> Value {
     let href = if form.affordance == Affordance::Thing {
         format!("{base}{}", form.href)
     } else {
-        form.href.clone()
+        format!("{}{}", base_path(base), form.href)
     };
     json.insert("href".into(), href.into());
     json.insert("op".into(), form.ops.into());

@@ -338,10 +338,12 @@ class ThingCard {
   observe() {
     const observable = Object.entries(this.td.properties || {}).filter(([, p]) => p.observable);
     if (observable.length === 0) return;
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
     // LabThings-FastAPI's observation WebSocket: not a TD form (WoT has no
-    // operation for it), so its path is the contract's `/{thing}/ws`.
-    const socket = new WebSocket(withToken(`${scheme}://${location.host}/${this.name}/ws`));
+    // operation for it), so its path is the contract's `{thing}/ws`, next to
+    // this page (which is served at the server's root or its api_prefix).
+    const address = new URL(`${this.name}/ws`, location.href);
+    address.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(withToken(address.href));
     socket.onopen = () => {
       const data = Object.fromEntries(observable.map(([name]) => [name, true]));
       socket.send(JSON.stringify({ messageType: "addPropertyObservation", data }));
@@ -511,7 +513,7 @@ class ActionPanel {
 
 /** Problems the server found with settings files at start: shown first. */
 async function showSettingsWarnings(root) {
-  const result = await api("GET", "/settings_warnings");
+  const result = await api("GET", "settings_warnings");
   if (!result.ok || !result.data) return;
   const lines = Object.entries(result.data).flatMap(([thing, warnings]) => warnings.map((w) => `${thing}: ${w}`));
   if (lines.length === 0) return;
@@ -584,7 +586,7 @@ async function main() {
   takeTokenFromAddress();
   const root = document.getElementById("things");
   await showSettingsWarnings(root);
-  const result = await api("GET", "/thing_descriptions/");
+  const result = await api("GET", "thing_descriptions/");
   if (result.status === 401) {
     signIn(root, result);
     document.body.dataset.ready = "signin";
@@ -595,7 +597,7 @@ async function main() {
     root.replaceChildren(el("p", { class: "error", text: `Could not load the things: HTTP ${result.status}` }));
     return;
   }
-  const urls = await api("GET", "/things/");
+  const urls = await api("GET", "things/");
   const cards = Object.entries(result.data).map(([name, td]) => new ThingCard(name, td, (urls.ok && urls.data[name]) || td.base).node);
   root.replaceChildren(...(cards.length ? cards : [el("p", { text: "This server has no things." })]));
   document.body.dataset.ready = "true";

@@ -19,7 +19,8 @@ use crate::state::{AppState, base_url};
 /// Swagger UI's settings: read `/openapi.json`, allow "Try it out".
 static CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
     Arc::new(
-        Config::new(["/openapi.json"])
+        // Relative to the page (`…/docs/`), so it follows an `api_prefix`.
+        Config::new(["../openapi.json"])
             .try_it_out_enabled(true)
             .display_operation_id(false)
             .default_models_expand_depth(0),
@@ -30,7 +31,7 @@ static CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
 /// an endpoint of the binding).
 pub(crate) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     router
-        .route("/docs", json_route(get(|| async { Redirect::permanent("/docs/") })))
+        .route("/docs", json_route(get(|| async { Redirect::permanent("docs/") })))
         .route("/docs/", json_route(get(|| async { asset(String::new()) })))
         .route(
             "/docs/{*file}",

@@ -69,9 +69,48 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     if let Some(cors) = &state.config.cors {
         router = router.layer(cors_layer(&state.config.allowed_origins, cors));
     }
-    router
+    let router = router
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::guard))
-        .with_state(state)
+        .with_state(state.clone());
+    if state.config.api_prefix.is_empty() {
+        return router;
+    }
+    let prefix: Arc<str> = state.config.api_prefix.as_str().into();
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn_with_state(prefix, under_prefix))
+}
+
+/// Serve the router under `prefix`: `{prefix}/…` reaches it as `/…`,
+/// `{prefix}` is redirected to `{prefix}/` (the panel's relative links need
+/// the slash), and any other path is a JSON 404.
+async fn under_prefix(
+    axum::extract::State(prefix): axum::extract::State<Arc<str>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = request.uri().clone();
+    let Some(rest) = uri.path().strip_prefix(&*prefix) else {
+        return not_found(uri).await.into_response();
+    };
+    if rest.is_empty() {
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return axum::response::Redirect::permanent(&format!("{prefix}/{query}")).into_response();
+    }
+    if !rest.starts_with('/') {
+        return not_found(uri).await.into_response();
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    match Uri::builder().path_and_query(path_and_query).build() {
+        Ok(inner) => {
+            *request.uri_mut() = inner;
+            next.run(request).await
+        }
+        Err(_) => not_found(uri).await.into_response(),
+    }
 }
 
 /// For the path that reads a read-only property, what to tell a client
