@@ -246,3 +246,85 @@ async fn everything_follows_an_api_prefix() {
         assert!(error.contains("api_prefix"), "{bad}: {error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_links_follow_its_forwarded_headers() {
+    let serve = |trust_forwarded| {
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                allowed_hosts: vec!["scope.example".to_owned()],
+                trust_forwarded,
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build")
+    };
+    let td_base = |server: &common::TestServer, headers: &'static [(&'static str, &'static str)]| {
+        let mut request = server.client.get(server.at("/bench/"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move {
+            let td: serde_json::Value = request.send().await.expect("GET").json().await.expect("a TD");
+            (
+                td["base"].as_str().unwrap_or_default().to_owned(),
+                td["properties"]["count"]["forms"][0]["href"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    const PROXIED: &[(&str, &str)] = &[
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "scope.example"),
+        ("x-forwarded-prefix", "/lab/"),
+    ];
+    // Not trusted: the headers change nothing.
+    let plain = start(serve(false)).await;
+    assert_eq!(td_base(&plain, PROXIED).await.0, format!("{}/", plain.url));
+
+    let proxied = start(serve(true)).await;
+    assert_eq!(
+        td_base(&proxied, PROXIED).await,
+        ("https://scope.example/lab/".to_owned(), "/lab/bench/count".to_owned())
+    );
+    let rfc: &[(&str, &str)] = &[(
+        "forwarded",
+        "for=192.0.2.1;proto=https;host=scope.example, for=10.0.0.1",
+    )];
+    assert_eq!(td_base(&proxied, rfc).await.0, "https://scope.example/");
+    // A host the server does not answer to, and a prefix that is not plain, are ignored.
+    let forged: &[(&str, &str)] = &[("x-forwarded-host", "evil.example"), ("x-forwarded-prefix", "/../x")];
+    assert_eq!(td_base(&proxied, forged).await.0, format!("{}/", proxied.url));
+    // Links in answers follow too.
+    let invoked = proxied
+        .client
+        .post(proxied.at("/bench/increment"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "scope.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    let location = invoked.headers()["location"].to_str().unwrap_or_default().to_owned();
+    assert!(
+        location.starts_with("https://scope.example/action_invocations/"),
+        "{location}"
+    );
+    // A page served by the proxy may write; a page from elsewhere may not.
+    for (origin, status) in [("https://scope.example", 201), ("https://evil.example", 403)] {
+        let response = proxied
+            .client
+            .put(proxied.at("/bench/count"))
+            .header("x-forwarded-host", "scope.example")
+            .header("origin", origin)
+            .json(&json!(3))
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(response.status().as_u16(), status, "{origin}");
+    }
+}

@@ -112,6 +112,13 @@ pub struct ServerConfig {
     /// document and the panel follow it. Default: empty (the root).
     /// Configuration files: `api_prefix`.
     pub api_prefix: String,
+    /// Build links from the `X-Forwarded-Proto`/`-Host`/`-Prefix` (or
+    /// `Forwarded`) headers a reverse proxy sets, instead of a fixed
+    /// `public_base_url` (default off: only turn it on when every request
+    /// comes through a proxy that sets them). A forwarded host is used, and
+    /// accepted as the origin of browser writes, only if it is an allowed
+    /// host. Configuration files: `trust_forwarded` in `[security]`.
+    pub trust_forwarded: bool,
 }
 
 impl Default for ServerConfig {
@@ -144,6 +151,7 @@ impl Default for ServerConfig {
             default_action_lock: labthings_core::LockScope::None,
             fallback: false,
             api_prefix: String::new(),
+            trust_forwarded: false,
         }
     }
 }

@@ -148,6 +148,9 @@ struct Security {
     /// Serve on other addresses than loopback without users.
     #[serde(default)]
     insecure: bool,
+    /// Build links from a reverse proxy's forwarded headers.
+    #[serde(default)]
+    trust_forwarded: bool,
     /// `"observe"`: requests without credentials may read.
     anonymous: Option<String>,
     #[serde(default)]
@@ -274,6 +277,7 @@ impl Security {
         if self.public_base_url.is_some() {
             config.public_base_url = self.public_base_url;
         }
+        config.trust_forwarded |= self.trust_forwarded;
         Ok(())
     }
 }

@@ -52,15 +52,12 @@ impl Extras {
             .map(|(p, _)| (p.as_str(), "static folder"))
             .chain(self.routes.iter().map(|(p, _)| (p.as_str(), "route")));
         for (path, what) in paths {
-            let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
-            let literal =
-                |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c));
-            if !path.starts_with('/') || !segments.iter().all(literal) {
+            if !crate::paths::plain_path(path) {
                 return Err(format!(
                     "the {what} `{path}` is not a path of plain segments: start with `/` and use letters, digits, `-`, `_`, `.` or `~`"
                 ));
             }
-            let first = segments.first().copied().unwrap_or_default();
+            let first = path.split('/').nth(1).unwrap_or_default();
             if things.contains(&first) || reserved.contains(&first) || TAKEN.contains(&first) {
                 return Err(format!(
                     "the {what} `{path}` would shadow the server's own `/{first}`: choose another first segment"

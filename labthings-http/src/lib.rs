@@ -28,6 +28,7 @@ mod guard;
 mod logging;
 pub mod openapi;
 mod parse_errors;
+mod paths;
 pub mod render;
 mod routes;
 mod server;

@@ -300,8 +300,7 @@ impl Listening {
 /// An `api_prefix` is empty or `/` and plain path segments, without a
 /// trailing `/`.
 fn check_prefix(prefix: &str) -> Result<(), String> {
-    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c));
-    if prefix.is_empty() || prefix.strip_prefix('/').is_some_and(|rest| rest.split('/').all(plain)) {
+    if prefix.is_empty() || crate::paths::plain_path(prefix) {
         Ok(())
     } else {
         Err(format!(

@@ -66,5 +66,62 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
+    if state.config.trust_forwarded {
+        let forwarded = Forwarded::of(headers);
+        let scheme = forwarded.proto.unwrap_or(state.scheme());
+        let host = forwarded.host.filter(|h| state.allowed.host(h)).unwrap_or(host);
+        let prefix = forwarded.prefix.unwrap_or("");
+        return format!("{scheme}://{host}{prefix}{}/", state.config.api_prefix);
+    }
     format!("{}://{host}{}/", state.scheme(), state.config.api_prefix)
+}
+
+/// What a reverse proxy says about the request it forwarded: the scheme,
+/// host and path prefix the client used. Each value is checked before use
+/// (a scheme is `http` or `https`, a host visible ASCII, a prefix plain
+/// path segments); anything else counts as absent.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Forwarded<'a> {
+    pub(crate) proto: Option<&'static str>,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) prefix: Option<&'a str>,
+}
+
+impl<'a> Forwarded<'a> {
+    /// From `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Prefix`,
+    /// or else the first element of `Forwarded` (RFC 7239: `proto=`, `host=`).
+    pub(crate) fn of(headers: &'a HeaderMap) -> Self {
+        let first = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let rfc = |key: &str| {
+            first("forwarded").and_then(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case(key).then(|| v.trim().trim_matches('"'))
+                })
+            })
+        };
+        let proto = first("x-forwarded-proto").or_else(|| rfc("proto")).and_then(|p| {
+            if p.eq_ignore_ascii_case("https") {
+                Some("https")
+            } else if p.eq_ignore_ascii_case("http") {
+                Some("http")
+            } else {
+                None
+            }
+        });
+        let host = first("x-forwarded-host")
+            .or_else(|| rfc("host"))
+            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()) && !h.contains('/'));
+        let prefix = first("x-forwarded-prefix")
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| crate::paths::plain_path(p));
+        Self { proto, host, prefix }
+    }
 }
