@@ -104,9 +104,6 @@ impl Lab {
                 thing.attach_settings(dir);
             }
         }
-        for thing in &served {
-            thing.set_default_lock(manager.default_lock);
-        }
         let manager = Arc::new(ActionManager::new(manager));
         for thing in &served {
             thing.publish_to(manager.hub());

@@ -324,7 +324,9 @@ impl ActionManager {
         }
         let name = call.action;
         let retention = call.retention.unwrap_or(shared.config.retention);
-        let policy = call.lock;
+        // An action that declares no lock takes the configured default,
+        // as one that declares no retention takes the configured retention.
+        let policy = call.lock.or_default(shared.config.default_lock);
         let invocation = Arc::new(Invocation::new(
             call.thing.name(),
             name,

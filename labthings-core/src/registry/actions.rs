@@ -23,7 +23,8 @@ pub struct ActionCall {
     pub input: Value,
     /// Retention declared on the action, if any.
     pub retention: Option<Duration>,
-    /// The hardware lock it takes.
+    /// The hardware lock it declares (the action manager applies its
+    /// default lock to an action that declares none).
     pub lock: LockPolicy,
     run: CallFn,
 }
@@ -76,7 +77,7 @@ impl ThingInstance {
             action: action.name,
             input: prepared.input,
             retention: action.retention,
-            lock: action.lock.or_default(self.default_lock()),
+            lock: action.lock,
             run: prepared.run,
         })
     }

@@ -48,8 +48,6 @@ pub struct ThingInstance {
     ops: Arc<dyn ThingOps>,
     lock: Arc<HardwareLock>,
     server_lock: Arc<HardwareLock>,
-    /// The lock of actions that do not say (set by the lab).
-    default_lock: OnceLock<LockScope>,
     settings: OnceLock<SettingsFile>,
     /// Problems found with the settings file when it was loaded.
     settings_warnings: parking_lot::Mutex<Vec<String>>,
@@ -172,7 +170,6 @@ impl ThingInstance {
             events,
             ops: Arc::new(Ops(thing)),
             lock: Arc::new(HardwareLock::default()),
-            default_lock: OnceLock::new(),
             server_lock,
             settings: OnceLock::new(),
             settings_warnings: parking_lot::Mutex::new(Vec::new()),
@@ -218,17 +215,6 @@ impl ThingInstance {
     /// Run the `#[on_stop]` hook, if any (panics become failures).
     pub fn stop(&self) -> Result<(), Failure> {
         guarded(|| self.ops.stop())
-    }
-
-    /// Make `scope` the lock of this Thing's actions that do not declare
-    /// one (the lab does it once; later calls change nothing).
-    pub fn set_default_lock(&self, scope: LockScope) {
-        let _ = self.default_lock.set(scope);
-    }
-
-    /// The lock of this Thing's actions that do not declare one.
-    pub fn default_lock(&self) -> LockScope {
-        self.default_lock.get().copied().unwrap_or_default()
     }
 
     /// The server-wide hardware lock this Thing shares with the others.
