@@ -111,10 +111,7 @@ impl Lab {
         // Weak: the manager must not keep the things alive.
         let weak: Vec<_> = served.iter().map(Arc::downgrade).collect();
         let states = StatesFn(Arc::new(move || {
-            weak.iter()
-                .filter_map(std::sync::Weak::upgrade)
-                .map(|thing| (thing.name().to_owned(), thing.thing_state()))
-                .collect()
+            states_of(weak.iter().filter_map(std::sync::Weak::upgrade))
         }));
         let server_lock = served.first().map(|thing| thing.server_lock().clone());
         manager.set_lab(LabLink { states, server_lock });
@@ -138,10 +135,7 @@ impl Lab {
 
     /// The state of every thing, by name (see [`ThingInstance::thing_state`]).
     pub fn thing_states(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.things
-            .iter()
-            .map(|thing| (thing.name().to_owned(), thing.thing_state()))
-            .collect()
+        states_of(self.things.iter().map(|thing| &**thing))
     }
 
     /// Run every thing's `#[on_start]` hook in order, then start polling
@@ -202,6 +196,15 @@ impl Lab {
             }
         }
     }
+}
+
+/// The state of each of `things`, by name.
+fn states_of(
+    things: impl Iterator<Item = impl std::ops::Deref<Target = ThingInstance>>,
+) -> serde_json::Map<String, serde_json::Value> {
+    things
+        .map(|thing| (thing.name().to_owned(), thing.thing_state()))
+        .collect()
 }
 
 /// Run the stop hooks of `things` in reverse order, logging failures.

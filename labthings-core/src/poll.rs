@@ -70,8 +70,7 @@ impl Pollers {
 
     /// Stop every poller; wait up to a second for each read in progress.
     pub(crate) fn stop(&self) {
-        *self.control.stopped.lock() = true;
-        self.control.wake.notify_all();
+        self.control.stop();
         for (label, reading, _) in &self.threads {
             if reading.try_lock_for(STOP_WAIT).is_none() {
                 tracing::warn!("the getter of {label} was still being read {STOP_WAIT:?} after polling stopped");
@@ -87,8 +86,15 @@ impl Pollers {
 
 impl Drop for Pollers {
     fn drop(&mut self) {
-        *self.control.stopped.lock() = true;
-        self.control.wake.notify_all();
+        self.control.stop();
+    }
+}
+
+impl Control {
+    /// Tell every poller to stop, waking any that waits for its next read.
+    fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
     }
 }
 

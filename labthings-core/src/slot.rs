@@ -109,7 +109,9 @@ impl<T: Send + Sync + 'static> Slot for ThingSlot<T> {
 /// assert!(wheel.get().is_none());
 /// ```
 pub struct OptionalSlot<T> {
-    target: OnceLock<Arc<T>>,
+    /// The same one-time connection a [`ThingSlot`] holds; only how an
+    /// empty one is read differs.
+    slot: ThingSlot<T>,
 }
 
 impl<T> Default for OptionalSlot<T> {
@@ -120,33 +122,26 @@ impl<T> Default for OptionalSlot<T> {
 
 impl<T> fmt::Debug for OptionalSlot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OptionalSlot")
-            .field("target", &std::any::type_name::<T>())
-            .field("connected", &self.target.get().is_some())
-            .finish()
+        f.debug_tuple("OptionalSlot").field(&self.slot).finish()
     }
 }
 
 impl<T> OptionalSlot<T> {
     /// An empty slot.
     pub const fn new() -> Self {
-        Self {
-            target: OnceLock::new(),
-        }
+        Self { slot: ThingSlot::new() }
     }
 
     /// The connected Thing, if the server has one.
     pub fn get(&self) -> Option<&T> {
-        self.target.get().map(|t| &**t)
+        self.slot.try_get()
     }
 }
 
 impl<T: Send + Sync + 'static> Slot for OptionalSlot<T> {
     const KIND: SlotKind = SlotKind::Optional;
-    fn connect_any(&self, _name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
-        target
-            .downcast::<T>()
-            .is_ok_and(|target| self.target.set(target).is_ok())
+    fn connect_any(&self, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
+        self.slot.connect_any(name, target)
     }
 }
 
