@@ -145,13 +145,9 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         let origin = origin.to_str().unwrap_or("null");
         // Behind a trusted proxy the page's origin is the public host the
         // proxy forwarded, when that is an allowed host.
-        let forwarded_host = state
-            .config
-            .trust_forwarded
-            .then(|| crate::state::Forwarded::of(headers).host)
-            .flatten()
-            .filter(|h| state.allowed.host(h));
-        let own = forwarded_host.is_some_and(|h| state.allowed.origin(origin, h));
+        let own = crate::state::trusted_forwarded(&state, headers)
+            .host
+            .is_some_and(|h| state.allowed.origin(origin, h));
         if !own && !state.allowed.origin(origin, host) {
             let action = if websocket {
                 "open a WebSocket to"

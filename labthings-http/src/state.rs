@@ -66,14 +66,22 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
-    if state.config.trust_forwarded {
-        let forwarded = Forwarded::of(headers);
-        let scheme = forwarded.proto.unwrap_or(state.scheme());
-        let host = forwarded.host.filter(|h| state.allowed.host(h)).unwrap_or(host);
-        let prefix = forwarded.prefix.unwrap_or("");
-        return format!("{scheme}://{host}{prefix}{}/", state.config.api_prefix);
+    let forwarded = trusted_forwarded(state, headers);
+    let scheme = forwarded.proto.unwrap_or(state.scheme());
+    let host = forwarded.host.unwrap_or(host);
+    let prefix = forwarded.prefix.unwrap_or("");
+    format!("{scheme}://{host}{prefix}{}/", state.config.api_prefix)
+}
+
+/// What the proxy forwarded, if the configuration trusts it (else
+/// nothing), with a forwarded host kept only if this server answers to it.
+pub(crate) fn trusted_forwarded<'a>(state: &AppState, headers: &'a HeaderMap) -> Forwarded<'a> {
+    if !state.config.trust_forwarded {
+        return Forwarded::default();
     }
-    format!("{}://{host}{}/", state.scheme(), state.config.api_prefix)
+    let mut forwarded = Forwarded::of(headers);
+    forwarded.host = forwarded.host.filter(|h| state.allowed.host(h));
+    forwarded
 }
 
 /// What a reverse proxy says about the request it forwarded: the scheme,
