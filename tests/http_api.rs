@@ -13,7 +13,7 @@ mod mock_lab;
 use std::time::Duration;
 
 use common::faulty::Faulty;
-use common::{TestServer, assert_valid_td, start};
+use common::{TestServer, assert_valid_td, start, start_thing};
 use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
@@ -129,13 +129,7 @@ async fn property_write_with_wrong_type_is_422() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_property_refuses_put_with_405_and_allow() {
-    let server = start(
-        Server::builder()
-            .thing("stage", mock_lab::Stage::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("stage", mock_lab::Stage::default()).await;
     let response = server
         .client
         .put(server.at("/stage/position"))
@@ -230,13 +224,7 @@ async fn defaults_apply_for_empty_null_and_empty_object_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_lists_every_problem() {
-    let server = start(
-        Server::builder()
-            .thing("stage", mock_lab::Stage::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("stage", mock_lab::Stage::default()).await;
     let (status, body) = server.post("/stage/move_relative", json!({"y": "up", "w": 1})).await;
     assert_eq!(status, 422, "{body}");
     let mut problems: Vec<(String, Value)> = body["detail"]
@@ -335,7 +323,7 @@ async fn cancel_a_running_slow_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handled_cancellation_can_be_cancelled_again() {
-    let server = start(Server::builder().thing("faulty", Faulty).build().expect("build")).await;
+    let server = start_thing("faulty", Faulty).await;
     let (_, invocation) = server.post("/faulty/stubborn", Value::Null).await;
     let id = invocation["id"].as_str().expect("id").to_owned();
     // A pending invocation ends at once when cancelled: wait until it runs.
@@ -370,7 +358,7 @@ async fn handled_cancellation_can_be_cancelled_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_failures_never_take_the_server_down() {
-    let server = start(Server::builder().thing("faulty", Faulty).build().expect("build")).await;
+    let server = start_thing("faulty", Faulty).await;
 
     let (_, invocation) = server.post("/faulty/explode", json!({})).await;
     let done = server.wait_finished(&invocation).await;
@@ -515,7 +503,7 @@ async fn unknown_paths_and_wrong_methods() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_crate_records_and_per_action_retention() {
-    let server = start(Server::builder().thing("faulty", Faulty).build().expect("build")).await;
+    let server = start_thing("faulty", Faulty).await;
     let (status, invocation) = server.post("/faulty/fleeting", Value::Null).await;
     assert_eq!(status, 201);
     let done = server.wait_finished(&invocation).await;

@@ -10,7 +10,7 @@ mod mock_lab;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestServer, assert_valid_td, start};
+use common::{TestServer, assert_valid_td, start, start_thing};
 use futures_util::{SinkExt, StreamExt};
 use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
@@ -65,13 +65,7 @@ impl Archive {
 }
 
 async fn archive() -> TestServer {
-    start(
-        Server::builder()
-            .thing("archive", Archive::default())
-            .build()
-            .expect("build"),
-    )
-    .await
+    start_thing("archive", Archive::default()).await
 }
 
 async fn lab() -> TestServer {
@@ -294,7 +288,7 @@ impl Feed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_viewers_skip_frames_and_disconnects_cost_nothing() {
-    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    let server = start_thing("feed", Feed::default()).await;
     let mut slow = server.client.get(server.at("/feed/frames")).send().await.expect("GET");
     let mut viewers = 0;
     for _ in 0..100 {
@@ -561,13 +555,7 @@ async fn settled_reads() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polled_getter_is_observable_and_read_only_while_observed() {
     use std::sync::atomic::Ordering::SeqCst;
-    let server = start(
-        Server::builder()
-            .thing("thermometer", Thermometer::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("thermometer", Thermometer::default()).await;
     let (_, td) = server.get("/thermometer/").await;
     assert_valid_td(&td);
     let property = &td["properties"]["temperature"];
@@ -622,7 +610,7 @@ async fn a_polled_getter_is_observable_and_read_only_while_observed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_can_cap_its_frame_rate_and_a_stopped_stream_ends() {
-    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    let server = start_thing("feed", Feed::default()).await;
     // A bad cap is the client's mistake, named.
     let (status, body) = server.get("/feed/frames?max_fps=0").await;
     assert_eq!(status, 422, "{body}");
@@ -673,7 +661,7 @@ async fn read_all_parts(response: &mut reqwest::Response) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_code_grabs_the_next_frame_of_its_stream() {
-    let server = start(Server::builder().thing("feed", Feed::default()).build().expect("build")).await;
+    let server = start_thing("feed", Feed::default()).await;
     let (_, waiting) = server.post("/feed/next_size", json!({})).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, pushing) = server.post("/feed/push", json!({"count": 1})).await;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestServer, assert_valid_td, start};
+use common::{TestServer, assert_valid_td, start, start_thing};
 use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
 use parking_lot::Mutex;
@@ -525,13 +525,7 @@ impl Splitter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helper_threads_inherit_the_invocations_log_and_cancellation() {
-    let server = start(
-        Server::builder()
-            .thing("splitter", Splitter::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("splitter", Splitter::default()).await;
     let (_, invocation) = server.post("/splitter/split", json!({})).await;
     let href = invocation["href"].as_str().expect("href").to_owned();
     // Wait until both helpers have logged, then cancel.
@@ -705,13 +699,7 @@ impl Heater {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_property_refuses_writes_while_the_lock_is_held() {
-    let server = start(
-        Server::builder()
-            .thing("heater", Heater::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("heater", Heater::default()).await;
     assert_eq!(server.put("/heater/setpoint", json!(20.0)).await.0, 201);
     let (_, ramp) = server.post("/heater/ramp", Value::Null).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1069,13 +1057,7 @@ impl Labeller {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_bounds_multiples_lengths_and_patterns_are_declared_and_enforced() {
-    let server = start(
-        Server::builder()
-            .thing("labeller", Labeller::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("labeller", Labeller::default()).await;
     let (_, td) = server.get("/labeller/").await;
     assert_valid_td(&td);
     let label = &td["properties"]["label"];
@@ -1248,7 +1230,7 @@ async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_code_holds_the_server_lock_for_a_block() {
-    let server = start(Server::builder().thing("oven", Oven::default()).build().expect("build")).await;
+    let server = start_thing("oven", Oven::default()).await;
     assert_eq!(
         server.post("/oven/door?return=output", Value::Null).await.0,
         200,
@@ -1357,7 +1339,7 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
         .expect_err("main is a filter wheel")
         .to_string();
     assert!(
-        wrong.contains("not a `mock_lab::Camera`") || wrong.contains("not a `"),
+        wrong.contains("its default names a thing that is not a `mock_lab::Camera`"),
         "{wrong}"
     );
     // A connection overrides the default; a slot of every camera takes none.

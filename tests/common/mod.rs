@@ -43,6 +43,11 @@ pub async fn start(server: Server) -> TestServer {
     }
 }
 
+/// Serve one thing, `thing` as `name`, with the default configuration.
+pub async fn start_thing<T: labthings::Thing>(name: &str, thing: T) -> TestServer {
+    start(Server::builder().thing(name, thing).build().expect("build")).await
+}
+
 impl TestServer {
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
