@@ -102,7 +102,10 @@ async fn serve(
                     Latest::Frame(frame) => {
                         let part = [part_head(frame.jpeg.len()), frame.jpeg, Bytes::from_static(b"\r\n")];
                         let part = futures_util::stream::iter(part.map(Ok::<_, std::convert::Infallible>));
-                        return Some((part, (frames, false, Some(Instant::now()))));
+                        // Only a capped viewer keeps the time: an uncapped one
+                        // waits on no timer between frames.
+                        let sent_at = (!gap.is_zero()).then(Instant::now);
+                        return Some((part, (frames, false, sent_at)));
                     }
                     Latest::Stopped => return None,
                     Latest::Waiting => {}
