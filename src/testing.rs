@@ -195,31 +195,29 @@ impl TestLab {
 
     /// Read `thing`'s `property` as JSON, as a client would.
     pub fn read(&self, thing: &str, property: &str) -> Result<Value, Failure> {
-        let instance = self.instance(thing).ok_or_else(|| Failure::BadRequest {
-            detail: format!("no thing `{thing}`"),
-        })?;
-        let index = instance
-            .properties()
-            .iter()
-            .position(|p| p.name == property)
-            .ok_or_else(|| Failure::BadRequest {
-                detail: format!("`{thing}` has no property `{property}`"),
-            })?;
+        let (instance, index) = self
+            .property(thing, property)
+            .map_err(|detail| Failure::BadRequest { detail })?;
         instance.read_property(index)
     }
-}
 
-impl TestLab {
     /// Write `thing`'s `property` from JSON, as a client would (checked
     /// against its schema, through its setter).
     pub fn write(&self, thing: &str, property: &str, value: Value) -> Result<(), String> {
+        let (instance, index) = self.property(thing, property)?;
+        instance.write_property(index, value).map_err(|e| format!("{e:?}"))
+    }
+
+    /// The thing `thing` and the number of its property `property`, or
+    /// which of them does not exist.
+    fn property(&self, thing: &str, property: &str) -> Result<(&Arc<ThingInstance>, usize), String> {
         let instance = self.instance(thing).ok_or_else(|| format!("no thing `{thing}`"))?;
         let index = instance
             .properties()
             .iter()
             .position(|p| p.name == property)
             .ok_or_else(|| format!("`{thing}` has no property `{property}`"))?;
-        instance.write_property(index, value).map_err(|e| format!("{e:?}"))
+        Ok((instance, index))
     }
 }
 
