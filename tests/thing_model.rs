@@ -841,32 +841,27 @@ async fn the_server_lock_is_shared_between_things() {
     let (_, right) = server.post("/right/bake", Value::Null).await;
     let (_, ramp) = server.post("/right/ramp", Value::Null).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let right_id = right["id"].as_str().expect("id");
+    assert_eq!(server.status(&right).await, "pending");
     assert_eq!(
-        server.get(&format!("/action_invocations/{right_id}")).await.1["status"],
-        "pending"
-    );
-    let ramp_id = ramp["id"].as_str().expect("id");
-    assert_eq!(
-        server.get(&format!("/action_invocations/{ramp_id}")).await.1["status"],
+        server.status(&ramp).await,
         "running",
         "the thing lock is not the server lock"
     );
-    let left_id = left["id"].as_str().expect("id");
-    server.delete(&format!("/action_invocations/{left_id}")).await;
-    server.wait_finished(&left).await;
+    server.cancel_and_wait(&left).await;
     for _ in 0..200 {
-        if server.get(&format!("/action_invocations/{right_id}")).await.1["status"] == "running" {
+        if server.status(&right).await == "running" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(
-        server.get(&format!("/action_invocations/{right_id}")).await.1["status"],
-        "running"
-    );
-    for id in [right_id, ramp_id] {
-        server.delete(&format!("/action_invocations/{id}")).await;
+    assert_eq!(server.status(&right).await, "running");
+    for invocation in [&right, &ramp] {
+        server
+            .delete(&format!(
+                "/action_invocations/{}",
+                invocation["id"].as_str().unwrap_or_default()
+            ))
+            .await;
     }
 }
 
@@ -1149,12 +1144,6 @@ impl Oven {
     }
 }
 
-/// The status of invocation `invocation` now.
-async fn status_of(server: &TestServer, invocation: &Value) -> Value {
-    let id = invocation["id"].as_str().expect("id");
-    server.get(&format!("/action_invocations/{id}")).await.1["status"].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     let server = start(
@@ -1174,33 +1163,21 @@ async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (_, right) = server.post("/right/heat", Value::Null).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status_of(&server, &left).await, "running");
+    assert_eq!(server.status(&left).await, "running");
     assert_eq!(
-        status_of(&server, &right).await,
+        server.status(&right).await,
         "pending",
         "one default-locked action at a time"
     );
     let (status, peek) = server.post("/right/peek?return=output", Value::Null).await;
     assert_eq!((status, peek), (200, json!(180)), "lock = \"none\" opts out");
-    server
-        .delete(&format!(
-            "/action_invocations/{}",
-            left["id"].as_str().unwrap_or_default()
-        ))
-        .await;
-    server.wait_finished(&left).await;
+    server.cancel_and_wait(&left).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while status_of(&server, &right).await != "running" {
+    while server.status(&right).await != "running" {
         assert!(std::time::Instant::now() < deadline, "the waiting action never ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server
-        .delete(&format!(
-            "/action_invocations/{}",
-            right["id"].as_str().unwrap_or_default()
-        ))
-        .await;
-    server.wait_finished(&right).await;
+    server.cancel_and_wait(&right).await;
 
     // Without the default, the same actions run side by side.
     let free = start(
@@ -1215,16 +1192,11 @@ async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     let (_, b) = free.post("/right/heat", Value::Null).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        (status_of(&free, &a).await, status_of(&free, &b).await),
+        (free.status(&a).await, free.status(&b).await),
         (json!("running"), json!("running"))
     );
     for invocation in [&a, &b] {
-        free.delete(&format!(
-            "/action_invocations/{}",
-            invocation["id"].as_str().unwrap_or_default()
-        ))
-        .await;
-        free.wait_finished(invocation).await;
+        free.cancel_and_wait(invocation).await;
     }
 }
 
@@ -1240,13 +1212,7 @@ async fn device_code_holds_the_server_lock_for_a_block() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (status, body) = server.post("/oven/door", Value::Null).await;
     assert_eq!(status, 409, "the block holds the server lock: {body}");
-    server
-        .delete(&format!(
-            "/action_invocations/{}",
-            calibrating["id"].as_str().unwrap_or_default()
-        ))
-        .await;
-    server.wait_finished(&calibrating).await;
+    server.cancel_and_wait(&calibrating).await;
     assert_eq!(
         server.post("/oven/door?return=output", Value::Null).await.0,
         200,

@@ -90,6 +90,20 @@ impl TestServer {
         read(response).await
     }
 
+    /// The status of `invocation` (as its POST answered it) now.
+    pub async fn status(&self, invocation: &Value) -> Value {
+        let id = invocation["id"].as_str().expect("an invocation id");
+        self.get(&format!("/action_invocations/{id}")).await.1["status"].clone()
+    }
+
+    /// Cancel `invocation` and wait until it has finished; the DELETE's status.
+    pub async fn cancel_and_wait(&self, invocation: &Value) -> u16 {
+        let id = invocation["id"].as_str().expect("an invocation id");
+        let (status, _) = self.delete(&format!("/action_invocations/{id}")).await;
+        self.wait_finished(invocation).await;
+        status
+    }
+
     /// Poll an invocation (by its `href`) until it has finished.
     pub async fn wait_finished(&self, invocation: &Value) -> Value {
         let href = invocation["href"].as_str().expect("invocation has an href");
