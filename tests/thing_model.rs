@@ -399,6 +399,14 @@ async fn with_the_fallback_a_failed_start_is_served_as_a_page_saying_why() {
     assert_eq!(status, 503, "nothing else is served: {body}");
     assert!(body["detail"].as_str().is_some_and(|d| d.contains("`stage`")), "{body}");
     assert_eq!(*journal.lock(), ["start a", "stop a"], "the started thing was stopped");
+    // The fallback page passes the same host check as the lab it stands in for.
+    let forged = client
+        .get(format!("{url}/"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(forged.status().as_u16(), 421);
     let _ = stop.send(());
     let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
     assert!(

@@ -286,7 +286,12 @@ impl Listening {
     ) -> std::io::Result<()> {
         let state = self.server.state.clone();
         let stop_accepting = CancellationToken::new();
-        let accepting = spawn_accepting(self.listener, routes::fallback(&failure), &state, &stop_accepting);
+        let accepting = spawn_accepting(
+            self.listener,
+            routes::fallback(&failure, &state),
+            &state,
+            &stop_accepting,
+        );
         shutdown.await;
         state.closing.cancel();
         stop_accepting.cancel();

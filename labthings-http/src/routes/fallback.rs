@@ -9,14 +9,18 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::state::AppState;
+
 /// The router of the fallback page for `failure` (which names the thing
-/// and what went wrong).
-pub(crate) fn fallback(failure: &str) -> Router {
+/// and what went wrong), behind the same host, origin and credential
+/// checks and under the same `api_prefix` as the routes it stands in for.
+pub(crate) fn fallback(failure: &str, state: &Arc<AppState>) -> Router {
     let failure: Arc<str> = failure.into();
-    Router::new().fallback(move |headers: HeaderMap| {
+    let page = Router::new().fallback(move |headers: HeaderMap| {
         let failure = failure.clone();
         async move { answer(&failure, &headers) }
-    })
+    });
+    super::checked(page, state)
 }
 
 /// The 503 answer: HTML when the client asks for it, else JSON.

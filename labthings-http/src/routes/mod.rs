@@ -56,9 +56,16 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router = docs::routes(router);
     router = panel::routes(router);
     router = state.extras.mount(router);
-    let mut router = router
+    let router = router
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_error_bodies));
+    checked(router, &state)
+}
+
+/// `router` behind the checks every request passes (host and origin,
+/// credentials when users are configured, CORS when asked), under the
+/// `api_prefix`: for the served routes and the fallback page alike.
+pub(crate) fn checked(mut router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router {
     // Without users there is nothing to check: no layer, no cost per request.
     if state.auth.enabled() {
         router = router.layer(axum::middleware::from_fn_with_state(
