@@ -297,6 +297,46 @@ impl Camera {
         TypedBlob::from_bytes(mock_jpeg(320, 240, (frame * 16 % 320) as u16))
     }
 
+    /// The newest preview frame, as a JPEG file to download (a fresh
+    /// picture while the preview is off).
+    ///
+    /// An endpoint (the original's `@endpoint`): raw bytes at once, not an
+    /// invocation.
+    #[endpoint]
+    fn latest_frame(&self) -> Raw {
+        let jpeg = match self.preview.recent_frames().pop() {
+            Some(frame) => frame.jpeg.to_vec(),
+            None => mock_jpeg(320, 240, 0),
+        };
+        Raw::new("image/jpeg", jpeg)
+    }
+
+    /// A test pattern of the size asked for, as a JPEG file.
+    #[endpoint]
+    fn test_pattern(
+        &self,
+        #[default(320)]
+        #[param(minimum = 16, maximum = 1280, unit = "px", description = "Width in pixels")]
+        width: u16,
+        #[default(240)]
+        #[param(minimum = 16, maximum = 960, unit = "px", description = "Height in pixels")]
+        height: u16,
+    ) -> Raw {
+        Raw::new("image/jpeg", mock_jpeg(width, height, width / 3))
+    }
+
+    /// A one-page summary of the camera, for a browser.
+    #[endpoint]
+    fn summary(&self) -> Raw {
+        Raw::html(format!(
+            "<!doctype html><title>Camera</title><h1>Camera</h1><ul><li>exposure: {} ms</li>\
+             <li>frames acquired: {}</li><li>sensor: {} &deg;C</li></ul>",
+            self.exposure_ms(),
+            self.frames_acquired(),
+            self.sensor_temperature()
+        ))
+    }
+
     /// Measure a picture `snap` took: pass its output's link as `image`.
     ///
     /// Chains a capture into processing, as acquisition code does: the

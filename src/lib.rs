@@ -10,6 +10,8 @@ pub use labthings_http as http;
 
 /// Blobs whose media type is fixed by their type, and the media types.
 pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
+/// What an `#[endpoint]` method answers: bytes with their media type.
+pub use labthings_core::endpoint::Raw;
 pub use labthings_core::{
     ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
     InvocationStatus, MjpegStream, OptionalSlot, Thing, ThingDescriptor, ThingInstance, ThingSlot, ThingSlots,
@@ -20,7 +22,7 @@ pub use labthings_http::{
     AuthConfig, CorsConfig, Credential, FromConfig, Role, Server, ServerBuilder, ServerConfig, ThingCatalog, TlsConfig,
     User, init_test_tracing, init_tracing,
 };
-pub use labthings_macros::{action, event, model, on_start, on_stop, param, property, slot, stream, thing};
+pub use labthings_macros::{action, endpoint, event, model, on_start, on_stop, param, property, slot, stream, thing};
 /// Re-exported so a device crate needs no `schemars` dependency of its own
 /// (`#[model]` derives `JsonSchema` through it).
 pub use schemars;
@@ -42,8 +44,8 @@ pub mod testing;
 pub mod prelude {
     pub use crate::{
         BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
-        OptionalSlot, Png, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, event, model, on_start, on_stop,
-        param, property, slot, stream, thing, tracing,
+        OptionalSlot, Png, Raw, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, endpoint, event, model,
+        on_start, on_stop, param, property, slot, stream, thing, tracing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};
@@ -59,9 +61,10 @@ pub mod prelude {
 pub mod __private_0_1_0 {
     pub use labthings_core::data::{DataCell, DataProperty};
     pub use labthings_core::descriptor::{
-        ActionDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, StructDescriptor, Thing,
-        ThingDescriptor, ThingStruct, WriteError,
+        ActionDescriptor, EndpointDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, StructDescriptor,
+        Thing, ThingDescriptor, ThingStruct, WriteError,
     };
+    pub use labthings_core::endpoint::EndpointOutput;
     pub use labthings_core::event::EventSource;
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};

@@ -14,6 +14,7 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::data::DataCell;
+use crate::endpoint::Raw;
 use crate::event::EventSource;
 use crate::lock::{LockPolicy, LockScope};
 use crate::outcome::{Failure, PreparedCall};
@@ -127,6 +128,8 @@ pub struct ThingDescriptor<T: 'static> {
     pub properties: &'static [PropertyDescriptor<T>],
     /// Actions in declaration order.
     pub actions: &'static [ActionDescriptor<T>],
+    /// Extra resources (`#[endpoint]` methods) in declaration order.
+    pub endpoints: &'static [EndpointDescriptor<T>],
     /// Called before the server accepts requests (`#[on_start]`).
     pub on_start: Option<LifecycleFn<T>>,
     /// Called on graceful shutdown, after invocations stopped (`#[on_stop]`).
@@ -231,6 +234,39 @@ impl<T> std::fmt::Debug for ActionDescriptor<T> {
         f.debug_struct("ActionDescriptor")
             .field("name", &self.name)
             .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A generated endpoint entry point: decode the parameters from JSON
+/// (`Err` if they do not fit the method's parameter types) and call the
+/// method with them.
+pub type EndpointFn<T> = fn(&T, Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
+
+/// One `#[endpoint]` method: an extra resource of the Thing that answers
+/// with bytes and their media type (a raw download, a small HTML page).
+pub struct EndpointDescriptor<T: 'static> {
+    /// The name (the last segment of its URL).
+    pub name: &'static str,
+    /// First line of the method's doc comment.
+    pub title: Option<&'static str>,
+    /// The method's whole doc comment.
+    pub description: Option<&'static str>,
+    /// How a binding with request methods serves it: `get` (the default),
+    /// `post`, `put` or `delete`, as the declaration names it. The core
+    /// does not interpret it.
+    pub method: &'static str,
+    /// JSON Schema of the parameters: an object with one property each.
+    pub params_schema: SchemaFn,
+    /// Decode the parameters and call the method.
+    pub call: EndpointFn<T>,
+}
+
+impl<T> std::fmt::Debug for EndpointDescriptor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointDescriptor")
+            .field("name", &self.name)
+            .field("method", &self.method)
             .finish_non_exhaustive()
     }
 }

@@ -28,6 +28,7 @@ pub mod cancel;
 pub mod context;
 pub mod data;
 pub mod descriptor;
+pub mod endpoint;
 pub mod event;
 pub mod hub;
 pub mod invocation;
@@ -48,8 +49,10 @@ pub use blob::Blob;
 pub use cancel::{CancelHook, Cancelled};
 pub use data::DataProperty;
 pub use descriptor::{
-    ActionDescriptor, PropertyDescriptor, SchemaFn, StructDescriptor, Thing, ThingDescriptor, ThingStruct, WriteError,
+    ActionDescriptor, EndpointDescriptor, PropertyDescriptor, SchemaFn, StructDescriptor, Thing, ThingDescriptor,
+    ThingStruct, WriteError,
 };
+pub use endpoint::{EndpointError, EndpointOutput, Raw};
 pub use event::Event;
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, Snapshot};
 pub use lab::{Lab, LabError};
@@ -58,8 +61,8 @@ pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{BadRequest, Failure, PreparedCall};
 pub use registry::{
-    ActionCall, ActionInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS, SlotInfo,
-    StreamInfo, ThingInstance,
+    ActionCall, ActionInfo, EndpointInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS,
+    SlotInfo, StreamInfo, ThingInstance,
 };
 pub use slot::{OptionalSlot, ThingSlot, ThingSlots};
 pub use stream::{Frame, FrameError, MjpegStream};

@@ -44,6 +44,8 @@ pub(crate) enum OnThing {
     Stream(usize),
     /// The observation WebSocket of the thing.
     WebSocket,
+    /// The extra resource (`#[endpoint]`) number `.0`.
+    Endpoint(usize),
 }
 
 /// What one of the server's own endpoints serves.
@@ -82,6 +84,8 @@ pub(crate) enum Affordance {
     Event(usize),
     /// Stream number `.0` (a TD `links` entry rather than a form).
     Stream(usize),
+    /// Endpoint number `.0` (a TD `links` entry, for one read with GET).
+    Endpoint(usize),
 }
 
 /// One TD form (or, for streams, link) describing an endpoint.
@@ -295,6 +299,26 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)), &[422]);
         mjpeg.forms.push(form(t, Affordance::Stream(s), path, &[]));
         all.push(mjpeg);
+    }
+
+    for (e, extra) in thing.endpoints().iter().enumerate() {
+        let path = format!("/{name}/{}", extra.name);
+        let method = match extra.method {
+            "post" => Method::POST,
+            "put" => Method::PUT,
+            "delete" => Method::DELETE,
+            _ => Method::GET,
+        };
+        let mut endpoint = endpoint(
+            path.clone(),
+            method.clone(),
+            Serves::Thing(t, OnThing::Endpoint(e)),
+            &[422, 500],
+        );
+        if method == Method::GET {
+            endpoint.forms.push(form(t, Affordance::Endpoint(e), path, &[]));
+        }
+        all.push(endpoint);
     }
 }
 

@@ -322,6 +322,45 @@ fn thing_operation(thing: &ThingInstance, what: OnThing, schemas: &mut Schemas) 
                 }}
             }))
         }
+        OnThing::Endpoint(e) => {
+            let Some(endpoint) = thing.endpoints().get(e) else {
+                return Map::new();
+            };
+            let prefix = format!("{name}_{}_", endpoint.name);
+            let parameters: Vec<Value> = endpoint
+                .params()
+                .map(|(param, schema, required)| {
+                    let mut parameter = json!({
+                        "name": param, "in": "query", "required": required,
+                        "schema": schemas.adopt(&prefix, schema)
+                    });
+                    if let Some(description) = schema.get("description") {
+                        parameter["description"] = description.clone();
+                    }
+                    parameter
+                })
+                .collect();
+            let mut operation = Map::new();
+            describe(
+                &mut operation,
+                endpoint.title.unwrap_or(endpoint.name).to_owned(),
+                endpoint.description,
+            );
+            operation.insert("tags".into(), tag);
+            operation.insert(
+                "operationId".into(),
+                format!("{name}_{}_endpoint", endpoint.name).into(),
+            );
+            operation.insert("parameters".into(), parameters.into());
+            operation.insert(
+                "responses".into(),
+                json!({"200": {
+                    "description": "The bytes the endpoint answers, of the media type its Content-Type names",
+                    "content": {"*/*": {"schema": {}}}
+                }}),
+            );
+            operation
+        }
     }
 }
 

@@ -111,12 +111,19 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
     }
     td.insert("events".into(), events.into());
 
-    let links: Vec<Value> = (0..thing.streams().len())
+    let mut links: Vec<Value> = (0..thing.streams().len())
         .flat_map(|s| forms_of(endpoints, index, Affordance::Stream(s)))
         .map(|(_, link)| {
             json!({"href": format!("{}{}", base_path(base), link.href), "type": "multipart/x-mixed-replace", "rel": "alternate"})
         })
         .collect();
+    // Endpoints read with GET: a link each, so a person (and the panel)
+    // finds them; what they answer is not described.
+    links.extend(
+        (0..thing.endpoints().len())
+            .flat_map(|e| forms_of(endpoints, index, Affordance::Endpoint(e)))
+            .map(|(_, link)| json!({"href": format!("{}{}", base_path(base), link.href), "rel": "item"})),
+    );
     if !links.is_empty() {
         td.insert("links".into(), links.into());
     }

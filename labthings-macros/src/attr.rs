@@ -10,6 +10,8 @@ pub(crate) enum Role {
     Property(Box<PropertyOptions>),
     /// `#[action(..)]`.
     Action(ActionOptions),
+    /// `#[endpoint(..)]`: an extra resource answering raw bytes.
+    Endpoint(EndpointOptions),
     /// `#[on_start]`: run before the server accepts requests.
     OnStart,
     /// `#[on_stop]`: run on graceful shutdown.
@@ -58,6 +60,12 @@ pub(crate) const ROLES: &[RoleSpec] = &[
         field: false,
         method: true,
         misplaced: "`#[action]` goes on a method in the `#[thing] impl` block",
+    },
+    RoleSpec {
+        name: "endpoint",
+        field: false,
+        method: true,
+        misplaced: "`#[endpoint]` goes on a method in the `#[thing] impl` block that returns `Raw`",
     },
     RoleSpec {
         name: "on_start",
@@ -173,6 +181,17 @@ pub(crate) struct ActionOptions {
     pub when_busy_span: Option<Span>,
 }
 
+/// The request methods an `#[endpoint]` may name.
+pub(crate) const ENDPOINT_METHODS: &[&str] = &["get", "post", "put", "delete"];
+
+/// The options of `#[endpoint(..)]`.
+#[derive(Default)]
+pub(crate) struct EndpointOptions {
+    pub name: Option<LitStr>,
+    /// `method = "post"`; `get` when absent.
+    pub method: Option<LitStr>,
+}
+
 /// Whether `attr` is one of ours (`#[property]`, `#[action]`, …).
 pub(crate) fn is_role(attr: &Attribute) -> bool {
     ROLES.iter().any(|r| attr.path().is_ident(r.name))
@@ -197,6 +216,7 @@ pub(crate) fn role(attrs: &[Attribute], place: Place, errors: &mut Vec<syn::Erro
         let parsed = match spec.name {
             "property" => parse_property(attr),
             "action" => parse_action(attr),
+            "endpoint" => parse_endpoint(attr),
             "slot" => parse_slot(attr),
             name => {
                 let role = match name {
@@ -374,6 +394,33 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
         Ok(())
     })?;
     Ok(Role::Action(options))
+}
+
+fn parse_endpoint(attr: &Attribute) -> syn::Result<Role> {
+    let mut options = EndpointOptions::default();
+    if let Meta::Path(_) = attr.meta {
+        return Ok(Role::Endpoint(options));
+    }
+    attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("name") {
+            options.name = Some(parse_name(&meta)?);
+        } else if meta.path.is_ident("method") {
+            let lit: LitStr = meta.value()?.parse()?;
+            if !ENDPOINT_METHODS.contains(&lit.value().as_str()) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "expected `method = \"get\"` (the default), `\"post\"`, `\"put\"` or `\"delete\"`",
+                ));
+            }
+            options.method = Some(lit);
+        } else {
+            return Err(meta.error(
+                "unknown `#[endpoint]` option; the supported ones are `name = \"..\"` and `method = \"get\" | \"post\" | \"put\" | \"delete\"`",
+            ));
+        }
+        Ok(())
+    })?;
+    Ok(Role::Endpoint(options))
 }
 
 /// The options of a `#[param(..)]` parameter attribute.

@@ -87,15 +87,25 @@ pub(crate) fn field_property_options(property: &FieldProperty, errors: &mut Vec<
     }
 }
 
-/// Each affordance name may be used once; `names` are in declaration order.
+/// Names a Thing's URL already uses for itself: `ws`, its observation
+/// WebSocket.
+const RESERVED: &[&str] = &["ws"];
+
+/// Each affordance name may be used once, and not for a URL the Thing
+/// already has; `names` are in declaration order.
 pub(crate) fn unique_names(names: impl Iterator<Item = (String, Span)>, errors: &mut Vec<syn::Error>) {
     let mut seen: Vec<String> = Vec::new();
     for (name, span) in names {
-        if seen.contains(&name) {
+        if RESERVED.contains(&name.as_str()) {
+            errors.push(syn::Error::new(
+                span,
+                format!("`{name}` is taken by the Thing's observation WebSocket (`/{{thing}}/{name}`): rename it with `name = \"..\"`"),
+            ));
+        } else if seen.contains(&name) {
             errors.push(syn::Error::new(
                 span,
                 format!(
-                    "two affordances are named `{name}`: each property, action, stream and event needs its own name (it is its URL)"
+                    "two affordances are named `{name}`: each property, action, endpoint, stream and event needs its own name (it is its URL)"
                 ),
             ));
         } else {

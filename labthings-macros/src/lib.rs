@@ -7,9 +7,11 @@
 //! an `Event<T>`; the struct's doc comment is the Thing's title and
 //! description. In the impl block, `#[property]` marks a getter (a method
 //! `set_{getter}` is its setter), `#[action]` a method run as a tracked
-//! invocation, and `#[on_start]`/`#[on_stop]` the lifecycle hooks. For each
-//! action it generates a public input struct named `{Type}{Action}Input`
-//! (e.g. `StageMoveRelativeInput`).
+//! invocation, `#[endpoint]` an extra resource answering raw bytes, and
+//! `#[on_start]`/`#[on_stop]` the lifecycle hooks. For each action it
+//! generates an input struct named `{Type}{Action}Input` (e.g.
+//! `StageMoveRelativeInput`), for each endpoint a parameter struct
+//! `{Type}{Endpoint}Params`, with the method's visibility.
 //!
 //! The crate is three steps: `parse` reads the syntax into the `model`
 //! (with `attr` reading the attributes from one table of roles, and
@@ -55,6 +57,15 @@ pub fn property(_args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn action(_args: TokenStream, item: TokenStream) -> TokenStream {
     outside_thing("action", item)
+}
+
+/// Mark a method as an extra resource of the Thing (a raw download, a small
+/// HTML page) that answers `Raw` bytes at once, with its parameters from the
+/// query string. Options: `name = ".."`, `method = "get" | "post" | "put" |
+/// "delete"`. Only meaningful inside a `#[thing]` impl block.
+#[proc_macro_attribute]
+pub fn endpoint(_args: TokenStream, item: TokenStream) -> TokenStream {
+    outside_thing("endpoint", item)
 }
 
 /// Mark a method run before the server accepts requests. Only meaningful

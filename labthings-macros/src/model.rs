@@ -67,6 +67,8 @@ pub(crate) struct ImplModel {
     pub properties: Vec<Property>,
     /// Actions in declaration order.
     pub actions: Vec<Action>,
+    /// `#[endpoint]` methods in declaration order.
+    pub endpoints: Vec<Endpoint>,
     /// The `#[on_start]` hook.
     pub on_start: Option<Hook>,
     /// The `#[on_stop]` hook.
@@ -125,6 +127,25 @@ pub(crate) struct Action {
     pub reject_when_busy: bool,
 }
 
+/// An `#[endpoint]` method: an extra resource answering raw bytes.
+pub(crate) struct Endpoint {
+    /// Its name (the method name unless renamed): its URL's last segment.
+    pub name: String,
+    /// Where the name was written, for errors.
+    pub name_span: Span,
+    /// The method.
+    pub method: Ident,
+    pub vis: Visibility,
+    pub docs: Option<String>,
+    /// Its parameters: only `Param::Input` (an endpoint is no invocation).
+    pub params: Vec<Param>,
+    /// `get`, `post`, `put` or `delete`.
+    pub request_method: String,
+    /// The declared return type (checked to be `Raw` or `Result<Raw, E>`).
+    pub output: Type,
+    pub cfgs: Vec<Attribute>,
+}
+
 /// What a method returns.
 pub(crate) enum Output {
     /// Nothing (`()`).
@@ -145,7 +166,7 @@ pub(crate) enum Param {
         constraints: Box<Constraints>,
     },
     /// A framework value handed in by the runtime (`CancelHook`, `InvocationHandle`).
-    Injected { kind: Injected, by_ref: bool },
+    Injected { kind: Injected, by_ref: bool, span: Span },
 }
 
 /// The framework types that are injected rather than read from the input.

@@ -9,10 +9,11 @@ use syn::{
     ReturnType, Type,
 };
 
-use crate::attr::{self, ActionOptions, LockArg, Place, PropertyOptions, Role};
+use crate::attr::{self, ActionOptions, EndpointOptions, LockArg, Place, PropertyOptions, Role};
 use crate::check;
 use crate::model::{
-    Action, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, SlotField, StructModel,
+    Action, Endpoint, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, SlotField,
+    StructModel,
 };
 
 /// Read a `#[thing]` struct.
@@ -118,7 +119,7 @@ pub(crate) fn structure(item: &mut ItemStruct, errors: &mut Vec<syn::Error>) -> 
                 }
             }
             // attr::role refuses method roles on fields.
-            Role::Action(_) | Role::OnStart | Role::OnStop => {}
+            Role::Action(_) | Role::Endpoint(_) | Role::OnStart | Role::OnStop => {}
         }
     }
     let names = model
@@ -163,6 +164,7 @@ pub(crate) fn impl_block(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> O
         type_ident,
         properties: Vec::new(),
         actions: Vec::new(),
+        endpoints: Vec::new(),
         on_start: None,
         on_stop: None,
     };
@@ -208,6 +210,9 @@ pub(crate) fn impl_block(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> O
             Role::Action(options) => model
                 .actions
                 .push(action(method, options, docs, cfgs, role_span, errors)),
+            Role::Endpoint(options) => model
+                .endpoints
+                .extend(endpoint(method, options, docs, cfgs, role_span, errors)),
             // attr::role refuses field roles on methods.
             Role::Slot(_) | Role::Stream | Role::Event => {}
         }
@@ -236,7 +241,8 @@ pub(crate) fn impl_block(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> O
         .properties
         .iter()
         .map(|p| (p.name.clone(), p.name_span))
-        .chain(model.actions.iter().map(|a| (a.name.clone(), a.name_span)));
+        .chain(model.actions.iter().map(|a| (a.name.clone(), a.name_span)))
+        .chain(model.endpoints.iter().map(|e| (e.name.clone(), e.name_span)));
     check::unique_names(names, errors);
     Some(model)
 }
@@ -281,6 +287,50 @@ fn action(
         lock,
         reject_when_busy,
     }
+}
+
+fn endpoint(
+    method: &mut ImplItemFn,
+    options: EndpointOptions,
+    docs: Option<String>,
+    cfgs: Vec<Attribute>,
+    role_span: Span,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Endpoint> {
+    let params = params(method, errors);
+    for param in &params {
+        if let Param::Injected { span, .. } = param {
+            errors.push(syn::Error::new(
+                *span,
+                "an endpoint is answered at once, not run as an invocation, so it has no cancel hook or invocation handle: make it an `#[action]` to run long work",
+            ));
+        }
+    }
+    let output = match &method.sig.output {
+        ReturnType::Type(_, ty) if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) => (**ty).clone(),
+        _ => {
+            errors.push(syn::Error::new(
+                role_span,
+                format!(
+                    "endpoint `{}` must return the bytes it answers: `-> Raw` or `-> Result<Raw, E>`",
+                    method.sig.ident
+                ),
+            ));
+            return None;
+        }
+    };
+    let (name, name_span) = affordance_name(options.name.as_ref(), &method.sig.ident);
+    Some(Endpoint {
+        name,
+        name_span,
+        method: method.sig.ident.clone(),
+        vis: method.vis.clone(),
+        docs,
+        params,
+        request_method: options.method.map_or_else(|| "get".to_owned(), |m| m.value()),
+        output,
+        cfgs,
+    })
 }
 
 /// The `T` of a `Wrapper<T>` type (by its last path segment).
@@ -419,6 +469,7 @@ fn params(method: &mut ImplItemFn, errors: &mut Vec<syn::Error>) -> Vec<Param> {
             params.push(Param::Injected {
                 kind,
                 by_ref: matches!(&*arg.ty, Type::Reference(_)),
+                span: arg.ty.span(),
             });
             continue;
         }

@@ -103,6 +103,21 @@ fn hooks_locks_and_params() {
 }
 
 #[test]
+fn endpoints_with_parameters_and_methods() {
+    let out = expand_pretty(quote! {
+        impl Camera {
+            /// The newest frame.
+            #[endpoint]
+            pub fn latest(&self, #[default(80)] #[param(maximum = 100)] quality: u8) -> Result<Raw, std::io::Error> { Err(std::io::Error::other("off")) }
+
+            #[endpoint(name = "clear-log", method = "post")]
+            fn clear(&self) -> Raw { Raw::text("") }
+        }
+    });
+    insta::assert_snapshot!(out);
+}
+
+#[test]
 fn errors_are_collected_and_the_item_is_kept() {
     let out = expand_pretty(quote! {
         impl Broken {

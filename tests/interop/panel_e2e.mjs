@@ -6,7 +6,8 @@
 //
 // Writes a property (and sees a bad value refused inline), runs an action to
 // completion and sees its output and the live position, fetches a blob,
-// cancels a slow move, watches the camera stream, then checks that /docs/
+// cancels a slow move, watches the camera stream, follows the camera's
+// endpoint links, then checks that /docs/
 // renders every operation. The page may load nothing from outside the server:
 // any request to another origin fails the test. Exit status 0 means every
 // step passed.
@@ -131,6 +132,16 @@ try {
   const stream = page.locator("#thing-camera figure.stream img");
   await page.waitForFunction((img) => img.naturalWidth > 0, await stream.elementHandle());
   step("the camera preview stream is playing");
+
+  const links = await page.locator("#thing-camera ul.endpoints a").evaluateAll((nodes) => nodes.map((a) => [a.textContent, a.href]));
+  const names = links.map(([name]) => name).sort().join(",");
+  if (names !== "latest_frame,summary,test_pattern") throw new Error(`the camera's endpoint links are ${names}`);
+  const summaryHref = links.find(([name]) => name === "summary")[1];
+  const summary = await page.request.get(summaryHref);
+  if (!summary.ok() || !(summary.headers()["content-type"] || "").startsWith("text/html") || !(await summary.text()).includes("<h1>Camera</h1>")) {
+    throw new Error(`the summary endpoint answered ${summary.status()} ${summary.headers()["content-type"]}`);
+  }
+  step("the camera's endpoints are listed as links, and its summary page is HTML");
 
   const acquire = page.locator("#action-camera-acquire");
   await acquire.getByLabel("count").fill("2");

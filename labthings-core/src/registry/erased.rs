@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::data::DataCell;
 use crate::descriptor::{Thing, WriteError};
+use crate::endpoint::Raw;
 use crate::event::EventSource;
 use crate::outcome::Failure;
 use crate::stream::MjpegStream;
@@ -20,6 +21,7 @@ pub(super) trait ThingOps: Send + Sync {
     fn data(&self, index: usize) -> Option<&dyn DataCell>;
     fn stream(&self, index: usize) -> Option<&MjpegStream>;
     fn event(&self, index: usize) -> Option<&dyn EventSource>;
+    fn endpoint(&self, index: usize, params: Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
     fn start(&self) -> Result<(), Failure>;
     fn stop(&self) -> Result<(), Failure>;
     fn connect_slot(&self, index: usize, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool;
@@ -58,6 +60,13 @@ impl<T: Thing> ThingOps for Ops<T> {
 
     fn event(&self, index: usize) -> Option<&dyn EventSource> {
         Some((T::descriptor().fields.events.get(index)?.get)(&self.0))
+    }
+
+    fn endpoint(&self, index: usize, params: Value) -> Result<Result<Raw, Failure>, serde_json::Error> {
+        match T::descriptor().endpoints.get(index) {
+            Some(endpoint) => (endpoint.call)(&self.0, params),
+            None => Ok(Err(missing(index))),
+        }
     }
 
     fn start(&self) -> Result<(), Failure> {

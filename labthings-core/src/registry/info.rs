@@ -139,6 +139,41 @@ impl std::fmt::Debug for Preparer {
     }
 }
 
+/// An extra resource (`#[endpoint]`) of a served Thing.
+#[derive(Debug)]
+pub struct EndpointInfo {
+    /// The endpoint's name.
+    pub name: &'static str,
+    /// Title from the doc comment.
+    pub title: Option<&'static str>,
+    /// Description from the doc comment.
+    pub description: Option<&'static str>,
+    /// `get`, `post`, `put` or `delete`, as declared.
+    pub method: &'static str,
+    /// JSON Schema of the parameters (an object, one property each).
+    pub params_schema: Value,
+    pub(super) validator: Validator,
+}
+
+impl EndpointInfo {
+    /// The parameters' names with their schemas and whether each is
+    /// required, in declaration order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &Value, bool)> {
+        let required = |name: &str| {
+            self.params_schema
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|n| n.as_str() == Some(name)))
+        };
+        self.params_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(move |(name, schema)| (name.as_str(), schema, required(name)))
+    }
+}
+
 /// A live stream of a served Thing.
 #[derive(Debug, Clone)]
 pub struct StreamInfo {

@@ -7,6 +7,7 @@
 //! runs (`actions.rs`), and publishing changes to the hub (`observe.rs`).
 
 mod actions;
+mod endpoints;
 mod erased;
 mod info;
 mod observe;
@@ -14,7 +15,9 @@ mod persist;
 mod properties;
 
 pub use actions::{ActionCall, PrepareError};
-pub use info::{ActionInfo, EventInfo, PropertyInfo, STANDARD_FORMATS, SlotInfo, StreamInfo, schema_value};
+pub use info::{
+    ActionInfo, EndpointInfo, EventInfo, PropertyInfo, STANDARD_FORMATS, SlotInfo, StreamInfo, schema_value,
+};
 pub use properties::PropertyWriteError;
 
 use std::any::TypeId;
@@ -42,6 +45,7 @@ pub struct ThingInstance {
     type_id: TypeId,
     properties: Vec<PropertyInfo>,
     actions: Vec<ActionInfo>,
+    endpoints: Vec<EndpointInfo>,
     slots: Vec<SlotInfo>,
     streams: Vec<StreamInfo>,
     events: Vec<EventInfo>,
@@ -124,6 +128,21 @@ impl ThingInstance {
                 })
             })
             .collect::<Result<_, SchemaError>>()?;
+        let endpoints = descriptor
+            .endpoints
+            .iter()
+            .map(|e| {
+                let params_schema = schema_value(e.params_schema);
+                Ok(EndpointInfo {
+                    name: e.name,
+                    title: e.title,
+                    description: e.description,
+                    method: e.method,
+                    validator: Validator::new(&params_schema)?,
+                    params_schema,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?;
         let slots = descriptor
             .fields
             .slots
@@ -165,6 +184,7 @@ impl ThingInstance {
             type_id: TypeId::of::<T>(),
             properties,
             actions,
+            endpoints,
             slots,
             streams,
             events,
@@ -276,6 +296,11 @@ impl ThingInstance {
     /// The actions, in declaration order.
     pub fn actions(&self) -> &[ActionInfo] {
         &self.actions
+    }
+
+    /// The extra resources (`#[endpoint]` methods), in declaration order.
+    pub fn endpoints(&self) -> &[EndpointInfo] {
+        &self.endpoints
     }
 
     /// The device object, for code that knows its type.

@@ -258,11 +258,17 @@ class ThingCard {
   }
 
   renderStreams() {
+    const pages = [];
     for (const link of this.td.links || []) {
       if (link.type === "multipart/x-mixed-replace") {
         this.node.append(el("figure", { class: "stream" }, el("img", { src: withToken(link.href), alt: `${this.name} stream` }), el("figcaption", { text: link.href })));
+      } else if (link.rel === "item") {
+        // The thing's own endpoints: downloads and pages.
+        const name = link.href.split("/").pop();
+        pages.push(el("li", {}, el("a", { href: withToken(link.href), target: "_blank", text: name })));
       }
     }
+    if (pages.length > 0) this.node.append(el("ul", { class: "endpoints" }, ...pages));
   }
 
   renderProperties() {

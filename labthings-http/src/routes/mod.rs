@@ -3,6 +3,7 @@
 pub(crate) mod actions;
 pub(crate) mod blobs;
 pub(crate) mod docs;
+pub(crate) mod endpoints;
 pub(crate) mod fallback;
 pub(crate) mod invocations;
 pub(crate) mod observe;
@@ -171,6 +172,7 @@ fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>>
         OnThing::SubscribeEvent(e) => observe::event_handler(thing, e, method),
         OnThing::Stream(s) => streams::handler(thing, s, method),
         OnThing::WebSocket => websocket::handler(thing, method),
+        OnThing::Endpoint(e) => endpoints::handler(thing, e, method),
     }
 }
 

@@ -1,0 +1,143 @@
+//! Extra resources things declare (`#[endpoint]`): the parameters come from
+//! the query string, the answer is the method's bytes with their media type.
+
+use std::sync::Arc;
+
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use labthings_core::endpoint::EndpointError;
+use labthings_core::{EndpointInfo, Failure, ThingInstance};
+use serde_json::{Map, Value};
+
+use super::{blocking, query_problem};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Serve endpoint number `index` of `thing` on `method`.
+pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
+    let thing = thing.clone();
+    on(
+        method,
+        move |query: Result<Query<Vec<(String, String)>>, QueryRejection>| call(thing, index, query),
+    )
+}
+
+async fn call(
+    thing: Arc<ThingInstance>,
+    index: usize,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Some(endpoint) = thing.endpoints().get(index) else {
+        return Err(ApiError::NotFound(format!("no endpoint number {index}")));
+    };
+    let Query(pairs) = query.map_err(|rejection| query_problem(&rejection, &parameter_list(endpoint)))?;
+    let params = params_from_query(endpoint, pairs)?;
+    let answer = blocking(move || thing.call_endpoint(index, params, &["query".into()])).await?;
+    let raw = answer.map_err(|error| match error {
+        EndpointError::Invalid(problems) => ApiError::Invalid(problems),
+        // Refused by device code as the client's mistake: about the query.
+        EndpointError::Failed(Failure::BadRequest { detail }) => {
+            ApiError::invalid("value_error", vec!["query".into()], detail, Value::Null)
+        }
+        EndpointError::Failed(failure) => ApiError::device(&failure),
+        EndpointError::NoSuchEndpoint => ApiError::NotFound(format!("no endpoint number {index}")),
+    })?;
+    let media_type = HeaderValue::from_str(raw.media_type()).map_err(|_| {
+        ApiError::device(&Failure::error(
+            "InvalidMediaType",
+            format!(
+                "the endpoint answered the media type {:?}, which cannot be sent as a Content-Type",
+                raw.media_type()
+            ),
+        ))
+    })?;
+    Ok(([(header::CONTENT_TYPE, media_type)], raw.into_bytes()).into_response())
+}
+
+/// "`bins`, `scale`", or "none" for an endpoint without parameters.
+fn parameter_list(endpoint: &EndpointInfo) -> String {
+    let names: Vec<String> = endpoint.params().map(|(name, _, _)| format!("`{name}`")).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The parameters as a JSON object, each query value read as its schema
+/// says (`?bins=16` is the number 16 for an integer parameter, the text
+/// "16" for a string one). A parameter whose schema is an array may be
+/// given more than once; any other given twice is a 422. Values that do not
+/// fit are kept as text for the schema check to report.
+pub(crate) fn params_from_query(endpoint: &EndpointInfo, pairs: Vec<(String, String)>) -> Result<Value, ApiError> {
+    let mut object = Map::new();
+    for (name, text) in pairs {
+        let schema = endpoint
+            .params()
+            .find(|(param, _, _)| *param == name)
+            .map(|(_, schema, _)| schema);
+        let Some(schema) = schema else {
+            // Unknown: the schema check reports it as not permitted.
+            object.insert(name, Value::String(text));
+            continue;
+        };
+        if has_type(schema, "array") {
+            let item = coerce(schema.get("items").unwrap_or(&Value::Null), &text);
+            // Only ever inserted as an array, here.
+            if let Value::Array(items) = object.entry(name).or_insert_with(|| Value::Array(Vec::new())) {
+                items.push(item);
+            }
+            continue;
+        }
+        if object.contains_key(&name) {
+            return Err(ApiError::invalid(
+                "query_repeated",
+                vec!["query".into(), name.as_str().into()],
+                format!("`{name}` is given more than once; it takes one value"),
+                Value::String(text),
+            ));
+        }
+        let value = coerce(schema, &text);
+        object.insert(name, value);
+    }
+    Ok(Value::Object(object))
+}
+
+/// Whether `schema` allows the JSON type `ty` (`"type": "x"` or `["x", ..]`).
+fn has_type(schema: &Value, ty: &str) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => t == ty,
+        Some(Value::Array(types)) => types.iter().any(|t| t.as_str() == Some(ty)),
+        _ => false,
+    }
+}
+
+/// A query value as the JSON its schema expects: text for a parameter that
+/// may be a string, otherwise the text read as JSON (numbers, `true`,
+/// `[1,2]`), or the text itself when it is not JSON.
+fn coerce(schema: &Value, text: &str) -> Value {
+    if has_type(schema, "string") {
+        return Value::String(text.to_owned());
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_stay_text_and_numbers_are_read() {
+        assert_eq!(coerce(&json!({"type": "string"}), "16"), json!("16"));
+        assert_eq!(coerce(&json!({"type": ["string", "null"]}), "null"), json!("null"));
+        assert_eq!(coerce(&json!({"type": "integer"}), "16"), json!(16));
+        assert_eq!(coerce(&json!({"type": "number"}), "1.5"), json!(1.5));
+        assert_eq!(coerce(&json!({"type": "boolean"}), "true"), json!(true));
+        // Not JSON: kept as text, so the schema check names the problem.
+        assert_eq!(coerce(&json!({"type": "integer"}), "many"), json!("many"));
+    }
+}
