@@ -37,8 +37,17 @@ pub use tracing;
 
 #[cfg(feature = "http")]
 pub mod cli;
+/// Clients: the dynamic [`ThingClient`](client::ThingClient) for any Thing
+/// Description, and the runtime of the typed clients `#[thing]` generates
+/// (`StageClient` for a Thing `Stage`) with the `client` feature.
+#[cfg(feature = "client")]
+pub mod client {
+    pub use labthings_client::*;
+}
 #[cfg(feature = "http")]
 pub mod testing;
+#[cfg(feature = "client")]
+mod typed_client;
 
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
@@ -59,6 +68,13 @@ pub mod prelude {
 /// confusing type error.
 #[doc(hidden)]
 pub mod __private_0_1_0 {
+    /// Keeps the typed client `#[thing]` generates, or drops it without
+    /// the `client` feature.
+    pub use crate::__labthings_client_code as client_code;
+    #[cfg(feature = "client")]
+    pub use crate::typed_client::{CallInput, ClientOutput, call, check_remote, observe, read, start, subscribe};
+    #[cfg(feature = "client")]
+    pub use labthings_client::{BoxStream, ClientError, Connection, Invocation, RemoteBlob, ThingClient};
     pub use labthings_core::data::{DataCell, DataProperty};
     pub use labthings_core::descriptor::{
         ActionDescriptor, EndpointDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, StructDescriptor,
@@ -75,6 +91,22 @@ pub mod __private_0_1_0 {
     pub use schemars;
     pub use serde;
     pub use serde_json;
+}
+
+/// The typed client's code, kept: the `client` feature is on.
+#[cfg(feature = "client")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __labthings_client_code {
+    ($($code:tt)*) => { $($code)* };
+}
+
+/// The typed client's code, dropped: the `client` feature is off.
+#[cfg(not(feature = "client"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __labthings_client_code {
+    ($($code:tt)*) => {};
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use crate::attr::{Constraints, LockArg, PropertyOptions};
 pub(crate) struct StructModel {
     /// The struct's name.
     pub ident: Ident,
+    /// The struct's visibility (its typed client's too).
+    pub vis: Visibility,
     /// The struct's doc comment: the TD's title and description.
     pub docs: Option<String>,
     /// `#[property]` fields: data properties, in declaration order.

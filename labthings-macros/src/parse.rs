@@ -26,6 +26,7 @@ pub(crate) fn structure(item: &mut ItemStruct, errors: &mut Vec<syn::Error>) -> 
     }
     let mut model = StructModel {
         ident: item.ident.clone(),
+        vis: item.vis.clone(),
         docs: attr::docs(&item.attrs),
         properties: Vec::new(),
         slots: Vec::new(),

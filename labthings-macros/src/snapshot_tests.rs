@@ -9,9 +9,23 @@ fn expand_pretty(item: proc_macro2::TokenStream) -> String {
 }
 
 /// Generated tokens as formatted Rust (or the raw tokens if they do not parse).
+/// The typed client, passed to the facade's `client_code!` (which keeps it
+/// only with the `client` feature), is shown formatted as a `mod
+/// client_code` so its code can be read like the rest.
 fn pretty(tokens: proc_macro2::TokenStream) -> String {
     match syn::parse2::<syn::File>(tokens.clone()) {
-        Ok(file) => prettyplease::unparse(&file),
+        Ok(mut file) => {
+            for item in &mut file.items {
+                if let syn::Item::Macro(call) = item
+                    && call.mac.path.segments.last().is_some_and(|s| s.ident == "client_code")
+                    && let Ok(inner) = syn::parse2::<syn::File>(call.mac.tokens.clone())
+                {
+                    let items = inner.items;
+                    *item = syn::parse_quote!(mod client_code { #(#items)* });
+                }
+            }
+            prettyplease::unparse(&file)
+        }
         Err(e) => format!("/* did not parse ({e}) */\n{tokens}"),
     }
 }

@@ -33,8 +33,10 @@ pub(super) fn generate(ctx: &Ctx, model: &ImplModel) -> TokenStream {
     let on_start = hook(ctx, model, model.on_start.as_ref());
     let on_stop = hook(ctx, model, model.on_stop.as_ref());
 
+    let client = super::client::for_impl(ctx, model);
     quote! {
         #(#input_structs)*
+        #client
 
         const _: () = {
             #(#setter_checks)*
@@ -95,7 +97,7 @@ fn name_checks<'a>(ctx: &'a Ctx, model: &'a ImplModel) -> impl Iterator<Item = T
 }
 
 /// `move_relative` → `MoveRelative`.
-fn pascal(name: &str) -> String {
+pub(super) fn pascal(name: &str) -> String {
     name.split(['_', '-'])
         .filter(|w| !w.is_empty())
         .map(|w| {

@@ -1,6 +1,7 @@
 //! Code generation for `#[thing]`: on a struct, its field table; on an impl
 //! block, the input structs and the Thing's descriptor.
 
+mod client;
 mod derives;
 mod methods;
 mod structure;

@@ -24,7 +24,10 @@ pub(super) fn generate(ctx: &Ctx, model: &StructModel) -> TokenStream {
     let slots = model.slots.iter().map(|s| slot(ctx, model, s));
     let streams = model.streams.iter().map(|s| stream(ctx, model, s));
     let events = model.events.iter().map(|e| event(ctx, model, e));
+    let client = super::client::for_struct(ctx, model);
     quote! {
+        #client
+
         const _: () = {
             impl #private::ThingStruct for #ty {
                 const STRUCT: &'static #private::StructDescriptor<Self> = &#private::StructDescriptor {
@@ -47,7 +50,9 @@ pub(super) fn stub(ctx: &Ctx, model: &StructModel) -> TokenStream {
     let private = &ctx.private;
     let ty = &model.ident;
     let type_name = ty.to_string();
+    let client = super::client::stub_for_struct(ctx, model);
     quote! {
+        #client
         impl #private::ThingStruct for #ty {
             const STRUCT: &'static #private::StructDescriptor<Self> = &#private::StructDescriptor {
                 type_name: #type_name,

@@ -1,0 +1,208 @@
+//! `labthings`: drive any Web of Things Thing from the shell, through its
+//! Thing Description (`labthings-client`'s dynamic client).
+//!
+//! ```text
+//! labthings describe http://127.0.0.1:5000/stage/
+//! labthings get      http://127.0.0.1:5000/stage/ position
+//! labthings set      http://127.0.0.1:5000/stage/ step_delay_ms 5
+//! labthings invoke   http://127.0.0.1:5000/stage/ move_relative x=100 y=-50
+//! labthings watch    http://127.0.0.1:5000/stage/ position
+//! labthings list     http://127.0.0.1:5000/stage/
+//! ```
+//!
+//! Output is for people unless `--json` is given. Exit status: 0 done, 1 the
+//! server or the Thing refused or failed, 2 a usage mistake, 130 an
+//! invocation cancelled with Ctrl-C.
+
+mod describe;
+mod invoke;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use labthings_client::{ClientError, Connection, StreamExt, ThingClient};
+use serde_json::Value;
+
+/// Drive a Web of Things Thing (a labthings or LabThings-FastAPI server, or
+/// any TD with HTTP forms) from the command line.
+#[derive(Parser)]
+#[command(name = "labthings", version)]
+struct Cli {
+    /// Print JSON instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+    /// A bearer token, for a server with users configured.
+    #[arg(long, global = true, env = "LABTHINGS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The Thing Description as a readable summary.
+    Describe {
+        /// The Thing's URL, e.g. http://127.0.0.1:5000/stage/
+        url: String,
+    },
+    /// Read a property.
+    Get {
+        /// The Thing's URL.
+        url: String,
+        /// The property's name.
+        property: String,
+    },
+    /// Write a property: VALUE is JSON (`5`, `true`, `[1,2]`), or text.
+    Set {
+        /// The Thing's URL.
+        url: String,
+        /// The property's name.
+        property: String,
+        /// The new value.
+        value: String,
+    },
+    /// Run an action, showing its status and log as they arrive; Ctrl-C
+    /// cancels it.
+    Invoke {
+        /// The Thing's URL.
+        url: String,
+        /// The action's name.
+        action: String,
+        /// The input: one JSON object, or `name=value` pairs (each value
+        /// JSON, or text).
+        input: Vec<String>,
+    },
+    /// Print each new value of a property, or each payload of an event.
+    Watch {
+        /// The Thing's URL.
+        url: String,
+        /// A property's or an event's name.
+        name: String,
+        /// Stop after this many (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// The Thing's invocations the server keeps.
+    List {
+        /// The Thing's URL.
+        url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if let ClientError::Validation(problems) = &error {
+                for problem in problems {
+                    eprintln!("  - {problem}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let connection = match &cli.token {
+        Some(token) => Connection::new().with_token(token.clone()),
+        None => Connection::new(),
+    };
+    let url = match &cli.command {
+        Command::Describe { url }
+        | Command::Get { url, .. }
+        | Command::Set { url, .. }
+        | Command::Invoke { url, .. }
+        | Command::Watch { url, .. }
+        | Command::List { url } => url.clone(),
+    };
+    let thing = ThingClient::connect(&url, connection).await?;
+    match cli.command {
+        Command::Describe { .. } => {
+            if cli.json {
+                print_json(&thing.description().raw);
+            } else {
+                print!("{}", describe::summary(thing.description()));
+            }
+        }
+        Command::Get { property, .. } => {
+            let value: Value = thing.read_property(&property).await?;
+            print_value(&value, cli.json);
+        }
+        Command::Set { property, value, .. } => {
+            thing.write_property(&property, &json_or_text(&value)).await?;
+            if cli.json {
+                print_json(&Value::Null);
+            } else {
+                println!("{property} = {value}");
+            }
+        }
+        Command::Invoke { action, input, .. } => {
+            let input = invoke::input(&input)?;
+            return invoke::run(&thing, &action, &input, cli.json).await;
+        }
+        Command::Watch { name, count, .. } => {
+            let is_property = thing.description().property(&name).is_ok();
+            let mut stream = if is_property {
+                thing.observe_property::<Value>(&name).await?
+            } else {
+                thing.subscribe_event::<Value>(&name).await?
+            };
+            let mut seen: u64 = 0;
+            while count.is_none_or(|count| seen < count) {
+                tokio::select! {
+                    next = stream.next() => match next {
+                        Some(value) => print_value(&value?, cli.json),
+                        None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+                seen = seen.saturating_add(1);
+            }
+        }
+        Command::List { .. } => {
+            let invocations = thing.invocations().await?;
+            if cli.json {
+                let list: Vec<Value> = invocations
+                    .iter()
+                    .map(|i| serde_json::json!({"id": i.id, "action": i.action, "status": i.status.to_string(), "timeRequested": i.time_requested}))
+                    .collect();
+                print_json(&Value::Array(list));
+            } else if invocations.is_empty() {
+                println!("no invocations");
+            } else {
+                for i in invocations {
+                    println!(
+                        "{:<36}  {:<10}  {}  {}",
+                        i.id.as_deref().unwrap_or("-"),
+                        i.status,
+                        i.time_requested.as_deref().unwrap_or(""),
+                        i.action.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `text` as JSON if it is JSON (`5`, `true`, `"a"`, `[1]`), else as a string.
+fn json_or_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string(value).unwrap_or_default());
+}
+
+/// A value for people: text as it is, anything else as indented JSON.
+fn print_value(value: &Value, json: bool) {
+    match value {
+        Value::String(text) if !json => println!("{text}"),
+        _ if json => print_json(value),
+        _ => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+    }
+}
