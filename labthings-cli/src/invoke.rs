@@ -63,6 +63,9 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
     let mut shown_logs = 0_usize;
     let mut last_status = None;
     let mut cancelled_here = false;
+    // The first answer (201) may be a summary without the log, even of an
+    // invocation that has already finished: ask once more before the end.
+    let mut refreshed = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -77,7 +80,12 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
             last_status = Some(state.status);
         }
         if state.status.is_finished() {
-            break;
+            if refreshed {
+                break;
+            }
+            invocation.refresh().await?;
+            refreshed = true;
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -88,6 +96,7 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
             }
         }
         invocation.refresh().await?;
+        refreshed = true;
     }
     bar.finish_and_clear();
     match invocation.wait().await {
