@@ -118,6 +118,10 @@ async fn observation_events_and_blobs() {
 
     let blob = camera.snap().await.expect("snap");
     assert_eq!(blob.media_type, "image/jpeg");
+    // A blob output passed back as an input: the link the client got.
+    let info = camera.measure_image(blob.clone()).await.expect("measure");
+    assert_eq!((info.width, info.height), (320, 240));
+    assert!(camera.frames_acquired().await.expect("a polled getter") >= 3);
     let bytes = camera.thing().download(&blob).await.expect("download");
     assert_eq!(&bytes[..2], b"\xFF\xD8", "a JPEG");
     let file = std::env::temp_dir().join(format!("labthings-snap-{}.jpg", std::process::id()));
@@ -218,4 +222,18 @@ async fn each_kind_of_error_is_its_own_variant() {
         Err(ClientError::Transport(_)) => {}
         other => panic!("expected Transport, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_twenty_line_example_drives_the_mock_lab() {
+    let server = lab().await;
+    let url = server.url.clone();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || common::process::run_example("drive_mock_lab", &[&url], ""))
+            .await
+            .expect("joined");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("moved from [0, 0, 0] to [100, -50, 0]"), "{out}");
+    assert!(out.contains("3 frames, mean intensities ["), "{out}");
+    assert!(out.contains("a image/jpeg picture of "), "{out}");
 }

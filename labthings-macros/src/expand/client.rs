@@ -272,12 +272,17 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> (TokenStream, TokenS
             }
         }
     }
-    let required_args = required.iter().map(|(n, t)| quote!(#n: #t));
+    // A blob parameter is passed as the link the client got (`RemoteBlob`).
+    let required_args = required.iter().map(|(n, t)| {
+        let t = client_type(ctx, t);
+        quote!(#n: #t)
+    });
     let required_sets = required.iter().map(|(n, _)| {
         let key = n.to_string();
         quote!(__input.set(#key, #n);)
     });
     let setters = optional.iter().map(|(n, t)| {
+        let t = client_type(ctx, t);
         let key = n.to_string();
         let doc = format!("Set `{key}` (its default otherwise).");
         quote! {
