@@ -119,6 +119,10 @@ pub struct ServerConfig {
     /// accepted as the origin of browser writes, only if it is an allowed
     /// host. Configuration files: `trust_forwarded` in `[security]`.
     pub trust_forwarded: bool,
+    /// The WoT MQTT binding: publish every thing's TD, observable values,
+    /// events and invocations on a broker, and take writes and invocations
+    /// from it (default off). Configuration files: the `[mqtt]` table.
+    pub mqtt: Option<crate::MqttConfig>,
 }
 
 impl Default for ServerConfig {
@@ -152,6 +156,7 @@ impl Default for ServerConfig {
             fallback: false,
             api_prefix: String::new(),
             trust_forwarded: false,
+            mqtt: None,
         }
     }
 }

@@ -118,6 +118,7 @@ struct FileModel {
     #[serde(default)]
     security: Security,
     tls: Option<Tls>,
+    mqtt: Option<crate::MqttConfig>,
     #[serde(default)]
     things: toml::Table,
 }
@@ -489,6 +490,9 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
             cert: tls.cert,
             key: tls.key,
         });
+    }
+    if let Some(mqtt) = file.mqtt {
+        config.mqtt = Some(mqtt);
     }
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {

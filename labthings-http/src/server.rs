@@ -45,6 +45,9 @@ pub enum BuildError {
     /// HTTPS was asked for, but the certificate or key cannot be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The MQTT binding was asked for, but its configuration is wrong.
+    #[error("mqtt: {0}")]
+    Mqtt(String),
     /// A schema generated for a type did not compile.
     #[error("thing `{name}`: {source}")]
     Schema {
@@ -159,6 +162,9 @@ impl ServerBuilder {
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
         let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
+        if let Some(mqtt) = &self.config.mqtt {
+            mqtt.check().map_err(BuildError::Mqtt)?;
+        }
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
             None => None,
@@ -441,6 +447,23 @@ impl Listening {
             state.lab.manager().clone(),
             state.config.expiry_interval,
         ));
+        let mqtt = match &state.config.mqtt {
+            Some(config) => {
+                let base = state
+                    .config
+                    .public_base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
+                match crate::mqtt::spawn(state.clone(), config, base) {
+                    Ok(binding) => Some(binding),
+                    Err(e) => {
+                        tracing::error!("MQTT binding not started: {e}");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let stop_accepting = CancellationToken::new();
         let app = self.server.router();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
@@ -463,6 +486,9 @@ impl Listening {
             tracing::warn!("connections still open after the shutdown grace period are closed");
         }
         let _ = invocations.await;
+        if let Some(mqtt) = mqtt {
+            mqtt.stop().await;
+        }
         expiry.abort();
         let stopping = state.clone();
         let _ = tokio::task::spawn_blocking(move || stopping.lab.stop()).await;

@@ -6,8 +6,9 @@
 #     openapi-spec-validator, in .venv-original/ (pip);
 #   - schemathesis 4.32.5, in .venv-schemathesis/ (pip; its own venv, as its
 #     dependencies need not agree with the original's);
-#   - Debian's chromium for the headless browser tests, and curl for the
-#     HTTPS test (apt-get, as root or with sudo), unless they are there.
+#   - Debian's chromium for the headless browser tests, curl for the HTTPS
+#     test, and mosquitto + mosquitto-clients for the MQTT binding's tests
+#     (apt-get, as root or with sudo), unless they are there.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,10 +33,13 @@ if ! [ -x .venv-schemathesis/bin/schemathesis ]; then
     .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 
-if ! [ -x /usr/bin/chromium ] || ! command -v curl >/dev/null; then
-    echo "== apt-get install chromium curl"
+if ! [ -x /usr/bin/chromium ] || ! command -v curl >/dev/null || ! [ -x /usr/sbin/mosquitto ] \
+    || ! command -v mosquitto_sub >/dev/null; then
+    echo "== apt-get install chromium curl mosquitto mosquitto-clients"
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium curl mosquitto mosquitto-clients >/dev/null
+    # The tests start brokers of their own; the service Debian starts is not needed.
+    if command -v systemctl >/dev/null; then $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi

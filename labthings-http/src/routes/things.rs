@@ -48,10 +48,14 @@ impl TdCache {
     }
 }
 
-/// The TD of `thing`, with the security schemes this server accepts.
-fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
+/// The TD of `thing`, with the security schemes this server accepts and,
+/// with the MQTT binding on, its MQTT forms.
+pub(crate) fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
     let mut td = thing_description(thing, base);
     crate::auth::td_security(&mut td, &state.auth);
+    if let Some(index) = state.lab.things().iter().position(|t| t.name() == thing.name()) {
+        crate::mqtt::add_forms(&mut td, state, index);
+    }
     td
 }
 

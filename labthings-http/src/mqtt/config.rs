@@ -1,0 +1,126 @@
+//! How to reach the MQTT broker: in code (`ServerConfig::mqtt`) or in a
+//! configuration file's `[mqtt]` table.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The MQTT binding's configuration. Off unless given.
+///
+/// ```
+/// use labthings_http::MqttConfig;
+/// let config = MqttConfig::new("mqtt://127.0.0.1:1883", "scope-1");
+/// assert_eq!(config.prefix(), "labthings/scope-1");
+/// assert_eq!(config.host_port(), Ok(("127.0.0.1".to_owned(), 1883)));
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// The broker: `mqtt://host:port` (port 1883 when left out).
+    pub broker: String,
+    /// This server's MQTT client id, unique on the broker; also its name in
+    /// the default topic prefix.
+    pub client_id: String,
+    /// The user name to log in with, if the broker requires one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The environment variable holding the password (never the command
+    /// line, where other users could read it).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Where this server's topics start (default `labthings/{client_id}`).
+    #[serde(default)]
+    pub topic_prefix: Option<String>,
+    /// How many messages may wait for the broker; past that, new ones are
+    /// dropped (and counted in the log) rather than block device code.
+    /// Current values are published again on every reconnection.
+    #[serde(default = "default_buffer")]
+    pub buffer: usize,
+}
+
+fn default_buffer() -> usize {
+    1000
+}
+
+impl MqttConfig {
+    /// Connect to `broker` as `client_id`, with the defaults.
+    pub fn new(broker: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self {
+            broker: broker.into(),
+            client_id: client_id.into(),
+            username: None,
+            password_env: None,
+            password_file: None,
+            topic_prefix: None,
+            buffer: default_buffer(),
+        }
+    }
+
+    /// Log in as `username` with the password in the environment variable `env`.
+    pub fn with_login(mut self, username: impl Into<String>, env: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self.password_env = Some(env.into());
+        self
+    }
+
+    /// The topic prefix: `topic_prefix`, or `labthings/{client_id}`.
+    pub fn prefix(&self) -> String {
+        match &self.topic_prefix {
+            Some(prefix) => prefix.trim_end_matches('/').to_owned(),
+            None => format!("labthings/{}", self.client_id),
+        }
+    }
+
+    /// The broker's host and port, or what is wrong with `broker`.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        let rest = self
+            .broker
+            .strip_prefix("mqtt://")
+            .ok_or_else(|| format!("mqtt.broker {:?} must start with mqtt://", self.broker))?;
+        let rest = rest.trim_end_matches('/');
+        match rest.rsplit_once(':') {
+            Some((host, port)) => port
+                .parse()
+                .map(|port| (host.to_owned(), port))
+                .map_err(|_| format!("mqtt.broker {:?}: {port:?} is not a port number", self.broker)),
+            None => Ok((rest.to_owned(), 1883)),
+        }
+    }
+
+    /// The password, read from where the configuration says.
+    pub(crate) fn password(&self) -> Result<Option<String>, String> {
+        if let Some(env) = &self.password_env {
+            return std::env::var(env)
+                .map(Some)
+                .map_err(|_| format!("mqtt.password_env names {env}, which is not set"));
+        }
+        if let Some(file) = &self.password_file {
+            return std::fs::read_to_string(file)
+                .map(|text| Some(text.lines().next().unwrap_or("").to_owned()))
+                .map_err(|e| format!("mqtt.password_file {}: {e}", file.display()));
+        }
+        Ok(None)
+    }
+
+    /// Problems a server should refuse to start with.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        self.host_port()?;
+        self.password()?;
+        if self.client_id.is_empty() || self.client_id.contains(['/', '+', '#']) {
+            return Err(format!(
+                "mqtt.client_id {:?} must be non-empty, without `/`, `+` or `#`",
+                self.client_id
+            ));
+        }
+        if self.prefix().contains(['+', '#']) || self.prefix().is_empty() {
+            return Err(format!("mqtt.topic_prefix {:?} may not hold `+` or `#`", self.prefix()));
+        }
+        if self.buffer == 0 {
+            return Err("mqtt.buffer must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}

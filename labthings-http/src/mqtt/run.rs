@@ -1,0 +1,263 @@
+//! The MQTT connection of a server: one client per server, connecting out
+//! to the broker (so it works across NAT and subnets), publishing what the
+//! binding table says and acting on what clients publish.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use labthings_core::hub::Notification;
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::binding::{Carries, Topic, topics};
+use super::config::MqttConfig;
+use crate::state::AppState;
+
+/// A running MQTT binding; [`stop`](Self::stop) says `offline` and leaves.
+pub(crate) struct MqttBinding {
+    client: AsyncClient,
+    status: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MqttBinding {
+    /// Publish `offline` (retained), disconnect, and end the task.
+    pub(crate) async fn stop(self) {
+        let said = self.client.publish(&self.status, QoS::AtLeastOnce, true, "offline");
+        let _ = tokio::time::timeout(Duration::from_secs(1), said).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.disconnect()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.task.abort();
+    }
+}
+
+/// What the connection needs to know of the server.
+struct Context {
+    state: Arc<AppState>,
+    topics: Vec<Topic>,
+    /// The base URL of the HTTP API, for TD forms and invocation links.
+    base: String,
+    /// Value and event topics by (thing, affordance name).
+    outbound: HashMap<(String, String), usize>,
+    /// Messages that could not wait for the broker.
+    dropped: AtomicU64,
+}
+
+/// Connect to the broker of `config` (checked when the server was built)
+/// and run the binding for the server of `state`, whose HTTP API is at `base`.
+pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> Result<MqttBinding, String> {
+    let (host, port) = config.host_port()?;
+    let prefix = config.prefix();
+    let status = format!("{prefix}/status");
+    let mut options = MqttOptions::new(config.client_id.clone(), host, port);
+    options.set_keep_alive(Duration::from_secs(5));
+    // TDs are larger than rumqttc's 10 KiB default.
+    options.set_max_packet_size(4 << 20, 4 << 20);
+    options.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true));
+    if let Some(username) = &config.username {
+        options.set_credentials(username, config.password()?.unwrap_or_default());
+    }
+    let (client, eventloop) = AsyncClient::new(options, config.buffer.max(1));
+    let topics = topics(&prefix, state.lab.things());
+    let outbound = topics
+        .iter()
+        .enumerate()
+        .filter_map(|(i, topic)| {
+            let thing = state.lab.things().get(topic.thing?)?;
+            let name = match topic.carries {
+                Carries::PropertyValue(p) => thing.properties().get(p)?.name,
+                Carries::Event(e) => thing.events().get(e)?.name,
+                Carries::Invocations(a) => thing.actions().get(a)?.name,
+                _ => return None,
+            };
+            Some(((thing.name().to_owned(), name.to_owned()), i))
+        })
+        .collect();
+    let context = Arc::new(Context {
+        state,
+        topics,
+        base,
+        outbound,
+        dropped: AtomicU64::new(0),
+    });
+    let task = tokio::spawn(run(context, client.clone(), eventloop));
+    Ok(MqttBinding { client, status, task })
+}
+
+async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc::EventLoop) {
+    let mut hub = context.state.lab.manager().hub().subscribe();
+    let mut backoff = Duration::from_millis(100);
+    let mut connected = false;
+    loop {
+        tokio::select! {
+            polled = eventloop.poll() => match polled {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    tracing::info!("MQTT: connected to the broker");
+                    connected = true;
+                    backoff = Duration::from_millis(100);
+                    tokio::spawn(announce(context.clone(), client.clone()));
+                }
+                Ok(Event::Incoming(Packet::Publish(message))) => {
+                    tokio::spawn(command(context.clone(), client.clone(), message.topic, message.payload));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    if connected {
+                        tracing::warn!("MQTT: lost the broker ({error}); reconnecting with back-off");
+                        connected = false;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            },
+            note = hub.recv() => match note {
+                Ok(note) => notify(&context, &client, note),
+                Err(RecvError::Lagged(missed)) => drop_count(&context, missed),
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// Count messages that could not wait for the broker, logging at 1, 2, 4, ...
+fn drop_count(context: &Context, n: u64) {
+    let before = context.dropped.fetch_add(n, Ordering::Relaxed);
+    let after = before.saturating_add(n);
+    if before == 0 || (after.ilog2() > before.max(1).ilog2()) {
+        tracing::warn!("MQTT: {after} messages dropped so far while the broker was slow or away");
+    }
+}
+
+/// Publish without waiting: a full buffer drops the message (counted).
+fn offer(context: &Context, client: &AsyncClient, topic: &Topic, payload: Vec<u8>) {
+    if client
+        .try_publish(&topic.name, QoS::AtLeastOnce, topic.retained(), payload)
+        .is_err()
+    {
+        drop_count(context, 1);
+    }
+}
+
+/// On each connection: `online`, every TD and every observable value
+/// (retained, so late subscribers have them), and the command topics.
+async fn announce(context: Arc<Context>, client: AsyncClient) {
+    for topic in context.topics.iter().filter(|t| t.inbound()) {
+        let _ = client.subscribe(&topic.name, QoS::AtLeastOnce).await;
+    }
+    for topic in &context.topics {
+        let payload = match (topic.carries, topic.thing) {
+            (Carries::Status, _) => b"online".to_vec(),
+            (Carries::Td, Some(t)) => {
+                let Some(thing) = context.state.lab.things().get(t) else {
+                    continue;
+                };
+                let td = crate::routes::things::described(&context.state, thing, &context.base);
+                serde_json::to_vec(&td).unwrap_or_default()
+            }
+            (Carries::PropertyValue(p), Some(t)) => {
+                let Some(thing) = context.state.lab.things().get(t).cloned() else {
+                    continue;
+                };
+                let read = tokio::task::spawn_blocking(move || thing.read_property_json(p)).await;
+                match read {
+                    Ok(Ok(json)) => json,
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        let _ = client
+            .publish(&topic.name, QoS::AtLeastOnce, topic.retained(), payload)
+            .await;
+    }
+}
+
+/// Publish a change the hub announced to its topic.
+fn notify(context: &Context, client: &AsyncClient, note: Notification) {
+    let (thing, name, payload) = match note {
+        Notification::Property { thing, name, value } => (thing.to_string(), name, value),
+        Notification::Event { thing, name, data } => (thing.to_string(), name, data),
+        Notification::Invocation { invocation, .. } => {
+            let json = crate::render::invocation_json(&invocation, &context.base, invocation.status().is_finished());
+            let Some(action) = context
+                .state
+                .lab
+                .things()
+                .iter()
+                .find(|t| t.name() == invocation.thing())
+                .and_then(|t| t.actions().iter().find(|a| a.name == invocation.action()))
+            else {
+                return;
+            };
+            (invocation.thing().to_owned(), action.name, json)
+        }
+    };
+    let Some(topic) = context
+        .outbound
+        .get(&(thing, name.to_owned()))
+        .and_then(|i| context.topics.get(*i))
+    else {
+        return;
+    };
+    offer(context, client, topic, serde_json::to_vec(&payload).unwrap_or_default());
+}
+
+/// Act on a message a client published to a command topic.
+async fn command(context: Arc<Context>, client: AsyncClient, topic_name: String, payload: bytes::Bytes) {
+    let Some(topic) = context.topics.iter().find(|t| t.name == topic_name && t.inbound()) else {
+        return;
+    };
+    let Some(thing) = topic.thing.and_then(|t| context.state.lab.things().get(t)).cloned() else {
+        return;
+    };
+    let value: Value = if payload.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&payload) {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::warn!("MQTT: {topic_name}: the message is not JSON ({e}); ignored");
+                return;
+            }
+        }
+    };
+    match topic.carries {
+        Carries::WriteProperty(p) => {
+            let written = tokio::task::spawn_blocking(move || thing.write_property(p, value)).await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!("MQTT: {topic_name}: not written: {e:?}");
+            }
+        }
+        Carries::InvokeAction(a) => {
+            let manager = context.state.lab.manager().clone();
+            let started = thing
+                .prepare(a, value)
+                .map_err(|e| format!("{e:?}"))
+                .and_then(|call| manager.invoke(call).map_err(|e| e.to_string()));
+            if let Err(refused) = started {
+                tracing::warn!("MQTT: {topic_name}: not invoked: {refused}");
+                let invocations = context
+                    .outbound
+                    .get(&(
+                        thing.name().to_owned(),
+                        thing.actions().get(a).map_or("", |x| x.name).to_owned(),
+                    ))
+                    .and_then(|i| context.topics.get(*i));
+                // Said where the invocations of the action are published.
+                if let Some(invocations) = invocations {
+                    let rejected = json!({"status": "rejected", "detail": refused});
+                    offer(
+                        &context,
+                        &client,
+                        invocations,
+                        serde_json::to_vec(&rejected).unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,362 @@
+//! The WoT MQTT binding on a real Eclipse Mosquitto broker (Debian's
+//! `mosquitto` and `mosquitto-clients`, which `tests/interop/setup.sh`
+//! installs), started by the test on a free port with a password file and
+//! an ACL (no anonymous access). Two labthings servers ("two hosts") meet
+//! through it; `mosquitto_sub` and `mosquitto_pub` are the clients.
+
+mod common;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/bench.rs"]
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::clients::setup;
+use common::process::ServerProcess;
+use common::{TestServer, start};
+use labthings::http::MqttConfig;
+use labthings::{Server, ServerConfig};
+use serde_json::{Value, json};
+
+const USERS: [(&str, &str); 3] = [("lab1", "pw-one"), ("lab2", "pw-two"), ("watcher", "pw-watch")];
+
+/// A Mosquitto broker on a free port; killed when dropped.
+struct Broker {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start() -> Self {
+        setup();
+        let dir = std::env::temp_dir().join(format!("labthings-mqtt-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a broker folder");
+        let passwd = dir.join("passwd");
+        for (i, (user, password)) in USERS.iter().enumerate() {
+            let mut args = vec!["-b"];
+            if i == 0 {
+                args.push("-c");
+            }
+            let status = Command::new("mosquitto_passwd")
+                .args(args)
+                .arg(&passwd)
+                .args([user, password])
+                .status()
+                .expect("mosquitto_passwd (apt-get install mosquitto)");
+            assert!(status.success());
+        }
+        // Each server writes only its own topics; the watcher reads all and
+        // may publish commands.
+        std::fs::write(
+            dir.join("acl"),
+            "user lab1\ntopic readwrite labthings/lab1/#\n\n\
+             user lab2\ntopic readwrite labthings/lab2/#\n\n\
+             user watcher\ntopic read labthings/#\n\
+             topic write labthings/+/+/actions/+\ntopic write labthings/+/+/properties/+/set\n",
+        )
+        .expect("write the ACL");
+        let port = free_port();
+        let mut broker = Self { port, dir, child: None };
+        broker.run();
+        broker
+    }
+
+    /// (Re)start the broker process on its port.
+    fn run(&mut self) {
+        let config = self.dir.join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
+                self.port,
+                self.dir.join("passwd").display(),
+                self.dir.join("acl").display()
+            ),
+        )
+        .expect("write the broker's configuration");
+        let child = Command::new(mosquitto())
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// `mosquitto_sub` as `user`: the first `count` messages on `topic`
+    /// within `seconds`, as "topic payload" lines.
+    fn subscribe(&self, user: &str, topic: &str, count: u32, seconds: u32) -> Child {
+        let password = USERS.iter().find(|(u, _)| *u == user).map_or("", |(_, p)| p);
+        Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-u",
+                user,
+                "-P",
+                password,
+            ])
+            .args(["-t", topic, "-v", "-C", &count.to_string(), "-W", &seconds.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub (apt-get install mosquitto-clients)")
+    }
+
+    /// `mosquitto_pub` as `user` with `password`; whether it succeeded.
+    fn publish(&self, user: &str, password: &str, topic: &str, message: &str) -> bool {
+        Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-u",
+                user,
+                "-P",
+                password,
+            ])
+            .args(["-t", topic, "-m", message, "-q", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mosquitto_pub")
+            .success()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn mosquitto() -> &'static str {
+    if Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The lines a subscriber printed, once it has its messages (or timed out).
+fn lines(child: Child) -> Vec<String> {
+    let output = child.wait_with_output().expect("mosquitto_sub ends");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The MQTT configuration of server `user` on `broker`.
+fn mqtt_config(broker: &Broker, user: &str) -> MqttConfig {
+    let password = USERS.iter().find(|(u, _)| *u == user).map_or("", |(_, p)| p);
+    let file = broker.dir.join(format!("{user}.password"));
+    std::fs::write(&file, password).expect("write the password file");
+    MqttConfig {
+        username: Some(user.to_owned()),
+        password_file: Some(file),
+        ..MqttConfig::new(broker.url(), user)
+    }
+}
+
+/// A Bench served as `bench` with the MQTT binding as `user`.
+async fn lab(broker: &Broker, user: &str) -> TestServer {
+    start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(mqtt_config(broker, user)),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await
+}
+
+/// Wait until `check` holds, at most 15 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_meet_through_mosquitto() {
+    let mut broker = Broker::start();
+    let lab1 = lab(&broker, "lab1").await;
+    let lab2 = lab(&broker, "lab2").await;
+
+    // Both TDs are found by one wildcard subscription (retained).
+    let port = broker.port;
+    let tds = {
+        let sub = broker.subscribe("watcher", "labthings/+/+/td", 2, 10);
+        blocking(move || lines(sub)).await
+    };
+    let mut found: Vec<&str> = tds.iter().filter_map(|l| l.split(' ').next()).collect();
+    found.sort_unstable();
+    assert_eq!(found, ["labthings/lab1/bench/td", "labthings/lab2/bench/td"], "{tds:?}");
+    let td: Value = serde_json::from_str(tds[0].split_once(' ').expect("topic and TD").1).expect("a TD");
+    let forms = td["properties"]["count"]["forms"].as_array().expect("forms");
+    assert!(forms.iter().any(|f| {
+        f["href"]
+            .as_str()
+            .is_some_and(|h| h.starts_with(&format!("mqtt://127.0.0.1:{port}/labthings/")))
+            && f["mqv:controlPacket"] == "subscribe"
+    }));
+    assert!(
+        forms
+            .iter()
+            .any(|f| f["op"] == json!(["readproperty", "writeproperty"])),
+        "HTTP forms stay"
+    );
+    common::assert_valid_td(&td);
+
+    // A change on each server reaches a subscriber.
+    for (server, name, value) in [(&lab1, "lab1", 11), (&lab2, "lab2", 22)] {
+        let sub = broker.subscribe("watcher", &format!("labthings/{name}/bench/properties/count"), 2, 10);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(server.put("/bench/count", json!(value)).await.0, 201);
+        let got = blocking(move || lines(sub)).await;
+        assert_eq!(
+            got.last().map(String::as_str),
+            Some(format!("labthings/{name}/bench/properties/count {value}").as_str()),
+            "{got:?}"
+        );
+    }
+    // A late subscriber gets the retained last value.
+    let late = broker.subscribe("watcher", "labthings/lab1/bench/properties/count", 1, 10);
+    assert_eq!(
+        blocking(move || lines(late)).await,
+        ["labthings/lab1/bench/properties/count 11"]
+    );
+
+    // An action invoked over MQTT runs, is listed over HTTP, and its output comes back.
+    let outputs = broker.subscribe("watcher", "labthings/lab1/bench/actions/increment/invocations", 3, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(broker.publish(
+        "watcher",
+        "pw-watch",
+        "labthings/lab1/bench/actions/increment",
+        r#"{"by": 5}"#
+    ));
+    let seen = blocking(move || lines(outputs)).await;
+    let done = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l.split_once(' ')?.1).ok())
+        .find(|i| i["status"] == "completed")
+        .unwrap_or_else(|| panic!("a completed invocation: {seen:?}"));
+    assert_eq!(done["output"], 16);
+    let (_, listed) = lab1.get("/action_invocations?thing=bench").await;
+    assert!(
+        listed.as_array().expect("a list").iter().any(|i| i["id"] == done["id"]),
+        "{listed}"
+    );
+
+    // A wrong password is refused; the ACL keeps lab2 from writing lab1's topics.
+    assert!(!broker.publish("watcher", "wrong", "labthings/lab1/bench/properties/count/set", "1"));
+    broker.publish("lab2", "pw-two", "labthings/lab1/bench/properties/count/set", "99");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lab1.get("/bench/count").await.1,
+        json!(16),
+        "lab2 could not write lab1's count"
+    );
+    assert!(broker.publish("watcher", "pw-watch", "labthings/lab1/bench/properties/count/set", "3"));
+    eventually("the watcher may write", async || {
+        lab1.get("/bench/count").await.1 == json!(3)
+    })
+    .await;
+
+    // The broker restarts: HTTP kept serving, and both servers publish again.
+    broker.stop();
+    assert_eq!(
+        lab1.get("/bench/count").await.0,
+        200,
+        "HTTP serves while the broker is away"
+    );
+    assert_eq!(
+        lab2.put("/bench/count", json!(7)).await.0,
+        201,
+        "device code is not blocked"
+    );
+    broker.run();
+    // Retained values were lost with the broker (no persistence): what
+    // arrives is published anew (the write made meanwhile may come twice:
+    // queued, then announced on reconnection).
+    let again = broker.subscribe("watcher", "labthings/+/bench/properties/count", 10, 5);
+    let again = blocking(move || lines(again)).await;
+    assert!(
+        again.contains(&"labthings/lab2/bench/properties/count 7".to_owned()),
+        "{again:?}"
+    );
+    assert!(
+        again.contains(&"labthings/lab1/bench/properties/count 3".to_owned()),
+        "{again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_is_marked_offline_by_its_last_will() {
+    let broker = Broker::start();
+    let config = format!(
+        "[mqtt]\nbroker = \"{}\"\nclient_id = \"lab1\"\nusername = \"lab1\"\npassword_file = \"{}\"\n\n[things.bench]\ntype = \"Bench\"\n",
+        broker.url(),
+        broker.dir.join("lab1.password").display()
+    );
+    std::fs::write(broker.dir.join("lab1.password"), "pw-one").expect("password file");
+    let dir = common::process::scratch_dir();
+    std::fs::write(dir.join("lab.toml"), config).expect("config");
+    let mut server = ServerProcess::start_in(dir, "bench", &["--config", "lab.toml"], &[]);
+    let online = broker.subscribe("watcher", "labthings/lab1/status", 1, 10);
+    assert_eq!(blocking(move || lines(online)).await, ["labthings/lab1/status online"]);
+    let offline = broker.subscribe("watcher", "labthings/lab1/status", 2, 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal("KILL");
+    let _ = server.wait_exit(Instant::now(), Duration::from_secs(5));
+    let seen = blocking(move || lines(offline)).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("labthings/lab1/status offline"),
+        "{seen:?}"
+    );
+}
