@@ -360,3 +360,37 @@ async fn a_killed_server_is_marked_offline_by_its_last_will() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_wots_mqtt_binding_drives_a_server_through_the_tds_mqtt_forms() {
+    let broker = Broker::start();
+    let lab1 = lab(&broker, "lab1").await;
+    let (status, td) = lab1.get("/bench/").await;
+    assert_eq!(status, 200);
+    // The MQTT forms ask for the broker's login, under a scheme of their own.
+    assert_eq!(td["securityDefinitions"]["mqtt_sc"]["scheme"], "basic", "{td}");
+    let file = broker.dir.join("bench.td.json");
+    std::fs::write(&file, td.to_string()).expect("write the TD");
+    let script = common::clients::repo().join("tests/interop/mqtt/wot_mqtt.mjs");
+    let stdout = common::clients::run_client(
+        PathBuf::from("node"),
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            file.to_str().expect("a UTF-8 path"),
+            "watcher",
+            "pw-watch",
+        ],
+    )
+    .await;
+    assert!(stdout.contains("4 steps passed, 0 failed"), "{stdout}");
+    assert_eq!(lab1.get("/bench/count").await.1, json!(40), "node-wot's write arrived");
+    let (_, listed) = lab1.get("/action_invocations?thing=bench").await;
+    assert!(
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|i| i["action"] == "/bench/increment"),
+        "node-wot's invocation is listed over HTTP: {listed}"
+    );
+}

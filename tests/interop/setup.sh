@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the interoperability and browser tests drive our servers with:
 #   - Eclipse Thingweb node-wot 0.9.2, Ajv and playwright-core, pinned by
-#     tests/interop/package-lock.json (npm ci);
+#     tests/interop/package-lock.json (npm ci), and node-wot 0.8.16's MQTT
+#     binding, pinned by tests/interop/mqtt/package-lock.json;
 #   - the original LabThings-FastAPI 0.3.0 (its Python ThingClient) and
 #     openapi-spec-validator, in .venv-original/ (pip);
 #   - schemathesis 4.32.5, in .venv-schemathesis/ (pip; its own venv, as its
@@ -16,6 +17,11 @@ cd "$(dirname "$0")/../.."
 if ! [ -d tests/interop/node_modules/@node-wot/core ] || ! [ -d tests/interop/node_modules/playwright-core ]; then
     echo "== npm ci in tests/interop (node-wot, ajv, playwright-core)"
     npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
+
+if ! [ -d tests/interop/mqtt/node_modules/@node-wot/binding-mqtt ]; then
+    echo "== npm ci in tests/interop/mqtt (node-wot 0.8.16's MQTT binding)"
+    npm ci --prefix tests/interop/mqtt --no-audit --no-fund --loglevel=error
 fi
 
 if ! [ -x .venv-original/bin/python ]; then

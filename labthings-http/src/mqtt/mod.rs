@@ -26,6 +26,9 @@ use serde_json::{Value, json};
 
 use crate::state::AppState;
 
+/// The TD's name for the broker's login.
+const MQTT_SECURITY: &str = "mqtt_sc";
+
 /// Add the MQTT forms of thing number `index` to its TD `td` (after the
 /// HTTP ones), and the `mqv` prefix to its context.
 pub(crate) fn add_forms(td: &mut Value, state: &AppState, index: usize) {
@@ -39,8 +42,23 @@ pub(crate) fn add_forms(td: &mut Value, state: &AppState, index: usize) {
     if let Some(context) = td.get_mut("@context").and_then(Value::as_array_mut) {
         context.push(json!({"mqv": "http://www.example.org/mqtt-binding#"}));
     }
+    // A broker the server logs in to wants its clients to log in too: the
+    // MQTT forms say so, with a basic scheme of their own (the HTTP forms
+    // keep the server's).
+    let login = config.username.is_some();
+    if login && let Some(definitions) = td.get_mut("securityDefinitions").and_then(Value::as_object_mut) {
+        definitions.insert(
+            MQTT_SECURITY.into(),
+            json!({"scheme": "basic", "description": "a user name and password of the MQTT broker"}),
+        );
+    }
     let mut extend = |kind: &str, name: &str, affordance: binding::Affordance| {
-        let forms = binding::forms(&topics, index, affordance, &config.broker);
+        let mut forms = binding::forms(&topics, index, affordance, &config.broker);
+        if login {
+            for form in &mut forms {
+                form["security"] = json!([MQTT_SECURITY]);
+            }
+        }
         if let Some(list) = td
             .get_mut(kind)
             .and_then(|k| k.get_mut(name))
