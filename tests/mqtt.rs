@@ -18,6 +18,7 @@ use common::clients::setup;
 use common::process::ServerProcess;
 use common::{TestServer, start};
 use labthings::http::MqttConfig;
+use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
@@ -392,5 +393,57 @@ async fn node_wots_mqtt_binding_drives_a_server_through_the_tds_mqtt_forms() {
             .iter()
             .any(|i| i["action"] == "/bench/increment"),
         "node-wot's invocation is listed over HTTP: {listed}"
+    );
+}
+
+/// A thing with an event, to see events over MQTT.
+#[thing]
+#[derive(Default)]
+struct Beeper {
+    /// Each beep, with its pitch.
+    #[event]
+    beeped: Event<u32>,
+}
+
+#[thing]
+impl Beeper {
+    /// Beep `count` times.
+    #[action]
+    fn beep(&self, count: u32) {
+        for pitch in 1..=count {
+            self.beeped.emit(&(pitch * 100));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_published_to_their_topic() {
+    let broker = Broker::start();
+    let server = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(mqtt_config(&broker, "lab1")),
+                ..ServerConfig::default()
+            })
+            .thing("beeper", Beeper::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    // Connected once the retained TD is there.
+    let td = broker.subscribe("watcher", "labthings/lab1/beeper/td", 1, 10);
+    assert_eq!(blocking(move || lines(td)).await.len(), 1);
+    let events = broker.subscribe("watcher", "labthings/lab1/beeper/events/beeped", 3, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = server.post("/beeper/beep?return=output", json!({"count": 3})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        blocking(move || lines(events)).await,
+        [
+            "labthings/lab1/beeper/events/beeped 100",
+            "labthings/lab1/beeper/events/beeped 200",
+            "labthings/lab1/beeper/events/beeped 300"
+        ]
     );
 }
