@@ -123,6 +123,9 @@ pub struct ServerConfig {
     /// events and invocations on a broker, and take writes and invocations
     /// from it (default off). Configuration files: the `[mqtt]` table.
     pub mqtt: Option<crate::MqttConfig>,
+    /// How the server makes itself found: DNS-SD (default off).
+    /// Configuration files: the `[discovery]` table.
+    pub discovery: crate::DiscoveryConfig,
 }
 
 impl Default for ServerConfig {
@@ -157,6 +160,7 @@ impl Default for ServerConfig {
             api_prefix: String::new(),
             trust_forwarded: false,
             mqtt: None,
+            discovery: crate::DiscoveryConfig::default(),
         }
     }
 }

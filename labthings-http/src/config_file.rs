@@ -119,6 +119,7 @@ struct FileModel {
     security: Security,
     tls: Option<Tls>,
     mqtt: Option<crate::MqttConfig>,
+    discovery: Option<crate::DiscoveryConfig>,
     #[serde(default)]
     things: toml::Table,
 }
@@ -493,6 +494,9 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
     }
     if let Some(mqtt) = file.mqtt {
         config.mqtt = Some(mqtt);
+    }
+    if let Some(discovery) = file.discovery {
+        config.discovery = discovery;
     }
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {

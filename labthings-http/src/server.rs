@@ -464,6 +464,27 @@ impl Listening {
             }
             None => None,
         };
+        let advertised = if state.config.discovery.dns_sd {
+            let names: Vec<&str> = state.lab.things().iter().map(|t| t.name()).collect();
+            let local = self.local_addr()?;
+            let advertised = crate::discovery::advertise(
+                &state.config.discovery,
+                &names,
+                local.ip(),
+                local.port(),
+                &state.config.api_prefix,
+                state.scheme(),
+            );
+            match advertised {
+                Ok(advertised) => Some(advertised),
+                Err(e) => {
+                    tracing::error!("not advertised with DNS-SD: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let stop_accepting = CancellationToken::new();
         let app = self.server.router();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
@@ -489,6 +510,7 @@ impl Listening {
         if let Some(mqtt) = mqtt {
             mqtt.stop().await;
         }
+        drop(advertised);
         expiry.abort();
         let stopping = state.clone();
         let _ = tokio::task::spawn_blocking(move || stopping.lab.stop()).await;
