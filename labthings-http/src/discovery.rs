@@ -1,6 +1,8 @@
-//! Being found (W3C WoT Discovery): each thing advertised on the local
-//! network with DNS-SD as a `_wot._tcp` service whose TXT record names its
-//! TD's path, opt-in by configuration.
+//! Being found (W3C WoT Discovery), opt-in by configuration: each thing
+//! advertised on the local network with DNS-SD as a `_wot._tcp` service
+//! whose TXT record names its TD's path, and each TD registered with a
+//! Thing Description Directory (the Discovery API's `/things`) with a
+//! time to live, renewed while the server runs.
 
 use std::net::IpAddr;
 
@@ -20,6 +22,19 @@ pub struct DiscoveryConfig {
     /// The mDNS port: 5353, the standard one, unless a test needs its own.
     #[serde(default = "default_mdns_port")]
     pub mdns_port: u16,
+    /// A Thing Description Directory to register every TD with (its base
+    /// URL, e.g. `http://tdd.lab:8081`), with the Discovery API's
+    /// `PUT /things/{id}`.
+    #[serde(default)]
+    pub directory: Option<String>,
+    /// How long the directory keeps a registration, in seconds; the
+    /// server registers again every half of it while it runs.
+    #[serde(default = "default_ttl")]
+    pub ttl_s: u64,
+}
+
+fn default_ttl() -> u64 {
+    60
 }
 
 fn default_mdns_port() -> u16 {
@@ -31,6 +46,8 @@ impl Default for DiscoveryConfig {
         Self {
             dns_sd: false,
             mdns_port: default_mdns_port(),
+            directory: None,
+            ttl_s: default_ttl(),
         }
     }
 }
@@ -68,8 +85,15 @@ pub(crate) fn advertise(
         let instance = format!("{thing} on {host} port {port}");
         let properties = [("td", td.as_str()), ("type", "Thing"), ("scheme", scheme)];
         let addresses: &[IpAddr] = if ip.is_unspecified() { &[] } else { &[ip] };
-        let mut info = ServiceInfo::new(WOT_SERVICE, &instance, &format!("{host}.local."), addresses, port, &properties[..])
-            .map_err(|e| format!("mDNS: {e}"))?;
+        let mut info = ServiceInfo::new(
+            WOT_SERVICE,
+            &instance,
+            &format!("{host}.local."),
+            addresses,
+            port,
+            &properties[..],
+        )
+        .map_err(|e| format!("mDNS: {e}"))?;
         if ip.is_unspecified() {
             info = info.enable_addr_auto();
         }
@@ -86,4 +110,69 @@ fn hostname() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or_else(|| "labthings".to_owned())
+}
+
+/// Register every TD of the server of `state` with `directory` (its TDs'
+/// links built on `base`), every half `ttl`, until the task is aborted;
+/// `deregister` removes them at the end.
+pub(crate) async fn register_periodically(
+    state: std::sync::Arc<crate::state::AppState>,
+    directory: String,
+    ttl: std::time::Duration,
+    base: String,
+) {
+    let client = reqwest::Client::new();
+    let mut ticks = tokio::time::interval((ttl / 2).max(std::time::Duration::from_secs(1)));
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        let mut failed = None;
+        for thing in state.lab.things() {
+            let mut td = crate::routes::things::described(&state, thing, &base);
+            if let Some(context) = td.get_mut("@context").and_then(serde_json::Value::as_array_mut) {
+                context.push(DISCOVERY_CONTEXT.into());
+            }
+            td["registration"] = serde_json::json!({"ttl": ttl.as_secs()});
+            let url = thing_url(&directory, thing.name());
+            let sent = client
+                .put(&url)
+                .header("content-type", "application/td+json")
+                .body(td.to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => failed = Some(format!("{url} answered {}", response.status())),
+                Err(e) => failed = Some(format!("{url}: {e}")),
+            }
+        }
+        match failed {
+            Some(why) if !failing => {
+                tracing::warn!("TD directory: not registered ({why}); trying again every {:?}", ttl / 2);
+                failing = true;
+            }
+            None if failing => {
+                tracing::info!("TD directory: registered again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Remove every TD of `things` from `directory` (best effort, at shutdown).
+pub(crate) async fn deregister(directory: &str, things: &[&str]) {
+    let client = reqwest::Client::new();
+    for thing in things {
+        let removed = client.delete(thing_url(directory, thing)).send();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), removed).await;
+    }
+}
+
+/// The WoT Discovery context, for a TD's `registration` term.
+const DISCOVERY_CONTEXT: &str = "https://www.w3.org/2022/wot/discovery";
+
+/// `{directory}/things/{id}`, the id (`urn:labthings:{thing}`) escaped.
+fn thing_url(directory: &str, thing: &str) -> String {
+    format!("{}/things/urn%3Alabthings%3A{thing}", directory.trim_end_matches('/'))
 }

@@ -485,6 +485,21 @@ impl Listening {
         } else {
             None
         };
+        let directory = state.config.discovery.directory.clone().map(|directory| {
+            let base = state
+                .config
+                .public_base_url
+                .clone()
+                .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
+            let ttl = Duration::from_secs(state.config.discovery.ttl_s.max(2));
+            let task = tokio::spawn(crate::discovery::register_periodically(
+                state.clone(),
+                directory.clone(),
+                ttl,
+                base,
+            ));
+            (directory, task)
+        });
         let stop_accepting = CancellationToken::new();
         let app = self.server.router();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
@@ -511,6 +526,11 @@ impl Listening {
             mqtt.stop().await;
         }
         drop(advertised);
+        if let Some((directory, task)) = directory {
+            task.abort();
+            let names: Vec<&str> = state.lab.things().iter().map(|t| t.name()).collect();
+            crate::discovery::deregister(&directory, &names).await;
+        }
         expiry.abort();
         let stopping = state.clone();
         let _ = tokio::task::spawn_blocking(move || stopping.lab.stop()).await;
