@@ -87,8 +87,24 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
     Ok(MqttBinding { client, status, task })
 }
 
+/// How many commands (writes, invocations) received over MQTT may wait to
+/// be carried out; past that they are dropped (and counted), so a flood of
+/// messages cannot pile up work.
+const COMMAND_QUEUE: usize = 256;
+
 async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc::EventLoop) {
     let mut hub = context.state.lab.manager().hub().subscribe();
+    // Commands are carried out one at a time, in the order they came.
+    let (commands, mut queue) = tokio::sync::mpsc::channel::<rumqttc::Publish>(COMMAND_QUEUE);
+    let worker = {
+        let (context, client) = (context.clone(), client.clone());
+        tokio::spawn(async move {
+            while let Some(message) = queue.recv().await {
+                command(context.clone(), client.clone(), message.topic, message.payload).await;
+            }
+        })
+    };
+    let _worker = AbortOnDrop(worker);
     let mut backoff = Duration::from_millis(100);
     let mut connected = false;
     loop {
@@ -101,7 +117,9 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
                     tokio::spawn(announce(context.clone(), client.clone()));
                 }
                 Ok(Event::Incoming(Packet::Publish(message))) => {
-                    tokio::spawn(command(context.clone(), client.clone(), message.topic, message.payload));
+                    if commands.try_send(message).is_err() {
+                        drop_count(&context, 1);
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -122,12 +140,23 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
     }
 }
 
+/// Ends a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Count messages that could not wait for the broker, logging at 1, 2, 4, ...
 fn drop_count(context: &Context, n: u64) {
     let before = context.dropped.fetch_add(n, Ordering::Relaxed);
     let after = before.saturating_add(n);
     if before == 0 || (after.ilog2() > before.max(1).ilog2()) {
-        tracing::warn!("MQTT: {after} messages dropped so far while the broker was slow or away");
+        tracing::warn!(
+            "MQTT: {after} messages dropped so far (the broker slow or away, or commands arriving faster than they are carried out)"
+        );
     }
 }
 
