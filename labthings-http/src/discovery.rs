@@ -121,7 +121,11 @@ pub(crate) async fn register_periodically(
     ttl: std::time::Duration,
     base: String,
 ) {
-    let client = reqwest::Client::new();
+    // A directory that hangs must not stall the renewals for ever.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
     let mut ticks = tokio::time::interval((ttl / 2).max(std::time::Duration::from_secs(1)));
     let mut failing = false;
     loop {

@@ -107,6 +107,8 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
     let _worker = AbortOnDrop(worker);
     let mut backoff = Duration::from_millis(100);
     let mut connected = false;
+    // At most one announcement runs: a new connection replaces the last's.
+    let mut announcing: Option<AbortOnDrop> = None;
     loop {
         tokio::select! {
             polled = eventloop.poll() => match polled {
@@ -114,7 +116,9 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
                     tracing::info!("MQTT: connected to the broker");
                     connected = true;
                     backoff = Duration::from_millis(100);
-                    tokio::spawn(announce(context.clone(), client.clone()));
+                    let next = AbortOnDrop(tokio::spawn(announce(context.clone(), client.clone())));
+                    // Dropping the last one's handle ends it.
+                    drop(announcing.replace(next));
                 }
                 Ok(Event::Incoming(Packet::Publish(message))) => {
                     if commands.try_send(message).is_err() {
@@ -207,26 +211,16 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
 /// Publish a change the hub announced to its topic.
 fn notify(context: &Context, client: &AsyncClient, note: Notification) {
     let (thing, name, payload) = match note {
-        Notification::Property { thing, name, value } => (thing.to_string(), name, value),
-        Notification::Event { thing, name, data } => (thing.to_string(), name, data),
+        Notification::Property { thing, name, value } => (thing.to_string(), name.to_owned(), value),
+        Notification::Event { thing, name, data } => (thing.to_string(), name.to_owned(), data),
         Notification::Invocation { invocation, .. } => {
             let json = crate::render::invocation_json(&invocation, &context.base, invocation.status().is_finished());
-            let Some(action) = context
-                .state
-                .lab
-                .things()
-                .iter()
-                .find(|t| t.name() == invocation.thing())
-                .and_then(|t| t.actions().iter().find(|a| a.name == invocation.action()))
-            else {
-                return;
-            };
-            (invocation.thing().to_owned(), action.name, json)
+            (invocation.thing().to_owned(), invocation.action().to_owned(), json)
         }
     };
     let Some(topic) = context
         .outbound
-        .get(&(thing, name.to_owned()))
+        .get(&(thing, name))
         .and_then(|i| context.topics.get(*i))
     else {
         return;
