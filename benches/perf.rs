@@ -274,37 +274,18 @@ async fn invoke_and_poll(addr: SocketAddr, clients: usize, count_per_client: usi
     gather(tasks, start).await
 }
 
-/// One client invoking `increment` back to back for `seconds` with the
-/// harness's hyper client: `POST ?return=output`, one request each.
-async fn raw_round_trips(addr: SocketAddr, seconds: f64) -> Sample {
-    let mut sample = Sample::default();
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(seconds);
-    let Ok(mut conn) = connect(addr).await else {
-        sample.errors += 1;
-        return sample;
-    };
-    while Instant::now() < deadline {
-        let t = Instant::now();
-        match send(&mut conn, Method::POST, "/bench/increment?return=output", Some("{}")).await {
-            Ok((200, _)) => sample.latencies.push(t.elapsed().as_micros() as u64),
-            _ => sample.errors += 1,
-        }
-    }
-    sample.elapsed = start.elapsed();
-    sample
-}
-
-/// The same through the typed client: `bench.increment().await`.
-async fn typed_round_trips(client: &bench_thing::BenchClient, seconds: f64) -> Sample {
+/// One client calling `call` back to back for `seconds`: the latency of
+/// each call that succeeds (returns `true`), and how many failed.
+async fn round_trips(seconds: f64, mut call: impl AsyncFnMut() -> bool) -> Sample {
     let mut sample = Sample::default();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     while Instant::now() < deadline {
         let t = Instant::now();
-        match client.increment().await {
-            Ok(_) => sample.latencies.push(t.elapsed().as_micros() as u64),
-            Err(_) => sample.errors += 1,
+        if call().await {
+            sample.latencies.push(t.elapsed().as_micros() as u64);
+        } else {
+            sample.errors += 1;
         }
     }
     sample.elapsed = start.elapsed();
@@ -541,9 +522,24 @@ async fn main() -> anyhow::Result<()> {
     // (`bench.increment().await`), each on the labthings target only.
     eprintln!("running: invoke→output round trip, raw hyper and typed client");
     let ours = targets.first().map(|t| t.addr).context("a labthings target")?;
-    let mut raw = raw_round_trips(ours, seconds).await;
+    // The harness's hyper client: `POST ?return=output`, one request each.
+    let mut raw = match connect(ours).await {
+        Ok(mut conn) => {
+            round_trips(seconds, async || {
+                matches!(
+                    send(&mut conn, Method::POST, "/bench/increment?return=output", Some("{}")).await,
+                    Ok((200, _))
+                )
+            })
+            .await
+        }
+        Err(_) => Sample {
+            errors: 1,
+            ..Sample::default()
+        },
+    };
     let typed_client = bench_thing::BenchClient::connect(&format!("http://{ours}/bench/")).await?;
-    let mut typed = typed_round_trips(&typed_client, seconds).await;
+    let mut typed = round_trips(seconds, async || typed_client.increment().await.is_ok()).await;
     let only_ours = |v: f64| {
         let mut values = vec![None; targets.len()];
         values[0] = Some(v);

@@ -105,21 +105,28 @@ impl Broker {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// `program` (`mosquitto_sub`, `mosquitto_pub`) logging in to this
+    /// broker as `user` with `password`.
+    fn client(&self, program: &str, user: &str, password: &str) -> Command {
+        let mut command = Command::new(program);
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-u",
+            user,
+            "-P",
+            password,
+        ]);
+        command
+    }
+
     /// `mosquitto_sub` as `user`: the first `count` messages on `topic`
     /// within `seconds`, as "topic payload" lines.
     fn subscribe(&self, user: &str, topic: &str, count: u32, seconds: u32) -> Child {
         let password = USERS.iter().find(|(u, _)| *u == user).map_or("", |(_, p)| p);
-        Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-u",
-                user,
-                "-P",
-                password,
-            ])
+        self.client("mosquitto_sub", user, password)
             .args(["-t", topic, "-v", "-C", &count.to_string(), "-W", &seconds.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -129,17 +136,7 @@ impl Broker {
 
     /// `mosquitto_pub` as `user` with `password`; whether it succeeded.
     fn publish(&self, user: &str, password: &str, topic: &str, message: &str) -> bool {
-        Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-u",
-                user,
-                "-P",
-                password,
-            ])
+        self.client("mosquitto_pub", user, password)
             .args(["-t", topic, "-m", message, "-q", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
