@@ -11,8 +11,10 @@
 //! Options (after `--`): `--seconds N` per throughput scenario (default 5),
 //! `--no-build`, `--baseline PATH` (also measure the `bench` example binary
 //! of an earlier build, e.g. one built in a `git worktree` of the last
-//! release, as "labthings (baseline)": a before/after in one run). The
-//! `--bench` flag cargo adds is ignored.
+//! release, as "labthings (baseline)": a before/after in one run),
+//! `--only GROUP[,GROUP]` to run only some groups of scenarios (`requests`,
+//! `invocations`, `roundtrip`, `fanout`, `memory`). The `--bench` flag cargo
+//! adds is ignored.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,30 @@ impl Target {
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 when unknown).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -359,6 +385,12 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    let wants = |group: &str| only.as_ref().is_none_or(|groups| groups.iter().any(|g| g == group));
     let root = repo_root();
     if !args.iter().any(|a| a == "--no-build") {
         let status = Command::new(env!("CARGO"))
@@ -464,7 +496,7 @@ async fn main() -> anyhow::Result<()> {
             "built-in hyper client, 32 connections (install wrk to use it)"
         }
     );
-    for (name, method, path, body, ceiling_too) in scenarios {
+    for (name, method, path, body, ceiling_too) in scenarios.into_iter().filter(|_| wants("requests")) {
         eprintln!("running: {name}");
         let mut rates = Vec::new();
         let mut p50s = Vec::new();
@@ -492,7 +524,7 @@ async fn main() -> anyhow::Result<()> {
         row(&format!("{name}, 32 conns, errors"), "count", errors);
     }
 
-    for clients in [1usize, 32] {
+    for clients in [1usize, 32].into_iter().filter(|_| wants("invocations")) {
         eprintln!("running: invoke increment and poll, {clients} client(s)");
         let mut rates = Vec::new();
         let mut p50s = Vec::new();
@@ -517,97 +549,112 @@ async fn main() -> anyhow::Result<()> {
         row(&format!("invoke+poll, {clients} client(s), errors"), "count", errors);
     }
 
-    // One client's invoke→output round trip: the harness's own hyper client
-    // (POST ?return=output, one request) against the typed BenchClient
-    // (`bench.increment().await`), each on the labthings target only.
-    eprintln!("running: invoke→output round trip, raw hyper and typed client");
     let ours = targets.first().map(|t| t.addr).context("a labthings target")?;
-    // The harness's hyper client: `POST ?return=output`, one request each.
-    let mut raw = match connect(ours).await {
-        Ok(mut conn) => {
-            round_trips(seconds, async || {
-                matches!(
-                    send(&mut conn, Method::POST, "/bench/increment?return=output", Some("{}")).await,
-                    Ok((200, _))
-                )
-            })
-            .await
-        }
-        Err(_) => Sample {
-            errors: 1,
-            ..Sample::default()
-        },
-    };
-    let typed_client = bench_thing::BenchClient::connect(&format!("http://{ours}/bench/")).await?;
-    let mut typed = round_trips(seconds, async || typed_client.increment().await.is_ok()).await;
-    let only_ours = |v: f64| {
-        let mut values = vec![None; targets.len()];
-        values[0] = Some(v);
-        values
-    };
-    row(
-        "invoke→output, raw hyper client, 1 client",
-        "inv/s",
-        only_ours(raw.rate()),
-    );
-    row(
-        "invoke→output, raw hyper client, p50",
-        "ms",
-        only_ours(raw.percentile(0.5)),
-    );
-    row(
-        "invoke→output, typed BenchClient, 1 client",
-        "inv/s",
-        only_ours(typed.rate()),
-    );
-    row(
-        "invoke→output, typed BenchClient, p50",
-        "ms",
-        only_ours(typed.percentile(0.5)),
-    );
-    row(
-        "invoke→output p50, typed client / raw hyper",
-        "ratio",
-        only_ours(typed.percentile(0.5) / raw.percentile(0.5)),
-    );
+    if wants("roundtrip") {
+        // One client's invoke→output round trip: the harness's own hyper client
+        // (POST ?return=output, one request) against the typed BenchClient
+        // (`bench.increment().await`), each on the labthings target only.
+        eprintln!("running: invoke→output round trip, raw hyper and typed client");
+        // The harness's hyper client: `POST ?return=output`, one request each.
+        let mut raw = match connect(ours).await {
+            Ok(mut conn) => {
+                round_trips(seconds, async || {
+                    matches!(
+                        send(&mut conn, Method::POST, "/bench/increment?return=output", Some("{}")).await,
+                        Ok((200, _))
+                    )
+                })
+                .await
+            }
+            Err(_) => Sample {
+                errors: 1,
+                ..Sample::default()
+            },
+        };
+        let typed_client = bench_thing::BenchClient::connect(&format!("http://{ours}/bench/")).await?;
+        let mut typed = round_trips(seconds, async || typed_client.increment().await.is_ok()).await;
+        let only_ours = |v: f64| {
+            let mut values = vec![None; targets.len()];
+            values[0] = Some(v);
+            values
+        };
+        row(
+            "invoke→output, raw hyper client, 1 client",
+            "inv/s",
+            only_ours(raw.rate()),
+        );
+        row(
+            "invoke→output, raw hyper client, p50",
+            "ms",
+            only_ours(raw.percentile(0.5)),
+        );
+        row(
+            "invoke→output, typed BenchClient, 1 client",
+            "inv/s",
+            only_ours(typed.rate()),
+        );
+        row(
+            "invoke→output, typed BenchClient, p50",
+            "ms",
+            only_ours(typed.percentile(0.5)),
+        );
+        row(
+            "invoke→output p50, typed client / raw hyper",
+            "ratio",
+            only_ours(typed.percentile(0.5) / raw.percentile(0.5)),
+        );
+    }
 
     // Fan-out (a lab of many instruments): 1,000 changes a second on each of
     // two servers to 100 MQTT subscribers through Mosquitto, and the same
     // rate on one server to 100 SSE observers.
-    eprintln!("running: fan-out, MQTT (2 servers, 100 subscribers) and SSE (100 observers)");
-    let mqtt = fanout::mqtt(&examples, 100, 1000, seconds).await;
-    if let Err(e) = &mqtt {
-        eprintln!("(MQTT fan-out not measured: {e:#})");
-    }
-    let sse = fanout::sse(ours, 100, 1000, seconds).await;
-    if let Err(e) = &sse {
-        eprintln!("(SSE fan-out not measured: {e:#})");
-    }
-
-    // Memory per retained invocation: run 10,000 more and compare RSS.
-    eprintln!("running: 10,000 retained invocations");
-    let mut after = Vec::new();
-    let mut per = Vec::new();
-    for target in &targets {
-        if !invocations_ok(target) {
-            after.push(None);
-            per.push(None);
-            continue;
-        }
-        let before = target.rss();
-        let sample = invoke_and_poll(target.addr, 8, 10_000 / 8, 600.0).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = target.rss();
-        after.push(now.map(|b| b as f64 / 1e6));
-        per.push(match (before, now) {
-            (Some(b), Some(a)) if !sample.latencies.is_empty() => {
-                Some(a.saturating_sub(b) as f64 / sample.latencies.len() as f64)
+    let fanned = if wants("fanout") {
+        eprintln!("running: fan-out, MQTT (2 servers, 100 subscribers, QoS 1 and 0) and SSE (100 observers)");
+        let mut results = Vec::new();
+        for qos in [rumqttc::QoS::AtLeastOnce, rumqttc::QoS::AtMostOnce] {
+            let mqtt = fanout::mqtt(&examples, 100, qos, 1000, seconds).await;
+            if let Err(e) = &mqtt {
+                eprintln!("(MQTT fan-out not measured: {e:#})");
             }
-            _ => None,
-        });
+            results.push(mqtt);
+        }
+        let first = targets.first().context("a labthings target")?;
+        let sse = fanout::sse(first, 100, 1000, seconds).await;
+        if let Err(e) = &sse {
+            eprintln!("(SSE fan-out not measured: {e:#})");
+        }
+        results.push(sse);
+        Some(results)
+    } else {
+        None
+    };
+
+    if wants("memory") {
+        // Memory per retained invocation: run 10,000 more and compare RSS.
+        eprintln!("running: 10,000 retained invocations");
+        let mut after = Vec::new();
+        let mut per = Vec::new();
+        for target in &targets {
+            if !invocations_ok(target) {
+                after.push(None);
+                per.push(None);
+                continue;
+            }
+            let before = target.rss();
+            let sample = invoke_and_poll(target.addr, 8, 10_000 / 8, 600.0).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = target.rss();
+            after.push(now.map(|b| b as f64 / 1e6));
+            per.push(match (before, now) {
+                (Some(b), Some(a)) if !sample.latencies.is_empty() => {
+                    Some(a.saturating_sub(b) as f64 / sample.latencies.len() as f64)
+                }
+                _ => None,
+            });
+        }
+        row("RSS after 10,000 more retained invocations", "MB", after);
+        row("RSS per retained invocation", "bytes", per);
     }
-    row("RSS after 10,000 more retained invocations", "MB", after);
-    row("RSS per retained invocation", "bytes", per);
 
     // The report: every target's figure, then labthings over each other
     // target, headed by that target's name (so a baseline, the ceiling and
@@ -637,24 +684,35 @@ async fn main() -> anyhow::Result<()> {
             ratios.join(" | ")
         );
     }
-    let fan = |d: &anyhow::Result<fanout::Delivered>, f: fn(&fanout::Delivered) -> f64| {
-        d.as_ref().ok().map(f).map_or_else(|| "-".to_owned(), |v| fmt(Some(v)))
-    };
-    println!();
-    println!(
-        "| fan-out, 1,000 changes/s per server | unit | MQTT: 2 servers, 100 subscribers, Mosquitto | SSE: 1 server, 100 observers |"
-    );
-    println!("|---|---|---|---|");
-    type Figure = fn(&fanout::Delivered) -> f64;
-    let lines: [(&str, &str, Figure); 5] = [
-        ("values sent per server", "count", |d| d.sent as f64),
-        ("delivered to all observers", "msg/s", |d| d.rate),
-        ("latency PUT → observer, p50", "ms", |d| d.p50),
-        ("latency PUT → observer, p99", "ms", |d| d.p99),
-        ("values lost (all observers)", "count", |d| d.lost as f64),
-    ];
-    for (name, unit, f) in lines {
-        println!("| {name} | {unit} | {} | {} |", fan(&mqtt, f), fan(&sse, f));
+    if let Some(results) = &fanned {
+        let fan = |d: &anyhow::Result<fanout::Delivered>, f: fn(&fanout::Delivered) -> Option<f64>| {
+            d.as_ref()
+                .ok()
+                .and_then(f)
+                .map_or_else(|| "-".to_owned(), |v| fmt(Some(v)))
+        };
+        println!();
+        println!(
+            "| fan-out, 1,000 changes/s per server | unit | MQTT: 2 servers, 100 subscribers (QoS 1), Mosquitto | the same, subscribers at QoS 0 | SSE: 1 server, 100 observers |"
+        );
+        println!("|---|---|---|---|---|");
+        type Figure = fn(&fanout::Delivered) -> Option<f64>;
+        let lines: [(&str, &str, Figure); 8] = [
+            ("values sent per server", "count", |d| Some(d.sent as f64)),
+            ("delivered to all observers", "msg/s", |d| Some(d.rate)),
+            ("latency PUT → observer, p50", "ms", |d| Some(d.p50)),
+            ("latency PUT → observer, p99", "ms", |d| Some(d.p99)),
+            ("values lost (all observers)", "count", |d| Some(d.lost as f64)),
+            ("CPU, each server", "% of a core", |d| Some(d.server_cpu)),
+            ("CPU, broker", "% of a core", |d| d.broker_cpu),
+            ("CPU, harness (observers + writers)", "% of a core", |d| {
+                Some(d.harness_cpu)
+            }),
+        ];
+        for (name, unit, f) in lines {
+            let cells: Vec<String> = results.iter().map(|d| fan(d, f)).collect();
+            println!("| {name} | {unit} | {} |", cells.join(" | "));
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::net::TcpStream;
 
-use super::{Target, connect, free_port, launch, send};
+use super::{Target, connect, cpu_seconds, free_port, launch, send};
 
 /// What one transport delivered: figures for the report.
 pub(crate) struct Delivered {
@@ -32,6 +32,40 @@ pub(crate) struct Delivered {
     pub(crate) lost: u64,
     /// Values sent, per server.
     pub(crate) sent: u64,
+    /// CPU used while the values were sent, in % of one core: each server
+    /// (averaged), the broker (MQTT only), and this harness (the observers
+    /// and the writers).
+    pub(crate) server_cpu: f64,
+    pub(crate) broker_cpu: Option<f64>,
+    pub(crate) harness_cpu: f64,
+}
+
+/// CPU time of some processes over a stretch of the run.
+struct CpuMeter {
+    pids: Vec<u32>,
+    start: Vec<f64>,
+    began: Instant,
+}
+
+impl CpuMeter {
+    fn start(pids: Vec<u32>) -> Self {
+        let start = pids.iter().map(|p| cpu_seconds(*p).unwrap_or(0.0)).collect();
+        Self {
+            pids,
+            start,
+            began: Instant::now(),
+        }
+    }
+
+    /// Each process's CPU use since `start`, in % of one core.
+    fn percent(&self) -> Vec<f64> {
+        let wall = self.began.elapsed().as_secs_f64().max(1e-9);
+        self.pids
+            .iter()
+            .zip(&self.start)
+            .map(|(p, s)| (cpu_seconds(*p).unwrap_or(*s) - s) / wall * 100.0)
+            .collect()
+    }
 }
 
 /// A Mosquitto broker on a free port, killed when dropped.
@@ -100,7 +134,7 @@ async fn write_values(target: std::net::SocketAddr, rate: u32, seconds: f64) -> 
 type Arrivals = Arc<Mutex<Vec<(usize, u64, Instant)>>>;
 
 /// Latencies, loss and rate from what was sent and what arrived.
-fn tally(sent: &[Vec<Instant>], arrivals: &[Arrivals], seconds: f64) -> Delivered {
+fn tally(sent: &[Vec<Instant>], arrivals: &[Arrivals], seconds: f64, cpu: &[f64], broker: bool) -> Delivered {
     let mut latencies: Vec<f64> = Vec::new();
     let mut lost: u64 = 0;
     let mut received: u64 = 0;
@@ -135,11 +169,24 @@ fn tally(sent: &[Vec<Instant>], arrivals: &[Arrivals], seconds: f64) -> Delivere
         p99: pick(0.99),
         lost,
         sent: sent.first().map_or(0, |s| s.len() as u64),
+        // `cpu` is [harness, broker?, servers...].
+        harness_cpu: cpu.first().copied().unwrap_or(f64::NAN),
+        broker_cpu: if broker { cpu.get(1).copied() } else { None },
+        server_cpu: {
+            let servers = &cpu[(1 + usize::from(broker)).min(cpu.len())..];
+            servers.iter().sum::<f64>() / servers.len().max(1) as f64
+        },
     }
 }
 
 /// Two bench servers with the MQTT binding, `observers` MQTT subscribers.
-pub(crate) async fn mqtt(examples: &Path, observers: usize, rate: u32, seconds: f64) -> anyhow::Result<Delivered> {
+pub(crate) async fn mqtt(
+    examples: &Path,
+    observers: usize,
+    qos: QoS,
+    rate: u32,
+    seconds: f64,
+) -> anyhow::Result<Delivered> {
     let dir = std::env::temp_dir().join(format!("labthings-fanout-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let broker = broker(&dir)?;
@@ -169,9 +216,7 @@ pub(crate) async fn mqtt(examples: &Path, observers: usize, rate: u32, seconds: 
         let mut options = MqttOptions::new(format!("fanout-{i}"), "127.0.0.1", broker.1);
         options.set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(options, 100);
-        client
-            .subscribe("labthings/+/bench/properties/count", QoS::AtLeastOnce)
-            .await?;
+        client.subscribe("labthings/+/bench/properties/count", qos).await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
         let mut subscribed = Some(subscribed);
         subscribers.push(tokio::spawn(async move {
@@ -200,6 +245,9 @@ pub(crate) async fn mqtt(examples: &Path, observers: usize, rate: u32, seconds: 
     for seen in &arrivals {
         seen.lock().clear();
     }
+    let mut pids = vec![std::process::id(), broker.0.id()];
+    pids.extend(servers.iter().map(|s| s.child.id()));
+    let meter = CpuMeter::start(pids);
     let writers: Vec<_> = servers
         .iter()
         .map(|s| tokio::spawn(write_values(s.addr, rate, seconds)))
@@ -208,6 +256,7 @@ pub(crate) async fn mqtt(examples: &Path, observers: usize, rate: u32, seconds: 
     for writer in writers {
         sent.push(writer.await??);
     }
+    let cpu = meter.percent();
     tokio::time::sleep(Duration::from_secs(1)).await;
     for subscriber in subscribers {
         subscriber.abort();
@@ -215,23 +264,18 @@ pub(crate) async fn mqtt(examples: &Path, observers: usize, rate: u32, seconds: 
     drop(servers);
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(tally(&sent, &arrivals, seconds))
+    Ok(tally(&sent, &arrivals, seconds, &cpu, true))
 }
 
 /// One bench server (the harness's labthings target), `observers` SSE
 /// observers of `/bench/count/observe`.
-pub(crate) async fn sse(
-    target: std::net::SocketAddr,
-    observers: usize,
-    rate: u32,
-    seconds: f64,
-) -> anyhow::Result<Delivered> {
+pub(crate) async fn sse(target: &Target, observers: usize, rate: u32, seconds: f64) -> anyhow::Result<Delivered> {
     let mut arrivals = Vec::new();
     let mut readers = Vec::new();
     for _ in 0..observers {
         let seen: Arrivals = Arc::default();
         arrivals.push(seen.clone());
-        let stream = TcpStream::connect(target).await?;
+        let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
@@ -264,10 +308,12 @@ pub(crate) async fn sse(
     for seen in &arrivals {
         seen.lock().clear();
     }
-    let sent = write_values(target, rate, seconds).await?;
+    let meter = CpuMeter::start(vec![std::process::id(), target.child.id()]);
+    let sent = write_values(target.addr, rate, seconds).await?;
+    let cpu = meter.percent();
     tokio::time::sleep(Duration::from_secs(1)).await;
     for reader in readers {
         reader.abort();
     }
-    Ok(tally(&[sent], &arrivals, seconds))
+    Ok(tally(&[sent], &arrivals, seconds, &cpu, false))
 }
