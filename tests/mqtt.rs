@@ -54,10 +54,11 @@ impl Broker {
         // may publish commands.
         std::fs::write(
             dir.join("acl"),
-            "user lab1\ntopic readwrite labthings/lab1/#\n\n\
-             user lab2\ntopic readwrite labthings/lab2/#\n\n\
+            "user lab1\ntopic readwrite labthings/lab1/#\ntopic write replies/#\n\n\
+             user lab2\ntopic readwrite labthings/lab2/#\ntopic write replies/#\n\n\
              user watcher\ntopic read labthings/#\n\
-             topic write labthings/+/+/actions/+\ntopic write labthings/+/+/properties/+/set\n",
+             topic write labthings/+/+/actions/+\ntopic write labthings/+/+/properties/+/set\n\
+             topic readwrite replies/#\n",
         )
         .expect("write the ACL");
         let port = free_port();
@@ -132,6 +133,11 @@ impl Broker {
             .stderr(Stdio::piped())
             .spawn()
             .expect("mosquitto_sub (apt-get install mosquitto-clients)")
+    }
+
+    /// `program` logging in as the watcher.
+    fn watcher(&self, program: &str) -> Command {
+        self.client(program, "watcher", "pw-watch")
     }
 
     /// `mosquitto_pub` as `user` with `password`; whether it succeeded.
@@ -443,4 +449,180 @@ async fn events_are_published_to_their_topic() {
             "labthings/lab1/beeper/events/beeped 300"
         ]
     );
+}
+
+/// Output of a finished mosquitto client, as lines.
+fn output_lines(output: std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt5_client_gets_its_invocation_on_its_response_topic() {
+    let broker = Broker::start();
+    let lab1 = lab(&broker, "lab1").await;
+    let td = broker.subscribe("watcher", "labthings/lab1/bench/td", 1, 10);
+    assert_eq!(blocking(move || lines(td)).await.len(), 1, "connected");
+
+    // mosquitto_rr: one request, the first answer, with our correlation data.
+    let mut rr = broker.watcher("mosquitto_rr");
+    rr.args([
+        "-t",
+        "labthings/lab1/bench/actions/increment",
+        "-e",
+        "replies/rr-1",
+        "-m",
+        r#"{"by": 2}"#,
+        "-D",
+        "publish",
+        "correlation-data",
+        "corr-42",
+        "-F",
+        "%D|%C|%p",
+        "-W",
+        "10",
+    ]);
+    let answer = output_lines(blocking(move || rr.output().expect("mosquitto_rr")).await);
+    let (correlation, rest) = answer
+        .first()
+        .and_then(|l| l.split_once('|'))
+        .unwrap_or_else(|| panic!("an answer: {answer:?}"));
+    assert_eq!(correlation, "corr-42");
+    let (content_type, invocation) = rest.split_once('|').expect("content type and payload");
+    assert_eq!(content_type, "application/json");
+    let invocation: Value = serde_json::from_str(invocation).expect("invocation JSON");
+    // mosquitto_rr prints the first answer: pending, running, or already completed.
+    assert!(
+        ["pending", "running", "completed"].contains(&invocation["status"].as_str().unwrap_or("")),
+        "{invocation}"
+    );
+    let id = invocation["id"].as_str().expect("an id");
+    let (status, over_http) = lab1.get(&format!("/action_invocations/{id}")).await;
+    assert_eq!(status, 200, "the same invocation, over HTTP");
+    assert_eq!(over_http["output"], 2, "{over_http}");
+
+    // A longer action: each update, the last with the output, all correlated.
+    let sub = broker
+        .watcher("mosquitto_sub")
+        .args(["-V", "5", "-t", "replies/w-2", "-F", "%D|%p", "-W", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = broker
+        .watcher("mosquitto_pub")
+        .args([
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "labthings/lab1/bench/actions/slow_task",
+            "-m",
+            r#"{"duration_s": 0.6, "steps": 3}"#,
+            "-D",
+            "publish",
+            "response-topic",
+            "replies/w-2",
+            "-D",
+            "publish",
+            "correlation-data",
+            "slow-7",
+        ])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(sent.success());
+    let updates = blocking(move || lines(sub)).await;
+    let states: Vec<Value> = updates
+        .iter()
+        .map(|l| {
+            let (correlation, payload) = l.split_once('|').expect("correlated");
+            assert_eq!(correlation, "slow-7", "{l}");
+            serde_json::from_str(payload).expect("JSON")
+        })
+        .collect();
+    assert!(states.len() >= 2, "running and completed: {updates:?}");
+    assert!(
+        ["pending", "running"].contains(&states[0]["status"].as_str().unwrap_or("")),
+        "{updates:?}"
+    );
+    let last = states.last().expect("a last update");
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["output"], "finished 3 steps");
+    assert_eq!(
+        states.iter().filter(|s| s["status"] == "completed").count(),
+        1,
+        "the final state goes out once: {updates:?}"
+    );
+    let (_, listed) = lab1.get("/action_invocations?thing=bench").await;
+    assert!(
+        listed.as_array().expect("a list").iter().any(|i| i["id"] == last["id"]),
+        "{listed}"
+    );
+
+    // A response topic among the server's own is refused (a client could
+    // otherwise make it publish junk as a property value), said where the
+    // action's invocations are published; the connection stays up.
+    let count = broker.subscribe("watcher", "labthings/lab1/bench/properties/count", 2, 3);
+    let rejected = broker.subscribe("watcher", "labthings/lab1/bench/actions/increment/invocations", 1, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = broker
+        .watcher("mosquitto_pub")
+        .args([
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "labthings/lab1/bench/actions/increment",
+            "-m",
+            "{}",
+            "-D",
+            "publish",
+            "response-topic",
+            "labthings/lab1/bench/properties/count",
+        ])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(sent.success());
+    let said = blocking(move || lines(rejected)).await;
+    let said: Value =
+        serde_json::from_str(said.first().and_then(|l| l.split_once(' ')).expect("a message").1).expect("JSON");
+    assert_eq!(said["status"], "rejected");
+    assert!(
+        said["detail"].as_str().is_some_and(|d| d.contains("own topics")),
+        "{said}"
+    );
+    let count = blocking(move || lines(count)).await;
+    assert_eq!(
+        count,
+        ["labthings/lab1/bench/properties/count 2"],
+        "only the retained value, no junk, no increment"
+    );
+    assert_eq!(lab1.get("/bench/count").await.1, json!(2));
+    let mut rr = broker.watcher("mosquitto_rr");
+    rr.args([
+        "-t",
+        "labthings/lab1/bench/actions/increment",
+        "-e",
+        "replies/rr-3",
+        "-m",
+        "{}",
+        "-W",
+        "10",
+    ]);
+    let answer = output_lines(blocking(move || rr.output().expect("mosquitto_rr")).await);
+    assert!(
+        answer
+            .first()
+            .is_some_and(|a| a.contains(r#""action":"/bench/increment""#)),
+        "still connected: {answer:?}"
+    );
+    eventually("the last increment ran", async || {
+        lab1.get("/bench/count").await.1 == json!(3)
+    })
+    .await;
 }

@@ -17,6 +17,7 @@
 
 mod binding;
 mod config;
+mod replies;
 mod run;
 
 pub use config::MqttConfig;

@@ -1,19 +1,25 @@
-//! The MQTT connection of a server: one client per server, connecting out
-//! to the broker (so it works across NAT and subnets), publishing what the
-//! binding table says and acting on what clients publish.
+//! The MQTT connection of a server: one MQTT 5 client per server,
+//! connecting out to the broker (so it works across NAT and subnets),
+//! publishing what the binding table says and acting on what clients
+//! publish. Clients of any MQTT version meet it through the broker; those
+//! speaking MQTT 5 may ask for an invocation's updates on a response topic
+//! of their own, with their correlation data (see `replies.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use labthings_core::hub::Notification;
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::binding::{Carries, Topic, topics};
 use super::config::MqttConfig;
+use super::replies::{Replies, Reply};
 use crate::state::AppState;
 
 /// A running MQTT binding; [`stop`](Self::stop) says `offline` and leaves.
@@ -44,6 +50,12 @@ struct Context {
     outbound: HashMap<(String, String), usize>,
     /// Messages that could not wait for the broker.
     dropped: AtomicU64,
+    /// Bytes of commands waiting in the queue.
+    queued_bytes: AtomicUsize,
+    /// Invocations whose updates a client asked for on its response topic.
+    replies: Replies,
+    /// The server's topic prefix (no response topic may point under it).
+    prefix: String,
 }
 
 /// Connect to the broker of `config` (checked when the server was built)
@@ -54,9 +66,10 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
     let status = format!("{prefix}/status");
     let mut options = MqttOptions::new(config.client_id.clone(), host, port);
     options.set_keep_alive(Duration::from_secs(5));
-    // TDs are larger than rumqttc's 10 KiB default.
-    options.set_max_packet_size(4 << 20, 4 << 20);
-    options.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true));
+    // Commands larger than this are refused by the broker, which bounds the
+    // memory one message can take (rumqttc's default is 10 KiB).
+    options.set_max_packet_size(Some(MAX_INCOMING));
+    options.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true, None));
     if let Some(username) = &config.username {
         options.set_credentials(username, config.password()?.unwrap_or_default());
     }
@@ -82,25 +95,34 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
         base,
         outbound,
         dropped: AtomicU64::new(0),
+        queued_bytes: AtomicUsize::new(0),
+        replies: Replies::default(),
+        prefix,
     });
     let task = tokio::spawn(run(context, client.clone(), eventloop));
     Ok(MqttBinding { client, status, task })
 }
 
 /// How many commands (writes, invocations) received over MQTT may wait to
-/// be carried out; past that they are dropped (and counted), so a flood of
-/// messages cannot pile up work.
+/// be carried out, and how many bytes they may hold together; past either,
+/// new ones are dropped (and counted), so a flood of messages cannot pile
+/// up work or memory.
 const COMMAND_QUEUE: usize = 256;
+const COMMAND_BYTES: usize = 16 << 20;
 
-async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc::EventLoop) {
+/// The largest message the server takes from the broker (1 MiB).
+const MAX_INCOMING: u32 = 1 << 20;
+
+async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoop) {
     let mut hub = context.state.lab.manager().hub().subscribe();
     // Commands are carried out one at a time, in the order they came.
-    let (commands, mut queue) = tokio::sync::mpsc::channel::<rumqttc::Publish>(COMMAND_QUEUE);
+    let (commands, mut queue) = tokio::sync::mpsc::channel::<Publish>(COMMAND_QUEUE);
     let worker = {
         let (context, client) = (context.clone(), client.clone());
         tokio::spawn(async move {
             while let Some(message) = queue.recv().await {
-                command(context.clone(), client.clone(), message.topic, message.payload).await;
+                context.queued_bytes.fetch_sub(message.payload.len(), Ordering::Relaxed);
+                command(context.clone(), client.clone(), message).await;
             }
         })
     };
@@ -121,7 +143,10 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
                     drop(announcing.replace(next));
                 }
                 Ok(Event::Incoming(Packet::Publish(message))) => {
-                    if commands.try_send(message).is_err() {
+                    let size = message.payload.len();
+                    let queued = context.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                    if queued.saturating_add(size) > COMMAND_BYTES || commands.try_send(message).is_err() {
+                        context.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                         drop_count(&context, 1);
                     }
                 }
@@ -137,7 +162,14 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: rumqttc:
             },
             note = hub.recv() => match note {
                 Ok(note) => notify(&context, &client, note),
-                Err(RecvError::Lagged(missed)) => drop_count(&context, missed),
+                Err(RecvError::Lagged(missed)) => {
+                    drop_count(&context, missed);
+                    // Final states the missed notifications carried still go out.
+                    for (invocation, reply) in context.replies.sweep() {
+                        let json = crate::render::invocation_json(&invocation, &context.base, true);
+                        answer(&context, &client, &reply, &json);
+                    }
+                }
                 Err(RecvError::Closed) => return,
             },
         }
@@ -208,13 +240,19 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
     }
 }
 
-/// Publish a change the hub announced to its topic.
+/// Publish a change the hub announced to its topic (and an invocation's
+/// to the response topic its client asked for, if any).
 fn notify(context: &Context, client: &AsyncClient, note: Notification) {
     let (thing, name, payload) = match note {
         Notification::Property { thing, name, value } => (thing.to_string(), name.to_owned(), value),
         Notification::Event { thing, name, data } => (thing.to_string(), name.to_owned(), data),
         Notification::Invocation { invocation, .. } => {
+            // Asked before rendering: a final state seen here is the one rendered.
+            let reply = context.replies.update(&invocation);
             let json = crate::render::invocation_json(&invocation, &context.base, invocation.status().is_finished());
+            if let Some(reply) = reply {
+                answer(context, client, &reply, &json);
+            }
             (invocation.thing().to_owned(), invocation.action().to_owned(), json)
         }
     };
@@ -228,14 +266,34 @@ fn notify(context: &Context, client: &AsyncClient, note: Notification) {
     offer(context, client, topic, serde_json::to_vec(&payload).unwrap_or_default());
 }
 
+/// Publish `json` to the response topic of `reply`, with its correlation data.
+fn answer(context: &Context, client: &AsyncClient, reply: &Reply, json: &Value) {
+    let payload = serde_json::to_vec(json).unwrap_or_default();
+    if client
+        .try_publish_with_properties(&reply.topic, QoS::AtLeastOnce, false, payload, reply.properties())
+        .is_err()
+    {
+        drop_count(context, 1);
+    }
+}
+
 /// Act on a message a client published to a command topic.
-async fn command(context: Arc<Context>, client: AsyncClient, topic_name: String, payload: bytes::Bytes) {
+async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
+    let Ok(topic_name) = std::str::from_utf8(&message.topic) else {
+        return;
+    };
     let Some(topic) = context.topics.iter().find(|t| t.name == topic_name && t.inbound()) else {
         return;
     };
     let Some(thing) = topic.thing.and_then(|t| context.state.lab.things().get(t)).cloned() else {
         return;
     };
+    // An MQTT 5 client may ask for the answer on a topic of its own.
+    let wanted = message
+        .properties
+        .as_ref()
+        .and_then(|p| p.response_topic.clone().map(|t| (t, p.correlation_data.clone())));
+    let payload = message.payload;
     let value: Value = if payload.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -243,6 +301,10 @@ async fn command(context: Arc<Context>, client: AsyncClient, topic_name: String,
             Ok(value) => value,
             Err(e) => {
                 tracing::warn!("MQTT: {topic_name}: the message is not JSON ({e}); ignored");
+                let refusal = json!({"status": "rejected", "detail": format!("the message is not JSON: {e}")});
+                if let Some(reply) = wanted.and_then(|(t, c)| Reply::new(t, c, &context.prefix).ok()) {
+                    answer(&context, &client, &reply, &refusal);
+                }
                 return;
             }
         }
@@ -255,32 +317,71 @@ async fn command(context: Arc<Context>, client: AsyncClient, topic_name: String,
             }
         }
         Carries::InvokeAction(a) => {
+            let reply = match wanted.map(|(t, c)| Reply::new(t, c, &context.prefix)).transpose() {
+                Ok(Some(reply)) if !context.replies.has_room() => {
+                    let refused = format!(
+                        "{} invocations already have a response topic; try again when one has finished",
+                        super::replies::MAX_WATCHED
+                    );
+                    reject(&context, &client, &thing, a, Some(&reply), refused);
+                    return;
+                }
+                Ok(reply) => reply,
+                Err(refused) => {
+                    reject(&context, &client, &thing, a, None, refused);
+                    return;
+                }
+            };
             let manager = context.state.lab.manager().clone();
             let started = thing
                 .prepare(a, value)
                 .map_err(|e| format!("{e:?}"))
                 .and_then(|call| manager.invoke(call).map_err(|e| e.to_string()));
-            if let Err(refused) = started {
-                tracing::warn!("MQTT: {topic_name}: not invoked: {refused}");
-                let invocations = context
-                    .outbound
-                    .get(&(
-                        thing.name().to_owned(),
-                        thing.actions().get(a).map_or("", |x| x.name).to_owned(),
-                    ))
-                    .and_then(|i| context.topics.get(*i));
-                // Said where the invocations of the action are published.
-                if let Some(invocations) = invocations {
-                    let rejected = json!({"status": "rejected", "detail": refused});
-                    offer(
-                        &context,
-                        &client,
-                        invocations,
-                        serde_json::to_vec(&rejected).unwrap_or_default(),
-                    );
+            match started {
+                Ok(invocation) => {
+                    if let Some(reply) = reply {
+                        // Already finished (a fast action) or not: the final
+                        // state is published exactly once, here or by `notify`.
+                        if let Some(reply) = context.replies.watch(&invocation, reply) {
+                            let json = crate::render::invocation_json(&invocation, &context.base, true);
+                            answer(&context, &client, &reply, &json);
+                        }
+                    }
                 }
+                Err(refused) => reject(&context, &client, &thing, a, reply.as_ref(), refused),
             }
         }
         _ => {}
+    }
+}
+
+/// Say an invocation of action `a` of `thing` was not started, and why:
+/// where the action's invocations are published, and to the client's
+/// response topic if it gave one.
+fn reject(
+    context: &Context,
+    client: &AsyncClient,
+    thing: &labthings_core::ThingInstance,
+    a: usize,
+    reply: Option<&Reply>,
+    refused: String,
+) {
+    let action = thing.actions().get(a).map_or("", |x| x.name);
+    tracing::warn!("MQTT: {}/{action}: not invoked: {refused}", thing.name());
+    let rejected = json!({"status": "rejected", "detail": refused});
+    let invocations = context
+        .outbound
+        .get(&(thing.name().to_owned(), action.to_owned()))
+        .and_then(|i| context.topics.get(*i));
+    if let Some(invocations) = invocations {
+        offer(
+            context,
+            client,
+            invocations,
+            serde_json::to_vec(&rejected).unwrap_or_default(),
+        );
+    }
+    if let Some(reply) = reply {
+        answer(context, client, reply, &rejected);
     }
 }
