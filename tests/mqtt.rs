@@ -29,9 +29,56 @@ struct Broker {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Whether it listens with TLS (certificates in `dir`, see [`pki`]),
+    /// wanting a client certificate signed by its CA.
+    tls: bool,
+}
+
+/// A certificate authority made in the test, and certificates it signed:
+/// writes `{ca}-ca.pem`, and for each (file name, subject names)
+/// `{name}.pem` and `{name}.key`, into `dir`.
+fn pki(dir: &Path, ca: &str, leaves: &[(&str, &[&str])]) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{ca} test CA"));
+    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("a key")).expect("a CA");
+    std::fs::write(dir.join(format!("{ca}-ca.pem")), issuer.pem()).expect("write the CA");
+    for (name, subjects) in leaves {
+        let key = KeyPair::generate().expect("a key");
+        let mut params =
+            CertificateParams::new(subjects.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).expect("parameters");
+        params.distinguished_name.push(DnType::CommonName, *name);
+        let cert = params.signed_by(&key, &issuer).expect("a signed certificate");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write a certificate");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write a key");
+    }
 }
 
 impl Broker {
+    /// A broker listening with TLS: its certificate and each client's
+    /// (lab1, watcher) signed by the CA "lab"; another CA, "other",
+    /// signed nothing the broker uses.
+    fn start_tls() -> Self {
+        let mut broker = Self::start();
+        broker.stop();
+        pki(
+            &broker.dir,
+            "lab",
+            &[
+                ("broker", &["127.0.0.1", "localhost"]),
+                ("lab1-client", &["lab1"]),
+                ("watcher-client", &["watcher"]),
+            ],
+        );
+        pki(&broker.dir, "other", &[]);
+        broker.tls = true;
+        broker.run();
+        broker
+    }
+
     fn start() -> Self {
         setup();
         let dir = std::env::temp_dir().join(format!("labthings-mqtt-{}", uuid::Uuid::new_v4()));
@@ -62,7 +109,12 @@ impl Broker {
         )
         .expect("write the ACL");
         let port = free_port();
-        let mut broker = Self { port, dir, child: None };
+        let mut broker = Self {
+            port,
+            dir,
+            child: None,
+            tls: false,
+        };
         broker.run();
         broker
     }
@@ -70,16 +122,22 @@ impl Broker {
     /// (Re)start the broker process on its port.
     fn run(&mut self) {
         let config = self.dir.join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
-                self.port,
-                self.dir.join("passwd").display(),
-                self.dir.join("acl").display()
-            ),
-        )
-        .expect("write the broker's configuration");
+        let mut text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
+            self.port,
+            self.dir.join("passwd").display(),
+            self.dir.join("acl").display()
+        );
+        if self.tls {
+            let file = |name: &str| self.dir.join(name).display().to_string();
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+                file("lab-ca.pem"),
+                file("broker.pem"),
+                file("broker.key")
+            ));
+        }
+        std::fs::write(&config, text).expect("write the broker's configuration");
         let child = Command::new(mosquitto())
             .arg("-c")
             .arg(&config)
@@ -103,7 +161,8 @@ impl Broker {
     }
 
     fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// `program` (`mosquitto_sub`, `mosquitto_pub`) logging in to this
@@ -120,6 +179,16 @@ impl Broker {
             "-P",
             password,
         ]);
+        if self.tls {
+            let file = |name: &str| self.dir.join(name);
+            command
+                .arg("--cafile")
+                .arg(file("lab-ca.pem"))
+                .arg("--cert")
+                .arg(file("watcher-client.pem"))
+                .arg("--key")
+                .arg(file("watcher-client.key"));
+        }
         command
     }
 
@@ -625,4 +694,94 @@ async fn an_mqtt5_client_gets_its_invocation_on_its_response_topic() {
         lab1.get("/bench/count").await.1 == json!(3)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
+    let broker = Broker::start_tls();
+    let file = |name: &str| broker.dir.join(name);
+    // lab1 trusts the lab's CA and presents its client certificate.
+    let _lab1 = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(MqttConfig {
+                    ca_file: Some(file("lab-ca.pem")),
+                    client_cert_file: Some(file("lab1-client.pem")),
+                    client_key_file: Some(file("lab1-client.key")),
+                    ..mqtt_config(&broker, "lab1")
+                }),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    // lab2 trusts another CA: the broker's certificate is refused.
+    let lab2 = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(MqttConfig {
+                    ca_file: Some(file("other-ca.pem")),
+                    client_cert_file: Some(file("lab1-client.pem")),
+                    client_key_file: Some(file("lab1-client.key")),
+                    ..mqtt_config(&broker, "lab2")
+                }),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let tds = broker.subscribe("watcher", "labthings/+/bench/td", 2, 4);
+    let tds = blocking(move || lines(tds)).await;
+    let found: Vec<&str> = tds.iter().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(found, ["labthings/lab1/bench/td"], "only lab1 got through");
+    let td: Value = serde_json::from_str(tds[0].split_once(' ').expect("a TD").1).expect("JSON");
+    let href = td["properties"]["count"]["forms"]
+        .as_array()
+        .expect("forms")
+        .iter()
+        .find_map(|f| f["href"].as_str().filter(|h| h.starts_with("mqtts://")));
+    assert!(href.is_some(), "the MQTT forms say mqtts://: {td}");
+    assert_eq!(lab2.get("/bench/count").await.0, 200, "lab2 serves HTTP regardless");
+
+    // Files that cannot be used stop the build, naming the file.
+    for (config, names) in [
+        (
+            MqttConfig {
+                ca_file: Some(file("missing.pem")),
+                ..mqtt_config(&broker, "lab1")
+            },
+            "missing.pem",
+        ),
+        (
+            MqttConfig {
+                client_cert_file: Some(file("lab1-client.pem")),
+                ..mqtt_config(&broker, "lab1")
+            },
+            "go together",
+        ),
+        (
+            MqttConfig {
+                ca_file: Some(file("lab-ca.pem")),
+                ..MqttConfig::new("mqtt://127.0.0.1:1", "plain")
+            },
+            "not mqtts://",
+        ),
+    ] {
+        let built = Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(config),
+                ..ServerConfig::default()
+            })
+            .thing("bench", bench::Bench::default())
+            .build();
+        let error = built.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(names), "{names}: {error:?}");
+    }
 }

@@ -16,7 +16,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// The broker: `mqtt://host:port` (port 1883 when left out).
+    /// The broker: `mqtt://host:port` (port 1883 when left out), or
+    /// `mqtts://host:port` for MQTT over TLS (port 8883 when left out).
     pub broker: String,
     /// This server's MQTT client id, unique on the broker; also its name in
     /// the default topic prefix.
@@ -39,6 +40,17 @@ pub struct MqttConfig {
     /// Current values are published again on every reconnection.
     #[serde(default = "default_buffer")]
     pub buffer: usize,
+    /// For `mqtts://`: a PEM file of the certificate authorities to trust
+    /// (a lab's own CA); the system's when left out.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// For `mqtts://` brokers that want a client certificate: the PEM
+    /// certificate chain and its key (both or neither).
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// The key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
 }
 
 fn default_buffer() -> usize {
@@ -56,6 +68,9 @@ impl MqttConfig {
             password_file: None,
             topic_prefix: None,
             buffer: default_buffer(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 
@@ -76,18 +91,46 @@ impl MqttConfig {
 
     /// The broker's host and port, or what is wrong with `broker`.
     pub fn host_port(&self) -> Result<(String, u16), String> {
-        let rest = self
-            .broker
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| format!("mqtt.broker {:?} must start with mqtt://", self.broker))?;
+        let (rest, default_port) = if let Some(rest) = self.broker.strip_prefix("mqtt://") {
+            (rest, 1883)
+        } else if let Some(rest) = self.broker.strip_prefix("mqtts://") {
+            (rest, 8883)
+        } else {
+            return Err(format!(
+                "mqtt.broker {:?} must start with mqtt:// (or mqtts:// for TLS)",
+                self.broker
+            ));
+        };
         let rest = rest.trim_end_matches('/');
         match rest.rsplit_once(':') {
             Some((host, port)) => port
                 .parse()
                 .map(|port| (host.to_owned(), port))
                 .map_err(|_| format!("mqtt.broker {:?}: {port:?} is not a port number", self.broker)),
-            None => Ok((rest.to_owned(), 1883)),
+            None => Ok((rest.to_owned(), default_port)),
         }
+    }
+
+    /// The TLS client configuration for an `mqtts://` broker (`None` for
+    /// `mqtt://`), or what is wrong with the files it names.
+    pub(crate) fn tls(&self) -> Result<Option<tokio_rustls::rustls::ClientConfig>, String> {
+        let identity = match (&self.client_cert_file, &self.client_key_file) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            (None, None) => None,
+            _ => return Err("mqtt.client_cert_file and mqtt.client_key_file go together".to_owned()),
+        };
+        if !self.broker.starts_with("mqtts://") {
+            if self.ca_file.is_some() || identity.is_some() {
+                return Err(format!(
+                    "mqtt.broker {:?} is not mqtts://, but TLS files are given",
+                    self.broker
+                ));
+            }
+            return Ok(None);
+        }
+        crate::tls::client_config(self.ca_file.as_deref(), identity)
+            .map(Some)
+            .map_err(|e| format!("mqtt: {e}"))
     }
 
     /// The password, read from where the configuration says.
@@ -109,6 +152,7 @@ impl MqttConfig {
     pub(crate) fn check(&self) -> Result<(), String> {
         self.host_port()?;
         self.password()?;
+        self.tls()?;
         if self.client_id.is_empty() || self.client_id.contains(['/', '+', '#']) {
             return Err(format!(
                 "mqtt.client_id {:?} must be non-empty, without `/`, `+` or `#`",

@@ -14,6 +14,7 @@ use labthings_core::hub::Notification;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -70,6 +71,9 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
     // memory one message can take (rumqttc's default is 10 KiB).
     options.set_max_packet_size(Some(MAX_INCOMING));
     options.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true, None));
+    if let Some(tls) = config.tls()? {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls))));
+    }
     if let Some(username) = &config.username {
         options.set_credentials(username, config.password()?.unwrap_or_default());
     }
