@@ -2,8 +2,8 @@
 //! an existing broker (Eclipse Mosquitto), opt-in by configuration.
 //!
 //! `binding.rs` is the table of topics and their TD forms; `run.rs` the
-//! connection that publishes and listens; `config.rs` how to reach the
-//! broker. Topics, under the prefix (`labthings/{client_id}` by default):
+//! connection that publishes and listens; `replies.rs` the response topics
+//! clients asked for; `config.rs` how to reach the broker. Topics, under the prefix (`labthings/{client_id}` by default):
 //!
 //! | topic | carries |
 //! | --- | --- |
@@ -14,6 +14,10 @@
 //! | `{prefix}/{thing}/actions/{name}` | inputs, published by clients: each starts an invocation |
 //! | `{prefix}/{thing}/actions/{name}/invocations` | the invocation's JSON at each change |
 //! | `{prefix}/{thing}/events/{name}` | each event's payload |
+//!
+//! An invocation published with an MQTT 5 response topic also gets its
+//! updates there, with the client's correlation data (`replies.rs`).
+//! `mqtts://` brokers are reached over TLS (`crate::tls::client_config`).
 
 mod binding;
 mod config;
