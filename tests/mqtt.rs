@@ -785,3 +785,102 @@ async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
         assert!(error.contains(names), "{names}: {error:?}");
     }
 }
+
+/// A TCP relay to the broker that the test can cut (closing every relayed
+/// connection and refusing new ones) and restore: the broker "goes away"
+/// for the server while subscribers, connected directly, stay.
+struct Relay {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(broker: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a relay port");
+        let port = listener.local_addr().expect("an address").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (is_open, all) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !is_open.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                all.lock().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", broker)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Self { port, open, links }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_broker_is_away_the_oldest_waiting_messages_are_dropped() {
+    let broker = Broker::start();
+    let relay = Relay::start(broker.port).await;
+    let server = start(
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                mqtt: Some(MqttConfig {
+                    broker: format!("mqtt://127.0.0.1:{}", relay.port),
+                    buffer: 3,
+                    ..mqtt_config(&broker, "lab1")
+                }),
+                ..ServerConfig::default()
+            })
+            .thing("beeper", Beeper::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let td = broker.subscribe("watcher", "labthings/lab1/beeper/td", 1, 10);
+    assert_eq!(
+        blocking(move || lines(td)).await.len(),
+        1,
+        "connected through the relay"
+    );
+    // The watcher stays connected to the broker itself.
+    let events = broker.subscribe("watcher", "labthings/lab1/beeper/events/beeped", 2, 15);
+    let updates = broker.subscribe("watcher", "labthings/lab1/beeper/actions/beep/invocations", 1, 15);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.cut();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = server.post("/beeper/beep?return=output", json!({"count": 10})).await;
+    assert_eq!(status, 200, "device code is not blocked while the broker is away");
+    relay.restore();
+    // Queued meanwhile, in order: the invocation's pending/running updates,
+    // ten events, its completed update. The outbox keeps the newest three.
+    assert_eq!(
+        blocking(move || lines(events)).await,
+        [
+            "labthings/lab1/beeper/events/beeped 900",
+            "labthings/lab1/beeper/events/beeped 1000"
+        ],
+        "the newest events, in order"
+    );
+    let update = blocking(move || lines(updates)).await;
+    let update: Value =
+        serde_json::from_str(update.first().and_then(|l| l.split_once(' ')).expect("an update").1).expect("JSON");
+    assert_eq!(
+        update["status"], "completed",
+        "the oldest updates were dropped: {update}"
+    );
+}

@@ -35,8 +35,9 @@ pub struct MqttConfig {
     /// Where this server's topics start (default `labthings/{client_id}`).
     #[serde(default)]
     pub topic_prefix: Option<String>,
-    /// How many messages may wait for the broker; past that, new ones are
-    /// dropped (and counted in the log) rather than block device code.
+    /// How many messages may wait for the broker; past that, the oldest
+    /// waiting is dropped for each new one (and counted in the log) rather
+    /// than block device code.
     /// Current values are published again on every reconnection.
     #[serde(default = "default_buffer")]
     pub buffer: usize,

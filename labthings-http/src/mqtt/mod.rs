@@ -2,7 +2,8 @@
 //! an existing broker (Eclipse Mosquitto), opt-in by configuration.
 //!
 //! `binding.rs` is the table of topics and their TD forms; `run.rs` the
-//! connection that publishes and listens; `replies.rs` the response topics
+//! connection that publishes and listens; `outbox.rs` what waits for the
+//! broker; `replies.rs` the response topics
 //! clients asked for; `config.rs` how to reach the broker. Topics, under the prefix (`labthings/{client_id}` by default):
 //!
 //! | topic | carries |
@@ -21,6 +22,7 @@
 
 mod binding;
 mod config;
+mod outbox;
 mod replies;
 mod run;
 

@@ -20,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::binding::{Carries, Topic, topics};
 use super::config::MqttConfig;
+use super::outbox::{Message, Outbox};
 use super::replies::{Replies, Reply};
 use crate::state::AppState;
 
@@ -49,6 +50,8 @@ struct Context {
     base: String,
     /// Value and event topics by (thing, affordance name).
     outbound: HashMap<(String, String), usize>,
+    /// Messages waiting for the broker (the oldest dropped when full).
+    outbox: Outbox,
     /// Messages that could not wait for the broker.
     dropped: AtomicU64,
     /// Bytes of commands waiting in the queue.
@@ -77,7 +80,9 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
     if let Some(username) = &config.username {
         options.set_credentials(username, config.password()?.unwrap_or_default());
     }
-    let (client, eventloop) = AsyncClient::new(options, config.buffer.max(1));
+    // The client's own queue is short: messages wait in the outbox, where
+    // the oldest are dropped first.
+    let (client, eventloop) = AsyncClient::new(options, CLIENT_QUEUE);
     let topics = topics(&prefix, state.lab.things());
     let outbound = topics
         .iter()
@@ -98,6 +103,7 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
         topics,
         base,
         outbound,
+        outbox: Outbox::new(config.buffer),
         dropped: AtomicU64::new(0),
         queued_bytes: AtomicUsize::new(0),
         replies: Replies::default(),
@@ -114,6 +120,9 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
 const COMMAND_QUEUE: usize = 256;
 const COMMAND_BYTES: usize = 16 << 20;
 
+/// How many messages the MQTT client itself may hold (see `Outbox`).
+const CLIENT_QUEUE: usize = 64;
+
 /// The largest message the server takes from the broker (1 MiB).
 const MAX_INCOMING: u32 = 1 << 20;
 
@@ -122,15 +131,34 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
     // Commands are carried out one at a time, in the order they came.
     let (commands, mut queue) = tokio::sync::mpsc::channel::<Publish>(COMMAND_QUEUE);
     let worker = {
-        let (context, client) = (context.clone(), client.clone());
+        let context = context.clone();
         tokio::spawn(async move {
             while let Some(message) = queue.recv().await {
                 context.queued_bytes.fetch_sub(message.payload.len(), Ordering::Relaxed);
-                command(context.clone(), client.clone(), message).await;
+                command(context.clone(), message).await;
             }
         })
     };
     let _worker = AbortOnDrop(worker);
+    // Messages leave the outbox only while connected: while the broker is
+    // away they wait there, where the oldest are dropped first.
+    let (online, mut is_online) = tokio::sync::watch::channel(false);
+    let sender = {
+        let (context, client) = (context.clone(), client.clone());
+        tokio::spawn(async move {
+            loop {
+                if is_online.wait_for(|up| *up).await.is_err() {
+                    return;
+                }
+                let m = context.outbox.next().await;
+                let properties = m.properties.unwrap_or_default();
+                let _ = client
+                    .publish_with_properties(m.topic, QoS::AtLeastOnce, m.retain, m.payload, properties)
+                    .await;
+            }
+        })
+    };
+    let _sender = AbortOnDrop(sender);
     let mut backoff = Duration::from_millis(100);
     let mut connected = false;
     // At most one announcement runs: a new connection replaces the last's.
@@ -141,6 +169,7 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("MQTT: connected to the broker");
                     connected = true;
+                    online.send_replace(true);
                     backoff = Duration::from_millis(100);
                     let next = AbortOnDrop(tokio::spawn(announce(context.clone(), client.clone())));
                     // Dropping the last one's handle ends it.
@@ -156,6 +185,7 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    online.send_replace(false);
                     if connected {
                         tracing::warn!("MQTT: lost the broker ({error}); reconnecting with back-off");
                         connected = false;
@@ -165,13 +195,13 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
                 }
             },
             note = hub.recv() => match note {
-                Ok(note) => notify(&context, &client, note),
+                Ok(note) => notify(&context, note),
                 Err(RecvError::Lagged(missed)) => {
                     drop_count(&context, missed);
                     // Final states the missed notifications carried still go out.
                     for (invocation, reply) in context.replies.sweep() {
                         let json = crate::render::invocation_json(&invocation, &context.base, true);
-                        answer(&context, &client, &reply, &json);
+                        answer(&context, &reply, &json);
                     }
                 }
                 Err(RecvError::Closed) => return,
@@ -200,12 +230,15 @@ fn drop_count(context: &Context, n: u64) {
     }
 }
 
-/// Publish without waiting: a full buffer drops the message (counted).
-fn offer(context: &Context, client: &AsyncClient, topic: &Topic, payload: Vec<u8>) {
-    if client
-        .try_publish(&topic.name, QoS::AtLeastOnce, topic.retained(), payload)
-        .is_err()
-    {
+/// Publish without waiting: a full outbox drops its oldest message (counted).
+fn offer(context: &Context, topic: &Topic, payload: Vec<u8>) {
+    let message = Message {
+        topic: topic.name.clone(),
+        retain: topic.retained(),
+        payload,
+        properties: None,
+    };
+    if context.outbox.push(message) {
         drop_count(context, 1);
     }
 }
@@ -246,7 +279,7 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
 
 /// Publish a change the hub announced to its topic (and an invocation's
 /// to the response topic its client asked for, if any).
-fn notify(context: &Context, client: &AsyncClient, note: Notification) {
+fn notify(context: &Context, note: Notification) {
     let (thing, name, payload) = match note {
         Notification::Property { thing, name, value } => (thing.to_string(), name.to_owned(), value),
         Notification::Event { thing, name, data } => (thing.to_string(), name.to_owned(), data),
@@ -255,7 +288,7 @@ fn notify(context: &Context, client: &AsyncClient, note: Notification) {
             let reply = context.replies.update(&invocation);
             let json = crate::render::invocation_json(&invocation, &context.base, invocation.status().is_finished());
             if let Some(reply) = reply {
-                answer(context, client, &reply, &json);
+                answer(context, &reply, &json);
             }
             (invocation.thing().to_owned(), invocation.action().to_owned(), json)
         }
@@ -267,22 +300,24 @@ fn notify(context: &Context, client: &AsyncClient, note: Notification) {
     else {
         return;
     };
-    offer(context, client, topic, serde_json::to_vec(&payload).unwrap_or_default());
+    offer(context, topic, serde_json::to_vec(&payload).unwrap_or_default());
 }
 
 /// Publish `json` to the response topic of `reply`, with its correlation data.
-fn answer(context: &Context, client: &AsyncClient, reply: &Reply, json: &Value) {
-    let payload = serde_json::to_vec(json).unwrap_or_default();
-    if client
-        .try_publish_with_properties(&reply.topic, QoS::AtLeastOnce, false, payload, reply.properties())
-        .is_err()
-    {
+fn answer(context: &Context, reply: &Reply, json: &Value) {
+    let message = Message {
+        topic: reply.topic.clone(),
+        retain: false,
+        payload: serde_json::to_vec(json).unwrap_or_default(),
+        properties: Some(reply.properties()),
+    };
+    if context.outbox.push(message) {
         drop_count(context, 1);
     }
 }
 
 /// Act on a message a client published to a command topic.
-async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
+async fn command(context: Arc<Context>, message: Publish) {
     let Ok(topic_name) = std::str::from_utf8(&message.topic) else {
         return;
     };
@@ -307,7 +342,7 @@ async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
                 tracing::warn!("MQTT: {topic_name}: the message is not JSON ({e}); ignored");
                 let refusal = json!({"status": "rejected", "detail": format!("the message is not JSON: {e}")});
                 if let Some(reply) = wanted.and_then(|(t, c)| Reply::new(t, c, &context.prefix).ok()) {
-                    answer(&context, &client, &reply, &refusal);
+                    answer(&context, &reply, &refusal);
                 }
                 return;
             }
@@ -327,12 +362,12 @@ async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
                         "{} invocations already have a response topic; try again when one has finished",
                         super::replies::MAX_WATCHED
                     );
-                    reject(&context, &client, &thing, a, Some(&reply), refused);
+                    reject(&context, &thing, a, Some(&reply), refused);
                     return;
                 }
                 Ok(reply) => reply,
                 Err(refused) => {
-                    reject(&context, &client, &thing, a, None, refused);
+                    reject(&context, &thing, a, None, refused);
                     return;
                 }
             };
@@ -348,11 +383,11 @@ async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
                         // state is published exactly once, here or by `notify`.
                         if let Some(reply) = context.replies.watch(&invocation, reply) {
                             let json = crate::render::invocation_json(&invocation, &context.base, true);
-                            answer(&context, &client, &reply, &json);
+                            answer(&context, &reply, &json);
                         }
                     }
                 }
-                Err(refused) => reject(&context, &client, &thing, a, reply.as_ref(), refused),
+                Err(refused) => reject(&context, &thing, a, reply.as_ref(), refused),
             }
         }
         _ => {}
@@ -362,14 +397,7 @@ async fn command(context: Arc<Context>, client: AsyncClient, message: Publish) {
 /// Say an invocation of action `a` of `thing` was not started, and why:
 /// where the action's invocations are published, and to the client's
 /// response topic if it gave one.
-fn reject(
-    context: &Context,
-    client: &AsyncClient,
-    thing: &labthings_core::ThingInstance,
-    a: usize,
-    reply: Option<&Reply>,
-    refused: String,
-) {
+fn reject(context: &Context, thing: &labthings_core::ThingInstance, a: usize, reply: Option<&Reply>, refused: String) {
     let action = thing.actions().get(a).map_or("", |x| x.name);
     tracing::warn!("MQTT: {}/{action}: not invoked: {refused}", thing.name());
     let rejected = json!({"status": "rejected", "detail": refused});
@@ -378,14 +406,9 @@ fn reject(
         .get(&(thing.name().to_owned(), action.to_owned()))
         .and_then(|i| context.topics.get(*i));
     if let Some(invocations) = invocations {
-        offer(
-            context,
-            client,
-            invocations,
-            serde_json::to_vec(&rejected).unwrap_or_default(),
-        );
+        offer(context, invocations, serde_json::to_vec(&rejected).unwrap_or_default());
     }
     if let Some(reply) = reply {
-        answer(context, client, reply, &rejected);
+        answer(context, reply, &rejected);
     }
 }
