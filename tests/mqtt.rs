@@ -19,7 +19,7 @@ use common::process::ServerProcess;
 use common::{TestServer, start};
 use labthings::http::MqttConfig;
 use labthings::prelude::*;
-use labthings::{Server, ServerConfig};
+use labthings::{Server, ServerBuilder, ServerConfig};
 use serde_json::{Value, json};
 
 const USERS: [(&str, &str); 3] = [("lab1", "pw-one"), ("lab2", "pw-two"), ("watcher", "pw-watch")];
@@ -264,20 +264,29 @@ fn mqtt_config(broker: &Broker, user: &str) -> MqttConfig {
     }
 }
 
-/// A Bench served as `bench` with the MQTT binding as `user`.
-async fn lab(broker: &Broker, user: &str) -> TestServer {
+/// A server builder with the MQTT binding configured by `mqtt`.
+fn with_mqtt(mqtt: MqttConfig) -> ServerBuilder {
+    Server::builder().config(ServerConfig {
+        settings_dir: None,
+        mqtt: Some(mqtt),
+        ..ServerConfig::default()
+    })
+}
+
+/// A Bench served as `bench` with the MQTT binding configured by `mqtt`.
+async fn bench_lab(mqtt: MqttConfig) -> TestServer {
     start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(mqtt_config(broker, user)),
-                ..ServerConfig::default()
-            })
+        with_mqtt(mqtt)
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),
     )
     .await
+}
+
+/// A Bench served as `bench` with the MQTT binding as `user`.
+async fn lab(broker: &Broker, user: &str) -> TestServer {
+    bench_lab(mqtt_config(broker, user)).await
 }
 
 /// Wait until `check` holds, at most 15 s.
@@ -492,12 +501,7 @@ impl Beeper {
 async fn events_are_published_to_their_topic() {
     let broker = Broker::start();
     let server = start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(mqtt_config(&broker, "lab1")),
-                ..ServerConfig::default()
-            })
+        with_mqtt(mqtt_config(&broker, "lab1"))
             .thing("beeper", Beeper::default())
             .build()
             .expect("build"),
@@ -700,42 +704,16 @@ async fn an_mqtt5_client_gets_its_invocation_on_its_response_topic() {
 async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
     let broker = Broker::start_tls();
     let file = |name: &str| broker.dir.join(name);
-    // lab1 trusts the lab's CA and presents its client certificate.
-    let _lab1 = start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(MqttConfig {
-                    ca_file: Some(file("lab-ca.pem")),
-                    client_cert_file: Some(file("lab1-client.pem")),
-                    client_key_file: Some(file("lab1-client.key")),
-                    ..mqtt_config(&broker, "lab1")
-                }),
-                ..ServerConfig::default()
-            })
-            .thing("bench", bench::Bench::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
-    // lab2 trusts another CA: the broker's certificate is refused.
-    let lab2 = start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(MqttConfig {
-                    ca_file: Some(file("other-ca.pem")),
-                    client_cert_file: Some(file("lab1-client.pem")),
-                    client_key_file: Some(file("lab1-client.key")),
-                    ..mqtt_config(&broker, "lab2")
-                }),
-                ..ServerConfig::default()
-            })
-            .thing("bench", bench::Bench::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    // lab1 trusts the lab's CA and presents its client certificate; lab2
+    // trusts another CA, so the broker's certificate is refused.
+    let tls = |ca: &str, user: &str| MqttConfig {
+        ca_file: Some(file(ca)),
+        client_cert_file: Some(file("lab1-client.pem")),
+        client_key_file: Some(file("lab1-client.key")),
+        ..mqtt_config(&broker, user)
+    };
+    let _lab1 = bench_lab(tls("lab-ca.pem", "lab1")).await;
+    let lab2 = bench_lab(tls("other-ca.pem", "lab2")).await;
     let tds = broker.subscribe("watcher", "labthings/+/bench/td", 2, 4);
     let tds = blocking(move || lines(tds)).await;
     let found: Vec<&str> = tds.iter().filter_map(|l| l.split(' ').next()).collect();
@@ -773,14 +751,7 @@ async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
             "not mqtts://",
         ),
     ] {
-        let built = Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(config),
-                ..ServerConfig::default()
-            })
-            .thing("bench", bench::Bench::default())
-            .build();
+        let built = with_mqtt(config).thing("bench", bench::Bench::default()).build();
         let error = built.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains(names), "{names}: {error:?}");
     }
@@ -836,19 +807,14 @@ async fn while_the_broker_is_away_the_oldest_waiting_messages_are_dropped() {
     let broker = Broker::start();
     let relay = Relay::start(broker.port).await;
     let server = start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                mqtt: Some(MqttConfig {
-                    broker: format!("mqtt://127.0.0.1:{}", relay.port),
-                    buffer: 3,
-                    ..mqtt_config(&broker, "lab1")
-                }),
-                ..ServerConfig::default()
-            })
-            .thing("beeper", Beeper::default())
-            .build()
-            .expect("build"),
+        with_mqtt(MqttConfig {
+            broker: format!("mqtt://127.0.0.1:{}", relay.port),
+            buffer: 3,
+            ..mqtt_config(&broker, "lab1")
+        })
+        .thing("beeper", Beeper::default())
+        .build()
+        .expect("build"),
     )
     .await;
     let td = broker.subscribe("watcher", "labthings/lab1/beeper/td", 1, 10);
