@@ -209,6 +209,17 @@ impl Broker {
         self.client(program, "watcher", "pw-watch")
     }
 
+    /// `mosquitto_pub -V 5` as the watcher, with MQTT 5 publish properties
+    /// (`response-topic`, `correlation-data`); whether it succeeded.
+    fn publish_v5(&self, topic: &str, message: &str, properties: &[(&str, &str)]) -> bool {
+        let mut command = self.watcher("mosquitto_pub");
+        command.args(["-V", "5", "-q", "1", "-t", topic, "-m", message]);
+        for (name, value) in properties {
+            command.args(["-D", "publish", name, value]);
+        }
+        command.status().expect("mosquitto_pub").success()
+    }
+
     /// `mosquitto_pub` as `user` with `password`; whether it succeeded.
     fn publish(&self, user: &str, password: &str, topic: &str, message: &str) -> bool {
         self.client("mosquitto_pub", user, password)
@@ -585,29 +596,11 @@ async fn an_mqtt5_client_gets_its_invocation_on_its_response_topic() {
         .spawn()
         .expect("mosquitto_sub");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = broker
-        .watcher("mosquitto_pub")
-        .args([
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "labthings/lab1/bench/actions/slow_task",
-            "-m",
-            r#"{"duration_s": 0.6, "steps": 3}"#,
-            "-D",
-            "publish",
-            "response-topic",
-            "replies/w-2",
-            "-D",
-            "publish",
-            "correlation-data",
-            "slow-7",
-        ])
-        .status()
-        .expect("mosquitto_pub");
-    assert!(sent.success());
+    assert!(broker.publish_v5(
+        "labthings/lab1/bench/actions/slow_task",
+        r#"{"duration_s": 0.6, "steps": 3}"#,
+        &[("response-topic", "replies/w-2"), ("correlation-data", "slow-7")]
+    ));
     let updates = blocking(move || lines(sub)).await;
     let states: Vec<Value> = updates
         .iter()
@@ -642,25 +635,11 @@ async fn an_mqtt5_client_gets_its_invocation_on_its_response_topic() {
     let count = broker.subscribe("watcher", "labthings/lab1/bench/properties/count", 2, 3);
     let rejected = broker.subscribe("watcher", "labthings/lab1/bench/actions/increment/invocations", 1, 10);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = broker
-        .watcher("mosquitto_pub")
-        .args([
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "labthings/lab1/bench/actions/increment",
-            "-m",
-            "{}",
-            "-D",
-            "publish",
-            "response-topic",
-            "labthings/lab1/bench/properties/count",
-        ])
-        .status()
-        .expect("mosquitto_pub");
-    assert!(sent.success());
+    assert!(broker.publish_v5(
+        "labthings/lab1/bench/actions/increment",
+        "{}",
+        &[("response-topic", "labthings/lab1/bench/properties/count")]
+    ));
     let said = blocking(move || lines(rejected)).await;
     let said: Value =
         serde_json::from_str(said.first().and_then(|l| l.split_once(' ')).expect("a message").1).expect("JSON");
