@@ -1,6 +1,10 @@
 //! The `Bench` thing of docs/http-contract.md's examples, served at `/bench/`: a counter, a label, a
 //! quick action and a slow cancellable one. Used by the wire-compatibility
-//! tests and the benchmarks.
+//! tests and the benchmarks. For the benchmark's live-data scenarios, `Live`
+//! (a property set by device code, an event, an MJPEG stream, each fed at a
+//! chosen rate) and, for the many-things scenario, `Wide` (ten properties,
+//! ten actions) can be served from a configuration file (`type = "Live"`,
+//! `type = "Wide"`).
 //!
 //! ```text
 //! cargo run --release --example bench -- --port 5050
@@ -49,13 +53,208 @@ impl Bench {
     }
 }
 
-/// `--config FILE` may name `type = "Bench"` things and set `[limits]`.
+/// Now as microseconds since the Unix epoch: the clock observers compare
+/// arrival times with (one machine, one clock).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Call `f(i)` for i in 0..`count`, `rate` times a second on average: the
+/// calls due are made at once, then the thread sleeps until the next is due
+/// (at least 0.5 ms, so rates above 2,000/s come in small bursts).
+fn paced(rate: f64, count: u32, cancel: &CancelHook, mut f: impl FnMut(u32)) -> Result<(), Cancelled> {
+    let period = 1.0 / rate.clamp(0.001, 10_000_000.0);
+    let start = std::time::Instant::now();
+    for i in 0..count {
+        let due = start + Duration::from_secs_f64(period * f64::from(i));
+        let wait = due.saturating_duration_since(std::time::Instant::now());
+        if wait >= Duration::from_micros(500) {
+            cancel.sleep(wait)?;
+        }
+        f(i);
+    }
+    Ok(())
+}
+
+/// Live data for the benchmark: a property, an event and a stream, each fed
+/// by device code at a rate the harness asks for.
+#[thing]
+#[derive(Default)]
+pub struct Live {
+    /// When device code last set it, in microseconds since the Unix epoch.
+    #[property]
+    tick: DataProperty<u64>,
+    /// Each beat, with its number.
+    #[event]
+    beat: Event<u64>,
+    /// Frames pushed by `push_frames`.
+    #[stream]
+    frames: MjpegStream,
+}
+
+#[thing]
+impl Live {
+    /// Set `tick` to the current time `count` times, `rate` times a second
+    /// (each value at least one more than the last); answers `count`.
+    #[action]
+    fn ticker(
+        &self,
+        #[default(10.0)] rate: f64,
+        #[default(100)] count: u32,
+        cancel: CancelHook,
+    ) -> Result<u32, Cancelled> {
+        let mut last = 0;
+        paced(rate, count, &cancel, |_| {
+            last = now_us().max(last + 1);
+            self.tick.set(last);
+        })?;
+        Ok(count)
+    }
+
+    /// Emit `count` beats, `rate` a second; answers the mean time one
+    /// `emit` took in device code, in nanoseconds.
+    #[action]
+    fn beats(
+        &self,
+        #[default(1000.0)] rate: f64,
+        #[default(1000)] count: u32,
+        cancel: CancelHook,
+    ) -> Result<f64, Cancelled> {
+        let mut spent = Duration::ZERO;
+        paced(rate, count, &cancel, |i| {
+            let before = std::time::Instant::now();
+            self.beat.emit(&u64::from(i));
+            spent += before.elapsed();
+        })?;
+        Ok(spent.as_nanos() as f64 / f64::from(count.max(1)))
+    }
+
+    /// Push `count` frames of `size` bytes (JPEG markers around filler),
+    /// `fps` a second; answers `count`.
+    #[action]
+    fn push_frames(
+        &self,
+        #[default(30.0)] fps: f64,
+        #[default(30)] count: u32,
+        #[default(1_000_000)] size: u32,
+        cancel: CancelHook,
+    ) -> Result<u32, Cancelled> {
+        let size = usize::try_from(size).unwrap_or(usize::MAX).clamp(4, 64 << 20);
+        let mut frame = vec![0x55u8; size];
+        frame[..2].copy_from_slice(&[0xFF, 0xD8]);
+        frame[size - 2..].copy_from_slice(&[0xFF, 0xD9]);
+        let frame = bytes::Bytes::from(frame);
+        paced(fps, count, &cancel, |_| {
+            // Shared, not copied: every push hands out the same bytes.
+            let _ = self.frames.push(frame.clone());
+        })?;
+        Ok(count)
+    }
+}
+
+/// A thing of ten properties and ten actions (the many-things scenario).
+#[thing]
+#[derive(Default)]
+pub struct Wide {
+    /// Property 0.
+    #[property]
+    p0: DataProperty<i64>,
+    /// Property 1.
+    #[property]
+    p1: DataProperty<i64>,
+    /// Property 2.
+    #[property]
+    p2: DataProperty<i64>,
+    /// Property 3.
+    #[property]
+    p3: DataProperty<i64>,
+    /// Property 4.
+    #[property]
+    p4: DataProperty<i64>,
+    /// Property 5.
+    #[property]
+    p5: DataProperty<i64>,
+    /// Property 6.
+    #[property]
+    p6: DataProperty<i64>,
+    /// Property 7.
+    #[property]
+    p7: DataProperty<i64>,
+    /// Property 8.
+    #[property]
+    p8: DataProperty<i64>,
+    /// Property 9.
+    #[property]
+    p9: DataProperty<i64>,
+}
+
+#[thing]
+impl Wide {
+    /// Action 0: answers `x`.
+    #[action]
+    fn a0(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 1: answers `x`.
+    #[action]
+    fn a1(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 2: answers `x`.
+    #[action]
+    fn a2(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 3: answers `x`.
+    #[action]
+    fn a3(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 4: answers `x`.
+    #[action]
+    fn a4(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 5: answers `x`.
+    #[action]
+    fn a5(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 6: answers `x`.
+    #[action]
+    fn a6(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 7: answers `x`.
+    #[action]
+    fn a7(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 8: answers `x`.
+    #[action]
+    fn a8(&self, x: i64) -> i64 {
+        x
+    }
+    /// Action 9: answers `x`.
+    #[action]
+    fn a9(&self, x: i64) -> i64 {
+        x
+    }
+}
+
+/// `--config FILE` may name `type = "Bench"`, `"Live"` and `"Wide"` things
+/// and set `[limits]`.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
     match &args.config {
         Some(path) => {
-            let catalog = ThingCatalog::new().register_default::<Bench>("Bench");
+            let catalog = ThingCatalog::new()
+                .register_default::<Bench>("Bench")
+                .register_default::<Live>("Live")
+                .register_default::<Wide>("Wide");
             let configured = labthings::http::config_file::load(path, &catalog, args.server_config())?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
             configured.server.run(address).await?;

@@ -64,12 +64,37 @@ pub struct SoakReport {
     pub first_errors: Vec<String>,
     /// Why the resources count as growing, if they do.
     pub growth: Vec<String>,
+    /// Seconds after which the samples count (the retention window and
+    /// one interval).
+    pub warmup: f64,
 }
 
 impl SoakReport {
     /// Whether the soak passed: no failed request, nothing kept growing.
     pub fn passed(&self) -> bool {
         self.errors == 0 && self.growth.is_empty()
+    }
+
+    /// The least-squares slope of `metric` over the samples after the
+    /// warm-up, per minute (`None` with fewer than two such samples).
+    pub fn slope_per_minute(&self, metric: impl Fn(&Sample) -> f64) -> Option<f64> {
+        let points: Vec<(f64, f64)> = self
+            .samples
+            .iter()
+            .filter(|s| s.at >= self.warmup)
+            .map(|s| (s.at / 60.0, metric(s)))
+            .collect();
+        let n = points.len() as f64;
+        if points.len() < 2 {
+            return None;
+        }
+        let (mx, my) = (
+            points.iter().map(|p| p.0).sum::<f64>() / n,
+            points.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        (sxx > 0.0).then(|| sxy / sxx)
     }
 }
 
@@ -390,6 +415,7 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<SoakReport> {
         errors: tally.errors.load(Ordering::Relaxed),
         first_errors: tally.first.lock().clone(),
         growth,
+        warmup,
     })
 }
 
@@ -431,6 +457,13 @@ async fn main() -> anyhow::Result<()> {
     for growth in &report.growth {
         println!("  {growth}");
     }
+    let slope = |metric: fn(&Sample) -> f64| report.slope_per_minute(metric).unwrap_or(f64::NAN);
+    println!(
+        "slopes after the warm-up, per minute: RSS {:+.3} MB, threads {:+.2}, fds {:+.2}",
+        slope(|s| s.rss as f64 / 1e6),
+        slope(|s| s.threads as f64),
+        slope(|s| s.fds as f64)
+    );
     if report.passed() {
         println!("soak passed: nothing kept growing after the retention window");
         Ok(())
@@ -470,5 +503,24 @@ mod tests {
         assert!(judge(&threads, 0.0)[0].contains("threads"));
         // Samples inside the retention window are not judged.
         assert!(judge(&leaking, 100.0).is_empty());
+    }
+
+    #[test]
+    fn the_slope_is_per_minute_after_the_warmup() {
+        const MB: u64 = 1_000_000;
+        // 10 s apart: +1 MB per sample is +6 MB a minute; the first two
+        // samples (inside the warm-up) would bend it.
+        let samples = series(&[90 * MB, 50 * MB, 40 * MB, 41 * MB, 42 * MB, 43 * MB], &[9; 6]);
+        let report = SoakReport {
+            samples,
+            ok: 1,
+            errors: 0,
+            first_errors: Vec::new(),
+            growth: Vec::new(),
+            warmup: 20.0,
+        };
+        let slope = report.slope_per_minute(|s| s.rss as f64 / 1e6).expect("a slope");
+        assert!((slope - 6.0).abs() < 1e-9, "{slope}");
+        assert_eq!(report.slope_per_minute(|s| s.threads as f64), Some(0.0));
     }
 }

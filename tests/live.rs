@@ -736,3 +736,46 @@ async fn an_output_blob_chains_into_another_actions_input() {
         "{body}"
     );
 }
+
+/// A thing whose device code sets a property in a burst.
+#[thing]
+#[derive(Default)]
+struct Burst {
+    /// The last number set.
+    #[property]
+    n: DataProperty<u32>,
+}
+
+#[thing]
+impl Burst {
+    /// Set `n` to 1, 2, … `count` as fast as device code can.
+    #[action]
+    fn burst(&self, count: u32) {
+        for n in 1..=count {
+            self.n.set(n);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_changes_reaches_a_websocket_observer_whole_and_in_order() {
+    // Changes that arrive together go out in one write (a batch): none may
+    // be lost or reordered on the way (200 is within the hub's 256).
+    let server = start_thing("burst", Burst::default()).await;
+    let mut socket = websocket(&server, "burst").await;
+    send(
+        &mut socket,
+        json!({"messageType": "addPropertyObservation", "data": {"n": true}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = server.post("/burst/burst?return=output", json!({"count": 200})).await;
+    assert_eq!(status, 200);
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        let message = receive(&mut socket).await;
+        assert_eq!(message["messageType"], "propertyStatus", "{message}");
+        seen.push(message["data"]["n"].as_u64().expect("a number"));
+    }
+    assert_eq!(seen, (1..=200).collect::<Vec<u64>>());
+}

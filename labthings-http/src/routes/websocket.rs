@@ -30,7 +30,7 @@ use labthings_core::hub::Notification;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -164,9 +164,16 @@ where
         unfinished_since: unfinished_since.clone(),
     };
     let limit = state.config.ws_max_message;
+    // Small buffers: an idle observer costs a few KiB, not tungstenite's
+    // default 128 KiB read buffer. Messages still up to `limit`; outgoing
+    // ones are batched up to WRITE_BATCH bytes, and at most `limit` plus
+    // one batch may wait unsent.
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
-        .max_frame_size(Some(limit));
+        .max_frame_size(Some(limit))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BATCH)
+        .max_write_buffer_size(limit.saturating_add(WRITE_BATCH).saturating_add(1));
     let mut socket = WebSocketStream::from_raw_socket(watched, Role::Server, Some(config)).await;
     let Ok(_permit) = state.connections.clone().try_acquire_owned() else {
         close(&mut socket, CloseCode::Again, "too many open connections").await;
@@ -187,6 +194,7 @@ where
             () = state.closing.cancelled() => Incoming::Closing,
             () = tokio::time::sleep_until(wake.into()) => Incoming::Timer,
         };
+        let from_hub = matches!(incoming, Incoming::Hub(Ok(_)));
         let reply = match incoming {
             Incoming::Closing => {
                 close(&mut socket, CloseCode::Away, "the server is shutting down").await;
@@ -215,13 +223,38 @@ where
                 .into_iter()
                 .collect(),
         };
-        for message in reply {
-            if socket.send(Message::text(message.to_string())).await.is_err() {
+        let mut outgoing = reply;
+        if from_hub {
+            // Whatever else is already waiting goes out in the same write.
+            while outgoing.len() < MAX_BATCH {
+                match hub.try_recv() {
+                    Ok(notification) => outgoing.extend(relay(notification, &thing, &properties, &actions, &base)),
+                    Err(TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if outgoing.is_empty() {
+            continue;
+        }
+        for message in outgoing {
+            if socket.feed(Message::text(message.to_string())).await.is_err() {
                 return;
             }
         }
+        if socket.flush().await.is_err() {
+            return;
+        }
     }
 }
+
+/// The read buffer of a session (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 4 << 10;
+/// Outgoing messages are written once this many bytes are waiting, or when
+/// no more notifications are.
+const WRITE_BATCH: usize = 16 << 10;
+/// At most this many messages are gathered into one write.
+const MAX_BATCH: usize = 64;
 
 /// The error response LabThings-FastAPI clients expect for a bad observation.
 fn observation_error(kind: &str, name: &str, observable: bool) -> Value {
