@@ -19,6 +19,7 @@
 pub mod auth;
 mod binding;
 mod body;
+mod cache;
 mod config;
 pub mod config_file;
 mod connections;

@@ -179,6 +179,7 @@ impl ServerBuilder {
                 config: self.config,
                 closing: CancellationToken::new(),
                 extras: self.extras,
+                documents: crate::state::Documents::default(),
             }),
         })
     }

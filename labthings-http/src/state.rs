@@ -31,6 +31,17 @@ pub(crate) struct AppState {
     pub(crate) tls: Option<Tls>,
     /// Static folders and routes of the program's own.
     pub(crate) extras: crate::extra::Extras,
+    /// Server-wide documents, made once per base URL.
+    pub(crate) documents: Documents,
+}
+
+/// The server-wide documents kept serialized (each TD keeps its own).
+#[derive(Debug, Default)]
+pub(crate) struct Documents {
+    /// `GET /openapi.json`.
+    pub(crate) openapi: crate::cache::ByBase,
+    /// `GET /thing_descriptions/`.
+    pub(crate) listing: crate::cache::ByBase,
 }
 
 /// The TLS acceptor of a server that serves HTTPS.
