@@ -162,6 +162,8 @@ pub(crate) struct Observed {
     /// The server's resident memory (bytes): before the observers came,
     /// with them connected, and after they left.
     pub(crate) rss: [Option<u64>; 3],
+    /// The server's open file descriptors at the same three times.
+    pub(crate) fds: [Option<u64>; 3],
     pub(crate) observers: usize,
 }
 
@@ -178,6 +180,12 @@ impl Observed {
     pub(crate) fn kib_per_observer(&self) -> Option<f64> {
         let (before, with) = (self.rss[0]?, self.rss[1]?);
         Some(with.saturating_sub(before) as f64 / 1024.0 / self.observers.max(1) as f64)
+    }
+
+    /// Connections (file descriptors) still open after the observers left,
+    /// beyond those open before they came.
+    pub(crate) fn fds_kept(&self) -> Option<f64> {
+        Some(self.fds[2]?.saturating_sub(self.fds[0]?) as f64)
     }
 
     /// Memory still held after the observers left, in KiB per observer
@@ -198,7 +206,13 @@ pub(crate) async fn observe(
     seconds: f64,
 ) -> anyhow::Result<Observed> {
     let pid = target.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .ok()
+            .map(|d| d.count() as u64)
+    };
     let before = target.rss();
+    let fds_before = fds();
     let mut seen: Vec<Seen> = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..observers {
@@ -213,6 +227,7 @@ pub(crate) async fn observe(
     // Subscriptions settle (a WebSocket's addPropertyObservation is async).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with = target.rss();
+    let fds_with = fds();
     let count = (rate * seconds).round().max(1.0) as u64;
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
@@ -245,6 +260,7 @@ pub(crate) async fn observe(
         sent: count,
         cpu,
         rss: [before, with, after],
+        fds: [fds_before, fds_with, fds()],
         observers,
         ..Observed::default()
     };

@@ -8,12 +8,59 @@
 //! oldest notifications and is told how many it missed, and the others are
 //! not affected. A subscriber that disconnects simply stops receiving.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::invocation::{Invocation, InvocationStatus};
+
+/// A notification's JSON value, shared by every subscriber: a clone is a
+/// reference count, and the text is written once, by whichever subscriber
+/// asks first, however many there are.
+///
+/// ```
+/// use labthings_core::hub::Payload;
+/// let payload = Payload::from(serde_json::json!({"x": 1}));
+/// let copy = payload.clone();
+/// assert_eq!(copy.text(), r#"{"x":1}"#);
+/// assert_eq!(payload.value()["x"], 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Payload(Arc<PayloadInner>);
+
+#[derive(Debug)]
+struct PayloadInner {
+    value: Value,
+    text: OnceLock<String>,
+}
+
+impl Payload {
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.0.value
+    }
+
+    /// The value as JSON text (written on first use, then shared).
+    pub fn text(&self) -> &str {
+        self.0.text.get_or_init(|| self.0.value.to_string())
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Self(Arc::new(PayloadInner {
+            value,
+            text: OnceLock::new(),
+        }))
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
 
 /// Something observers may want to hear about.
 #[derive(Debug, Clone)]
@@ -25,7 +72,7 @@ pub enum Notification {
         /// The property's name.
         name: &'static str,
         /// Its new value.
-        value: Value,
+        value: Payload,
     },
     /// An invocation changed status.
     Invocation {
@@ -41,7 +88,7 @@ pub enum Notification {
         /// The event's name.
         name: &'static str,
         /// Its payload.
-        data: Value,
+        data: Payload,
     },
 }
 
@@ -51,7 +98,7 @@ pub enum Notification {
 /// use labthings_core::hub::{Hub, Notification};
 /// let hub = Hub::new(4);
 /// let mut subscriber = hub.subscribe();
-/// hub.publish(Notification::Event { thing: "cam".into(), name: "flash", data: 1.into() });
+/// hub.publish(Notification::Event { thing: "cam".into(), name: "flash", data: serde_json::json!(1).into() });
 /// assert!(matches!(subscriber.try_recv(), Ok(Notification::Event { name: "flash", .. })));
 /// ```
 #[derive(Debug, Clone)]

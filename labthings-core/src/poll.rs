@@ -143,7 +143,7 @@ impl Poller {
                         self.hub.publish(Notification::Property {
                             thing: thing_name.clone(),
                             name,
-                            value,
+                            value: value.into(),
                         });
                     }
                 }

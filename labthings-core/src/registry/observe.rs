@@ -24,7 +24,7 @@ impl ThingInstance {
                         hub.publish(Notification::Property {
                             thing: thing_name.clone(),
                             name,
-                            value,
+                            value: value.into(),
                         });
                     }
                 }),
@@ -37,7 +37,7 @@ impl ThingInstance {
                     hub.publish(Notification::Event {
                         thing: thing_name.clone(),
                         name,
-                        data: data.clone(),
+                        data: data.clone().into(),
                     });
                 }));
             }

@@ -281,8 +281,12 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
 /// to the response topic its client asked for, if any).
 fn notify(context: &Context, note: Notification) {
     let (thing, name, payload) = match note {
-        Notification::Property { thing, name, value } => (thing.to_string(), name.to_owned(), value),
-        Notification::Event { thing, name, data } => (thing.to_string(), name.to_owned(), data),
+        Notification::Property { thing, name, value } => {
+            (thing.to_string(), name.to_owned(), value.text().as_bytes().to_vec())
+        }
+        Notification::Event { thing, name, data } => {
+            (thing.to_string(), name.to_owned(), data.text().as_bytes().to_vec())
+        }
         Notification::Invocation { invocation, .. } => {
             // Asked before rendering: a final state seen here is the one rendered.
             let reply = context.replies.update(&invocation);
@@ -290,7 +294,8 @@ fn notify(context: &Context, note: Notification) {
             if let Some(reply) = reply {
                 answer(context, &reply, &json);
             }
-            (invocation.thing().to_owned(), invocation.action().to_owned(), json)
+            let text = serde_json::to_vec(&json).unwrap_or_default();
+            (invocation.thing().to_owned(), invocation.action().to_owned(), text)
         }
     };
     let Some(topic) = context
@@ -300,7 +305,7 @@ fn notify(context: &Context, note: Notification) {
     else {
         return;
     };
-    offer(context, topic, serde_json::to_vec(&payload).unwrap_or_default());
+    offer(context, topic, payload);
 }
 
 /// Publish `json` to the response topic of `reply`, with its correlation data.

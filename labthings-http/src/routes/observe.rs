@@ -16,8 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use futures_util::Stream;
 use labthings_core::ThingInstance;
-use labthings_core::hub::Notification;
-use serde_json::Value;
+use labthings_core::hub::{Notification, Payload};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -89,12 +88,12 @@ fn sse_handler(
 /// The stream ends when the server starts shutting down (`closing`).
 fn sse<F>(receiver: Receiver<Notification>, closing: CancellationToken, pick: F) -> Response
 where
-    F: Fn(Notification) -> Option<Value> + Send + Sync + 'static,
+    F: Fn(Notification) -> Option<Payload> + Send + Sync + 'static,
 {
     let events = notifications(receiver, pick);
     let events = futures_util::StreamExt::take_until(events, closing.cancelled_owned());
-    let events = futures_util::StreamExt::map(events, |value| {
-        Ok::<_, Infallible>(SseEvent::default().data(value.to_string()))
+    let events = futures_util::StreamExt::map(events, |value: Payload| {
+        Ok::<_, Infallible>(SseEvent::default().data(value.text()))
     });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -213,7 +213,10 @@ where
             Incoming::Client(Some(Ok(message))) => {
                 *unfinished_since.lock() = None;
                 match message {
-                    Message::Text(text) => request(text.as_str(), &thing, &mut properties, &mut actions),
+                    Message::Text(text) => request(text.as_str(), &thing, &mut properties, &mut actions)
+                        .iter()
+                        .map(Value::to_string)
+                        .collect(),
                     _ => Vec::new(),
                 }
             }
@@ -238,7 +241,7 @@ where
             continue;
         }
         for message in outgoing {
-            if socket.feed(Message::text(message.to_string())).await.is_err() {
+            if socket.feed(Message::text(message)).await.is_err() {
                 return;
             }
         }
@@ -334,29 +337,38 @@ fn request(
     errors
 }
 
-/// The message for a notification this session observes, if any.
+/// The message for a notification this session observes, if any. A
+/// property's value is written into it as the shared text every observer
+/// uses (serialized once, not once per observer).
 fn relay(
     notification: Notification,
     thing: &ThingInstance,
     properties: &HashSet<String>,
     actions: &HashSet<String>,
     base: &str,
-) -> Option<Value> {
+) -> Option<String> {
     match notification {
         Notification::Property { thing: t, name, value } if *t == *thing.name() && properties.contains(name) => {
-            Some(json!({"messageType": "propertyStatus", "data": {name: value}}))
+            let name = Value::from(name);
+            Some(format!(
+                r#"{{"messageType":"propertyStatus","data":{{{name}:{}}}}}"#,
+                value.text()
+            ))
         }
         Notification::Invocation { invocation, status }
             if invocation.thing() == thing.name() && actions.contains(invocation.action()) =>
         {
-            Some(json!({
-                "messageType": "actionStatus",
-                "data": {
-                    "action name": invocation.action(),
-                    "status": status.as_str(),
-                    "invocation": crate::render::invocation_json(&invocation, base, true),
-                },
-            }))
+            Some(
+                json!({
+                    "messageType": "actionStatus",
+                    "data": {
+                        "action name": invocation.action(),
+                        "status": status.as_str(),
+                        "invocation": crate::render::invocation_json(&invocation, base, true),
+                    },
+                })
+                .to_string(),
+            )
         }
         _ => None,
     }
