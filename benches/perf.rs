@@ -864,9 +864,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(e) => {
                 let only = |v: f64| place(&[(Some(0), Some(v))]);
                 row(
-                    "events: emit cost in device code, 10 subscribers",
+                    "events: emit cost in device code, 10 subscribers, mean",
                     "ns",
                     only(e.emit_ns),
+                );
+                row(
+                    "events: emit cost in device code, 10 subscribers, p50",
+                    "ns",
+                    only(e.emit_p50_ns),
+                );
+                row(
+                    "events: emit cost in device code, 10 subscribers, p99",
+                    "ns",
+                    only(e.emit_p99_ns),
                 );
                 row("events: emitted", "events/s", only(e.emitted_rate));
                 row(
@@ -879,7 +889,10 @@ async fn main() -> anyhow::Result<()> {
                     "events: emit ≤ 1 µs with 10 subscribers at 100,000/s".to_owned(),
                     e.emit_ns,
                     1000.0,
-                    format!("{:.0} ns at {:.0} emitted/s", e.emit_ns, e.emitted_rate),
+                    format!(
+                        "mean {:.0} ns (p50 {:.0}, p99 {:.0}) at {:.0} emitted/s",
+                        e.emit_ns, e.emit_p50_ns, e.emit_p99_ns, e.emitted_rate
+                    ),
                 ));
             }
             Err(e) => eprintln!("(events not measured: {e:#})"),

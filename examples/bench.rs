@@ -113,22 +113,34 @@ impl Live {
         Ok(count)
     }
 
-    /// Emit `count` beats, `rate` a second; answers the mean time one
-    /// `emit` took in device code, in nanoseconds.
+    /// Emit `count` beats, `rate` a second; answers what one `emit` cost
+    /// in device code.
     #[action]
     fn beats(
         &self,
         #[default(1000.0)] rate: f64,
         #[default(1000)] count: u32,
         cancel: CancelHook,
-    ) -> Result<f64, Cancelled> {
-        let mut spent = Duration::ZERO;
+    ) -> Result<EmitCost, Cancelled> {
+        let mut costs: Vec<u64> = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(10_000_000));
         paced(rate, count, &cancel, |i| {
             let before = std::time::Instant::now();
             self.beat.emit(&u64::from(i));
-            spent += before.elapsed();
+            costs.push(u64::try_from(before.elapsed().as_nanos()).unwrap_or(u64::MAX));
         })?;
-        Ok(spent.as_nanos() as f64 / f64::from(count.max(1)))
+        let mean_ns = costs.iter().map(|c| *c as f64).sum::<f64>() / costs.len().max(1) as f64;
+        costs.sort_unstable();
+        let pick = |p: f64| {
+            costs
+                .get(((costs.len().max(1) - 1) as f64 * p) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        Ok(EmitCost {
+            mean_ns,
+            p50_ns: pick(0.5),
+            p99_ns: pick(0.99),
+        })
     }
 
     /// Push `count` frames of `size` bytes (JPEG markers around filler),
@@ -152,6 +164,18 @@ impl Live {
         })?;
         Ok(count)
     }
+}
+
+/// What emitting cost device code, in nanoseconds (timed around each call).
+#[model]
+#[derive(Debug, Clone)]
+pub struct EmitCost {
+    /// The mean.
+    pub mean_ns: f64,
+    /// The median.
+    pub p50_ns: u64,
+    /// The 99th percentile.
+    pub p99_ns: u64,
 }
 
 /// A thing of ten properties and ten actions (the many-things scenario).

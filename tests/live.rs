@@ -779,3 +779,28 @@ async fn a_burst_of_changes_reaches_a_websocket_observer_whole_and_in_order() {
     }
     assert_eq!(seen, (1..=200).collect::<Vec<u64>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_changes_reaches_an_sse_observer_whole_and_in_order() {
+    // SSE messages waiting together go out in one body chunk.
+    let server = start_thing("burst", Burst::default()).await;
+    let mut observed = server
+        .client
+        .get(server.at("/burst/n/observe"))
+        .send()
+        .await
+        .expect("observe");
+    assert_eq!(
+        observed.headers()["content-type"],
+        "text/event-stream",
+        "{:?}",
+        observed.headers()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = server.post("/burst/burst?return=output", json!({"count": 200})).await;
+    assert_eq!(status, 200);
+    let events = read_events(&mut observed, 200).await;
+    assert!(events.iter().all(|(name, _)| name == "message"));
+    let values: Vec<u64> = events.iter().filter_map(|(_, v)| v.as_u64()).collect();
+    assert_eq!(values, (1..=200).collect::<Vec<u64>>());
+}

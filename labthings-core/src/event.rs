@@ -3,12 +3,12 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::hub::Payload;
 use parking_lot::RwLock;
 use serde::Serialize;
-use serde_json::Value;
 
 /// Something to call with each emitted payload.
-pub type EventListener = Arc<dyn Fn(&Value) + Send + Sync>;
+pub type EventListener = Arc<dyn Fn(&Payload) + Send + Sync>;
 
 /// An event source with payloads of type `T`. Declare it as an `#[event]`
 /// field of a `#[thing]` struct; device code calls
@@ -52,14 +52,17 @@ impl<T: Serialize> Event<T> {
     /// Send `data` to every subscriber. A payload that cannot be written as
     /// JSON is logged and dropped.
     pub fn emit(&self, data: &T) {
-        let listeners = self.listeners.read().clone();
+        // Listeners are called under the read lock (they only publish), and
+        // share one payload: no copy of the list or of the value per emit.
+        let listeners = self.listeners.read();
         if listeners.is_empty() {
             return;
         }
         match serde_json::to_value(data) {
             Ok(value) => {
-                for listener in listeners {
-                    listener(&value);
+                let payload = Payload::from(value);
+                for listener in listeners.iter() {
+                    listener(&payload);
                 }
             }
             Err(e) => tracing::warn!("event payload could not be written as JSON: {e}"),

@@ -37,7 +37,7 @@ impl ThingInstance {
                     hub.publish(Notification::Event {
                         thing: thing_name.clone(),
                         name,
-                        data: data.clone().into(),
+                        data: data.clone(),
                     });
                 }));
             }

@@ -10,15 +10,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use futures_util::Stream;
+use bytes::{Bytes, BytesMut};
 use labthings_core::ThingInstance;
 use labthings_core::hub::{Notification, Payload};
 use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -79,45 +80,82 @@ fn sse_handler(
 }
 
 /// An SSE response of the notifications `pick` selects, each as one
-/// `data: JSON` message, with keep-alive comments so proxies keep it open.
+/// `data: JSON` message, with a keep-alive comment after 15 s of silence so
+/// proxies keep it open.
 ///
 /// The messages carry no `event:` name: each stream serves one affordance
 /// already, and unnamed messages are what `EventSource.onmessage` and
 /// node-wot's SSE client receive (a named event reaches neither).
 ///
-/// The stream ends when the server starts shutting down (`closing`).
+/// Messages already waiting when one is written go out in the same body
+/// chunk (at most [`MAX_BATCH`]), so a fast property or event costs one
+/// write per subscriber per batch, not per message. The stream ends when
+/// the server starts shutting down (`closing`) or the hub closes.
 fn sse<F>(receiver: Receiver<Notification>, closing: CancellationToken, pick: F) -> Response
 where
     F: Fn(Notification) -> Option<Payload> + Send + Sync + 'static,
 {
-    let events = notifications(receiver, pick);
-    let events = futures_util::StreamExt::take_until(events, closing.cancelled_owned());
-    let events = futures_util::StreamExt::map(events, |value: Payload| {
-        Ok::<_, Infallible>(SseEvent::default().data(value.text()))
-    });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
-/// The notifications `pick` selects, skipping over any this subscriber was
-/// too slow to receive.
-pub(crate) fn notifications<F, T>(receiver: Receiver<Notification>, pick: F) -> impl Stream<Item = T> + Send
-where
-    F: Fn(Notification) -> Option<T> + Send + Sync + 'static,
-    T: Send + 'static,
-{
-    futures_util::stream::unfold((receiver, pick), |(mut receiver, pick)| async move {
-        loop {
-            match receiver.recv().await {
+    let chunks = futures_util::stream::unfold((receiver, pick, closing), |(mut receiver, pick, closing)| async move {
+        let first = tokio::select! {
+            () = closing.cancelled() => return None,
+            () = tokio::time::sleep(KEEP_ALIVE) => {
+                return Some((Ok::<_, Infallible>(Bytes::from_static(b":\n\n")), (receiver, pick, closing)));
+            }
+            first = next_picked(&mut receiver, &pick) => first?,
+        };
+        let mut chunk = BytesMut::new();
+        write_message(&mut chunk, &first);
+        let mut batched = 1;
+        while batched < MAX_BATCH {
+            match receiver.try_recv() {
                 Ok(notification) => {
-                    if let Some(item) = pick(notification) {
-                        return Some((item, (receiver, pick)));
+                    if let Some(payload) = pick(notification) {
+                        write_message(&mut chunk, &payload);
+                        batched += 1;
                     }
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
             }
         }
-    })
+        Some((Ok(chunk.freeze()), (receiver, pick, closing)))
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Silence after which an SSE stream sends a comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// At most this many SSE messages go into one body chunk.
+const MAX_BATCH: usize = 64;
+
+/// One SSE message: `data: {JSON}` and a blank line (compact JSON has no
+/// line breaks, so one `data:` line carries it).
+fn write_message(chunk: &mut BytesMut, payload: &Payload) {
+    chunk.extend_from_slice(b"data: ");
+    chunk.extend_from_slice(payload.text().as_bytes());
+    chunk.extend_from_slice(b"\n\n");
+}
+
+/// The next notification `pick` selects, skipping over any this
+/// subscriber was too slow to receive; `None` once the hub is closed.
+async fn next_picked<F, T>(receiver: &mut Receiver<Notification>, pick: &F) -> Option<T>
+where
+    F: Fn(Notification) -> Option<T>,
+{
+    loop {
+        match receiver.recv().await {
+            Ok(notification) => {
+                if let Some(item) = pick(notification) {
+                    return Some(item);
+                }
+            }
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return None,
+        }
+    }
 }
