@@ -686,6 +686,35 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
+    // Before the live-data groups: memory they freed (kept by the
+    // allocator) would otherwise be reused here and hide this cost.
+    if wants("memory") {
+        // Memory per retained invocation: run 10,000 more and compare RSS.
+        eprintln!("running: 10,000 retained invocations");
+        let mut after = Vec::new();
+        let mut per = Vec::new();
+        for target in &targets {
+            if !invocations_ok(target) {
+                after.push(None);
+                per.push(None);
+                continue;
+            }
+            let before = target.rss();
+            let sample = invoke_and_poll(target.addr, 8, 10_000 / 8, 600.0).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = target.rss();
+            after.push(now.map(|b| b as f64 / 1e6));
+            per.push(match (before, now) {
+                (Some(b), Some(a)) if !sample.latencies.is_empty() => {
+                    Some(a.saturating_sub(b) as f64 / sample.latencies.len() as f64)
+                }
+                _ => None,
+            });
+        }
+        row("RSS after 10,000 more retained invocations", "MB", after);
+        row("RSS per retained invocation", "bytes", per);
+    }
+
     // Live data: observation latency, many observers, events, streams, many
     // things, and the soak (issue 17's scenarios). Each row has a value for
     // the targets that took part; the verdicts against the targets are
@@ -1013,33 +1042,6 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => eprintln!("(soak not run: {e:#})"),
         }
-    }
-
-    if wants("memory") {
-        // Memory per retained invocation: run 10,000 more and compare RSS.
-        eprintln!("running: 10,000 retained invocations");
-        let mut after = Vec::new();
-        let mut per = Vec::new();
-        for target in &targets {
-            if !invocations_ok(target) {
-                after.push(None);
-                per.push(None);
-                continue;
-            }
-            let before = target.rss();
-            let sample = invoke_and_poll(target.addr, 8, 10_000 / 8, 600.0).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let now = target.rss();
-            after.push(now.map(|b| b as f64 / 1e6));
-            per.push(match (before, now) {
-                (Some(b), Some(a)) if !sample.latencies.is_empty() => {
-                    Some(a.saturating_sub(b) as f64 / sample.latencies.len() as f64)
-                }
-                _ => None,
-            });
-        }
-        row("RSS after 10,000 more retained invocations", "MB", after);
-        row("RSS per retained invocation", "bytes", per);
     }
 
     // The report: every target's figure, then labthings over each other

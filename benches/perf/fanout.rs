@@ -11,13 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
+use hyper::Method;
 use parking_lot::Mutex;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::net::TcpStream;
 
 use super::{Target, connect, cpu_seconds, free_port, launch, send};
 
@@ -275,16 +272,7 @@ pub(crate) async fn sse(target: &Target, observers: usize, rate: u32, seconds: f
     for _ in 0..observers {
         let seen: Arrivals = Arc::default();
         arrivals.push(seen.clone());
-        let stream = TcpStream::connect(target.addr).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = Request::builder()
-            .uri("/bench/count/observe")
-            .header("host", "127.0.0.1")
-            .header("accept", "text/event-stream")
-            .body(Empty::<Bytes>::new())?;
-        let response = sender.send_request(request).await?;
+        let response = super::live::open_stream(target.addr, "/bench/count/observe").await?;
         let mut body = response.into_body();
         readers.push(tokio::spawn(async move {
             let mut pending = String::new();

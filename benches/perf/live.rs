@@ -79,10 +79,10 @@ fn arrived(seen: &Seen, tick: u64) {
 /// Open one observer of `/live/`'s `tick` on `addr`; it records arrivals
 /// until the returned task is aborted. Answers once it is subscribed.
 async fn observer(addr: SocketAddr, transport: Transport, seen: Seen) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
     match transport {
         Transport::WebSocket => {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
             let (mut socket, _) = tokio_tungstenite::client_async(format!("ws://{addr}/live/ws"), stream).await?;
             socket
                 .send(Message::text(
@@ -100,18 +100,7 @@ async fn observer(addr: SocketAddr, transport: Transport, seen: Seen) -> anyhow:
             }))
         }
         Transport::Sse => {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
-            let request = Request::builder()
-                .uri("/live/tick/observe")
-                .header("host", "127.0.0.1")
-                .header("accept", "text/event-stream")
-                .body(Empty::<Bytes>::new())?;
-            let response = sender.send_request(request).await?;
-            if response.status() != 200 {
-                bail!("SSE answered {}", response.status());
-            }
-            let mut body = response.into_body();
+            let mut body = open_stream(addr, "/live/tick/observe").await?.into_body();
             Ok(tokio::spawn(async move {
                 let mut pending: Vec<u8> = Vec::new();
                 while let Some(Ok(frame)) = body.frame().await {
@@ -127,6 +116,25 @@ async fn observer(addr: SocketAddr, transport: Transport, seen: Seen) -> anyhow:
             }))
         }
     }
+}
+
+/// `GET path` on a new connection to `addr`, answered 200: the response,
+/// whose body streams on (an SSE or MJPEG stream).
+pub(crate) async fn open_stream(addr: SocketAddr, path: &str) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("accept", "text/event-stream, multipart/x-mixed-replace")
+        .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    if response.status() != 200 {
+        bail!("GET {path} answered {}", response.status());
+    }
+    Ok(response)
 }
 
 /// `POST path` with a JSON body on a new connection; the status.
@@ -299,19 +307,7 @@ pub(crate) async fn events(target: &Target, subscribers: usize, rate: f64, secon
     let mut counts = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..subscribers {
-        let stream = TcpStream::connect(target.addr).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = Request::builder()
-            .uri("/live/beat")
-            .header("host", "127.0.0.1")
-            .header("accept", "text/event-stream")
-            .body(Empty::<Bytes>::new())?;
-        let response = sender.send_request(request).await?;
-        if response.status() != 200 {
-            bail!("GET /live/beat answered {}", response.status());
-        }
+        let response = open_stream(target.addr, "/live/beat").await?;
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = count.clone();
         let mut body = response.into_body();
@@ -406,15 +402,7 @@ pub(crate) async fn stream(
     let mut counts = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..viewers {
-        let stream = TcpStream::connect(target.addr).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = Request::builder()
-            .uri("/live/frames")
-            .header("host", "127.0.0.1")
-            .body(Empty::<Bytes>::new())?;
-        let response = sender.send_request(request).await?;
+        let response = open_stream(target.addr, "/live/frames").await?;
         let boundary = response
             .headers()
             .get("content-type")
