@@ -120,7 +120,10 @@ async fn observer(addr: SocketAddr, transport: Transport, seen: Seen) -> anyhow:
 
 /// `GET path` on a new connection to `addr`, answered 200: the response,
 /// whose body streams on (an SSE or MJPEG stream).
-pub(crate) async fn open_stream(addr: SocketAddr, path: &str) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+pub(crate) async fn open_stream(
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
