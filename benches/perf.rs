@@ -96,6 +96,18 @@ fn clock_ticks() -> f64 {
     })
 }
 
+/// The `bench` example (quiet) serving the configuration file `config` on
+/// a free port: start it with [`launch`].
+fn bench_server(examples: &Path, config: &Path) -> anyhow::Result<(Command, u16)> {
+    let port = free_port()?;
+    let mut command = Command::new(examples.join("bench"));
+    command
+        .args(["--port", &port.to_string(), "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    Ok((command, port))
+}
+
 /// A free TCP port on 127.0.0.1.
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -454,7 +466,6 @@ async fn main() -> anyhow::Result<()> {
     let examples = root.join("target/release/examples");
 
     let mut targets = Vec::new();
-    let port = free_port()?;
     // Keep every invocation of the run (the default keeps the newest 1000),
     // so the memory a retained invocation costs can be measured below.
     let config = std::env::temp_dir().join(format!("labthings-perf-{}.toml", std::process::id()));
@@ -463,11 +474,7 @@ async fn main() -> anyhow::Result<()> {
         "[limits]\nmax_retained = 1000000\nmax_list = 1000000\nmax_connections = 2000\n\n\
          [things.bench]\ntype = \"Bench\"\n\n[things.live]\ntype = \"Live\"\n",
     )?;
-    let mut bench = Command::new(examples.join("bench"));
-    bench
-        .args(["--port", &port.to_string(), "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn");
+    let (bench, port) = bench_server(&examples, &config)?;
     targets.push(launch("labthings", bench, port).await?);
     if let Some(baseline) = args
         .iter()
@@ -811,12 +818,14 @@ async fn main() -> anyhow::Result<()> {
                 // hide what the next one takes.
                 let mut measured = Vec::new();
                 for i in [Some(0), ceiling_at].into_iter().flatten() {
-                    let port = free_port()?;
-                    let mut command = Command::new(examples.join(if i == 0 { "bench" } else { "hyper_ceiling" }));
-                    command.args(["--port", &port.to_string()]);
-                    if i == 0 {
-                        command.arg("--config").arg(&config).env("RUST_LOG", "warn");
-                    }
+                    let (command, port) = if i == 0 {
+                        bench_server(&examples, &config)?
+                    } else {
+                        let port = free_port()?;
+                        let mut ceiling = Command::new(examples.join("hyper_ceiling"));
+                        ceiling.args(["--port", &port.to_string()]);
+                        (ceiling, port)
+                    };
                     let fresh = launch(targets[i].name, command, port).await?;
                     match live::observe(&fresh, transport, observers, 1000.0, seconds).await {
                         Ok(o) => measured.push((Some(i), o)),

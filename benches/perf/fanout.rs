@@ -197,12 +197,7 @@ pub(crate) async fn mqtt(
                 broker.1
             ),
         )?;
-        let port = free_port()?;
-        let mut command = Command::new(examples.join("bench"));
-        command
-            .args(["--port", &port.to_string(), "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn");
+        let (command, port) = super::bench_server(examples, &config)?;
         servers.push(launch(if n == 1 { "lab1" } else { "lab2" }, command, port).await?);
     }
     let mut arrivals = Vec::new();

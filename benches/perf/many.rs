@@ -69,12 +69,7 @@ pub(crate) async fn ours(examples: &Path, seconds: f64) -> anyhow::Result<Many> 
         text.push_str(&format!("\n[things.w{n:02}]\ntype = \"Wide\"\n"));
     }
     std::fs::write(&config, text)?;
-    let port = free_port()?;
-    let mut command = Command::new(examples.join("bench"));
-    command
-        .args(["--port", &port.to_string(), "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn");
+    let (command, port) = super::bench_server(examples, &config)?;
     let measured = measure("labthings, 100 things", command, port, seconds).await;
     let _ = std::fs::remove_file(&config);
     measured
