@@ -1124,5 +1124,7 @@ async fn main() -> anyhow::Result<()> {
             println!("| {name} | {unit} | {} |", cells.join(" | "));
         }
     }
+    let _ = std::fs::remove_file(&config);
+    let _ = std::fs::remove_file(config.with_extension("baseline.toml"));
     Ok(())
 }
