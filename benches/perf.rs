@@ -456,6 +456,8 @@ async fn main() -> anyhow::Result<()> {
                 "hyper_ceiling",
                 "--example",
                 "mock_lab",
+                "--example",
+                "frame_copies",
             ])
             .current_dir(&root)
             .status()?;
@@ -961,6 +963,43 @@ async fn main() -> anyhow::Result<()> {
                     place(&[(Some(0), get(Some(0))), (original_at, get(original_at))]),
                 );
             }
+        }
+    }
+    if wants("streams") {
+        eprintln!("running: heap bytes per MJPEG frame and viewer (examples/frame_copies.rs)");
+        match live::frame_copies(&examples, seconds) {
+            Ok(counts) => {
+                for c in &counts {
+                    let only = |v: Option<f64>| place(&[(Some(0), v)]);
+                    row(
+                        &format!(
+                            "MJPEG 1 MB × 30 fps, {} viewers, heap bytes allocated per frame and viewer",
+                            c.viewers
+                        ),
+                        "bytes",
+                        only(Some(c.allocated)),
+                    );
+                    row(
+                        &format!(
+                            "MJPEG 1 MB × 30 fps, {} viewers, bytes written to sockets per frame and viewer",
+                            c.viewers
+                        ),
+                        "bytes",
+                        only(c.written),
+                    );
+                }
+                if let Some(worst) = counts.iter().map(|c| c.allocated).reduce(f64::max) {
+                    // A copy of the frame for a viewer would allocate its
+                    // million bytes; the part header is about a hundred.
+                    verdicts.push(Verdict::at_most(
+                        "camera: no copy of a frame per viewer (1, 10, 50 viewers)".to_owned(),
+                        worst,
+                        1000.0,
+                        format!("at most {worst:.0} heap bytes allocated per 1 MB frame and viewer"),
+                    ));
+                }
+            }
+            Err(e) => eprintln!("(frame copies not measured: {e:#})"),
         }
     }
     if wants("many") {

@@ -472,3 +472,38 @@ pub(crate) async fn stream(
         cpu_per_viewer: cpu / viewers.max(1) as f64,
     })
 }
+
+/// What `examples/frame_copies.rs` measured for one number of viewers.
+#[derive(Debug)]
+pub(crate) struct FrameCopies {
+    /// How many viewers watched.
+    pub(crate) viewers: u64,
+    /// Heap bytes the server allocated per frame delivered to a viewer.
+    pub(crate) allocated: f64,
+    /// Bytes written to sockets per frame delivered to a viewer.
+    pub(crate) written: Option<f64>,
+}
+
+/// Run `examples/frame_copies.rs` (a server in a process whose allocator
+/// counts) and read its figures for 1, 10 and 50 viewers.
+pub(crate) fn frame_copies(examples: &std::path::Path, seconds: f64) -> anyhow::Result<Vec<FrameCopies>> {
+    let output = std::process::Command::new(examples.join("frame_copies"))
+        .args(["--seconds", &seconds.to_string()])
+        .output()?;
+    if !output.status.success() {
+        bail!("frame_copies failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)?;
+            Ok(FrameCopies {
+                viewers: v["viewers"].as_u64().context("viewers")?,
+                allocated: v["allocated_bytes_per_frame_per_viewer"]
+                    .as_f64()
+                    .context("allocated bytes")?,
+                written: v["written_bytes_per_frame_per_viewer"].as_f64(),
+            })
+        })
+        .collect()
+}

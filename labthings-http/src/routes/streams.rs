@@ -12,6 +12,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
 use labthings_core::ThingInstance;
 use labthings_core::stream::Latest;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::query_problem;
@@ -66,12 +67,8 @@ fn part_head(len: usize) -> Bytes {
     ))
 }
 
-/// Each viewer waits for the next frame only when it has sent the previous
-/// one (and, with `max_fps`, when `gap` has passed since), and then gets the
-/// newest: slow viewers skip frames, nothing queues. A frame's JPEG is
-/// shared, not copied, between viewers: each part is its header, the frame's
-/// bytes and a line end. The stream ends when the device code stops it or
-/// the server starts shutting down (`closing`).
+/// A viewer's multipart body; it ends when the device code stops the stream
+/// or the server starts shutting down (`closing`).
 async fn serve(
     thing: Arc<ThingInstance>,
     index: usize,
@@ -81,7 +78,28 @@ async fn serve(
     let stream = thing
         .stream(index)
         .ok_or_else(|| ApiError::NotFound("no such stream".to_owned()))?;
-    let frames = stream.subscribe();
+    let parts = parts(stream.subscribe(), gap);
+    let parts = futures_util::StreamExt::take_until(parts, closing.cancelled_owned());
+    let mut response = Body::from_stream(parts).into_response();
+    let content_type = format!("multipart/x-mixed-replace; boundary={BOUNDARY}");
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The body chunks of one viewer of `frames`. The viewer waits for the next
+/// frame only when it has sent the previous one (and, with `max_fps`, when
+/// `gap` has passed since), and then gets the newest: slow viewers skip
+/// frames, nothing queues. A frame's JPEG is shared, not copied, between
+/// viewers: each part is its header, the frame's own bytes and a line end.
+fn parts(
+    frames: watch::Receiver<Latest>,
+    gap: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     // State: the receiver, whether the current frame is still unsent (true
     // only at the start, so a new viewer gets a picture at once), and when
     // the last frame was sent.
@@ -101,7 +119,7 @@ async fn serve(
                 match latest {
                     Latest::Frame(frame) => {
                         let part = [part_head(frame.jpeg.len()), frame.jpeg, Bytes::from_static(b"\r\n")];
-                        let part = futures_util::stream::iter(part.map(Ok::<_, std::convert::Infallible>));
+                        let part = futures_util::stream::iter(part.map(Ok));
                         // Only a capped viewer keeps the time: an uncapped one
                         // waits on no timer between frames.
                         let sent_at = (!gap.is_zero()).then(Instant::now);
@@ -113,15 +131,41 @@ async fn serve(
             }
         },
     );
-    let parts = futures_util::StreamExt::flatten(parts);
-    let parts = futures_util::StreamExt::take_until(parts, closing.cancelled_owned());
-    let mut response = Body::from_stream(parts).into_response();
-    let content_type = format!("multipart/x-mixed-replace; boundary={BOUNDARY}");
-    if let Ok(value) = HeaderValue::from_str(&content_type) {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    futures_util::StreamExt::flatten(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use labthings_core::stream::MjpegStream;
+
+    use super::*;
+
+    /// The regression test of "no copy per viewer": every viewer's body
+    /// carries the very buffer device code pushed.
+    #[tokio::test]
+    async fn every_viewer_is_handed_the_pushed_bytes_themselves() {
+        let stream = MjpegStream::new();
+        let mut viewers: Vec<_> = (0..3)
+            .map(|_| Box::pin(parts(stream.subscribe(), Duration::ZERO)))
+            .collect();
+        let mut jpeg = vec![0x55u8; 100_000];
+        jpeg[..2].copy_from_slice(&[0xFF, 0xD8]);
+        jpeg[99_998..].copy_from_slice(&[0xFF, 0xD9]);
+        let jpeg = Bytes::from(jpeg);
+        stream.push(jpeg.clone()).expect("a JPEG");
+        for viewer in &mut viewers {
+            let mut chunks = Vec::new();
+            for _ in 0..3 {
+                match viewer.next().await {
+                    Some(Ok(chunk)) => chunks.push(chunk),
+                    other => panic!("a part's three chunks, got {other:?}"),
+                }
+            }
+            assert_eq!(chunks[0], part_head(100_000));
+            assert_eq!(chunks[1].as_ptr(), jpeg.as_ptr(), "the frame itself, not a copy");
+            assert_eq!(chunks[1].len(), jpeg.len());
+            assert_eq!(&chunks[2][..], b"\r\n");
+        }
     }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
 }
