@@ -65,10 +65,11 @@ impl Stage {
 
     /// Move by a relative amount, one step at a time.
     ///
-    /// Returns the final position. Cancelling stops at the current step. One
-    /// move at a time: a second move waits, `pending`, for the first. A move
-    /// that would end beyond the stage's travel is refused (422) before any
-    /// step.
+    /// Returns the final position. Reports its progress (the fraction of
+    /// steps taken, and the time left). Cancelling stops at the current
+    /// step. One move at a time: a second move waits, `pending`, for the
+    /// first. A move that would end beyond the stage's travel is refused
+    /// (422) before any step.
     #[action(lock)]
     pub fn move_relative(
         &self,
@@ -79,7 +80,7 @@ impl Stage {
         #[default(0)]
         #[param(minimum = -200000, maximum = 200000, unit = "steps")]
         z: i64,
-        cancel: CancelHook,
+        handle: &InvocationHandle,
     ) -> Result<[i64; 3], MoveError> {
         let here = self.position.get();
         let target = [here[0].checked_add(x), here[1].checked_add(y), here[2].checked_add(z)];
@@ -90,11 +91,18 @@ impl Stage {
             .into());
         }
         tracing::info!("moving by [{x}, {y}, {z}]");
+        let cancel = handle.cancel_hook();
         let delay = Duration::from_millis(self.step_delay_ms());
+        // Each |distance| is at most 200000 (the schema, and the travel check).
+        let total = (x.unsigned_abs() + y.unsigned_abs() + z.unsigned_abs()).max(1);
+        let mut taken = 0u64;
         for (axis, distance) in [x, y, z].into_iter().enumerate() {
             for _ in 0..distance.unsigned_abs() {
                 cancel.sleep(delay)?;
                 self.position.update(|p| p[axis] += distance.signum());
+                taken += 1;
+                // Called every step: the server tells observers a few times a second.
+                handle.progress(taken as f64 / total as f64);
             }
             if distance != 0 {
                 tracing::info!("axis {axis} moved by {distance}");
@@ -114,7 +122,7 @@ impl Stage {
         #[param(minimum = -100000, maximum = 100000, unit = "steps")] x: i64,
         #[param(minimum = -100000, maximum = 100000, unit = "steps")] y: i64,
         #[param(minimum = -100000, maximum = 100000, unit = "steps")] z: i64,
-        cancel: CancelHook,
+        handle: &InvocationHandle,
     ) -> Result<[i64; 3], MoveError> {
         let target = [x, y, z];
         if !target.into_iter().all(within_travel) {
@@ -125,7 +133,7 @@ impl Stage {
         }
         let here = self.position.get();
         // Both ends are within the travel, so the differences cannot overflow.
-        self.move_relative(x - here[0], y - here[1], z - here[2], cancel)
+        self.move_relative(x - here[0], y - here[1], z - here[2], handle)
     }
 
     /// Move back to `[0, 0, 0]` at once.
@@ -385,16 +393,19 @@ impl Camera {
 
     /// Acquire `count` frames, one exposure each, and return their mean intensities.
     ///
-    /// Logs every frame; cancelling stops after the current exposure. The
-    /// camera takes one acquisition at a time: a second is refused with 409.
+    /// Logs every frame and reports each as an intermediate result (with
+    /// the progress and time left); cancelling stops after the current
+    /// exposure. The camera takes one acquisition at a time: a second is
+    /// refused with 409.
     #[action(lock, when_busy = "reject")]
     fn acquire(
         &self,
         #[default(5)]
         #[param(minimum = 1, maximum = 1000, description = "How many frames to take")]
         count: u32,
-        cancel: CancelHook,
+        handle: &InvocationHandle<FrameInfo>,
     ) -> Result<Vec<f64>, Cancelled> {
+        let cancel = handle.cancel_hook();
         let exposure = Duration::from_secs_f64(self.exposure_ms() / 1000.0);
         let mut means = Vec::new();
         for n in 1..=count {
@@ -402,7 +413,10 @@ impl Camera {
             let frame = self.frames.fetch_add(1, Ordering::Relaxed) + 1;
             let mean = 100.0 + (frame % 7) as f64;
             tracing::info!("frame {n} of {count}: mean intensity {mean}");
-            self.frame_acquired.emit(&FrameInfo { frame, mean });
+            let info = FrameInfo { frame, mean };
+            self.frame_acquired.emit(&info);
+            handle.intermediate(&info);
+            handle.report(Progress::new(f64::from(n) / f64::from(count)).message(format!("frame {n} of {count}")));
             means.push(mean);
         }
         Ok(means)
@@ -435,9 +449,11 @@ pub struct Autofocus {
 impl Autofocus {
     /// Scan z over `range` steps each side of here, in `step`s; move to the sharpest.
     ///
-    /// Calls the stage and camera directly on this thread: their log lines land
-    /// in this invocation's log, and `CancelHook::current()` (this
-    /// invocation's hook) passes a cancellation of the scan on to them.
+    /// Calls the stage and camera directly on this thread: their log lines
+    /// land in this invocation's log, their cancel hook is this one's (a
+    /// cancelled scan stops the stage mid-move), and each reports its
+    /// progress as a part of the scan's. Each z measured is an intermediate
+    /// result.
     #[action(lock = "server")]
     fn scan(
         &self,
@@ -447,27 +463,46 @@ impl Autofocus {
         #[default(10)]
         #[param(minimum = 1, maximum = 1000, unit = "steps")]
         step: i64,
+        handle: &InvocationHandle<FocusPoint>,
     ) -> Result<i64, MoveError> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
         let start_z = stage.position.get()[2];
-        stage.move_relative(0, 0, -range, CancelHook::current())?;
+        // The parts: the move down, one part per z measured, the move to the best.
+        let points = (2 * range) / step + 1;
+        let part = 1.0 / (points + 2) as f64;
+        stage.move_relative(0, 0, -range, &handle.span(0.0, part))?;
         let mut best = (f64::MIN, start_z - range);
         let mut z = start_z - range;
+        let mut done = 1.0;
         while z <= start_z + range {
-            camera.acquire(1, CancelHook::current())?;
+            handle.report(Progress::new(done * part).message(format!("measuring z = {z}")));
+            camera.acquire(1, &handle.span(done * part, (done + 0.5) * part).typed())?;
             let sharpness = camera.sharpness(z);
             tracing::info!("z = {z}: sharpness {sharpness:.1}");
+            handle.intermediate(&FocusPoint { z, sharpness });
             if sharpness > best.0 {
                 best = (sharpness, z);
             }
-            stage.move_relative(0, 0, step, CancelHook::current())?;
+            stage.move_relative(0, 0, step, &handle.span((done + 0.5) * part, (done + 1.0) * part))?;
             z += step;
+            done += 1.0;
         }
         let here = stage.position.get()[2];
-        stage.move_relative(0, 0, best.1 - here, CancelHook::current())?;
+        handle.report(Progress::new(done * part).message(format!("moving to the sharpest z = {}", best.1)));
+        stage.move_relative(0, 0, best.1 - here, &handle.span(done * part, 1.0))?;
         self.best_z.set(Some(best.1));
         Ok(best.1)
     }
+}
+
+/// One point of an autofocus scan: a z and its sharpness.
+#[model]
+#[derive(Debug, Clone)]
+pub struct FocusPoint {
+    /// The stage's z, in steps.
+    pub z: i64,
+    /// The image's sharpness there.
+    pub sharpness: f64,
 }
 
 /// The `[things.NAME.config]` of a stage in a configuration file.

@@ -14,8 +14,8 @@ pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
 pub use labthings_core::endpoint::Raw;
 pub use labthings_core::{
     ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
-    InvocationStatus, MjpegStream, OptionalSlot, Thing, ThingDescriptor, ThingInstance, ThingSlot, ThingSlots,
-    ThingStruct,
+    InvocationStatus, MjpegStream, NoIntermediate, OptionalSlot, Progress, Thing, ThingDescriptor, ThingInstance,
+    ThingSlot, ThingSlots, ThingStruct,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{
@@ -53,8 +53,8 @@ mod typed_client;
 pub mod prelude {
     pub use crate::{
         BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
-        OptionalSlot, Png, Raw, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, endpoint, event, model,
-        on_start, on_stop, param, property, slot, stream, thing, tracing,
+        OptionalSlot, Png, Progress, Raw, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, endpoint, event,
+        model, on_start, on_stop, param, property, slot, stream, thing, tracing,
     };
     #[cfg(feature = "http")]
     pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};

@@ -258,6 +258,23 @@ impl InvocationScope {
         self.invocation.cancel_hook().clone()
     }
 
+    /// The scope's invocation handle, for device methods that take one:
+    /// what they report shows in [`progress`](Self::progress) and
+    /// [`intermediate`](Self::intermediate).
+    pub fn handle<I>(&self) -> labthings_core::InvocationHandle<I> {
+        labthings_core::InvocationHandle::new(self.invocation.clone()).typed()
+    }
+
+    /// The progress reported so far, if any.
+    pub fn progress(&self) -> Option<labthings_core::Progress> {
+        self.invocation.progress()
+    }
+
+    /// The intermediate results reported so far (the newest kept).
+    pub fn intermediate(&self) -> Vec<Value> {
+        self.invocation.intermediate().0
+    }
+
     /// Run `f` on this thread inside the scope.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         let _context = Context::new(self.invocation.clone(), None).enter();

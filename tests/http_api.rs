@@ -63,14 +63,19 @@ async fn thing_descriptions_are_served_and_valid() {
     for name in ["bench", "stage", "camera"] {
         let (status, td) = server.get(&format!("/{name}/")).await;
         assert_eq!(status, 200);
-        // TD 1.1's backward-compatible context: node-wot 0.9 accepts only this form.
-        assert_eq!(
-            td["@context"],
-            json!([
-                "https://www.w3.org/2019/wot/td/v1",
-                "https://www.w3.org/2022/wot/td/v1.1"
-            ])
-        );
+        // TD 1.1's backward-compatible context: node-wot 0.9 accepts only this
+        // form, the 1.0 context first; the camera, whose acquisitions report
+        // intermediate results, adds the `lt` prefix of `lt:intermediate`.
+        let mut context = json!([
+            "https://www.w3.org/2019/wot/td/v1",
+            "https://www.w3.org/2022/wot/td/v1.1"
+        ]);
+        if name == "camera"
+            && let Some(list) = context.as_array_mut()
+        {
+            list.push(json!({"lt": "urn:labthings:td#"}));
+        }
+        assert_eq!(td["@context"], context);
         assert_eq!(td["base"], format!("{}/", server.url));
         assert_valid_td(&td);
         // Only the formats JSON Schema defines: WoT clients warn about

@@ -79,11 +79,14 @@ fn device_methods_run_directly_in_a_scope_with_a_cancel_hook_and_a_log() {
         std::thread::sleep(Duration::from_millis(100));
         hook.cancel();
     });
-    let moved = scope.run(|| stage.move_relative(1000, 0, 0, CancelHook::current()));
+    let moved = scope.run(|| stage.move_relative(1000, 0, 0, &scope.handle()));
     canceller.join().expect("the canceller");
     assert!(moved.is_err(), "cancelled part-way");
     let x = stage.position.get()[0];
     assert!(x > 0 && x < 1000, "{x}");
+    // The move reported how far it got: one step in a thousand each.
+    let progress = scope.progress().expect("progress reported");
+    assert_eq!(progress.fraction, x as f64 / 1000.0);
     let log = scope.log();
     assert_eq!(log[0].message, "moving by [1000, 0, 0]", "{log:?}");
 }

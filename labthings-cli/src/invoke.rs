@@ -62,6 +62,9 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
     };
     let mut shown_logs = 0_usize;
     let mut last_status = None;
+    // Without a terminal to draw the bar on, progress goes out as a line
+    // at most once a second (and the last one at the end).
+    let mut progress_said: Option<(std::time::Instant, String)> = None;
     let mut cancelled_here = false;
     // The first answer (201) may be a summary without the log, even of an
     // invocation that has already finished: ask once more before the end.
@@ -78,6 +81,27 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
             say(format!("{action}: {}", state.status));
             bar.set_message(format!("{action}: {}", state.status));
             last_status = Some(state.status);
+        }
+        if let Some(progress) = &state.progress {
+            let line = progress_line(progress, state.status.is_finished());
+            if !bar.is_hidden() {
+                if bar.length().is_none() {
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {prefix}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_length(1000);
+                }
+                bar.set_position((progress.fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+                bar.set_prefix(line);
+            } else if !json
+                && progress_said.as_ref().is_none_or(|(at, said)| {
+                    *said != line && (at.elapsed() >= Duration::from_secs(1) || state.status.is_finished())
+                })
+            {
+                eprintln!("{action}: {line}");
+                progress_said = Some((std::time::Instant::now(), line));
+            }
         }
         if state.status.is_finished() {
             if refreshed {
@@ -110,6 +134,20 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
         }
         Err(error) => Err(error),
     }
+}
+
+/// "42 % · about 3.1 s left · moving z": the fraction, the time left
+/// (while running; "about" when the server estimated it) and the message.
+fn progress_line(progress: &labthings_client::Progress, finished: bool) -> String {
+    let mut parts = vec![format!("{:.0} %", progress.fraction * 100.0)];
+    if let (Some(left), false) = (progress.remaining_seconds, finished) {
+        let about = if progress.remaining_estimated { "about " } else { "" };
+        parts.push(format!("{about}{left:.1} s left"));
+    }
+    if let Some(message) = &progress.message {
+        parts.push(message.clone());
+    }
+    parts.join(" · ")
 }
 
 #[cfg(test)]

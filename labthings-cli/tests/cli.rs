@@ -105,6 +105,32 @@ async fn describe_get_set_invoke_and_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_shows_how_far_a_move_is_and_the_time_left() {
+    let url = lab().await;
+    let stage = format!("{url}/stage/");
+    let (code, _, err) = labthings(&["set", &stage, "step_delay_ms", "10"]).await;
+    assert_eq!(code, 0, "{err}");
+    // 250 steps of 10 ms: about 2.5 s. Without a terminal the progress
+    // goes out as a line a second at most, and once at the end.
+    let (code, out, err) = labthings(&["invoke", &stage, "move_relative", "x=250"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[\n  250,\n  0,\n  0\n]\n");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("move_relative: ") && l.contains(" %"))
+        .collect();
+    assert!(lines.len() >= 2, "progress lines while it runs: {err}");
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .any(|l| l.contains("s left") && l.contains("about")),
+        "the estimated time left: {err}"
+    );
+    assert_eq!(lines.last(), Some(&"move_relative: 100 %"), "{err}");
+    assert!(lines.len() <= 6, "a line a second at most: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistakes_exit_1_with_the_servers_reason() {
     let url = lab().await;
     let stage = format!("{url}/stage/");

@@ -66,6 +66,24 @@ pub struct LogRecord {
     pub created: Option<String>,
 }
 
+/// How far an invocation is, as its action reported (`progress` in the
+/// invocation's JSON).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// The fraction done, 0.0 to 1.0.
+    pub fraction: f64,
+    /// What the action is doing now, if it says.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Seconds left, if known.
+    #[serde(default)]
+    pub remaining_seconds: Option<f64>,
+    /// Whether the server estimated `remaining_seconds` from the rate so far.
+    #[serde(default)]
+    pub remaining_estimated: bool,
+}
+
 /// An invocation as the server describes it (its JSON; summaries in lists
 /// have no `input`, `output`, `log` or `error`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -93,6 +111,12 @@ pub struct InvocationState {
     /// When it was asked for.
     #[serde(default, rename = "timeRequested")]
     pub time_requested: Option<String>,
+    /// How far it is, once its action has said.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// The newest intermediate results its action reported, oldest first.
+    #[serde(default)]
+    pub intermediate: Vec<Value>,
 }
 
 /// A handle on one invocation of an action whose output is a `T`.
@@ -135,6 +159,8 @@ impl<T: DeserializeOwned> Invocation<T> {
                 log: Vec::new(),
                 error: None,
                 time_requested: None,
+                progress: None,
+                intermediate: Vec::new(),
             },
             output: PhantomData,
         }
@@ -171,6 +197,29 @@ impl<T: DeserializeOwned> Invocation<T> {
     /// Its log now, oldest first.
     pub async fn log(&mut self) -> Result<Vec<LogRecord>> {
         Ok(self.refresh().await?.log.clone())
+    }
+
+    /// How far it is now, if its action reports progress.
+    pub async fn progress(&mut self) -> Result<Option<Progress>> {
+        Ok(self.refresh().await?.progress.clone())
+    }
+
+    /// The intermediate results reported so far (the newest the server
+    /// keeps), decoded as `J` (the action's intermediate type, declared in
+    /// its Thing Description).
+    pub async fn intermediate<J: DeserializeOwned>(&mut self) -> Result<Vec<J>> {
+        self.refresh()
+            .await?
+            .intermediate
+            .iter()
+            .map(|value| {
+                serde_json::from_value(value.clone()).map_err(|e| {
+                    ClientError::Protocol(format!(
+                        "an intermediate result is not the type expected ({e}): {value}"
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Ask the server to cancel it. An invocation that already finished is

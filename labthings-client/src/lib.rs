@@ -28,7 +28,7 @@ mod thing;
 pub use connection::Connection;
 pub use description::{Affordance, Form, ThingDescription};
 pub use error::{ClientError, InputProblem, Problem, Result};
-pub use invocation::{Invocation, InvocationState, LogRecord, Status};
+pub use invocation::{Invocation, InvocationState, LogRecord, Progress, Status};
 pub use thing::{RemoteBlob, ThingClient};
 
 /// Streams of observed values and events.

@@ -116,6 +116,16 @@ impl CancelHook {
     }
 }
 
+impl crate::invocation::InvocationHandle {
+    /// The handle of the invocation this thread works for (an action's
+    /// thread, or a helper started with [`spawn`]); `None` outside one.
+    /// Device code called by another action (through a slot) reports its
+    /// progress into the caller's invocation with it.
+    pub fn current() -> Option<Self> {
+        current().map(|context| Self::new(context.invocation))
+    }
+}
+
 /// Start a helper thread for the invocation this thread works for: the
 /// helper's log records land in the invocation's log, and
 /// [`CancelHook::current`] there is the invocation's hook. Outside an

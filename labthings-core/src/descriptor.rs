@@ -220,6 +220,9 @@ pub struct ActionDescriptor<T: 'static> {
     pub input_schema: SchemaFn,
     /// JSON Schema of the output.
     pub output_schema: SchemaFn,
+    /// JSON Schema of its intermediate results, for an action that reports
+    /// them (an `InvocationHandle<T>` parameter).
+    pub intermediate_schema: Option<SchemaFn>,
     /// Decode the JSON input into the generated input struct and bind it,
     /// with the device object, to a call of the method.
     pub prepare: PrepareFn<T>,

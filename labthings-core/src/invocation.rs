@@ -1,6 +1,7 @@
 //! One call of an action: its status, times, input, output, error and log.
 
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use crate::blob::{BlobData, BlobSink};
 use crate::cancel::CancelHook;
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Failure;
+use crate::progress::{Progress, Report, Reported, Updates};
 
 /// Where an invocation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -78,6 +80,8 @@ pub struct Snapshot {
     pub output: Option<Value>,
     /// Why it did not complete, once failed or cancelled.
     pub error: Option<Failure>,
+    /// How far it is, if device code has said.
+    pub progress: Option<Progress>,
 }
 
 /// One call of an action, shared between the thread that runs it, the
@@ -96,6 +100,8 @@ pub struct Invocation {
     state: Mutex<State>,
     finished: Condvar,
     finished_async: Notify,
+    reported: Mutex<Reported>,
+    updates: OnceLock<Arc<Updates>>,
 }
 
 impl Invocation {
@@ -127,7 +133,32 @@ impl Invocation {
             }),
             finished: Condvar::new(),
             finished_async: Notify::new(),
+            reported: Mutex::new(Reported::default()),
+            updates: OnceLock::new(),
         }
+    }
+
+    /// Tell observers of progress through `updates` (the manager does, once).
+    pub(crate) fn set_updates(&self, updates: Arc<Updates>) {
+        let _ = self.updates.set(updates);
+    }
+
+    /// What device code reported, and when observers were told.
+    pub(crate) fn reported(&self) -> &Mutex<Reported> {
+        &self.reported
+    }
+
+    /// How far it is, if device code has said (see [`InvocationHandle::progress`]).
+    pub fn progress(&self) -> Option<Progress> {
+        self.reported.lock().progress.clone()
+    }
+
+    /// The newest intermediate results, oldest first (at most
+    /// [`INTERMEDIATE_LIMITS`](crate::progress::INTERMEDIATE_LIMITS)), and
+    /// how many were reported in all.
+    pub fn intermediate(&self) -> (Vec<Value>, u64) {
+        let reported = self.reported.lock();
+        (reported.intermediate(), reported.intermediate_count)
     }
 
     /// The invocation's unique id (UUID v4).
@@ -167,6 +198,7 @@ impl Invocation {
 
     /// Its status, times, output and error, read together.
     pub fn snapshot(&self) -> Snapshot {
+        let progress = self.progress();
         let state = self.state.lock();
         Snapshot {
             status: state.status,
@@ -174,6 +206,7 @@ impl Invocation {
             completed: state.completed,
             output: state.output.clone(),
             error: state.error.clone(),
+            progress,
         }
     }
 
@@ -247,6 +280,7 @@ impl Invocation {
         }
         state.status = InvocationStatus::Running;
         state.started = Some(Utc::now());
+        self.reported.lock().started = Some(Instant::now());
         true
     }
 
@@ -255,10 +289,15 @@ impl Invocation {
     /// it). Returns whether it did; a running invocation is only asked to
     /// stop, with [`request_cancel`](Self::request_cancel).
     pub fn cancel_if_pending(&self) -> bool {
+        // The report lock first (as a progress report takes it before the
+        // status), so no report is told after the end.
+        let mut reported = self.reported.lock();
         let mut state = self.state.lock();
         if state.status != InvocationStatus::Pending {
             return false;
         }
+        reported.close(false);
+        drop(reported);
         Self::record_end(&mut state, Err(Failure::Cancelled), self.retention);
         drop(state);
         // No longer pending, so `start` refuses it whatever the flag says;
@@ -271,10 +310,13 @@ impl Invocation {
     /// Record how the action ended and wake anyone waiting for it. Only the
     /// first call counts; returns whether this one did.
     pub fn finish(&self, result: Result<Value, Failure>) -> bool {
+        let mut reported = self.reported.lock();
         let mut state = self.state.lock();
         if state.status.is_finished() {
             return false;
         }
+        reported.close(result.is_ok());
+        drop(reported);
         Self::record_end(&mut state, result, self.retention);
         drop(state);
         self.wake_waiters();
@@ -338,17 +380,93 @@ impl Invocation {
     }
 }
 
-/// What an action method can ask for besides its input: the invocation's id
-/// and its cancel hook. Declare a parameter of this type to receive it.
-#[derive(Debug, Clone)]
-pub struct InvocationHandle {
+/// What an action method can ask for besides its input: the invocation's
+/// id, its cancel hook, and a way to say how far it is. Declare a parameter
+/// `handle: &InvocationHandle` to receive it; with intermediate results of
+/// a type `T`, `handle: &InvocationHandle<T>` (the type is then declared in
+/// the Thing Description and the OpenAPI document).
+///
+/// ```
+/// use labthings_core::{Invocation, InvocationHandle};
+/// use labthings_core::log::LogBuffer;
+/// use std::{sync::Arc, time::Duration};
+/// let invocation = Arc::new(Invocation::new("stage", "move", serde_json::Value::Null, Duration::ZERO, LogBuffer::new(10)));
+/// let handle: InvocationHandle<[i64; 3]> = InvocationHandle::new(invocation.clone()).typed();
+/// handle.progress(0.5);
+/// handle.intermediate(&[1, 2, 3]);
+/// assert_eq!(invocation.progress().map(|p| p.fraction), Some(0.5));
+/// assert_eq!(invocation.intermediate(), (vec![serde_json::json!([1, 2, 3])], 1));
+/// ```
+#[derive(Debug)]
+pub struct InvocationHandle<I = NoIntermediate> {
     invocation: Arc<Invocation>,
+    /// The part of the invocation's progress this handle reports: 0.0 to
+    /// 1.0 here is `span.0` to `span.1` there (see [`span`](Self::span)).
+    span: (f64, f64),
+    /// Whether its intermediate results are the invocation's: not for a
+    /// part handed to other device code (see [`span`](Self::span)).
+    reports_intermediate: bool,
+    intermediate: PhantomData<fn(&I)>,
 }
+
+impl<I> Clone for InvocationHandle<I> {
+    fn clone(&self) -> Self {
+        self.typed()
+    }
+}
+
+/// The intermediate-result type of an action that reports none: no value
+/// of it exists, so [`InvocationHandle::intermediate`] cannot be called.
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+pub enum NoIntermediate {}
 
 impl InvocationHandle {
     /// A handle on `invocation`.
     pub fn new(invocation: Arc<Invocation>) -> Self {
-        Self { invocation }
+        Self {
+            invocation,
+            span: (0.0, 1.0),
+            reports_intermediate: true,
+            intermediate: PhantomData,
+        }
+    }
+}
+
+impl<I> InvocationHandle<I> {
+    /// The same handle, for intermediate results of type `J`.
+    pub fn typed<J>(&self) -> InvocationHandle<J> {
+        InvocationHandle {
+            invocation: self.invocation.clone(),
+            span: self.span,
+            reports_intermediate: self.reports_intermediate,
+            intermediate: PhantomData,
+        }
+    }
+
+    /// A handle for one part of the work, for device code this action calls
+    /// (a stage move within a scan): its progress 0.0–1.0 becomes
+    /// `from`–`to` of this handle's, its time left is estimated anew, and
+    /// its intermediate results are dropped (they are the called code's,
+    /// not this action's). Same invocation, same cancel hook.
+    ///
+    /// ```
+    /// # use labthings_core::{Invocation, InvocationHandle};
+    /// # use std::{sync::Arc, time::Duration};
+    /// # let invocation = Arc::new(Invocation::new("a", "scan", serde_json::Value::Null, Duration::ZERO,
+    /// #     labthings_core::log::LogBuffer::new(10)));
+    /// let handle = InvocationHandle::new(invocation.clone());
+    /// handle.span(0.5, 0.75).progress(0.5);
+    /// assert_eq!(invocation.progress().map(|p| p.fraction), Some(0.625));
+    /// ```
+    pub fn span(&self, from: f64, to: f64) -> InvocationHandle {
+        let (start, end) = self.span;
+        let at = |f: f64| start + (end - start) * Progress::new(f).fraction;
+        InvocationHandle {
+            invocation: self.invocation.clone(),
+            span: (at(from), at(to)),
+            reports_intermediate: false,
+            intermediate: PhantomData,
+        }
     }
 
     /// The invocation's id.
@@ -364,6 +482,51 @@ impl InvocationHandle {
     /// The validated input, as JSON.
     pub fn input(&self) -> &Value {
         self.invocation.input()
+    }
+
+    /// Say how far the action is: `fraction` done, 0.0 to 1.0. The time
+    /// left is estimated from the rate so far. Cheap enough for a tight
+    /// loop: observers are told a few times a second at most, the last
+    /// report always.
+    pub fn progress(&self, fraction: f64) {
+        self.report(Progress::new(fraction));
+    }
+
+    /// Say how far the action is, with a message or device code's own
+    /// estimate of the time left:
+    /// `handle.report(Progress::new(0.3).message("moving z"))`.
+    pub fn report(&self, mut progress: Progress) {
+        let (start, end) = self.span;
+        if (start, end) != (0.0, 1.0) {
+            progress.fraction = start + (end - start) * progress.fraction;
+            // A part's own time left is not the whole's: estimate anew.
+            progress.remaining_seconds = None;
+        }
+        self.send(Report::Progress(progress));
+    }
+
+    fn send(&self, report: Report) {
+        match self.invocation.updates.get() {
+            Some(updates) => updates.report(&self.invocation, report),
+            None => {
+                self.invocation.reported.lock().record(report, Instant::now());
+            }
+        }
+    }
+}
+
+impl<I: Serialize> InvocationHandle<I> {
+    /// Report an intermediate result (a point of a scan, a frame's
+    /// statistics): kept with the invocation (the newest
+    /// [`INTERMEDIATE_LIMITS`](crate::progress::INTERMEDIATE_LIMITS)) and
+    /// told to observers as progress is. A value that cannot be JSON is
+    /// reported as `null`.
+    pub fn intermediate(&self, value: &I) {
+        if !self.reports_intermediate {
+            return;
+        }
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.send(Report::Intermediate(value));
     }
 }
 

@@ -39,6 +39,7 @@ pub mod manager;
 pub mod outcome;
 mod poll;
 pub mod pool;
+pub mod progress;
 pub mod registry;
 pub mod settings;
 pub mod slot;
@@ -54,12 +55,13 @@ pub use descriptor::{
 };
 pub use endpoint::{EndpointError, EndpointOutput, Raw};
 pub use event::Event;
-pub use invocation::{Invocation, InvocationHandle, InvocationStatus, Snapshot};
+pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};
 pub use lab::{Lab, LabError};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{BadRequest, Failure, PreparedCall};
+pub use progress::Progress;
 pub use registry::{
     ActionCall, ActionInfo, EndpointInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS,
     SlotInfo, StreamInfo, ThingInstance,

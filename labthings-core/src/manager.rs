@@ -26,6 +26,7 @@ use crate::lock::{LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Failure;
 use crate::pool::ThreadPool;
+use crate::progress::Updates;
 use crate::registry::ActionCall;
 
 /// Settings for an [`ActionManager`].
@@ -53,6 +54,10 @@ pub struct ManagerConfig {
     /// original's global lock is `LockScope::Server`). An action opts out
     /// with `#[action(lock = "none")]`.
     pub default_lock: LockScope,
+    /// How many times a second observers are told of an invocation's
+    /// progress reports at most (default 10; the last report is always
+    /// told). 0 tells every report.
+    pub progress_per_second: u32,
 }
 
 impl Default for ManagerConfig {
@@ -65,6 +70,7 @@ impl Default for ManagerConfig {
             max_active: 256,
             max_threads: 64,
             default_lock: LockScope::None,
+            progress_per_second: 10,
         }
     }
 }
@@ -140,6 +146,8 @@ struct Shared {
     closed: AtomicBool,
     /// What device code may ask of the lab ([`crate::context`]).
     lab: OnceLock<LabLink>,
+    /// Tells observers of progress reports, a few times a second at most.
+    updates: Arc<Updates>,
 }
 
 impl Shared {
@@ -239,11 +247,13 @@ impl ActionManager {
     /// A manager with the given settings.
     pub fn new(config: ManagerConfig) -> Self {
         let threads = ThreadPool::new(config.max_threads, Duration::from_secs(10));
+        let hub = Hub::default();
         Self {
             shared: Arc::new(Shared {
+                updates: Updates::new(hub.clone(), config.progress_per_second),
                 config,
                 retained: RwLock::default(),
-                hub: Hub::default(),
+                hub,
                 threads,
                 active: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
@@ -334,6 +344,7 @@ impl ActionManager {
             retention,
             LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes),
         ));
+        invocation.set_updates(shared.updates.clone());
         let lock = call.thing.lock_for(policy.scope).cloned();
         let (held, wait_for) = match (lock, policy.when_busy) {
             (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {

@@ -65,6 +65,8 @@ pub(crate) enum OnServer {
     CancelInvocation,
     /// The output of one invocation.
     InvocationOutput,
+    /// Server-sent events: one invocation each time it changes, until it ends.
+    ObserveInvocation,
     /// A blob's bytes.
     Blob,
     /// The OpenAPI document.
@@ -394,6 +396,12 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
         Method::GET,
         Serves::Server(OnServer::InvocationOutput),
         &[404, 422, 503],
+    ));
+    all.push(endpoint(
+        "/action_invocations/{id}/observe".into(),
+        Method::GET,
+        Serves::Server(OnServer::ObserveInvocation),
+        &[404, 422],
     ));
     all.push(endpoint(
         "/blob/{id}".into(),

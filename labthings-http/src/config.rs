@@ -100,6 +100,10 @@ pub struct ServerConfig {
     /// action at a time in the whole server; an action opts out with
     /// `#[action(lock = "none")]`. Configuration files: `default_lock`.
     pub default_action_lock: labthings_core::LockScope,
+    /// How many times a second observers (WebSocket, SSE, MQTT) are told
+    /// of one invocation's progress at most (default 10; the last report is
+    /// always told). Configuration files: `[limits] progress_per_second`.
+    pub progress_per_second: u32,
     /// When a thing fails to start, keep serving a page that says which
     /// thing failed and why (every request answers 503 with it) instead of
     /// exiting: for an instrument that runs headless as a service, where
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             settings_dir: Some(PathBuf::from("settings")),
             default_action_lock: labthings_core::LockScope::None,
+            progress_per_second: 10,
             fallback: false,
             api_prefix: String::new(),
             trust_forwarded: false,

@@ -305,6 +305,7 @@ struct Limits {
     invoke_wait_s: Option<f64>,
     expiry_interval_s: Option<f64>,
     shutdown_grace_s: Option<f64>,
+    progress_per_second: Option<u32>,
 }
 
 impl Limits {
@@ -351,6 +352,9 @@ impl Limits {
             if let Some(value) = value {
                 *field = value;
             }
+        }
+        if let Some(rate) = self.progress_per_second {
+            config.progress_per_second = rate;
         }
         Ok(())
     }

@@ -373,6 +373,10 @@ fn invoke_operation(name: &str, tag: &Value, action: &ActionInfo, schemas: &mut 
         .get("required")
         .and_then(Value::as_array)
         .is_some_and(|r| !r.is_empty());
+    let mut invocation_properties = json!({"output": {"anyOf": [output, {"type": "null"}]}});
+    if let Some(intermediate) = &action.intermediate_schema {
+        invocation_properties["intermediate"] = json!({"type": "array", "items": schemas.adopt(&prefix, intermediate)});
+    }
     let mut post = Map::new();
     describe(
         &mut post,
@@ -410,7 +414,7 @@ fn invoke_operation(name: &str, tag: &Value, action: &ActionInfo, schemas: &mut 
                 "description": "The invocation (poll its href, or the Location header)",
                 "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
                 "content": {"application/json": {"schema": {
-                    "allOf": [component("Invocation"), {"properties": {"output": {"anyOf": [output, {"type": "null"}]}}}]
+                    "allOf": [component("Invocation"), {"properties": invocation_properties}]
                 }}}
             }
         }),
@@ -487,6 +491,16 @@ fn server_operation(what: OnServer) -> Map<String, Value> {
             "summary": "The output of a completed invocation", "parameters": id,
             "responses": {"200": {"description": "The output (JSON), or a blob's bytes with the blob's own media type",
                 "content": {"application/json": {}, "*/*": {}}}}}),
+        OnServer::ObserveInvocation => {
+            let mut operation = event_stream(
+                &tag,
+                "observe_invocation".to_owned(),
+                "The whole invocation now, again each time it changes (status, progress, intermediate results; a few \
+                 times a second at most), and when it has finished; then the stream ends",
+            );
+            operation.insert("parameters".into(), id.clone());
+            Value::Object(operation)
+        }
         OnServer::Blob => {
             json!({"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
             "parameters": id,

@@ -127,11 +127,16 @@ pub fn invocation_json(invocation: &Invocation, base: &str, full: bool) -> Value
         time_requested: invocation.requested(),
         time_started: now.started,
         time_completed: now.completed,
+        progress: now.progress,
         details: full.then(|| Details {
             input: invocation.input(),
             output: now.output.map(|output| links_in(invocation, output, base)),
             log: invocation.log(),
             error: now.error.as_ref().map(ProblemDetails::from_failure),
+            intermediate: match invocation.intermediate() {
+                (_, 0) => None,
+                (kept, _) => Some(kept),
+            },
         }),
     };
     serde_json::to_value(model).unwrap_or(Value::Null)
@@ -207,6 +212,10 @@ struct InvocationModel<'a> {
     time_requested: DateTime<Utc>,
     time_started: Option<DateTime<Utc>>,
     time_completed: Option<DateTime<Utc>>,
+    /// Only once device code has reported progress (clients of the
+    /// original ignore fields they do not know).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<labthings_core::Progress>,
     links: [Link; 2],
     #[serde(flatten)]
     details: Option<Details<'a>>,
@@ -218,6 +227,9 @@ struct Details<'a> {
     output: Option<Value>,
     log: Vec<LogRecord>,
     error: Option<ProblemDetails>,
+    /// The newest intermediate results, only for an action that reported any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intermediate: Option<Vec<Value>>,
 }
 
 /// A TD link element (`href`, `type`, `rel`, `anchor`).

@@ -156,6 +156,7 @@ impl ServerBuilder {
                 max_active: self.config.max_active_invocations,
                 max_threads: self.config.max_invocation_threads,
                 default_lock: self.config.default_action_lock,
+                progress_per_second: self.config.progress_per_second,
             },
         )?;
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;

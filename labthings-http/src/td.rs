@@ -10,6 +10,15 @@ use crate::binding::{Affordance, Endpoint, Form, endpoints, forms_of};
 /// The TD 1.1 JSON-LD context.
 pub const TD_CONTEXT: &str = "https://www.w3.org/2022/wot/td/v1.1";
 
+/// The term under which an action's affordance declares the schema of its
+/// intermediate results (each item of the invocation's `intermediate`
+/// list). TD 1.1 has no such term; the `lt` prefix is declared in the
+/// TD's `@context` as [`LABTHINGS_VOCABULARY`].
+pub const INTERMEDIATE_TERM: &str = "lt:intermediate";
+
+/// The IRI of this project's TD terms (only `lt:intermediate` so far).
+pub const LABTHINGS_VOCABULARY: &str = "urn:labthings:td#";
+
 /// The TD 1.0 JSON-LD context, which TD 1.1 documents may list first.
 pub const TD_CONTEXT_V1: &str = "https://www.w3.org/2019/wot/td/v1";
 
@@ -37,7 +46,11 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
     // TD 1.1's backward-compatible form: the 1.0 context, then the 1.1 one.
     // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
     // accept it, and so does the TD 1.1 schema.
-    td.insert("@context".into(), json!([TD_CONTEXT_V1, TD_CONTEXT]));
+    let mut context = vec![json!(TD_CONTEXT_V1), json!(TD_CONTEXT)];
+    if thing.actions().iter().any(|a| a.intermediate_schema.is_some()) {
+        context.push(json!({"lt": LABTHINGS_VOCABULARY}));
+    }
+    td.insert("@context".into(), context.into());
     td.insert("id".into(), format!("urn:labthings:{}", thing.name()).into());
     td.insert("title".into(), thing.title().into());
     if let Some(description) = thing.description() {
@@ -78,6 +91,13 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
             let mut output = schema_object(&action.output_schema);
             output.insert("title".into(), format!("{}_output", action.name).into());
             affordance.insert("output".into(), output.into());
+        }
+        if let Some(intermediate) = &action.intermediate_schema {
+            // Not a TD 1.1 term: declared under this project's own prefix
+            // (INTERMEDIATE_TERM), which the TD's @context names.
+            let mut schema = schema_object(intermediate);
+            schema.insert("title".into(), format!("{}_intermediate", action.name).into());
+            affordance.insert(INTERMEDIATE_TERM.into(), schema.into());
         }
         affordance.insert("safe".into(), false.into());
         affordance.insert("idempotent".into(), false.into());
@@ -194,6 +214,18 @@ pub fn invocation_schema() -> Value {
             "output": {"description": "The output once completed: the action's output schema"},
             "log": {"type": "array", "items": {"type": "object"}},
             "error": {"description": "RFC 9457 problem details if the invocation failed or was cancelled"},
+            "progress": {
+                "type": "object",
+                "description": "How far it is, once the action has said (absent before)",
+                "properties": {
+                    "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+                    "message": {"type": "string"},
+                    "remainingSeconds": {"type": "number", "minimum": 0},
+                    "remainingEstimated": {"type": "boolean", "description": "Whether the server estimated the time left from the rate so far"}
+                },
+                "required": ["fraction", "remainingEstimated"]
+            },
+            "intermediate": {"type": "array", "description": "The newest intermediate results, oldest first, for an action that reports them"},
             "links": {"type": "array", "items": {"type": "object"}}
         },
         "required": ["id", "status", "action", "href", "links"]

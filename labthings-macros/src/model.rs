@@ -127,6 +127,9 @@ pub(crate) struct Action {
     pub cfgs: Vec<Attribute>,
     pub lock: Option<LockArg>,
     pub reject_when_busy: bool,
+    /// The type of its intermediate results: `T` of an
+    /// `InvocationHandle<T>` parameter.
+    pub intermediate: Option<Type>,
 }
 
 /// An `#[endpoint]` method: an extra resource answering raw bytes.

@@ -274,6 +274,10 @@ fn action(
         ));
     }
     let params = params(method, errors);
+    let intermediate = method.sig.inputs.iter().find_map(|arg| match arg {
+        FnArg::Typed(arg) => intermediate_type(&arg.ty),
+        FnArg::Receiver(_) => None,
+    });
     let (name, name_span) = affordance_name(name.as_ref(), &method.sig.ident);
     Action {
         name,
@@ -287,6 +291,27 @@ fn action(
         cfgs,
         lock,
         reject_when_busy,
+        intermediate,
+    }
+}
+
+/// `T` of an `InvocationHandle<T>` (or `&InvocationHandle<T>`) parameter.
+fn intermediate_type(ty: &Type) -> Option<Type> {
+    let ty = match ty {
+        Type::Reference(r) => &*r.elem,
+        other => other,
+    };
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "InvocationHandle" {
+        return None;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        }),
+        _ => None,
     }
 }
 

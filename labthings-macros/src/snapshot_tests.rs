@@ -72,6 +72,18 @@ fn bench_with_unit_action_and_renamed_property() {
 }
 
 #[test]
+fn action_with_typed_intermediate_results() {
+    let out = expand_pretty(quote! {
+        impl Autofocus {
+            /// Scan z.
+            #[action]
+            fn scan(&self, range: i64, handle: &InvocationHandle<FocusPoint>) -> i64 { range }
+        }
+    });
+    insta::assert_snapshot!(out);
+}
+
+#[test]
 fn struct_fields_properties_slots_streams_and_events() {
     let out = expand_pretty(quote! {
         /// Autofocus.

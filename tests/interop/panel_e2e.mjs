@@ -124,6 +124,17 @@ try {
   await move.getByLabel("x", { exact: true }).fill("2000");
   await move.getByRole("button", { name: "Run" }).click();
   await page.locator("#action-stage-move_relative[data-status=running]").waitFor();
+  // The move reports its progress: the bar appears, moves, and says the time left.
+  const bar = move.locator(".progress");
+  await bar.locator(".label", { hasText: /left/ }).waitFor();
+  const first = await bar.locator("progress").evaluate((p) => p.value);
+  await page.waitForFunction(
+    ([selector, was]) => document.querySelector(selector)?.value > was,
+    ["#action-stage-move_relative .progress progress", first],
+  );
+  const label = await bar.locator(".label").textContent();
+  if (!/^\d+ % · about [\d.]+ s left$/.test(label)) throw new Error(`the progress label says ${label}`);
+  step(`a slow move shows a progress bar that moves, with the time left ("${label}")`);
   await move.getByRole("button", { name: "Cancel" }).click();
   await page.locator("#action-stage-move_relative[data-status=cancelled]").waitFor();
   await move.locator(".error", { hasText: "InvocationCancelledError" }).waitFor();

@@ -118,6 +118,8 @@ pub struct ActionInfo {
     pub input_schema: Value,
     /// JSON Schema of the output.
     pub output_schema: Value,
+    /// JSON Schema of its intermediate results, if it reports any.
+    pub intermediate_schema: Option<Value>,
     /// Whether the action takes any input parameter.
     pub has_input: bool,
     /// Retention declared on the action, if any.

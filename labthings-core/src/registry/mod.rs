@@ -118,6 +118,7 @@ impl ThingInstance {
                     validator: Validator::new(&input_schema)?,
                     input_schema,
                     output_schema: schema_value(a.output_schema),
+                    intermediate_schema: a.intermediate_schema.map(schema_value),
                     has_input,
                     retention: a.retention,
                     lock: a.lock,

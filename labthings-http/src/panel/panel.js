@@ -483,14 +483,16 @@ class ActionPanel {
     this.node.dataset.status = status;
   }
 
-  /** Follow an invocation until it finishes, showing its status and log. */
+  /** Follow an invocation until it finishes, showing its status, progress and log. */
   async track(invocation) {
     this.invocation = invocation;
     this.cancelButton.disabled = false;
     const log = el("pre", { class: "log" });
-    this.result.replaceChildren(log);
+    const progress = new ProgressBar();
+    this.result.replaceChildren(progress.node, log);
     for (;;) {
       this.setStatus(invocation.status);
+      progress.show(invocation);
       log.textContent = (invocation.log || [])
         .map((r) => `${(r.created || "").slice(11, 23)} ${r.levelname} ${r.message}`)
         .join("\n");
@@ -514,6 +516,40 @@ class ActionPanel {
     this.cancelButton.disabled = true;
     const result = await api("DELETE", this.invocation.href);
     if (!result.ok) this.result.append(el("p", { class: "error", text: problems(result)[0].msg }));
+  }
+}
+
+/** Seconds as the panel says them: "4.2 s", "3 min 5 s". */
+function duration(seconds) {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/**
+ * How far an invocation is: a bar, the percentage, the time left (the
+ * server's estimate is marked "about"), the action's message, and how many
+ * intermediate results it has reported. Hidden until the action reports.
+ */
+class ProgressBar {
+  constructor() {
+    this.bar = el("progress", { max: 1, value: 0 });
+    this.label = el("span", { class: "label" });
+    this.node = el("div", { class: "progress", hidden: true }, this.bar, this.label);
+  }
+
+  show(invocation) {
+    const p = invocation.progress;
+    if (!p) return;
+    this.node.hidden = false;
+    this.bar.value = p.fraction;
+    const parts = [`${Math.round(p.fraction * 100)} %`];
+    if (typeof p.remainingSeconds === "number" && !FINISHED.includes(invocation.status)) {
+      parts.push(`${p.remainingEstimated ? "about " : ""}${duration(p.remainingSeconds)} left`);
+    }
+    if (p.message) parts.push(p.message);
+    if (Array.isArray(invocation.intermediate)) parts.push(`${invocation.intermediate.length} intermediate results`);
+    this.label.textContent = parts.join(" · ");
   }
 }
 

@@ -120,6 +120,24 @@ pub(crate) async fn get(
     )))
 }
 
+/// `GET /action_invocations/{id}/observe`: the invocation as server-sent
+/// events, each time it changes, until it has finished.
+pub(crate) async fn observe(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Subscribe before reading the state, so no change falls in between.
+    let receiver = state.lab.manager().hub().subscribe();
+    let invocation = find(&state, &id)?;
+    Ok(super::observe::invocation(
+        receiver,
+        invocation,
+        base_url(&state, &headers),
+        state.closing.clone(),
+    ))
+}
+
 /// `DELETE /action_invocations/{id}`: ask a running invocation to stop.
 pub(crate) async fn cancel(
     State(state): State<Arc<AppState>>,

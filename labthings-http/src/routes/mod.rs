@@ -151,6 +151,7 @@ fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>>
                 OnServer::Invocation => on(method, invocations::get),
                 OnServer::CancelInvocation => on(method, invocations::cancel),
                 OnServer::InvocationOutput => on(method, invocations::output),
+                OnServer::ObserveInvocation => on(method, invocations::observe),
                 OnServer::Blob => on(method, blobs::get),
                 OnServer::OpenApi => on(method, docs::openapi),
             };

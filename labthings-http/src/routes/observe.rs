@@ -1,5 +1,6 @@
 //! Observation over W3C WoT Server-Sent Events
-//! (`/{thing}/{property}/observe`, `/{thing}/{event}`); the LabThings-FastAPI
+//! (`/{thing}/{property}/observe`, `/{thing}/{event}`,
+//! `/action_invocations/{id}/observe`); the LabThings-FastAPI
 //! WebSocket (`/{thing}/ws`) is in [`super::websocket`].
 //!
 //! Both read the server's notification hub. A slow subscriber loses its
@@ -158,4 +159,57 @@ where
             Err(RecvError::Closed) => return None,
         }
     }
+}
+
+/// An SSE response following one invocation: the whole invocation (as
+/// `GET /action_invocations/{id}` shows it) at once, again whenever it
+/// changes (status, progress, intermediate results: as often as the
+/// manager tells them, a few times a second at most), and a last time
+/// when it has finished; then the stream ends. Changes that arrive together
+/// are sent once, as the state after them.
+pub(crate) fn invocation(
+    receiver: Receiver<Notification>,
+    invocation: Arc<labthings_core::Invocation>,
+    base: String,
+    closing: CancellationToken,
+) -> Response {
+    let id = invocation.id();
+    let render = move |invocation: &labthings_core::Invocation| -> (Bytes, bool) {
+        let json = crate::render::invocation_json(invocation, &base, true);
+        let mut chunk = BytesMut::new();
+        write_message(&mut chunk, &Payload::from(json));
+        (chunk.freeze(), invocation.status().is_finished())
+    };
+    // State: the receiver, whether the first message is sent, whether the
+    // last one is.
+    let chunks = futures_util::stream::unfold((receiver, false, false), move |(mut receiver, started, ended)| {
+        let (invocation, render, closing) = (invocation.clone(), render.clone(), closing.clone());
+        async move {
+            if ended {
+                return None;
+            }
+            if started {
+                let concerns = |n: Notification| match n {
+                    Notification::Invocation { invocation, .. } if invocation.id() == id => Some(()),
+                    _ => None,
+                };
+                tokio::select! {
+                    () = closing.cancelled() => return None,
+                    () = tokio::time::sleep(KEEP_ALIVE) => {
+                        return Some((Ok::<_, Infallible>(Bytes::from_static(b":\n\n")), (receiver, true, false)));
+                    }
+                    changed = next_picked(&mut receiver, &concerns) => changed?,
+                }
+                // Whatever else is waiting is shown by the state now.
+                while let Ok(_) | Err(TryRecvError::Lagged(_)) = receiver.try_recv() {}
+            }
+            let (chunk, finished) = render(&invocation);
+            Some((Ok(chunk), (receiver, true, finished)))
+        }
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }

@@ -330,16 +330,18 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             by_ref: true,
             ..
         } => quote!(&__handle.cancel_hook()),
+        // `typed()` gives the handle for the parameter's intermediate type
+        // (inferred from the method's signature).
         Param::Injected {
             kind: Injected::InvocationHandle,
             by_ref: false,
             ..
-        } => quote!(__handle.clone()),
+        } => quote!(__handle.typed()),
         Param::Injected {
             kind: Injected::InvocationHandle,
             by_ref: true,
             ..
-        } => quote!(__handle),
+        } => quote!(&__handle.typed()),
     });
     let call = quote!(__thing.#method(#(#args),*));
     let (output_schema, run) = match &action.output {
@@ -362,6 +364,10 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             quote_spanned!(out.span()=> #private::result_to_output(#call)),
         ),
     };
+    let intermediate_schema = match &action.intermediate {
+        Some(ty) => quote_spanned!(ty.span()=> ::core::option::Option::Some(#private::schema_of::<#ty>)),
+        None => quote!(::core::option::Option::None),
+    };
     let input_pattern = if has_input { quote!(__args) } else { quote!(_) };
     let when_busy = if action.reject_when_busy {
         quote!(#private::WhenBusy::Reject)
@@ -383,6 +389,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             description: #description,
             input_schema: |__generator| __generator.root_schema_for::<#input>(),
             output_schema: #output_schema,
+            intermediate_schema: #intermediate_schema,
             prepare: |__thing: ::std::sync::Arc<#ty>, __value: #private::serde_json::Value| {
                 #private::prepare_call(__value, move |#input_pattern: #input, __handle: &#private::InvocationHandle| {
                     let __thing: &#ty = &__thing;
