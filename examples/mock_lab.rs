@@ -505,6 +505,206 @@ pub struct FocusPoint {
     pub sharpness: f64,
 }
 
+/// One reading of the thermometer.
+#[model]
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// Which reading of the series (from 1).
+    pub n: u32,
+    /// The temperature, in degrees Celsius.
+    pub celsius: f64,
+}
+
+/// A mock thermometer on a serial port, with an `async` driver.
+///
+/// The port is an in-memory pipe (`tokio::io::duplex`) with the
+/// thermometer's firmware at the other end, on a thread of its own: the
+/// driver speaks a line protocol over it with tokio I/O, as a driver of a
+/// real serial or network instrument would (`*IDN?`, `T?`, `AVG n`).
+#[thing]
+#[derive(Default)]
+pub struct Thermometer {
+    /// The open port (after the start hook).
+    port: tokio::sync::Mutex<Option<tokio::io::BufReader<tokio::io::DuplexStream>>>,
+    /// What the instrument said it is when the port was opened.
+    #[property(read_only)]
+    pub identity: DataProperty<String>,
+}
+
+#[thing]
+impl Thermometer {
+    /// Open the port and ask the instrument who it is.
+    #[on_start]
+    async fn open(&self) -> Result<(), std::io::Error> {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        std::thread::Builder::new()
+            .name("thermometer-firmware".into())
+            .spawn(move || firmware(theirs))?;
+        *self.port.lock().await = Some(tokio::io::BufReader::new(ours));
+        let identity = self.query("*IDN?").await?;
+        tracing::info!("thermometer {identity} connected");
+        self.identity.set(identity);
+        Ok(())
+    }
+
+    /// Say goodbye to the instrument and close the port.
+    #[on_stop]
+    async fn close(&self) {
+        let _ = self.query("BYE").await;
+        *self.port.lock().await = None;
+    }
+
+    /// The temperature now.
+    #[property(unit = "degC")]
+    async fn temperature(&self) -> Result<f64, std::io::Error> {
+        let answer = self.query("T?").await?;
+        answer.parse().map_err(|_| bad_answer("T?", &answer))
+    }
+
+    /// How many samples the instrument averages per reading.
+    #[property(minimum = 1, maximum = 100)]
+    async fn averaging(&self) -> Result<u32, std::io::Error> {
+        let answer = self.query("AVG?").await?;
+        answer.parse().map_err(|_| bad_answer("AVG?", &answer))
+    }
+
+    async fn set_averaging(&self, samples: u32) -> Result<(), std::io::Error> {
+        self.query(&format!("AVG {samples}")).await.map(|_| ())
+    }
+
+    /// Take `count` readings, `interval_ms` apart, and return them.
+    ///
+    /// Each reading is logged and reported as an intermediate result, with
+    /// the progress. Cancelling stops it at its next wait (it is an async
+    /// action that takes no cancel hook). One series at a time.
+    #[action(lock)]
+    async fn record(
+        &self,
+        #[default(10)]
+        #[param(minimum = 1, maximum = 10000)]
+        count: u32,
+        #[default(100)]
+        #[param(minimum = 0, maximum = 60000, unit = "ms")]
+        interval_ms: u64,
+        handle: &InvocationHandle<Reading>,
+    ) -> Result<Vec<f64>, std::io::Error> {
+        let mut readings = Vec::new();
+        for n in 1..=count {
+            let celsius = self.temperature().await?;
+            tracing::info!("reading {n} of {count}: {celsius} degC");
+            handle.intermediate(&Reading { n, celsius });
+            handle.progress(f64::from(n) / f64::from(count));
+            readings.push(celsius);
+            if n < count {
+                tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+            }
+        }
+        Ok(readings)
+    }
+
+    /// Wait until two readings `interval_ms` apart differ by at most
+    /// `tolerance` degrees; answer the last.
+    ///
+    /// Takes a cancel hook, so it decides itself where to stop: between
+    /// readings, never in the middle of a query.
+    #[action]
+    async fn wait_until_stable(
+        &self,
+        #[default(0.01)] tolerance: f64,
+        #[default(100)]
+        #[param(minimum = 1, maximum = 60000, unit = "ms")]
+        interval_ms: u64,
+        cancel: CancelHook,
+    ) -> Result<f64, WaitError> {
+        let mut last = self.temperature().await?;
+        loop {
+            cancel.sleep_async(Duration::from_millis(interval_ms)).await?;
+            let now = self.temperature().await?;
+            if (now - last).abs() <= tolerance {
+                return Ok(now);
+            }
+            tracing::info!("{now} degC: not stable yet");
+            last = now;
+        }
+    }
+}
+
+impl Thermometer {
+    /// Send one command line and read the answer line (at most 1 s).
+    async fn query(&self, command: &str) -> Result<String, std::io::Error> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut port = self.port.lock().await;
+        let port = port
+            .as_mut()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotConnected, "the thermometer's port is closed"))?;
+        port.get_mut().write_all(format!("{command}\n").as_bytes()).await?;
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(1), port.read_line(&mut answer))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer to {command} within 1 s"),
+                )
+            })??;
+        let answer = answer.trim().to_owned();
+        match answer.strip_prefix("ERR ") {
+            Some(error) => Err(std::io::Error::other(format!("{command}: {error}"))),
+            None => Ok(answer),
+        }
+    }
+}
+
+/// Why waiting for a stable reading failed: the port, or cancelled (boxed,
+/// so a [`Cancelled`] inside still ends the invocation as `cancelled`).
+pub type WaitError = Box<dyn std::error::Error + Send + Sync>;
+
+fn bad_answer(command: &str, answer: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{command} answered {answer:?}"),
+    )
+}
+
+/// The thermometer's firmware: answers each command line on its end of the
+/// port until `BYE` or the port closes. The temperature drifts slowly
+/// around 21.5 degC.
+fn firmware(port: tokio::io::DuplexStream) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+        return;
+    };
+    runtime.block_on(async move {
+        let (read, mut write) = tokio::io::split(port);
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let started = std::time::Instant::now();
+        let mut averaging = 1u32;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let answer = match line.trim() {
+                "*IDN?" => "MOCK-THERMO,SN 0042,1.0".to_owned(),
+                "T?" => {
+                    // Averaging takes time, as on a real instrument.
+                    tokio::time::sleep(Duration::from_millis(u64::from(averaging))).await;
+                    let t = started.elapsed().as_secs_f64();
+                    format!("{:.3}", 21.5 + 0.5 * (t / 5.0).sin())
+                }
+                "AVG?" => averaging.to_string(),
+                "BYE" => break,
+                other => match other.strip_prefix("AVG ").map(str::parse::<u32>) {
+                    Some(Ok(n)) if (1..=100).contains(&n) => {
+                        averaging = n;
+                        "OK".to_owned()
+                    }
+                    _ => format!("ERR unknown command {other:?}"),
+                },
+            };
+            if write.write_all(format!("{answer}\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// The `[things.NAME.config]` of a stage in a configuration file.
 #[model]
 #[derive(Debug)]
@@ -557,6 +757,7 @@ pub fn catalog() -> ThingCatalog {
         .register::<Stage>("Stage")
         .register::<Camera>("Camera")
         .register_default::<Autofocus>("Autofocus")
+        .register_default::<Thermometer>("Thermometer")
 }
 
 /// Build the mock lab's default server: one stage, one camera, an autofocus.
@@ -566,6 +767,7 @@ pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
         .thing("stage", Stage::default())
         .thing("camera", Camera::default())
         .thing("autofocus", Autofocus::default())
+        .thing("thermometer", Thermometer::default())
         .build()?)
 }
 

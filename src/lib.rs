@@ -75,6 +75,7 @@ pub mod __private_0_1_0 {
     pub use crate::typed_client::{CallInput, ClientOutput, call, check_remote, observe, read, start, subscribe};
     #[cfg(feature = "client")]
     pub use labthings_client::{BoxStream, ClientError, Connection, Invocation, RemoteBlob, ThingClient};
+    pub use labthings_core::asynchronous::block_on;
     pub use labthings_core::data::{DataCell, DataProperty};
     pub use labthings_core::descriptor::{
         ActionDescriptor, EndpointDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, StructDescriptor,
@@ -85,7 +86,8 @@ pub mod __private_0_1_0 {
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};
     pub use labthings_core::outcome::{
-        ClientValue, PreparedCall, prepare_call, result_to_output, result_to_unit, schema_of, to_output,
+        ClientValue, PreparedCall, prepare_async_call, prepare_call, result_to_output, result_to_unit, schema_of,
+        to_output,
     };
     pub use labthings_core::slot::{Slot, SlotDescriptor};
     pub use schemars;

@@ -9,20 +9,16 @@ mod mock_lab;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{TestServer, start};
+use common::{TestServer, start, start_lab};
+use labthings::BadRequest;
 use labthings::prelude::*;
-use labthings::{BadRequest, ServerConfig};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn lab() -> TestServer {
-    let config = ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
-    start(mock_lab::build(config).expect("the mock lab builds")).await
+    start_lab(mock_lab::build).await
 }
 
 /// A laser with an interlock.

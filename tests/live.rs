@@ -10,7 +10,7 @@ mod mock_lab;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestServer, assert_valid_td, start, start_thing};
+use common::{TestServer, assert_valid_td, start, start_lab, start_thing};
 use futures_util::{SinkExt, StreamExt};
 use labthings::prelude::*;
 use labthings::{Server, ServerConfig};
@@ -69,11 +69,7 @@ async fn archive() -> TestServer {
 }
 
 async fn lab() -> TestServer {
-    let config = ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
-    start(mock_lab::build(config).expect("build")).await
+    start_lab(mock_lab::build).await
 }
 
 use common::download;

@@ -10,18 +10,13 @@ mod mock_lab;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, assert_valid_td, start};
+use common::{TestServer, assert_valid_td, start_lab};
 use futures_util::{SinkExt, StreamExt};
-use labthings::ServerConfig;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn lab() -> TestServer {
-    let config = ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
-    start(mock_lab::build(config).expect("the mock lab builds")).await
+    start_lab(mock_lab::build).await
 }
 
 /// Every message of an SSE stream until it ends (or 30 s pass).

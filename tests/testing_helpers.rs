@@ -117,3 +117,22 @@ fn dropping_the_lab_runs_the_stop_hooks() {
     drop(lab);
     assert!(STOPPED.load(Ordering::SeqCst));
 }
+
+#[test]
+fn async_device_code_runs_without_a_server_or_a_runtime() {
+    // No tokio runtime here: the async hooks, getters and actions are driven
+    // by one of their own.
+    let lab = TestLab::builder()
+        .thing("thermometer", mock_lab::Thermometer::default())
+        .build()
+        .expect("the thermometer starts");
+    assert_eq!(
+        lab.read("thermometer", "identity"),
+        Ok(json!("MOCK-THERMO,SN 0042,1.0"))
+    );
+    assert!(lab.read("thermometer", "temperature").is_ok_and(|t| t.is_f64()));
+    let done = lab.call("thermometer", "record", json!({"count": 3, "interval_ms": 1}));
+    assert_eq!(done.status, InvocationStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.output.as_ref().and_then(|o| o.as_array()).map(Vec::len), Some(3));
+    assert_eq!(done.log.len(), 3, "{:?}", done.log);
+}

@@ -732,7 +732,8 @@ async fn the_example_configuration_file_builds_the_lab() {
     assert_eq!(server.get("/stage/step_delay_ms").await, (200, json!(5)));
     assert_eq!(server.get("/camera/exposure_ms").await, (200, json!(10.0)));
     let (_, things) = server.get("/things/").await;
-    assert_eq!(things.as_object().map(|t| t.len()), Some(3), "{things}");
+    assert_eq!(things.as_object().map(|t| t.len()), Some(4), "{things}");
+    assert_eq!(server.get("/thermometer/averaging").await, (200, json!(1)));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -743,7 +744,7 @@ fn a_configuration_files_limits_reach_the_server() {
     std::fs::write(
         &path,
         "default_lock = \"server\"\n\n[limits]\nretention_s = 2.5\nmax_retained = 7\nmax_active_invocations = 3\n\
-         log_bytes = 4096\n\n[things.stage]\ntype = \"Stage\"\n",
+         log_bytes = 4096\nprogress_per_second = 4\n\n[things.stage]\ntype = \"Stage\"\n",
     )
     .expect("write");
     let configured =
@@ -754,6 +755,7 @@ fn a_configuration_files_limits_reach_the_server() {
     assert_eq!(manager.max_retained, 7);
     assert_eq!(manager.max_active, 3);
     assert_eq!(manager.log_bytes, 4096);
+    assert_eq!(manager.progress_per_second, 4);
     // A lock that does not exist is named with its key.
     std::fs::write(&path, "default_lock = \"global\"\n").expect("write");
     let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))

@@ -115,7 +115,7 @@ async fn every_td_of_the_mock_lab_validates_with_its_new_forms() {
     let server = start(mock_lab::build(config).expect("build")).await;
     let (_, all) = server.get("/thing_descriptions/").await;
     let tds = all.as_object().expect("TDs by name");
-    assert_eq!(tds.len(), 3);
+    assert_eq!(tds.len(), 4, "stage, camera, autofocus, thermometer");
     for td in tds.values() {
         assert_valid_td(td);
         assert!(

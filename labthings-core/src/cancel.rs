@@ -30,6 +30,8 @@ impl std::error::Error for Cancelled {}
 struct Flag {
     cancelled: Mutex<bool>,
     changed: Condvar,
+    /// Wakes async code awaiting [`CancelHook::cancelled`].
+    changed_async: tokio::sync::Notify,
     wakers: Mutex<Vec<Waker>>,
 }
 
@@ -76,6 +78,7 @@ impl CancelHook {
     pub fn cancel(&self) {
         *self.flag.cancelled.lock() = true;
         self.flag.changed.notify_all();
+        self.flag.changed_async.notify_waiters();
         let wakers = self.flag.wakers.lock().clone();
         for wake in wakers {
             wake();
@@ -119,6 +122,33 @@ impl CancelHook {
         }
     }
 
+    /// Wait, without blocking a thread, until the hook is cancelled (at once
+    /// if it is): for async device code, in a `tokio::select!` beside the
+    /// work it stops.
+    pub async fn cancelled(&self) {
+        loop {
+            let mut notified = std::pin::pin!(self.flag.changed_async.notified());
+            // Register before looking, so a cancel in between is not missed.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// [`sleep`](Self::sleep) for async device code: wait for `duration`
+    /// without blocking a thread, or return `Err(Cancelled)` as soon as the
+    /// hook is cancelled. Needs the tokio runtime the server runs on.
+    pub async fn sleep_async(&self, duration: Duration) -> Result<(), Cancelled> {
+        let cancelled = std::pin::pin!(self.cancelled());
+        let slept = std::pin::pin!(tokio::time::sleep(duration));
+        match futures_util::future::select(cancelled, slept).await {
+            futures_util::future::Either::Left(_) => Err(Cancelled),
+            futures_util::future::Either::Right(_) => self.check(),
+        }
+    }
+
     /// Clear a cancellation the action has handled, so that a second request
     /// to cancel can stop it again.
     pub fn reset(&self) {
@@ -149,6 +179,27 @@ mod tests {
         thread::sleep(Duration::from_millis(20));
         hook.cancel();
         assert_eq!(sleeper.join().ok(), Some(Err(Cancelled)));
+    }
+
+    #[test]
+    fn async_code_awaits_the_cancellation_without_a_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        let hook = CancelHook::new();
+        assert_eq!(runtime.block_on(hook.sleep_async(Duration::from_millis(5))), Ok(()));
+        let canceller = hook.clone();
+        let cancelling = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            canceller.cancel();
+        });
+        let started = Instant::now();
+        assert_eq!(runtime.block_on(hook.sleep_async(Duration::from_secs(3600))), Err(Cancelled));
+        assert!(started.elapsed() < Duration::from_secs(60));
+        // Already cancelled: returns at once.
+        runtime.block_on(hook.cancelled());
+        cancelling.join().expect("the canceller");
     }
 
     #[test]

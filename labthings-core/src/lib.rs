@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod asynchronous;
 pub mod blob;
 pub mod cancel;
 pub mod context;
@@ -60,7 +61,7 @@ pub use lab::{Lab, LabError};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
-pub use outcome::{BadRequest, Failure, PreparedCall};
+pub use outcome::{BadRequest, Body, Failure, PreparedCall};
 pub use progress::Progress;
 pub use registry::{
     ActionCall, ActionInfo, EndpointInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS,

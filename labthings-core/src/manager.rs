@@ -24,6 +24,7 @@ use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
+use crate::outcome::Body;
 use crate::outcome::Failure;
 use crate::pool::ThreadPool;
 use crate::progress::Updates;
@@ -201,16 +202,26 @@ impl Shared {
     }
 }
 
-/// One invocation on its way to a thread.
+/// One invocation on its way to a thread (or, for an `async fn`, a task).
 struct Job {
     shared: Arc<Shared>,
     call: ActionCall,
     invocation: Arc<Invocation>,
+    /// The runtime the invocation was asked for on, if any: an `async fn`
+    /// action runs there as a task.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Job {
-    /// Queue the job on the pool, holding `guard` (its lock) if it has one.
-    fn dispatch(self, guard: Option<LockGuard>) {
+    /// Queue the job on the pool, or an `async fn`'s as a task on the
+    /// runtime, holding `guard` (its lock) if it has one.
+    fn dispatch(mut self, guard: Option<LockGuard>) {
+        if self.call.is_async()
+            && let Some(runtime) = self.runtime.take()
+        {
+            runtime.spawn(self.run_async(guard));
+            return;
+        }
         let (shared, invocation) = (self.shared.clone(), self.invocation.clone());
         if let Err(e) = shared.threads.clone().run(move || self.run(guard)) {
             shared.finish(
@@ -372,6 +383,7 @@ impl ActionManager {
             shared: shared.clone(),
             call,
             invocation: invocation.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         };
         match (held, wait_for) {
             (Some(guard), _) => job.dispatch(Some(guard)),
@@ -480,26 +492,26 @@ impl ActionManager {
 }
 
 impl Job {
-    /// The body of an invocation's thread.
-    fn run(self, guard: Option<LockGuard>) {
-        let Self {
-            shared,
-            call,
-            invocation,
-        } = self;
+    /// Mark the invocation running and say so; what it runs with (its
+    /// context and handle), or `None` (ended as cancelled) when it was
+    /// cancelled first or the server is closing.
+    fn begin(&self) -> Option<(Context, InvocationHandle)> {
+        let (shared, invocation) = (&self.shared, &self.invocation);
         if shared.closed.load(Ordering::SeqCst) || !invocation.start() {
-            shared.finish(&invocation, Err(Failure::Cancelled));
-            return;
+            shared.finish(invocation, Err(Failure::Cancelled));
+            return None;
         }
         shared.hub.publish(Notification::Invocation {
             invocation: invocation.clone(),
             status: InvocationStatus::Running,
         });
-        let result = {
-            let _context = Context::new(invocation.clone(), shared.lab.get().cloned()).enter();
-            let handle = InvocationHandle::new(invocation.clone());
-            call.run(&handle)
-        };
+        let context = Context::new(invocation.clone(), shared.lab.get().cloned());
+        Some((context, InvocationHandle::new(invocation.clone())))
+    }
+
+    /// Record how the invocation ended (a failure also in its log); the
+    /// lock goes to the next waiter only now, with `guard`.
+    fn end(shared: &Shared, invocation: &Arc<Invocation>, result: Result<Value, Failure>, guard: Option<LockGuard>) {
         if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. })) = &result {
             invocation.log_buffer().push(LogRecord::new(
                 Level::ERROR,
@@ -508,8 +520,40 @@ impl Job {
                 Some(line!()),
             ));
         }
-        shared.finish(&invocation, result);
-        // The lock goes to the next waiter only now that this one has ended.
+        shared.finish(invocation, result);
         drop(guard);
+    }
+
+    /// The body of an invocation's thread.
+    fn run(self, guard: Option<LockGuard>) {
+        let Some((context, handle)) = self.begin() else { return };
+        let result = {
+            let _context = context.enter();
+            self.call.run(&handle)
+        };
+        Self::end(&self.shared, &self.invocation, result, guard);
+    }
+
+    /// The body of an `async fn` invocation's task: the same as a thread's,
+    /// with the call's future polled in the invocation's context.
+    async fn run_async(self, guard: Option<LockGuard>) {
+        let Some((context, handle)) = self.begin() else { return };
+        let Self {
+            shared,
+            call,
+            invocation,
+            ..
+        } = self;
+        let result = match call.into_body() {
+            Body::Async { call, handles_cancel } => {
+                crate::asynchronous::run(context, call(handle), invocation.cancel_hook().clone(), handles_cancel).await
+            }
+            // Only async calls are dispatched here; a blocking one would still run.
+            Body::Blocking(call) => {
+                let _context = context.enter();
+                crate::registry::guarded(|| call(&handle))
+            }
+        };
+        Self::end(&shared, &invocation, result, guard);
     }
 }

@@ -6,12 +6,14 @@
 
 use std::any::{Any, type_name};
 use std::fmt::Display;
+use std::future::Future;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::asynchronous::CallFuture;
 use crate::cancel::Cancelled;
 use crate::invocation::InvocationHandle;
 
@@ -192,13 +194,32 @@ pub fn result_to_unit<T, E: Display + 'static>(result: Result<T, E>) -> Result<(
 /// calling thread with the invocation's handle.
 pub type CallFn = Box<dyn FnOnce(&InvocationHandle) -> Result<Value, Failure> + Send>;
 
+/// The type-erased body of a prepared call of an `async fn` action: the
+/// future of the device method's call, given the invocation's handle.
+pub type AsyncCallFn = Box<dyn FnOnce(InvocationHandle) -> CallFuture + Send>;
+
+/// What running a prepared call means.
+pub enum Body {
+    /// A blocking method, run on an invocation thread.
+    Blocking(CallFn),
+    /// An `async fn`, run as a task on the server's runtime.
+    Async {
+        /// Makes the call's future.
+        call: AsyncCallFn,
+        /// Whether the method takes a `CancelHook` and so decides itself
+        /// where to stop; any other is dropped at its next `.await` when
+        /// cancelled.
+        handles_cancel: bool,
+    },
+}
+
 /// An action call ready to run: the decoded input is already bound to the
 /// device method, so running it needs nothing but the invocation's handle.
 pub struct PreparedCall {
     /// The input as JSON, defaults filled in (shown in the invocation).
     pub input: Value,
     /// The call of the device method with the decoded input.
-    pub run: CallFn,
+    pub run: Body,
 }
 
 impl std::fmt::Debug for PreparedCall {
@@ -227,6 +248,39 @@ where
     I: DeserializeOwned + Serialize + Send + 'static,
     F: FnOnce(I, &InvocationHandle) -> Result<Value, Failure> + Send + 'static,
 {
+    let (typed, input) = decode::<I>(value)?;
+    Ok(PreparedCall {
+        input,
+        run: Body::Blocking(Box::new(move |handle| call(typed, handle))),
+    })
+}
+
+/// [`prepare_call`] for an `async fn` action: `call` makes the future of
+/// the device method's call from the decoded input and the invocation's
+/// handle; `handles_cancel` says whether the method takes a `CancelHook`.
+pub fn prepare_async_call<I, F, Fut>(
+    value: Value,
+    handles_cancel: bool,
+    call: F,
+) -> Result<PreparedCall, serde_json::Error>
+where
+    I: DeserializeOwned + Serialize + Send + 'static,
+    F: FnOnce(I, InvocationHandle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, Failure>> + Send + 'static,
+{
+    let (typed, input) = decode::<I>(value)?;
+    Ok(PreparedCall {
+        input,
+        run: Body::Async {
+            call: Box::new(move |handle| Box::pin(call(typed, handle))),
+            handles_cancel,
+        },
+    })
+}
+
+/// The input struct `I` from JSON (`null` counts as `{}`), and the input
+/// as JSON with its defaults filled in.
+fn decode<I: DeserializeOwned + Serialize>(value: Value) -> Result<(I, Value), serde_json::Error> {
     let value = if value.is_null() {
         Value::Object(Default::default())
     } else {
@@ -234,10 +288,7 @@ where
     };
     let typed: I = serde_json::from_value(value)?;
     let input = serde_json::to_value(&typed)?;
-    Ok(PreparedCall {
-        input,
-        run: Box::new(move |handle| call(typed, handle)),
-    })
+    Ok((typed, input))
 }
 
 #[cfg(test)]

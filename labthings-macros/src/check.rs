@@ -7,15 +7,9 @@ use syn::{FnArg, ImplItemFn, ReceiverKind};
 
 use crate::model::{FieldProperty, Property};
 
-/// Problems any labthings method can have: async, generic, no `&self`.
+/// Problems any labthings method can have: generic, no `&self`.
 pub(crate) fn signature(method: &ImplItemFn, errors: &mut Vec<syn::Error>) {
     let sig = &method.sig;
-    if let Some(asyncness) = sig.asyncness {
-        errors.push(syn::Error::new(
-            asyncness.span(),
-            "labthings methods cannot be `async`: actions already run on their own thread, so write a plain blocking `fn`",
-        ));
-    }
     if !sig.generics.params.is_empty() {
         errors.push(syn::Error::new(
             sig.generics.params.span(),
@@ -111,5 +105,15 @@ pub(crate) fn unique_names(names: impl Iterator<Item = (String, Span)>, errors: 
         } else {
             seen.push(name);
         }
+    }
+}
+
+/// An `#[endpoint]` cannot be `async` (actions, getters, setters and hooks can).
+pub(crate) fn endpoint_not_async(method: &ImplItemFn, errors: &mut Vec<syn::Error>) {
+    if let Some(asyncness) = method.sig.asyncness {
+        errors.push(syn::Error::new(
+            asyncness.span(),
+            "an `#[endpoint]` cannot be `async`: it answers from a blocking thread, so write a plain `fn` (actions, property getters and setters, and start/stop hooks may be `async fn`)",
+        ));
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct ImplModel {
 pub(crate) struct Hook {
     pub method: Ident,
     pub fallible: bool,
+    /// An `async fn`: driven to its end where a blocking hook is called.
+    pub is_async: bool,
 }
 
 /// A computed property: a getter method and maybe its `set_` method.
@@ -91,6 +93,8 @@ pub(crate) struct Property {
     pub name_span: Span,
     /// The getter method.
     pub getter: Ident,
+    /// Whether the getter is an `async fn`.
+    pub getter_async: bool,
     pub docs: Option<String>,
     pub value_ty: Type,
     pub fallible: bool,
@@ -109,6 +113,8 @@ pub(crate) struct Setter {
     pub method: Ident,
     pub value_ty: Type,
     pub fallible: bool,
+    /// Whether it is an `async fn`.
+    pub is_async: bool,
 }
 
 /// An action method.
@@ -130,6 +136,8 @@ pub(crate) struct Action {
     /// The type of its intermediate results: `T` of an
     /// `InvocationHandle<T>` parameter.
     pub intermediate: Option<Type>,
+    /// An `async fn`: run as a task on the server's runtime.
+    pub is_async: bool,
 }
 
 /// An `#[endpoint]` method: an extra resource answering raw bytes.

@@ -211,9 +211,12 @@ pub(crate) fn impl_block(item: &mut ItemImpl, errors: &mut Vec<syn::Error>) -> O
             Role::Action(options) => model
                 .actions
                 .push(action(method, options, docs, cfgs, role_span, errors)),
-            Role::Endpoint(options) => model
-                .endpoints
-                .extend(endpoint(method, options, docs, cfgs, role_span, errors)),
+            Role::Endpoint(options) => {
+                check::endpoint_not_async(method, errors);
+                model
+                    .endpoints
+                    .extend(endpoint(method, options, docs, cfgs, role_span, errors));
+            }
             // attr::role refuses field roles on methods.
             Role::Slot(_) | Role::Stream | Role::Event => {}
         }
@@ -292,6 +295,7 @@ fn action(
         lock,
         reject_when_busy,
         intermediate,
+        is_async: method.sig.asyncness.is_some(),
     }
 }
 
@@ -389,6 +393,7 @@ fn hook(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Hook> {
     Some(Hook {
         method: method.sig.ident.clone(),
         fallible,
+        is_async: method.sig.asyncness.is_some(),
     })
 }
 
@@ -442,6 +447,7 @@ fn getter(
         name,
         name_span,
         getter: ident.clone(),
+        getter_async: method.sig.asyncness.is_some(),
         docs,
         value_ty,
         fallible,
@@ -473,6 +479,7 @@ fn setter(method: &ImplItemFn, errors: &mut Vec<syn::Error>) -> Option<Setter> {
         method: ident.clone(),
         value_ty,
         fallible,
+        is_async: method.sig.asyncness.is_some(),
     })
 }
 

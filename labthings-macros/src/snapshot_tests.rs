@@ -84,6 +84,31 @@ fn action_with_typed_intermediate_results() {
 }
 
 #[test]
+fn async_action_getter_setter_and_hook() {
+    let out = expand_pretty(quote! {
+        impl Thermometer {
+            #[on_start]
+            async fn open(&self) -> Result<(), std::io::Error> { Ok(()) }
+
+            /// The temperature.
+            #[property]
+            async fn temperature(&self) -> f64 { 21.5 }
+
+            async fn set_temperature(&self, value: f64) {}
+
+            /// Record.
+            #[action(lock)]
+            async fn record(&self, count: u32, handle: &InvocationHandle<f64>) -> Vec<f64> { Vec::new() }
+
+            /// Wait, handling cancellation itself.
+            #[action]
+            async fn wait(&self, cancel: CancelHook) -> Result<(), Cancelled> { Ok(()) }
+        }
+    });
+    insta::assert_snapshot!(out);
+}
+
+#[test]
 fn struct_fields_properties_slots_streams_and_events() {
     let out = expand_pretty(quote! {
         /// Autofocus.
@@ -153,8 +178,8 @@ fn errors_are_collected_and_the_item_is_kept() {
             #[slot]
             fn stage(&self) -> &ThingSlot<Stage> { &self.stage }
 
-            #[action]
-            async fn later(&self) {}
+            #[endpoint]
+            async fn later(&self) -> Raw { Raw::text("") }
         }
     });
     // Three problems, three compile_error!s, plus the user's impl and a stub.

@@ -43,6 +43,16 @@ pub async fn start(server: Server) -> TestServer {
     }
 }
 
+/// Serve the lab `build` makes (the mock lab's `mock_lab::build`) with the
+/// default configuration, its settings kept in memory only.
+pub async fn start_lab(build: impl FnOnce(labthings::ServerConfig) -> anyhow::Result<Server>) -> TestServer {
+    let config = labthings::ServerConfig {
+        settings_dir: None,
+        ..labthings::ServerConfig::default()
+    };
+    start(build(config).expect("the lab builds")).await
+}
+
 /// Serve one thing, `thing` as `name`, with the default configuration.
 pub async fn start_thing<T: labthings::Thing>(name: &str, thing: T) -> TestServer {
     start(Server::builder().thing(name, thing).build().expect("build")).await

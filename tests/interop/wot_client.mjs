@@ -322,6 +322,22 @@ const plans = {
     equal(await s.read("best_z"), z, "best_z is what scan returned");
   },
 
+  async thermometer(s) {
+    // An async driver: its start hook, getters, setter and actions are async fns.
+    const identity = await s.read("identity");
+    check(String(identity).startsWith("MOCK-THERMO"), "the async start hook read the instrument's identity", identity);
+    const t = await s.read("temperature");
+    check(t > 20 && t < 23, "an async getter reads a plausible temperature", t);
+    await s.write("averaging", 3);
+    equal(await s.read("averaging"), 3, "an async setter, read back by an async getter");
+    const readings = await s.invoke("record", { count: 3, interval_ms: 10 });
+    equal(readings.length, 3, "an async action returns its readings");
+    const long = s.invoke("wait_until_stable", { tolerance: -1, interval_ms: 50 });
+    long.catch(() => {});
+    await s.cancelRunning("wait_until_stable", long);
+    await s.write("averaging", 1);
+  },
+
   async bench(s) {
     await s.write("count", 10);
     equal(await s.invoke("increment", { by: 3 }), 13, "increment by 3");

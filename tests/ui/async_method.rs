@@ -1,12 +1,18 @@
 use labthings::prelude::*;
 
 #[thing]
-struct Stage;
+struct Camera;
 
 #[thing]
-impl Stage {
+impl Camera {
+    // Actions, getters, setters and hooks may be `async fn`; an endpoint may not.
     #[action]
-    async fn home(&self) {}
+    async fn snap(&self) {}
+
+    #[endpoint]
+    async fn preview(&self) -> Raw {
+        Raw::new("text/plain", "")
+    }
 }
 
 fn main() {}

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::ThingInstance;
 use crate::invocation::InvocationHandle;
 use crate::lock::LockPolicy;
-use crate::outcome::{CallFn, Failure};
+use crate::outcome::{Body, Failure};
 use crate::validation::{InputProblem, integral_floats_as_integers};
 
 /// An action call with its input decoded and bound to the device method,
@@ -26,14 +26,32 @@ pub struct ActionCall {
     /// The hardware lock it declares (the action manager applies its
     /// default lock to an action that declares none).
     pub lock: LockPolicy,
-    run: CallFn,
+    run: Body,
 }
 
 impl ActionCall {
+    /// Whether the action is an `async fn` (the action manager runs it as a
+    /// task on the runtime instead of on a thread of its own).
+    pub fn is_async(&self) -> bool {
+        matches!(self.run, Body::Async { .. })
+    }
+
     /// Run the device method on the calling thread (the action manager calls
-    /// this from the invocation's own thread). Panics become failures.
+    /// this from the invocation's own thread; an `async fn` is driven to
+    /// its end here). Panics become failures.
     pub fn run(self, handle: &InvocationHandle) -> Result<Value, Failure> {
-        super::erased::guarded(|| (self.run)(handle))
+        match self.run {
+            Body::Blocking(call) => super::erased::guarded(|| call(handle)),
+            Body::Async { call, .. } => {
+                let future = call(handle.clone());
+                super::erased::guarded(|| crate::asynchronous::block_on(future))
+            }
+        }
+    }
+
+    /// The call's body, for the action manager to run an `async fn` on the runtime.
+    pub(crate) fn into_body(self) -> Body {
+        self.run
     }
 }
 

@@ -95,6 +95,6 @@ impl<T: Thing> ThingOps for Ops<T> {
 }
 
 /// Call device code, turning a panic into a [`Failure`].
-pub(super) fn guarded<R>(call: impl FnOnce() -> Result<R, Failure>) -> Result<R, Failure> {
+pub(crate) fn guarded<R>(call: impl FnOnce() -> Result<R, Failure>) -> Result<R, Failure> {
     catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| Err(Failure::from_panic(&*payload)))
 }

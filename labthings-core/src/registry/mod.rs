@@ -9,6 +9,7 @@
 mod actions;
 mod endpoints;
 mod erased;
+pub(crate) use erased::guarded;
 mod info;
 mod observe;
 mod persist;
@@ -33,7 +34,7 @@ use crate::settings::SettingsFile;
 use crate::stream::MjpegStream;
 use crate::validation::{SchemaError, Validator};
 
-use erased::{Ops, ThingOps, guarded};
+use erased::{Ops, ThingOps};
 use info::Preparer;
 
 /// One device object served under a name, with compiled schemas.

@@ -230,11 +230,12 @@ fn property(ctx: &Ctx, model: &ImplModel, property: &Property) -> TokenStream {
     let getter = &property.getter;
     let value_ty = &property.value_ty;
     let cfgs = &property.cfgs;
+    let get = completed(ctx, quote!(__thing.#getter()), property.getter_async);
     let read = if property.fallible {
-        quote_spanned!(value_ty.span()=> #private::result_to_output(__thing.#getter()))
+        quote_spanned!(value_ty.span()=> #private::result_to_output(#get))
     } else {
         quote_spanned!(value_ty.span()=> {
-            let __value: #value_ty = __thing.#getter();
+            let __value: #value_ty = #get;
             #private::to_output(&__value)
         })
     };
@@ -243,11 +244,12 @@ fn property(ctx: &Ctx, model: &ImplModel, property: &Property) -> TokenStream {
         Some(setter) => {
             let method = &setter.method;
             let setter_ty = &setter.value_ty;
+            let set = completed(ctx, quote!(__thing.#method(__value)), setter.is_async);
             let call = if setter.fallible {
-                quote!(#private::result_to_unit(__thing.#method(__value)).map_err(#private::WriteError::Failed))
+                quote!(#private::result_to_unit(#set).map_err(#private::WriteError::Failed))
             } else {
                 quote!({
-                    __thing.#method(__value);
+                    #set;
                     ::core::result::Result::Ok(())
                 })
             };
@@ -283,15 +285,28 @@ fn hook(ctx: &Ctx, model: &ImplModel, hook: Option<&Hook>) -> TokenStream {
         return quote!(::core::option::Option::None);
     };
     let method = &hook.method;
+    let call = completed(ctx, quote!(__thing.#method()), hook.is_async);
     let body = if hook.fallible {
-        quote!(#private::result_to_unit(__thing.#method()))
+        quote!(#private::result_to_unit(#call))
     } else {
         quote!({
-            __thing.#method();
+            #call;
             ::core::result::Result::Ok(())
         })
     };
     quote!(::core::option::Option::Some(|__thing: &#ty| #body))
+}
+
+/// `call` as blocking code sees it: an `async fn`'s future is driven to its
+/// end on the server's runtime (getters, setters and hooks are called where
+/// blocking code may wait).
+fn completed(ctx: &Ctx, call: TokenStream, is_async: bool) -> TokenStream {
+    let private = &ctx.private;
+    if is_async {
+        quote!(#private::block_on(#call))
+    } else {
+        call
+    }
 }
 
 /// A compile-time check that a setter takes the type its getter returns,
@@ -343,7 +358,11 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             ..
         } => quote!(&__handle.typed()),
     });
-    let call = quote!(__thing.#method(#(#args),*));
+    let call = if action.is_async {
+        quote!(__thing.#method(#(#args),*).await)
+    } else {
+        quote!(__thing.#method(#(#args),*))
+    };
     let (output_schema, run) = match &action.output {
         Output::Unit => (
             quote!(#private::schema_of::<()>),
@@ -369,6 +388,42 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let input_pattern = if has_input { quote!(__args) } else { quote!(_) };
+    let prepare = if action.is_async {
+        // The future owns the thing (an `Arc`) and the handle it lends.
+        let handles_cancel = action.params.iter().any(|p| {
+            matches!(
+                p,
+                Param::Injected {
+                    kind: Injected::CancelHook,
+                    ..
+                }
+            )
+        });
+        quote! {
+            |__thing: ::std::sync::Arc<#ty>, __value: #private::serde_json::Value| {
+                #private::prepare_async_call(
+                    __value,
+                    #handles_cancel,
+                    move |#input_pattern: #input, __handle: #private::InvocationHandle| async move {
+                        let __thing: &#ty = &__thing;
+                        let __handle = &__handle;
+                        let _ = __handle;
+                        #run
+                    },
+                )
+            }
+        }
+    } else {
+        quote! {
+            |__thing: ::std::sync::Arc<#ty>, __value: #private::serde_json::Value| {
+                #private::prepare_call(__value, move |#input_pattern: #input, __handle: &#private::InvocationHandle| {
+                    let __thing: &#ty = &__thing;
+                    let _ = __handle;
+                    #run
+                })
+            }
+        }
+    };
     let when_busy = if action.reject_when_busy {
         quote!(#private::WhenBusy::Reject)
     } else {
@@ -390,13 +445,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             input_schema: |__generator| __generator.root_schema_for::<#input>(),
             output_schema: #output_schema,
             intermediate_schema: #intermediate_schema,
-            prepare: |__thing: ::std::sync::Arc<#ty>, __value: #private::serde_json::Value| {
-                #private::prepare_call(__value, move |#input_pattern: #input, __handle: &#private::InvocationHandle| {
-                    let __thing: &#ty = &__thing;
-                    let _ = __handle;
-                    #run
-                })
-            },
+            prepare: #prepare,
             retention: #retention,
             lock: #lock,
         }

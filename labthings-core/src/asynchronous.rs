@@ -1,0 +1,86 @@
+//! `async fn` device code: actions run as tasks on the server's tokio
+//! runtime, with the same invocation semantics as blocking ones; getters,
+//! setters and lifecycle hooks are driven to completion where the blocking
+//! ones are called.
+//!
+//! An async action's future is polled with its invocation as the context
+//! (so its log records land in the invocation's log and
+//! [`CancelHook::current`] is its hook), a panic in it ends the invocation
+//! as a `Panic` failure, and its hardware lock is held until it ends. When
+//! the invocation is cancelled, an action that takes a [`CancelHook`]
+//! decides where to stop (it may await [`CancelHook::cancelled`]); any other
+//! is dropped at its next `.await`.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+
+use crate::cancel::CancelHook;
+use crate::context::Context;
+use crate::outcome::Failure;
+
+/// The future of an async action's call, boxed.
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>>;
+
+/// Drive `future` to its end from blocking code: an async getter, setter
+/// or hook where the server calls it (a blocking section of the runtime's
+/// thread, its blocking pool, or a thread it started). On a thread that has
+/// no runtime (a test without one, a poll thread) a small runtime of its
+/// own drives it.
+///
+/// ```
+/// assert_eq!(labthings_core::asynchronous::block_on(async { 6 * 7 }), 42);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(future),
+        // Building one fails only when the system has no file descriptors
+        // or threads left; the panic is contained as any in device code is.
+        Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(future),
+            Err(e) => panic!("no tokio runtime to run async device code on, and none could be made: {e}"),
+        },
+    }
+}
+
+/// `future` polled with `context` as the context of the thread each time.
+pub(crate) fn with_context<F: Future>(context: Context, future: F) -> impl Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    std::future::poll_fn(move |cx| {
+        let _entered = context.clone().enter();
+        future.as_mut().poll(cx)
+    })
+}
+
+/// The body of an async invocation: `call` polled in its context, a panic
+/// turned into a failure, and, unless the action handles cancellation
+/// itself (`handles_cancel`), dropped when `cancel` fires.
+pub(crate) async fn run(
+    context: Context,
+    call: CallFuture,
+    cancel: CancelHook,
+    handles_cancel: bool,
+) -> Result<Value, Failure> {
+    let guarded = AssertUnwindSafe(with_context(context, call))
+        .catch_unwind()
+        .map(|result| result.unwrap_or_else(|payload| Err(Failure::from_panic(&*payload))));
+    if handles_cancel {
+        return guarded.await;
+    }
+    let mut guarded = std::pin::pin!(guarded);
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = guarded.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        match cancelled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Failure::Cancelled)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
