@@ -937,6 +937,46 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => eprintln!("(events not measured: {e:#})"),
         }
+        eprintln!("running: progress reported 100,000 times a second, one SSE observer of the invocation");
+        match live::progress(&targets[0], 100_000.0, seconds).await {
+            Ok(p) => {
+                let only = |v: f64| place(&[(Some(0), Some(v))]);
+                let [mean, p50, p99] = p.cost_ns;
+                row("progress: report cost in device code, mean", "ns", only(mean));
+                row("progress: report cost in device code, p50", "ns", only(p50));
+                row("progress: report cost in device code, p99", "ns", only(p99));
+                row("progress: reports made", "reports/s", only(p.reported_rate));
+                row(
+                    "progress: messages to the invocation's observer",
+                    "msg/s",
+                    only(p.told_rate),
+                );
+                verdicts.push(Verdict::at_most(
+                    "progress: a tight loop of reports costs device code ≤ 1 µs each".to_owned(),
+                    mean,
+                    1000.0,
+                    format!(
+                        "mean {mean:.0} ns (p50 {p50:.0}, p99 {p99:.0}) at {:.0} reports/s",
+                        p.reported_rate
+                    ),
+                ));
+                verdicts.push(Verdict::at_most(
+                    "progress: observers told at most 10 times a second, the end at 100 %".to_owned(),
+                    if p.ended_whole { p.told_rate } else { f64::INFINITY },
+                    10.5,
+                    format!(
+                        "{:.1} messages/s; the last {}",
+                        p.told_rate,
+                        if p.ended_whole {
+                            "completed at 100 %"
+                        } else {
+                            "not completed at 100 %"
+                        }
+                    ),
+                ));
+            }
+            Err(e) => eprintln!("(progress not measured: {e:#})"),
+        }
     }
     if wants("streams") {
         for viewers in [1usize, 10, 50] {

@@ -78,6 +78,29 @@ fn paced(rate: f64, count: u32, cancel: &CancelHook, mut f: impl FnMut(u32)) -> 
     Ok(())
 }
 
+/// Call `f` `count` times, `rate` a second, timing each call.
+fn timed(rate: f64, count: u32, cancel: &CancelHook, mut f: impl FnMut(u32)) -> Result<EmitCost, Cancelled> {
+    let mut costs: Vec<u64> = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(10_000_000));
+    paced(rate, count, cancel, |i| {
+        let before = std::time::Instant::now();
+        f(i);
+        costs.push(u64::try_from(before.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    })?;
+    let mean_ns = costs.iter().map(|c| *c as f64).sum::<f64>() / costs.len().max(1) as f64;
+    costs.sort_unstable();
+    let pick = |p: f64| {
+        costs
+            .get(((costs.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    Ok(EmitCost {
+        mean_ns,
+        p50_ns: pick(0.5),
+        p99_ns: pick(0.99),
+    })
+}
+
 /// Live data for the benchmark: a property, an event and a stream, each fed
 /// by device code at a rate the harness asks for.
 #[thing]
@@ -122,24 +145,22 @@ impl Live {
         #[default(1000)] count: u32,
         cancel: CancelHook,
     ) -> Result<EmitCost, Cancelled> {
-        let mut costs: Vec<u64> = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(10_000_000));
-        paced(rate, count, &cancel, |i| {
-            let before = std::time::Instant::now();
-            self.beat.emit(&u64::from(i));
-            costs.push(u64::try_from(before.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        })?;
-        let mean_ns = costs.iter().map(|c| *c as f64).sum::<f64>() / costs.len().max(1) as f64;
-        costs.sort_unstable();
-        let pick = |p: f64| {
-            costs
-                .get(((costs.len().max(1) - 1) as f64 * p) as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        Ok(EmitCost {
-            mean_ns,
-            p50_ns: pick(0.5),
-            p99_ns: pick(0.99),
+        timed(rate, count, &cancel, |i| self.beat.emit(&u64::from(i)))
+    }
+
+    /// Report this invocation's progress `count` times, `rate` a second (a
+    /// tight loop at a high rate); answers what one report cost in device
+    /// code.
+    #[action]
+    fn progress_loop(
+        &self,
+        #[default(100000.0)] rate: f64,
+        #[default(100000)] count: u32,
+        handle: &InvocationHandle,
+    ) -> Result<EmitCost, Cancelled> {
+        let total = f64::from(count.max(1));
+        timed(rate, count, &handle.cancel_hook(), |i| {
+            handle.progress(f64::from(i + 1) / total)
         })
     }
 

@@ -81,6 +81,21 @@ async fn a_started_invocation_has_a_status_a_log_and_can_be_cancelled() {
         log.iter().any(|r| r.message.contains("moving by [1000, 0, 0]")),
         "{log:?}"
     );
+    // The handle says how far the move is, and the time left.
+    let progress = loop {
+        if let Some(p) = invocation.progress().await.expect("progress")
+            && p.fraction > 0.0
+        {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "the move reports progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(progress.fraction < 1.0, "{progress:?}");
+    assert!(
+        progress.remaining_estimated && progress.remaining_seconds.is_some(),
+        "{progress:?}"
+    );
     invocation.cancel().await.expect("cancel");
     match invocation.await {
         Err(ClientError::Cancelled) => {}

@@ -365,6 +365,69 @@ pub(crate) async fn events(target: &Target, subscribers: usize, rate: f64, secon
     })
 }
 
+/// What the progress scenario measured.
+#[derive(Debug)]
+pub(crate) struct Progressed {
+    /// What one `handle.progress` cost device code: mean, p50, p99 (ns).
+    pub(crate) cost_ns: [f64; 3],
+    /// Reports made per second.
+    pub(crate) reported_rate: f64,
+    /// Messages an SSE observer of the invocation got per second while it ran.
+    pub(crate) told_rate: f64,
+    /// Whether the last message showed the invocation completed at 100 %.
+    pub(crate) ended_whole: bool,
+}
+
+/// Device code reports progress `rate` times a second for `seconds` while
+/// an SSE observer follows the invocation (`/action_invocations/{id}/observe`)
+/// to its end.
+pub(crate) async fn progress(target: &Target, rate: f64, seconds: f64) -> anyhow::Result<Progressed> {
+    let count = (rate * seconds).round().max(1.0) as u64;
+    let (status, body) = post(
+        target.addr,
+        "/live/progress_loop",
+        format!(r#"{{"rate": {rate}, "count": {count}}}"#),
+    )
+    .await?;
+    if status != 201 {
+        bail!("POST /live/progress_loop answered {status}");
+    }
+    let invocation: serde_json::Value = serde_json::from_slice(&body)?;
+    let id = invocation["id"].as_str().context("an invocation id")?;
+    let started = Instant::now();
+    let mut stream = open_stream(target.addr, &format!("/action_invocations/{id}/observe"))
+        .await?
+        .into_body();
+    let mut text = Vec::new();
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs_f64(seconds + 10.0), stream.frame())
+        .await
+        .context("the invocation's stream ends")?
+    {
+        if let Some(data) = frame?.data_ref() {
+            text.extend_from_slice(data);
+        }
+    }
+    let running = started.elapsed().as_secs_f64();
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&text)
+        .split("\n\n")
+        .filter_map(|m| m.strip_prefix("data: "))
+        .filter_map(|m| serde_json::from_str(m).ok())
+        .collect();
+    let last = messages.last().context("at least the final state")?;
+    let figure = |name: &str| {
+        last["output"][name]
+            .as_f64()
+            .with_context(|| format!("{name} in {last}"))
+    };
+    Ok(Progressed {
+        cost_ns: [figure("mean_ns")?, figure("p50_ns")?, figure("p99_ns")?],
+        reported_rate: count as f64 / running,
+        // The first message is the state at subscription, the last the end.
+        told_rate: messages.len().saturating_sub(2) as f64 / running,
+        ended_whole: last["status"] == "completed" && last["progress"]["fraction"] == 1.0,
+    })
+}
+
 /// What the stream scenario measured.
 #[derive(Debug)]
 pub(crate) struct Streamed {

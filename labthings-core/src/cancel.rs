@@ -195,7 +195,10 @@ mod tests {
             canceller.cancel();
         });
         let started = Instant::now();
-        assert_eq!(runtime.block_on(hook.sleep_async(Duration::from_secs(3600))), Err(Cancelled));
+        assert_eq!(
+            runtime.block_on(hook.sleep_async(Duration::from_secs(3600))),
+            Err(Cancelled)
+        );
         assert!(started.elapsed() < Duration::from_secs(60));
         // Already cancelled: returns at once.
         runtime.block_on(hook.cancelled());
