@@ -499,6 +499,17 @@ struct Beeper {
 
 #[thing]
 impl Beeper {
+    /// Crawl in four steps of 300 ms, saying how far it is after the first three.
+    #[action]
+    fn crawl(&self, handle: &InvocationHandle) {
+        for step in 1..=4 {
+            std::thread::sleep(Duration::from_millis(300));
+            if step < 4 {
+                handle.progress(f64::from(step) / 4.0);
+            }
+        }
+    }
+
     /// Beep `count` times.
     #[action]
     fn beep(&self, count: u32) {
@@ -532,6 +543,43 @@ async fn events_are_published_to_their_topic() {
             "labthings/lab1/beeper/events/beeped 200",
             "labthings/lab1/beeper/events/beeped 300"
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocations_progress_is_published_with_its_updates() {
+    let broker = Broker::start();
+    let server = start(
+        with_mqtt(mqtt_config(&broker, "lab1"))
+            .thing("beeper", Beeper::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let td = broker.subscribe("watcher", "labthings/lab1/beeper/td", 1, 10);
+    assert_eq!(blocking(move || lines(td)).await.len(), 1);
+    // pending, running, three progress updates, completed.
+    let updates = broker.subscribe("watcher", "labthings/lab1/beeper/actions/crawl/invocations", 6, 15);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = server.post("/beeper/crawl?return=output", json!({})).await;
+    assert_eq!(status, 200);
+    let updates: Vec<Value> = blocking(move || lines(updates))
+        .await
+        .iter()
+        .filter_map(|line| line.split_once(' '))
+        .filter_map(|(_, json)| serde_json::from_str(json).ok())
+        .collect();
+    let fractions: Vec<f64> = updates
+        .iter()
+        .filter(|u| u["status"] == "running")
+        .filter_map(|u| u["progress"]["fraction"].as_f64())
+        .collect();
+    assert_eq!(fractions, [0.25, 0.5, 0.75], "{updates:?}");
+    let last = updates.last().expect("updates");
+    assert_eq!(
+        (&last["status"], &last["progress"]["fraction"]),
+        (&json!("completed"), &json!(1.0)),
+        "{last}"
     );
 }
 
