@@ -179,7 +179,17 @@ impl Mixed {
         tokio::task::yield_now().await;
         42
     }
+
+    /// An async getter polled while observed (on the poll thread, which
+    /// has no runtime of the server's).
+    #[property(poll_ms = 20)]
+    async fn ticks(&self) -> u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        TICKS.fetch_add(1, Ordering::SeqCst)
+    }
 }
+
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_async_mix_in_one_thing_and_an_async_panic_is_contained() {
@@ -230,4 +240,21 @@ async fn sync_and_async_mix_in_one_thing_and_an_async_panic_is_contained() {
     );
     // The server goes on.
     assert_eq!(server.get("/mixed/answer").await, (200, json!(42)));
+
+    // A polled async getter is observed: its changing values arrive.
+    let mut observed = server
+        .client
+        .get(server.at("/mixed/ticks/observe"))
+        .send()
+        .await
+        .expect("observe");
+    let mut text = String::new();
+    while text.matches("data:").count() < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), observed.chunk())
+            .await
+            .expect("values within 10 s")
+            .expect("no error")
+            .expect("the stream goes on");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }
