@@ -180,8 +180,8 @@ impl Mixed {
         42
     }
 
-    /// An async getter polled while observed (on the poll thread, which
-    /// has no runtime of the server's).
+    /// An async getter polled while observed (from the poll thread, on the
+    /// server's runtime).
     #[property(poll_ms = 20)]
     async fn ticks(&self) -> u64 {
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -28,8 +28,8 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send
 
 /// Drive `future` to its end from blocking code: an async getter, setter
 /// or hook where the server calls it (a blocking section of the runtime's
-/// thread, its blocking pool, or a thread it started). On a thread that has
-/// no runtime (a test without one, a poll thread) a small runtime of its
+/// thread, its blocking pool, or a polling thread it started). On a thread
+/// that has no runtime (a test without a server) a small runtime of its
 /// own drives it.
 ///
 /// ```

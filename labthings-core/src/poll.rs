@@ -43,6 +43,10 @@ impl Pollers {
     pub(crate) fn start(things: &[Arc<ThingInstance>], hub: &Hub) -> Self {
         let control = Arc::new(Control::default());
         let mut threads = Vec::new();
+        // The server starts the lab from its runtime's blocking pool: an
+        // async getter polled here runs on that runtime (else block_on
+        // would make a runtime for each read).
+        let runtime = tokio::runtime::Handle::try_current().ok();
         for thing in things {
             for (index, property) in thing.properties().iter().enumerate() {
                 let Some(interval) = property.poll else { continue };
@@ -56,10 +60,13 @@ impl Pollers {
                     control: control.clone(),
                     reading: reading.clone(),
                 };
+                let runtime = runtime.clone();
                 match std::thread::Builder::new()
                     .name(format!("poll-{label}"))
-                    .spawn(move || poller.run())
-                {
+                    .spawn(move || {
+                        let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                        poller.run()
+                    }) {
                     Ok(handle) => threads.push((label, reading, handle)),
                     Err(e) => tracing::error!("cannot start polling {label}: {e}; it will not be observed"),
                 }

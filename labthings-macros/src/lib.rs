@@ -8,7 +8,10 @@
 //! description. In the impl block, `#[property]` marks a getter (a method
 //! `set_{getter}` is its setter), `#[action]` a method run as a tracked
 //! invocation, `#[endpoint]` an extra resource answering raw bytes, and
-//! `#[on_start]`/`#[on_stop]` the lifecycle hooks. For each action it
+//! `#[on_start]`/`#[on_stop]` the lifecycle hooks. Actions, getters, setters
+//! and hooks may be `async fn` (run on the server's tokio runtime); an
+//! action's `&InvocationHandle<T>` parameter declares the type `T` of its
+//! intermediate results. For each action it
 //! generates an input struct named `{Type}{Action}Input` (e.g.
 //! `StageMoveRelativeInput`), for each endpoint a parameter struct
 //! `{Type}{Endpoint}Params`, with the method's visibility.
