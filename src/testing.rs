@@ -62,9 +62,34 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Things served by no server, for tests of device code. Their `on_start`
 /// hooks ran when it was built; dropping it cancels what still runs and
 /// runs their `on_stop` hooks.
+///
+/// It has a tokio runtime of its own for `async fn` device code (hooks,
+/// getters, setters and actions), and calls device code from threads of
+/// its own: so it works the same from a plain `#[test]` and from a
+/// `#[tokio::test]` of either flavor, and what an async start hook opens
+/// (a socket, a serial port) lives as long as the lab.
 #[derive(Debug)]
 pub struct TestLab {
     lab: Lab,
+    /// Taken only when the lab is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Run `f` on a thread of its own with `runtime` entered, so async device
+/// code it calls runs there, whatever runtime (if any) the caller's thread
+/// belongs to; a panic in `f` is the caller's.
+fn on_runtime<R: Send>(runtime: &tokio::runtime::Handle, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("testlab".into())
+            .spawn_scoped(scope, || {
+                let _entered = runtime.enter();
+                f()
+            })
+            .expect("a thread to call device code from (the system has none left)")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Collects the things of a [`TestLab`].
@@ -102,10 +127,19 @@ impl TestLabBuilder {
     /// Check the things, fill their slots and run their `on_start` hooks.
     pub fn build(self) -> Result<TestLab, String> {
         crate::init_test_tracing();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("testlab-runtime")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no runtime for async device code: {e}"))?;
         let things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
         let lab = Lab::new(things, &self.connections, None, self.config).map_err(|e| e.to_string())?;
-        lab.start()?;
-        Ok(TestLab { lab })
+        on_runtime(runtime.handle(), || lab.start())?;
+        Ok(TestLab {
+            lab,
+            runtime: Some(runtime),
+        })
     }
 }
 
@@ -140,6 +174,14 @@ impl TestLab {
         self.lab.things().iter().find(|t| t.name() == name)
     }
 
+    /// The handle of the lab's runtime (present until the lab is dropped).
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.runtime {
+            Some(runtime) => runtime.handle().clone(),
+            None => unreachable!("the runtime is taken only when the lab is dropped"),
+        }
+    }
+
     /// The lab itself (its manager, thing states, ...).
     pub fn lab(&self) -> &Lab {
         &self.lab
@@ -167,7 +209,8 @@ impl TestLab {
                 .collect::<Vec<_>>()
                 .join("; "),
         })?;
-        self.lab.manager().invoke(call).map_err(|e| e.to_string())
+        // Invoked on the lab's runtime: an async action runs there.
+        on_runtime(&self.handle(), || self.lab.manager().invoke(call)).map_err(|e| e.to_string())
     }
 
     /// Call `thing`'s `action` with `input` and wait for it to end (at most
@@ -198,14 +241,14 @@ impl TestLab {
         let (instance, index) = self
             .property(thing, property)
             .map_err(|detail| Failure::BadRequest { detail })?;
-        instance.read_property(index)
+        on_runtime(&self.handle(), || instance.read_property(index))
     }
 
     /// Write `thing`'s `property` from JSON, as a client would (checked
     /// against its schema, through its setter).
     pub fn write(&self, thing: &str, property: &str, value: Value) -> Result<(), String> {
         let (instance, index) = self.property(thing, property)?;
-        instance.write_property(index, value).map_err(|e| format!("{e:?}"))
+        on_runtime(&self.handle(), || instance.write_property(index, value)).map_err(|e| format!("{e:?}"))
     }
 
     /// The thing `thing` and the number of its property `property`, or
@@ -223,8 +266,14 @@ impl TestLab {
 
 impl Drop for TestLab {
     fn drop(&mut self) {
-        self.lab.finish_invocations(Duration::from_secs(1));
-        self.lab.stop();
+        let Some(runtime) = self.runtime.take() else { return };
+        on_runtime(runtime.handle(), || {
+            self.lab.finish_invocations(Duration::from_secs(1));
+            self.lab.stop();
+        });
+        // Without waiting (allowed from async code too, as in a
+        // `#[tokio::test]`): the invocations have ended and the hooks ran.
+        runtime.shutdown_background();
     }
 }
 

@@ -136,3 +136,27 @@ fn async_device_code_runs_without_a_server_or_a_runtime() {
     assert_eq!(done.output.as_ref().and_then(|o| o.as_array()).map(Vec::len), Some(3));
     assert_eq!(done.log.len(), 3, "{:?}", done.log);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_device_code_runs_from_a_single_threaded_tokio_test() {
+    // A user's #[tokio::test]: this thread is the runtime's only one, so the
+    // async getters cannot be driven on it.
+    let lab = TestLab::builder()
+        .thing("thermometer", mock_lab::Thermometer::default())
+        .build()
+        .expect("the thermometer starts");
+    assert!(lab.read("thermometer", "temperature").is_ok_and(|t| t.is_f64()));
+    assert_eq!(lab.write("thermometer", "averaging", json!(2)), Ok(()));
+    // An async action runs on the lab's runtime while this thread waits.
+    let done = lab.call("thermometer", "record", json!({"count": 2, "interval_ms": 1}));
+    assert_eq!(done.status, InvocationStatus::Completed, "{:?}", done.error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_device_code_runs_from_a_multi_threaded_tokio_test() {
+    let lab = TestLab::builder()
+        .thing("thermometer", mock_lab::Thermometer::default())
+        .build()
+        .expect("the thermometer starts");
+    assert!(lab.read("thermometer", "temperature").is_ok_and(|t| t.is_f64()));
+}

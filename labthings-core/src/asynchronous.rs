@@ -28,15 +28,24 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send
 
 /// Drive `future` to its end from blocking code: an async getter, setter
 /// or hook where the server calls it (a blocking section of the runtime's
-/// thread, its blocking pool, or a polling thread it started). On a thread
-/// that has no runtime (a test without a server) a small runtime of its
-/// own drives it.
+/// thread, its blocking pool, or a polling thread it started), on the
+/// runtime of that thread. On a worker of a multi-thread runtime it first
+/// hands the worker's other tasks to another thread
+/// (`tokio::task::block_in_place`). On a thread that has no runtime (a test
+/// without a server) a small runtime of its own drives it. It cannot wait
+/// on the thread of a current-thread runtime (that thread would have to
+/// drive the future too): `labthings::testing::TestLab` calls device code
+/// from threads of its own for that reason.
 ///
 /// ```
 /// assert_eq!(labthings_core::asynchronous::block_on(async { 6 * 7 }), 42);
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    match tokio::runtime::Handle::try_current() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(future))
+        }
         Ok(handle) => handle.block_on(future),
         // Building one fails only when the system has no file descriptors
         // or threads left; the panic is contained as any in device code is.
