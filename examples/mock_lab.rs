@@ -552,6 +552,7 @@ impl Thermometer {
     async fn close(&self) {
         let _ = self.query("BYE").await;
         *self.port.lock().await = None;
+        tracing::info!("thermometer disconnected");
     }
 
     /// The temperature now.

@@ -112,6 +112,34 @@ async fn sigterm_cancels_a_move_waited_on_with_return_output() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_running_async_action_and_runs_its_async_stop_hook() {
+    let lab = ServerProcess::start("mock_lab", &[]);
+    let client = reqwest::Client::new();
+    // 1,000 readings 100 ms apart: 100 s if nothing stops it.
+    let waiting = client
+        .post(lab.at("/thermometer/record?return=output"))
+        .json(&json!({"count": 1000, "interval_ms": 100}))
+        .send();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
+    let answer = tokio::time::timeout(EXIT_WITHIN, waiting)
+        .await
+        .expect("the waiting call is answered in time")
+        .expect("joined")
+        .expect("an answer");
+    assert_eq!(answer.status(), 500);
+    let problem: Value = answer.json().await.expect("problem details");
+    assert_eq!(problem["title"], "InvocationCancelledError", "{problem}");
+    let stderr = terminated.await.expect("checked");
+    assert!(
+        stderr.contains("thermometer disconnected"),
+        "the async stop hook ran; stderr:
+{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_starts_none_of_the_moves_queued_on_the_stage_lock() {
     let lab = ServerProcess::start("mock_lab", &[]);
     let client = reqwest::Client::new();
