@@ -13,9 +13,8 @@ mod mock_lab;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, start, start_lab};
+use common::{TestServer, start_lab, start_thing};
 use labthings::prelude::*;
-use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
 async fn lab() -> TestServer {
@@ -200,17 +199,7 @@ static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_async_mix_in_one_thing_and_an_async_panic_is_contained() {
-    let server = start(
-        Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                ..ServerConfig::default()
-            })
-            .thing("mixed", Mixed::default())
-            .build()
-            .expect("build"),
-    )
-    .await;
+    let server = start_thing("mixed", Mixed::default()).await;
     // Requests are answered once the start hooks have run.
     assert_eq!(server.get("/mixed/ready").await.1, json!(true));
     assert!(STARTED.load(Ordering::SeqCst), "the async start hook ran");

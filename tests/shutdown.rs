@@ -81,14 +81,14 @@ async fn sigterm_closes_a_websocket_and_exits() {
     terminated.await.expect("checked");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_cancels_a_move_waited_on_with_return_output() {
+/// POST `body` to `path` with `?return=output` on the mock lab, SIGTERM it
+/// half a second later, and check the waiting caller gets its cancelled
+/// answer in time and the lab exits with its stop hooks run; its stderr.
+async fn sigterm_while_waiting_on(path: &str, body: Value) -> String {
     let lab = ServerProcess::start("mock_lab", &[]);
-    let client = reqwest::Client::new();
-    // 1,500 steps of 10 ms: 15 s if nothing stops it.
-    let waiting = client
-        .post(lab.at("/stage/move_relative?return=output"))
-        .json(&json!({"x": 1500}))
+    let waiting = reqwest::Client::new()
+        .post(lab.at(&format!("{path}?return=output")))
+        .json(&body)
         .send();
     let waiting = tokio::spawn(waiting);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -101,7 +101,13 @@ async fn sigterm_cancels_a_move_waited_on_with_return_output() {
     assert_eq!(answer.status(), 500);
     let problem: Value = answer.json().await.expect("problem details");
     assert_eq!(problem["title"], "InvocationCancelledError", "{problem}");
-    let stderr = terminated.await.expect("checked");
+    terminated.await.expect("checked")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_move_waited_on_with_return_output() {
+    // 1,500 steps of 10 ms: 15 s if nothing stops it.
+    let stderr = sigterm_while_waiting_on("/stage/move_relative", json!({"x": 1500})).await;
     let position = stderr
         .split("stage disconnected at [")
         .nth(1)
@@ -113,29 +119,11 @@ async fn sigterm_cancels_a_move_waited_on_with_return_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_cancels_a_running_async_action_and_runs_its_async_stop_hook() {
-    let lab = ServerProcess::start("mock_lab", &[]);
-    let client = reqwest::Client::new();
     // 1,000 readings 100 ms apart: 100 s if nothing stops it.
-    let waiting = client
-        .post(lab.at("/thermometer/record?return=output"))
-        .json(&json!({"count": 1000, "interval_ms": 100}))
-        .send();
-    let waiting = tokio::spawn(waiting);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let terminated = tokio::task::spawn_blocking(move || terminate_and_check(lab));
-    let answer = tokio::time::timeout(EXIT_WITHIN, waiting)
-        .await
-        .expect("the waiting call is answered in time")
-        .expect("joined")
-        .expect("an answer");
-    assert_eq!(answer.status(), 500);
-    let problem: Value = answer.json().await.expect("problem details");
-    assert_eq!(problem["title"], "InvocationCancelledError", "{problem}");
-    let stderr = terminated.await.expect("checked");
+    let stderr = sigterm_while_waiting_on("/thermometer/record", json!({"count": 1000, "interval_ms": 100})).await;
     assert!(
         stderr.contains("thermometer disconnected"),
-        "the async stop hook ran; stderr:
-{stderr}"
+        "the async stop hook ran; stderr:\n{stderr}"
     );
 }
 

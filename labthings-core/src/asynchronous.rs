@@ -14,7 +14,6 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::task::Poll;
 
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -56,40 +55,30 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// `future` polled with `context` as the context of the thread each time.
-pub(crate) fn with_context<F: Future>(context: Context, future: F) -> impl Future<Output = F::Output> {
-    let mut future = Box::pin(future);
-    std::future::poll_fn(move |cx| {
-        let _entered = context.clone().enter();
-        future.as_mut().poll(cx)
-    })
-}
-
-/// The body of an async invocation: `call` polled in its context, a panic
-/// turned into a failure, and, unless the action handles cancellation
-/// itself (`handles_cancel`), dropped when `cancel` fires.
+/// The body of an async invocation: `call` polled with `context` as the
+/// context of the thread each time, a panic turned into a failure, and,
+/// unless the action handles cancellation itself (`handles_cancel`),
+/// dropped when `cancel` fires.
 pub(crate) async fn run(
     context: Context,
-    call: CallFuture,
+    mut call: CallFuture,
     cancel: CancelHook,
     handles_cancel: bool,
 ) -> Result<Value, Failure> {
-    let guarded = AssertUnwindSafe(with_context(context, call))
+    let in_context = std::future::poll_fn(move |cx| {
+        let _entered = context.clone().enter();
+        call.as_mut().poll(cx)
+    });
+    let guarded = AssertUnwindSafe(in_context)
         .catch_unwind()
         .map(|result| result.unwrap_or_else(|payload| Err(Failure::from_panic(&*payload))));
     if handles_cancel {
         return guarded.await;
     }
-    let mut guarded = std::pin::pin!(guarded);
-    let mut cancelled = std::pin::pin!(cancel.cancelled());
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(result) = guarded.as_mut().poll(cx) {
-            return Poll::Ready(result);
-        }
-        match cancelled.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Failure::Cancelled)),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+    let cancelled = std::pin::pin!(cancel.cancelled());
+    // The call is polled first: a result ready with the cancellation wins.
+    match futures_util::future::select(std::pin::pin!(guarded), cancelled).await {
+        futures_util::future::Either::Left((result, _)) => result,
+        futures_util::future::Either::Right(_) => Err(Failure::Cancelled),
+    }
 }
