@@ -175,10 +175,14 @@ pub(crate) fn invocation(
 ) -> Response {
     let id = invocation.id();
     let render = move |invocation: &labthings_core::Invocation| -> (Bytes, bool) {
+        // Whether it had finished before the JSON is made: the JSON then
+        // shows the end. (Read after, an end in between would close the
+        // stream on a message that still says running.)
+        let finished = invocation.status().is_finished();
         let json = crate::render::invocation_json(invocation, &base, true);
         let mut chunk = BytesMut::new();
         write_message(&mut chunk, &Payload::from(json));
-        (chunk.freeze(), invocation.status().is_finished())
+        (chunk.freeze(), finished)
     };
     // State: the receiver, whether the first message is sent, whether the
     // last one is.
