@@ -247,6 +247,9 @@ async fn operators_operate_where_their_role_allows() {
     .await;
     assert_eq!(status, 201, "{slow}");
     let path = format!("/action_invocations/{}", slow["id"].as_str().expect("an id"));
+    // The invocation's SSE stream asks for credentials like every other route.
+    let (status, body) = send(&lab, Who::Nobody, Method::GET, &format!("{path}/observe"), None).await;
+    assert_eq!(status, 401, "{body}");
     let (status, body) = send(&lab, Who::Bob, Method::DELETE, &path, None).await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = send(&lab, Who::Alice, Method::DELETE, &path, None).await;
