@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::context::{LabLink, StatesFn};
+use crate::device::{DeviceCallError, DeviceCalls, DeviceConfig};
 use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
@@ -79,6 +80,11 @@ pub struct Lab {
     stopped: Mutex<bool>,
     /// The pollers of `poll_ms` getters, from [`Lab::start`] to [`Lab::stop`].
     pollers: Mutex<Option<Pollers>>,
+    /// How many things, from the first, have started (their stop hooks
+    /// are the ones to run).
+    started: Mutex<usize>,
+    /// Where device code runs when a client asks for it.
+    device: DeviceCalls,
 }
 
 impl Lab {
@@ -115,12 +121,26 @@ impl Lab {
         }));
         let server_lock = served.first().map(|thing| thing.server_lock().clone());
         manager.set_lab(LabLink { states, server_lock });
+        let device = DeviceCalls::new(served.iter().map(|t| t.name()), DeviceConfig::default());
         Ok(Self {
             things: served,
             manager,
             stopped: Mutex::new(false),
             pollers: Mutex::new(None),
+            started: Mutex::new(0),
+            device,
         })
+    }
+
+    /// Call device code with these limits instead of the defaults.
+    pub fn with_device(mut self, config: DeviceConfig) -> Self {
+        self.device = DeviceCalls::new(self.things.iter().map(|t| t.name()), config);
+        self
+    }
+
+    /// Where device code runs, with its time limits and slots.
+    pub fn device(&self) -> &DeviceCalls {
+        &self.device
     }
 
     /// The things, in the order they were added.
@@ -141,38 +161,159 @@ impl Lab {
     /// Run every thing's `#[on_start]` hook in order, then start polling
     /// the `poll_ms` getters. If a hook fails, the things already started
     /// are stopped, and the error names the thing and what went wrong.
+    /// Device code runs on the calling thread: a server uses
+    /// [`start_things`](Self::start_things) instead.
     pub fn start(&self) -> Result<(), String> {
-        for (started, thing) in self.things.iter().enumerate() {
+        for (index, thing) in self.things.iter().enumerate() {
             if let Err(failure) = thing.start() {
                 tracing::error!("thing `{}` failed to start: {failure}", thing.name());
-                stop_in_reverse(&self.things[..started]);
+                self.stop();
                 return Err(format!(
                     "thing `{}` failed to start: {}",
                     thing.name(),
                     failure.detail()
                 ));
             }
+            *self.started.lock() = index + 1;
         }
-        let pollers = Pollers::start(&self.things, self.manager.hub());
+        self.start_polling();
+        Ok(())
+    }
+
+    /// [`start`](Self::start) on the device runtime, each hook given at
+    /// most the configured [`start_timeout`](DeviceConfig::start_timeout):
+    /// a hook that has not returned by then fails the start (and goes on in
+    /// its thread), and the things already started are stopped. Dropping
+    /// the future between hooks starts no more; [`stop_things`](Self::stop_things)
+    /// stops those that started.
+    pub async fn start_things(&self) -> Result<(), String> {
+        if let Some(handle) = self.device.handle() {
+            self.manager.set_runtime(handle);
+        }
+        let timeout = self.device.config().start_timeout;
+        for (index, thing) in self.things.iter().enumerate() {
+            let starting = thing.clone();
+            let started = self
+                .device
+                .call_hook(thing.name(), "on_start", timeout, move || starting.start())
+                .await;
+            let failure = match started {
+                Ok(Ok(())) => {
+                    *self.started.lock() = index + 1;
+                    continue;
+                }
+                Ok(Err(failure)) => failure.detail(),
+                Err(DeviceCallError::TimedOut { after, .. }) => format!(
+                    "its start hook did not return within {} s (the device may be hung or disconnected)",
+                    after.as_secs_f64()
+                ),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!("thing `{}` failed to start: {failure}", thing.name());
+            if let Err(stopping) = self.stop_things(timeout.min(Duration::from_secs(5))).await {
+                tracing::error!("{stopping}");
+            }
+            return Err(format!("thing `{}` failed to start: {failure}", thing.name()));
+        }
+        let lab_things = self.things.clone();
+        let hub = self.manager.hub().clone();
+        // Started on the device runtime, so async getters are polled there.
+        let pollers = self
+            .device
+            .call_hook("", "polling", timeout, move || Pollers::start(&lab_things, &hub))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.keep_pollers(pollers);
+        Ok(())
+    }
+
+    fn start_polling(&self) {
+        self.keep_pollers(Pollers::start(&self.things, self.manager.hub()));
+    }
+
+    fn keep_pollers(&self, pollers: Pollers) {
         if pollers.len() > 0 {
             tracing::debug!(count = pollers.len(), "polling observable getters");
         }
         *self.pollers.lock() = Some(pollers);
-        Ok(())
     }
 
-    /// Stop polling, then run every thing's `#[on_stop]` hook, in reverse
-    /// order, unless they have run.
+    /// Stop polling, then run the `#[on_stop]` hook of every thing that
+    /// started, in reverse order, unless they have run. Device code runs on
+    /// the calling thread, and waits as long as it takes: a server uses
+    /// [`stop_things`](Self::stop_things) instead.
     pub fn stop(&self) {
         if let Some(pollers) = self.pollers.lock().take() {
             pollers.stop();
         }
+        let Some(started) = self.take_started() else { return };
+        for thing in self.things[..started].iter().rev() {
+            if let Err(failure) = thing.stop() {
+                tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
+            }
+        }
+    }
+
+    /// How many things started, the first time the stop hooks are asked for.
+    fn take_started(&self) -> Option<usize> {
         let mut stopped = self.stopped.lock();
         if *stopped {
-            return;
+            return None;
         }
         *stopped = true;
-        stop_in_reverse(&self.things);
+        Some((*self.started.lock()).min(self.things.len()))
+    }
+
+    /// [`stop`](Self::stop) on the device runtime, within `within` in all,
+    /// whatever device code is stuck: each stop hook in turn is waited for
+    /// at most its share of the time left, then the next runs (a hook that
+    /// overran goes on in its thread). An error lists every hook that
+    /// failed, panicked or did not return in time.
+    pub async fn stop_things(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        let pollers = self.pollers.lock().take();
+        if let Some(pollers) = pollers {
+            let share = within / 4;
+            if self
+                .device
+                .call_hook("", "polling", share, move || pollers.stop())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a polled getter did not return while polling stopped");
+            }
+        }
+        let Some(started) = self.take_started() else {
+            return Ok(());
+        };
+        let mut failures = Vec::new();
+        let to_stop = &self.things[..started];
+        for (done, thing) in to_stop.iter().rev().enumerate() {
+            let left = u32::try_from(to_stop.len() - done).unwrap_or(u32::MAX).max(1);
+            let share = deadline.saturating_duration_since(Instant::now()) / left;
+            let stopping = thing.clone();
+            let stopped = self
+                .device
+                .call_hook(thing.name(), "on_stop", share, move || stopping.stop())
+                .await;
+            let failure = match stopped {
+                Ok(Ok(())) => continue,
+                Ok(Err(failure)) => format!("thing `{}` failed to stop cleanly: {failure}", thing.name()),
+                Err(DeviceCallError::TimedOut { after, .. }) => format!(
+                    "thing `{}`: its stop hook did not return within {:.1} s",
+                    thing.name(),
+                    after.as_secs_f64()
+                ),
+                Err(e) => format!("thing `{}`: its stop hook could not run: {e}", thing.name()),
+            };
+            tracing::error!("{failure}");
+            failures.push(failure);
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     }
 
     /// Close the manager (pending invocations end as cancelled first, then
@@ -205,15 +346,6 @@ fn states_of(
     things
         .map(|thing| (thing.name().to_owned(), thing.thing_state()))
         .collect()
-}
-
-/// Run the stop hooks of `things` in reverse order, logging failures.
-fn stop_in_reverse(things: &[Arc<ThingInstance>]) {
-    for thing in things.iter().rev() {
-        if let Err(failure) = thing.stop() {
-            tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
-        }
-    }
 }
 
 /// Fill every `#[slot]`: from an explicit connection, or the one Thing of

@@ -147,6 +147,9 @@ struct Shared {
     closed: AtomicBool,
     /// What device code may ask of the lab ([`crate::context`]).
     lab: OnceLock<LabLink>,
+    /// Where `async fn` actions run (the lab's device runtime), once the
+    /// lab says; until then, on the runtime they are invoked from.
+    runtime: OnceLock<tokio::runtime::Handle>,
     /// Tells observers of progress reports, a few times a second at most.
     updates: Arc<Updates>,
 }
@@ -268,6 +271,7 @@ impl ActionManager {
                 threads,
                 active: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
+                runtime: OnceLock::new(),
                 lab: OnceLock::new(),
             }),
         }
@@ -277,6 +281,13 @@ impl ActionManager {
     /// is made; later calls change nothing).
     pub fn set_lab(&self, lab: LabLink) {
         let _ = self.shared.lab.set(lab);
+    }
+
+    /// Run `async fn` actions on `runtime` from now on, apart from the
+    /// runtime that serves requests (the lab sets its device runtime when
+    /// it starts; later calls change nothing).
+    pub fn set_runtime(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.shared.runtime.set(runtime);
     }
 
     /// Where status changes (and, through the server, property changes and
@@ -383,7 +394,7 @@ impl ActionManager {
             shared: shared.clone(),
             call,
             invocation: invocation.clone(),
-            runtime: tokio::runtime::Handle::try_current().ok(),
+            runtime: (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok()),
         };
         match (held, wait_for) {
             (Some(guard), _) => job.dispatch(Some(guard)),

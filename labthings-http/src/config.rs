@@ -130,6 +130,15 @@ pub struct ServerConfig {
     /// How the server makes itself found: DNS-SD (default off).
     /// Configuration files: the `[discovery]` table.
     pub discovery: crate::DiscoveryConfig,
+    /// How long a request waits for device code (a getter, setter or
+    /// endpoint: 30 s, then 504 naming the thing and the affordance; per
+    /// thing or affordance in `timeouts`), how many calls into one thing
+    /// may be under way (16), and how long each `#[on_start]` may take
+    /// (60 s). Device code runs on a runtime of its own, never on the one
+    /// that serves requests. Configuration files: `device_timeout_s`,
+    /// `device_timeouts_s`, `device_calls_per_thing` and `start_timeout_s`
+    /// in `[limits]`.
+    pub device: labthings_core::device::DeviceConfig,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +175,7 @@ impl Default for ServerConfig {
             trust_forwarded: false,
             mqtt: None,
             discovery: crate::DiscoveryConfig::default(),
+            device: labthings_core::device::DeviceConfig::default(),
         }
     }
 }

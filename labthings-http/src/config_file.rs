@@ -306,6 +306,12 @@ struct Limits {
     expiry_interval_s: Option<f64>,
     shutdown_grace_s: Option<f64>,
     progress_per_second: Option<u32>,
+    device_timeout_s: Option<f64>,
+    /// Time limits of single things or affordances: `"camera.capture" = 120`.
+    #[serde(default)]
+    device_timeouts_s: HashMap<String, f64>,
+    device_calls_per_thing: Option<usize>,
+    start_timeout_s: Option<f64>,
 }
 
 impl Limits {
@@ -337,6 +343,17 @@ impl Limits {
             self.ws_message_timeout_s,
             &mut config.ws_message_timeout,
         )?;
+        seconds("device_timeout_s", self.device_timeout_s, &mut config.device.timeout)?;
+        seconds(
+            "start_timeout_s",
+            self.start_timeout_s,
+            &mut config.device.start_timeout,
+        )?;
+        for (name, value) in self.device_timeouts_s {
+            let mut timeout = Duration::ZERO;
+            seconds(&format!("device_timeouts_s.{name}"), Some(value), &mut timeout)?;
+            config.device.timeouts.insert(name, timeout);
+        }
         let sizes = [
             (self.body_limit, &mut config.body_limit),
             (self.log_capacity, &mut config.log_capacity),
@@ -347,6 +364,7 @@ impl Limits {
             (self.max_connections, &mut config.max_connections),
             (self.ws_max_message, &mut config.ws_max_message),
             (self.max_list, &mut config.max_list),
+            (self.device_calls_per_thing, &mut config.device.calls_per_thing),
         ];
         for (value, field) in sizes {
             if let Some(value) = value {

@@ -11,6 +11,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper::ext::ReasonPhrase;
+use labthings_core::device::DeviceCallError;
 use labthings_core::{Failure, InputProblem, LocSegment};
 use serde_json::{Value, json};
 
@@ -72,6 +73,10 @@ pub enum ApiError {
     /// (no output yet, already finished).
     #[error("{0}")]
     Unavailable(String),
+    /// 504: device code did not answer within its time limit (names the
+    /// thing and the affordance).
+    #[error("{0}")]
+    DeviceTimeout(String),
     /// 500: device code failed (or its invocation was cancelled); answered
     /// as problem details.
     #[error("{}: {}", .0.title, .0.detail)]
@@ -127,7 +132,24 @@ impl ApiError {
             Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DeviceTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Device(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<DeviceCallError> for ApiError {
+    fn from(e: DeviceCallError) -> Self {
+        match e {
+            DeviceCallError::TimedOut { .. } => Self::DeviceTimeout(e.to_string()),
+            DeviceCallError::Stuck { .. } => Self::TryLater {
+                detail: e.to_string(),
+                retry_after_secs: 10,
+            },
+            DeviceCallError::NotRun { .. } => Self::Device(ProblemDetails::from_failure(&Failure::error(
+                "DeviceCallError",
+                e.to_string(),
+            ))),
         }
     }
 }

@@ -158,7 +158,8 @@ impl ServerBuilder {
                 default_lock: self.config.default_action_lock,
                 progress_per_second: self.config.progress_per_second,
             },
-        )?;
+        )?
+        .with_device(self.config.device.clone());
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
@@ -269,19 +270,22 @@ impl Server {
         let state = self.state.clone();
         let listening = self.bind(addr).await?;
         let url = listening.url();
-        println!("listening on {url}");
-        println!("  control panel  {url}/");
-        println!("  API docs       {url}/docs/");
-        listening
-            .serve_until(async move {
+        let shutdown = async move {
+            shutdown_signal().await;
+            tokio::spawn(async move {
                 shutdown_signal().await;
-                tokio::spawn(async move {
-                    shutdown_signal().await;
-                    tracing::warn!("second stop signal: exiting now");
-                    exit_now(state);
-                });
-            })
-            .await
+                tracing::warn!("second stop signal: exiting now");
+                exit_now(state);
+            });
+        };
+        // Said only once every thing has started: a supervisor or script
+        // that waits for it can use the lab at once.
+        let ready = move || {
+            println!("listening on {url}");
+            println!("  control panel  {url}/");
+            println!("  API docs       {url}/docs/");
+        };
+        listening.serve_with(shutdown, ready).await
     }
 }
 
@@ -428,17 +432,39 @@ impl Listening {
     /// then every request answers 503 with that error (a page for browsers)
     /// until `shutdown`.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        self.serve_with(shutdown, || {}).await
+    }
+
+    /// [`serve_until`](Self::serve_until), calling `ready` once every thing
+    /// has started, before the first connection is accepted.
+    async fn serve_with(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        ready: impl FnOnce(),
+    ) -> std::io::Result<()> {
         let state = self.server.state.clone();
-        let starting = state.clone();
-        let started = tokio::task::spawn_blocking(move || starting.lab.start())
-            .await
-            .map_err(std::io::Error::other)?;
+        // Watched from the start: a stop signal while a thing is starting
+        // (a hung `on_start`) stops the things already started.
+        let mut shutdown = tokio::spawn(shutdown);
+        let started = tokio::select! {
+            started = state.lab.start_things() => started,
+            _ = &mut shutdown => {
+                tracing::warn!("stopped while the things were starting");
+                let within = state.config.shutdown_grace + STOP_MARGIN;
+                return state.lab.stop_things(within).await.map_err(stop_failed);
+            }
+        };
         if let Err(failure) = started {
             if !state.config.fallback {
                 return Err(std::io::Error::other(failure));
             }
             tracing::error!("serving the fallback page: {failure}");
-            return self.serve_fallback(failure, shutdown).await;
+            ready();
+            return self
+                .serve_fallback(failure, async move {
+                    let _ = shutdown.await;
+                })
+                .await;
         }
         for thing in state.lab.things() {
             for warning in thing.settings_warnings() {
@@ -504,10 +530,12 @@ impl Listening {
         });
         let stop_accepting = CancellationToken::new();
         let app = self.server.router();
+        ready();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
-        shutdown.await;
+        let _ = shutdown.await;
         let grace = state.config.shutdown_grace;
-        let deadline = tokio::time::Instant::now() + grace;
+        let begun = tokio::time::Instant::now();
+        let deadline = begun + grace;
         let stopping = state.clone();
         let invocations = tokio::task::spawn_blocking(move || stopping.lab.finish_invocations(grace));
         state.closing.cancel();
@@ -524,24 +552,48 @@ impl Listening {
             tracing::warn!("connections still open after the shutdown grace period are closed");
         }
         let _ = invocations.await;
-        if let Some(mqtt) = mqtt {
-            mqtt.stop().await;
+        // The hardware first: every stop hook runs, each within its share of
+        // what is left of grace + the margin, whatever device code is stuck.
+        let hooks_within = (begun + grace + STOP_MARGIN)
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_millis(200));
+        let stopped = state.lab.stop_things(hooks_within).await;
+        expiry.abort();
+        if let Some(mqtt) = mqtt
+            && tokio::time::timeout(Duration::from_millis(300), mqtt.stop())
+                .await
+                .is_err()
+        {
+            tracing::warn!("the MQTT binding did not close in time");
         }
         drop(advertised);
         if let Some((directory, task)) = directory {
             task.abort();
             let names: Vec<&str> = state.lab.things().iter().map(|t| t.name()).collect();
-            crate::discovery::deregister(&directory, &names).await;
+            let deregistered = crate::discovery::deregister(&directory, &names);
+            if tokio::time::timeout(Duration::from_millis(300), deregistered)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the Thing Description Directory did not answer the deregistration in time");
+            }
         }
-        expiry.abort();
-        let stopping = state.clone();
-        let _ = tokio::task::spawn_blocking(move || stopping.lab.stop()).await;
         stop_accepting.cancel();
         if let Ok(mut open) = accepting.await {
             open.abort_all();
         }
-        Ok(())
+        stopped.map_err(stop_failed)
     }
+}
+
+/// What shutdown may take beyond the grace period: the stop hooks' time
+/// when invocations used all of it (the process exits within grace + 1 s).
+const STOP_MARGIN: Duration = Duration::from_millis(800);
+
+/// The error `serve_until` ends with when a stop hook failed, panicked or
+/// hung, so a supervisor sees a non-zero exit status.
+fn stop_failed(failures: String) -> std::io::Error {
+    std::io::Error::other(format!("stopped, but not cleanly: {failures}"))
 }
 
 /// Exit the process now (a second stop signal): run the stop hooks if they

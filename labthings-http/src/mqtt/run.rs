@@ -263,7 +263,11 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
                 let Some(thing) = context.state.lab.things().get(t).cloned() else {
                     continue;
                 };
-                let read = tokio::task::spawn_blocking(move || thing.read_property_json(p)).await;
+                let name = thing.properties().get(p).map_or("", |x| x.name);
+                let reading = thing.clone();
+                let read = (context.state.lab.device())
+                    .call(thing.name(), name, move || reading.read_property_json(p))
+                    .await;
                 match read {
                     Ok(Ok(json)) => json,
                     _ => continue,
@@ -355,7 +359,11 @@ async fn command(context: Arc<Context>, message: Publish) {
     };
     match topic.carries {
         Carries::WriteProperty(p) => {
-            let written = tokio::task::spawn_blocking(move || thing.write_property(p, value)).await;
+            let name = thing.properties().get(p).map_or("", |x| x.name);
+            let writing = thing.clone();
+            let written = (context.state.lab.device())
+                .call(thing.name(), name, move || writing.write_property(p, value))
+                .await;
             if let Ok(Err(e)) = written {
                 tracing::warn!("MQTT: {topic_name}: not written: {e:?}");
             }

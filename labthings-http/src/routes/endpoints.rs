@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -12,7 +12,7 @@ use labthings_core::endpoint::EndpointError;
 use labthings_core::{EndpointInfo, Failure, ThingInstance};
 use serde_json::{Map, Value};
 
-use super::{blocking, query_problem};
+use super::{device, query_problem};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,11 +21,14 @@ pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFi
     let thing = thing.clone();
     on(
         method,
-        move |query: Result<Query<Vec<(String, String)>>, QueryRejection>| call(thing, index, query),
+        move |State(state): State<Arc<AppState>>, query: Result<Query<Vec<(String, String)>>, QueryRejection>| {
+            call(state, thing, index, query)
+        },
     )
 }
 
 async fn call(
+    state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -35,7 +38,12 @@ async fn call(
     };
     let Query(pairs) = query.map_err(|rejection| query_problem(&rejection, &parameter_list(endpoint)))?;
     let params = params_from_query(endpoint, pairs)?;
-    let answer = blocking(move || thing.call_endpoint(index, params, &["query".into()])).await?;
+    let name = endpoint.name.to_string();
+    let calling = thing.clone();
+    let answer = device(&state, &thing, &name, move || {
+        calling.call_endpoint(index, params, &["query".into()])
+    })
+    .await?;
     let raw = answer.map_err(|error| match error {
         EndpointError::Invalid(problems) => ApiError::Invalid(problems),
         // Refused by device code as the client's mistake: about the query.

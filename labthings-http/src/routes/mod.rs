@@ -254,15 +254,14 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!("Not Found: nothing is served at {}", uri.path()))
 }
 
-/// Run blocking device code off the async reactor: in place on a
-/// multi-thread runtime (cheap: no task hand-off), else on the blocking pool.
-pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, ApiError> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        Ok(tokio::task::block_in_place(f))
-    } else {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ApiError::device(&labthings_core::Failure::error("JoinError", e.to_string())))
-    }
+/// Run device code of `thing`'s `affordance` on the lab's device runtime,
+/// within its time limit (504 past it; 503 when the thing's calls are all
+/// stuck).
+pub(crate) async fn device<R: Send + 'static>(
+    state: &AppState,
+    thing: &labthings_core::ThingInstance,
+    affordance: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    Ok(state.lab.device().call(thing.name(), affordance, f).await?)
 }

@@ -11,7 +11,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use labthings_core::{PropertyWriteError, ThingInstance};
 use serde_json::Value;
 
-use super::blocking;
+use super::device;
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,7 +30,9 @@ pub(crate) fn read_handler(
 ) -> MethodRouter<Arc<AppState>> {
     let inline = inline(thing, index);
     let thing = thing.clone();
-    on(method, move || read(thing, index, inline))
+    on(method, move |State(state): State<Arc<AppState>>| {
+        read(state, thing, index, inline)
+    })
 }
 
 /// Serve writes of property number `index` of `thing` on `method`.
@@ -56,8 +58,11 @@ pub(crate) fn reset_handler(
     method: MethodFilter,
 ) -> MethodRouter<Arc<AppState>> {
     let thing = thing.clone();
-    on(method, move || async move {
-        written(blocking(move || thing.reset_property(index)).await?).map(|()| Json(Value::Null))
+    on(method, move |State(state): State<Arc<AppState>>| async move {
+        let name = property_name(&thing, index);
+        let resetting = thing.clone();
+        written(device(&state, &thing, &name, move || resetting.reset_property(index)).await?)
+            .map(|()| Json(Value::Null))
     })
 }
 
@@ -75,11 +80,28 @@ fn written(result: Result<(), PropertyWriteError>) -> Result<(), ApiError> {
     })
 }
 
-async fn read(thing: Arc<ThingInstance>, index: usize, inline: bool) -> Result<Response, ApiError> {
+/// The name of property number `index` (its time limit is looked up by it).
+fn property_name(thing: &ThingInstance, index: usize) -> String {
+    thing
+        .properties()
+        .get(index)
+        .map_or_else(String::new, |p| p.name.to_string())
+}
+
+async fn read(
+    state: Arc<AppState>,
+    thing: Arc<ThingInstance>,
+    index: usize,
+    inline: bool,
+) -> Result<Response, ApiError> {
     let json = if inline {
         thing.read_property_json(index)
     } else {
-        blocking(move || thing.read_property_json(index)).await?
+        let reading = thing.clone();
+        device(&state, &thing, &property_name(&thing, index), move || {
+            reading.read_property_json(index)
+        })
+        .await?
     };
     let json = json.map_err(|failure| ApiError::device(&failure))?;
     Ok((
@@ -101,7 +123,9 @@ async fn write(
     if inline {
         written(thing.write_property(index, value))?;
     } else {
-        written(blocking(move || thing.write_property(index, value)).await?)?;
+        let writing = thing.clone();
+        let name = property_name(&thing, index);
+        written(device(&state, &thing, &name, move || writing.write_property(index, value)).await?)?;
     }
     Ok((StatusCode::CREATED, Json(Value::Null)))
 }
