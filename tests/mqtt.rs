@@ -32,6 +32,9 @@ struct Broker {
     /// Whether it listens with TLS (certificates in `dir`, see [`pki`]),
     /// wanting a client certificate signed by its CA.
     tls: bool,
+    /// Whether it keeps retained messages across restarts (in `dir`), as
+    /// Debian's default configuration does.
+    persistent: bool,
 }
 
 /// A certificate authority made in the test, and certificates it signed:
@@ -114,6 +117,7 @@ impl Broker {
             dir,
             child: None,
             tls: false,
+            persistent: false,
         };
         broker.run();
         broker
@@ -123,10 +127,13 @@ impl Broker {
     fn run(&mut self) {
         let config = self.dir.join("mosquitto.conf");
         let mut text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
+            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence {}\n\
+             persistence_location {}/\n",
             self.port,
             self.dir.join("passwd").display(),
-            self.dir.join("acl").display()
+            self.dir.join("acl").display(),
+            self.persistent,
+            self.dir.display()
         );
         if self.tls {
             let file = |name: &str| self.dir.join(name).display().to_string();
@@ -153,8 +160,26 @@ impl Broker {
         }
     }
 
+    /// A broker that keeps retained messages across restarts.
+    fn start_persistent() -> Self {
+        let mut broker = Self::start();
+        broker.stop();
+        broker.persistent = true;
+        broker.run();
+        broker
+    }
+
+    /// Stop the broker: with persistence, as a service is stopped (SIGTERM,
+    /// so it saves its retained messages first).
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if self.persistent {
+                let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -876,5 +901,256 @@ async fn while_the_broker_is_away_the_oldest_waiting_messages_are_dropped() {
     assert_eq!(
         update["status"], "completed",
         "the oldest updates were dropped: {update}"
+    );
+}
+
+/// The JSON payload of the first "topic payload" line of `said`.
+fn first_json(said: &[String]) -> Value {
+    let payload = said.first().and_then(|l| l.split_once(' ')).map_or("", |(_, p)| p);
+    serde_json::from_str(payload).unwrap_or_else(|_| panic!("a JSON message: {said:?}"))
+}
+
+/// Wait until `server` is connected to `broker` as `name` (its TD is there).
+async fn connected(broker: &Broker, name: &str) {
+    let td = broker.subscribe("watcher", &format!("labthings/{name}/bench/td"), 1, 10);
+    assert_eq!(blocking(move || lines(td)).await.len(), 1, "{name} connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_command_is_refused_cleared_and_never_replayed() {
+    let mut broker = Broker::start_persistent();
+    let lab1 = lab(&broker, "lab1").await;
+    connected(&broker, "lab1").await;
+    let rejected = broker.subscribe("watcher", "labthings/lab1/bench/actions/increment/invocations", 1, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let published = broker
+        .watcher("mosquitto_pub")
+        .args([
+            "-r",
+            "-q",
+            "1",
+            "-t",
+            "labthings/lab1/bench/actions/increment",
+            "-m",
+            r#"{"by": 100}"#,
+        ])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(published.success());
+    let said = first_json(&blocking(move || lines(rejected)).await);
+    assert_eq!(said["status"], "rejected", "{said}");
+    assert!(
+        said["detail"].as_str().is_some_and(|d| d.contains("retained")),
+        "{said}"
+    );
+    assert_eq!(lab1.get("/bench/count").await.1, json!(0), "not run when published");
+
+    // Two broker restarts with persistence: nothing runs on reconnection.
+    for _ in 0..2 {
+        broker.stop();
+        broker.run();
+        connected(&broker, "lab1").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(lab1.get("/bench/count").await.1, json!(0), "not replayed by the broker");
+    }
+    // Nor on a new server's first connection.
+    drop(lab1);
+    let lab1 = lab(&broker, "lab1").await;
+    connected(&broker, "lab1").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lab1.get("/bench/count").await.1,
+        json!(0),
+        "not replayed to a new server"
+    );
+    // The broker holds no retained command any more.
+    let left = broker.subscribe("watcher", "labthings/lab1/bench/actions/increment", 1, 2);
+    assert_eq!(blocking(move || lines(left)).await, Vec::<String>::new());
+    // A command published as usual still runs.
+    assert!(broker.publish(
+        "watcher",
+        "pw-watch",
+        "labthings/lab1/bench/actions/increment",
+        r#"{"by": 2}"#
+    ));
+    eventually("the plain command ran", async || {
+        lab1.get("/bench/count").await.1 == json!(2)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_writes_and_commands_are_answered_with_json_problems() {
+    let broker = Broker::start();
+    let lab1 = lab(&broker, "lab1").await;
+    connected(&broker, "lab1").await;
+    let base = "labthings/lab1/bench";
+
+    // A write of the wrong type: said on the property's rejected topic.
+    let rejected = broker.subscribe("watcher", &format!("{base}/properties/count/set/rejected"), 1, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(broker.publish(
+        "watcher",
+        "pw-watch",
+        &format!("{base}/properties/count/set"),
+        r#""many""#
+    ));
+    let said = first_json(&blocking(move || lines(rejected)).await);
+    assert_eq!(said["status"], "rejected", "{said}");
+    assert!(
+        said["detail"][0]["msg"].is_string(),
+        "a list of problems, as HTTP's 422: {said}"
+    );
+    assert_eq!(lab1.get("/bench/count").await.1, json!(0));
+
+    // Malformed JSON and a wrong input on an action topic: said on its
+    // invocations topic, as JSON (not Rust's Debug text).
+    let invocations = format!("{base}/actions/increment/invocations");
+    let rejected = broker.subscribe("watcher", &invocations, 2, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let action = format!("{base}/actions/increment");
+    assert!(broker.publish("watcher", "pw-watch", &action, "{not json"));
+    assert!(broker.publish("watcher", "pw-watch", &action, r#"{"by": "lots"}"#));
+    let said = blocking(move || lines(rejected)).await;
+    assert_eq!(said.len(), 2, "{said:?}");
+    let not_json = first_json(&said[..1]);
+    assert!(
+        not_json["detail"].as_str().is_some_and(|d| d.contains("not JSON")),
+        "{not_json}"
+    );
+    let invalid = first_json(&said[1..]);
+    assert_eq!(invalid["status"], "rejected");
+    let problem = &invalid["detail"][0];
+    assert_eq!(problem["loc"], json!(["by"]), "{invalid}");
+    assert!(!said[1].contains("InputProblem"), "no Debug text: {said:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_topic_the_broker_would_refuse_cannot_get_the_server_thrown_off() {
+    let broker = Broker::start();
+    let lab1 = lab(&broker, "lab1").await;
+    connected(&broker, "lab1").await;
+    let action = "labthings/lab1/bench/actions/increment";
+    // Mosquitto disconnects a client that publishes to a topic of more than
+    // 200 levels: 100 requests asking for answers on a 300-level topic...
+    let deep = format!("replies/{}", vec!["x"; 300].join("/"));
+    let mut bad = broker.watcher("mosquitto_pub");
+    bad.args([
+        "-V",
+        "5",
+        "-q",
+        "1",
+        "-t",
+        action,
+        "-l",
+        "-D",
+        "publish",
+        "response-topic",
+        &deep,
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    // ...interleaved with 100 increments from another client.
+    let mut good = broker.watcher("mosquitto_pub");
+    good.args(["-q", "1", "-t", action, "-l", "-i", "good-client"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let feed = |mut command: Command| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut child = command.spawn().expect("mosquitto_pub");
+            let mut stdin = child.stdin.take().expect("stdin");
+            for _ in 0..100 {
+                let _ = stdin.write_all(b"{\"by\": 1}\n");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(stdin);
+            child.wait().expect("mosquitto_pub ends").success()
+        })
+    };
+    let (bad, good) = (feed(bad), feed(good));
+    let (bad, good) = blocking(move || (bad.join(), good.join())).await;
+    assert!(matches!(good, Ok(true)), "the good client published");
+    assert!(bad.is_ok());
+    // Every increment ran: one increment per good message, none for the
+    // bad ones (refused), and the server was never thrown off.
+    eventually("the 100 good increments ran", async || {
+        lab1.get("/bench/count").await.1 == json!(100)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(lab1.get("/bench/count").await.1, json!(100));
+}
+
+/// The bench example as a process, an MQTT client of `broker` as `client_id`
+/// (logging in as lab1).
+fn bench_process(broker: &Broker, client_id: &str) -> ServerProcess {
+    std::fs::write(broker.dir.join("lab1.password"), "pw-one").expect("password file");
+    let config = format!(
+        "[mqtt]\nbroker = \"{}\"\nclient_id = \"{client_id}\"\ntopic_prefix = \"labthings/lab1\"\nusername = \"lab1\"\n\
+         password_file = \"{}\"\n\n[things.bench]\ntype = \"Bench\"\n",
+        broker.url(),
+        broker.dir.join("lab1.password").display()
+    );
+    let dir = common::process::scratch_dir();
+    std::fs::write(dir.join("lab.toml"), config).expect("config");
+    ServerProcess::start_in(dir, "bench", &["--config", "lab.toml"], &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_with_one_client_id_back_off_and_say_so() {
+    let broker = Broker::start();
+    // Every (re)connection publishes the status `online` again.
+    let statuses = broker.subscribe("watcher", "labthings/lab1/status", 10_000, 12);
+    let first = bench_process(&broker, "twin");
+    let second = bench_process(&broker, "twin");
+    let seen = blocking(move || lines(statuses)).await;
+    let online = seen.iter().filter(|l| l.ends_with(" online")).count();
+    let said = format!("{}{}", first.stderr(), second.stderr());
+    // Before: ~10 takeovers a second for as long as both ran.
+    assert!(online <= 12, "{online} connections in 12 s: {seen:?}\n{said}");
+    assert!(
+        said.contains("another client with the same client id `twin` connects"),
+        "the log says why: {said}"
+    );
+    let lines_said = said.matches("another client with the same client id").count();
+    assert!(
+        lines_said <= 4,
+        "said once a minute per server at most, not per takeover: {said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_messages_is_logged_at_a_bounded_rate() {
+    let broker = Broker::start();
+    let server = bench_process(&broker, "lab1");
+    connected(&broker, "lab1").await;
+    let mut flood = broker.watcher("mosquitto_pub");
+    flood
+        .args(["-q", "0", "-t", "labthings/lab1/bench/actions/increment", "-l"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let sent = blocking(move || {
+        use std::io::Write;
+        let mut child = flood.spawn().expect("mosquitto_pub");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for i in 0..5_000 {
+            let _ = writeln!(stdin, "not json {i}");
+        }
+        drop(stdin);
+        child.wait().expect("ends").success()
+    })
+    .await;
+    assert!(sent);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let said = server.stderr();
+    let refusals = said.lines().filter(|l| l.contains("not JSON")).count();
+    // Before: one warning per message.
+    assert!(
+        (1..=3).contains(&refusals),
+        "{refusals} lines for 5,000 bad messages:\n{said}"
     );
 }

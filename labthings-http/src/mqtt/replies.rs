@@ -40,8 +40,12 @@ impl Reply {
             Some("has a NUL character")
         } else if topic.starts_with('$') {
             Some("starts with $ (the broker's own topics)")
-        } else if topic.len() > usize::from(u16::MAX) {
-            Some("is longer than 65,535 bytes")
+        } else if topic.len() > MAX_TOPIC_BYTES {
+            Some("is longer than 1,024 bytes")
+        } else if topic.split('/').count() > MAX_TOPIC_LEVELS {
+            // Mosquitto treats a publish past its limit (200 levels) as a
+            // protocol error and disconnects the publisher: this server.
+            Some("has more than 64 levels")
         } else if topic == prefix || topic.starts_with(&format!("{prefix}/")) {
             Some("is one of this server's own topics")
         } else {
@@ -63,6 +67,12 @@ impl Reply {
         }
     }
 }
+
+/// The longest response topic taken, in bytes.
+const MAX_TOPIC_BYTES: usize = 1024;
+
+/// The most levels a response topic may have.
+const MAX_TOPIC_LEVELS: usize = 64;
 
 /// The invocations being watched for a client, by id.
 #[derive(Default)]

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use labthings_core::hub::Notification;
+use labthings_core::{PrepareError, PropertyWriteError};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
+use rumqttc::v5::mqttbytes::v5::{DisconnectReasonCode, Filter, LastWill, Packet, Publish, RetainForwardRule};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use serde_json::{Value, json};
@@ -60,6 +61,43 @@ struct Context {
     replies: Replies,
     /// The server's topic prefix (no response topic may point under it).
     prefix: String,
+    /// Refusals of commands: logged, and answered, at a bounded rate.
+    refusals: Refusals,
+    /// The client id, for the log line that says another client uses it.
+    client_id: String,
+}
+
+/// Refusals of what clients publish, at a bounded rate: a flood of bad
+/// messages must neither fill the disk with the log nor the broker with
+/// answers.
+struct Refusals {
+    /// One warning per 10 s, with the count held back.
+    log: labthings_core::log_limit::LogLimiter,
+    /// Answers published in the current second.
+    answered: parking_lot::Mutex<(std::time::Instant, u32)>,
+}
+
+/// Answers to refused commands published per second at most.
+const ANSWERS_PER_SECOND: u32 = 20;
+
+impl Refusals {
+    fn new() -> Self {
+        Self {
+            log: labthings_core::log_limit::LogLimiter::new(Duration::from_secs(10)),
+            answered: parking_lot::Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    /// Whether another answer may be published this second.
+    fn may_answer(&self) -> bool {
+        let mut answered = self.answered.lock();
+        let now = std::time::Instant::now();
+        if now.duration_since(answered.0) >= Duration::from_secs(1) {
+            *answered = (now, 0);
+        }
+        answered.1 = answered.1.saturating_add(1);
+        answered.1 <= ANSWERS_PER_SECOND
+    }
 }
 
 /// Connect to the broker of `config` (checked when the server was built)
@@ -108,6 +146,8 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
         queued_bytes: AtomicUsize::new(0),
         replies: Replies::default(),
         prefix,
+        refusals: Refusals::new(),
+        client_id: config.client_id.clone(),
     });
     let task = tokio::spawn(run(context, client.clone(), eventloop));
     Ok(MqttBinding { client, status, task })
@@ -159,8 +199,15 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
         })
     };
     let _sender = AbortOnDrop(sender);
-    let mut backoff = Duration::from_millis(100);
-    let mut connected = false;
+    let mut backoff = MIN_BACKOFF;
+    // Since when the connection is up: the back-off starts again only after
+    // a connection that lasted, so a broker (or another client with this
+    // client id) that drops the server at once is not retried ten times a
+    // second.
+    let mut connected_at: Option<std::time::Instant> = None;
+    let taken_over = labthings_core::log_limit::LogLimiter::new(Duration::from_secs(60));
+    // Connections in a row that the broker closed soon after accepting them.
+    let mut short_lived = 0u32;
     // At most one announcement runs: a new connection replaces the last's.
     let mut announcing: Option<AbortOnDrop> = None;
     loop {
@@ -168,9 +215,8 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
             polled = eventloop.poll() => match polled {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("MQTT: connected to the broker");
-                    connected = true;
+                    connected_at = Some(std::time::Instant::now());
                     online.send_replace(true);
-                    backoff = Duration::from_millis(100);
                     let next = AbortOnDrop(tokio::spawn(announce(context.clone(), client.clone())));
                     // Dropping the last one's handle ends it.
                     drop(announcing.replace(next));
@@ -186,12 +232,37 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
                 Ok(_) => {}
                 Err(error) => {
                     online.send_replace(false);
-                    if connected {
+                    let lost = connected_at.take();
+                    match lost.map(|at| at.elapsed() >= STABLE) {
+                        Some(true) => {
+                            backoff = MIN_BACKOFF;
+                            short_lived = 0;
+                        }
+                        Some(false) => short_lived = short_lived.saturating_add(1),
+                        None => {}
+                    }
+                    // Mosquitto closes a taken-over session without saying
+                    // why to the client: connections the broker accepts and
+                    // then drops within seconds, again and again, are the sign.
+                    if is_takeover(&error) || short_lived >= 2 {
+                        backoff = backoff.max(TAKEOVER_BACKOFF);
+                        taken_over.hit(|more| {
+                            tracing::error!(
+                                "MQTT: the broker keeps closing this server's connection soon after accepting it, \
+                                 most likely because another client with the same client id `{}` connects (the \
+                                 broker gives the session to the newest): give each server its own `client_id` \
+                                 in [mqtt]; retrying every {} s or more{more}",
+                                context.client_id,
+                                backoff.as_secs()
+                            );
+                        });
+                    } else if lost.is_some() {
                         tracing::warn!("MQTT: lost the broker ({error}); reconnecting with back-off");
-                        connected = false;
+                    } else {
+                        tracing::debug!("MQTT: no connection to the broker ({error}); retrying in {:.1} s", backoff.as_secs_f64());
                     }
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             },
             note = hub.recv() => match note {
@@ -208,6 +279,26 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
             },
         }
     }
+}
+
+/// The first wait before reconnecting, and the longest.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A connection that lasted this long resets the back-off.
+const STABLE: Duration = Duration::from_secs(10);
+/// The wait after another client took the session over.
+const TAKEOVER_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether the broker ended the connection because another client
+/// connected with the same client id.
+fn is_takeover(error: &rumqttc::v5::ConnectionError) -> bool {
+    matches!(
+        error,
+        rumqttc::v5::ConnectionError::MqttState(rumqttc::v5::StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::SessionTakenOver,
+            ..
+        })
+    )
 }
 
 /// Ends a task when dropped.
@@ -246,8 +337,24 @@ fn offer(context: &Context, topic: &Topic, payload: Vec<u8>) {
 /// On each connection: `online`, every TD and every observable value
 /// (retained, so late subscribers have them), and the command topics.
 async fn announce(context: Arc<Context>, client: AsyncClient) {
-    for topic in context.topics.iter().filter(|t| t.inbound()) {
-        let _ = client.subscribe(&topic.name, QoS::AtLeastOnce).await;
+    // A command runs once, when it is published: retained ones are never
+    // sent on subscribing (else every reconnection would move the stage
+    // again), and the retain flag is kept on what is forwarded, so one
+    // published retained is seen, refused and cleared.
+    let filters: Vec<Filter> = context
+        .topics
+        .iter()
+        .filter(|t| t.inbound())
+        .map(|topic| Filter {
+            preserve_retain: true,
+            retain_forward_rule: RetainForwardRule::Never,
+            // Not the server's own messages (the clearing of a retained one).
+            nolocal: true,
+            ..Filter::new(topic.name.clone(), QoS::AtLeastOnce)
+        })
+        .collect();
+    if !filters.is_empty() {
+        let _ = client.subscribe_many(filters).await;
     }
     for topic in &context.topics {
         let payload = match (topic.carries, topic.thing) {
@@ -336,11 +443,38 @@ async fn command(context: Arc<Context>, message: Publish) {
     let Some(thing) = topic.thing.and_then(|t| context.state.lab.things().get(t)).cloned() else {
         return;
     };
-    // An MQTT 5 client may ask for the answer on a topic of its own.
+    // An MQTT 5 client may ask for the answer on a topic of its own; a
+    // topic the server will not publish to gets no answer there.
     let wanted = message
         .properties
         .as_ref()
         .and_then(|p| p.response_topic.clone().map(|t| (t, p.correlation_data.clone())));
+    let (reply, bad_reply) = match wanted.map(|(t, c)| Reply::new(t, c, &context.prefix)).transpose() {
+        Ok(reply) => (reply, None),
+        Err(why) => (None, Some(why)),
+    };
+    let refuse = |detail: Value| refuse(&context, &thing, topic, reply.as_ref(), detail);
+    if message.retain {
+        // Cleared on the broker, so no other subscriber runs it either.
+        let cleared = Message {
+            topic: topic.name.clone(),
+            retain: true,
+            payload: Vec::new(),
+            properties: None,
+        };
+        if context.outbox.push(cleared) {
+            drop_count(&context, 1);
+        }
+        refuse(json!(
+            "a retained command is refused (and cleared): it would run again for every new subscriber and \
+             after every reconnection; publish commands without the retain flag"
+        ));
+        return;
+    }
+    if let Some(why) = bad_reply {
+        refuse(json!(why));
+        return;
+    }
     let payload = message.payload;
     let value: Value = if payload.iter().all(u8::is_ascii_whitespace) {
         Value::Null
@@ -348,11 +482,7 @@ async fn command(context: Arc<Context>, message: Publish) {
         match serde_json::from_slice(&payload) {
             Ok(value) => value,
             Err(e) => {
-                tracing::warn!("MQTT: {topic_name}: the message is not JSON ({e}); ignored");
-                let refusal = json!({"status": "rejected", "detail": format!("the message is not JSON: {e}")});
-                if let Some(reply) = wanted.and_then(|(t, c)| Reply::new(t, c, &context.prefix).ok()) {
-                    answer(&context, &reply, &refusal);
-                }
+                refuse(json!(format!("the message is not JSON: {e}")));
                 return;
             }
         }
@@ -364,31 +494,32 @@ async fn command(context: Arc<Context>, message: Publish) {
             let written = (context.state.lab.device())
                 .call(thing.name(), name, move || writing.write_property(p, value))
                 .await;
-            if let Ok(Err(e)) = written {
-                tracing::warn!("MQTT: {topic_name}: not written: {e:?}");
-            }
+            let problem = match written {
+                Ok(Ok(())) => return,
+                Ok(Err(PropertyWriteError::Invalid(problems))) => json!(problems),
+                Ok(Err(PropertyWriteError::Failed(failure))) => json!(failure.detail()),
+                Ok(Err(PropertyWriteError::ReadOnly)) => json!("the property is read-only"),
+                Ok(Err(PropertyWriteError::Busy)) => {
+                    json!("the property's hardware lock is held by a running action; try again later")
+                }
+                Err(e) => json!(e.to_string()),
+            };
+            refuse(problem);
         }
         Carries::InvokeAction(a) => {
-            let reply = match wanted.map(|(t, c)| Reply::new(t, c, &context.prefix)).transpose() {
-                Ok(Some(reply)) if !context.replies.has_room() => {
-                    let refused = format!(
-                        "{} invocations already have a response topic; try again when one has finished",
-                        super::replies::MAX_WATCHED
-                    );
-                    reject(&context, &thing, a, Some(&reply), refused);
-                    return;
-                }
-                Ok(reply) => reply,
-                Err(refused) => {
-                    reject(&context, &thing, a, None, refused);
-                    return;
-                }
-            };
+            if reply.is_some() && !context.replies.has_room() {
+                refuse(json!(format!(
+                    "{} invocations already have a response topic; try again when one has finished",
+                    super::replies::MAX_WATCHED
+                )));
+                return;
+            }
             let manager = context.state.lab.manager().clone();
-            let started = thing
-                .prepare(a, value)
-                .map_err(|e| format!("{e:?}"))
-                .and_then(|call| manager.invoke(call).map_err(|e| e.to_string()));
+            let started = match thing.prepare(a, value) {
+                Ok(call) => manager.invoke(call).map_err(|e| json!(e.to_string())),
+                Err(PrepareError::Invalid(problems)) => Err(json!(problems)),
+                Err(PrepareError::NoSuchAction) => Err(json!("no such action")),
+            };
             match started {
                 Ok(invocation) => {
                     if let Some(reply) = reply {
@@ -400,26 +531,56 @@ async fn command(context: Arc<Context>, message: Publish) {
                         }
                     }
                 }
-                Err(refused) => reject(&context, &thing, a, reply.as_ref(), refused),
+                Err(problem) => refuse(problem),
             }
         }
         _ => {}
     }
 }
 
-/// Say an invocation of action `a` of `thing` was not started, and why:
-/// where the action's invocations are published, and to the client's
-/// response topic if it gave one.
-fn reject(context: &Context, thing: &labthings_core::ThingInstance, a: usize, reply: Option<&Reply>, refused: String) {
-    let action = thing.actions().get(a).map_or("", |x| x.name);
-    tracing::warn!("MQTT: {}/{action}: not invoked: {refused}", thing.name());
-    let rejected = json!({"status": "rejected", "detail": refused});
-    let invocations = context
-        .outbound
-        .get(&(thing.name().to_owned(), action.to_owned()))
-        .and_then(|i| context.topics.get(*i));
-    if let Some(invocations) = invocations {
-        offer(context, invocations, serde_json::to_vec(&rejected).unwrap_or_default());
+/// Say a command published on `topic` (a write or an invocation of
+/// `thing`) was refused, and why (`detail`: a sentence, or the list of
+/// problems with the input, as HTTP's 422 lists them): `{"status":
+/// "rejected", "detail": …}` on the affordance's answer topic (an action's
+/// invocations topic, a property's `…/set/rejected`), and on the client's
+/// response topic if it gave one. Logged and answered at a bounded rate.
+fn refuse(
+    context: &Context,
+    thing: &labthings_core::ThingInstance,
+    topic: &Topic,
+    reply: Option<&Reply>,
+    detail: Value,
+) {
+    context.refusals.log.hit(|more| {
+        tracing::warn!("MQTT: {}: refused: {detail}{more}", topic.name);
+    });
+    if !context.refusals.may_answer() {
+        return;
+    }
+    let rejected = json!({"status": "rejected", "detail": detail});
+    let answers_on = match topic.carries {
+        Carries::InvokeAction(a) => thing.actions().get(a).and_then(|action| {
+            context
+                .outbound
+                .get(&(thing.name().to_owned(), action.name.to_owned()))
+                .and_then(|i| context.topics.get(*i))
+        }),
+        _ => None,
+    };
+    let payload = serde_json::to_vec(&rejected).unwrap_or_default();
+    match answers_on {
+        Some(invocations) => offer(context, invocations, payload),
+        None => {
+            let message = Message {
+                topic: format!("{}/rejected", topic.name),
+                retain: false,
+                payload,
+                properties: None,
+            };
+            if context.outbox.push(message) {
+                drop_count(context, 1);
+            }
+        }
     }
     if let Some(reply) = reply {
         answer(context, reply, &rejected);
