@@ -469,11 +469,13 @@ async fn main() -> anyhow::Result<()> {
 
     let mut targets = Vec::new();
     // Keep every invocation of the run (the default keeps the newest 1000),
-    // so the memory a retained invocation costs can be measured below.
+    // so the memory a retained invocation costs can be measured below; the
+    // observers all come from loopback, so lift the per-address share too.
     let config = std::env::temp_dir().join(format!("labthings-perf-{}.toml", std::process::id()));
     std::fs::write(
         &config,
-        "[limits]\nmax_retained = 1000000\nmax_list = 1000000\nmax_connections = 2000\n\n\
+        "[limits]\nmax_retained = 1000000\nmax_list = 1000000\nmax_connections = 2000\n\
+         max_connections_per_address = 2000\n\n\
          [things.bench]\ntype = \"Bench\"\n\n[things.live]\ntype = \"Live\"\n",
     )?;
     let (bench, port) = bench_server(&examples, &config)?;

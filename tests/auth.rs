@@ -33,6 +33,9 @@ async fn lab_with(auth: AuthConfig) -> TestServer {
     let config = ServerConfig {
         settings_dir: None,
         auth,
+        // These tests send every kind of wrong credentials to every route
+        // from one address; the allowance has a test of its own.
+        sign_in_burst: 0,
         ..ServerConfig::default()
     };
     start(mock_lab::build(config).expect("the mock lab builds")).await

@@ -38,6 +38,13 @@ pub struct ServerConfig {
     /// Open connections at most (default 512); a connection beyond it gets
     /// a 503 and is closed.
     pub max_connections: usize,
+    /// Open connections from one client address at most (default 128), so
+    /// one client cannot take every connection; beyond it, a connection from
+    /// that address gets a 503 and is closed (logged at most every 10 s).
+    pub max_connections_per_address: usize,
+    /// Client addresses without a share limit (default none; loopback is
+    /// limited too, as a local script can be the greedy client).
+    pub unlimited_addresses: Vec<std::net::IpAddr>,
     /// How long a client may take to send a request's headers, and how long
     /// an idle kept-alive connection stays open (default 20 s).
     pub header_read_timeout: Duration,
@@ -72,6 +79,13 @@ pub struct ServerConfig {
     /// Who may use the server (default: no users, so no credentials are
     /// checked; see [`auth`](crate::auth)).
     pub auth: AuthConfig,
+    /// Failed or unremembered sign-ins one client address (an IPv6 /64),
+    /// and one user name, may make at once (default 10); past it, one a
+    /// second per address and one every two seconds per user name, and
+    /// further attempts answer 429 with `Retry-After` without checking
+    /// anything. 0 turns the limit off. Configuration files:
+    /// `sign_in_burst` in `[security]`.
+    pub sign_in_burst: u32,
     /// Serve without credentials on an address other than loopback
     /// (default false: the server refuses to start, as anyone on the
     /// network could then drive the instrument).
@@ -152,6 +166,8 @@ impl Default for ServerConfig {
             max_active_invocations: 256,
             max_invocation_threads: 64,
             max_connections: 512,
+            max_connections_per_address: 128,
+            unlimited_addresses: Vec::new(),
             header_read_timeout: Duration::from_secs(20),
             body_read_timeout: Duration::from_secs(30),
             ws_max_message: 64 * 1024,
@@ -163,6 +179,7 @@ impl Default for ServerConfig {
             public_base_url: None,
             auth: AuthConfig::default(),
             insecure: false,
+            sign_in_burst: crate::auth::DEFAULT_SIGN_IN_BURST,
             tls: None,
             invoke_wait: Duration::from_millis(50),
             expiry_interval: Duration::from_secs(1),

@@ -153,6 +153,8 @@ struct Security {
     /// Build links from a reverse proxy's forwarded headers.
     #[serde(default)]
     trust_forwarded: bool,
+    /// Failed sign-ins allowed at once per address and user name.
+    sign_in_burst: Option<u32>,
     /// `"observe"`: requests without credentials may read.
     anonymous: Option<String>,
     #[serde(default)]
@@ -280,6 +282,9 @@ impl Security {
             config.public_base_url = self.public_base_url;
         }
         config.trust_forwarded |= self.trust_forwarded;
+        if let Some(burst) = self.sign_in_burst {
+            config.sign_in_burst = burst;
+        }
         Ok(())
     }
 }
@@ -312,6 +317,9 @@ struct Limits {
     device_timeouts_s: HashMap<String, f64>,
     device_calls_per_thing: Option<usize>,
     start_timeout_s: Option<f64>,
+    max_connections_per_address: Option<usize>,
+    #[serde(default)]
+    unlimited_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Limits {
@@ -365,12 +373,17 @@ impl Limits {
             (self.ws_max_message, &mut config.ws_max_message),
             (self.max_list, &mut config.max_list),
             (self.device_calls_per_thing, &mut config.device.calls_per_thing),
+            (
+                self.max_connections_per_address,
+                &mut config.max_connections_per_address,
+            ),
         ];
         for (value, field) in sizes {
             if let Some(value) = value {
                 *field = value;
             }
         }
+        config.unlimited_addresses.extend(self.unlimited_addresses);
         if let Some(rate) = self.progress_per_second {
             config.progress_per_second = rate;
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -20,9 +21,12 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 use crate::parse_errors::JsonParseErrors;
+use crate::peer::{ClientAddr, PerAddress, Share};
+use labthings_core::log_limit::LogLimiter;
 
 /// Serve connections from `listener` until `stop` is cancelled. Once
 /// `closing` is cancelled, open connections finish the request in hand and
@@ -37,6 +41,11 @@ pub(crate) async fn accept_loop(
     closing: CancellationToken,
     stop: CancellationToken,
 ) -> JoinSet<()> {
+    let shares = PerAddress::new(config.max_connections_per_address, &config.unlimited_addresses);
+    let (full, greedy) = (
+        LogLimiter::new(Duration::from_secs(10)),
+        LogLimiter::new(Duration::from_secs(10)),
+    );
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -50,8 +59,8 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         while tasks.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors or a connection reset before accept:
                 // wait a moment instead of spinning, and keep serving.
@@ -65,22 +74,46 @@ pub(crate) async fn accept_loop(
             tokio::spawn(refuse(stream, tls.clone(), "the server is shutting down"));
             continue;
         }
+        let Some(share) = shares.take(peer.ip()) else {
+            greedy.hit(|more| {
+                tracing::warn!(
+                    "refused a connection from {}: it has {} open already (max_connections_per_address){more}",
+                    peer.ip(),
+                    config.max_connections_per_address
+                );
+            });
+            tokio::spawn(refuse(
+                stream,
+                tls.clone(),
+                "too many open connections from your address; close idle ones or try again shortly",
+            ));
+            continue;
+        };
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let (builder, app, closing, tls) = (builder.clone(), app.clone(), closing.clone(), tls.clone());
                 let handshake = config.header_read_timeout;
+                let held = Held { permit, share };
+                let client = ClientAddr(peer.ip().to_canonical());
                 tasks.spawn(async move {
                     match tls {
-                        None => serve(stream, permit, builder, app, closing).await,
+                        None => serve(stream, held, client, builder, app, closing).await,
                         Some(tls) => {
                             if let Some(stream) = handshake_within(&tls, stream, handshake).await {
-                                serve(stream, permit, builder, app, closing).await;
+                                serve(stream, held, client, builder, app, closing).await;
                             }
                         }
                     }
                 });
             }
             Err(_) => {
+                full.hit(|more| {
+                    tracing::warn!(
+                        "refused a connection from {}: the server has {} open (max_connections){more}",
+                        peer.ip(),
+                        config.max_connections
+                    );
+                });
                 tokio::spawn(refuse(
                     stream,
                     tls.clone(),
@@ -104,15 +137,28 @@ async fn handshake_within(tls: &TlsAcceptor, stream: TcpStream, limit: Duration)
     }
 }
 
-/// Serve one connection; on `closing`, finish the request in hand and close.
+/// What an open connection holds: its place among all connections and its
+/// address's share.
+struct Held {
+    permit: OwnedSemaphorePermit,
+    share: Share,
+}
+
+/// Serve one connection from `client`; on `closing`, finish the request in
+/// hand and close.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
-    permit: OwnedSemaphorePermit,
+    held: Held,
+    client: ClientAddr,
     builder: Arc<http1::Builder>,
     app: Router,
     closing: CancellationToken,
 ) {
-    let service = TowerToHyperService::new(app);
+    // Each request carries its client's address (for the login throttle).
+    let service = TowerToHyperService::new(app.map_request(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(client);
+        request
+    }));
     let io = TokioIo::new(JsonParseErrors::new(stream));
     let connection = builder.serve_connection(io, service).with_upgrades();
     let mut connection = std::pin::pin!(connection);
@@ -123,7 +169,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             let _ = connection.await;
         }
     }
-    drop(permit);
+    drop(held.permit);
+    drop(held.share);
 }
 
 /// Answer a connection we will not serve with a 503 and close it: read the

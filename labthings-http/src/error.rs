@@ -56,6 +56,15 @@ pub enum ApiError {
         /// Seconds to wait before trying again.
         retry_after_secs: u32,
     },
+    /// 429 with `Retry-After`: too many failed sign-ins from this address
+    /// or for this user name.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What is wrong.
+        detail: String,
+        /// Seconds to wait before trying again.
+        retry_after_secs: u32,
+    },
     /// 401 with `WWW-Authenticate`: the request has no valid credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -130,6 +139,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::TryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeviceTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -179,7 +189,7 @@ impl IntoResponse for ApiError {
             }
             other => (status, axum::Json(json!({ "detail": other.to_string() }))).into_response(),
         };
-        if let Self::TryLater { retry_after_secs, .. } = &self {
+        if let Self::TryLater { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs, .. } = &self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

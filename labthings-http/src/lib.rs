@@ -32,6 +32,7 @@ mod mqtt;
 pub mod openapi;
 mod parse_errors;
 mod paths;
+mod peer;
 pub mod render;
 mod routes;
 mod server;

@@ -163,7 +163,8 @@ impl ServerBuilder {
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
-        let auth = crate::auth::Authenticator::new(&self.config.auth).map_err(BuildError::Auth)?;
+        let auth =
+            crate::auth::Authenticator::new(&self.config.auth, self.config.sign_in_burst).map_err(BuildError::Auth)?;
         if let Some(mqtt) = &self.config.mqtt {
             mqtt.check().map_err(BuildError::Mqtt)?;
         }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use super::Role;
-use super::verify::{Identity, Presented};
+use super::verify::{Identity, Presented, Verdict};
 use crate::error::ApiError;
+use crate::peer::ClientAddr;
 use crate::state::AppState;
 
 /// The realm named in `WWW-Authenticate`.
@@ -142,6 +143,16 @@ fn challenge(state: &AppState, request: &Request, detail: &str, invalid_token: b
     response
 }
 
+/// The 429 for a client that failed to sign in too often: wait `wait`.
+fn slow_down(wait: std::time::Duration) -> Response {
+    let seconds = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+    ApiError::TooManyRequests {
+        detail: format!("too many failed sign-ins from this address or for this user; try again in {seconds} s"),
+        retry_after_secs: seconds,
+    }
+    .into_response()
+}
+
 /// Check the request's credentials and role (when users are configured),
 /// and log every change an authenticated user makes.
 pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
@@ -150,15 +161,25 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request
     if !state.auth.enabled() || is_public(request.method(), path) || static_file {
         return next.run(request).await;
     }
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |client| client.0);
+    // A refusal counts against the client's allowance; past it, 429.
+    let refuse = |request: &Request, why: &str, invalid_token: bool| match state.auth.failed(address, None) {
+        Verdict::SlowDown(wait) => slow_down(wait),
+        _ => challenge(&state, request, why, invalid_token),
+    };
     let identity: Identity = match presented(&mut request) {
-        Err(Malformed(why)) => return challenge(&state, &request, why, false),
+        Err(Malformed(why)) => return refuse(&request, why, false),
         Ok(None) => match state.auth.anonymous() {
             Some(anonymous) => anonymous.clone(),
-            None => return challenge(&state, &request, "this server needs credentials", false),
+            None => return refuse(&request, "this server needs credentials", false),
         },
-        Ok(Some(credentials)) => match state.auth.verify(credentials).await {
-            Some(identity) => identity,
-            None => {
+        Ok(Some(credentials)) => match state.auth.check(credentials, address).await {
+            Verdict::User(identity) => identity,
+            Verdict::SlowDown(wait) => return slow_down(wait),
+            Verdict::Refused => {
                 return challenge(&state, &request, "the credentials are not those of any user", true);
             }
         },

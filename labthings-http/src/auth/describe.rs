@@ -155,6 +155,10 @@ pub(crate) fn secure_openapi(document: &mut Value, auth: &Authenticator) {
                     json!({"description": "The user's role does not allow this, or a page from another origin may not do it",
                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}})
                 });
+                responses.entry("429").or_insert_with(|| {
+                    json!({"description": "Too many failed sign-ins from this address or for this user name (see Retry-After)",
+                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}})
+                });
             }
         }
     }

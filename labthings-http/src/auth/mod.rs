@@ -33,7 +33,10 @@
 
 mod check;
 mod describe;
+mod throttle;
 mod verify;
+
+pub(crate) use throttle::DEFAULT_BURST as DEFAULT_SIGN_IN_BURST;
 
 pub(crate) use check::authenticate;
 pub(crate) use describe::{secure_openapi, td_security};

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use argon2::password_hash::PasswordVerifier;
-use argon2::{Argon2, PasswordHash};
+use argon2::password_hash::Output;
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -16,8 +16,24 @@ use super::{AuthConfig, Credential, Role, hash_password};
 const VERIFIED_CACHE: usize = 256;
 
 /// Argon2 verifications at once (each takes tens of milliseconds and 19 MiB):
-/// a client guessing passwords cannot take every core or much memory.
+/// a client guessing passwords cannot take every core or much memory. They
+/// run on this many threads of their own, kept for the server's life: the
+/// allocator keeps a freed 19 MiB block for the thread that used it, so
+/// hashes on ever-new blocking threads left the server hundreds of MB
+/// larger for good.
 const HASHING_AT_ONCE: usize = 2;
+
+/// What checking credentials found.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// They prove this user.
+    User(Identity),
+    /// They prove nothing.
+    Refused,
+    /// Too many failed or costly attempts from this address or for this
+    /// user name: wait this long.
+    SlowDown(std::time::Duration),
+}
 
 /// Who a request is from, once its credentials are checked.
 #[derive(Debug, Clone)]
@@ -85,6 +101,10 @@ pub(crate) struct Authenticator {
     decoy: Option<String>,
     verified: Mutex<HashMap<[u8; 32], Identity>>,
     hashing: Semaphore,
+    /// The threads argon2 runs on.
+    hashers: labthings_core::pool::ThreadPool,
+    /// Failed and costly attempts, per address and user name.
+    pub(crate) throttle: super::throttle::Throttle,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -99,7 +119,7 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Prepare `config`; two users with one name, or one token, are an error.
-    pub(crate) fn new(config: &AuthConfig) -> Result<Self, String> {
+    pub(crate) fn new(config: &AuthConfig, sign_in_burst: u32) -> Result<Self, String> {
         let mut tokens = HashMap::new();
         let mut passwords = HashMap::new();
         let mut names = std::collections::HashSet::new();
@@ -136,6 +156,8 @@ impl Authenticator {
             decoy,
             verified: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(HASHING_AT_ONCE),
+            hashers: labthings_core::pool::ThreadPool::new(HASHING_AT_ONCE, std::time::Duration::from_secs(24 * 3600)),
+            throttle: super::throttle::Throttle::new(sign_in_burst),
         })
     }
 
@@ -159,18 +181,43 @@ impl Authenticator {
         self.anonymous.as_ref()
     }
 
-    /// The user `presented` proves to be, or `None` if it proves nothing.
+    /// The user `presented` proves to be, or `None` if it proves nothing
+    /// (no throttle: for tests of what proves whom).
+    #[cfg(test)]
     pub(crate) async fn verify(&self, presented: Presented) -> Option<Identity> {
-        match presented {
-            Presented::Bearer(token) => self
-                .tokens
-                .get(&<[u8; 32]>::from(Sha256::digest(token.as_bytes())))
-                .cloned(),
-            Presented::Basic { user, password } => self.verify_password(user, password).await,
+        match self.check(presented, std::net::Ipv4Addr::LOCALHOST.into()).await {
+            Verdict::User(identity) => Some(identity),
+            _ => None,
         }
     }
 
-    async fn verify_password(&self, user: String, password: String) -> Option<Identity> {
+    /// What `presented`, sent from `address`, proves. A remembered password
+    /// or a known token passes at once; a password to hash counts against
+    /// the address's and the user name's allowance first, and a wrong token
+    /// after.
+    pub(crate) async fn check(&self, presented: Presented, address: std::net::IpAddr) -> Verdict {
+        match presented {
+            Presented::Bearer(token) => match self.tokens.get(&<[u8; 32]>::from(Sha256::digest(token.as_bytes()))) {
+                Some(identity) => Verdict::User(identity.clone()),
+                None => self.failed(address, None),
+            },
+            Presented::Basic { user, password } => self.check_password(user, password, address).await,
+        }
+    }
+
+    /// A request refused for its credentials (or their absence): `Refused`,
+    /// or `SlowDown` once the address has failed too often.
+    pub(crate) fn failed(&self, address: std::net::IpAddr, user: Option<&str>) -> Verdict {
+        match self.throttle.attempt(address, user) {
+            Ok(()) => Verdict::Refused,
+            Err(wait) => {
+                self.throttle.said(address, user);
+                Verdict::SlowDown(wait)
+            }
+        }
+    }
+
+    async fn check_password(&self, user: String, password: String, address: std::net::IpAddr) -> Verdict {
         let key: [u8; 32] = {
             let mut hasher = Sha256::new();
             hasher.update(user.as_bytes());
@@ -179,20 +226,33 @@ impl Authenticator {
             hasher.finalize().into()
         };
         if let Some(identity) = self.verified.lock().get(&key) {
-            return Some(identity.clone());
+            return Verdict::User(identity.clone());
         }
         let (phc, identity) = match self.passwords.get(&user) {
             Some((phc, identity)) => (phc.clone(), Some(identity.clone())),
-            None => (self.decoy.clone()?, None),
+            None => match self.decoy.clone() {
+                Some(decoy) => (decoy, None),
+                None => return self.failed(address, Some("")),
+            },
         };
-        let _permit = self.hashing.acquire().await.ok()?;
-        let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&phc)
-                .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
-        })
-        .await
-        .unwrap_or(false);
-        let identity = identity.filter(|_| matches)?;
+        // Every unknown name shares one allowance, so the map stays small.
+        let name = if identity.is_some() { user.as_str() } else { "" };
+        if let Err(wait) = self.throttle.attempt(address, Some(name)) {
+            self.throttle.said(address, Some(name));
+            return Verdict::SlowDown(wait);
+        }
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return Verdict::Refused;
+        };
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        let queued = self.hashers.run(move || {
+            let matches = BLOCKS.with_borrow_mut(|blocks| verify_argon2(&phc, password.as_bytes(), blocks));
+            let _ = sender.send(matches);
+        });
+        let matches = queued.is_ok() && answer.await.unwrap_or(false);
+        let Some(identity) = identity.filter(|_| matches) else {
+            return Verdict::Refused;
+        };
         let mut verified = self.verified.lock();
         if verified.len() >= VERIFIED_CACHE
             && let Some(evicted) = verified.keys().next().copied()
@@ -200,8 +260,52 @@ impl Authenticator {
             verified.remove(&evicted);
         }
         verified.insert(key, identity.clone());
-        Some(identity)
+        Verdict::User(identity)
     }
+}
+
+thread_local! {
+    /// The working memory of argon2 on a hashing thread, made once and used
+    /// for every check there (argon2 would allocate it for each).
+    static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches the argon2 hash `phc`, computed in `blocks`
+/// (grown to the hash's memory cost the first time).
+fn verify_argon2(phc: &str, password: &[u8], blocks: &mut Vec<Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(hash.algorithm), Params::try_from(&hash)) else {
+        return false;
+    };
+    let version = match hash.version {
+        Some(version) => match Version::try_from(version) {
+            Ok(version) => version,
+            Err(_) => return false,
+        },
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let needed = params.block_count();
+    if blocks.len() < needed {
+        blocks.resize(needed, Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut out,
+        &mut blocks[..needed],
+    );
+    // Output's comparison takes the same time wherever the bytes differ.
+    hashed.is_ok() && Output::new(&out).is_ok_and(|out| out == expected)
 }
 
 #[cfg(test)]
@@ -218,7 +322,7 @@ mod tests {
             ],
             anonymous: None,
         };
-        Authenticator::new(&config).expect("valid users")
+        Authenticator::new(&config, 0).expect("valid users")
     }
 
     fn basic(user: &str, password: &str) -> Presented {
@@ -268,7 +372,7 @@ mod tests {
             ],
             anonymous: None,
         };
-        assert!(Authenticator::new(&same_name).is_err_and(|e| e.contains("two users")));
+        assert!(Authenticator::new(&same_name, 0).is_err_and(|e| e.contains("two users")));
         let same_token = AuthConfig {
             users: vec![
                 User::new("a", Role::Operate, Credential::token("1")),
@@ -276,12 +380,28 @@ mod tests {
             ],
             anonymous: None,
         };
-        assert!(Authenticator::new(&same_token).is_err_and(|e| e.contains("same token")));
+        assert!(Authenticator::new(&same_token, 0).is_err_and(|e| e.contains("same token")));
         let colon = AuthConfig {
             users: vec![User::new("a:b", Role::Operate, Credential::token("1"))],
             anonymous: None,
         };
-        assert!(Authenticator::new(&colon).is_err());
+        assert!(Authenticator::new(&colon, 0).is_err());
+    }
+
+    #[test]
+    fn argon2_in_reused_memory_matches_only_the_password() {
+        let phc = hash_password("alice's password");
+        let mut blocks = Vec::new();
+        assert!(verify_argon2(&phc, b"alice's password", &mut blocks));
+        let size = blocks.len();
+        assert!(size > 0);
+        assert!(!verify_argon2(&phc, b"alice's passwort", &mut blocks));
+        assert!(
+            verify_argon2(&phc, b"alice's password", &mut blocks),
+            "the memory is reused as it was left"
+        );
+        assert_eq!(blocks.len(), size, "and not grown again");
+        assert!(!verify_argon2("$argon2id$garbage", b"x", &mut blocks));
     }
 
     #[test]
