@@ -417,3 +417,37 @@ async fn a_websocket_message_left_unfinished_closes_the_socket() {
         "the quiet observer still observes: {message:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_outgoing_websocket_message_is_sent_whole() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // The limit is on what clients send (64 KiB by default), not on what the
+    // server sends: a 200 KiB label reaches its observer.
+    let (server, _) = bench_with(ServerConfig {
+        settings_dir: None,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    let observe = json!({"messageType": "addPropertyObservation", "data": {"label": true}});
+    socket.send(Message::text(observe.to_string())).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let label = "x".repeat(200 * 1024);
+    assert_eq!(server.put("/bench/label", json!(label)).await.0, 201);
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = message else {
+        panic!("the observer got no message: {message:?}");
+    };
+    let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
+    assert_eq!(
+        message["data"]["label"].as_str().map(str::len),
+        Some(label.len()),
+        "whole"
+    );
+    // And the session goes on.
+    assert_eq!(server.put("/bench/label", json!("short")).await.0, 201);
+    let next = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+    assert!(matches!(next, Ok(Some(Ok(Message::Text(_))))), "{next:?}");
+}

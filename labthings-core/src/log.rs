@@ -223,6 +223,9 @@ impl<S: Subscriber> Layer<S> for InvocationLogLayer {
             return;
         }
         let meta = event.metadata();
+        if meta.target() == crate::outcome::PANIC_TARGET {
+            return;
+        }
         let mut visitor = MessageVisitor::default();
         event.record(&mut visitor);
         let record = LogRecord::new(*meta.level(), visitor.finish(), meta.file(), meta.line());

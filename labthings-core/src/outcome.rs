@@ -48,14 +48,18 @@ impl Failure {
 
     /// The failure for a caught panic payload.
     pub fn from_panic(payload: &(dyn Any + Send)) -> Self {
-        let detail = if let Some(s) = payload.downcast_ref::<&str>() {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
             (*s).to_owned()
         } else if let Some(s) = payload.downcast_ref::<String>() {
             s.clone()
         } else {
-            "the device code panicked".to_owned()
+            "(no message)".to_owned()
         };
-        Self::error("Panic", detail)
+        // A panic is a bug in the device code: its message (and the file and
+        // line the panic hook printed) are for the server's log, not for
+        // clients. Kept out of invocation logs, which clients read.
+        tracing::error!(target: PANIC_TARGET, "device code panicked: {message}");
+        Self::error("Panic", "the device code panicked; the server's log has its message")
     }
 
     /// The human-readable message.
@@ -66,6 +70,9 @@ impl Failure {
         }
     }
 }
+
+/// The log target of the record a caught panic leaves in the server's log.
+pub const PANIC_TARGET: &str = "labthings::panic";
 
 impl Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

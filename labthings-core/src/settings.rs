@@ -13,7 +13,10 @@ use serde_json::{Map, Value};
 #[derive(Debug)]
 pub struct SettingsFile {
     path: PathBuf,
-    writing: Mutex<()>,
+    /// Held while writing; holds what was last written, so that writing
+    /// the same values again (a client that repeats a write) touches
+    /// nothing: an SD card wears out with every write.
+    writing: Mutex<Option<Map<String, Value>>>,
 }
 
 /// The write lock of a [`SettingsFile`]: while it is held nobody else
@@ -21,13 +24,19 @@ pub struct SettingsFile {
 #[derive(Debug)]
 pub struct SettingsWriter<'a> {
     file: &'a SettingsFile,
-    _one_writer: parking_lot::MutexGuard<'a, ()>,
+    written: parking_lot::MutexGuard<'a, Option<Map<String, Value>>>,
 }
 
 impl SettingsWriter<'_> {
-    /// Write `values` atomically, creating the folder if needed.
-    pub fn write(&self, values: &Map<String, Value>) -> io::Result<()> {
-        self.file.write_file(values)
+    /// Write `values` atomically, creating the folder if needed, unless
+    /// they are what this writer's file last wrote.
+    pub fn write(&mut self, values: &Map<String, Value>) -> io::Result<()> {
+        if self.written.as_ref() == Some(values) {
+            return Ok(());
+        }
+        self.file.write_file(values)?;
+        *self.written = Some(values.clone());
+        Ok(())
     }
 }
 
@@ -47,7 +56,7 @@ impl SettingsFile {
     pub fn new(dir: &Path, thing: &str) -> Self {
         Self {
             path: dir.join(format!("{thing}.json")),
-            writing: Mutex::new(()),
+            writing: Mutex::new(None),
         }
     }
 
@@ -92,7 +101,7 @@ impl SettingsFile {
     /// from the one they read in, so the file always ends with the newest
     /// values.
     pub fn save_with(&self, values: impl FnOnce() -> io::Result<Map<String, Value>>) -> io::Result<()> {
-        let writer = self.lock();
+        let mut writer = self.lock();
         writer.write(&values()?)
     }
 
@@ -101,7 +110,7 @@ impl SettingsFile {
     pub fn lock(&self) -> SettingsWriter<'_> {
         SettingsWriter {
             file: self,
-            _one_writer: self.writing.lock(),
+            written: self.writing.lock(),
         }
     }
 
@@ -171,6 +180,26 @@ mod tests {
         }
         let leftovers: Vec<_> = fs::read_dir(&dir).expect("dir").filter_map(Result::ok).collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_same_values_are_written_once() {
+        let dir = scratch("same");
+        let file = SettingsFile::new(&dir, "stage");
+        let mut values = Map::new();
+        values.insert("calibration".into(), Value::from(2.5));
+        file.save(&values).expect("save");
+        let written = fs::metadata(file.path()).and_then(|m| m.modified()).expect("mtime");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for _ in 0..100 {
+            file.save(&values).expect("save again");
+        }
+        let after = fs::metadata(file.path()).and_then(|m| m.modified()).expect("mtime");
+        assert_eq!(written, after, "not written again");
+        values.insert("calibration".into(), Value::from(3.0));
+        file.save(&values).expect("save a change");
+        assert!(fs::read_to_string(file.path()).expect("read").contains("3.0"));
         let _ = fs::remove_dir_all(dir);
     }
 

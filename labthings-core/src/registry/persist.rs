@@ -33,17 +33,22 @@ impl ThingInstance {
             return apply();
         };
         let name = self.properties.get(index).map_or("?", |p| p.name);
-        let writer = file.lock();
+        let mut writer = file.lock();
         let old = self.setting_values();
         let mut new = old.clone();
         new.insert(name.to_owned(), value);
         if let Err(e) = writer.write(&new) {
+            // The file's place on the server is for the log, not the client.
+            tracing::error!(
+                "setting `{name}` of `{}` not changed: cannot write {}: {e}",
+                self.name,
+                file.path().display()
+            );
             return Err(PropertyWriteError::Failed(Failure::error(
                 "SettingNotSaved",
                 format!(
-                    "setting `{name}` of `{}` was not changed: it could not be saved to {}: {e}",
-                    self.name,
-                    file.path().display()
+                    "setting `{name}` of `{}` was not changed: it could not be saved ({e}); the server's log says more",
+                    self.name
                 ),
             )));
         }

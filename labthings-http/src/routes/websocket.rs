@@ -168,12 +168,15 @@ where
     // default 128 KiB read buffer. Messages still up to `limit`; outgoing
     // ones are batched up to WRITE_BATCH bytes, and at most `limit` plus
     // one batch may wait unsent.
+    // `limit` is what a client may send; what the server sends is bounded
+    // by OUTGOING_MAX (a larger message is replaced by a notice), and only
+    // one message beyond the batch may wait unsent.
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BATCH)
-        .max_write_buffer_size(limit.saturating_add(WRITE_BATCH).saturating_add(1));
+        .max_write_buffer_size(OUTGOING_MAX.saturating_add(WRITE_BATCH).saturating_add(1));
     let mut socket = WebSocketStream::from_raw_socket(watched, Role::Server, Some(config)).await;
     let Ok(_permit) = state.connections.clone().try_acquire_owned() else {
         close(&mut socket, CloseCode::Again, "too many open connections").await;
@@ -241,14 +244,43 @@ where
             continue;
         }
         for message in outgoing {
-            if socket.feed(Message::text(message)).await.is_err() {
+            let message = if message.len() > OUTGOING_MAX {
+                too_large(message.len())
+            } else {
+                message
+            };
+            if let Err(e) = socket.feed(Message::text(message)).await {
+                tracing::debug!("WebSocket of `{}` closed: {e}", thing.name());
                 return;
             }
         }
-        if socket.flush().await.is_err() {
+        if let Err(e) = socket.flush().await {
+            tracing::debug!("WebSocket of `{}` closed: {e}", thing.name());
             return;
         }
     }
+}
+
+/// The largest message a session sends (16 MiB); a larger one (a huge
+/// value or invocation output) is replaced by [`too_large`].
+const OUTGOING_MAX: usize = 16 << 20;
+
+/// What is sent instead of a message of `size` bytes, larger than
+/// [`OUTGOING_MAX`]: the session goes on.
+fn too_large(size: usize) -> String {
+    json!({
+        "messageType": "error",
+        "error": {
+            "status": "413",
+            "type": format!("{WEBTHING_ERRORS}#message-too-large"),
+            "title": "Message Too Large",
+            "detail": format!(
+                "a notification of {size} bytes is larger than this WebSocket sends ({OUTGOING_MAX} bytes): \
+                 read the value or the invocation over HTTP"
+            ),
+        },
+    })
+    .to_string()
 }
 
 /// The read buffer of a session (tungstenite's default is 128 KiB).
