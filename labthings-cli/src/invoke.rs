@@ -54,6 +54,7 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
         if json {
             return;
         }
+        let line = crate::terminal::clean(&line);
         if bar.is_hidden() {
             eprintln!("{line}");
         } else {
@@ -147,7 +148,7 @@ fn progress_line(progress: &labthings_client::Progress, finished: bool) -> Strin
     if let Some(message) = &progress.message {
         parts.push(message.clone());
     }
-    parts.join(" · ")
+    crate::terminal::clean(&parts.join(" · "))
 }
 
 #[cfg(test)]

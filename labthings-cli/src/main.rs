@@ -16,6 +16,7 @@
 
 mod describe;
 mod invoke;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -31,9 +32,17 @@ struct Cli {
     /// Print JSON instead of text for people.
     #[arg(long, global = true)]
     json: bool,
-    /// A bearer token, for a server with users configured.
+    /// A bearer token, for a server with users configured. It is sent only
+    /// to the origin (scheme, host, port) of the URL given.
     #[arg(long, global = true, env = "LABTHINGS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Send the token to this origin too (when a Thing Description points
+    /// at another server of the same lab); may be repeated.
+    #[arg(long = "allow-origin", global = true, value_name = "URL")]
+    allow_origins: Vec<String>,
+    /// Seconds to wait for each answer of the server.
+    #[arg(long, global = true, env = "LABTHINGS_TIMEOUT", default_value_t = 30.0)]
+    timeout: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,10 +104,10 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", terminal::clean(&error.to_string()));
             if let ClientError::Validation(problems) = &error {
-                for problem in problems {
-                    eprintln!("  - {problem}");
+                for problem in problems.iter().take(20) {
+                    eprintln!("  - {}", terminal::clean(&problem.to_string()));
                 }
             }
             ExitCode::FAILURE
@@ -107,10 +116,6 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
-    let connection = match &cli.token {
-        Some(token) => Connection::new().with_token(token.clone()),
-        None => Connection::new(),
-    };
     let url = match &cli.command {
         Command::Describe { url }
         | Command::Get { url, .. }
@@ -119,13 +124,22 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         | Command::Watch { url, .. }
         | Command::List { url } => url.clone(),
     };
+    let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
+        .map_err(|_| ClientError::Protocol(format!("--timeout {}: not a number of seconds", cli.timeout)))?;
+    let mut connection = Connection::new().with_timeout(timeout);
+    if let Some(token) = &cli.token {
+        connection = connection.with_token_for(token.clone(), &url);
+    }
+    for origin in &cli.allow_origins {
+        connection = connection.allow_credentials_to(origin);
+    }
     let thing = ThingClient::connect(&url, connection).await?;
     match cli.command {
         Command::Describe { .. } => {
             if cli.json {
                 print_json(&thing.description().raw);
             } else {
-                print!("{}", describe::summary(thing.description()));
+                print!("{}", terminal::clean(&describe::summary(thing.description())));
             }
         }
         Command::Get { property, .. } => {
@@ -137,7 +151,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             if cli.json {
                 print_json(&Value::Null);
             } else {
-                println!("{property} = {value}");
+                println!("{property} = {}", terminal::clean(&value));
             }
         }
         Command::Invoke { action, input, .. } => {
@@ -175,13 +189,14 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 println!("no invocations");
             } else {
                 for i in invocations {
-                    println!(
+                    let line = format!(
                         "{:<36}  {:<10}  {}  {}",
                         i.id.as_deref().unwrap_or("-"),
                         i.status,
                         i.time_requested.as_deref().unwrap_or(""),
                         i.action.as_deref().unwrap_or("")
                     );
+                    println!("{}", terminal::clean(&line));
                 }
             }
         }
@@ -198,11 +213,15 @@ fn print_json(value: &Value) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
 }
 
-/// A value for people: text as it is, anything else as indented JSON.
+/// A value for people: text as it is, anything else as indented JSON
+/// (control characters escaped, long lines cut; see `terminal`).
 fn print_value(value: &Value, json: bool) {
     match value {
-        Value::String(text) if !json => println!("{text}"),
+        Value::String(text) if !json => println!("{}", terminal::clean(text)),
         _ if json => print_json(value),
-        _ => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        _ => println!(
+            "{}",
+            terminal::clean(&serde_json::to_string_pretty(value).unwrap_or_default())
+        ),
     }
 }

@@ -95,6 +95,12 @@ pub enum ClientError {
         /// The answer's `detail`, or its body.
         message: String,
     },
+    /// The server did not answer within the connection's time limit.
+    #[error("timed out: {0}")]
+    TimedOut(String),
+    /// An answer was larger than the connection's limits allow.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The server could not be reached, or the connection broke.
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),

@@ -25,7 +25,7 @@ mod error;
 mod invocation;
 mod thing;
 
-pub use connection::Connection;
+pub use connection::{Connection, Limits};
 pub use description::{Affordance, Form, ThingDescription};
 pub use error::{ClientError, InputProblem, Problem, Result};
 pub use invocation::{Invocation, InvocationState, LogRecord, Progress, Status};

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -62,7 +61,7 @@ impl ThingClient {
     /// several clients).
     pub async fn connect(url: &str, connection: Connection) -> Result<Self> {
         let url = Url::parse(url).map_err(|e| ClientError::Protocol(format!("{url:?} is not a URL: {e}")))?;
-        let raw: Value = connection.get_json(url.as_str()).await?;
+        let raw: Value = connection.get_description(url.as_str()).await?;
         let td = ThingDescription::parse(raw, &url)?;
         Ok(Self {
             connection,
@@ -139,15 +138,18 @@ impl ThingClient {
         }
     }
 
-    /// Run action `name` with `input` and return its output: in one round
-    /// trip where the TD offers a form that answers with the output (ours,
-    /// `?return=output`), else by following the invocation to its end.
+    /// Run action `name` with `input` and return its output, following
+    /// the invocation to its end where the TD offers a form that answers
+    /// with one (ours answers a quick action's invocation finished, with
+    /// its output, so that is one round trip too): each request then keeps
+    /// the connection's time limit however long the action runs. Else the
+    /// form that answers with the output, waited for within the time limit.
     pub async fn call_action<T: DeserializeOwned, I: Serialize + ?Sized>(&self, name: &str, input: &I) -> Result<T> {
         let action = self.td.action(name)?;
         let form = action
             .forms
             .iter()
-            .find(|f| f.does("invokeaction") && !f.additional_response)
+            .find(|f| f.does("invokeaction") && f.additional_response)
             .or_else(|| action.form("invokeaction", None))
             .ok_or_else(|| no_form(action, "invokeaction"))?;
         match self.post_input(form, input).await? {
@@ -202,9 +204,23 @@ impl ThingClient {
         self.connection.get_json(&form.href).await
     }
 
-    /// The bytes of a blob an action returned.
+    /// The bytes of a blob an action returned (at most the connection's
+    /// answer limit; [`save`](Self::save) writes larger ones to a file).
     pub async fn download(&self, blob: &RemoteBlob) -> Result<Bytes> {
-        Ok(self.connection.get_raw(&blob.href).await?.bytes().await?)
+        let response = self.connection.get_raw(&blob.href).await?;
+        let limit = self.connection.limits().answer;
+        let mut parts = response.bytes_stream();
+        let mut bytes = Vec::new();
+        while let Some(part) = self.connection.next_part(&mut parts, &blob.href).await? {
+            if bytes.len().saturating_add(part.len()) > limit {
+                return Err(ClientError::TooLarge(format!(
+                    "the blob at {} is larger than {limit} bytes: save it to a file",
+                    blob.href
+                )));
+            }
+            bytes.extend_from_slice(&part);
+        }
+        Ok(Bytes::from(bytes))
     }
 
     /// Stream a blob an action returned into the file `path` (without
@@ -216,8 +232,7 @@ impl ThingClient {
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
         let mut chunks = response.bytes_stream();
         let mut written: u64 = 0;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
+        while let Some(chunk) = self.connection.next_part(&mut chunks, &blob.href).await? {
             file.write_all(&chunk).await.map_err(io)?;
             written = written.saturating_add(chunk.len() as u64);
         }
