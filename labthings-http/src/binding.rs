@@ -204,12 +204,12 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             path.clone(),
             Method::GET,
             Serves::Thing(t, OnThing::ReadProperty(p)),
-            &[500],
+            &[500, 503, 504],
         );
         read.forms.push(form(t, Affordance::Property(p), path.clone(), ops));
         all.push(read);
         if property.writable {
-            const WRITE_ERRORS: [u16; 8] = [400, 403, 408, 409, 413, 415, 422, 500];
+            const WRITE_ERRORS: [u16; 10] = [400, 403, 408, 409, 413, 415, 422, 500, 503, 504];
             all.push(endpoint(
                 path.clone(),
                 Method::PUT,
@@ -221,7 +221,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
                     format!("{path}/reset"),
                     Method::POST,
                     Serves::Thing(t, OnThing::ResetProperty(p)),
-                    &[409, 500],
+                    &[409, 500, 503, 504],
                 ));
             }
         }
@@ -315,7 +315,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             path.clone(),
             method.clone(),
             Serves::Thing(t, OnThing::Endpoint(e)),
-            &[422, 500],
+            &[422, 500, 503, 504],
         );
         if method == Method::GET {
             endpoint.forms.push(form(t, Affordance::Endpoint(e), path, &[]));

@@ -45,8 +45,12 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
                     "description": "Device code failed, or the invocation was cancelled",
                     "content": {"application/problem+json": {"schema": component("ProblemDetails")}}
                 }),
+                504 => json_response(
+                    "Device code did not answer within its time limit (the thing and the affordance are named)",
+                    component("Detail"),
+                ),
                 503 => json!({
-                    "description": "Not available in this state, or the server is busy or shutting down (then with Retry-After)",
+                    "description": "Not available in this state, or the server, the thing or its device is busy, not answering or shutting down (then with Retry-After)",
                     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                     "content": {"application/json": {"schema": component("Detail")}}
                 }),

@@ -166,15 +166,15 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request
         .get::<ClientAddr>()
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |client| client.0);
     // A refusal counts against the client's allowance; past it, 429.
-    let refuse = |request: &Request, why: &str, invalid_token: bool| match state.auth.failed(address, None) {
+    let refuse = |request: &Request, verdict: Verdict, why: &str| match verdict {
         Verdict::SlowDown(wait) => slow_down(wait),
-        _ => challenge(&state, request, why, invalid_token),
+        _ => challenge(&state, request, why, false),
     };
     let identity: Identity = match presented(&mut request) {
-        Err(Malformed(why)) => return refuse(&request, why, false),
+        Err(Malformed(why)) => return refuse(&request, state.auth.failed(address, None), why),
         Ok(None) => match state.auth.anonymous() {
             Some(anonymous) => anonymous.clone(),
-            None => return refuse(&request, "this server needs credentials", false),
+            None => return refuse(&request, state.auth.missing(address), "this server needs credentials"),
         },
         Ok(Some(credentials)) => match state.auth.check(credentials, address).await {
             Verdict::User(identity) => identity,

@@ -34,6 +34,10 @@ pub(crate) struct Throttle {
 struct Limits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
     by_user: DefaultKeyedRateLimiter<String>,
+    /// Requests without any credentials: they guess nothing and cost
+    /// little, but a browser's page makes several at once, so they have an
+    /// allowance of their own, ten times larger.
+    without: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Throttle {
@@ -46,9 +50,12 @@ impl Throttle {
             let per_user = Quota::with_period(Duration::from_secs(2))
                 .unwrap_or(per_address)
                 .allow_burst(burst);
+            let tenfold = burst.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN));
+            let without = Quota::per_second(tenfold).allow_burst(tenfold);
             Limits {
                 by_address: DefaultKeyedRateLimiter::keyed(per_address),
                 by_user: DefaultKeyedRateLimiter::keyed(per_user),
+                without: DefaultKeyedRateLimiter::keyed(without),
             }
         });
         Self {
@@ -62,7 +69,10 @@ impl Throttle {
     /// name, or `""` for every unknown one): `Err(wait)` when past the
     /// allowance.
     pub(crate) fn attempt(&self, address: IpAddr, user: Option<&str>) -> Result<(), Duration> {
-        let Some(Limits { by_address, by_user }) = &self.limits else {
+        let Some(Limits {
+            by_address, by_user, ..
+        }) = &self.limits
+        else {
             return Ok(());
         };
         let key = host_of(address);
@@ -82,6 +92,22 @@ impl Throttle {
                 .map_err(|not_until| not_until.wait_time_from(self.clock.now()))?;
         }
         Ok(())
+    }
+
+    /// Count a request from `address` that had no credentials at all:
+    /// `Err(wait)` when past its (larger) allowance.
+    pub(crate) fn without_credentials(&self, address: IpAddr) -> Result<(), Duration> {
+        let Some(Limits { without, .. }) = &self.limits else {
+            return Ok(());
+        };
+        let result = without
+            .check_key(&host_of(address))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()));
+        if without.len() > MAX_ADDRESSES {
+            without.retain_recent();
+            without.shrink_to_fit();
+        }
+        result
     }
 
     /// Log that `address` was slowed down (at most every 10 s).
@@ -138,6 +164,18 @@ mod tests {
                 .is_err()
         );
         assert!(throttle.attempt("10.0.1.1".parse().expect("ip"), Some("bob")).is_ok());
+    }
+
+    #[test]
+    fn requests_without_credentials_have_a_tenfold_allowance_of_their_own() {
+        let throttle = Throttle::new(DEFAULT_BURST);
+        let browser: IpAddr = "127.0.0.3".parse().expect("ip");
+        for _ in 0..DEFAULT_BURST * 10 {
+            assert!(throttle.without_credentials(browser).is_ok());
+        }
+        assert!(throttle.without_credentials(browser).is_err());
+        // Failed sign-ins are counted apart.
+        assert!(throttle.attempt(browser, None).is_ok());
     }
 
     #[test]

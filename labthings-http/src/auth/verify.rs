@@ -205,13 +205,25 @@ impl Authenticator {
         }
     }
 
-    /// A request refused for its credentials (or their absence): `Refused`,
-    /// or `SlowDown` once the address has failed too often.
+    /// A request refused for its credentials: `Refused`, or `SlowDown` once
+    /// the address has failed too often.
     pub(crate) fn failed(&self, address: std::net::IpAddr, user: Option<&str>) -> Verdict {
         match self.throttle.attempt(address, user) {
             Ok(()) => Verdict::Refused,
             Err(wait) => {
                 self.throttle.said(address, user);
+                Verdict::SlowDown(wait)
+            }
+        }
+    }
+
+    /// A request refused for having no credentials: `Refused`, or
+    /// `SlowDown` past the (larger) allowance of such requests.
+    pub(crate) fn missing(&self, address: std::net::IpAddr) -> Verdict {
+        match self.throttle.without_credentials(address) {
+            Ok(()) => Verdict::Refused,
+            Err(wait) => {
+                self.throttle.said(address, None);
                 Verdict::SlowDown(wait)
             }
         }
