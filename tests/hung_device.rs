@@ -9,7 +9,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{ServerProcess, example_binary, scratch_dir};
+use common::process::{ServerProcess, capture_stderr, example_binary, scratch_dir};
 use serde_json::{Value, json};
 
 /// The grace period (5 s) plus one second.
@@ -161,18 +161,7 @@ fn start_hanging(kind: &str) -> (std::process::Child, std::sync::Arc<parking_lot
         .stderr(Stdio::piped())
         .spawn()
         .expect("start hung");
-    let stderr = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().expect("stderr");
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let stderr = capture_stderr(&mut child);
     (child, stderr)
 }
 

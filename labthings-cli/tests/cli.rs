@@ -2,6 +2,8 @@
 //! a free port: every command, human and `--json` output, a mistake's exit
 //! status, and Ctrl-C (a real SIGINT) cancelling an invocation.
 
+mod common;
+
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../examples/mock_lab.rs"]
 mod mock_lab;
@@ -35,17 +37,7 @@ async fn lab() -> String {
 
 /// Run `labthings ARGS`: (exit status, stdout, stderr).
 async fn labthings(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_labthings"))
-        .args(args)
-        .env_remove("LABTHINGS_TOKEN")
-        .output()
-        .await
-        .expect("run labthings");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::labthings_with(args, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@
 //! raw TCP listener in this process; the clients are the `labthings`
 //! binary and `labthings-client`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,6 @@ use labthings_client::{ClientError, Connection, ThingClient};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::Command;
 
 const TOKEN: &str = "a-secret-token-0123456789";
 
@@ -66,21 +67,7 @@ fn path(head: &str) -> &str {
     head.split(' ').nth(1).unwrap_or("")
 }
 
-/// Run `labthings ARGS` with `env`: (exit status, stdout, stderr).
-async fn labthings(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_labthings"))
-        .args(args)
-        .env_remove("LABTHINGS_TOKEN")
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .expect("run labthings");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::labthings_with as labthings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_go_only_to_the_origin_they_were_given_for() {

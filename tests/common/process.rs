@@ -62,6 +62,26 @@ pub fn run_example(name: &str, args: &[&str], stdin: &str) -> (i32, String, Stri
     )
 }
 
+/// Everything `child` writes to stderr, as it comes (read on a thread of
+/// its own, so the pipe never fills).
+pub fn capture_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let Some(mut pipe) = child.stderr.take() else {
+        return stderr;
+    };
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    stderr
+}
+
 /// A new empty folder for a server process to work in.
 pub fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("labthings-proc-{}", uuid::Uuid::new_v4()));
@@ -88,18 +108,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the example");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = capture_stderr(&mut child);
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let url = loop {
             match lines.next() {
