@@ -160,11 +160,15 @@ impl Broker {
         }
     }
 
-    /// A broker that keeps retained messages across restarts.
+    /// A broker that keeps retained messages across restarts. Started as
+    /// root, Mosquitto drops to its own user, which must be able to write
+    /// its database into the folder.
     fn start_persistent() -> Self {
         let mut broker = Self::start();
         broker.stop();
         broker.persistent = true;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&broker.dir, std::fs::Permissions::from_mode(0o777)).expect("chmod the broker folder");
         broker.run();
         broker
     }
@@ -946,9 +950,22 @@ async fn a_retained_command_is_refused_cleared_and_never_replayed() {
     assert_eq!(lab1.get("/bench/count").await.1, json!(0), "not run when published");
 
     // Two broker restarts with persistence: nothing runs on reconnection.
+    // A retained marker shows that the broker does keep retained messages.
+    let marker = broker
+        .watcher("mosquitto_pub")
+        .args(["-r", "-q", "1", "-t", "replies/marker", "-m", "kept"])
+        .status()
+        .expect("mosquitto_pub");
+    assert!(marker.success());
     for _ in 0..2 {
         broker.stop();
         broker.run();
+        let kept = broker.subscribe("watcher", "replies/marker", 1, 5);
+        assert_eq!(
+            blocking(move || lines(kept)).await,
+            ["replies/marker kept"],
+            "the broker persists"
+        );
         connected(&broker, "lab1").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(lab1.get("/bench/count").await.1, json!(0), "not replayed by the broker");
