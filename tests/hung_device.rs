@@ -234,3 +234,18 @@ fn sigterm_while_a_start_hook_hangs_stops_what_had_started() {
     assert!(!stdout.contains("listening on"), "{stdout}");
     assert!(stderr.contains("lamp off"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_fallback_a_hung_start_hook_is_served_as_the_failure() {
+    let dir = scratch_dir();
+    // `listening on` comes once the start hook has failed, for the page.
+    let lab = ServerProcess::start_in(dir, "hung", &["--fallback"], &[("HANG_ON_START", "sync")]);
+    let (status, body) = get(&reqwest::Client::new(), &lab.at("/lamp/on")).await;
+    assert_eq!(status, 503, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("thing `sensor` failed to start") && detail.contains("did not return within 3 s"),
+        "{detail}"
+    );
+    assert!(lab.stderr().contains("lamp off"), "the lamp, started, was stopped");
+}
