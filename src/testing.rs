@@ -51,8 +51,7 @@ use labthings_core::context::Context;
 use labthings_core::lock::HardwareLock;
 use labthings_core::log::LogBuffer;
 use labthings_core::{
-    CancelHook, Failure, Invocation, InvocationStatus, Lab, LogRecord, ManagerConfig, PrepareError, Thing,
-    ThingInstance,
+    CancelHook, Failure, Invocation, InvocationStatus, Lab, LogRecord, ManagerConfig, Refusal, Thing, ThingInstance,
 };
 use serde_json::Value;
 
@@ -197,20 +196,16 @@ impl TestLab {
             .iter()
             .position(|a| a.name == action)
             .ok_or_else(|| format!("`{thing}` has no action `{action}`"))?;
-        let call = {
-            let _blobs = labthings_core::blob::resolve_blobs_with(self.lab.manager().blob_source());
-            instance.prepare(index, input)
-        };
-        let call = call.map_err(|e| match e {
-            PrepareError::NoSuchAction => format!("`{thing}` has no action `{action}`"),
-            PrepareError::Invalid(problems) => problems
+        // Invoked on the lab's runtime: an async action runs there.
+        on_runtime(&self.handle(), || self.lab.invoke(instance, index, input)).map_err(|refused| match refused {
+            Refusal::NoSuchAction { .. } => format!("`{thing}` has no action `{action}`"),
+            Refusal::Invalid(problems) => problems
                 .iter()
                 .map(|p| format!("{}: {}", p.loc_path(), p.msg))
                 .collect::<Vec<_>>()
                 .join("; "),
-        })?;
-        // Invoked on the lab's runtime: an async action runs there.
-        on_runtime(&self.handle(), || self.lab.manager().invoke(call)).map_err(|e| e.to_string())
+            other => other.to_string(),
+        })
     }
 
     /// Call `thing`'s `action` with `input` and wait for it to end (at most

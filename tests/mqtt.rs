@@ -10,6 +10,10 @@ mod common;
 #[path = "../examples/bench.rs"]
 mod bench;
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/mock_lab.rs"]
+mod mock_lab;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1170,4 +1174,72 @@ async fn a_flood_of_bad_messages_is_logged_at_a_bounded_rate() {
         (1..=3).contains(&refusals),
         "{refusals} lines for 5,000 bad messages:\n{said}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_link_is_an_input_over_mqtt_as_over_http_and_refusals_are_problems() {
+    let broker = Broker::start();
+    let lab1 = start(
+        mock_lab::build(ServerConfig {
+            settings_dir: None,
+            mqtt: Some(mqtt_config(&broker, "lab1")),
+            ..ServerConfig::default()
+        })
+        .expect("the mock lab builds"),
+    )
+    .await;
+    let td = broker.subscribe("watcher", "labthings/lab1/camera/td", 1, 10);
+    assert_eq!(blocking(move || lines(td)).await.len(), 1, "connected");
+    // A picture taken over HTTP; its link published as an input over MQTT.
+    let (status, picture) = lab1.post("/camera/snap?return=output", json!({})).await;
+    assert_eq!(status, 200, "{picture}");
+    let action = "labthings/lab1/camera/actions/measure_image";
+    let input = json!({"image": picture}).to_string();
+    assert!(broker.publish("watcher", "pw-watch", action, &input));
+    eventually("measure_image ran on the blob", async || {
+        let (_, listed) = lab1.get("/camera/measure_image").await;
+        listed
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["status"] == "completed"))
+    })
+    .await;
+    let (_, listed) = lab1.get("/camera/measure_image").await;
+    let done = listed
+        .as_array()
+        .and_then(|l| l.first())
+        .cloned()
+        .expect("one invocation");
+    let done = lab1
+        .get(&format!("/action_invocations/{}", done["id"].as_str().expect("id")))
+        .await
+        .1;
+    assert_eq!(
+        (done["output"]["width"].clone(), done["output"]["height"].clone()),
+        (json!(320), json!(240)),
+        "{done}"
+    );
+
+    // A refused input is a problem, with the list HTTP's 422 gives.
+    let rejected = broker.subscribe("watcher", &format!("{action}/invocations"), 1, 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(broker.publish("watcher", "pw-watch", action, r#"{"image": 5}"#));
+    let said = first_json(&blocking(move || lines(rejected)).await);
+    assert_eq!(said["status"], "rejected", "{said}");
+    assert_eq!(said["title"], "InvalidInput", "{said}");
+    assert_eq!(said["type"], "urn:labthings:problem:invalid-input", "{said}");
+    let (status, over_http) = lab1.post("/camera/measure_image", json!({"image": 5})).await;
+    assert_eq!(status, 422);
+    let over_http: Vec<Value> = over_http["detail"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| json!({"msg": p["msg"], "type": p["type"]}))
+        .collect();
+    let over_mqtt: Vec<Value> = said["detail"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| json!({"msg": p["msg"], "type": p["type"]}))
+        .collect();
+    assert_eq!(over_mqtt, over_http, "the same problems as over HTTP");
 }

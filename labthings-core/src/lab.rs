@@ -59,6 +59,41 @@ pub enum LabError {
     },
 }
 
+/// Why the lab did not start an invocation: the one refusal every binding
+/// maps to its own answer (an HTTP status and problem details, an MQTT
+/// JSON message, a test's error).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The thing has no action with that number.
+    #[error("`{thing}` has no such action")]
+    NoSuchAction {
+        /// The thing's name.
+        thing: String,
+    },
+    /// The input does not fit the action's input schema; every problem,
+    /// with its location in the input.
+    #[error("the input does not fit: {}", .0.iter().map(|p| format!("{}: {}", p.loc_path(), p.msg)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<crate::InputProblem>),
+    /// The input fits, but the invocation could not start (its lock is
+    /// taken, too many run, the server is shutting down).
+    #[error(transparent)]
+    NotStarted(#[from] crate::InvokeError),
+}
+
+impl Refusal {
+    /// A short name for the kind of refusal: `NoSuchAction`,
+    /// `InvalidInput`, `Busy`, `Overloaded` or `ShuttingDown`.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::NoSuchAction { .. } => "NoSuchAction",
+            Self::Invalid(_) => "InvalidInput",
+            Self::NotStarted(crate::InvokeError::Busy { .. }) => "Busy",
+            Self::NotStarted(crate::InvokeError::Overloaded { .. }) => "Overloaded",
+            Self::NotStarted(crate::InvokeError::ShuttingDown) => "ShuttingDown",
+        }
+    }
+}
+
 /// An explicit slot connection: thing `.0`'s slot `.1` holds thing `.2`.
 pub type Connection = (String, String, String);
 
@@ -141,6 +176,30 @@ impl Lab {
     /// Where device code runs, with its time limits and slots.
     pub fn device(&self) -> &DeviceCalls {
         &self.device
+    }
+
+    /// Start action number `action` of `thing` with `input`, as every
+    /// binding does: the input checked against the action's schema and
+    /// decoded (blob links in it, as `urn:uuid:` URIs, resolved to the blobs
+    /// this lab holds), then invoked (its lock taken, its thread or task
+    /// started). The invocation to poll, cancel or wait for, or why not.
+    pub fn invoke(
+        &self,
+        thing: &Arc<ThingInstance>,
+        action: usize,
+        input: serde_json::Value,
+    ) -> Result<Arc<crate::Invocation>, Refusal> {
+        let prepared = {
+            let _blobs = crate::blob::resolve_blobs_with(self.manager.blob_source());
+            thing.prepare(action, input)
+        };
+        let call = prepared.map_err(|refused| match refused {
+            crate::PrepareError::Invalid(problems) => Refusal::Invalid(problems),
+            crate::PrepareError::NoSuchAction => Refusal::NoSuchAction {
+                thing: thing.name().to_owned(),
+            },
+        })?;
+        Ok(self.manager.invoke(call)?)
     }
 
     /// The things, in the order they were added.

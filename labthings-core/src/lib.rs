@@ -59,7 +59,7 @@ pub use descriptor::{
 pub use endpoint::{EndpointError, EndpointOutput, Raw};
 pub use event::Event;
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};
-pub use lab::{Lab, LabError};
+pub use lab::{Lab, LabError, Refusal};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use labthings_core::hub::Notification;
-use labthings_core::{PrepareError, PropertyWriteError};
+use labthings_core::{PropertyWriteError, Refusal};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{DisconnectReasonCode, Filter, LastWill, Packet, Publish, RetainForwardRule};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -281,6 +281,18 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
     }
 }
 
+/// `InvalidInput` as `invalid-input`.
+fn kebab(title: &str) -> String {
+    let mut out = String::with_capacity(title.len() + 4);
+    for (i, c) in title.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 /// The first wait before reconnecting, and the longest.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -453,7 +465,7 @@ async fn command(context: Arc<Context>, message: Publish) {
         Ok(reply) => (reply, None),
         Err(why) => (None, Some(why)),
     };
-    let refuse = |detail: Value| refuse(&context, &thing, topic, reply.as_ref(), detail);
+    let refuse = |title: &str, detail: Value| refuse(&context, &thing, topic, reply.as_ref(), title, detail);
     if message.retain {
         // Cleared on the broker, so no other subscriber runs it either.
         let cleared = Message {
@@ -465,14 +477,17 @@ async fn command(context: Arc<Context>, message: Publish) {
         if context.outbox.push(cleared) {
             drop_count(&context, 1);
         }
-        refuse(json!(
-            "a retained command is refused (and cleared): it would run again for every new subscriber and \
+        refuse(
+            "Retained",
+            json!(
+                "a retained command is refused (and cleared): it would run again for every new subscriber and \
              after every reconnection; publish commands without the retain flag"
-        ));
+            ),
+        );
         return;
     }
     if let Some(why) = bad_reply {
-        refuse(json!(why));
+        refuse("BadResponseTopic", json!(why));
         return;
     }
     let payload = message.payload;
@@ -482,7 +497,7 @@ async fn command(context: Arc<Context>, message: Publish) {
         match serde_json::from_slice(&payload) {
             Ok(value) => value,
             Err(e) => {
-                refuse(json!(format!("the message is not JSON: {e}")));
+                refuse("NotJson", json!(format!("the message is not JSON: {e}")));
                 return;
             }
         }
@@ -494,33 +509,35 @@ async fn command(context: Arc<Context>, message: Publish) {
             let written = (context.state.lab.device())
                 .call(thing.name(), name, move || writing.write_property(p, value))
                 .await;
-            let problem = match written {
+            let (title, problem) = match written {
                 Ok(Ok(())) => return,
-                Ok(Err(PropertyWriteError::Invalid(problems))) => json!(problems),
-                Ok(Err(PropertyWriteError::Failed(failure))) => json!(failure.detail()),
-                Ok(Err(PropertyWriteError::ReadOnly)) => json!("the property is read-only"),
-                Ok(Err(PropertyWriteError::Busy)) => {
-                    json!("the property's hardware lock is held by a running action; try again later")
-                }
-                Err(e) => json!(e.to_string()),
+                Ok(Err(PropertyWriteError::Invalid(problems))) => ("InvalidInput", json!(problems)),
+                Ok(Err(PropertyWriteError::Failed(failure))) => ("DeviceError", json!(failure.detail())),
+                Ok(Err(PropertyWriteError::ReadOnly)) => ("ReadOnly", json!("the property is read-only")),
+                Ok(Err(PropertyWriteError::Busy)) => (
+                    "Busy",
+                    json!("the property's hardware lock is held by a running action; try again later"),
+                ),
+                Err(e) => ("DeviceNotAnswering", json!(e.to_string())),
             };
-            refuse(problem);
+            refuse(title, problem);
         }
         Carries::InvokeAction(a) => {
             if reply.is_some() && !context.replies.has_room() {
-                refuse(json!(format!(
-                    "{} invocations already have a response topic; try again when one has finished",
-                    super::replies::MAX_WATCHED
-                )));
+                refuse(
+                    "Overloaded",
+                    json!(format!(
+                        "{} invocations already have a response topic; try again when one has finished",
+                        super::replies::MAX_WATCHED
+                    )),
+                );
                 return;
             }
-            let manager = context.state.lab.manager().clone();
-            let started = match thing.prepare(a, value) {
-                Ok(call) => manager.invoke(call).map_err(|e| json!(e.to_string())),
-                Err(PrepareError::Invalid(problems)) => Err(json!(problems)),
-                Err(PrepareError::NoSuchAction) => Err(json!("no such action")),
-            };
-            match started {
+            // A blob an earlier action output, given by its HTTP link, is
+            // named by its URI, as over HTTP; the lab resolves it.
+            let mut input = value;
+            crate::render::blob_links_to_uris(&mut input, &context.base);
+            match context.state.lab.invoke(&thing, a, input) {
                 Ok(invocation) => {
                     if let Some(reply) = reply {
                         // Already finished (a fast action) or not: the final
@@ -531,7 +548,8 @@ async fn command(context: Arc<Context>, message: Publish) {
                         }
                     }
                 }
-                Err(problem) => refuse(problem),
+                Err(Refusal::Invalid(problems)) => refuse("InvalidInput", json!(problems)),
+                Err(refused) => refuse(refused.title(), json!(refused.to_string())),
             }
         }
         _ => {}
@@ -539,16 +557,19 @@ async fn command(context: Arc<Context>, message: Publish) {
 }
 
 /// Say a command published on `topic` (a write or an invocation of
-/// `thing`) was refused, and why (`detail`: a sentence, or the list of
-/// problems with the input, as HTTP's 422 lists them): `{"status":
-/// "rejected", "detail": …}` on the affordance's answer topic (an action's
-/// invocations topic, a property's `…/set/rejected`), and on the client's
-/// response topic if it gave one. Logged and answered at a bounded rate.
+/// `thing`) was refused, and why: a problem, `{"status": "rejected",
+/// "type": "urn:labthings:problem:invalid-input", "title": "InvalidInput",
+/// "detail": …}` (`detail` a sentence, or the list of problems with the
+/// input, as HTTP's 422 lists them), on the affordance's answer topic (an
+/// action's invocations topic, a property's `…/set/rejected`) and on the
+/// client's response topic if it gave one. Logged and answered at a
+/// bounded rate.
 fn refuse(
     context: &Context,
     thing: &labthings_core::ThingInstance,
     topic: &Topic,
     reply: Option<&Reply>,
+    title: &str,
     detail: Value,
 ) {
     context.refusals.log.hit(|more| {
@@ -557,7 +578,12 @@ fn refuse(
     if !context.refusals.may_answer() {
         return;
     }
-    let rejected = json!({"status": "rejected", "detail": detail});
+    let rejected = json!({
+        "status": "rejected",
+        "type": format!("urn:labthings:problem:{}", kebab(title)),
+        "title": title,
+        "detail": detail,
+    });
     let answers_on = match topic.carries {
         Carries::InvokeAction(a) => thing.actions().get(a).and_then(|action| {
             context

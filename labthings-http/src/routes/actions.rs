@@ -20,8 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use labthings_core::blob::resolve_blobs_with;
-use labthings_core::{Failure, InvocationStatus, InvokeError, PrepareError, ThingInstance};
+use labthings_core::{Failure, InvocationStatus, InvokeError, Refusal, ThingInstance};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -100,21 +99,18 @@ async fn invoke(
     let mut input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
     let base = base_url(&state, &headers);
     render::blob_links_to_uris(&mut input, &base);
-    let call = {
-        let _blobs = resolve_blobs_with(state.lab.manager().blob_source());
-        thing.prepare(index, input)
-    };
-    let call = call.map_err(|refused| match refused {
-        PrepareError::Invalid(problems) => ApiError::invalid_body(problems),
-        PrepareError::NoSuchAction => ApiError::NotFound(format!("{} has no such action", thing.name())),
-    })?;
-    let invocation = state.lab.manager().invoke(call).map_err(|refused| match refused {
-        InvokeError::Busy { .. } => ApiError::Conflict(refused.to_string()),
-        InvokeError::Overloaded { .. } | InvokeError::ShuttingDown => ApiError::TryLater {
-            detail: refused.to_string(),
-            retry_after_secs: 1,
-        },
-    })?;
+    let invocation = state
+        .lab
+        .invoke(&thing, index, input)
+        .map_err(|refused| match refused {
+            Refusal::Invalid(problems) => ApiError::invalid_body(problems),
+            Refusal::NoSuchAction { .. } => ApiError::NotFound(refused.to_string()),
+            Refusal::NotStarted(InvokeError::Busy { .. }) => ApiError::Conflict(refused.to_string()),
+            Refusal::NotStarted(InvokeError::Overloaded { .. } | InvokeError::ShuttingDown) => ApiError::TryLater {
+                detail: refused.to_string(),
+                retry_after_secs: 1,
+            },
+        })?;
     let mut response = match answer {
         Answer::Output => {
             // If the client goes away, this future is dropped: the invocation
