@@ -26,6 +26,7 @@
 pub mod asynchronous;
 pub mod blob;
 pub mod cancel;
+pub mod companion;
 pub mod context;
 pub mod data;
 pub mod descriptor;

@@ -140,10 +140,14 @@ pub struct ServerConfig {
     /// The WoT MQTT binding: publish every thing's TD, observable values,
     /// events and invocations on a broker, and take writes and invocations
     /// from it (default off). Configuration files: the `[mqtt]` table.
-    pub mqtt: Option<crate::MqttConfig>,
-    /// How the server makes itself found: DNS-SD (default off).
-    /// Configuration files: the `[discovery]` table.
-    pub discovery: crate::DiscoveryConfig,
+    /// Feature `mqtt`.
+    #[cfg(feature = "mqtt")]
+    pub mqtt: Option<labthings_mqtt::MqttConfig>,
+    /// How the server makes itself found: DNS-SD, a directory (default
+    /// off). Configuration files: the `[discovery]` table. Feature
+    /// `discovery`.
+    #[cfg(feature = "discovery")]
+    pub discovery: labthings_discovery::DiscoveryConfig,
     /// How long a request waits for device code (a getter, setter or
     /// endpoint: 30 s, then 504 naming the thing and the affordance; per
     /// thing or affordance in `timeouts`), how many calls into one thing
@@ -190,8 +194,10 @@ impl Default for ServerConfig {
             fallback: false,
             api_prefix: String::new(),
             trust_forwarded: false,
+            #[cfg(feature = "mqtt")]
             mqtt: None,
-            discovery: crate::DiscoveryConfig::default(),
+            #[cfg(feature = "discovery")]
+            discovery: labthings_discovery::DiscoveryConfig::default(),
             device: labthings_core::device::DeviceConfig::default(),
         }
     }

@@ -102,6 +102,11 @@ pub enum ConfigError {
     },
 }
 
+/// Why a table of a binding that is not compiled in is refused.
+#[cfg(not(all(feature = "mqtt", feature = "discovery")))]
+const NOT_BUILT_IN: &str =
+    "this program was built without the `{}` feature of labthings; add it to the `labthings` dependency's features";
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,8 +123,15 @@ struct FileModel {
     #[serde(default)]
     security: Security,
     tls: Option<Tls>,
-    mqtt: Option<crate::MqttConfig>,
-    discovery: Option<crate::DiscoveryConfig>,
+    #[cfg(feature = "mqtt")]
+    mqtt: Option<labthings_mqtt::MqttConfig>,
+    /// Kept to refuse it by name when the binding is not built in.
+    #[cfg(not(feature = "mqtt"))]
+    mqtt: Option<toml::Value>,
+    #[cfg(feature = "discovery")]
+    discovery: Option<labthings_discovery::DiscoveryConfig>,
+    #[cfg(not(feature = "discovery"))]
+    discovery: Option<toml::Value>,
     #[serde(default)]
     things: toml::Table,
 }
@@ -527,11 +539,21 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
             key: tls.key,
         });
     }
+    #[cfg(feature = "mqtt")]
     if let Some(mqtt) = file.mqtt {
         config.mqtt = Some(mqtt);
     }
+    #[cfg(not(feature = "mqtt"))]
+    if file.mqtt.is_some() {
+        return Err(invalid("mqtt".into(), NOT_BUILT_IN.replace("{}", "mqtt")));
+    }
+    #[cfg(feature = "discovery")]
     if let Some(discovery) = file.discovery {
         config.discovery = discovery;
+    }
+    #[cfg(not(feature = "discovery"))]
+    if file.discovery.is_some() {
+        return Err(invalid("discovery".into(), NOT_BUILT_IN.replace("{}", "discovery")));
     }
     let mut builder = Server::builder().config(config);
     for (name, section) in file.things {
@@ -566,4 +588,44 @@ pub fn load(path: &Path, catalog: &ThingCatalog, config: ServerConfig) -> Result
         host: file.host,
         port: file.port,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConfigError, ThingCatalog, load};
+    use crate::ServerConfig;
+
+    /// Load `text` as a configuration file with no thing types.
+    fn loaded(text: &str) -> Result<(), ConfigError> {
+        let folder = std::env::temp_dir().join(format!("labthings-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&folder).expect("a temporary folder");
+        let path = folder.join("lab.toml");
+        std::fs::write(&path, text).expect("the file is written");
+        let result = load(&path, &ThingCatalog::new(), ServerConfig::default()).map(|_| ());
+        let _ = std::fs::remove_dir_all(&folder);
+        result
+    }
+
+    /// A binding's table is taken when the binding is built in, and
+    /// refused by name (the key and the feature to add) when it is not,
+    /// rather than ignored.
+    #[test]
+    fn a_binding_table_needs_its_feature() {
+        let mqtt = loaded("[mqtt]\nbroker = \"mqtt://127.0.0.1:1883\"\nclient_id = \"lab\"\n");
+        let discovery = loaded("[discovery]\ndns_sd = true\n");
+        #[cfg(feature = "mqtt")]
+        assert!(mqtt.is_ok(), "{mqtt:?}");
+        #[cfg(not(feature = "mqtt"))]
+        assert!(
+            matches!(&mqtt, Err(ConfigError::Invalid { key, message, .. }) if key == "mqtt" && message.contains("`mqtt` feature")),
+            "{mqtt:?}"
+        );
+        #[cfg(feature = "discovery")]
+        assert!(discovery.is_ok(), "{discovery:?}");
+        #[cfg(not(feature = "discovery"))]
+        assert!(
+            matches!(&discovery, Err(ConfigError::Invalid { key, message, .. }) if key == "discovery" && message.contains("`discovery` feature")),
+            "{discovery:?}"
+        );
+    }
 }

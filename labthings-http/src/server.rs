@@ -66,6 +66,7 @@ pub struct ServerBuilder {
     config: ServerConfig,
     server_lock: Arc<HardwareLock>,
     extras: crate::extra::Extras,
+    companions: crate::companions::Companions,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -141,6 +142,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Run `companion` beside the server: started once the things have
+    /// started, stopped after they have stopped, its forms added to every
+    /// TD (see [`Companion`](labthings_core::companion::Companion)).
+    pub fn companion(mut self, companion: impl labthings_core::companion::Companion) -> Self {
+        self.companions.0.push(Arc::new(companion));
+        self
+    }
+
     /// Check the things and assemble the server.
     pub fn build(self) -> Result<Server, BuildError> {
         let things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -165,9 +174,7 @@ impl ServerBuilder {
         self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
         let auth =
             crate::auth::Authenticator::new(&self.config.auth, self.config.sign_in_burst).map_err(BuildError::Auth)?;
-        if let Some(mqtt) = &self.config.mqtt {
-            mqtt.check().map_err(BuildError::Mqtt)?;
-        }
+        let companions = crate::companions::configured(&self.config, self.companions)?;
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
             None => None,
@@ -182,6 +189,7 @@ impl ServerBuilder {
                 config: self.config,
                 closing: CancellationToken::new(),
                 extras: self.extras,
+                companions,
                 documents: crate::state::Documents::default(),
             }),
         })
@@ -472,63 +480,12 @@ impl Listening {
                 tracing::warn!("{warning}");
             }
         }
-        let expiry = tokio::spawn(expire_periodically(
-            state.lab.manager().clone(),
-            state.config.expiry_interval,
-        ));
-        let mqtt = match &state.config.mqtt {
-            Some(config) => {
-                let base = state
-                    .config
-                    .public_base_url
-                    .clone()
-                    .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
-                match crate::mqtt::spawn(state.clone(), config, base) {
-                    Ok(binding) => Some(binding),
-                    Err(e) => {
-                        tracing::error!("MQTT binding not started: {e}");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let advertised = if state.config.discovery.dns_sd {
-            let names: Vec<&str> = state.lab.things().iter().map(|t| t.name()).collect();
-            let local = self.local_addr()?;
-            let advertised = crate::discovery::advertise(
-                &state.config.discovery,
-                &names,
-                local.ip(),
-                local.port(),
-                &state.config.api_prefix,
-                state.scheme(),
-            );
-            match advertised {
-                Ok(advertised) => Some(advertised),
-                Err(e) => {
-                    tracing::error!("not advertised with DNS-SD: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let directory = state.config.discovery.directory.clone().map(|directory| {
-            let base = state
-                .config
-                .public_base_url
-                .clone()
-                .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
-            let ttl = Duration::from_secs(state.config.discovery.ttl_s.max(2));
-            let task = tokio::spawn(crate::discovery::register_periodically(
-                state.clone(),
-                directory.clone(),
-                ttl,
-                base,
-            ));
-            (directory, task)
-        });
+        let base = state
+            .config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
+        let companions = crate::companions::start(&state, self.local_addr()?, base);
         let stop_accepting = CancellationToken::new();
         let app = self.server.router();
         ready();
@@ -559,26 +516,7 @@ impl Listening {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_millis(200));
         let stopped = state.lab.stop_things(hooks_within).await;
-        expiry.abort();
-        if let Some(mqtt) = mqtt
-            && tokio::time::timeout(Duration::from_millis(300), mqtt.stop())
-                .await
-                .is_err()
-        {
-            tracing::warn!("the MQTT binding did not close in time");
-        }
-        drop(advertised);
-        if let Some((directory, task)) = directory {
-            task.abort();
-            let names: Vec<&str> = state.lab.things().iter().map(|t| t.name()).collect();
-            let deregistered = crate::discovery::deregister(&directory, &names);
-            if tokio::time::timeout(Duration::from_millis(300), deregistered)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the Thing Description Directory did not answer the deregistration in time");
-            }
-        }
+        crate::companions::stop(companions).await;
         stop_accepting.cancel();
         if let Ok(mut open) = accepting.await {
             open.abort_all();
@@ -610,14 +548,6 @@ fn exit_now(state: Arc<AppState>) -> ! {
         });
     let _ = stopped.recv_timeout(Duration::from_secs(1));
     std::process::exit(130);
-}
-
-async fn expire_periodically(manager: Arc<ActionManager>, every: Duration) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
-    loop {
-        ticks.tick().await;
-        manager.expire();
-    }
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

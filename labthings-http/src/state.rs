@@ -31,6 +31,9 @@ pub(crate) struct AppState {
     pub(crate) tls: Option<Tls>,
     /// Static folders and routes of the program's own.
     pub(crate) extras: crate::extra::Extras,
+    /// What runs beside the server (expiry, MQTT, discovery, the
+    /// program's own); each may add forms to the TDs.
+    pub(crate) companions: crate::companions::Companions,
     /// Server-wide documents, made once per base URL.
     pub(crate) documents: Documents,
 }

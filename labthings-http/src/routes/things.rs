@@ -16,13 +16,13 @@ use crate::cache::ByBase;
 use crate::error::ApiError;
 use crate::state::{AppState, base_url};
 
-/// The TD of `thing`, with the security schemes this server accepts and,
-/// with the MQTT binding on, its MQTT forms.
+/// The TD of `thing`, with the security schemes this server accepts and
+/// the forms of the other bindings (MQTT) after the HTTP ones.
 pub(crate) fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
     let mut td = thing_description(thing, base);
     crate::auth::td_security(&mut td, &state.auth);
     if let Some(index) = state.lab.things().iter().position(|t| t.name() == thing.name()) {
-        crate::mqtt::add_forms(&mut td, state, index);
+        state.companions.add_forms(&mut td, state.lab.things(), index);
     }
     td
 }

@@ -3,9 +3,22 @@
 //! whose TXT record names its TD's path, and each TD registered with a
 //! Thing Description Directory (the Discovery API's `/things`) with a
 //! time to live, renewed while the server runs.
+//!
+//! A server runs each as a [`Companion`]: [`companions`] makes the ones a
+//! [`DiscoveryConfig`] asks for.
+//!
+//! ```
+//! use labthings_discovery::{DiscoveryConfig, companions};
+//! assert!(companions(&DiscoveryConfig::default()).is_empty(), "off unless asked for");
+//! let config = DiscoveryConfig { dns_sd: true, directory: Some("http://tdd.lab:8081".into()), ..DiscoveryConfig::default() };
+//! assert_eq!(companions(&config).len(), 2);
+//! ```
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use labthings_core::companion::{Companion, Host, Running};
 use mdns_sd::{ServiceDaemon, ServiceInfo};
 use serde::Deserialize;
 
@@ -52,8 +65,74 @@ impl Default for DiscoveryConfig {
     }
 }
 
+/// The companions `config` asks for: DNS-SD advertisement, registration
+/// with a directory, both or none.
+pub fn companions(config: &DiscoveryConfig) -> Vec<Box<dyn Companion>> {
+    let mut companions: Vec<Box<dyn Companion>> = Vec::new();
+    if config.dns_sd {
+        companions.push(Box::new(DnsSd {
+            mdns_port: config.mdns_port,
+        }));
+    }
+    if let Some(directory) = &config.directory {
+        companions.push(Box::new(Registration {
+            directory: directory.clone(),
+            ttl: Duration::from_secs(config.ttl_s.max(2)),
+        }));
+    }
+    companions
+}
+
+/// Each thing advertised with DNS-SD while the server runs.
+struct DnsSd {
+    mdns_port: u16,
+}
+
+impl Companion for DnsSd {
+    fn name(&self) -> &'static str {
+        "DNS-SD advertisement"
+    }
+
+    fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
+        let names: Vec<&str> = host.lab().things().iter().map(|t| t.name()).collect();
+        let local = host.local_addr();
+        let advertised = advertise(
+            self.mdns_port,
+            &names,
+            local.ip(),
+            local.port(),
+            host.path_prefix(),
+            host.scheme(),
+        )?;
+        Ok(Running::new(move || async move { drop(advertised) }))
+    }
+}
+
+/// Each TD registered with a Thing Description Directory while the server
+/// runs, and removed at the end.
+struct Registration {
+    directory: String,
+    ttl: Duration,
+}
+
+impl Companion for Registration {
+    fn name(&self) -> &'static str {
+        "Thing Description Directory registration"
+    }
+
+    fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
+        let names: Vec<String> = host.lab().things().iter().map(|t| t.name().to_owned()).collect();
+        let directory = self.directory.clone();
+        let task = tokio::spawn(register_periodically(host, directory.clone(), self.ttl));
+        Ok(Running::new(move || async move {
+            task.abort();
+            deregister(&directory, &names).await;
+        }))
+    }
+}
+
 /// The DNS-SD advertisement of a running server; withdrawn when dropped.
-pub(crate) struct Advertised {
+struct Advertised {
     daemon: ServiceDaemon,
     names: Vec<String>,
 }
@@ -69,15 +148,15 @@ impl Drop for Advertised {
 
 /// Advertise each of `things` (their names), served at `ip:port` with TDs
 /// at `{prefix}/{thing}/`, as a `_wot._tcp` service.
-pub(crate) fn advertise(
-    config: &DiscoveryConfig,
+fn advertise(
+    mdns_port: u16,
     things: &[&str],
     ip: IpAddr,
     port: u16,
     prefix: &str,
     scheme: &str,
 ) -> Result<Advertised, String> {
-    let daemon = ServiceDaemon::new_with_port(config.mdns_port).map_err(|e| format!("mDNS: {e}"))?;
+    let daemon = ServiceDaemon::new_with_port(mdns_port).map_err(|e| format!("mDNS: {e}"))?;
     let host = hostname();
     let mut names = Vec::new();
     for thing in things {
@@ -112,27 +191,23 @@ fn hostname() -> String {
         .unwrap_or_else(|| "labthings".to_owned())
 }
 
-/// Register every TD of the server of `state` with `directory` (its TDs'
-/// links built on `base`), every half `ttl`, until the task is aborted;
-/// `deregister` removes them at the end.
-pub(crate) async fn register_periodically(
-    state: std::sync::Arc<crate::state::AppState>,
-    directory: String,
-    ttl: std::time::Duration,
-    base: String,
-) {
+/// Register every TD of the server `host` with `directory`, every half
+/// `ttl`, until the task is aborted; `deregister` removes them at the end.
+async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Duration) {
     // A directory that hangs must not stall the renewals for ever.
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    let mut ticks = tokio::time::interval((ttl / 2).max(std::time::Duration::from_secs(1)));
+    let mut ticks = tokio::time::interval((ttl / 2).max(Duration::from_secs(1)));
     let mut failing = false;
     loop {
         ticks.tick().await;
         let mut failed = None;
-        for thing in state.lab.things() {
-            let mut td = crate::routes::things::described(&state, thing, &base);
+        for (index, thing) in host.lab().things().iter().enumerate() {
+            let Some(mut td) = host.thing_description(index) else {
+                continue;
+            };
             if let Some(context) = td.get_mut("@context").and_then(serde_json::Value::as_array_mut) {
                 context.push(DISCOVERY_CONTEXT.into());
             }
@@ -165,11 +240,11 @@ pub(crate) async fn register_periodically(
 }
 
 /// Remove every TD of `things` from `directory` (best effort, at shutdown).
-pub(crate) async fn deregister(directory: &str, things: &[&str]) {
+async fn deregister(directory: &str, things: &[String]) {
     let client = reqwest::Client::new();
     for thing in things {
         let removed = client.delete(thing_url(directory, thing)).send();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), removed).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), removed).await;
     }
 }
 

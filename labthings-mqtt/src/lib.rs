@@ -1,5 +1,9 @@
-//! The W3C WoT MQTT binding: a second binding of the same affordances, on
-//! an existing broker (Eclipse Mosquitto), opt-in by configuration.
+//! The W3C WoT MQTT binding of [labthings](https://crates.io/crates/labthings):
+//! a second binding of the same affordances, on an existing broker (Eclipse
+//! Mosquitto), opt-in by configuration. A server runs it as a
+//! [`Companion`]: it starts actions, reads and writes through the same core
+//! calls as HTTP ([`Lab::invoke`](labthings_core::Lab::invoke), the device
+//! runtime), and publishes the TDs the server serves.
 //!
 //! `binding.rs` is the table of topics and their TD forms; `run.rs` the
 //! connection that publishes and listens; `outbox.rs` what waits for the
@@ -18,34 +22,70 @@
 //!
 //! An invocation published with an MQTT 5 response topic also gets its
 //! updates there, with the client's correlation data (`replies.rs`).
-//! `mqtts://` brokers are reached over TLS (`crate::tls::client_config`).
+//! `mqtts://` brokers are reached over TLS (`tls.rs`).
+//!
+//! ```
+//! use labthings_mqtt::{Mqtt, MqttConfig};
+//! let binding = Mqtt::new(MqttConfig::new("mqtt://127.0.0.1:1883", "lab2")).expect("a usable broker address");
+//! # let _ = binding;
+//! assert!(Mqtt::new(MqttConfig::new("http://127.0.0.1", "lab2")).is_err());
+//! ```
 
 mod binding;
 mod config;
 mod outbox;
 mod replies;
 mod run;
+mod tls;
+
+use std::sync::Arc;
 
 pub use config::MqttConfig;
-pub(crate) use run::spawn;
-
+use labthings_core::ThingInstance;
+use labthings_core::companion::{Companion, Host, Running};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+/// The MQTT binding of a server, made from its [`MqttConfig`].
+#[derive(Debug, Clone)]
+pub struct Mqtt {
+    config: MqttConfig,
+}
+
+impl Mqtt {
+    /// The binding `config` describes, or why a server should refuse to
+    /// start with it (a broker address that is not `mqtt://` or
+    /// `mqtts://`, a client id MQTT cannot carry).
+    pub fn new(config: MqttConfig) -> Result<Self, String> {
+        config.check()?;
+        Ok(Self { config })
+    }
+}
+
+impl Companion for Mqtt {
+    fn name(&self) -> &'static str {
+        "MQTT binding"
+    }
+
+    fn add_forms(&self, td: &mut Value, things: &[Arc<ThingInstance>], thing: usize) {
+        add_forms(td, &self.config, things, thing);
+    }
+
+    fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
+        let binding = run::spawn(host, &self.config)?;
+        Ok(Running::new(move || binding.stop()))
+    }
+}
 
 /// The TD's name for the broker's login.
 const MQTT_SECURITY: &str = "mqtt_sc";
 
-/// Add the MQTT forms of thing number `index` to its TD `td` (after the
-/// HTTP ones), and the `mqv` prefix to its context.
-pub(crate) fn add_forms(td: &mut Value, state: &AppState, index: usize) {
-    let Some(config) = &state.config.mqtt else {
+/// Add the MQTT forms of thing number `index` of `things` to its TD `td`
+/// (after the HTTP ones), and the `mqv` prefix to its context.
+fn add_forms(td: &mut Value, config: &MqttConfig, things: &[Arc<ThingInstance>], index: usize) {
+    let Some(thing) = things.get(index) else {
         return;
     };
-    let Some(thing) = state.lab.things().get(index) else {
-        return;
-    };
-    let topics = binding::topics(&config.prefix(), state.lab.things());
+    let topics = binding::topics(&config.prefix(), things);
     if let Some(context) = td.get_mut("@context").and_then(Value::as_array_mut) {
         context.push(json!({"mqv": "http://www.example.org/mqtt-binding#"}));
     }

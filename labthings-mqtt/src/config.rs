@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// The MQTT binding's configuration. Off unless given.
 ///
 /// ```
-/// use labthings_http::MqttConfig;
+/// use labthings_mqtt::MqttConfig;
 /// let config = MqttConfig::new("mqtt://127.0.0.1:1883", "scope-1");
 /// assert_eq!(config.prefix(), "labthings/scope-1");
 /// assert_eq!(config.host_port(), Ok(("127.0.0.1".to_owned(), 1883)));

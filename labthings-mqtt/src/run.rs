@@ -23,7 +23,7 @@ use super::binding::{Carries, Topic, topics};
 use super::config::MqttConfig;
 use super::outbox::{Message, Outbox};
 use super::replies::{Replies, Reply};
-use crate::state::AppState;
+use labthings_core::companion::Host;
 
 /// A running MQTT binding; [`stop`](Self::stop) says `offline` and leaves.
 pub(crate) struct MqttBinding {
@@ -45,10 +45,8 @@ impl MqttBinding {
 
 /// What the connection needs to know of the server.
 struct Context {
-    state: Arc<AppState>,
+    host: Arc<dyn Host>,
     topics: Vec<Topic>,
-    /// The base URL of the HTTP API, for TD forms and invocation links.
-    base: String,
     /// Value and event topics by (thing, affordance name).
     outbound: HashMap<(String, String), usize>,
     /// Messages waiting for the broker (the oldest dropped when full).
@@ -101,8 +99,8 @@ impl Refusals {
 }
 
 /// Connect to the broker of `config` (checked when the server was built)
-/// and run the binding for the server of `state`, whose HTTP API is at `base`.
-pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> Result<MqttBinding, String> {
+/// and run the binding for `server`.
+pub(crate) fn spawn(server: Arc<dyn Host>, config: &MqttConfig) -> Result<MqttBinding, String> {
     let (host, port) = config.host_port()?;
     let prefix = config.prefix();
     let status = format!("{prefix}/status");
@@ -121,12 +119,12 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
     // The client's own queue is short: messages wait in the outbox, where
     // the oldest are dropped first.
     let (client, eventloop) = AsyncClient::new(options, CLIENT_QUEUE);
-    let topics = topics(&prefix, state.lab.things());
+    let topics = topics(&prefix, server.lab().things());
     let outbound = topics
         .iter()
         .enumerate()
         .filter_map(|(i, topic)| {
-            let thing = state.lab.things().get(topic.thing?)?;
+            let thing = server.lab().things().get(topic.thing?)?;
             let name = match topic.carries {
                 Carries::PropertyValue(p) => thing.properties().get(p)?.name,
                 Carries::Event(e) => thing.events().get(e)?.name,
@@ -137,9 +135,8 @@ pub(crate) fn spawn(state: Arc<AppState>, config: &MqttConfig, base: String) -> 
         })
         .collect();
     let context = Arc::new(Context {
-        state,
+        host: server,
         topics,
-        base,
         outbound,
         outbox: Outbox::new(config.buffer),
         dropped: AtomicU64::new(0),
@@ -167,7 +164,7 @@ const CLIENT_QUEUE: usize = 64;
 const MAX_INCOMING: u32 = 1 << 20;
 
 async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoop) {
-    let mut hub = context.state.lab.manager().hub().subscribe();
+    let mut hub = context.host.lab().manager().hub().subscribe();
     // Commands are carried out one at a time, in the order they came.
     let (commands, mut queue) = tokio::sync::mpsc::channel::<Publish>(COMMAND_QUEUE);
     let worker = {
@@ -271,7 +268,7 @@ async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoo
                     drop_count(&context, missed);
                     // Final states the missed notifications carried still go out.
                     for (invocation, reply) in context.replies.sweep() {
-                        let json = crate::render::invocation_json(&invocation, &context.base, true);
+                        let json = context.host.invocation_json(&invocation, true);
                         answer(&context, &reply, &json);
                     }
                 }
@@ -372,19 +369,18 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
         let payload = match (topic.carries, topic.thing) {
             (Carries::Status, _) => b"online".to_vec(),
             (Carries::Td, Some(t)) => {
-                let Some(thing) = context.state.lab.things().get(t) else {
+                let Some(td) = context.host.thing_description(t) else {
                     continue;
                 };
-                let td = crate::routes::things::described(&context.state, thing, &context.base);
                 serde_json::to_vec(&td).unwrap_or_default()
             }
             (Carries::PropertyValue(p), Some(t)) => {
-                let Some(thing) = context.state.lab.things().get(t).cloned() else {
+                let Some(thing) = context.host.lab().things().get(t).cloned() else {
                     continue;
                 };
                 let name = thing.properties().get(p).map_or("", |x| x.name);
                 let reading = thing.clone();
-                let read = (context.state.lab.device())
+                let read = (context.host.lab().device())
                     .call(thing.name(), name, move || reading.read_property_json(p))
                     .await;
                 match read {
@@ -413,7 +409,9 @@ fn notify(context: &Context, note: Notification) {
         Notification::Invocation { invocation, .. } => {
             // Asked before rendering: a final state seen here is the one rendered.
             let reply = context.replies.update(&invocation);
-            let json = crate::render::invocation_json(&invocation, &context.base, invocation.status().is_finished());
+            let json = context
+                .host
+                .invocation_json(&invocation, invocation.status().is_finished());
             if let Some(reply) = reply {
                 answer(context, &reply, &json);
             }
@@ -452,7 +450,7 @@ async fn command(context: Arc<Context>, message: Publish) {
     let Some(topic) = context.topics.iter().find(|t| t.name == topic_name && t.inbound()) else {
         return;
     };
-    let Some(thing) = topic.thing.and_then(|t| context.state.lab.things().get(t)).cloned() else {
+    let Some(thing) = topic.thing.and_then(|t| context.host.lab().things().get(t)).cloned() else {
         return;
     };
     // An MQTT 5 client may ask for the answer on a topic of its own; a
@@ -506,7 +504,7 @@ async fn command(context: Arc<Context>, message: Publish) {
         Carries::WriteProperty(p) => {
             let name = thing.properties().get(p).map_or("", |x| x.name);
             let writing = thing.clone();
-            let written = (context.state.lab.device())
+            let written = (context.host.lab().device())
                 .call(thing.name(), name, move || writing.write_property(p, value))
                 .await;
             let (title, problem) = match written {
@@ -536,14 +534,14 @@ async fn command(context: Arc<Context>, message: Publish) {
             // A blob an earlier action output, given by its HTTP link, is
             // named by its URI, as over HTTP; the lab resolves it.
             let mut input = value;
-            crate::render::blob_links_to_uris(&mut input, &context.base);
-            match context.state.lab.invoke(&thing, a, input) {
+            context.host.links_to_blobs(&mut input);
+            match context.host.lab().invoke(&thing, a, input) {
                 Ok(invocation) => {
                     if let Some(reply) = reply {
                         // Already finished (a fast action) or not: the final
                         // state is published exactly once, here or by `notify`.
                         if let Some(reply) = context.replies.watch(&invocation, reply) {
-                            let json = crate::render::invocation_json(&invocation, &context.base, true);
+                            let json = context.host.invocation_json(&invocation, true);
                             answer(&context, &reply, &json);
                         }
                     }
