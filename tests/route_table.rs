@@ -15,6 +15,10 @@
 //! So a route added without an OpenAPI operation (at a guessable path), an
 //! operation or a form without a route, or a form for a method the server
 //! does not route, fails here.
+//!
+//! And reads of data properties, answered in front of the router from a
+//! table (`front.rs`), answer as the router does, under the prefix only,
+//! and leave the credential check and CORS headers to the router.
 
 mod common;
 
@@ -235,4 +239,98 @@ async fn routes_openapi_and_td_forms_agree() {
     let bench = start(bench).await;
     problems.extend(check(&bench, &["bench"]).await);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The answer to `GET path` with `origin`: status, content type, CORS
+/// header and body.
+async fn read(server: &TestServer, path: &str, origin: &str) -> (u16, String, String, String) {
+    let response = server
+        .client
+        .get(server.at(path))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("an answer");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, kind, cors) = (
+        response.status().as_u16(),
+        header("content-type"),
+        header("access-control-allow-origin"),
+    );
+    (status, kind, cors, response.text().await.expect("a body"))
+}
+
+/// Reads of data properties are answered in front of the router from a
+/// table (`front.rs`): the same answer as the router's, under the prefix
+/// only, and not when the router's layers must see the request (users:
+/// the credential check; CORS: its headers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_reads_in_front_of_the_router_answer_as_the_router_does() {
+    let origin = "http://app.example";
+    let bench = |config: ServerConfig| {
+        Server::builder()
+            .config(ServerConfig {
+                settings_dir: None,
+                ..config
+            })
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build")
+    };
+    let plain = start(bench(ServerConfig::default())).await;
+    let prefixed = start(bench(ServerConfig {
+        api_prefix: "/lab".into(),
+        ..ServerConfig::default()
+    }))
+    .await;
+    let cors = start(bench(ServerConfig {
+        cors: Some(labthings::http::CorsConfig::default()),
+        allowed_origins: vec![origin.into()],
+        ..ServerConfig::default()
+    }))
+    .await;
+    let secured = start(bench(ServerConfig {
+        auth: labthings::AuthConfig {
+            users: vec![labthings::User::new(
+                "script",
+                labthings::Role::Operate,
+                labthings::Credential::token("a-token-of-the-route-table-test"),
+            )],
+            anonymous: None,
+        },
+        ..ServerConfig::default()
+    }))
+    .await;
+
+    let (status, kind, allowed, body) = read(&plain, "/bench/count", origin).await;
+    assert_eq!(
+        (status, kind.as_str(), allowed.as_str(), body.as_str()),
+        (200, "application/json", "", "0")
+    );
+    assert_eq!(
+        read(&prefixed, "/lab/bench/count", origin).await,
+        (status, kind.clone(), allowed, body.clone())
+    );
+    let (status, _, _, _) = read(&prefixed, "/bench/count", origin).await;
+    assert_eq!(status, 404, "only under the prefix");
+    // The router's answer, with the CORS layer's header.
+    let (status, kind, allowed, body) = read(&cors, "/bench/count", origin).await;
+    assert_eq!(
+        (status, kind.as_str(), allowed.as_str(), body.as_str()),
+        (200, "application/json", origin, "0")
+    );
+    // Credentials are checked.
+    let (status, _, _, _) = read(&secured, "/bench/count", origin).await;
+    assert_eq!(status, 401);
+    // A new value is read at once (no cache in front).
+    let (status, _) = plain.put("/bench/count", serde_json::json!(41)).await;
+    assert!(status < 300, "{status}");
+    assert_eq!(read(&plain, "/bench/count", origin).await.3, "41");
 }

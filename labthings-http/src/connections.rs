@@ -9,8 +9,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -21,9 +19,9 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use crate::config::ServerConfig;
+use crate::front::Front;
 use crate::parse_errors::JsonParseErrors;
 use crate::peer::{ClientAddr, PerAddress, Share};
 use labthings_core::log_limit::LogLimiter;
@@ -34,7 +32,7 @@ use labthings_core::log_limit::LogLimiter;
 /// connections still open, for the caller to wait on (bounded) and abort.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    app: Router,
+    app: Front,
     tls: Option<TlsAcceptor>,
     config: &ServerConfig,
     permits: Arc<Semaphore>,
@@ -151,14 +149,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     held: Held,
     client: ClientAddr,
     builder: Arc<http1::Builder>,
-    app: Router,
+    app: Front,
     closing: CancellationToken,
 ) {
-    // Each request carries its client's address (for the login throttle).
-    let service = TowerToHyperService::new(app.map_request(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(client);
-        request
-    }));
+    let service = TowerToHyperService::new(app.for_client(client));
     let io = TokioIo::new(JsonParseErrors::new(stream));
     let connection = builder.serve_connection(io, service).with_upgrades();
     let mut connection = std::pin::pin!(connection);

@@ -3,7 +3,8 @@
 //! A browser will send requests to the lab server on behalf of any page the
 //! user has open: "simple" cross-origin POSTs without asking first, and
 //! requests to a name the attacker controls that resolves to the lab server
-//! (DNS rebinding). Every request therefore passes [`guard`]:
+//! (DNS rebinding). Every request therefore passes [`refusal`] (in
+//! `front.rs`, before the routes):
 //!
 //! - its `Host` must be one the server answers to (`localhost`, an IP
 //!   address, this machine's host name, or a configured name), else 421;
@@ -16,14 +17,11 @@
 //! or origin, so an operator sees attempts.
 //! Bodies that must be JSON are checked in `body.rs` (415 otherwise).
 
-use std::sync::Arc;
-
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The names and origins a server accepts, prepared once.
@@ -118,13 +116,14 @@ fn refuse(request: &Request, what: &str, offending: &str, error: impl FnOnce(&st
     error(&offending).into_response()
 }
 
-/// The checks every request passes before it reaches a route.
-pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// The checks every request passes before it reaches a route: the answer
+/// refusing it, or `None` to let it through.
+pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !state.allowed.host(host) {
-        return refuse(
-            &request,
+        return Some(refuse(
+            request,
             "a request for a host this server does not answer to",
             host,
             |host| {
@@ -132,7 +131,7 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
                     "this server does not answer to the host `{host}`; use its address or add the name to `allowed_hosts`"
                 ))
             },
-        );
+        ));
     }
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let websocket = headers
@@ -145,7 +144,7 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         let origin = origin.to_str().unwrap_or("null");
         // Behind a trusted proxy the page's origin is the public host the
         // proxy forwarded, when that is an allowed host.
-        let own = crate::state::trusted_forwarded(&state, headers)
+        let own = crate::state::trusted_forwarded(state, headers)
             .host
             .is_some_and(|h| state.allowed.origin(origin, h));
         if !own && !state.allowed.origin(origin, host) {
@@ -154,14 +153,19 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
             } else {
                 "change things on"
             };
-            return refuse(&request, "a browser request from another origin", origin, |origin| {
-                ApiError::Forbidden(format!(
-                    "a page from `{origin}` may not {action} this server; add the origin to `allowed_origins` if it should"
-                ))
-            });
+            return Some(refuse(
+                request,
+                "a browser request from another origin",
+                origin,
+                |origin| {
+                    ApiError::Forbidden(format!(
+                        "a page from `{origin}` may not {action} this server; add the origin to `allowed_origins` if it should"
+                    ))
+                },
+            ));
         }
     }
-    next.run(request).await
+    None
 }
 
 #[cfg(test)]

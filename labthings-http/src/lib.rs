@@ -26,6 +26,7 @@ pub mod config_file;
 mod connections;
 mod error;
 mod extra;
+mod front;
 mod guard;
 mod logging;
 pub mod openapi;

@@ -230,7 +230,8 @@ impl Server {
     /// The axum router, for embedding in another application or testing
     /// without a socket.
     pub fn router(&self) -> axum::Router {
-        routes::router(self.state.clone())
+        let front = crate::front::Front::new(self.state.clone(), routes::router(self.state.clone())).serving_api();
+        axum::Router::new().fallback_service(front)
     }
 
     /// Bind a TCP listener (`"127.0.0.1:0"` picks a free port).
@@ -309,7 +310,7 @@ impl Listening {
         let stop_accepting = CancellationToken::new();
         let accepting = spawn_accepting(
             self.listener,
-            routes::fallback(&failure, &state),
+            crate::front::Front::new(state.clone(), routes::fallback(&failure, &state)),
             &state,
             &stop_accepting,
         );
@@ -340,7 +341,7 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
 /// still open.
 fn spawn_accepting(
     listener: TcpListener,
-    app: axum::Router,
+    app: crate::front::Front,
     state: &Arc<AppState>,
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<tokio::task::JoinSet<()>> {
@@ -487,7 +488,7 @@ impl Listening {
             .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
         let companions = crate::companions::start(&state, self.local_addr()?, base);
         let stop_accepting = CancellationToken::new();
-        let app = self.server.router();
+        let app = crate::front::Front::new(state.clone(), routes::router(state.clone())).serving_api();
         ready();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
         let _ = shutdown.await;

@@ -28,7 +28,9 @@ use crate::state::AppState;
 pub(crate) use fallback::fallback;
 
 /// The whole route table: every endpoint of the binding (`binding.rs`),
-/// plus the control panel's and the API docs' static pages.
+/// plus the control panel's and the API docs' static pages (served behind
+/// `front.rs`, which checks hosts and origins and gives axum's plain-text
+/// rejections a JSON body).
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let endpoints = crate::binding::endpoints(state.lab.things().iter().map(|t| &**t));
     // One method router per path, in the binding's order.
@@ -57,15 +59,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router = docs::routes(router);
     router = panel::routes(router);
     router = state.extras.mount(router);
-    let router = router
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(json_error_bodies));
-    checked(router, &state)
+    checked(router.fallback(not_found), &state)
 }
 
-/// `router` behind the checks every request passes (host and origin,
-/// credentials when users are configured, CORS when asked), under the
-/// `api_prefix`: for the served routes and the fallback page alike.
+/// `router` behind the checks a configuration asks for (credentials when
+/// users are configured, CORS when asked), under the `api_prefix`: for the
+/// served routes and the fallback page alike. Host and origin checks are
+/// in front of it (`front.rs`).
 pub(crate) fn checked(mut router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router {
     // Without users there is nothing to check: no layer, no cost per request.
     if state.auth.enabled() {
@@ -77,9 +77,7 @@ pub(crate) fn checked(mut router: Router<Arc<AppState>>, state: &Arc<AppState>) 
     if let Some(cors) = &state.config.cors {
         router = router.layer(cors_layer(&state.config.allowed_origins, cors));
     }
-    let router = router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::guard))
-        .with_state(state.clone());
+    let router = router.with_state(state.clone());
     if state.config.api_prefix.is_empty() {
         return router;
     }
@@ -198,35 +196,6 @@ fn cors_layer(origins: &[String], cors: &crate::config::CorsConfig) -> tower_htt
             header::LINK,
             HeaderName::from_static("x-total-count"),
         ])
-}
-
-/// Give every error answer a JSON body: rejections that axum's extractors
-/// write themselves are `text/plain`; they become `{"detail": "<that text>"}`.
-/// Answers that are already JSON (all of ours) pass untouched.
-async fn json_error_bodies(response: Response) -> Response {
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let mut detail = String::from_utf8_lossy(&text).trim().to_owned();
-    if detail.is_empty() {
-        detail = status.canonical_reason().unwrap_or("error").to_owned();
-    }
-    let mut response = (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    response.extensions_mut().extend(parts.extensions);
-    response
 }
 
 /// Give a method router a JSON 405 for methods it does not serve (axum adds

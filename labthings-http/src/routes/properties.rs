@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// A data property is an in-memory value: read and write it in place.
 /// Getters and setters are device code and may block: run them off the reactor.
-fn inline(thing: &ThingInstance, index: usize) -> bool {
+pub(crate) fn inline(thing: &ThingInstance, index: usize) -> bool {
     thing.properties().get(index).is_some_and(|p| p.data && !p.setting)
 }
 
