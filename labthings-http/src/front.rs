@@ -121,7 +121,6 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let mut request = request.map(Body::new);
         if let Some(refused) = crate::guard::refusal(&self.state, &request) {
             return Either::Left(ready(Ok(refused)));
         }
@@ -132,6 +131,7 @@ where
             let json_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
             return Either::Left(ready(Ok((json_type, json).into_response())));
         }
+        let mut request = request.map(Body::new);
         if let Some(client) = self.client {
             request.extensions_mut().insert(client);
         }

@@ -20,8 +20,7 @@
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::Request;
-use axum::http::{Method, header};
+use axum::http::{Method, Request, header};
 use axum::response::{IntoResponse, Response};
 
 /// The names and origins a server accepts, prepared once.
@@ -105,7 +104,7 @@ fn machine_host_name() -> Option<String> {
 
 /// Log a refused request (method, path, and the offending header cut to
 /// 100 characters) and answer it with `error(offending)`.
-fn refuse(request: &Request, what: &str, offending: &str, error: impl FnOnce(&str) -> ApiError) -> Response {
+fn refuse<B>(request: &Request<B>, what: &str, offending: &str, error: impl FnOnce(&str) -> ApiError) -> Response {
     let offending: String = offending.chars().take(100).collect();
     tracing::warn!(
         method = %request.method(),
@@ -118,7 +117,7 @@ fn refuse(request: &Request, what: &str, offending: &str, error: impl FnOnce(&st
 
 /// The checks every request passes before it reaches a route: the answer
 /// refusing it, or `None` to let it through.
-pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+pub(crate) fn refusal<B>(state: &AppState, request: &Request<B>) -> Option<Response> {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !state.allowed.host(host) {
