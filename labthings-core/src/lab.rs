@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use crate::context::{LabLink, StatesFn};
 use crate::device::{DeviceCallError, DeviceCalls, DeviceConfig};
+use crate::hub::Hub;
 use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
@@ -110,6 +111,9 @@ pub type Connection = (String, String, String);
 #[derive(Debug)]
 pub struct Lab {
     things: Vec<Arc<ThingInstance>>,
+    /// Where every change is published for observers: property values and
+    /// events (by the things), invocation changes (by the manager).
+    hub: Hub,
     manager: Arc<ActionManager>,
     /// Whether the stop hooks have run (they run once).
     stopped: Mutex<bool>,
@@ -125,7 +129,7 @@ pub struct Lab {
 impl Lab {
     /// Check and wire `things`: unique names, every slot filled (from
     /// `connections`, or the one thing of the slot's type), settings kept in
-    /// `settings_dir` (none: in memory), notifications on the manager's hub.
+    /// `settings_dir` (none: in memory), notifications on the lab's hub.
     pub fn new(
         things: Vec<ThingInstance>,
         connections: &[Connection],
@@ -145,9 +149,10 @@ impl Lab {
                 thing.attach_settings(dir);
             }
         }
-        let manager = Arc::new(ActionManager::new(manager));
+        let hub = Hub::default();
+        let manager = Arc::new(ActionManager::with_hub(manager, hub.clone()));
         for thing in &served {
-            thing.publish_to(manager.hub());
+            thing.publish_to(&hub);
         }
         // Weak: the manager must not keep the things alive.
         let weak: Vec<_> = served.iter().map(Arc::downgrade).collect();
@@ -159,6 +164,7 @@ impl Lab {
         let device = DeviceCalls::new(served.iter().map(|t| t.name()), DeviceConfig::default());
         Ok(Self {
             things: served,
+            hub,
             manager,
             stopped: Mutex::new(false),
             pollers: Mutex::new(None),
@@ -200,6 +206,12 @@ impl Lab {
             },
         })?;
         Ok(self.manager.invoke(call)?)
+    }
+
+    /// Where every change is published: subscribe to observe property
+    /// values, events and invocations of every thing.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// The things, in the order they were added.
@@ -275,7 +287,7 @@ impl Lab {
             return Err(format!("thing `{}` failed to start: {failure}", thing.name()));
         }
         let lab_things = self.things.clone();
-        let hub = self.manager.hub().clone();
+        let hub = self.hub.clone();
         // Started on the device runtime, so async getters are polled there.
         let pollers = self
             .device
@@ -287,7 +299,7 @@ impl Lab {
     }
 
     fn start_polling(&self) {
-        self.keep_pollers(Pollers::start(&self.things, self.manager.hub()));
+        self.keep_pollers(Pollers::start(&self.things, &self.hub));
     }
 
     fn keep_pollers(&self, pollers: Pollers) {

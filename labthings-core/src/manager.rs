@@ -258,10 +258,16 @@ impl Default for ActionManager {
 }
 
 impl ActionManager {
-    /// A manager with the given settings.
+    /// A manager with the given settings, publishing on a hub of its own
+    /// (a [`Lab`](crate::Lab) gives it the lab's: [`with_hub`](Self::with_hub)).
     pub fn new(config: ManagerConfig) -> Self {
+        Self::with_hub(config, Hub::default())
+    }
+
+    /// A manager with the given settings that publishes invocation changes
+    /// on `hub`.
+    pub fn with_hub(config: ManagerConfig, hub: Hub) -> Self {
         let threads = ThreadPool::new(config.max_threads, Duration::from_secs(10));
-        let hub = Hub::default();
         Self {
             shared: Arc::new(Shared {
                 updates: Updates::new(hub.clone(), config.progress_per_second),
@@ -290,8 +296,8 @@ impl ActionManager {
         let _ = self.shared.runtime.set(runtime);
     }
 
-    /// Where status changes (and, through the server, property changes and
-    /// events) are published for observers.
+    /// Where this manager publishes invocation changes (a lab's managers
+    /// publish on [`Lab::hub`](crate::Lab::hub)).
     pub fn hub(&self) -> &Hub {
         &self.shared.hub
     }

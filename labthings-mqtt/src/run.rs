@@ -164,7 +164,7 @@ const CLIENT_QUEUE: usize = 64;
 const MAX_INCOMING: u32 = 1 << 20;
 
 async fn run(context: Arc<Context>, client: AsyncClient, mut eventloop: EventLoop) {
-    let mut hub = context.host.lab().manager().hub().subscribe();
+    let mut hub = context.host.lab().hub().subscribe();
     // Commands are carried out one at a time, in the order they came.
     let (commands, mut queue) = tokio::sync::mpsc::channel::<Publish>(COMMAND_QUEUE);
     let worker = {

@@ -128,7 +128,7 @@ pub(crate) async fn observe(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Subscribe before reading the state, so no change falls in between.
-    let receiver = state.lab.manager().hub().subscribe();
+    let receiver = state.lab.hub().subscribe();
     let invocation = find(&state, &id)?;
     Ok(super::observe::invocation(
         receiver,

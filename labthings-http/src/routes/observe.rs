@@ -61,7 +61,7 @@ fn sse_handler(
         let thing_name = thing_name.clone();
         async move {
             sse(
-                state.lab.manager().hub().subscribe(),
+                state.lab.hub().subscribe(),
                 state.closing.clone(),
                 move |notification| match (feed, notification) {
                     (Feed::Property, Notification::Property { thing, name: n, value })

@@ -183,7 +183,7 @@ where
         return;
     };
     let timeout = state.config.ws_message_timeout;
-    let mut hub = state.lab.manager().hub().subscribe();
+    let mut hub = state.lab.hub().subscribe();
     let mut properties: HashSet<String> = HashSet::new();
     let mut actions: HashSet<String> = HashSet::new();
     loop {
