@@ -121,13 +121,22 @@ mod tests {
                 .expect("a request")
         };
         let docs = server.router().oneshot(get("/docs/")).await.expect("an answer");
-        let kind = docs.headers()[header::CONTENT_TYPE].to_str().unwrap_or_default().to_owned();
+        let kind = docs.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
         let body = axum::body::to_bytes(docs.into_body(), 1 << 22).await.expect("a body");
         let text = String::from_utf8_lossy(&body);
         #[cfg(feature = "swagger-ui")]
-        assert!(kind.starts_with("text/html") && text.contains("swagger"), "{kind}: {text}");
+        assert!(
+            kind.starts_with("text/html") && text.contains("swagger"),
+            "{kind}: {text}"
+        );
         #[cfg(not(feature = "swagger-ui"))]
-        assert!(kind.contains("json") && text.contains("`swagger-ui` feature"), "{kind}: {text}");
+        assert!(
+            kind.contains("json") && text.contains("`swagger-ui` feature"),
+            "{kind}: {text}"
+        );
         let openapi = server.router().oneshot(get("/openapi.json")).await.expect("an answer");
         assert_eq!(openapi.status(), 200);
     }
