@@ -314,12 +314,16 @@ fn thing_operation(thing: &ThingInstance, what: OnThing, schemas: &mut Schemas) 
             let Some(stream) = thing.streams().get(s) else {
                 return Map::new();
             };
+            let (lowest, highest) = (
+                *crate::routes::streams::FPS_RANGE.start(),
+                *crate::routes::streams::FPS_RANGE.end(),
+            );
             object(json!({
                 "tags": tag, "operationId": format!("{name}_{}_stream", stream.name),
                 "summary": stream.title.unwrap_or(stream.name),
                 "parameters": [{"name": "max_fps", "in": "query", "required": false,
-                    "description": "At most this many frames a second to this viewer (0.1 to 240); without it, every frame the viewer is ready for",
-                    "schema": {"type": "number", "minimum": 0.1, "maximum": 240.0}}],
+                    "description": format!("At most this many frames a second to this viewer ({lowest} to {highest}); without it, every frame the viewer is ready for"),
+                    "schema": {"type": "number", "minimum": lowest, "maximum": highest}}],
                 "responses": {"200": {
                     "description": "A live MJPEG stream: one JPEG part per frame",
                     "content": {"multipart/x-mixed-replace": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}

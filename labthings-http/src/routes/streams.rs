@@ -21,8 +21,9 @@ use crate::state::AppState;
 
 const BOUNDARY: &str = "frame";
 
-/// The highest `max_fps` a viewer may ask for, and the lowest.
-const FPS_RANGE: std::ops::RangeInclusive<f64> = 0.1..=240.0;
+/// The lowest and the highest `max_fps` a viewer may ask for (the OpenAPI
+/// document states the same range from here).
+pub(crate) const FPS_RANGE: std::ops::RangeInclusive<f64> = 0.1..=240.0;
 
 /// The query of a stream: an optional frame-rate cap for this viewer.
 #[derive(Debug, Default, serde::Deserialize)]
