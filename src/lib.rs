@@ -7,6 +7,9 @@ pub use labthings_core as core;
 pub use labthings_core::context;
 #[cfg(feature = "http")]
 pub use labthings_http as http;
+/// The Thing Description as Rust types, shared by the server, its bindings
+/// and the client.
+pub use labthings_td as td;
 
 /// Blobs whose media type is fixed by their type, and the media types.
 pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};

@@ -9,11 +9,12 @@ mod common;
 use std::sync::Arc;
 
 use common::start;
-use labthings::core::companion::{Companion, Host, Running};
+use labthings::core::companion::{AffordanceRef, Companion, Host, Running};
 use labthings::prelude::*;
+use labthings::td::{Form, Operation};
 use labthings::{Server, ThingInstance};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// What happened, in order.
 type Journal = Arc<Mutex<Vec<String>>>;
@@ -55,19 +56,17 @@ impl Companion for Beacon {
         "beacon"
     }
 
-    fn add_forms(&self, td: &mut Value, things: &[Arc<ThingInstance>], thing: usize) {
+    fn forms(&self, things: &[Arc<ThingInstance>], thing: usize, affordance: AffordanceRef) -> Vec<Form> {
         let name = things[thing].name();
-        if let Some(forms) = td.pointer_mut("/properties/on/forms").and_then(Value::as_array_mut) {
-            forms.push(json!({"href": format!("beacon://lab/{name}/on"), "op": ["readproperty"]}));
+        match affordance {
+            AffordanceRef::Property(0) => vec![Form::new(format!("beacon://lab/{name}/on"), [Operation::ReadProperty])],
+            _ => Vec::new(),
         }
     }
 
     fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
         let td = host.thing_description(0).ok_or("no thing 0")?;
-        let forms = td
-            .pointer("/properties/on/forms")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let forms = td.properties.get("on").map_or(0, |on| on.forms.len());
         self.journal.lock().push(format!(
             "beacon started at {} with {} things, {forms} forms for `on`",
             host.base_url(),

@@ -2,51 +2,12 @@
 //! affordance with its schema and its HTTP forms (href, operations,
 //! method, subprotocol), resolved against the TD's `base`.
 
-use serde_json::{Map, Value};
+pub use labthings_td::Form;
+use labthings_td::Operation;
+use serde_json::Value;
 use url::Url;
 
 use crate::error::{ClientError, Result};
-
-/// One form: how to perform some operations on an affordance over HTTP.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Form {
-    /// The target, resolved against the TD's `base` (a URI template's
-    /// `{..}` variables are kept as written).
-    pub href: String,
-    /// The WoT operations (`readproperty`, `invokeaction`, ...).
-    pub ops: Vec<String>,
-    /// `htv:methodName`, if the form gives one.
-    pub method: Option<String>,
-    /// `subprotocol` (`sse` for Server-Sent Events).
-    pub subprotocol: Option<String>,
-    /// Whether the form declares an additional success response (ours
-    /// does for the form that answers with an invocation rather than the
-    /// output).
-    pub additional_response: bool,
-}
-
-impl Form {
-    /// Whether the form performs `op`.
-    pub fn does(&self, op: &str) -> bool {
-        self.ops.iter().any(|o| o == op)
-    }
-
-    /// The request method for `op`: the form's `htv:methodName`, else the
-    /// WoT HTTP binding's default for the operation.
-    pub fn method_for(&self, op: &str) -> reqwest::Method {
-        if let Some(method) = &self.method
-            && let Ok(method) = method.parse()
-        {
-            return method;
-        }
-        match op {
-            "writeproperty" | "writeallproperties" | "writemultipleproperties" => reqwest::Method::PUT,
-            "invokeaction" => reqwest::Method::POST,
-            "cancelaction" => reqwest::Method::DELETE,
-            _ => reqwest::Method::GET,
-        }
-    }
-}
 
 /// One property, action or event.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,14 +16,15 @@ pub struct Affordance {
     pub name: String,
     /// Its whole TD entry (schema keywords, `title`, `input`, `output`, ...).
     pub description: Value,
-    /// Its forms, in the TD's order (clients prefer the first that fits).
+    /// Its forms, in the TD's order (clients prefer the first that fits),
+    /// each `href` resolved against the TD's `base`.
     pub forms: Vec<Form>,
 }
 
 impl Affordance {
     /// The first form that performs `op`, if any; with `subprotocol`, only
     /// a form of that subprotocol, without, only a form of none.
-    pub fn form(&self, op: &str, subprotocol: Option<&str>) -> Option<&Form> {
+    pub fn form(&self, op: &Operation, subprotocol: Option<&str>) -> Option<&Form> {
         self.forms
             .iter()
             .find(|f| f.does(op) && f.subprotocol.as_deref() == subprotocol)
@@ -95,6 +57,8 @@ impl Affordance {
 pub struct ThingDescription {
     /// The TD as the server sent it.
     pub raw: Value,
+    /// The TD as typed values, every form's `href` resolved.
+    pub typed: labthings_td::ThingDescription,
     /// Its `title`.
     pub title: String,
     /// Its properties, in the TD's order.
@@ -109,38 +73,33 @@ pub struct ThingDescription {
 
 impl ThingDescription {
     /// Read `raw`, fetched from `url`: hrefs are resolved against the TD's
-    /// `base`, or against `url` when it has none.
+    /// `base`, or against `url` when it has none. A form that cannot be
+    /// read (no `href`) is left out; a TD whose parts have the wrong types
+    /// is refused, naming the part.
     pub fn parse(raw: Value, url: &Url) -> Result<Self> {
-        let Some(td) = raw.as_object() else {
+        if !raw.is_object() {
             return Err(ClientError::Protocol(format!(
                 "{url} is not a Thing Description: it is not a JSON object"
             )));
-        };
-        let base = match td.get("base").and_then(Value::as_str) {
+        }
+        let mut typed: labthings_td::ThingDescription = serde_json::from_value(raw.clone())
+            .map_err(|e| ClientError::Protocol(format!("{url} is not a Thing Description: {e}")))?;
+        let base = match typed.base.as_deref() {
             Some(base) => url
                 .join(base)
                 .map_err(|e| ClientError::Protocol(format!("the TD's base {base:?} is not a URL: {e}")))?,
             None => url.clone(),
         };
-        let title = td.get("title").and_then(Value::as_str).unwrap_or("").to_owned();
-        let affordances = |key: &str| -> Vec<Affordance> {
-            td.get(key)
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(name, description)| Affordance {
-                    name: name.clone(),
-                    forms: forms(description.get("forms"), &base),
-                    description: description.clone(),
-                })
-                .collect()
-        };
+        for form in typed.forms_mut() {
+            form.href = resolve(&base, &form.href);
+        }
         Ok(Self {
-            title,
-            properties: affordances("properties"),
-            actions: affordances("actions"),
-            events: affordances("events"),
-            forms: forms(td.get("forms"), &base),
+            title: typed.title.clone(),
+            properties: typed.properties.iter().map(|(n, a)| entry(n, a, &a.forms)).collect(),
+            actions: typed.actions.iter().map(|(n, a)| entry(n, a, &a.forms)).collect(),
+            events: typed.events.iter().map(|(n, a)| entry(n, a, &a.forms)).collect(),
+            forms: typed.forms.clone(),
+            typed,
             raw,
         })
     }
@@ -175,31 +134,13 @@ fn find<'a>(list: &'a [Affordance], name: &str, what: &str, title: &str) -> Resu
     })
 }
 
-/// The forms of a `forms` array, each href resolved against `base`.
-fn forms(forms: Option<&Value>, base: &Url) -> Vec<Form> {
-    forms
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .filter_map(|form| read_form(form, base))
-        .collect()
-}
-
-fn read_form(form: &Map<String, Value>, base: &Url) -> Option<Form> {
-    let href = form.get("href")?.as_str()?;
-    let ops = match form.get("op") {
-        Some(Value::String(op)) => vec![op.clone()],
-        Some(Value::Array(ops)) => ops.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        _ => Vec::new(),
-    };
-    Some(Form {
-        href: resolve(base, href),
-        ops,
-        method: form.get("htv:methodName").and_then(Value::as_str).map(str::to_owned),
-        subprotocol: form.get("subprotocol").and_then(Value::as_str).map(str::to_owned),
-        additional_response: form.get("additionalResponses").is_some(),
-    })
+/// An affordance of the typed TD as the client keeps it.
+fn entry<A: serde::Serialize>(name: &str, affordance: &A, forms: &[Form]) -> Affordance {
+    Affordance {
+        name: name.to_owned(),
+        description: serde_json::to_value(affordance).unwrap_or(Value::Null),
+        forms: forms.to_vec(),
+    }
 }
 
 /// `href` resolved against `base`, with any `{..}` template variables kept
@@ -239,12 +180,12 @@ mod tests {
         let position = td.property("position").expect("position");
         assert!(position.read_only());
         assert_eq!(
-            position.form("readproperty", None).map(|f| f.href.as_str()),
+            position.form(&Operation::ReadProperty, None).map(|f| f.href.as_str()),
             Some("http://127.0.0.1:5000/stage/position")
         );
         let home = td.action("home").expect("home");
         assert_eq!(home.forms[1].href, "http://127.0.0.1:5000/action_invocations/{id}");
-        assert_eq!(home.forms[0].method_for("invokeaction"), reqwest::Method::POST);
+        assert_eq!(home.forms[0].method_for(&Operation::InvokeAction), "POST");
         match td.property("speed") {
             Err(ClientError::NotFound(message)) => assert!(message.contains("position"), "{message}"),
             other => panic!("{other:?}"),

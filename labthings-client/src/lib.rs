@@ -29,6 +29,7 @@ pub use connection::{Connection, Limits};
 pub use description::{Affordance, Form, ThingDescription};
 pub use error::{ClientError, InputProblem, Problem, Result};
 pub use invocation::{Invocation, InvocationState, LogRecord, Progress, Status};
+pub use labthings_td::Operation;
 pub use thing::{RemoteBlob, ThingClient};
 
 /// Streams of observed values and events.

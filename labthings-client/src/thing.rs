@@ -15,6 +15,8 @@ use crate::connection::{Connection, decode};
 use crate::description::{Affordance, Form, ThingDescription};
 use crate::error::{ClientError, Result};
 use crate::invocation::{Answer, Invocation, InvocationState, read_invoke_answer};
+use labthings_td::Operation;
+use reqwest::Method;
 
 /// A client for one Thing, driven by its Thing Description: every request
 /// goes where the TD's forms say (href, method, subprotocol), so it works
@@ -87,10 +89,10 @@ impl ThingClient {
 
     /// Read property `name` as a `T` (`serde_json::Value` for any value).
     pub async fn read_property<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let form = need(self.td.property(name)?, "readproperty", None)?;
+        let form = need(self.td.property(name)?, &Operation::ReadProperty, None)?;
         let (_, body) = self
             .connection
-            .send(form.method_for("readproperty"), &form.href, None)
+            .send(method(form, &Operation::ReadProperty), &form.href, None)
             .await?;
         decode(&body, &form.href)
     }
@@ -106,10 +108,10 @@ impl ThingClient {
                 input: Value::Null,
             }]));
         }
-        let form = need(property, "writeproperty", None)?;
+        let form = need(property, &Operation::WriteProperty, None)?;
         let value = to_json(value)?;
         self.connection
-            .send(form.method_for("writeproperty"), &form.href, Some(&value))
+            .send(method(form, &Operation::WriteProperty), &form.href, Some(&value))
             .await?;
         Ok(())
     }
@@ -129,9 +131,9 @@ impl ThingClient {
         let form = action
             .forms
             .iter()
-            .find(|f| f.does("invokeaction") && f.additional_response)
-            .or_else(|| action.form("invokeaction", None))
-            .ok_or_else(|| no_form(action, "invokeaction"))?;
+            .find(|f| f.does(&Operation::InvokeAction) && !f.additional_responses.is_empty())
+            .or_else(|| action.form(&Operation::InvokeAction, None))
+            .ok_or_else(|| no_form(action, &Operation::InvokeAction))?;
         match self.post_input(form, input).await? {
             Answer::Invocation(state) => Ok(Invocation::running(self.connection.clone(), *state)),
             Answer::Output(output) => Ok(Invocation::finished(self.connection.clone(), output)),
@@ -149,9 +151,9 @@ impl ThingClient {
         let form = action
             .forms
             .iter()
-            .find(|f| f.does("invokeaction") && f.additional_response)
-            .or_else(|| action.form("invokeaction", None))
-            .ok_or_else(|| no_form(action, "invokeaction"))?;
+            .find(|f| f.does(&Operation::InvokeAction) && !f.additional_responses.is_empty())
+            .or_else(|| action.form(&Operation::InvokeAction, None))
+            .ok_or_else(|| no_form(action, &Operation::InvokeAction))?;
         match self.post_input(form, input).await? {
             Answer::Invocation(state) => Invocation::running(self.connection.clone(), *state).wait().await,
             Answer::Output(output) => serde_json::from_value(output)
@@ -167,7 +169,7 @@ impl ThingClient {
         }
         let (status, body) = self
             .connection
-            .send(form.method_for("invokeaction"), &form.href, Some(&input))
+            .send(method(form, &Operation::InvokeAction), &form.href, Some(&input))
             .await?;
         read_invoke_answer(status, &body, &form.href)
     }
@@ -178,7 +180,7 @@ impl ThingClient {
         &self,
         name: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
-        let form = need(self.td.property(name)?, "observeproperty", Some("sse"))?;
+        let form = need(self.td.property(name)?, &Operation::ObserveProperty, Some("sse"))?;
         self.connection.events(&form.href).await
     }
 
@@ -188,7 +190,7 @@ impl ThingClient {
         &self,
         name: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
-        let form = need(self.td.event(name)?, "subscribeevent", Some("sse"))?;
+        let form = need(self.td.event(name)?, &Operation::SubscribeEvent, Some("sse"))?;
         self.connection.events(&form.href).await
     }
 
@@ -199,7 +201,7 @@ impl ThingClient {
             .td
             .forms
             .iter()
-            .find(|f| f.does("queryallactions"))
+            .find(|f| f.does(&Operation::QueryAllActions))
             .ok_or_else(|| ClientError::NotFound(format!("{:?} offers no queryallactions form", self.td.title)))?;
         self.connection.get_json(&form.href).await
     }
@@ -242,11 +244,17 @@ impl ThingClient {
 }
 
 /// The form of `affordance` for `op`, or an error naming what is missing.
-fn need<'a>(affordance: &'a Affordance, op: &str, subprotocol: Option<&str>) -> Result<&'a Form> {
+fn need<'a>(affordance: &'a Affordance, op: &Operation, subprotocol: Option<&str>) -> Result<&'a Form> {
     affordance.form(op, subprotocol).ok_or_else(|| no_form(affordance, op))
 }
 
-fn no_form(affordance: &Affordance, op: &str) -> ClientError {
+/// The request method for `op` on `form` (a method name the server made up
+/// is sent as it is written).
+fn method(form: &Form, op: &Operation) -> Method {
+    Method::from_bytes(form.method_for(op).as_bytes()).unwrap_or(Method::GET)
+}
+
+fn no_form(affordance: &Affordance, op: &Operation) -> ClientError {
     ClientError::NotFound(format!(
         "`{}` has no HTTP form for {op} this client can use",
         affordance.name

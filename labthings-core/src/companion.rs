@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use labthings_td::{Form, ThingDescription};
 use serde_json::Value;
 
 use crate::{Invocation, Lab, ThingInstance};
@@ -45,7 +46,7 @@ pub trait Host: Send + Sync + 'static {
     /// The Thing Description of thing number `thing` exactly as the server
     /// serves it (every binding's forms, the security schemes), its links
     /// built on [`base_url`](Self::base_url); `None` for no such thing.
-    fn thing_description(&self, thing: usize) -> Option<Value>;
+    fn thing_description(&self, thing: usize) -> Option<ThingDescription>;
     /// An invocation as the server describes it (status, links, output),
     /// `finished` saying whether its output may be included.
     fn invocation_json(&self, invocation: &Invocation, finished: bool) -> Value;
@@ -106,15 +107,76 @@ pub trait Companion: Send + Sync + 'static {
     /// A short name for log lines (`mqtt`, `dns-sd`).
     fn name(&self) -> &'static str;
 
-    /// Add this binding's forms (and the context and security terms they
-    /// use) to the TD `td` of thing number `thing` of `things`; called for
+    /// The forms by which this binding offers `affordance` of thing number
+    /// `thing` of `things`; they follow the HTTP forms in the TD. Asked for
     /// every TD the server builds, also before [`start`](Self::start). The
-    /// default adds nothing.
-    fn add_forms(&self, td: &mut Value, things: &[Arc<ThingInstance>], thing: usize) {
-        let _ = (td, things, thing);
+    /// default offers none.
+    fn forms(&self, things: &[Arc<ThingInstance>], thing: usize, affordance: AffordanceRef) -> Vec<Form> {
+        let _ = (things, thing, affordance);
+        Vec::new()
+    }
+
+    /// The `@context` entry (a prefix and its IRI) for the terms this
+    /// binding's forms use, added to every TD; the default adds none.
+    fn context(&self) -> Option<Value> {
+        None
+    }
+
+    /// Security schemes this binding's forms name (`(name, scheme)`),
+    /// added to every TD's `securityDefinitions`; the default adds none.
+    fn security_definitions(&self) -> Vec<(String, Value)> {
+        Vec::new()
     }
 
     /// Start, once the things have started (called from within the
     /// server's tokio runtime, so tasks may be spawned).
     fn start(&self, host: Arc<dyn Host>) -> Result<Running, String>;
+}
+
+/// Which affordance of a thing a binding is asked for forms of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AffordanceRef {
+    /// Property number `.0` of the thing's descriptor table.
+    Property(usize),
+    /// Action number `.0`.
+    Action(usize),
+    /// Event number `.0`.
+    Event(usize),
+}
+
+/// Add `companion`'s contribution to the TD `td` of thing number `thing` of
+/// `things`: its context entry and security schemes, then its forms after
+/// those already there.
+pub fn add_forms(td: &mut ThingDescription, companion: &dyn Companion, things: &[Arc<ThingInstance>], thing: usize) {
+    let Some(instance) = things.get(thing) else {
+        return;
+    };
+    if let Some(context) = companion.context() {
+        td.context.push(context);
+    }
+    for (name, scheme) in companion.security_definitions() {
+        td.security_definitions.insert(name, scheme);
+    }
+    for (p, property) in instance.properties().iter().enumerate() {
+        if let Some(affordance) = td.properties.get_mut(property.name) {
+            affordance
+                .forms
+                .extend(companion.forms(things, thing, AffordanceRef::Property(p)));
+        }
+    }
+    for (a, action) in instance.actions().iter().enumerate() {
+        if let Some(affordance) = td.actions.get_mut(action.name) {
+            affordance
+                .forms
+                .extend(companion.forms(things, thing, AffordanceRef::Action(a)));
+        }
+    }
+    for (e, event) in instance.events().iter().enumerate() {
+        if let Some(affordance) = td.events.get_mut(event.name) {
+            affordance
+                .forms
+                .extend(companion.forms(things, thing, AffordanceRef::Event(e)));
+        }
+    }
 }

@@ -208,15 +208,14 @@ async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Dura
             let Some(mut td) = host.thing_description(index) else {
                 continue;
             };
-            if let Some(context) = td.get_mut("@context").and_then(serde_json::Value::as_array_mut) {
-                context.push(DISCOVERY_CONTEXT.into());
-            }
-            td["registration"] = serde_json::json!({"ttl": ttl.as_secs()});
+            td.context.push(DISCOVERY_CONTEXT.into());
+            td.extra
+                .insert("registration".into(), serde_json::json!({"ttl": ttl.as_secs()}));
             let url = thing_url(&directory, thing.name());
             let sent = client
                 .put(&url)
                 .header("content-type", "application/td+json")
-                .body(td.to_string())
+                .body(td.to_json().to_string())
                 .send()
                 .await;
             match sent {

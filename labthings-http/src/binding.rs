@@ -10,6 +10,7 @@
 
 use axum::http::Method;
 use labthings_core::ThingInstance;
+use labthings_td::Operation;
 
 /// What serves an endpoint (the router maps each to its handler; the
 /// OpenAPI document to its request and success response).
@@ -102,7 +103,7 @@ pub(crate) struct Form {
     /// a query and `{id}`.
     pub(crate) href: String,
     /// The WoT operations (`readproperty`, `invokeaction`, ...).
-    pub(crate) ops: &'static [&'static str],
+    pub(crate) ops: &'static [Operation],
     /// `sse` for event streams.
     pub(crate) subprotocol: Option<&'static str>,
     /// Whether the form says `htv:methodName` (when the method is not the
@@ -155,7 +156,7 @@ fn endpoint(path: String, method: Method, serves: Serves, errors: &'static [u16]
     }
 }
 
-fn form(thing: usize, affordance: Affordance, href: String, ops: &'static [&'static str]) -> Form {
+fn form(thing: usize, affordance: Affordance, href: String, ops: &'static [Operation]) -> Form {
     Form {
         thing,
         affordance,
@@ -195,10 +196,10 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
     for (p, property) in thing.properties().iter().enumerate() {
         let path = format!("/{name}/{}", property.name);
-        let ops: &'static [&'static str] = if property.writable {
-            &["readproperty", "writeproperty"]
+        let ops: &'static [Operation] = if property.writable {
+            &[Operation::ReadProperty, Operation::WriteProperty]
         } else {
-            &["readproperty"]
+            &[Operation::ReadProperty]
         };
         let mut read = endpoint(
             path.clone(),
@@ -239,7 +240,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
                     t,
                     Affordance::Property(p),
                     observe,
-                    &["observeproperty", "unobserveproperty"],
+                    &[Operation::ObserveProperty, Operation::UnobserveProperty],
                 )
             });
             all.push(sse);
@@ -263,14 +264,14 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
                 t,
                 Affordance::Action(a),
                 format!("{path}?return=output"),
-                &["invokeaction"],
+                &[Operation::InvokeAction],
             )
         });
         // LabThings-FastAPI's own: 201 at once with the invocation.
         invoke.forms.push(Form {
             method_name: true,
             additional: Some("invocation"),
-            ..form(t, Affordance::Action(a), path.clone(), &["invokeaction"])
+            ..form(t, Affordance::Action(a), path.clone(), &[Operation::InvokeAction])
         });
         all.push(invoke);
         all.push(endpoint(
@@ -291,7 +292,12 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         );
         sse.forms.push(Form {
             subprotocol: Some("sse"),
-            ..form(t, Affordance::Event(e), path, &["subscribeevent", "unsubscribeevent"])
+            ..form(
+                t,
+                Affordance::Event(e),
+                path,
+                &[Operation::SubscribeEvent, Operation::UnsubscribeEvent],
+            )
         });
         all.push(sse);
     }
@@ -364,7 +370,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
                 t,
                 Affordance::Thing,
                 format!("action_invocations?thing={}", thing.name()),
-                &["queryallactions"],
+                &[Operation::QueryAllActions],
             )
         });
         for a in 0..thing.actions().len() {
@@ -375,7 +381,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
                     t,
                     Affordance::Action(a),
                     "/action_invocations/{id}".into(),
-                    &["queryaction"],
+                    &[Operation::QueryAction],
                 )
             });
             cancel.forms.push(Form {
@@ -385,7 +391,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
                     t,
                     Affordance::Action(a),
                     "/action_invocations/{id}".into(),
-                    &["cancelaction"],
+                    &[Operation::CancelAction],
                 )
             });
         }

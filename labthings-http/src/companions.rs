@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use labthings_core::companion::{Companion, Host, Running};
 use labthings_core::{Invocation, Lab};
+use labthings_td::ThingDescription;
 use serde_json::Value;
 
 use crate::state::AppState;
@@ -28,9 +29,14 @@ impl std::fmt::Debug for Companions {
 
 impl Companions {
     /// Add each one's forms to the TD `td` of thing number `thing`.
-    pub(crate) fn add_forms(&self, td: &mut Value, things: &[Arc<labthings_core::ThingInstance>], thing: usize) {
+    pub(crate) fn add_forms(
+        &self,
+        td: &mut ThingDescription,
+        things: &[Arc<labthings_core::ThingInstance>],
+        thing: usize,
+    ) {
         for companion in &self.0 {
-            companion.add_forms(td, things, thing);
+            labthings_core::companion::add_forms(td, companion.as_ref(), things, thing);
         }
     }
 }
@@ -117,7 +123,7 @@ impl Host for Served {
         &self.state.lab
     }
 
-    fn thing_description(&self, thing: usize) -> Option<Value> {
+    fn thing_description(&self, thing: usize) -> Option<ThingDescription> {
         let found = self.state.lab.things().get(thing)?;
         Some(crate::routes::things::described(&self.state, found, &self.base))
     }

@@ -3,27 +3,13 @@
 //! (`binding.rs`).
 
 use labthings_core::ThingInstance;
+use labthings_td::{
+    ActionAffordance, AdditionalResponse, EventAffordance, Form as TdForm, IndexMap, JSON, LABTHINGS_VOCABULARY, Link,
+    Object, OneOrMany, PropertyAffordance, TD_CONTEXT, TD_CONTEXT_V1, ThingDescription, td_data_schema,
+};
 use serde_json::{Map, Value, json};
 
 use crate::binding::{Affordance, Endpoint, Form, endpoints, forms_of};
-
-/// The TD 1.1 JSON-LD context.
-pub const TD_CONTEXT: &str = "https://www.w3.org/2022/wot/td/v1.1";
-
-/// The term under which an action's affordance declares the schema of its
-/// intermediate results (each item of the invocation's `intermediate`
-/// list). TD 1.1 has no such term; the `lt` prefix is declared in the
-/// TD's `@context` as [`LABTHINGS_VOCABULARY`].
-pub const INTERMEDIATE_TERM: &str = "lt:intermediate";
-
-/// The IRI of this project's TD terms (only `lt:intermediate` so far).
-pub const LABTHINGS_VOCABULARY: &str = "urn:labthings:td#";
-
-/// The TD 1.0 JSON-LD context, which TD 1.1 documents may list first.
-pub const TD_CONTEXT_V1: &str = "https://www.w3.org/2019/wot/td/v1";
-
-/// The content type of every form: JSON in, JSON out.
-pub const JSON: &str = "application/json";
 
 /// Build the Thing Description of `thing`. `base` is the server's absolute
 /// URL ending in `/` (taken from the request, so links work from where the
@@ -31,18 +17,22 @@ pub const JSON: &str = "application/json";
 ///
 /// The result validates against the W3C TD 1.1 JSON Schema: the test suite
 /// checks every TD the examples serve.
-pub fn thing_description(thing: &ThingInstance, base: &str) -> Value {
+pub fn thing_description(thing: &ThingInstance, base: &str) -> ThingDescription {
     describe_thing(&endpoints([thing]), 0, thing, base)
 }
 
 /// The TD of `thing`, number `index` among the things `endpoints` binds.
-pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &ThingInstance, base: &str) -> Value {
-    let forms = |affordance| -> Vec<Value> {
+pub(crate) fn describe_thing(
+    endpoints: &[Endpoint],
+    index: usize,
+    thing: &ThingInstance,
+    base: &str,
+) -> ThingDescription {
+    let forms = |affordance| -> Vec<TdForm> {
         forms_of(endpoints, index, affordance)
-            .map(|(endpoint, form)| form_json(endpoint, form, base))
+            .map(|(endpoint, form)| td_form(endpoint, form, base))
             .collect()
     };
-    let mut td = Map::new();
     // TD 1.1's backward-compatible form: the 1.0 context, then the 1.1 one.
     // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
     // accept it, and so does the TD 1.1 schema.
@@ -50,104 +40,122 @@ pub(crate) fn describe_thing(endpoints: &[Endpoint], index: usize, thing: &Thing
     if thing.actions().iter().any(|a| a.intermediate_schema.is_some()) {
         context.push(json!({"lt": LABTHINGS_VOCABULARY}));
     }
-    td.insert("@context".into(), context.into());
-    td.insert("id".into(), format!("urn:labthings:{}", thing.name()).into());
-    td.insert("title".into(), thing.title().into());
-    if let Some(description) = thing.description() {
-        td.insert("description".into(), description.into());
-    }
-    td.insert("base".into(), base.into());
-    td.insert(
-        "securityDefinitions".into(),
-        json!({"no_security": {"description": "No security", "scheme": "nosec"}}),
+    let mut security_definitions = Object::new();
+    security_definitions.insert(
+        "no_security".into(),
+        json!({"description": "No security", "scheme": "nosec"}),
     );
-    td.insert("security".into(), "no_security".into());
 
-    let mut properties = Map::new();
+    let mut properties = IndexMap::new();
     for (p, property) in thing.properties().iter().enumerate() {
-        let mut affordance = schema_object(&property.schema);
-        describe(&mut affordance, property.name, property.title, property.description);
-        affordance.insert("readOnly".into(), (!property.writable).into());
-        affordance.insert("writeOnly".into(), false.into());
-        // Data properties announce every change: observable over SSE.
-        affordance.insert("observable".into(), property.observable().into());
-        affordance.insert("forms".into(), forms(Affordance::Property(p)).into());
-        properties.insert(property.name.into(), affordance.into());
+        let mut schema = schema_object(&property.schema);
+        describe(&mut schema, property.name, property.title, property.description);
+        let affordance = PropertyAffordance {
+            schema,
+            read_only: !property.writable,
+            write_only: false,
+            // Data properties announce every change: observable over SSE.
+            observable: property.observable(),
+            forms: forms(Affordance::Property(p)),
+        };
+        properties.insert(property.name.to_owned(), affordance);
     }
-    td.insert("properties".into(), properties.into());
 
-    let mut actions = Map::new();
+    let mut actions = IndexMap::new();
     for (a, action) in thing.actions().iter().enumerate() {
-        let mut affordance = Map::new();
-        describe(&mut affordance, action.name, action.title, action.description);
-        if action.has_input {
+        let input = action.has_input.then(|| {
             let mut input = schema_object(&action.input_schema);
             // The generated struct's doc comment is for Rust readers, not WoT clients.
             input.remove("description");
             input.insert("title".into(), format!("{}_input", action.name).into());
-            affordance.insert("input".into(), input.into());
-        }
-        if action.output_schema.get("type") != Some(&Value::from("null")) {
+            Value::Object(input)
+        });
+        let output = (action.output_schema.get("type") != Some(&Value::from("null"))).then(|| {
             let mut output = schema_object(&action.output_schema);
             output.insert("title".into(), format!("{}_output", action.name).into());
-            affordance.insert("output".into(), output.into());
-        }
-        if let Some(intermediate) = &action.intermediate_schema {
-            // Not a TD 1.1 term: declared under this project's own prefix
-            // (INTERMEDIATE_TERM), which the TD's @context names.
+            Value::Object(output)
+        });
+        // Not a TD 1.1 term: declared under this project's own prefix
+        // (`lt:intermediate`), which the TD's @context names.
+        let intermediate = action.intermediate_schema.as_ref().map(|intermediate| {
             let mut schema = schema_object(intermediate);
             schema.insert("title".into(), format!("{}_intermediate", action.name).into());
-            affordance.insert(INTERMEDIATE_TERM.into(), schema.into());
-        }
-        affordance.insert("safe".into(), false.into());
-        affordance.insert("idempotent".into(), false.into());
-        // The first invokeaction form answers with the output (binding.rs).
-        affordance.insert("synchronous".into(), true.into());
-        affordance.insert(
-            "uriVariables".into(),
-            json!({"id": {
-                "type": "string",
-                "format": "uuid",
-                "description": "The id of an invocation (for queryaction and cancelaction)"
-            }}),
-        );
-        affordance.insert("forms".into(), forms(Affordance::Action(a)).into());
-        actions.insert(action.name.into(), affordance.into());
+            Value::Object(schema)
+        });
+        let uri_variables = json!({"id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The id of an invocation (for queryaction and cancelaction)"
+        }});
+        let affordance = ActionAffordance {
+            title: Some(action.title.unwrap_or(action.name).to_owned()),
+            description: action.description.map(str::to_owned),
+            input,
+            output,
+            intermediate,
+            safe: false,
+            idempotent: false,
+            // The first invokeaction form answers with the output (binding.rs).
+            synchronous: Some(true),
+            uri_variables: uri_variables.as_object().cloned(),
+            forms: forms(Affordance::Action(a)),
+            extra: Object::new(),
+        };
+        actions.insert(action.name.to_owned(), affordance);
     }
-    td.insert("actions".into(), actions.into());
-    td.insert("forms".into(), forms(Affordance::Thing).into());
-    td.insert(
-        "schemaDefinitions".into(),
-        json!({"invocation": invocation_schema(), "invocationList": {"type": "array", "items": invocation_schema()}}),
-    );
 
-    let mut events = Map::new();
+    let mut events = IndexMap::new();
     for (e, event) in thing.events().iter().enumerate() {
-        let mut affordance = Map::new();
-        describe(&mut affordance, event.name, event.title, event.description);
-        affordance.insert("data".into(), schema_object(&event.schema).into());
-        affordance.insert("forms".into(), forms(Affordance::Event(e)).into());
-        events.insert(event.name.into(), affordance.into());
+        let affordance = EventAffordance {
+            title: Some(event.title.unwrap_or(event.name).to_owned()),
+            description: event.description.map(str::to_owned),
+            data: Some(Value::Object(schema_object(&event.schema))),
+            forms: forms(Affordance::Event(e)),
+            extra: Object::new(),
+        };
+        events.insert(event.name.to_owned(), affordance);
     }
-    td.insert("events".into(), events.into());
 
-    let mut links: Vec<Value> = (0..thing.streams().len())
+    let link = |href: &str, media_type: Option<&str>, rel: &str| Link {
+        href: format!("{}{href}", base_path(base)),
+        media_type: media_type.map(str::to_owned),
+        rel: Some(rel.to_owned()),
+        extra: Object::new(),
+    };
+    let mut links: Vec<Link> = (0..thing.streams().len())
         .flat_map(|s| forms_of(endpoints, index, Affordance::Stream(s)))
-        .map(|(_, link)| {
-            json!({"href": format!("{}{}", base_path(base), link.href), "type": "multipart/x-mixed-replace", "rel": "alternate"})
-        })
+        .map(|(_, form)| link(&form.href, Some("multipart/x-mixed-replace"), "alternate"))
         .collect();
     // Endpoints read with GET: a link each, so a person (and the panel)
     // finds them; what they answer is not described.
     links.extend(
         (0..thing.endpoints().len())
             .flat_map(|e| forms_of(endpoints, index, Affordance::Endpoint(e)))
-            .map(|(_, link)| json!({"href": format!("{}{}", base_path(base), link.href), "rel": "item"})),
+            .map(|(_, form)| link(&form.href, None, "item")),
     );
-    if !links.is_empty() {
-        td.insert("links".into(), links.into());
+    let mut schema_definitions = Object::new();
+    schema_definitions.insert("invocation".into(), invocation_schema());
+    schema_definitions.insert(
+        "invocationList".into(),
+        json!({"type": "array", "items": invocation_schema()}),
+    );
+
+    ThingDescription {
+        context: OneOrMany::Many(context),
+        id: Some(format!("urn:labthings:{}", thing.name())),
+        title: thing.title().to_owned(),
+        description: thing.description().map(str::to_owned),
+        base: Some(base.to_owned()),
+        security_definitions,
+        security: OneOrMany::One("no_security".into()),
+        properties,
+        actions,
+        forms: forms(Affordance::Thing),
+        schema_definitions: Some(schema_definitions),
+        events,
+        links,
+        extra: Object::new(),
     }
-    Value::Object(td)
 }
 
 /// The path of `base` without its final `/`: empty for a server at the
@@ -166,33 +174,26 @@ fn base_path(base: &str) -> &str {
         .trim_end_matches('/')
 }
 
-/// A form as TD JSON. Top-level forms are made absolute on `base`: not
-/// every client resolves them against it.
-fn form_json(endpoint: &Endpoint, form: &Form, base: &str) -> Value {
-    let mut json = Map::new();
+/// An HTTP form as a TD form. Top-level forms are made absolute on
+/// `base`: not every client resolves them against it.
+fn td_form(endpoint: &Endpoint, form: &Form, base: &str) -> TdForm {
     let href = if form.affordance == Affordance::Thing {
         format!("{base}{}", form.href)
     } else {
         format!("{}{}", base_path(base), form.href)
     };
-    json.insert("href".into(), href.into());
-    json.insert("op".into(), form.ops.into());
-    if let Some(subprotocol) = form.subprotocol {
-        json.insert("subprotocol".into(), subprotocol.into());
-    }
-    if form.json {
-        json.insert("contentType".into(), JSON.into());
-    }
-    if form.method_name {
-        json.insert("htv:methodName".into(), endpoint.method.as_str().into());
-    }
+    let mut td_form = TdForm::new(href, form.ops.iter().cloned());
+    td_form.subprotocol = form.subprotocol.map(str::to_owned);
+    td_form.content_type = form.json.then(|| JSON.to_owned());
+    td_form.method_name = form.method_name.then(|| endpoint.method.as_str().to_owned());
     if let Some(schema) = form.additional {
-        json.insert(
-            "additionalResponses".into(),
-            json!([{"success": true, "contentType": JSON, "schema": schema}]),
-        );
+        td_form.additional_responses.push(AdditionalResponse {
+            success: Some(true),
+            content_type: Some(JSON.to_owned()),
+            schema: Some(schema.into()),
+        });
     }
-    Value::Object(json)
+    td_form
 }
 
 /// The data schema of an invocation as `/action_invocations/{id}` answers it
@@ -240,65 +241,6 @@ fn schema_object(schema: &Value) -> Map<String, Value> {
     }
 }
 
-/// Keywords that describe a value rather than constrain it; they stay at the
-/// top when a schema is split into `oneOf` branches.
-const ANNOTATIONS: [&str; 7] = [
-    "title",
-    "description",
-    "default",
-    "unit",
-    "readOnly",
-    "writeOnly",
-    "examples",
-];
-
-/// Rewrite JSON Schema that TD 1.1 data schemas cannot express into what
-/// they can: a list of types (`Option<T>` gives `["integer", "null"]`) and
-/// `anyOf` become `oneOf` branches, recursively.
-pub fn td_data_schema(schema: Value) -> Value {
-    let Value::Object(mut map) = schema else {
-        return schema;
-    };
-    for key in ["properties", "$defs"] {
-        if let Some(Value::Object(children)) = map.get_mut(key) {
-            for child in children.values_mut() {
-                *child = td_data_schema(child.take());
-            }
-        }
-    }
-    for key in ["items", "additionalProperties"] {
-        if let Some(child) = map.get_mut(key).filter(|c| c.is_object()) {
-            *child = td_data_schema(child.take());
-        }
-    }
-    if let Some(Value::Array(branches)) = map.remove("anyOf") {
-        let branches = branches.into_iter().map(td_data_schema).collect();
-        map.insert("oneOf".into(), Value::Array(branches));
-    }
-    if let Some(Value::Array(branches)) = map.get_mut("oneOf") {
-        for branch in branches.iter_mut() {
-            *branch = td_data_schema(branch.take());
-        }
-    }
-    if let Some(Value::Array(types)) = map.get("type").cloned() {
-        map.remove("type");
-        let (annotations, constraints): (Map<String, Value>, Map<String, Value>) =
-            map.into_iter().partition(|(k, _)| ANNOTATIONS.contains(&k.as_str()));
-        let branches = types
-            .into_iter()
-            .map(|t| {
-                let mut branch = if t == "null" { Map::new() } else { constraints.clone() };
-                branch.insert("type".into(), t);
-                Value::Object(branch)
-            })
-            .collect();
-        let mut map = annotations;
-        map.insert("oneOf".into(), Value::Array(branches));
-        return Value::Object(map);
-    }
-    Value::Object(map)
-}
-
 /// Set an affordance's title and description from its doc comment.
 fn describe(affordance: &mut Map<String, Value>, name: &str, title: Option<&str>, description: Option<&str>) {
     affordance.insert("title".into(), title.unwrap_or(name).into());
@@ -309,29 +251,5 @@ fn describe(affordance: &mut Map<String, Value>, name: &str, title: Option<&str>
         None => {
             affordance.remove("description");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::td_data_schema;
-    use serde_json::json;
-
-    #[test]
-    fn type_lists_become_one_of() {
-        let schema = json!({"type": ["integer", "null"], "format": "int64", "title": "z", "minimum": 0});
-        assert_eq!(
-            td_data_schema(schema),
-            json!({"title": "z", "oneOf": [{"type": "integer", "format": "int64", "minimum": 0}, {"type": "null"}]})
-        );
-    }
-
-    #[test]
-    fn nested_any_of_becomes_one_of() {
-        let schema = json!({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}});
-        assert_eq!(
-            td_data_schema(schema)["properties"]["a"],
-            json!({"oneOf": [{"type": "string"}, {"type": "null"}]})
-        );
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use labthings_core::ThingInstance;
-use serde_json::{Value, json};
+use labthings_td::{Form, JSON, Operation};
 
 /// What a topic carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,31 +102,39 @@ pub(crate) fn topics(prefix: &str, things: &[Arc<ThingInstance>]) -> Vec<Topic> 
 /// The MQTT forms of one affordance of thing `thing`, for a broker at
 /// `broker` (`mqtt://host:port`): what a WoT client subscribes or
 /// publishes to.
-pub(crate) fn forms(topics: &[Topic], thing: usize, affordance: Affordance, broker: &str) -> Vec<Value> {
+pub(crate) fn forms(topics: &[Topic], thing: usize, affordance: Affordance, broker: &str) -> Vec<Form> {
     let broker = broker.trim_end_matches('/');
     topics
         .iter()
         .filter(|t| t.thing == Some(thing))
         .filter_map(|t| {
-            let (ops, packet): (&[&str], &str) = match (affordance, t.carries) {
-                (Affordance::Property(p), Carries::PropertyValue(q)) if p == q => {
-                    (&["readproperty", "observeproperty", "unobserveproperty"], "subscribe")
+            let (ops, packet) = match (affordance, t.carries) {
+                (Affordance::Property(p), Carries::PropertyValue(q)) if p == q => (
+                    vec![
+                        Operation::ReadProperty,
+                        Operation::ObserveProperty,
+                        Operation::UnobserveProperty,
+                    ],
+                    "subscribe",
+                ),
+                (Affordance::Property(p), Carries::WriteProperty(q)) if p == q => {
+                    (vec![Operation::WriteProperty], "publish")
                 }
-                (Affordance::Property(p), Carries::WriteProperty(q)) if p == q => (&["writeproperty"], "publish"),
-                (Affordance::Action(a), Carries::InvokeAction(b)) if a == b => (&["invokeaction"], "publish"),
-                (Affordance::Event(e), Carries::Event(f)) if e == f => {
-                    (&["subscribeevent", "unsubscribeevent"], "subscribe")
+                (Affordance::Action(a), Carries::InvokeAction(b)) if a == b => {
+                    (vec![Operation::InvokeAction], "publish")
                 }
+                (Affordance::Event(e), Carries::Event(f)) if e == f => (
+                    vec![Operation::SubscribeEvent, Operation::UnsubscribeEvent],
+                    "subscribe",
+                ),
                 _ => return None,
             };
-            Some(json!({
-                "href": format!("{broker}/{}", t.name),
-                "op": ops,
-                "contentType": "application/json",
-                "mqv:controlPacket": packet,
-                "mqv:retain": t.retained(),
-                "mqv:qos": "1",
-            }))
+            let mut form = Form::new(format!("{broker}/{}", t.name), ops);
+            form.content_type = Some(JSON.to_owned());
+            form.extra.insert("mqv:controlPacket".into(), packet.into());
+            form.extra.insert("mqv:retain".into(), t.retained().into());
+            form.extra.insert("mqv:qos".into(), "1".into());
+            Some(form)
         })
         .collect()
 }

@@ -42,7 +42,8 @@ use std::sync::Arc;
 
 pub use config::MqttConfig;
 use labthings_core::ThingInstance;
-use labthings_core::companion::{Companion, Host, Running};
+use labthings_core::companion::{AffordanceRef, Companion, Host, Running};
+use labthings_td::{Form, OneOrMany};
 use serde_json::{Value, json};
 
 /// The MQTT binding of a server, made from its [`MqttConfig`].
@@ -66,8 +67,38 @@ impl Companion for Mqtt {
         "MQTT binding"
     }
 
-    fn add_forms(&self, td: &mut Value, things: &[Arc<ThingInstance>], thing: usize) {
-        add_forms(td, &self.config, things, thing);
+    fn forms(&self, things: &[Arc<ThingInstance>], thing: usize, affordance: AffordanceRef) -> Vec<Form> {
+        let affordance = match affordance {
+            AffordanceRef::Property(p) => binding::Affordance::Property(p),
+            AffordanceRef::Action(a) => binding::Affordance::Action(a),
+            AffordanceRef::Event(e) => binding::Affordance::Event(e),
+            _ => return Vec::new(),
+        };
+        let topics = binding::topics(&self.config.prefix(), things);
+        let mut forms = binding::forms(&topics, thing, affordance, &self.config.broker);
+        // A broker the server logs in to wants its clients to log in too:
+        // the MQTT forms say so, with a basic scheme of their own (the HTTP
+        // forms keep the server's).
+        if self.config.username.is_some() {
+            for form in &mut forms {
+                form.security = Some(OneOrMany::Many(vec![MQTT_SECURITY.to_owned()]));
+            }
+        }
+        forms
+    }
+
+    fn context(&self) -> Option<Value> {
+        Some(json!({"mqv": "http://www.example.org/mqtt-binding#"}))
+    }
+
+    fn security_definitions(&self) -> Vec<(String, Value)> {
+        match self.config.username {
+            Some(_) => vec![(
+                MQTT_SECURITY.to_owned(),
+                json!({"scheme": "basic", "description": "a user name and password of the MQTT broker"}),
+            )],
+            None => Vec::new(),
+        }
     }
 
     fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
@@ -78,50 +109,3 @@ impl Companion for Mqtt {
 
 /// The TD's name for the broker's login.
 const MQTT_SECURITY: &str = "mqtt_sc";
-
-/// Add the MQTT forms of thing number `index` of `things` to its TD `td`
-/// (after the HTTP ones), and the `mqv` prefix to its context.
-fn add_forms(td: &mut Value, config: &MqttConfig, things: &[Arc<ThingInstance>], index: usize) {
-    let Some(thing) = things.get(index) else {
-        return;
-    };
-    let topics = binding::topics(&config.prefix(), things);
-    if let Some(context) = td.get_mut("@context").and_then(Value::as_array_mut) {
-        context.push(json!({"mqv": "http://www.example.org/mqtt-binding#"}));
-    }
-    // A broker the server logs in to wants its clients to log in too: the
-    // MQTT forms say so, with a basic scheme of their own (the HTTP forms
-    // keep the server's).
-    let login = config.username.is_some();
-    if login && let Some(definitions) = td.get_mut("securityDefinitions").and_then(Value::as_object_mut) {
-        definitions.insert(
-            MQTT_SECURITY.into(),
-            json!({"scheme": "basic", "description": "a user name and password of the MQTT broker"}),
-        );
-    }
-    let mut extend = |kind: &str, name: &str, affordance: binding::Affordance| {
-        let mut forms = binding::forms(&topics, index, affordance, &config.broker);
-        if login {
-            for form in &mut forms {
-                form["security"] = json!([MQTT_SECURITY]);
-            }
-        }
-        if let Some(list) = td
-            .get_mut(kind)
-            .and_then(|k| k.get_mut(name))
-            .and_then(|a| a.get_mut("forms"))
-            .and_then(Value::as_array_mut)
-        {
-            list.extend(forms);
-        }
-    };
-    for (p, property) in thing.properties().iter().enumerate() {
-        extend("properties", property.name, binding::Affordance::Property(p));
-    }
-    for (a, action) in thing.actions().iter().enumerate() {
-        extend("actions", action.name, binding::Affordance::Action(a));
-    }
-    for (e, event) in thing.events().iter().enumerate() {
-        extend("events", event.name, binding::Affordance::Event(e));
-    }
-}

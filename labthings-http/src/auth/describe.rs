@@ -2,32 +2,18 @@
 //! accepts, in each vocabulary's own terms (WoT security schemes, OpenAPI
 //! security schemes).
 
+use labthings_td::{OneOrMany, ThingDescription};
 use serde_json::{Map, Value, json};
 
 use super::check::is_public;
 use super::verify::Authenticator;
 use axum::http::Method;
 
-/// The form operations that only read: without credentials an anonymous
-/// observer may use them when the server allows anonymous observers.
-const READ_OPS: [&str; 7] = [
-    "readproperty",
-    "readallproperties",
-    "observeproperty",
-    "unobserveproperty",
-    "queryaction",
-    "queryallactions",
-    "subscribeevent",
-];
-
 /// Set a TD's `securityDefinitions` and `security` to what `auth` accepts:
 /// `nosec` when authentication is off; `bearer`, `basic` or a `combo` of
 /// both otherwise. When anonymous observers are allowed, forms that only
 /// read say `nosec` for themselves.
-pub(crate) fn td_security(td: &mut Value, auth: &Authenticator) {
-    let Some(td) = td.as_object_mut() else {
-        return;
-    };
+pub(crate) fn td_security(td: &mut ThingDescription, auth: &Authenticator) {
     if !auth.enabled() {
         return;
     }
@@ -61,40 +47,12 @@ pub(crate) fn td_security(td: &mut Value, auth: &Authenticator) {
             "nosec_sc".into(),
             json!({"scheme": "nosec", "description": "Anyone may read and observe"}),
         );
-        for_each_form(td, |form| {
-            let reads_only = form
-                .get("op")
-                .map(|op| match op {
-                    Value::String(op) => vec![op.as_str()],
-                    Value::Array(ops) => ops.iter().filter_map(Value::as_str).collect(),
-                    _ => Vec::new(),
-                })
-                .is_some_and(|ops| !ops.is_empty() && ops.iter().all(|op| READ_OPS.contains(op)));
-            if reads_only {
-                form.insert("security".into(), json!(["nosec_sc"]));
-            }
-        });
-    }
-    td.insert("securityDefinitions".into(), definitions.into());
-    td.insert("security".into(), json!([security]));
-}
-
-/// Call `f` on every form of the TD: top level and in each affordance.
-fn for_each_form(td: &mut Map<String, Value>, mut f: impl FnMut(&mut Map<String, Value>)) {
-    let mut visit = |forms: Option<&mut Value>| {
-        for form in forms.and_then(Value::as_array_mut).into_iter().flatten() {
-            if let Some(form) = form.as_object_mut() {
-                f(form);
-            }
-        }
-    };
-    for kind in ["properties", "actions", "events"] {
-        let affordances = td.get_mut(kind).and_then(Value::as_object_mut);
-        for affordance in affordances.into_iter().flat_map(|a| a.values_mut()) {
-            visit(affordance.get_mut("forms"));
+        for form in td.forms_mut().filter(|form| form.only_reads()) {
+            form.security = Some(OneOrMany::Many(vec!["nosec_sc".to_owned()]));
         }
     }
-    visit(td.get_mut("forms"));
+    td.security_definitions = definitions;
+    td.security = OneOrMany::Many(vec![security]);
 }
 
 /// Declare `auth`'s schemes in an OpenAPI document: `securitySchemes`, the

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use labthings_core::ThingInstance;
+use labthings_td::ThingDescription;
 
 use crate::td::thing_description;
 use serde_json::{Map, Value};
@@ -18,7 +19,7 @@ use crate::state::{AppState, base_url};
 
 /// The TD of `thing`, with the security schemes this server accepts and
 /// the forms of the other bindings (MQTT) after the HTTP ones.
-pub(crate) fn described(state: &AppState, thing: &ThingInstance, base: &str) -> Value {
+pub(crate) fn described(state: &AppState, thing: &ThingInstance, base: &str) -> ThingDescription {
     let mut td = thing_description(thing, base);
     crate::auth::td_security(&mut td, &state.auth);
     if let Some(index) = state.lab.things().iter().position(|t| t.name() == thing.name()) {
@@ -35,7 +36,7 @@ pub(crate) fn td_handler(thing: &Arc<ThingInstance>, method: MethodFilter) -> Me
         method,
         move |State(state): State<Arc<AppState>>, headers: HeaderMap| async move {
             let base = base_url(&state, &headers);
-            cache.response(&base, || described(&state, &thing, &base))
+            cache.response(&base, || described(&state, &thing, &base).to_json())
         },
     )
 }
@@ -48,7 +49,7 @@ pub(crate) async fn descriptions(State(state): State<Arc<AppState>>, headers: He
             .lab
             .things()
             .iter()
-            .map(|t| (t.name().to_owned(), described(&state, t, &base)))
+            .map(|t| (t.name().to_owned(), described(&state, t, &base).to_json()))
             .collect();
         Value::Object(all)
     })
