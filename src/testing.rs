@@ -51,7 +51,8 @@ use labthings_core::context::Context;
 use labthings_core::lock::HardwareLock;
 use labthings_core::log::LogBuffer;
 use labthings_core::{
-    CancelHook, Failure, Invocation, InvocationStatus, Lab, LogRecord, ManagerConfig, Refusal, Thing, ThingInstance,
+    CancelHook, Failure, Invocation, InvocationStatus, Lab, LogRecord, ManagerConfig, PropertyError, Refusal, Thing,
+    ThingInstance,
 };
 use serde_json::Value;
 
@@ -231,19 +232,27 @@ impl TestLab {
         }
     }
 
-    /// Read `thing`'s `property` as JSON, as a client would.
+    /// Read `thing`'s `property` as JSON, as a client would (through
+    /// [`Lab::read`], the call every binding makes: a getter runs on the
+    /// device runtime, within its time limit).
     pub fn read(&self, thing: &str, property: &str) -> Result<Value, Failure> {
         let (instance, index) = self
             .property(thing, property)
             .map_err(|detail| Failure::BadRequest { detail })?;
-        on_runtime(&self.handle(), || instance.read_property(index))
+        let handle = self.handle();
+        let json = on_runtime(&handle, || handle.block_on(self.lab.read(instance, index))).map_err(|e| match e {
+            PropertyError::Read(failure) => failure,
+            other => Failure::error("PropertyError", other.to_string()),
+        })?;
+        serde_json::from_slice(&json).map_err(|e| Failure::error("PropertyError", format!("not JSON: {e}")))
     }
 
-    /// Write `thing`'s `property` from JSON, as a client would (checked
-    /// against its schema, through its setter).
+    /// Write `thing`'s `property` from JSON, as a client would (through
+    /// [`Lab::write`]: checked against its schema, through its setter).
     pub fn write(&self, thing: &str, property: &str, value: Value) -> Result<(), String> {
         let (instance, index) = self.property(thing, property)?;
-        on_runtime(&self.handle(), || instance.write_property(index, value)).map_err(|e| format!("{e:?}"))
+        let handle = self.handle();
+        on_runtime(&handle, || handle.block_on(self.lab.write(instance, index, value))).map_err(|e| e.to_string())
     }
 
     /// The thing `thing` and the number of its property `property`, or

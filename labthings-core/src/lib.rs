@@ -45,6 +45,7 @@ mod poll;
 pub mod pool;
 pub mod progress;
 pub mod registry;
+pub mod service;
 pub mod settings;
 pub mod slot;
 pub mod stream;
@@ -70,6 +71,7 @@ pub use registry::{
     ActionCall, ActionInfo, EndpointInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS,
     SlotInfo, StreamInfo, ThingInstance,
 };
+pub use service::PropertyError;
 pub use slot::{OptionalSlot, ThingSlot, ThingSlots};
 pub use stream::{Frame, FrameError, MjpegStream};
 pub use validation::{InputProblem, LocSegment, Validator};

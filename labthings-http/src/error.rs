@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper::ext::ReasonPhrase;
 use labthings_core::device::DeviceCallError;
-use labthings_core::{Failure, InputProblem, LocSegment};
+use labthings_core::{Failure, InputProblem, LocSegment, PropertyError, PropertyWriteError};
 use serde_json::{Value, json};
 
 use crate::render::ProblemDetails;
@@ -144,6 +144,27 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeviceTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Device(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A property read, write or reset that did not happen: 404 for no such
+/// property, 422 for a value that does not fit (each problem listed), 405
+/// for a read-only one, 409 while its lock is held, the device's failure,
+/// or 504/503 when the device does not answer.
+impl From<PropertyError> for ApiError {
+    fn from(e: PropertyError) -> Self {
+        match e {
+            PropertyError::Write(PropertyWriteError::Invalid(problems)) => Self::invalid_body(problems),
+            PropertyError::Write(PropertyWriteError::Failed(failure)) | PropertyError::Read(failure) => {
+                Self::device(&failure)
+            }
+            PropertyError::Write(PropertyWriteError::ReadOnly) => {
+                Self::MethodNotAllowed("the property is read-only: it can be read, not written".to_owned())
+            }
+            e @ PropertyError::Write(PropertyWriteError::Busy) => Self::Conflict(e.to_string()),
+            PropertyError::Device(e) => e.into(),
+            e => Self::NotFound(e.to_string()),
         }
     }
 }

@@ -64,7 +64,7 @@ fn data_reads(state: &AppState) -> HashMap<String, (Arc<ThingInstance>, usize)> 
                 return None;
             };
             let thing = things.get(t)?;
-            crate::routes::properties::inline(thing, p).then(|| {
+            labthings_core::Lab::in_place(thing, p).then(|| {
                 let path = format!("{}{}", state.config.api_prefix, endpoint.path);
                 (path, (thing.clone(), p))
             })

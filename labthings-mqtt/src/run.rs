@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use labthings_core::hub::Notification;
-use labthings_core::{PropertyWriteError, Refusal};
+use labthings_core::{PropertyError, PropertyWriteError, Refusal};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{DisconnectReasonCode, Filter, LastWill, Packet, Publish, RetainForwardRule};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -378,14 +378,9 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
                 let Some(thing) = context.host.lab().things().get(t).cloned() else {
                     continue;
                 };
-                let name = thing.properties().get(p).map_or("", |x| x.name);
-                let reading = thing.clone();
-                let read = (context.host.lab().device())
-                    .call(thing.name(), name, move || reading.read_property_json(p))
-                    .await;
-                match read {
-                    Ok(Ok(json)) => json,
-                    _ => continue,
+                match context.host.lab().read(&thing, p).await {
+                    Ok(json) => json,
+                    Err(_) => continue,
                 }
             }
             _ => continue,
@@ -502,21 +497,16 @@ async fn command(context: Arc<Context>, message: Publish) {
     };
     match topic.carries {
         Carries::WriteProperty(p) => {
-            let name = thing.properties().get(p).map_or("", |x| x.name);
-            let writing = thing.clone();
-            let written = (context.host.lab().device())
-                .call(thing.name(), name, move || writing.write_property(p, value))
-                .await;
-            let (title, problem) = match written {
-                Ok(Ok(())) => return,
-                Ok(Err(PropertyWriteError::Invalid(problems))) => ("InvalidInput", json!(problems)),
-                Ok(Err(PropertyWriteError::Failed(failure))) => ("DeviceError", json!(failure.detail())),
-                Ok(Err(PropertyWriteError::ReadOnly)) => ("ReadOnly", json!("the property is read-only")),
-                Ok(Err(PropertyWriteError::Busy)) => (
-                    "Busy",
-                    json!("the property's hardware lock is held by a running action; try again later"),
-                ),
-                Err(e) => ("DeviceNotAnswering", json!(e.to_string())),
+            let (title, problem) = match context.host.lab().write(&thing, p, value).await {
+                Ok(()) => return,
+                Err(PropertyError::Write(PropertyWriteError::Invalid(problems))) => ("InvalidInput", json!(problems)),
+                Err(e @ PropertyError::Write(PropertyWriteError::Failed(_))) => ("DeviceError", json!(e.to_string())),
+                Err(PropertyError::Write(PropertyWriteError::ReadOnly)) => {
+                    ("ReadOnly", json!("the property is read-only"))
+                }
+                Err(e @ PropertyError::Write(PropertyWriteError::Busy)) => ("Busy", json!(e.to_string())),
+                Err(e @ PropertyError::Device(_)) => ("DeviceNotAnswering", json!(e.to_string())),
+                Err(e) => ("NoSuchProperty", json!(e.to_string())),
             };
             refuse(title, problem);
         }

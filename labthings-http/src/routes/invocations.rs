@@ -144,7 +144,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    match state.lab.manager().cancel(id) {
+    match state.lab.cancel(id) {
         Ok(()) => Ok(Json(Value::Null)),
         Err(e @ CancelError::NotFound(_)) => Err(ApiError::NotFound(e.to_string())),
         Err(e @ CancelError::Finished { .. }) => Err(ApiError::Unavailable(e.to_string())),
