@@ -167,11 +167,18 @@ async fn async_device_code_runs_from_a_multi_threaded_tokio_test() {
 #[test]
 fn refused_writes_say_why_in_words() {
     let lab = mock_lab();
-    let read_only = lab.write("stage", "position", json!([1, 2, 3])).expect_err("position is read-only");
+    let read_only = lab
+        .write("stage", "position", json!([1, 2, 3]))
+        .expect_err("position is read-only");
     assert_eq!(read_only, "the property is read-only");
-    let invalid = lab.write("stage", "step_delay_ms", json!("slow")).expect_err("not a number");
+    let invalid = lab
+        .write("stage", "step_delay_ms", json!("slow"))
+        .expect_err("not a number");
     assert!(invalid.starts_with("the value does not fit: "), "{invalid}");
     assert!(!invalid.contains("InputProblem"), "{invalid}");
     let missing = lab.read("stage", "speed").expect_err("no such property");
-    assert!(matches!(&missing, Failure::BadRequest { detail } if detail.contains("speed")), "{missing:?}");
+    assert!(
+        matches!(&missing, Failure::BadRequest { detail } if detail.contains("speed")),
+        "{missing:?}"
+    );
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -304,9 +305,9 @@ impl Serialize for Blob {
                 sink.lock().push(self.data.clone());
                 true
             }
-            // Decoding an input (which holds blobs of earlier outputs, kept
-            // by their invocations): the link names the blob as it was given.
-            None => BLOB_SOURCE.with(|s| s.borrow().is_some()),
+            // An input (which holds blobs of earlier outputs, kept by their
+            // invocations): the link names the blob as it was given.
+            None => NAMED.lock().contains_key(&self.data.id),
         });
         if !kept {
             return Err(S::Error::custom(
@@ -322,45 +323,81 @@ impl Serialize for Blob {
     }
 }
 
-/// Finds the blobs this server holds by id, while an action's input is
-/// decoded (a protocol binding sets it around [`ThingInstance::prepare`](crate::ThingInstance::prepare)).
-pub type BlobSource = Arc<dyn Fn(Uuid) -> Option<Arc<BlobData>> + Send + Sync>;
+/// The blobs that inputs being decoded right now name, by id, each with the
+/// number of decodings that named it. [`Lab::invoke`](crate::Lab::invoke)
+/// looks up every blob link in an input among the blobs its lab holds
+/// ([`name_blobs`]) before the input is decoded, and a [`Blob`] decodes only
+/// from a blob named here, so no caller has to set anything up and a link
+/// to a blob of another server (or one no longer retained) is refused.
+static NAMED: std::sync::LazyLock<Mutex<Named>> = std::sync::LazyLock::new(Mutex::default);
 
-thread_local! {
-    static BLOB_SOURCE: RefCell<Option<BlobSource>> = const { RefCell::new(None) };
+/// Each named blob with how many decodings named it.
+type Named = HashMap<Uuid, (Arc<BlobData>, usize)>;
+
+/// Keeps the blobs an input names available to its decoding; they are
+/// forgotten when it is dropped.
+#[must_use = "the blobs are named only while this lives"]
+#[derive(Debug, Default)]
+pub struct NamedBlobs {
+    ids: Vec<Uuid>,
 }
 
-/// Decode blobs in inputs on this thread from `source` until the guard is
-/// dropped.
-pub fn resolve_blobs_with(source: BlobSource) -> BlobSourceGuard {
-    let previous = BLOB_SOURCE.with(|s| s.borrow_mut().replace(source));
-    BlobSourceGuard { previous }
-}
-
-/// Restores the previous blob source of this thread when dropped.
-#[must_use = "blobs are resolved only while the guard lives"]
-pub struct BlobSourceGuard {
-    previous: Option<BlobSource>,
-}
-
-impl std::fmt::Debug for BlobSourceGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BlobSourceGuard")
+/// Name to decoding every blob that a link object in `input` (an object
+/// with a `media_type` and a `urn:uuid:` `href`) refers to and `held`
+/// finds; links `held` does not find are left for the decoding to refuse.
+pub fn name_blobs(input: &Value, held: impl Fn(Uuid) -> Option<Arc<BlobData>>) -> NamedBlobs {
+    let mut found = Vec::new();
+    let mut stack = vec![input];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(data) = blob_id(value).and_then(&held) {
+                    found.push(data);
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
     }
+    let mut named = NAMED.lock();
+    let ids = found
+        .into_iter()
+        .map(|data| {
+            let id = data.id;
+            named.entry(id).or_insert((data, 0)).1 += 1;
+            id
+        })
+        .collect();
+    NamedBlobs { ids }
 }
 
-impl Drop for BlobSourceGuard {
+impl Drop for NamedBlobs {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        BLOB_SOURCE.with(|s| *s.borrow_mut() = previous);
+        let mut named = NAMED.lock();
+        for id in &self.ids {
+            if let Some(entry) = named.get_mut(id) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    named.remove(id);
+                }
+            }
+        }
     }
+}
+
+/// The blob `id`, if an input being decoded names it.
+fn named(id: Uuid) -> Option<Arc<BlobData>> {
+    NAMED.lock().get(&id).map(|(data, _)| data.clone())
 }
 
 /// An action's input may name a blob an earlier action output on this
 /// server: its link object, as the output gave it (`href` and
 /// `media_type`). The
-/// binding turns its own links into [`blob_uri`]s before decoding; any other
-/// `href` is refused with a message saying which blobs are accepted.
+/// binding turns its own links into [`blob_uri`]s before decoding, and
+/// [`Lab::invoke`](crate::Lab::invoke) names the blobs its lab holds
+/// ([`name_blobs`]); any other `href` is refused with a message saying which
+/// blobs are accepted.
 impl<'de> Deserialize<'de> for Blob {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
@@ -378,9 +415,7 @@ impl<'de> Deserialize<'de> for Blob {
             .strip_prefix("urn:uuid:")
             .and_then(|id| id.parse().ok())
             .ok_or_else(not_ours)?;
-        let data = BLOB_SOURCE
-            .with(|s| s.borrow().as_ref().and_then(|source| source(id)))
-            .ok_or_else(not_ours)?;
+        let data = named(id).ok_or_else(not_ours)?;
         Ok(Blob { data })
     }
 }
@@ -446,6 +481,33 @@ impl JsonSchema for Blob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_decodes_only_while_its_blob_is_named_by_the_one_who_holds_it() {
+        let blob = Blob::from_bytes(&b"x"[..], "text/plain");
+        let link = serde_json::json!({"a": [{"href": blob_uri(blob.data.id), "media_type": "text/plain"}]});
+        let decode = || serde_json::from_value::<Blob>(link["a"][0].clone());
+        // Nobody named it: refused, with the reason.
+        let refused = decode().expect_err("not named");
+        assert!(
+            refused.to_string().contains("is not a blob held by this server"),
+            "{refused}"
+        );
+        // A holder that does not find it names nothing.
+        let none = name_blobs(&link, |_| None);
+        assert!(decode().is_err());
+        drop(none);
+        // The holder finds it (anywhere in the input): it decodes to the same
+        // bytes, also while a second input names it, and not once both are done.
+        let held = blob.data.clone();
+        let first = name_blobs(&link, |id| (id == held.id).then(|| held.clone()));
+        let second = name_blobs(&link, |id| (id == held.id).then(|| held.clone()));
+        assert_eq!(decode().expect("named").data.id, blob.data.id);
+        drop(first);
+        assert!(decode().is_ok(), "still named by the second input");
+        drop(second);
+        assert!(decode().is_err(), "forgotten once no input names it");
+    }
 
     #[test]
     fn serializing_outside_an_action_is_an_error() {

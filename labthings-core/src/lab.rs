@@ -196,7 +196,7 @@ impl Lab {
         input: serde_json::Value,
     ) -> Result<Arc<crate::Invocation>, Refusal> {
         let prepared = {
-            let _blobs = crate::blob::resolve_blobs_with(self.manager.blob_source());
+            let _blobs = crate::blob::name_blobs(&input, |id| self.manager.blob(id));
             thing.prepare(action, input)
         };
         let call = prepared.map_err(|refused| match refused {

@@ -302,13 +302,6 @@ impl ActionManager {
         &self.shared.hub
     }
 
-    /// Where blobs in actions' inputs are found: the blobs of retained
-    /// invocations (see [`crate::blob::resolve_blobs_with`]).
-    pub fn blob_source(self: &Arc<Self>) -> crate::blob::BlobSource {
-        let manager = Arc::downgrade(self);
-        Arc::new(move |id| manager.upgrade()?.blob(id))
-    }
-
     /// The blob with this id, held by a retained invocation (one lookup).
     pub fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
         let invocation = {
