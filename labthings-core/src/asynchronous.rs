@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::cancel::CancelHook;
 use crate::context::Context;
-use crate::outcome::Failure;
+use crate::failure::Failure;
 
 /// The future of an async action's call, boxed.
 pub type CallFuture = Pin<Box<dyn Future<Output = Result<Value, Failure>> + Send>>;

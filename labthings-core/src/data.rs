@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::outcome::{Failure, serialize};
+use crate::failure::Failure;
+use crate::outcome::serialize;
 
 /// Something to call after a value changed.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;

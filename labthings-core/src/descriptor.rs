@@ -16,8 +16,9 @@ use serde_json::Value;
 use crate::data::DataCell;
 use crate::endpoint::Raw;
 use crate::event::EventSource;
+use crate::failure::Failure;
 use crate::lock::{LockPolicy, LockScope};
-use crate::outcome::{Failure, PreparedCall};
+use crate::outcome::PreparedCall;
 use crate::slot::SlotDescriptor;
 use crate::stream::MjpegStream;
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Display;
 
-use crate::outcome::{Failure, to_failure};
+use crate::failure::{Failure, to_failure};
 
 /// Bytes with their media type: what an `#[endpoint]` method returns.
 ///

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::blob::{BlobData, BlobSink};
 use crate::cancel::CancelHook;
+use crate::failure::Failure;
 use crate::log::{LogBuffer, LogRecord};
-use crate::outcome::Failure;
-use crate::progress::{Progress, Report, Reported, Updates};
+use crate::progress::{Progress, Report, Reported};
 
 /// Where an invocation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -101,7 +101,15 @@ pub struct Invocation {
     finished: Condvar,
     finished_async: Notify,
     reported: Mutex<Reported>,
-    updates: OnceLock<Arc<Updates>>,
+    updates: OnceLock<Arc<dyn ReportSink>>,
+}
+
+/// Where an invocation's progress reports go once a manager runs it (the
+/// manager's throttled updates to observers); without one they are only
+/// stored.
+pub(crate) trait ReportSink: Send + Sync + std::fmt::Debug {
+    /// Record `report` for `invocation` and tell observers now or later.
+    fn report(&self, invocation: &Arc<Invocation>, report: Report);
 }
 
 impl Invocation {
@@ -139,7 +147,7 @@ impl Invocation {
     }
 
     /// Tell observers of progress through `updates` (the manager does, once).
-    pub(crate) fn set_updates(&self, updates: Arc<Updates>) {
+    pub(crate) fn set_updates(&self, updates: Arc<dyn ReportSink>) {
         let _ = self.updates.set(updates);
     }
 

@@ -150,7 +150,6 @@ impl Lab {
             }
         }
         let hub = Hub::default();
-        let manager = Arc::new(ActionManager::with_hub(manager, hub.clone()));
         for thing in &served {
             thing.publish_to(&hub);
         }
@@ -160,7 +159,8 @@ impl Lab {
             states_of(weak.iter().filter_map(std::sync::Weak::upgrade))
         }));
         let server_lock = served.first().map(|thing| thing.server_lock().clone());
-        manager.set_lab(LabLink { states, server_lock });
+        let link = LabLink { states, server_lock };
+        let manager = Arc::new(ActionManager::in_lab(manager, hub.clone(), Some(link)));
         let device = DeviceCalls::new(served.iter().map(|t| t.name()), DeviceConfig::default());
         Ok(Self {
             things: served,

@@ -33,6 +33,7 @@ pub mod descriptor;
 pub mod device;
 pub mod endpoint;
 pub mod event;
+pub mod failure;
 pub mod hub;
 pub mod invocation;
 pub mod lab;
@@ -49,6 +50,7 @@ pub mod service;
 pub mod settings;
 pub mod slot;
 pub mod stream;
+mod updates;
 pub mod validation;
 
 pub use blob::Blob;
@@ -60,12 +62,13 @@ pub use descriptor::{
 };
 pub use endpoint::{EndpointError, EndpointOutput, Raw};
 pub use event::Event;
+pub use failure::{BadRequest, Failure};
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};
 pub use lab::{Lab, LabError, Refusal};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
 pub use log::{InvocationLogLayer, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
-pub use outcome::{BadRequest, Body, Failure, PreparedCall};
+pub use outcome::{Body, PreparedCall};
 pub use progress::Progress;
 pub use registry::{
     ActionCall, ActionInfo, EndpointInfo, EventInfo, PrepareError, PropertyInfo, PropertyWriteError, STANDARD_FORMATS,

@@ -223,7 +223,7 @@ impl<S: Subscriber> Layer<S> for InvocationLogLayer {
             return;
         }
         let meta = event.metadata();
-        if meta.target() == crate::outcome::PANIC_TARGET {
+        if meta.target() == crate::failure::PANIC_TARGET {
             return;
         }
         let mut visitor = MessageVisitor::default();

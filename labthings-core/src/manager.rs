@@ -20,15 +20,15 @@ use uuid::Uuid;
 
 use crate::blob::BlobData;
 use crate::context::{Context, LabLink};
+use crate::failure::Failure;
 use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
 use crate::lock::{LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Body;
-use crate::outcome::Failure;
 use crate::pool::ThreadPool;
-use crate::progress::Updates;
 use crate::registry::ActionCall;
+use crate::updates::Updates;
 
 /// Settings for an [`ActionManager`].
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ struct Shared {
     /// Set by [`ActionManager::close`]: nothing new starts.
     closed: AtomicBool,
     /// What device code may ask of the lab ([`crate::context`]).
-    lab: OnceLock<LabLink>,
+    lab: Option<LabLink>,
     /// Where `async fn` actions run (the lab's device runtime), once the
     /// lab says; until then, on the runtime they are invoked from.
     runtime: OnceLock<tokio::runtime::Handle>,
@@ -258,15 +258,17 @@ impl Default for ActionManager {
 }
 
 impl ActionManager {
-    /// A manager with the given settings, publishing on a hub of its own
-    /// (a [`Lab`](crate::Lab) gives it the lab's: [`with_hub`](Self::with_hub)).
+    /// A manager with the given settings, publishing on a hub of its own,
+    /// outside any lab (a [`Lab`](crate::Lab) makes its own with
+    /// [`in_lab`](Self::in_lab)).
     pub fn new(config: ManagerConfig) -> Self {
-        Self::with_hub(config, Hub::default())
+        Self::in_lab(config, Hub::default(), None)
     }
 
     /// A manager with the given settings that publishes invocation changes
-    /// on `hub`.
-    pub fn with_hub(config: ManagerConfig, hub: Hub) -> Self {
+    /// on `hub` and tells device code what its lab offers (`lab`: the
+    /// states of the lab's things, its server lock).
+    pub fn in_lab(config: ManagerConfig, hub: Hub, lab: Option<LabLink>) -> Self {
         let threads = ThreadPool::new(config.max_threads, Duration::from_secs(10));
         Self {
             shared: Arc::new(Shared {
@@ -278,15 +280,9 @@ impl ActionManager {
                 active: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 runtime: OnceLock::new(),
-                lab: OnceLock::new(),
+                lab,
             }),
         }
-    }
-
-    /// Tell device code what its lab offers (the lab does it once, when it
-    /// is made; later calls change nothing).
-    pub fn set_lab(&self, lab: LabLink) {
-        let _ = self.shared.lab.set(lab);
     }
 
     /// Run `async fn` actions on `runtime` from now on, apart from the
@@ -515,7 +511,7 @@ impl Job {
             invocation: invocation.clone(),
             status: InvocationStatus::Running,
         });
-        let context = Context::new(invocation.clone(), shared.lab.get().cloned());
+        let context = Context::new(invocation.clone(), shared.lab.clone());
         Some((context, InvocationHandle::new(invocation.clone())))
     }
 

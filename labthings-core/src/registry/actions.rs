@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::ThingInstance;
+use crate::failure::Failure;
 use crate::invocation::InvocationHandle;
 use crate::lock::LockPolicy;
-use crate::outcome::{Body, Failure};
+use crate::outcome::Body;
 use crate::validation::{InputProblem, integral_floats_as_integers};
 
 /// An action call with its input decoded and bound to the device method,

@@ -11,7 +11,7 @@ use crate::data::DataCell;
 use crate::descriptor::{Thing, WriteError};
 use crate::endpoint::Raw;
 use crate::event::EventSource;
-use crate::outcome::Failure;
+use crate::failure::Failure;
 use crate::stream::MjpegStream;
 
 /// The device-facing half of a [`ThingInstance`], independent of `T`.

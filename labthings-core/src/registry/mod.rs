@@ -28,8 +28,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::descriptor::Thing;
+use crate::failure::Failure;
 use crate::lock::{HardwareLock, LockScope};
-use crate::outcome::Failure;
 use crate::settings::SettingsFile;
 use crate::stream::MjpegStream;
 use crate::validation::{SchemaError, Validator};

@@ -9,7 +9,7 @@ use super::ThingInstance;
 use super::erased::guarded;
 use super::properties::PropertyWriteError;
 use crate::descriptor::WriteError;
-use crate::outcome::Failure;
+use crate::failure::Failure;
 use crate::settings::{Loaded, SettingsFile};
 
 thread_local! {

@@ -7,8 +7,8 @@ use super::actions::serde_problem;
 use super::erased::guarded;
 use crate::data::Listener;
 use crate::descriptor::WriteError;
+use crate::failure::Failure;
 use crate::lock::{LockGuard, LockScope};
-use crate::outcome::Failure;
 use crate::validation::{InputProblem, integral_floats_as_integers};
 
 /// Why a property write was refused or failed.
