@@ -74,6 +74,117 @@ pub(crate) enum OnServer {
     OpenApi,
 }
 
+/// Who may use an endpoint when the server has users (`auth`): anyone, a
+/// user who may observe (the thing), or one who may operate it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone, without credentials: pages that hold no data.
+    Public,
+    /// Reads and watches.
+    Observe,
+    /// Changes: writes, invocations, cancellations.
+    Operate,
+}
+
+impl Serves {
+    /// The error statuses the endpoint can answer (besides those of the
+    /// checks every request passes), as the OpenAPI document lists them.
+    pub(crate) fn errors(self) -> &'static [u16] {
+        match self {
+            Self::Thing(_, on) => on.errors(),
+            Self::Server(on) => on.errors(),
+        }
+    }
+
+    /// Who may use the endpoint on `method`.
+    pub(crate) fn access(self, method: &Method) -> Access {
+        match self {
+            Self::Thing(_, on) => on.access(method),
+            Self::Server(on) => on.access(),
+        }
+    }
+
+    /// The thing the endpoint is about, if it names one by its number.
+    pub(crate) fn thing(self) -> Option<usize> {
+        match self {
+            Self::Thing(t, _) => Some(t),
+            Self::Server(_) => None,
+        }
+    }
+}
+
+impl OnThing {
+    fn errors(self) -> &'static [u16] {
+        match self {
+            Self::ThingDescription | Self::ObserveProperty(_) | Self::SubscribeEvent(_) | Self::WebSocket => &[],
+            Self::ReadProperty(_) => &[500, 503, 504],
+            Self::WriteProperty(_) => &[400, 403, 408, 409, 413, 415, 422, 500, 503, 504],
+            Self::ResetProperty(_) => &[409, 500, 503, 504],
+            Self::InvokeAction(_) => &[400, 403, 408, 409, 413, 415, 422, 500, 503],
+            Self::ActionInvocations(_) | Self::Stream(_) => &[422],
+            Self::Endpoint(_) => &[422, 500, 503, 504],
+        }
+    }
+
+    fn access(self, method: &Method) -> Access {
+        match self {
+            Self::WriteProperty(_) | Self::ResetProperty(_) | Self::InvokeAction(_) => Access::Operate,
+            // An `#[endpoint]` changes the thing unless it is read with GET.
+            Self::Endpoint(_) if *method != Method::GET => Access::Operate,
+            _ => Access::Observe,
+        }
+    }
+}
+
+impl OnServer {
+    fn errors(self) -> &'static [u16] {
+        match self {
+            Self::Things | Self::ThingDescriptions | Self::SettingsWarnings | Self::OpenApi => &[],
+            Self::AllInvocations => &[422],
+            Self::Invocation | Self::ObserveInvocation | Self::Blob => &[404, 422],
+            Self::CancelInvocation | Self::InvocationOutput => &[404, 422, 503],
+        }
+    }
+
+    fn access(self) -> Access {
+        match self {
+            // It declares how to authenticate.
+            Self::OpenApi => Access::Public,
+            Self::CancelInvocation => Access::Operate,
+            _ => Access::Observe,
+        }
+    }
+}
+
+/// Pages served beside the endpoints, for people rather than programs, that
+/// hold no data: the control panel and its files, the API docs (route
+/// patterns; `routes/panel.rs` and `routes/docs.rs` serve them). Anyone may
+/// load them: the panel asks for credentials itself.
+pub(crate) const PAGES: [&str; 5] = ["/", "/_panel/{*file}", "/docs", "/docs/", "/docs/{*file}"];
+
+/// The first path segment of the server's invocations (`/action_invocations/{id}`).
+pub(crate) const INVOCATIONS: &str = "action_invocations";
+
+/// The first path segment of the server's blobs (`/blob/{id}`).
+pub(crate) const BLOBS: &str = "blob";
+
+/// The first path segments the server itself uses, which no thing, folder
+/// or route of the program's own may take: from the server's endpoints and
+/// its pages.
+pub(crate) fn reserved_segments() -> Vec<String> {
+    let mut endpoints = Vec::new();
+    server_endpoints(std::iter::empty(), &mut endpoints);
+    let paths = endpoints.iter().map(|e| e.path.as_str()).chain(PAGES);
+    let mut segments: Vec<String> = Vec::new();
+    for path in paths {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        if !first.is_empty() && !segments.iter().any(|s| s == first) {
+            segments.push(first.to_owned());
+        }
+    }
+    segments
+}
+
 /// Which affordance of a thing a form belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Affordance {
@@ -128,8 +239,11 @@ pub(crate) struct Endpoint {
     /// thing, `/{thing}` beside `/{thing}/`, is not).
     pub(crate) documented: bool,
     /// The error statuses it can answer that the OpenAPI document lists
-    /// (with users configured, 401 and 403 are added to every secured one).
+    /// (with users configured, 401 and 403 are added to every secured one):
+    /// [`Serves::errors`].
     pub(crate) errors: &'static [u16],
+    /// Who may use it when the server has users: [`Serves::access`].
+    pub(crate) access: Access,
     /// The TD forms describing it.
     pub(crate) forms: Vec<Form>,
 }
@@ -145,13 +259,14 @@ pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance> 
     all
 }
 
-fn endpoint(path: String, method: Method, serves: Serves, errors: &'static [u16]) -> Endpoint {
+fn endpoint(path: String, method: Method, serves: Serves) -> Endpoint {
     Endpoint {
+        access: serves.access(&method),
+        errors: serves.errors(),
         path,
         method,
         serves,
         documented: true,
-        errors,
         forms: Vec::new(),
     }
 }
@@ -176,7 +291,6 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         format!("/{name}/"),
         Method::GET,
         Serves::Thing(t, OnThing::ThingDescription),
-        &[],
     ));
     all.push(Endpoint {
         documented: false,
@@ -184,14 +298,12 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             format!("/{name}"),
             Method::GET,
             Serves::Thing(t, OnThing::ThingDescription),
-            &[],
         )
     });
     all.push(endpoint(
         format!("/{name}/ws"),
         Method::GET,
         Serves::Thing(t, OnThing::WebSocket),
-        &[],
     ));
 
     for (p, property) in thing.properties().iter().enumerate() {
@@ -201,28 +313,20 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
         } else {
             &[Operation::ReadProperty]
         };
-        let mut read = endpoint(
-            path.clone(),
-            Method::GET,
-            Serves::Thing(t, OnThing::ReadProperty(p)),
-            &[500, 503, 504],
-        );
+        let mut read = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::ReadProperty(p)));
         read.forms.push(form(t, Affordance::Property(p), path.clone(), ops));
         all.push(read);
         if property.writable {
-            const WRITE_ERRORS: [u16; 10] = [400, 403, 408, 409, 413, 415, 422, 500, 503, 504];
             all.push(endpoint(
                 path.clone(),
                 Method::PUT,
                 Serves::Thing(t, OnThing::WriteProperty(p)),
-                &WRITE_ERRORS,
             ));
             if property.data {
                 all.push(endpoint(
                     format!("{path}/reset"),
                     Method::POST,
                     Serves::Thing(t, OnThing::ResetProperty(p)),
-                    &[409, 500, 503, 504],
                 ));
             }
         }
@@ -232,7 +336,6 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
                 observe.clone(),
                 Method::GET,
                 Serves::Thing(t, OnThing::ObserveProperty(p)),
-                &[],
             );
             sse.forms.push(Form {
                 subprotocol: Some("sse"),
@@ -249,13 +352,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
     for (a, action) in thing.actions().iter().enumerate() {
         let path = format!("/{name}/{}", action.name);
-        const INVOKE_ERRORS: [u16; 9] = [400, 403, 408, 409, 413, 415, 422, 500, 503];
-        let mut invoke = endpoint(
-            path.clone(),
-            Method::POST,
-            Serves::Thing(t, OnThing::InvokeAction(a)),
-            &INVOKE_ERRORS,
-        );
+        let mut invoke = endpoint(path.clone(), Method::POST, Serves::Thing(t, OnThing::InvokeAction(a)));
         // The form that waits and answers the output comes first: generic
         // WoT clients take the first form, and the TD promises the output.
         invoke.forms.push(Form {
@@ -278,18 +375,12 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             path,
             Method::GET,
             Serves::Thing(t, OnThing::ActionInvocations(a)),
-            &[422],
         ));
     }
 
     for (e, event) in thing.events().iter().enumerate() {
         let path = format!("/{name}/{}", event.name);
-        let mut sse = endpoint(
-            path.clone(),
-            Method::GET,
-            Serves::Thing(t, OnThing::SubscribeEvent(e)),
-            &[],
-        );
+        let mut sse = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::SubscribeEvent(e)));
         sse.forms.push(Form {
             subprotocol: Some("sse"),
             ..form(
@@ -304,7 +395,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 
     for (s, stream) in thing.streams().iter().enumerate() {
         let path = format!("/{name}/{}", stream.name);
-        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)), &[422]);
+        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)));
         mjpeg.forms.push(form(t, Affordance::Stream(s), path, &[]));
         all.push(mjpeg);
     }
@@ -317,12 +408,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
             "delete" => Method::DELETE,
             _ => Method::GET,
         };
-        let mut endpoint = endpoint(
-            path.clone(),
-            method.clone(),
-            Serves::Thing(t, OnThing::Endpoint(e)),
-            &[422, 500, 503, 504],
-        );
+        let mut endpoint = endpoint(path.clone(), method.clone(), Serves::Thing(t, OnThing::Endpoint(e)));
         if method == Method::GET {
             endpoint.forms.push(form(t, Affordance::Endpoint(e), path, &[]));
         }
@@ -336,31 +422,26 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
         "/things/".into(),
         Method::GET,
         Serves::Server(OnServer::Things),
-        &[],
     ));
     all.push(endpoint(
         "/thing_descriptions/".into(),
         Method::GET,
         Serves::Server(OnServer::ThingDescriptions),
-        &[],
     ));
     let mut list = endpoint(
-        "/action_invocations".into(),
+        format!("/{INVOCATIONS}"),
         Method::GET,
         Serves::Server(OnServer::AllInvocations),
-        &[422],
     );
     let mut query = endpoint(
-        "/action_invocations/{id}".into(),
+        format!("/{INVOCATIONS}/{{id}}"),
         Method::GET,
         Serves::Server(OnServer::Invocation),
-        &[404, 422],
     );
     let mut cancel = endpoint(
-        "/action_invocations/{id}".into(),
+        format!("/{INVOCATIONS}/{{id}}"),
         Method::DELETE,
         Serves::Server(OnServer::CancelInvocation),
-        &[404, 422, 503],
     );
     for (t, thing) in things.into_iter().enumerate() {
         list.forms.push(Form {
@@ -369,7 +450,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
             ..form(
                 t,
                 Affordance::Thing,
-                format!("action_invocations?thing={}", thing.name()),
+                format!("{INVOCATIONS}?thing={}", thing.name()),
                 &[Operation::QueryAllActions],
             )
         });
@@ -380,7 +461,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
                 ..form(
                     t,
                     Affordance::Action(a),
-                    "/action_invocations/{id}".into(),
+                    format!("/{INVOCATIONS}/{{id}}"),
                     &[Operation::QueryAction],
                 )
             });
@@ -390,7 +471,7 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
                 ..form(
                     t,
                     Affordance::Action(a),
-                    "/action_invocations/{id}".into(),
+                    format!("/{INVOCATIONS}/{{id}}"),
                     &[Operation::CancelAction],
                 )
             });
@@ -398,34 +479,29 @@ fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all
     }
     all.extend([list, query, cancel]);
     all.push(endpoint(
-        "/action_invocations/{id}/output".into(),
+        format!("/{INVOCATIONS}/{{id}}/output"),
         Method::GET,
         Serves::Server(OnServer::InvocationOutput),
-        &[404, 422, 503],
     ));
     all.push(endpoint(
-        "/action_invocations/{id}/observe".into(),
+        format!("/{INVOCATIONS}/{{id}}/observe"),
         Method::GET,
         Serves::Server(OnServer::ObserveInvocation),
-        &[404, 422],
     ));
     all.push(endpoint(
-        "/blob/{id}".into(),
+        format!("/{BLOBS}/{{id}}"),
         Method::GET,
         Serves::Server(OnServer::Blob),
-        &[404, 422],
     ));
     all.push(endpoint(
         "/settings_warnings".into(),
         Method::GET,
         Serves::Server(OnServer::SettingsWarnings),
-        &[],
     ));
     all.push(endpoint(
         "/openapi.json".into(),
         Method::GET,
         Serves::Server(OnServer::OpenApi),
-        &[],
     ));
 }
 

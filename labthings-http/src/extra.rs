@@ -8,10 +8,6 @@ use axum::Router;
 use axum::routing::MethodRouter;
 use tower_http::services::ServeDir;
 
-/// The server's own paths, besides things and `RESERVED` names, that extra
-/// routes may not take.
-const TAKEN: [&str; 3] = ["_panel", "openapi.json", "ws"];
-
 /// Static folders and extra routes, in the order they were added.
 #[derive(Default)]
 pub(crate) struct Extras {
@@ -43,8 +39,10 @@ impl Extras {
     }
 
     /// Check every path against the generated ones (`things` are the served
-    /// names, `reserved` the server's own) and each other.
-    pub(crate) fn check(&self, things: &[&str], reserved: &[&str]) -> Result<(), String> {
+    /// names; the server's own first segments come from its endpoint table)
+    /// and each other.
+    pub(crate) fn check(&self, things: &[&str]) -> Result<(), String> {
+        let reserved = crate::binding::reserved_segments();
         let mut seen: Vec<&str> = Vec::new();
         let paths = self
             .folders
@@ -58,7 +56,7 @@ impl Extras {
                 ));
             }
             let first = path.split('/').nth(1).unwrap_or_default();
-            if things.contains(&first) || reserved.contains(&first) || TAKEN.contains(&first) {
+            if things.contains(&first) || reserved.iter().any(|r| r == first) {
                 return Err(format!(
                     "the {what} `{path}` would shadow the server's own `/{first}`: choose another first segment"
                 ));

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod auth;
 mod binding;
 mod body;

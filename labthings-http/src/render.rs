@@ -88,12 +88,12 @@ impl ProblemDetails {
 
 /// The URL of an invocation on the server at `base` (ending in `/`).
 pub fn invocation_url(base: &str, id: Uuid) -> String {
-    format!("{base}action_invocations/{id}")
+    format!("{base}{}/{id}", crate::binding::INVOCATIONS)
 }
 
 /// The URL of a blob on the server at `base` (ending in `/`).
 pub fn blob_url(base: &str, id: Uuid) -> String {
-    format!("{base}blob/{id}")
+    format!("{base}{}/{id}", crate::binding::BLOBS)
 }
 
 /// An invocation as the contract's JSON, with links built on `base` (the
@@ -186,10 +186,12 @@ pub fn blob_links_to_uris(value: &mut Value, base: &str) {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(href)) = map.get_mut("href") {
+                let blobs = crate::binding::BLOBS;
                 let id = href
                     .strip_prefix(base)
-                    .and_then(|rest| rest.strip_prefix("blob/"))
-                    .or_else(|| href.strip_prefix("/blob/"))
+                    .or_else(|| href.strip_prefix('/'))
+                    .and_then(|rest| rest.strip_prefix(blobs))
+                    .and_then(|rest| rest.strip_prefix('/'))
                     .and_then(|id| id.parse::<Uuid>().ok());
                 if let Some(id) = id {
                     *href = labthings_core::blob::blob_uri(id);

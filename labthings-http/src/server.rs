@@ -16,21 +16,14 @@ use crate::connections::accept_loop;
 use crate::routes;
 use crate::state::AppState;
 
-/// Paths the server itself uses; no thing may be served under these names.
-const RESERVED: [&str; 6] = [
-    "action_invocations",
-    "thing_descriptions",
-    "things",
-    "blob",
-    "docs",
-    "settings_warnings",
-];
-
 /// Why a server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A name cannot be a URL path segment, or is one the server uses.
-    #[error("`{0}` cannot name a thing: use letters, digits, `_` or `-`, and none of {RESERVED:?}")]
+    #[error(
+        "`{0}` cannot name a thing: use letters, digits, `_` or `-`, and none of the server's own path segments {reserved:?}",
+        reserved = crate::binding::reserved_segments()
+    )]
     BadName(String),
     /// The things cannot be served together (a name twice, a slot unfilled).
     #[error(transparent)]
@@ -87,7 +80,7 @@ impl ServerBuilder {
     pub fn shared_thing<T: Thing>(mut self, name: &str, thing: Arc<T>) -> Self {
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            && !RESERVED.contains(&name);
+            && !crate::binding::reserved_segments().iter().any(|r| r == name);
         let instance = if valid {
             ThingInstance::new(name, thing, self.server_lock.clone()).map_err(|source| BuildError::Schema {
                 name: name.to_owned(),
@@ -171,7 +164,7 @@ impl ServerBuilder {
         .with_device(self.config.device.clone());
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
-        self.extras.check(&names, &RESERVED).map_err(BuildError::Route)?;
+        self.extras.check(&names).map_err(BuildError::Route)?;
         let auth =
             crate::auth::Authenticator::new(&self.config.auth, self.config.sign_in_burst).map_err(BuildError::Auth)?;
         let companions = crate::companions::configured(&self.config, self.companions)?;
@@ -181,6 +174,7 @@ impl ServerBuilder {
         };
         Ok(Server {
             state: Arc::new(AppState {
+                access: crate::access::AccessTable::new(&crate::binding::endpoints(lab.things().iter().map(|t| &**t))),
                 auth,
                 tls,
                 lab,

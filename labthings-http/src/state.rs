@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) allowed: Allowed,
     /// The users, when credentials are checked.
     pub(crate) auth: Authenticator,
+    /// The access level of every endpoint, for the credential check.
+    pub(crate) access: crate::access::AccessTable,
     /// HTTPS, when configured.
     pub(crate) tls: Option<Tls>,
     /// Static folders and routes of the program's own.

@@ -11,6 +11,8 @@ use base64::Engine;
 
 use super::Role;
 use super::verify::{Identity, Presented, Verdict};
+use crate::access::Target;
+use crate::binding::Access;
 use crate::error::ApiError;
 use crate::peer::ClientAddr;
 use crate::state::AppState;
@@ -23,43 +25,25 @@ const REALM: &str = "labthings";
 /// images or download links an `Authorization` header.
 const TOKEN_PARAMETER: &str = "access_token";
 
-/// Pages anyone may load: the control panel's and the API docs' static
-/// files (they hold no data; the panel asks for credentials itself) and the
-/// OpenAPI document (it declares how to authenticate).
-pub(crate) fn is_public(method: &Method, path: &str) -> bool {
-    matches!(*method, Method::GET | Method::HEAD)
-        && (path == "/"
-            || path == "/openapi.json"
-            || path == "/docs"
-            || path.starts_with("/docs/")
-            || path.starts_with("/_panel/"))
-}
-
-/// What a request needs: reading needs `Observe`, anything else `Operate`.
-fn needed_role(method: &Method) -> Role {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        Role::Observe
-    } else {
-        Role::Operate
-    }
-}
-
-/// The thing a request is about: the first path segment when it names a
-/// thing, or the thing of the invocation `/action_invocations/{id}` names.
-fn target_thing<'a>(state: &'a AppState, path: &str) -> Option<&'a str> {
-    let mut segments = path.trim_start_matches('/').split('/');
-    let first = segments.next()?;
-    if first == "action_invocations" {
-        let id = segments.next()?.parse().ok()?;
-        let invocation = state.lab.manager().get(id)?;
-        return state
-            .lab
-            .things()
-            .iter()
-            .map(|t| t.name())
-            .find(|name| *name == invocation.thing());
-    }
-    state.lab.things().iter().map(|t| t.name()).find(|name| *name == first)
+/// What `method` on `path` needs, and which thing it is about: the access
+/// level its endpoint declares (`binding.rs`), from the table made when the
+/// server was built. A path nothing serves (it will be answered 404) needs
+/// what its kind of method does.
+fn needed(state: &AppState, method: &Method, path: &str) -> (Access, Option<String>) {
+    let Some((access, target)) = state.access.find(method, path) else {
+        let access = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            Access::Observe
+        } else {
+            Access::Operate
+        };
+        return (access, None);
+    };
+    let thing = match target {
+        Target::Server => None,
+        Target::Thing(index) => state.lab.things().get(index).map(|t| t.name().to_owned()),
+        Target::Invocation(id) => state.lab.manager().get(id).map(|i| i.thing().to_owned()),
+    };
+    (access, thing)
 }
 
 /// Why presented credentials could not even be read.
@@ -158,7 +142,8 @@ fn slow_down(wait: std::time::Duration) -> Response {
 pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let static_file = matches!(*request.method(), Method::GET | Method::HEAD) && state.extras.is_static(path);
-    if !state.auth.enabled() || is_public(request.method(), path) || static_file {
+    let (access, thing) = needed(&state, request.method(), path);
+    if !state.auth.enabled() || access == Access::Public || static_file {
         return next.run(request).await;
     }
     let address = request
@@ -184,8 +169,11 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request
             }
         },
     };
-    let needed = needed_role(request.method());
-    let thing = target_thing(&state, request.uri().path());
+    let needed = match access {
+        Access::Operate => Role::Operate,
+        Access::Observe | Access::Public => Role::Observe,
+    };
+    let thing = thing.as_deref();
     if !identity.may(needed, thing) {
         tracing::warn!(
             user = &*identity.name,
@@ -258,24 +246,5 @@ mod tests {
         }
         let mut none = request(Method::GET, "/stage/", None);
         assert!(matches!(presented(&mut none), Ok(None)));
-    }
-
-    #[test]
-    fn only_static_pages_and_the_api_description_are_public() {
-        for path in [
-            "/",
-            "/openapi.json",
-            "/docs/",
-            "/docs/swagger-ui.css",
-            "/_panel/panel.js",
-        ] {
-            assert!(is_public(&Method::GET, path), "{path}");
-        }
-        for path in ["/stage/", "/things/", "/action_invocations", "/blob/x", "/stage/ws"] {
-            assert!(!is_public(&Method::GET, path), "{path}");
-        }
-        assert!(!is_public(&Method::POST, "/"));
-        assert_eq!(needed_role(&Method::GET), Role::Observe);
-        assert_eq!(needed_role(&Method::DELETE), Role::Operate);
     }
 }

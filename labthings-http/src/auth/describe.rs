@@ -5,8 +5,9 @@
 use labthings_td::{OneOrMany, ThingDescription};
 use serde_json::{Map, Value, json};
 
-use super::check::is_public;
 use super::verify::Authenticator;
+use crate::access::AccessTable;
+use crate::binding::Access;
 use axum::http::Method;
 
 /// Set a TD's `securityDefinitions` and `security` to what `auth` accepts:
@@ -59,7 +60,7 @@ pub(crate) fn td_security(td: &mut ThingDescription, auth: &Authenticator) {
 /// document-wide requirement (either scheme), none on the public pages,
 /// optional on reads when anonymous observers are allowed, and the 401 and
 /// 403 answers on every operation that needs credentials.
-pub(crate) fn secure_openapi(document: &mut Value, auth: &Authenticator) {
+pub(crate) fn secure_openapi(document: &mut Value, auth: &Authenticator, access: &AccessTable) {
     if !auth.enabled() {
         return;
     }
@@ -93,12 +94,12 @@ pub(crate) fn secure_openapi(document: &mut Value, auth: &Authenticator) {
             else {
                 continue;
             };
-            if is_public(&method, path) {
+            let needs = access.find(&method, path).map_or(Access::Operate, |(needs, _)| needs);
+            if needs == Access::Public {
                 operation.insert("security".into(), json!([]));
                 continue;
             }
-            let reads = matches!(method, Method::GET | Method::HEAD);
-            if reads && auth.anonymous().is_some() {
+            if needs == Access::Observe && auth.anonymous().is_some() {
                 let mut optional = vec![json!({})];
                 optional.extend(requirement.iter().cloned());
                 operation.insert("security".into(), optional.into());

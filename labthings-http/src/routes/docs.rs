@@ -98,7 +98,7 @@ pub(crate) async fn openapi(
     let base = base_url(&state, &headers);
     state.documents.openapi.response(&base, || {
         let mut document = openapi_document(state.lab.things(), &base);
-        crate::auth::secure_openapi(&mut document, &state.auth);
+        crate::auth::secure_openapi(&mut document, &state.auth, &state.access);
         document
     })
 }
