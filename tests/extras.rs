@@ -141,14 +141,25 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
     // A thing may not take the server's own first segments either: they
     // come from the endpoint table, pages included (`_panel` was accepted
     // as a thing name before, and its TD would have shadowed the panel).
-    for name in ["_panel", "docs", "action_invocations", "blob", "things", "thing_descriptions", "settings_warnings"] {
+    for name in [
+        "_panel",
+        "docs",
+        "action_invocations",
+        "blob",
+        "things",
+        "thing_descriptions",
+        "settings_warnings",
+    ] {
         let error = Server::builder()
             .thing(name, bench::Bench::default())
             .build()
             .map(|_| ())
             .expect_err(name)
             .to_string();
-        assert!(error.contains("cannot name a thing") && error.contains("_panel"), "{name}: {error}");
+        assert!(
+            error.contains("cannot name a thing") && error.contains("_panel"),
+            "{name}: {error}"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -16,14 +16,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::front::Front;
 use crate::parse_errors::JsonParseErrors;
 use crate::peer::{ClientAddr, PerAddress, Share};
+use crate::tls::{Acceptor, handshake_within};
 use labthings_core::log_limit::LogLimiter;
 
 /// Serve connections from `listener` until `stop` is cancelled. Once
@@ -33,7 +32,7 @@ use labthings_core::log_limit::LogLimiter;
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Front,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptor>,
     config: &ServerConfig,
     permits: Arc<Semaphore>,
     closing: CancellationToken,
@@ -123,18 +122,6 @@ pub(crate) async fn accept_loop(
     tasks
 }
 
-/// The TLS session of `stream`, if its handshake completes within `limit`.
-async fn handshake_within(tls: &TlsAcceptor, stream: TcpStream, limit: Duration) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(limit, tls.accept(stream)).await {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(e)) => {
-            tracing::debug!("TLS handshake failed: {e}");
-            None
-        }
-        Err(_) => None,
-    }
-}
-
 /// What an open connection holds: its place among all connections and its
 /// address's share.
 struct Held {
@@ -171,7 +158,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 /// request's head first (at most 16 KiB, for at most a second) so that the
 /// client is listening for an answer, then drain a little of any body so the
 /// close is not a reset that loses the answer. At most about 2 s in all.
-async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, why: &str) {
+async fn refuse(stream: TcpStream, tls: Option<Acceptor>, why: &str) {
     match tls {
         None => refuse_on(stream, why).await,
         Some(tls) => {

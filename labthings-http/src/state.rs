@@ -51,7 +51,7 @@ pub(crate) struct Documents {
 
 /// The TLS acceptor of a server that serves HTTPS.
 #[derive(Clone)]
-pub(crate) struct Tls(pub(crate) tokio_rustls::TlsAcceptor);
+pub(crate) struct Tls(pub(crate) crate::tls::Acceptor);
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
