@@ -2,10 +2,12 @@
 //! where to listen, a configuration file, `--insecure`, and two tools for
 //! making credentials.
 
+#[cfg(feature = "auth")]
 use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Parser;
+#[cfg(feature = "auth")]
 use labthings_http::auth;
 
 /// The default interface: only this computer can connect.
@@ -65,13 +67,7 @@ impl ServeArgs {
             std::process::exit(print_password_hash());
         }
         if args.new_token {
-            let token = auth::new_token();
-            println!("token (give it to the user; keep it secret): {token}");
-            println!(
-                "for the configuration file:  token_sha256 = \"{}\"",
-                auth::token_sha256_hex(&token)
-            );
-            std::process::exit(0);
+            std::process::exit(print_new_token());
         }
         args
     }
@@ -114,7 +110,37 @@ impl ServeArgs {
     }
 }
 
+/// What `--hash-password` and `--new-token` say in a program built without
+/// the `auth` feature.
+#[cfg(not(feature = "auth"))]
+const NO_AUTH: &str = "this program was built without the `auth` feature of labthings: it has no users";
+
+/// `--new-token`: a new token and its SHA-256; the exit code.
+#[cfg(feature = "auth")]
+fn print_new_token() -> i32 {
+    let token = auth::new_token();
+    println!("token (give it to the user; keep it secret): {token}");
+    println!(
+        "for the configuration file:  token_sha256 = \"{}\"",
+        auth::token_sha256_hex(&token)
+    );
+    0
+}
+
+#[cfg(not(feature = "auth"))]
+fn print_new_token() -> i32 {
+    eprintln!("{NO_AUTH}");
+    2
+}
+
+#[cfg(not(feature = "auth"))]
+fn print_password_hash() -> i32 {
+    eprintln!("{NO_AUTH}");
+    2
+}
+
 /// `--hash-password`: hash the first line of standard input; the exit code.
+#[cfg(feature = "auth")]
 fn print_password_hash() -> i32 {
     eprintln!("type the password and press Enter (or pipe it in):");
     let mut line = String::new();

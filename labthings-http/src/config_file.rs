@@ -57,7 +57,9 @@ use labthings_core::Thing;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{Credential, Role, User};
+#[cfg(feature = "auth")]
+use crate::auth::Credential;
+use crate::auth::{Role, User};
 use crate::config::{CorsConfig, ServerConfig, TlsConfig};
 use crate::server::{Server, ServerBuilder};
 
@@ -103,7 +105,7 @@ pub enum ConfigError {
 }
 
 /// Why a table of a binding that is not compiled in is refused.
-#[cfg(not(all(feature = "mqtt", feature = "discovery")))]
+#[cfg(not(all(feature = "mqtt", feature = "discovery", feature = "auth")))]
 const NOT_BUILT_IN: &str =
     "this program was built without the `{}` feature of labthings; add it to the `labthings` dependency's features";
 
@@ -179,6 +181,7 @@ struct Security {
 /// environment variable or a file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "auth"), allow(dead_code))]
 struct UserSection {
     name: String,
     role: String,
@@ -190,7 +193,14 @@ struct UserSection {
 }
 
 impl UserSection {
+    /// Without the `auth` feature no user can be checked: refused, naming it.
+    #[cfg(not(feature = "auth"))]
+    fn user(self, key: &str) -> Result<User, (String, String)> {
+        Err((key.to_owned(), NOT_BUILT_IN.replace("{}", "auth")))
+    }
+
     /// The user, or the key and message of what is wrong.
+    #[cfg(feature = "auth")]
     fn user(self, key: &str) -> Result<User, (String, String)> {
         let role: Role = self.role.parse().map_err(|e| (format!("{key}.role"), e))?;
         let credential = match (self.password_hash, self.token_sha256, self.token_env, self.token_file) {
@@ -242,10 +252,12 @@ impl UserSection {
 
 /// The shortest token accepted from the environment or a file: a guessable
 /// token would make the credentials pointless.
+#[cfg(feature = "auth")]
 const MIN_TOKEN_LEN: usize = 16;
 
 /// A token read from the environment or a file (surrounding whitespace,
 /// such as a file's final newline, is not part of it).
+#[cfg(feature = "auth")]
 fn secret_token(token: &str) -> Result<Credential, String> {
     let token = token.trim();
     if token.chars().count() < MIN_TOKEN_LEN {
@@ -626,6 +638,17 @@ mod tests {
         assert!(
             matches!(&discovery, Err(ConfigError::Invalid { key, message, .. }) if key == "discovery" && message.contains("`discovery` feature")),
             "{discovery:?}"
+        );
+        let users = loaded(
+            "[[security.users]]\nname = \"dashboard\"\nrole = \"observe\"\n\
+             token_sha256 = \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\n",
+        );
+        #[cfg(feature = "auth")]
+        assert!(users.is_ok(), "{users:?}");
+        #[cfg(not(feature = "auth"))]
+        assert!(
+            matches!(&users, Err(ConfigError::Invalid { key, message, .. }) if key == "security.users[0]" && message.contains("`auth` feature")),
+            "{users:?}"
         );
     }
 }

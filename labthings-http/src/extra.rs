@@ -29,6 +29,7 @@ impl std::fmt::Debug for Extras {
 impl Extras {
     /// Whether `path` lies in a static folder (served to anyone, like the
     /// control panel: a web app's files hold no data).
+    #[cfg(feature = "auth")]
     pub(crate) fn is_static(&self, path: &str) -> bool {
         self.folders.iter().any(|(mount, _)| {
             path == mount

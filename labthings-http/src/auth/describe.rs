@@ -5,7 +5,7 @@
 use labthings_td::{OneOrMany, ThingDescription};
 use serde_json::{Map, Value, json};
 
-use super::verify::Authenticator;
+use super::Authenticator;
 use crate::access::AccessTable;
 use crate::binding::Access;
 use axum::http::Method;

@@ -14,10 +14,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use labthings_core::log_limit::LogLimiter;
 
-/// The default allowance: attempts one address (or for one user name) may
-/// make at once; then one a second per address, one every two seconds per
-/// user name.
-pub(crate) const DEFAULT_BURST: u32 = 10;
 /// Addresses past which the quiet ones are forgotten.
 const MAX_ADDRESSES: usize = 10_000;
 
@@ -137,9 +133,9 @@ mod tests {
 
     #[test]
     fn an_address_past_its_burst_waits_and_others_do_not() {
-        let throttle = Throttle::new(DEFAULT_BURST);
+        let throttle = Throttle::new(crate::auth::DEFAULT_SIGN_IN_BURST);
         let guesser: IpAddr = "127.0.0.2".parse().expect("ip");
-        for _ in 0..DEFAULT_BURST {
+        for _ in 0..crate::auth::DEFAULT_SIGN_IN_BURST {
             assert!(throttle.attempt(guesser, None).is_ok());
         }
         let wait = throttle.attempt(guesser, None).expect_err("slowed down");
@@ -153,8 +149,8 @@ mod tests {
 
     #[test]
     fn a_user_name_past_its_burst_waits_from_any_address() {
-        let throttle = Throttle::new(DEFAULT_BURST);
-        for i in 0..DEFAULT_BURST {
+        let throttle = Throttle::new(crate::auth::DEFAULT_SIGN_IN_BURST);
+        for i in 0..crate::auth::DEFAULT_SIGN_IN_BURST {
             let address = IpAddr::from([10, 0, 0, u8::try_from(i).unwrap_or(0)]);
             assert!(throttle.attempt(address, Some("alice")).is_ok());
         }
@@ -168,9 +164,9 @@ mod tests {
 
     #[test]
     fn requests_without_credentials_have_a_tenfold_allowance_of_their_own() {
-        let throttle = Throttle::new(DEFAULT_BURST);
+        let throttle = Throttle::new(crate::auth::DEFAULT_SIGN_IN_BURST);
         let browser: IpAddr = "127.0.0.3".parse().expect("ip");
-        for _ in 0..DEFAULT_BURST * 10 {
+        for _ in 0..crate::auth::DEFAULT_SIGN_IN_BURST * 10 {
             assert!(throttle.without_credentials(browser).is_ok());
         }
         assert!(throttle.without_credentials(browser).is_err());

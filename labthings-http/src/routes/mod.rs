@@ -68,6 +68,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 /// in front of it (`front.rs`).
 pub(crate) fn checked(mut router: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router {
     // Without users there is nothing to check: no layer, no cost per request.
+    #[cfg(feature = "auth")]
     if state.auth.enabled() {
         router = router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
