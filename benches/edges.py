@@ -119,7 +119,7 @@ def item4(bench):
 def item5(bench):
     out = subprocess.run([bench, "--hash-password"], input=b"alice's long password\n", capture_output=True).stdout.decode()
     h = out.split('password_hash = "')[1].split('"')[0]
-    d = tempfile.mkdtemp(); open(f"{d}/lab.toml", "w").write(f'[things.bench]\ntype = "Bench"\n[[security.users]]\nname = "alice"\nrole = "operate"\npassword_hash = "{h}"\n')
+    d = tempfile.mkdtemp(); open(f"{d}/lab.toml", "w").write(f'[things.bench]\ntype = "Bench"\n[[auth.users]]\nname = "alice"\nrole = "operate"\npassword_hash = "{h}"\n')
     p, url, err = start(bench, ["--config", "lab.toml"], cwd=d)
     good = {"authorization": "Basic " + base64.b64encode(b"alice:alice's long password").decode()}
     get(url + "/bench/count", headers=good); rss0 = proc_status(p.pid, "VmRSS:")

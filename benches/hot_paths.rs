@@ -65,10 +65,7 @@ fn hot_paths(c: &mut Criterion) {
     });
     // Retention zero: each finished invocation is dropped by `expire`, so
     // the manager does not grow over millions of iterations.
-    let manager = ActionManager::new(ManagerConfig {
-        retention: Duration::ZERO,
-        ..ManagerConfig::default()
-    });
+    let manager = ActionManager::new(ManagerConfig::default().with(|c| c.retention = Duration::ZERO));
     c.bench_function("invoke increment and wait for it", |b| {
         b.iter(|| {
             let call = thing.prepare(increment, json!({})).unwrap_or_else(|_| unreachable!());

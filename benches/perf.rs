@@ -474,7 +474,7 @@ async fn main() -> anyhow::Result<()> {
     let config = std::env::temp_dir().join(format!("labthings-perf-{}.toml", std::process::id()));
     std::fs::write(
         &config,
-        "[limits]\nmax_retained = 1000000\nmax_list = 1000000\nmax_connections = 2000\n\
+        "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\nmax_connections = 2000\n\
          max_connections_per_address = 2000\n\n\
          [things.bench]\ntype = \"Bench\"\n\n[things.live]\ntype = \"Live\"\n",
     )?;
@@ -490,7 +490,7 @@ async fn main() -> anyhow::Result<()> {
         let plain = config.with_extension("baseline.toml");
         std::fs::write(
             &plain,
-            "[limits]\nmax_retained = 1000000\nmax_list = 1000000\n\n[things.bench]\ntype = \"Bench\"\n",
+            "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\n\n[things.bench]\ntype = \"Bench\"\n",
         )?;
         let mut before = Command::new(baseline);
         before

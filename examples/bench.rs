@@ -300,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
                 .register_default::<Bench>("Bench")
                 .register_default::<Live>("Live")
                 .register_default::<Wide>("Wide");
-            let configured = labthings::http::config_file::load(path, &catalog, args.server_config())?;
+            let configured = labthings::http::config_file::load(path, &catalog, |config| args.apply(config))?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
             configured.server.run(address).await?;
         }

@@ -777,7 +777,7 @@ async fn main() -> anyhow::Result<()> {
     let args = ServeArgs::from_env();
     match &args.config {
         Some(path) => {
-            let configured = config_file::load(path, &catalog(), args.server_config())?;
+            let configured = config_file::load(path, &catalog(), |config| args.apply(config))?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
             configured.server.run(address).await?;
         }

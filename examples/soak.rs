@@ -201,7 +201,7 @@ fn start_lab(server: &Path, retention: Duration) -> anyhow::Result<Lab> {
     let dir = std::env::temp_dir().join(format!("labthings-soak-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let config = format!(
-        "settings_dir = \"settings\"\n\n[limits]\nretention_s = {}\nexpiry_interval_s = 1\n\n\
+        "settings_dir = \"settings\"\n\n[invocations]\nretention_s = {}\n\n[limits]\nexpiry_interval_s = 1\n\n\
          [things.stage]\ntype = \"Stage\"\nconfig = {{ step_delay_ms = 0 }}\n\n\
          [things.camera]\ntype = \"Camera\"\n\n[things.autofocus]\ntype = \"Autofocus\"\n",
         retention.as_secs_f64()

@@ -23,7 +23,7 @@ pub const DEFAULT_PORT: u16 = 5000;
 /// let args = ServeArgs::parse_from(["--port", "0"]).unwrap();
 /// assert_eq!(args.address(), "127.0.0.1:0");
 /// assert_eq!(args.address_or(Some("0.0.0.0"), Some(8000)), "0.0.0.0:0");
-/// assert!(!args.server_config().insecure);
+/// assert!(!args.server_config().security.insecure);
 /// assert!(ServeArgs::parse_from(["--port", "http"]).is_err());
 /// assert!(ServeArgs::parse_from(["--fallback"]).unwrap().server_config().fallback);
 /// ```
@@ -99,14 +99,17 @@ impl ServeArgs {
         }
     }
 
-    /// The default server settings with what the command line changes
-    /// (`--insecure`, `--fallback`).
+    /// The default server settings with what the command line changes.
     pub fn server_config(&self) -> crate::ServerConfig {
-        crate::ServerConfig {
-            insecure: self.insecure,
-            fallback: self.fallback,
-            ..crate::ServerConfig::default()
-        }
+        crate::ServerConfig::default().with(|config| self.apply(config))
+    }
+
+    /// Apply what the command line changes to `config` (`--insecure`,
+    /// `--fallback`), over a configuration file's values: for
+    /// [`config_file::load`](crate::http::config_file::load).
+    pub fn apply(&self, config: &mut crate::ServerConfig) {
+        config.security.insecure |= self.insecure;
+        config.fallback |= self.fallback;
     }
 }
 

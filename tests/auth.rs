@@ -30,14 +30,13 @@ fn users() -> Vec<User> {
 }
 
 async fn lab_with(auth: AuthConfig) -> TestServer {
-    let config = ServerConfig {
-        settings_dir: None,
-        auth,
+    let config = ServerConfig::default().with(|c| {
+        c.settings_dir = None;
+        c.auth = auth;
         // These tests send every kind of wrong credentials to every route
         // from one address; the allowance has a test of its own.
-        sign_in_burst: 0,
-        ..ServerConfig::default()
-    };
+        c.auth.sign_in_burst = 0;
+    });
     start(mock_lab::build(config).expect("the mock lab builds")).await
 }
 
@@ -45,6 +44,7 @@ async fn secured_lab() -> TestServer {
     lab_with(AuthConfig {
         users: users(),
         anonymous: None,
+        ..AuthConfig::default()
     })
     .await
 }
@@ -320,6 +320,7 @@ async fn anonymous_observers_read_but_need_credentials_to_operate() {
     let lab = lab_with(AuthConfig {
         users: users(),
         anonymous: Some(Role::Observe),
+        ..AuthConfig::default()
     })
     .await;
     let (status, position) = send(&lab, Who::Nobody, Method::GET, "/stage/position", None).await;
@@ -371,6 +372,7 @@ async fn the_td_and_openapi_declare_the_accepted_schemes() {
         let lab = lab_with(AuthConfig {
             users: users.clone(),
             anonymous: None,
+            ..AuthConfig::default()
         })
         .await;
         let who = match users[0].credential.scheme() {
@@ -420,30 +422,22 @@ async fn the_td_and_openapi_declare_the_accepted_schemes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_users_the_server_listens_only_on_loopback_unless_told() {
-    let build = |config: ServerConfig| {
-        mock_lab::build(ServerConfig {
-            settings_dir: None,
-            ..config
-        })
-        .expect("the mock lab builds")
-    };
+    let build =
+        |config: ServerConfig| mock_lab::build(config.with(|c| c.settings_dir = None)).expect("the mock lab builds");
     let refused = build(ServerConfig::default()).bind("0.0.0.0:0").await;
     let message = refused.expect_err("0.0.0.0 without users").to_string();
-    for hint in ["without credentials", "[[security.users]]", "--insecure", "127.0.0.1"] {
+    for hint in ["without credentials", "[[auth.users]]", "--insecure", "127.0.0.1"] {
         assert!(message.contains(hint), "{message}");
     }
-    let insecure = build(ServerConfig {
-        insecure: true,
-        ..ServerConfig::default()
-    });
+    let insecure = build(ServerConfig::default().with(|c| c.security.insecure = true));
     assert!(insecure.bind("0.0.0.0:0").await.is_ok());
-    let secured = build(ServerConfig {
-        auth: AuthConfig {
+    let secured = build(ServerConfig::default().with(|c| {
+        c.auth = AuthConfig {
             users: users(),
             anonymous: None,
-        },
-        ..ServerConfig::default()
-    });
+            ..AuthConfig::default()
+        }
+    }));
     assert!(secured.bind("0.0.0.0:0").await.is_ok());
     assert!(build(ServerConfig::default()).bind("127.0.0.1:0").await.is_ok());
 }
@@ -457,46 +451,45 @@ fn mistakes_in_the_users_of_a_configuration_file_name_their_key() {
     let cases = [
         (
             "name = \"a\"\nrole = \"operate\"\ntoken_sha256 = \"00\"\ntoken_env = \"X\"".to_owned(),
-            "security.users[0]: give exactly one of",
+            "auth.users[0]: give exactly one of",
         ),
         (
             "name = \"a\"\nrole = \"operate\"".to_owned(),
-            "security.users[0]: give exactly one of",
+            "auth.users[0]: give exactly one of",
         ),
         (
             "name = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"00\"".to_owned(),
-            "security.users[0].role: unknown role `admin`",
+            "auth.users[0]: role: unknown role `admin`",
         ),
         (
             "name = \"a\"\nrole = \"observe\"\nthings = [\"stage\"]\ntoken_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"".to_owned(),
-            "security.users[0].things",
+            "auth.users[0]: things",
         ),
         (
             "name = \"a\"\nrole = \"operate\"\ntoken_sha256 = \"xyz\"".to_owned(),
-            "security.users[0].token_sha256: a token's SHA-256 is 64 hexadecimal digits",
+            "auth.users[0]: token_sha256: a token's SHA-256 is 64 hexadecimal digits",
         ),
         (
             "name = \"a\"\nrole = \"operate\"\npassword_hash = \"$2b$12$abcdefghijklmnopqrstuv\"".to_owned(),
-            "security.users[0].password_hash",
+            "auth.users[0]: password_hash",
         ),
         (
             format!("name = \"a\"\nrole = \"operate\"\ntoken_file = {:?}", short.display().to_string()),
-            "security.users[0].token_file",
+            "auth.users[0]: token_file",
         ),
     ];
     for (user, expected) in cases {
         let path = dir.join("lab.toml");
-        std::fs::write(&path, format!("[[security.users]]\n{user}\n")).expect("write");
-        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), ServerConfig::default())
+        std::fs::write(&path, format!("[[auth.users]]\n{user}\n")).expect("write");
+        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), |_| ())
             .expect_err("a bad user")
             .to_string();
         assert!(error.contains(expected), "{user}\n=> {error}");
     }
-    std::fs::write(dir.join("lab.toml"), "[security]\nanonymous = \"operate\"\n").expect("write");
-    let error =
-        labthings::http::config_file::load(&dir.join("lab.toml"), &mock_lab::catalog(), ServerConfig::default())
-            .expect_err("anonymous operators")
-            .to_string();
-    assert!(error.contains("security.anonymous"), "{error}");
+    std::fs::write(dir.join("lab.toml"), "[auth]\nanonymous = \"operate\"\n").expect("write");
+    let error = labthings::http::config_file::load(&dir.join("lab.toml"), &mock_lab::catalog(), |_| ())
+        .expect_err("anonymous operators")
+        .to_string();
+    assert!(error.contains("auth.anonymous"), "{error}");
     let _ = std::fs::remove_dir_all(dir);
 }

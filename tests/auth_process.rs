@@ -58,23 +58,23 @@ type = "Camera"
 [things.autofocus]
 type = "Autofocus"
 
-[[security.users]]
+[[auth.users]]
 name = "alice"
 role = "operate"
 password_hash = "{password_hash}"
 
-[[security.users]]
+[[auth.users]]
 name = "bob"
 role = "operate"
 things = ["camera"]
 token_env = "BOB_TOKEN"
 
-[[security.users]]
+[[auth.users]]
 name = "carol"
 role = "observe"
 token_file = "carol.token"
 
-[[security.users]]
+[[auth.users]]
 name = "dave"
 role = "operate"
 token_sha256 = "{token_sha256}"
@@ -178,7 +178,7 @@ fn without_users_the_lab_refuses_to_listen_beyond_loopback_unless_told() {
     let (code, stdout, stderr) = run_mock_lab(&["--host", "0.0.0.0", "--port", "0"], "");
     assert_ne!(code, 0, "{stdout}");
     assert!(!stdout.contains("listening on"), "{stdout}");
-    for hint in ["refusing to serve on 0.0.0.0", "[[security.users]]", "--insecure"] {
+    for hint in ["refusing to serve on 0.0.0.0", "[[auth.users]]", "--insecure"] {
         assert!(stderr.contains(hint), "{stderr}");
     }
     let insecure = ServerProcess::start("mock_lab", &["--host", "0.0.0.0", "--insecure"]);
@@ -187,7 +187,7 @@ fn without_users_the_lab_refuses_to_listen_beyond_loopback_unless_told() {
     let dir = scratch_dir();
     std::fs::write(
         dir.join("lab.toml"),
-        "[[security.users]]\nname = \"x\"\nrole = \"operate\"\ntoken_env = \"NO_SUCH_VARIABLE_HERE\"\n",
+        "[[auth.users]]\nname = \"x\"\nrole = \"operate\"\ntoken_env = \"NO_SUCH_VARIABLE_HERE\"\n",
     )
     .expect("write");
     let output = Command::new(example_binary("mock_lab"))
@@ -199,7 +199,7 @@ fn without_users_the_lab_refuses_to_listen_beyond_loopback_unless_told() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains("security.users[0].token_env") && stderr.contains("NO_SUCH_VARIABLE_HERE"),
+        stderr.contains("auth.users[0]: token_env") && stderr.contains("NO_SUCH_VARIABLE_HERE"),
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(dir);

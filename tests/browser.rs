@@ -34,11 +34,10 @@ async fn lab_with_settings(settings_dir: Option<PathBuf>) -> TestServer {
 async fn lab_under(settings_dir: Option<PathBuf>, api_prefix: &str) -> TestServer {
     start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir,
-                api_prefix: api_prefix.to_owned(),
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = settings_dir;
+                c.api_prefix = api_prefix.to_owned();
+            }))
             .thing("stage", mock_lab::Stage::default())
             .thing("camera", mock_lab::Camera::default())
             .thing("autofocus", mock_lab::Autofocus::default())
@@ -149,14 +148,14 @@ async fn a_secured_labs_openapi_document_is_valid_and_declares_its_schemes() {
     ];
     for anonymous in [None, Some(Role::Observe)] {
         let server = start(
-            mock_lab::build(ServerConfig {
-                settings_dir: None,
-                auth: AuthConfig {
+            mock_lab::build(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.auth = AuthConfig {
                     users: users.clone(),
                     anonymous,
-                },
-                ..ServerConfig::default()
-            })
+                    ..AuthConfig::default()
+                };
+            }))
             .expect("build"),
         )
         .await;
@@ -284,14 +283,14 @@ async fn the_panel_works_with_a_token_or_a_password_and_other_sites_still_cannot
     let (token, password) = ("panel-token-0123456789abcdef", "the panel user's password");
     let secured = |user: User| async move {
         start(
-            mock_lab::build(ServerConfig {
-                settings_dir: None,
-                auth: AuthConfig {
+            mock_lab::build(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.auth = AuthConfig {
                     users: vec![user],
                     anonymous: None,
-                },
-                ..ServerConfig::default()
-            })
+                    ..AuthConfig::default()
+                };
+            }))
             .expect("build"),
         )
         .await
@@ -339,11 +338,10 @@ async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
     let lab = lab().await;
     let control = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                allowed_origins: vec![evil.clone()],
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.security.allowed_origins = vec![evil.clone()];
+            }))
             .thing("stage", mock_lab::Stage::default())
             .build()
             .expect("build"),

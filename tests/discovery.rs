@@ -24,16 +24,15 @@ async fn a_browser_finds_each_thing_and_its_td_path() {
         .port();
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                api_prefix: "/lab".into(),
-                discovery: DiscoveryConfig {
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.api_prefix = "/lab".into();
+                c.discovery = DiscoveryConfig {
                     dns_sd: true,
                     mdns_port,
                     ..DiscoveryConfig::default()
-                },
-                ..ServerConfig::default()
-            })
+                };
+            }))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),
@@ -126,15 +125,14 @@ async fn each_td_is_registered_with_a_directory_renewed_and_removed_at_the_end()
     let (url, records) = directory().await;
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                discovery: DiscoveryConfig {
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.discovery = DiscoveryConfig {
                     directory: Some(url),
                     ttl_s: 2,
                     ..DiscoveryConfig::default()
-                },
-                ..ServerConfig::default()
-            })
+                };
+            }))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),

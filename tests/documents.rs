@@ -41,6 +41,7 @@ fn users() -> AuthConfig {
             ),
         ],
         anonymous: Some(Role::Observe),
+        ..AuthConfig::default()
     }
 }
 
@@ -98,10 +99,7 @@ async fn check_server(server: &TestServer, prefix: &str, things: &[&str], token:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_document_is_served_as_recorded() {
-    let config = || ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
+    let config = || ServerConfig::default().with(|c| c.settings_dir = None);
     let mut mismatches = Vec::new();
 
     let lab = start(mock_lab::build(config()).expect("the mock lab builds")).await;
@@ -117,10 +115,7 @@ async fn every_document_is_served_as_recorded() {
     mismatches.extend(check_server(&plain, "bench", &["bench"], None).await);
 
     let secured = Server::builder()
-        .config(ServerConfig {
-            auth: users(),
-            ..config()
-        })
+        .config(config().with(|c| c.auth = users()))
         .thing("bench", bench::Bench::default())
         .build()
         .expect("build");

@@ -248,11 +248,10 @@ async fn the_td_links_the_get_endpoints_and_the_openapi_document_describes_them(
 async fn under_a_prefix_the_links_and_the_endpoints_follow_it() {
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                api_prefix: "/lab".into(),
-                settings_dir: None,
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.api_prefix = "/lab".into();
+                c.settings_dir = None;
+            }))
             .thing("recorder", Recorder::default())
             .build()
             .expect("build"),

@@ -25,11 +25,10 @@ fn web_app() -> std::path::PathBuf {
 
 fn server_with(dir: &std::path::Path, auth: AuthConfig) -> Server {
     Server::builder()
-        .config(ServerConfig {
-            settings_dir: None,
-            auth,
-            ..ServerConfig::default()
-        })
+        .config(ServerConfig::default().with(|c| {
+            c.settings_dir = None;
+            c.auth = auth;
+        }))
         .thing("bench", bench::Bench::default())
         .static_files("/app", dir)
         .route("/status", get(|| async { "all good" }))
@@ -85,6 +84,7 @@ async fn with_users_the_app_is_public_and_our_route_needs_credentials() {
             Credential::token("alice-token-0123456789abcdef"),
         )],
         anonymous: None,
+        ..AuthConfig::default()
     };
     let server = start(server_with(&dir, auth)).await;
     assert_eq!(
@@ -168,11 +168,10 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
 async fn everything_follows_an_api_prefix() {
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                api_prefix: "/lab".to_owned(),
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.api_prefix = "/lab".to_owned();
+            }))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),
@@ -241,11 +240,10 @@ async fn everything_follows_an_api_prefix() {
     // Behind a proxy that strips a path, the public URL's path leads the forms.
     let proxied = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                public_base_url: Some("https://scope.example/lab/".to_owned()),
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.security.public_base_url = Some("https://scope.example/lab/".to_owned());
+            }))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build"),
@@ -258,10 +256,7 @@ async fn everything_follows_an_api_prefix() {
     // A prefix that is not plain path segments fails the build.
     for bad in ["lab", "/lab/", "/l b", "/a/{x}"] {
         let error = Server::builder()
-            .config(ServerConfig {
-                api_prefix: bad.to_owned(),
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| c.api_prefix = bad.to_owned()))
             .build()
             .map(|_| ())
             .expect_err(bad)
@@ -274,12 +269,11 @@ async fn everything_follows_an_api_prefix() {
 async fn behind_a_trusted_proxy_links_follow_its_forwarded_headers() {
     let serve = |trust_forwarded| {
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                allowed_hosts: vec!["scope.example".to_owned()],
-                trust_forwarded,
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.security.allowed_hosts = vec!["scope.example".to_owned()];
+                c.security.trust_forwarded = trust_forwarded;
+            }))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build")

@@ -79,7 +79,7 @@ fn bench_with_alice(password: &str) -> ServerProcess {
     let hash = &hashed[start..start + hashed[start..].find('"').expect("a closing quote")];
     let dir = scratch_dir();
     let config = format!(
-        "[things.bench]\ntype = \"Bench\"\n\n[[security.users]]\nname = \"alice\"\nrole = \"operate\"\npassword_hash = \"{hash}\"\n"
+        "[things.bench]\ntype = \"Bench\"\n\n[[auth.users]]\nname = \"alice\"\nrole = \"operate\"\npassword_hash = \"{hash}\"\n"
     );
     std::fs::write(dir.join("lab.toml"), config).expect("config");
     ServerProcess::start_in(dir, "bench", &["--config", "lab.toml"], &[])

@@ -454,11 +454,10 @@ async fn invocation_lookups_and_lists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_invocations_expire_after_retention() {
-    let config = ServerConfig {
-        retention: Duration::from_millis(300),
-        expiry_interval: Duration::from_millis(20),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with(|c| {
+        c.invocations.retention = Duration::from_millis(300);
+        c.limits.expiry_interval = Duration::from_millis(20);
+    });
     let server = bench_server_with(config).await;
     let (_, invocation) = server.post("/bench/increment", json!({})).await;
     let done = server.wait_finished(&invocation).await;
@@ -479,10 +478,7 @@ async fn finished_invocations_expire_after_retention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_413_and_the_server_keeps_serving() {
-    let config = ServerConfig {
-        body_limit: 64,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with(|c| c.limits.body_limit = 64);
     let server = bench_server_with(config).await;
     let big = json!("x".repeat(1000));
     let (status, body) = server.put("/bench/label", big).await;

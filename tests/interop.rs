@@ -38,10 +38,11 @@ async fn servers() -> (TestServer, TestServer) {
 
 /// [`servers`], with users.
 async fn servers_with(lab_auth: AuthConfig, bench_auth: AuthConfig) -> (TestServer, TestServer) {
-    let config = |auth| ServerConfig {
-        settings_dir: None,
-        auth,
-        ..ServerConfig::default()
+    let config = |auth| {
+        ServerConfig::default().with(|c| {
+            c.settings_dir = None;
+            c.auth = auth;
+        })
     };
     let lab = start(mock_lab::build(config(lab_auth)).expect("build the mock lab")).await;
     let bench = start(
@@ -66,10 +67,12 @@ async fn secured_servers(anonymous: Option<Role>) -> (TestServer, TestServer, St
         AuthConfig {
             users: vec![User::new("operator", Role::Operate, Credential::password(PASSWORD))],
             anonymous,
+            ..AuthConfig::default()
         },
         AuthConfig {
             users: vec![User::new("script", Role::Operate, Credential::token(TOKEN))],
             anonymous,
+            ..AuthConfig::default()
         },
     )
     .await;

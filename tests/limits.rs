@@ -32,11 +32,7 @@ fn address(server: &TestServer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_invocations_beyond_the_cap_are_evicted_oldest_first() {
-    let (server, handle) = bench_with(ServerConfig {
-        max_retained: 50,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, handle) = bench_with(ServerConfig::default().with(|c| c.invocations.max_retained = 50)).await;
     let mut ids = Vec::new();
     for _ in 0..200 {
         let (status, invocation) = server.post("/bench/increment", json!({})).await;
@@ -57,11 +53,7 @@ async fn finished_invocations_beyond_the_cap_are_evicted_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_log_keeps_within_its_byte_cap() {
-    let (server, _) = bench_with(ServerConfig {
-        log_bytes: 8 * 1024,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) = bench_with(ServerConfig::default().with(|c| c.invocations.log_bytes = 8 * 1024)).await;
     let (_, invocation) = server
         .post("/bench/slow_task", json!({"duration_s": 0.0, "steps": 1000}))
         .await;
@@ -81,11 +73,10 @@ async fn an_invocation_log_keeps_within_its_byte_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_unfinished_invocations_answer_503_with_retry_after() {
-    let (server, handle) = bench_with(ServerConfig {
-        max_active_invocations: 5,
-        max_invocation_threads: 2,
-        ..ServerConfig::default()
-    })
+    let (server, handle) = bench_with(ServerConfig::default().with(|c| {
+        c.invocations.max_active = 5;
+        c.invocations.max_threads = 2;
+    }))
     .await;
     let mut running = Vec::new();
     for _ in 0..5 {
@@ -130,11 +121,7 @@ async fn too_many_unfinished_invocations_answer_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_beyond_the_thread_cap_wait_and_all_complete() {
-    let (server, handle) = bench_with(ServerConfig {
-        max_invocation_threads: 3,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, handle) = bench_with(ServerConfig::default().with(|c| c.invocations.max_threads = 3)).await;
     let mut all = Vec::new();
     for _ in 0..30 {
         let (status, invocation) = server
@@ -155,11 +142,7 @@ async fn invocations_beyond_the_thread_cap_wait_and_all_complete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocation_lists_come_in_pages() {
-    let (server, _) = bench_with(ServerConfig {
-        max_list: 20,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.max_list = 20)).await;
     for _ in 0..30 {
         server.post("/bench/increment", json!({})).await;
     }
@@ -212,11 +195,10 @@ async fn a_huge_invalid_body_gets_a_small_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_or_idle_clients_are_disconnected() {
-    let (server, _) = bench_with(ServerConfig {
-        header_read_timeout: Duration::from_millis(500),
-        body_read_timeout: Duration::from_millis(500),
-        ..ServerConfig::default()
-    })
+    let (server, _) = bench_with(ServerConfig::default().with(|c| {
+        c.limits.header_read_timeout = Duration::from_millis(500);
+        c.limits.body_read_timeout = Duration::from_millis(500);
+    }))
     .await;
     let addr = address(&server);
     // Headers sent a byte at a time, never finished (slowloris).
@@ -272,11 +254,7 @@ async fn slow_or_idle_clients_are_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_get_a_503_and_others_recover() {
-    let (server, _) = bench_with(ServerConfig {
-        max_connections: 4,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.max_connections = 4)).await;
     let addr = address(&server);
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -302,11 +280,7 @@ async fn connections_beyond_the_cap_get_a_503_and_others_recover() {
 async fn an_oversized_websocket_message_closes_only_that_socket() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let (server, _) = bench_with(ServerConfig {
-        ws_max_message: 4096,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.ws_max_message = 4096)).await;
     let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
     let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
     let _ = socket.send(Message::text("x".repeat(100_000))).await;
@@ -382,11 +356,8 @@ async fn a_websocket_message_left_unfinished_closes_the_socket() {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-    let (server, _) = bench_with(ServerConfig {
-        ws_message_timeout: Duration::from_millis(500),
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) =
+        bench_with(ServerConfig::default().with(|c| c.limits.ws_message_timeout = Duration::from_millis(500))).await;
     let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
     // A quiet observer is not disturbed: it has nothing unfinished.
     let (mut quiet, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
@@ -424,11 +395,7 @@ async fn a_large_outgoing_websocket_message_is_sent_whole() {
     use tokio_tungstenite::tungstenite::Message;
     // The limit is on what clients send (64 KiB by default), not on what the
     // server sends: a 200 KiB label reaches its observer.
-    let (server, _) = bench_with(ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    })
-    .await;
+    let (server, _) = bench_with(ServerConfig::default().with(|c| c.settings_dir = None)).await;
     let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
     let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
     let observe = json!({"messageType": "addPropertyObservation", "data": {"label": true}});

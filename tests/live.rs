@@ -670,10 +670,7 @@ async fn device_code_grabs_the_next_frame_of_its_stream() {
 async fn an_output_blob_chains_into_another_actions_input() {
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| c.settings_dir = None))
             .thing("camera", mock_lab::Camera::default())
             .thing("archive", Archive::default())
             .build()

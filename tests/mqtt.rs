@@ -310,11 +310,10 @@ fn mqtt_config(broker: &Broker, user: &str) -> MqttConfig {
 
 /// A server builder with the MQTT binding configured by `mqtt`.
 fn with_mqtt(mqtt: MqttConfig) -> ServerBuilder {
-    Server::builder().config(ServerConfig {
-        settings_dir: None,
-        mqtt: Some(mqtt),
-        ..ServerConfig::default()
-    })
+    Server::builder().config(ServerConfig::default().with(|c| {
+        c.settings_dir = None;
+        c.mqtt = Some(mqtt);
+    }))
 }
 
 /// A Bench served as `bench` with the MQTT binding configured by `mqtt`.
@@ -1180,11 +1179,10 @@ async fn a_flood_of_bad_messages_is_logged_at_a_bounded_rate() {
 async fn a_blob_link_is_an_input_over_mqtt_as_over_http_and_refusals_are_problems() {
     let broker = Broker::start();
     let lab1 = start(
-        mock_lab::build(ServerConfig {
-            settings_dir: None,
-            mqtt: Some(mqtt_config(&broker, "lab1")),
-            ..ServerConfig::default()
-        })
+        mock_lab::build(ServerConfig::default().with(|c| {
+            c.settings_dir = None;
+            c.mqtt = Some(mqtt_config(&broker, "lab1"));
+        }))
         .expect("the mock lab builds"),
     )
     .await;

@@ -225,10 +225,7 @@ async fn check(server: &TestServer, things: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_openapi_and_td_forms_agree() {
-    let config = || ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
+    let config = || ServerConfig::default().with(|c| c.settings_dir = None);
     let lab = start(mock_lab::build(config()).expect("the mock lab builds")).await;
     let mut problems = check(&lab, &["stage", "camera", "autofocus", "thermometer"]).await;
     let bench = Server::builder()
@@ -276,37 +273,29 @@ async fn data_reads_in_front_of_the_router_answer_as_the_router_does() {
     let origin = "http://app.example";
     let bench = |config: ServerConfig| {
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                ..config
-            })
+            .config(config.with(|c| c.settings_dir = None))
             .thing("bench", bench::Bench::default())
             .build()
             .expect("build")
     };
     let plain = start(bench(ServerConfig::default())).await;
-    let prefixed = start(bench(ServerConfig {
-        api_prefix: "/lab".into(),
-        ..ServerConfig::default()
-    }))
+    let prefixed = start(bench(ServerConfig::default().with(|c| c.api_prefix = "/lab".into()))).await;
+    let cors = start(bench(ServerConfig::default().with(|c| {
+        c.security.cors = Some(labthings::http::CorsConfig::default());
+        c.security.allowed_origins = vec![origin.into()];
+    })))
     .await;
-    let cors = start(bench(ServerConfig {
-        cors: Some(labthings::http::CorsConfig::default()),
-        allowed_origins: vec![origin.into()],
-        ..ServerConfig::default()
-    }))
-    .await;
-    let secured = start(bench(ServerConfig {
-        auth: labthings::AuthConfig {
+    let secured = start(bench(ServerConfig::default().with(|c| {
+        c.auth = labthings::AuthConfig {
             users: vec![labthings::User::new(
                 "script",
                 labthings::Role::Operate,
                 labthings::Credential::token("a-token-of-the-route-table-test"),
             )],
             anonymous: None,
-        },
-        ..ServerConfig::default()
-    }))
+            ..labthings::AuthConfig::default()
+        }
+    })))
     .await;
 
     let (status, kind, allowed, body) = read(&plain, "/bench/count", origin).await;

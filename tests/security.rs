@@ -13,10 +13,7 @@ use labthings::{CorsConfig, ServerConfig};
 use serde_json::{Value, json};
 
 async fn lab_with(config: ServerConfig) -> TestServer {
-    let config = ServerConfig {
-        settings_dir: None,
-        ..config
-    };
+    let config = config.with(|c| c.settings_dir = None);
     start(mock_lab::build(config).expect("the mock lab builds")).await
 }
 
@@ -136,13 +133,12 @@ async fn a_forged_host_is_not_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_hosts_origins_cors_and_public_url() {
     let app = "https://app.lab.example";
-    let lab = lab_with(ServerConfig {
-        allowed_hosts: vec!["scope.lab.example".into()],
-        allowed_origins: vec![app.into()],
-        cors: Some(CorsConfig::default()),
-        public_base_url: Some("https://scope.lab.example/".into()),
-        ..ServerConfig::default()
-    })
+    let lab = lab_with(ServerConfig::default().with(|c| {
+        c.security.allowed_hosts = vec!["scope.lab.example".into()];
+        c.security.allowed_origins = vec![app.into()];
+        c.security.cors = Some(CorsConfig::default());
+        c.security.public_base_url = Some("https://scope.lab.example/".into());
+    }))
     .await;
     let td: Value = lab
         .client

@@ -27,10 +27,12 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 fn config_in(dir: &std::path::Path) -> ServerConfig {
-    ServerConfig {
-        settings_dir: Some(dir.to_owned()),
-        ..ServerConfig::default()
-    }
+    ServerConfig::default().with(in_dir(dir))
+}
+
+/// Keep settings in `dir` (over what a configuration file says).
+fn in_dir(dir: &std::path::Path) -> impl FnOnce(&mut ServerConfig) + '_ {
+    move |c| c.settings_dir = Some(dir.to_owned())
 }
 
 async fn lab(dir: &std::path::Path) -> TestServer {
@@ -369,11 +371,10 @@ async fn a_failing_start_hook_stops_the_others_and_names_the_thing() {
 async fn with_the_fallback_a_failed_start_is_served_as_a_page_saying_why() {
     let journal = Arc::new(Mutex::new(Vec::new()));
     let server = Server::builder()
-        .config(ServerConfig {
-            fallback: true,
-            settings_dir: None,
-            ..ServerConfig::default()
-        })
+        .config(ServerConfig::default().with(|c| {
+            c.fallback = true;
+            c.settings_dir = None;
+        }))
         .thing("a", hooked("a", &journal, false))
         .thing("stage", hooked("stage", &journal, true))
         .build()
@@ -724,8 +725,8 @@ async fn a_locked_property_refuses_writes_while_the_lock_is_held() {
 async fn the_example_configuration_file_builds_the_lab() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mock_lab.toml");
     let dir = scratch_dir("config-file");
-    let configured = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
-        .expect("the example file loads");
+    let configured =
+        labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir)).expect("the example file loads");
     assert_eq!(configured.host.as_deref(), Some("127.0.0.1"));
     assert_eq!(configured.port, Some(5000));
     let server = start(configured.server).await;
@@ -743,12 +744,12 @@ fn a_configuration_files_limits_reach_the_server() {
     let path = dir.join("lab.toml");
     std::fs::write(
         &path,
-        "default_lock = \"server\"\n\n[limits]\nretention_s = 2.5\nmax_retained = 7\nmax_active_invocations = 3\n\
+        "[invocations]\ndefault_lock = \"server\"\nretention_s = 2.5\nmax_retained = 7\nmax_active = 3\n\
          log_bytes = 4096\nprogress_per_second = 4\n\n[things.stage]\ntype = \"Stage\"\n",
     )
     .expect("write");
     let configured =
-        labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir)).expect("the file loads");
+        labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir)).expect("the file loads");
     let manager = configured.server.manager().config().clone();
     assert_eq!(manager.default_lock, labthings::core::LockScope::Server);
     assert_eq!(manager.retention, Duration::from_millis(2500));
@@ -757,8 +758,8 @@ fn a_configuration_files_limits_reach_the_server() {
     assert_eq!(manager.log_bytes, 4096);
     assert_eq!(manager.progress_per_second, 4);
     // A lock that does not exist is named with its key.
-    std::fs::write(&path, "default_lock = \"global\"\n").expect("write");
-    let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
+    std::fs::write(&path, "[invocations]\ndefault_lock = \"global\"\n").expect("write");
+    let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir))
         .map(|_| ())
         .expect_err("an unknown lock");
     assert!(error.to_string().contains("default_lock"), "{error}");
@@ -772,11 +773,11 @@ async fn a_configuration_files_security_table_reaches_the_server() {
     std::fs::write(
         &path,
         "[security]\nallowed_hosts = [\"scope.lab.example\"]\nallowed_origins = [\"https://app.lab.example\"]\n\
-         cors = true\n\n[things.stage]\ntype = \"Stage\"\n",
+         cors = {}\n\n[things.stage]\ntype = \"Stage\"\n",
     )
     .expect("write");
     let configured =
-        labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir)).expect("the file loads");
+        labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir)).expect("the file loads");
     let server = start(configured.server).await;
     let response = server
         .client
@@ -813,7 +814,7 @@ fn bad_configuration_files_name_the_key() {
             "[things.camera]\ntype = \"Camera\"\nconfig = { exposure_ms = -1.0 }\n",
         ),
         ("port", "port = \"eighty\"\n"),
-        ("limits.retention_s", "[limits]\nretention_s = -1\n"),
+        ("invocations.retention_s", "[invocations]\nretention_s = -1\n"),
         ("limits.max_threads", "[limits]\nmax_threads = 4\n"),
         (
             "things.autofocus.config",
@@ -823,13 +824,13 @@ fn bad_configuration_files_name_the_key() {
     for (index, (key, text)) in cases.iter().enumerate() {
         let path = dir.join(format!("case{index}.toml"));
         std::fs::write(&path, text).expect("write");
-        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), config_in(&dir))
+        let error = labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir))
             .expect_err("a bad file")
             .to_string();
         assert!(error.contains(key), "case {index}: `{error}` should name `{key}`");
         assert!(error.contains(&format!("case{index}.toml")), "names the file: {error}");
     }
-    let missing = labthings::http::config_file::load(&dir.join("nope.toml"), &mock_lab::catalog(), config_in(&dir))
+    let missing = labthings::http::config_file::load(&dir.join("nope.toml"), &mock_lab::catalog(), in_dir(&dir))
         .expect_err("no file")
         .to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
@@ -1162,11 +1163,10 @@ impl Oven {
 async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     let server = start(
         Server::builder()
-            .config(ServerConfig {
-                default_action_lock: labthings::core::LockScope::Server,
-                settings_dir: None,
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| {
+                c.invocations.default_lock = labthings::core::LockScope::Server;
+                c.settings_dir = None;
+            }))
             .thing("left", Oven::default())
             .thing("right", Oven::default())
             .build()

@@ -46,22 +46,22 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
     common::clients::setup();
     labthings::init_test_tracing();
     let (dir, cert, key) = certificate();
-    let config = ServerConfig {
-        settings_dir: None,
-        tls: Some(TlsConfig {
+    let config = ServerConfig::default().with(|c| {
+        c.settings_dir = None;
+        c.tls = Some(TlsConfig {
             cert: cert.clone(),
             key,
-        }),
-        auth: AuthConfig {
+        });
+        c.auth = AuthConfig {
             users: vec![User::new(
                 "alice",
                 Role::Operate,
                 Credential::password("alice's password"),
             )],
             anonymous: None,
-        },
-        ..ServerConfig::default()
-    };
+            ..AuthConfig::default()
+        };
+    });
     let listening = mock_lab::build(config)
         .expect("the mock lab builds")
         .bind("127.0.0.1:0")
@@ -135,19 +135,15 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_that_cannot_be_used_is_a_clear_build_error() {
     let (dir, cert, key) = certificate();
-    let missing = ServerConfig {
-        tls: Some(TlsConfig {
+    let missing = ServerConfig::default().with(|c| {
+        c.tls = Some(TlsConfig {
             cert: dir.join("nope.crt"),
             key: key.clone(),
-        }),
-        ..ServerConfig::default()
-    };
+        })
+    });
     let error = mock_lab::build(missing).expect_err("no such certificate").to_string();
     assert!(error.contains("nope.crt"), "{error}");
-    let swapped = ServerConfig {
-        tls: Some(TlsConfig { cert: key, key: cert }),
-        ..ServerConfig::default()
-    };
+    let swapped = ServerConfig::default().with(|c| c.tls = Some(TlsConfig { cert: key, key: cert }));
     let error = mock_lab::build(swapped)
         .expect_err("certificate and key swapped")
         .to_string();

@@ -20,10 +20,7 @@ use mock_lab::{AutofocusClient, CameraClient, StageClient};
 async fn lab() -> TestServer {
     start(
         Server::builder()
-            .config(ServerConfig {
-                settings_dir: None,
-                ..ServerConfig::default()
-            })
+            .config(ServerConfig::default().with(|c| c.settings_dir = None))
             .thing("stage", mock_lab::Stage::default())
             .thing("camera", mock_lab::Camera::default())
             .thing("autofocus", mock_lab::Autofocus::default())

@@ -108,10 +108,7 @@ async fn every_action_has_output_async_query_and_cancel_forms_in_a_valid_td() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_td_of_the_mock_lab_validates_with_its_new_forms() {
-    let config = ServerConfig {
-        settings_dir: None,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with(|c| c.settings_dir = None);
     let server = start(mock_lab::build(config).expect("build")).await;
     let (_, all) = server.get("/thing_descriptions/").await;
     let tds = all.as_object().expect("TDs by name");

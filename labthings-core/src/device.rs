@@ -41,20 +41,34 @@ use crate::log_limit::LogLimiter;
 /// assert_eq!(config.timeout_for("camera", "capture"), Duration::from_secs(120));
 /// assert_eq!(config.timeout_for("camera", "exposure"), Duration::from_secs(30));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DeviceConfig {
     /// How long a caller waits for a getter, setter or endpoint (default
-    /// 30 s).
+    /// 30 s; `timeout_s` in a configuration file's `[device]` table).
+    #[serde(rename = "timeout_s", with = "crate::seconds")]
     pub timeout: Duration,
     /// Other time limits by `"thing"` or `"thing.affordance"` (the more
-    /// specific wins).
+    /// specific wins; `timeouts_s = { "camera.capture" = 120 }`).
+    #[serde(rename = "timeouts_s", with = "crate::seconds::by_name")]
     pub timeouts: HashMap<String, Duration>,
     /// Calls into one thing under way at once, each on its own thread
     /// (default 16).
     pub calls_per_thing: usize,
-    /// How long each `#[on_start]` hook may take (default 60 s); one that
-    /// takes longer fails the start.
+    /// How long each `#[on_start]` hook may take (default 60 s; `start_timeout_s`);
+    /// one that takes longer fails the start.
+    #[serde(rename = "start_timeout_s", with = "crate::seconds")]
     pub start_timeout: Duration,
+}
+
+impl DeviceConfig {
+    /// This configuration changed by `change` (the way to set a few values
+    /// on the defaults).
+    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
 }
 
 impl Default for DeviceConfig {

@@ -46,6 +46,7 @@ mod poll;
 pub mod pool;
 pub mod progress;
 pub mod registry;
+pub mod seconds;
 pub mod service;
 pub mod settings;
 pub mod slot;

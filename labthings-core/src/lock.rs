@@ -7,8 +7,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-/// Which lock an action or property write takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which lock an action or property write takes (`"none"`, `"thing"` or
+/// `"server"` in a configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LockScope {
     /// No lock: runs alongside anything.
     #[default]

@@ -30,11 +30,16 @@ use crate::pool::ThreadPool;
 use crate::registry::ActionCall;
 use crate::updates::Updates;
 
-/// Settings for an [`ActionManager`].
-#[derive(Debug, Clone)]
+/// Settings for an [`ActionManager`]: the `[invocations]` table of a
+/// configuration file (times in seconds, `retention_s`; absent keys keep the
+/// defaults; an unknown key is an error).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ManagerConfig {
     /// How long a finished invocation is kept when its action does not say
     /// (default 300 s, as LabThings-FastAPI).
+    #[serde(rename = "retention_s", with = "crate::seconds")]
     pub retention: Duration,
     /// How many log records each invocation keeps (default 1000).
     pub log_capacity: usize,
@@ -59,6 +64,15 @@ pub struct ManagerConfig {
     /// progress reports at most (default 10; the last report is always
     /// told). 0 tells every report.
     pub progress_per_second: u32,
+}
+
+impl ManagerConfig {
+    /// This configuration changed by `change` (the way to set a few values
+    /// on the defaults).
+    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
 }
 
 impl Default for ManagerConfig {

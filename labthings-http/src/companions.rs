@@ -44,7 +44,7 @@ impl Companions {
 /// The companions a configuration asks for, then the program's own.
 pub(crate) fn configured(config: &crate::ServerConfig, own: Companions) -> Result<Companions, crate::BuildError> {
     let mut list: Vec<Arc<dyn Companion>> = vec![Arc::new(Expiry {
-        every: config.expiry_interval,
+        every: config.limits.expiry_interval,
     })];
     #[cfg(feature = "mqtt")]
     if let Some(mqtt) = &config.mqtt {

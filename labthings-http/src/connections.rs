@@ -38,7 +38,10 @@ pub(crate) async fn accept_loop(
     closing: CancellationToken,
     stop: CancellationToken,
 ) -> JoinSet<()> {
-    let shares = PerAddress::new(config.max_connections_per_address, &config.unlimited_addresses);
+    let shares = PerAddress::new(
+        config.limits.max_connections_per_address,
+        &config.limits.unlimited_addresses,
+    );
     let (full, greedy) = (
         LogLimiter::new(Duration::from_secs(10)),
         LogLimiter::new(Duration::from_secs(10)),
@@ -46,7 +49,7 @@ pub(crate) async fn accept_loop(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        .header_read_timeout(config.limits.header_read_timeout)
         .keep_alive(true);
     let builder = Arc::new(builder);
     let mut tasks = JoinSet::new();
@@ -76,7 +79,7 @@ pub(crate) async fn accept_loop(
                 tracing::warn!(
                     "refused a connection from {}: it has {} open already (max_connections_per_address){more}",
                     peer.ip(),
-                    config.max_connections_per_address
+                    config.limits.max_connections_per_address
                 );
             });
             tokio::spawn(refuse(
@@ -89,7 +92,7 @@ pub(crate) async fn accept_loop(
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let (builder, app, closing, tls) = (builder.clone(), app.clone(), closing.clone(), tls.clone());
-                let handshake = config.header_read_timeout;
+                let handshake = config.limits.header_read_timeout;
                 let held = Held { permit, share };
                 let client = ClientAddr(peer.ip().to_canonical());
                 tasks.spawn(async move {
@@ -108,7 +111,7 @@ pub(crate) async fn accept_loop(
                     tracing::warn!(
                         "refused a connection from {}: the server has {} open (max_connections){more}",
                         peer.ip(),
-                        config.max_connections
+                        config.limits.max_connections
                     );
                 });
                 tokio::spawn(refuse(

@@ -53,7 +53,7 @@ pub(crate) struct Front {
 /// The data properties of `state`'s things by the full path that reads
 /// them, when reads may be answered before the router; else empty.
 fn data_reads(state: &AppState) -> HashMap<String, (Arc<ThingInstance>, usize)> {
-    if state.auth.enabled() || state.config.cors.is_some() {
+    if state.auth.enabled() || state.config.security.cors.is_some() {
         return HashMap::new();
     }
     let things = state.lab.things();

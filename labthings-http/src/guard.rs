@@ -34,22 +34,28 @@ pub(crate) struct Allowed {
 impl Allowed {
     /// From the configuration, plus this machine's host name.
     pub(crate) fn new(config: &ServerConfig) -> Self {
-        let mut hosts: Vec<String> = config.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let mut hosts: Vec<String> = config
+            .security
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         hosts.push("localhost".to_owned());
         if let Some(name) = machine_host_name() {
             hosts.push(format!("{name}.local"));
             hosts.push(name);
         }
         let mut origins: Vec<String> = config
+            .security
             .allowed_origins
             .iter()
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
             .collect();
-        if let Some(public) = &config.public_base_url {
+        if let Some(public) = &config.security.public_base_url {
             origins.push(origin_of(public));
         }
         Self {
-            any_host: config.allowed_hosts.iter().any(|h| h == "*"),
+            any_host: config.security.allowed_hosts.iter().any(|h| h == "*"),
             hosts,
             origins,
         }
@@ -173,11 +179,10 @@ mod tests {
 
     #[test]
     fn hosts_and_origins() {
-        let allowed = Allowed::new(&ServerConfig {
-            allowed_hosts: vec!["scope.lab".into()],
-            allowed_origins: vec!["https://app.example:8443/".into()],
-            ..ServerConfig::default()
-        });
+        let allowed = Allowed::new(&ServerConfig::default().with(|c| {
+            c.security.allowed_hosts = vec!["scope.lab".into()];
+            c.security.allowed_origins = vec!["https://app.example:8443/".into()];
+        }));
         for host in [
             "localhost:5000",
             "127.0.0.1:5000",

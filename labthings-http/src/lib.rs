@@ -8,7 +8,7 @@
 //! ```
 //! # use labthings_http::{Server, ServerConfig};
 //! let server = Server::builder()
-//!     .config(ServerConfig { body_limit: 4096, ..ServerConfig::default() })
+//!     .config(ServerConfig::default().with(|c| c.limits.body_limit = 4096))
 //!     .build()
 //!     .expect("no things, nothing to get wrong");
 //! assert!(server.things().is_empty());
@@ -45,7 +45,7 @@ pub use auth::{AuthConfig, Credential, Role, User};
 /// Re-exported for [`ServerBuilder::route`]: build extra routes with the
 /// same axum the server uses.
 pub use axum;
-pub use config::{CorsConfig, ServerConfig, TlsConfig};
+pub use config::{CorsConfig, Limits, Security, ServerConfig, TlsConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
 pub use error::ApiError;
 #[cfg(feature = "discovery")]

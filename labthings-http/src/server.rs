@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labthings_core::lock::HardwareLock;
-use labthings_core::{ActionManager, Lab, LabError, ManagerConfig, Thing, ThingInstance};
+use labthings_core::{ActionManager, Lab, LabError, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -150,23 +150,14 @@ impl ServerBuilder {
             things,
             &self.connections,
             self.config.settings_dir.as_deref(),
-            ManagerConfig {
-                retention: self.config.retention,
-                log_capacity: self.config.log_capacity,
-                log_bytes: self.config.log_bytes,
-                max_retained: self.config.max_retained,
-                max_active: self.config.max_active_invocations,
-                max_threads: self.config.max_invocation_threads,
-                default_lock: self.config.default_action_lock,
-                progress_per_second: self.config.progress_per_second,
-            },
+            self.config.invocations.clone(),
         )?
         .with_device(self.config.device.clone());
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names).map_err(BuildError::Route)?;
-        let auth =
-            crate::auth::Authenticator::new(&self.config.auth, self.config.sign_in_burst).map_err(BuildError::Auth)?;
+        let auth = crate::auth::Authenticator::new(&self.config.auth, self.config.auth.sign_in_burst)
+            .map_err(BuildError::Auth)?;
         let companions = crate::companions::configured(&self.config, self.companions)?;
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
@@ -178,7 +169,7 @@ impl ServerBuilder {
                 auth,
                 tls,
                 lab,
-                connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
+                connections: Arc::new(Semaphore::new(self.config.limits.max_connections.max(1))),
                 allowed: crate::guard::Allowed::new(&self.config),
                 config: self.config,
                 closing: CancellationToken::new(),
@@ -242,12 +233,12 @@ impl Server {
         let listener = bind_listener(addr).await?;
         let local = listener.local_addr()?;
         let config = &self.state.config;
-        if !local.ip().is_loopback() && !config.auth.enabled() && !config.insecure {
+        if !local.ip().is_loopback() && !config.auth.enabled() && !config.security.insecure {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 format!(
                     "refusing to serve on {local} without credentials: anyone who can reach this address could \
-                     drive the instrument. Add a user (a `[[security.users]]` table in the configuration file, \
+                     drive the instrument. Add a user (a `[[auth.users]]` table in the configuration file, \
                      e.g. with `token_env = \"LABTHINGS_TOKEN\"`; `--new-token` makes a token), or listen on \
                      127.0.0.1, or, on a network where everyone may operate the instrument, pass `--insecure` \
                      (`insecure = true` in `[security]`)"
@@ -454,7 +445,7 @@ impl Listening {
             started = state.lab.start_things() => started,
             _ = &mut shutdown => {
                 tracing::warn!("stopped while the things were starting");
-                let within = state.config.shutdown_grace + STOP_MARGIN;
+                let within = state.config.limits.shutdown_grace + STOP_MARGIN;
                 return state.lab.stop_things(within).await.map_err(stop_failed);
             }
         };
@@ -477,6 +468,7 @@ impl Listening {
         }
         let base = state
             .config
+            .security
             .public_base_url
             .clone()
             .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
@@ -486,7 +478,7 @@ impl Listening {
         ready();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
         let _ = shutdown.await;
-        let grace = state.config.shutdown_grace;
+        let grace = state.config.limits.shutdown_grace;
         let begun = tokio::time::Instant::now();
         let deadline = begun + grace;
         let stopping = state.clone();
@@ -498,7 +490,7 @@ impl Listening {
             state
                 .connections
                 .clone()
-                .acquire_many_owned(state.config.max_connections.max(1) as u32)
+                .acquire_many_owned(state.config.limits.max_connections.max(1) as u32)
                 .await
         };
         if tokio::time::timeout_at(deadline, connections).await.is_err() {

@@ -70,7 +70,7 @@ impl AppState {
 /// the configured public URL, or the one the client used to reach us (its
 /// `Host`, which the guard has checked is one we answer to).
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(public) = &state.config.public_base_url {
+    if let Some(public) = &state.config.security.public_base_url {
         return if public.ends_with('/') {
             public.clone()
         } else {
@@ -92,7 +92,7 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 /// What the proxy forwarded, if the configuration trusts it (else
 /// nothing), with a forwarded host kept only if this server answers to it.
 pub(crate) fn trusted_forwarded<'a>(state: &AppState, headers: &'a HeaderMap) -> Forwarded<'a> {
-    if !state.config.trust_forwarded {
+    if !state.config.security.trust_forwarded {
         return Forwarded::default();
     }
     let mut forwarded = Forwarded::of(headers);

@@ -46,10 +46,7 @@ pub async fn start(server: Server) -> TestServer {
 /// Serve the lab `build` makes (the mock lab's `mock_lab::build`) with the
 /// default configuration, its settings kept in memory only.
 pub async fn start_lab(build: impl FnOnce(labthings::ServerConfig) -> anyhow::Result<Server>) -> TestServer {
-    let config = labthings::ServerConfig {
-        settings_dir: None,
-        ..labthings::ServerConfig::default()
-    };
+    let config = labthings::ServerConfig::default().with(|c| c.settings_dir = None);
     start(build(config).expect("the lab builds")).await
 }
 

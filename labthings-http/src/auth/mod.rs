@@ -38,6 +38,7 @@
 #[cfg(feature = "auth")]
 mod check;
 mod describe;
+mod entry;
 #[cfg(not(feature = "auth"))]
 mod off;
 #[cfg(feature = "auth")]
@@ -145,8 +146,10 @@ impl Credential {
     }
 }
 
-/// One user of the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One user of the server (in a configuration file, one `[[auth.users]]`
+/// table).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "entry::UserEntry")]
 pub struct User {
     /// The name the audit log shows (and, for a password, the Basic user name).
     pub name: String,
@@ -177,18 +180,48 @@ impl User {
     }
 }
 
-/// The users of a server, and what requests without credentials may do.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The users of a server, what requests without credentials may do, and
+/// how fast a client may guess: the `[auth]` table of a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Who may use the server. Empty (the default): authentication is off
     /// and anyone who can reach the server may operate it, which the server
     /// allows only on a loopback address unless told
-    /// [`insecure`](crate::ServerConfig::insecure).
+    /// [`insecure`](crate::config::Security::insecure).
     pub users: Vec<User>,
     /// With users configured, what a request without credentials may do:
     /// nothing (`None`, the default) or observe (`Some(Role::Observe)`, e.g.
     /// for a lab where anyone may watch but only operators drive).
+    #[serde(deserialize_with = "observe_only")]
     pub anonymous: Option<Role>,
+    /// Failed or unremembered sign-ins one client address (an IPv6 /64),
+    /// and one user name, may make at once (default 10); past it, one a
+    /// second per address and one every two seconds per user name, and
+    /// further attempts answer 429 with `Retry-After` without checking
+    /// anything. 0 turns the limit off.
+    pub sign_in_burst: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            anonymous: None,
+            sign_in_burst: DEFAULT_SIGN_IN_BURST,
+        }
+    }
+}
+
+/// `anonymous = "observe"`: requests without credentials may only observe.
+fn observe_only<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Role>, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(deserializer)?;
+    match name.parse::<Role>() {
+        Ok(Role::Observe) => Ok(Some(Role::Observe)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{name}`: requests without credentials may only `observe`"
+        ))),
+    }
 }
 
 impl AuthConfig {

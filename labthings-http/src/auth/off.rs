@@ -52,6 +52,7 @@ mod tests {
         let users = AuthConfig {
             users: vec![User::new("alice", Role::Operate, Credential::Token { sha256: [0; 32] })],
             anonymous: None,
+            ..AuthConfig::default()
         };
         let error = Authenticator::new(&users, 10).expect_err("users without the feature");
         assert!(error.contains("without the `auth` feature"), "{error}");

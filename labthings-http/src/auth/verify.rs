@@ -333,6 +333,7 @@ mod tests {
                 User::new("carol", Role::Observe, Credential::token("carol's token")),
             ],
             anonymous: None,
+            ..AuthConfig::default()
         };
         Authenticator::new(&config, 0).expect("valid users")
     }
@@ -383,6 +384,7 @@ mod tests {
                 User::new("a", Role::Observe, Credential::token("2")),
             ],
             anonymous: None,
+            ..AuthConfig::default()
         };
         assert!(Authenticator::new(&same_name, 0).is_err_and(|e| e.contains("two users")));
         let same_token = AuthConfig {
@@ -391,11 +393,13 @@ mod tests {
                 User::new("b", Role::Observe, Credential::token("1")),
             ],
             anonymous: None,
+            ..AuthConfig::default()
         };
         assert!(Authenticator::new(&same_token, 0).is_err_and(|e| e.contains("same token")));
         let colon = AuthConfig {
             users: vec![User::new("a:b", Role::Operate, Credential::token("1"))],
             anonymous: None,
+            ..AuthConfig::default()
         };
         assert!(Authenticator::new(&colon, 0).is_err());
     }

@@ -96,7 +96,13 @@ async fn invoke(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
-    let mut input = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
+    let mut input = read_json(
+        &headers,
+        body,
+        state.config.limits.body_limit,
+        state.config.limits.body_read_timeout,
+    )
+    .await?;
     let base = base_url(&state, &headers);
     render::blob_links_to_uris(&mut input, &base);
     let invocation = state
@@ -129,7 +135,7 @@ async fn invoke(
             }
         }
         Answer::Invocation => {
-            let wait = state.config.invoke_wait;
+            let wait = state.config.limits.invoke_wait;
             if !wait.is_zero() {
                 let _ = tokio::time::timeout(wait, invocation.finished()).await;
             }

@@ -66,7 +66,10 @@ pub(crate) async fn list(
 /// follow, a `Link` header to the next page.
 pub(crate) fn page_response(state: &AppState, headers: &HeaderMap, all: &[Arc<Invocation>], page: Page) -> Response {
     let base = base_url(state, headers);
-    let limit = page.limit.map_or(usize::MAX, |l| l as usize).min(state.config.max_list);
+    let limit = page
+        .limit
+        .map_or(usize::MAX, |l| l as usize)
+        .min(state.config.limits.max_list);
     let start = (page.offset as usize).min(all.len());
     let end = start.saturating_add(limit).min(all.len());
     let list: Vec<Value> = all[start..end]

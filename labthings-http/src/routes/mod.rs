@@ -75,8 +75,8 @@ pub(crate) fn checked(mut router: Router<Arc<AppState>>, state: &Arc<AppState>) 
             crate::auth::authenticate,
         ));
     }
-    if let Some(cors) = &state.config.cors {
-        router = router.layer(cors_layer(&state.config.allowed_origins, cors));
+    if let Some(cors) = &state.config.security.cors {
+        router = router.layer(cors_layer(&state.config.security.allowed_origins, cors));
     }
     let router = router.with_state(state.clone());
     if state.config.api_prefix.is_empty() {

@@ -71,7 +71,13 @@ async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let value = read_json(&headers, body, state.config.body_limit, state.config.body_read_timeout).await?;
+    let value = read_json(
+        &headers,
+        body,
+        state.config.limits.body_limit,
+        state.config.limits.body_read_timeout,
+    )
+    .await?;
     state.lab.write(&thing, index, value).await?;
     Ok((StatusCode::CREATED, Json(Value::Null)))
 }

@@ -163,7 +163,7 @@ where
         inner: io,
         unfinished_since: unfinished_since.clone(),
     };
-    let limit = state.config.ws_max_message;
+    let limit = state.config.limits.ws_max_message;
     // Small buffers: an idle observer costs a few KiB, not tungstenite's
     // default 128 KiB read buffer. Messages still up to `limit`; outgoing
     // ones are batched up to WRITE_BATCH bytes, and at most `limit` plus
@@ -182,7 +182,7 @@ where
         close(&mut socket, CloseCode::Again, "too many open connections").await;
         return;
     };
-    let timeout = state.config.ws_message_timeout;
+    let timeout = state.config.limits.ws_message_timeout;
     let mut hub = state.lab.hub().subscribe();
     let mut properties: HashSet<String> = HashSet::new();
     let mut actions: HashSet<String> = HashSet::new();

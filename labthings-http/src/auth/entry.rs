@@ -1,0 +1,126 @@
+//! A user as a configuration file gives it (`[[auth.users]]`): a name, a
+//! role, and exactly one of the credential keys. Secrets themselves never
+//! sit in the file: a password only as its argon2 hash, a token as its
+//! SHA-256 or read from an environment variable or a file.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::User;
+#[cfg(feature = "auth")]
+use super::{Credential, Role};
+
+/// One `[[auth.users]]` table: a name, a role, and exactly one of the
+/// credential keys. Secrets themselves never sit in the file: a password
+/// only as its argon2 hash, a token as its SHA-256 or read from an
+/// environment variable or a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "auth"), allow(dead_code))]
+pub(super) struct UserEntry {
+    name: String,
+    role: String,
+    things: Option<Vec<String>>,
+    password_hash: Option<String>,
+    token_sha256: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+impl UserEntry {
+    /// Without the `auth` feature no user can be checked: refused, naming it.
+    #[cfg(not(feature = "auth"))]
+    fn user(self, key: &str) -> Result<User, (String, String)> {
+        let _ = key;
+        Err((
+            String::new(),
+            "this program was built without the `auth` feature of labthings; add it to the `labthings` dependency's features"
+                .to_owned(),
+        ))
+    }
+
+    /// The user, or the key and message of what is wrong.
+    #[cfg(feature = "auth")]
+    fn user(self, key: &str) -> Result<User, (String, String)> {
+        let role: Role = self.role.parse().map_err(|e| (format!("{key}.role"), e))?;
+        let credential = match (self.password_hash, self.token_sha256, self.token_env, self.token_file) {
+            (Some(phc), None, None, None) => {
+                Credential::password_hash(&phc).map_err(|e| (format!("{key}.password_hash"), e))?
+            }
+            (None, Some(hex), None, None) => {
+                Credential::token_sha256(&hex).map_err(|e| (format!("{key}.token_sha256"), e))?
+            }
+            (None, None, Some(variable), None) => {
+                let token = std::env::var(&variable).map_err(|e| {
+                    (
+                        format!("{key}.token_env"),
+                        format!("the environment variable {variable}: {e}"),
+                    )
+                })?;
+                secret_token(&token).map_err(|e| (format!("{key}.token_env"), format!("{variable}: {e}")))?
+            }
+            (None, None, None, Some(path)) => {
+                let token = std::fs::read_to_string(&path).map_err(|e| {
+                    (
+                        format!("{key}.token_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                secret_token(&token).map_err(|e| (format!("{key}.token_file"), format!("{}: {e}", path.display())))?
+            }
+            _ => {
+                return Err((
+                    key.to_owned(),
+                    "give exactly one of password_hash, token_sha256, token_env, token_file".to_owned(),
+                ));
+            }
+        };
+        if self.things.is_some() && role != Role::Operate {
+            return Err((
+                format!("{key}.things"),
+                "`things` limits what an operate user may operate; an observe user observes every thing".to_owned(),
+            ));
+        }
+        Ok(User {
+            name: self.name,
+            role,
+            things: self.things,
+            credential,
+        })
+    }
+}
+
+/// The shortest token accepted from the environment or a file: a guessable
+/// token would make the credentials pointless.
+#[cfg(feature = "auth")]
+const MIN_TOKEN_LEN: usize = 16;
+
+/// A token read from the environment or a file (surrounding whitespace,
+/// such as a file's final newline, is not part of it).
+#[cfg(feature = "auth")]
+fn secret_token(token: &str) -> Result<Credential, String> {
+    let token = token.trim();
+    if token.chars().count() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "a token has at least {MIN_TOKEN_LEN} characters (`--new-token` makes one)"
+        ));
+    }
+    Ok(Credential::token(token))
+}
+
+impl TryFrom<UserEntry> for User {
+    type Error = String;
+
+    /// The user, or what is wrong, naming the key (`token_env: ...`).
+    fn try_from(entry: UserEntry) -> Result<Self, String> {
+        entry.user("").map_err(|(key, message)| {
+            let key = key.trim_start_matches('.');
+            if key.is_empty() {
+                message
+            } else {
+                format!("{key}: {message}")
+            }
+        })
+    }
+}
