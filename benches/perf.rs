@@ -11,7 +11,9 @@
 //! Options (after `--`): `--seconds N` per throughput scenario (default 5),
 //! `--no-build`, `--baseline PATH` (also measure the `bench` example binary
 //! of an earlier build, e.g. one built in a `git worktree` of the last
-//! release, as "labthings (baseline)": a before/after in one run),
+//! release, as "labthings (baseline)": a before/after in one run; with
+//! `--baseline-config FILE` it reads that configuration file instead of one in
+//! today's format, for a build from before the format changed),
 //! `--only GROUP[,GROUP]` to run only some groups of scenarios (`requests`,
 //! `invocations`, `roundtrip`, `fanout`, `observe`, `observers`, `events`,
 //! `streams`, `many`, `memory`, `soak`), `--soak-seconds N` (default 600).
@@ -486,12 +488,23 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
     {
         let port = free_port()?;
-        // An earlier build may not know the Live thing: only the bench.
+        // An earlier build may not know the Live thing: only the bench. One
+        // that reads another configuration format is given its own file
+        // (`--baseline-config`).
         let plain = config.with_extension("baseline.toml");
-        std::fs::write(
-            &plain,
-            "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\n\n[things.bench]\ntype = \"Bench\"\n",
-        )?;
+        match args
+            .iter()
+            .position(|a| a == "--baseline-config")
+            .and_then(|i| args.get(i + 1))
+        {
+            Some(own) => {
+                std::fs::copy(own, &plain).with_context(|| format!("copy the baseline's configuration {own}"))?;
+            }
+            None => std::fs::write(
+                &plain,
+                "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\n\n[things.bench]\ntype = \"Bench\"\n",
+            )?,
+        }
         let mut before = Command::new(baseline);
         before
             .args(["--port", &port.to_string(), "--config"])
