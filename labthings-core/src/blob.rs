@@ -360,6 +360,10 @@ pub fn name_blobs(input: &Value, held: impl Fn(Uuid) -> Option<Arc<BlobData>>) -
             _ => {}
         }
     }
+    // Most inputs link to no blob: they never touch the process-wide map.
+    if found.is_empty() {
+        return NamedBlobs::default();
+    }
     let mut named = NAMED.lock();
     let ids = found
         .into_iter()
@@ -374,6 +378,9 @@ pub fn name_blobs(input: &Value, held: impl Fn(Uuid) -> Option<Arc<BlobData>>) -
 
 impl Drop for NamedBlobs {
     fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
         let mut named = NAMED.lock();
         for id in &self.ids {
             if let Some(entry) = named.get_mut(id) {
