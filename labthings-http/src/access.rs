@@ -1,5 +1,5 @@
 //! Who may use each path, when the server has users: the access level every
-//! endpoint declares (`binding.rs`: [`Serves::access`](crate::binding::Serves::access)),
+//! endpoint declares (`binding.rs`: [`ThingKind::ACCESS`](crate::binding::ThingKind::ACCESS)),
 //! and the pages anyone may load ([`PAGES`]), in one table made when the
 //! server is built. A request is looked up in it with the same kind of
 //! router axum matches routes with, so the credential check never takes a
@@ -45,7 +45,7 @@ impl AccessTable {
                 let entry = Entry {
                     method: e.method.clone(),
                     access: e.access,
-                    thing: e.serves.thing(),
+                    thing: e.thing,
                 };
                 (e.path.clone(), entry)
             })

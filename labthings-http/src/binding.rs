@@ -1,77 +1,85 @@
 //! The HTTP binding in one place: for the served things, every endpoint the
-//! server has (path, method, what serves it, the error statuses it can
-//! answer) and the Thing Description forms that describe it (href, WoT
-//! operations, subprotocol, additional responses).
+//! server has and the Thing Description forms that describe it.
 //!
-//! The router (`routes/mod.rs`), each TD's forms (`td.rs`) and the OpenAPI
-//! document (`openapi.rs`) are all built from [`endpoints`], so a route is
-//! declared exactly once, here, and the three cannot drift apart. A second
-//! protocol binding would be a second table of the same kind.
+//! Each kind of endpoint is one type, declared beside its handler in
+//! `routes/` ([`ThingKind`] for a thing's, [`ServerKind`] for the server's
+//! own): its path, method, error statuses, access level, TD forms, handler
+//! and OpenAPI operation. [`endpoints`] lists which endpoints the served
+//! things have, in the order their forms appear in the TDs; the router
+//! (`routes/mod.rs`), each TD's forms (`td.rs`), the OpenAPI document
+//! (`openapi.rs`) and the credential check (`access.rs`) are all built from
+//! that one list, made once when the server is built, so they cannot drift
+//! apart. A second protocol binding is a crate of its own (`labthings-mqtt`).
+
+use std::any::TypeId;
+use std::sync::Arc;
 
 use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
 use labthings_core::ThingInstance;
 use labthings_td::Operation;
+use serde_json::{Map, Value};
 
-/// What serves an endpoint (the router maps each to its handler; the
-/// OpenAPI document to its request and success response).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Serves {
-    /// Something of thing number `.0` (in the served order).
-    Thing(usize, OnThing),
-    /// One of the server's own resources.
-    Server(OnServer),
+use crate::openapi::Schemas;
+use crate::state::AppState;
+
+/// What serves an endpoint: its handler on the endpoint's method.
+pub(crate) type Route = MethodRouter<Arc<AppState>>;
+
+/// An endpoint kind's OpenAPI operation, for the served things.
+type OperationOf = fn(&[Arc<ThingInstance>], &Endpoint, &mut Schemas) -> Map<String, Value>;
+
+/// One kind of a thing's endpoint (reading a property, invoking an
+/// action, ...), everything about it in one place. `item` numbers the
+/// affordance the endpoint is for among the thing's properties, actions,
+/// events, streams or `#[endpoint]`s (0 for the thing's own endpoints).
+pub(crate) trait ThingKind: 'static {
+    /// The method (unless [`ThingKind::method`] says otherwise for an item).
+    const METHOD: Method = Method::GET;
+    /// The error statuses it can answer besides those of the checks every
+    /// request passes, as the OpenAPI document lists them (with users
+    /// configured, 401 and 403 are added to every secured one).
+    const ERRORS: &'static [u16];
+    /// Who may use it when the server has users.
+    const ACCESS: Access = Access::Observe;
+    /// The route's path for the thing named `thing` and the affordance
+    /// named `item` (axum syntax).
+    fn path(thing: &str, item: &str) -> String;
+    /// The method of item number `item`.
+    fn method(_thing: &ThingInstance, _item: usize) -> Method {
+        Self::METHOD
+    }
+    /// The TD forms (or links) that describe it, in the order clients
+    /// should prefer them, for thing number `t` whose endpoint is at `path`.
+    fn forms(_thing: &ThingInstance, _t: usize, _item: usize, _path: &str) -> Vec<Form> {
+        Vec::new()
+    }
+    /// Its handler on `method`.
+    fn handler(thing: &Arc<ThingInstance>, item: usize, method: MethodFilter) -> Route;
+    /// Its OpenAPI operation, without the error answers ([`ThingKind::ERRORS`]).
+    fn operation(thing: &ThingInstance, item: usize, schemas: &mut Schemas) -> Map<String, Value>;
 }
 
-/// What a thing's endpoint serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnThing {
-    /// The thing's Thing Description.
-    ThingDescription,
-    /// Read property number `.0`.
-    ReadProperty(usize),
-    /// Write property number `.0`.
-    WriteProperty(usize),
-    /// Reset data property number `.0` to its default.
-    ResetProperty(usize),
-    /// Server-sent events: each new value of data property number `.0`.
-    ObserveProperty(usize),
-    /// Invoke action number `.0` (201 with the invocation, or the output).
-    InvokeAction(usize),
-    /// The invocations of action number `.0`.
-    ActionInvocations(usize),
-    /// Server-sent events: each payload of event number `.0`.
-    SubscribeEvent(usize),
-    /// The MJPEG stream number `.0`.
-    Stream(usize),
-    /// The observation WebSocket of the thing.
-    WebSocket,
-    /// The extra resource (`#[endpoint]`) number `.0`.
-    Endpoint(usize),
-}
-
-/// What one of the server's own endpoints serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnServer {
-    /// Each thing's URL.
-    Things,
-    /// Every thing's TD.
-    ThingDescriptions,
-    /// Settings files that could not be restored.
-    SettingsWarnings,
-    /// Every invocation (filtered by thing and action).
-    AllInvocations,
-    /// One invocation.
-    Invocation,
-    /// Cancel one invocation.
-    CancelInvocation,
-    /// The output of one invocation.
-    InvocationOutput,
-    /// Server-sent events: one invocation each time it changes, until it ends.
-    ObserveInvocation,
-    /// A blob's bytes.
-    Blob,
-    /// The OpenAPI document.
-    OpenApi,
+/// One kind of the server's own endpoints (the invocations, blobs, the
+/// lists of things), everything about it in one place.
+pub(crate) trait ServerKind: 'static {
+    /// The method.
+    const METHOD: Method = Method::GET;
+    /// The error statuses it can answer besides those of the checks every
+    /// request passes (see [`ThingKind::ERRORS`]).
+    const ERRORS: &'static [u16];
+    /// Who may use it when the server has users.
+    const ACCESS: Access = Access::Observe;
+    /// The route's path (axum syntax).
+    fn path() -> String;
+    /// The forms each thing's TD gives it.
+    fn forms(_things: &[&ThingInstance]) -> Vec<Form> {
+        Vec::new()
+    }
+    /// Its handler on `method`.
+    fn handler(method: MethodFilter) -> Route;
+    /// Its OpenAPI operation, without the error answers.
+    fn operation() -> Map<String, Value>;
 }
 
 /// Who may use an endpoint when the server has users (`auth`): anyone, a
@@ -84,76 +92,6 @@ pub(crate) enum Access {
     Observe,
     /// Changes: writes, invocations, cancellations.
     Operate,
-}
-
-impl Serves {
-    /// The error statuses the endpoint can answer (besides those of the
-    /// checks every request passes), as the OpenAPI document lists them.
-    pub(crate) fn errors(self) -> &'static [u16] {
-        match self {
-            Self::Thing(_, on) => on.errors(),
-            Self::Server(on) => on.errors(),
-        }
-    }
-
-    /// Who may use the endpoint on `method`.
-    pub(crate) fn access(self, method: &Method) -> Access {
-        match self {
-            Self::Thing(_, on) => on.access(method),
-            Self::Server(on) => on.access(),
-        }
-    }
-
-    /// The thing the endpoint is about, if it names one by its number.
-    pub(crate) fn thing(self) -> Option<usize> {
-        match self {
-            Self::Thing(t, _) => Some(t),
-            Self::Server(_) => None,
-        }
-    }
-}
-
-impl OnThing {
-    fn errors(self) -> &'static [u16] {
-        match self {
-            Self::ThingDescription | Self::ObserveProperty(_) | Self::SubscribeEvent(_) | Self::WebSocket => &[],
-            Self::ReadProperty(_) => &[500, 503, 504],
-            Self::WriteProperty(_) => &[400, 403, 408, 409, 413, 415, 422, 500, 503, 504],
-            Self::ResetProperty(_) => &[409, 500, 503, 504],
-            Self::InvokeAction(_) => &[400, 403, 408, 409, 413, 415, 422, 500, 503],
-            Self::ActionInvocations(_) | Self::Stream(_) => &[422],
-            Self::Endpoint(_) => &[422, 500, 503, 504],
-        }
-    }
-
-    fn access(self, method: &Method) -> Access {
-        match self {
-            Self::WriteProperty(_) | Self::ResetProperty(_) | Self::InvokeAction(_) => Access::Operate,
-            // An `#[endpoint]` changes the thing unless it is read with GET.
-            Self::Endpoint(_) if *method != Method::GET => Access::Operate,
-            _ => Access::Observe,
-        }
-    }
-}
-
-impl OnServer {
-    fn errors(self) -> &'static [u16] {
-        match self {
-            Self::Things | Self::ThingDescriptions | Self::SettingsWarnings | Self::OpenApi => &[],
-            Self::AllInvocations => &[422],
-            Self::Invocation | Self::ObserveInvocation | Self::Blob => &[404, 422],
-            Self::CancelInvocation | Self::InvocationOutput => &[404, 422, 503],
-        }
-    }
-
-    fn access(self) -> Access {
-        match self {
-            // It declares how to authenticate.
-            Self::OpenApi => Access::Public,
-            Self::CancelInvocation => Access::Operate,
-            _ => Access::Observe,
-        }
-    }
 }
 
 /// Pages served beside the endpoints, for people rather than programs, that
@@ -173,7 +111,7 @@ pub(crate) const BLOBS: &str = "blob";
 /// its pages.
 pub(crate) fn reserved_segments() -> Vec<String> {
     let mut endpoints = Vec::new();
-    server_endpoints(std::iter::empty(), &mut endpoints);
+    server_endpoints(&[], &mut endpoints);
     let paths = endpoints.iter().map(|e| e.path.as_str()).chain(PAGES);
     let mut segments: Vec<String> = Vec::new();
     for path in paths {
@@ -226,52 +164,115 @@ pub(crate) struct Form {
     pub(crate) additional: Option<&'static str>,
 }
 
-/// One endpoint: a path and method, what serves it, and how it is described.
+/// One endpoint: a path and method, its kind, and how it is described.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     /// The route path (axum syntax: `{id}` for a path parameter).
     pub(crate) path: String,
     /// The method.
     pub(crate) method: Method,
-    /// What serves it (and which thing it belongs to, if any).
-    pub(crate) serves: Serves,
+    /// The thing it belongs to (its number in the served order), if any.
+    pub(crate) thing: Option<usize>,
+    /// The affordance it is for, numbered among its thing's affordances of
+    /// the kind's sort (0 for the thing's own and the server's endpoints).
+    pub(crate) item: usize,
     /// Whether the OpenAPI document lists it (a second path for the same
     /// thing, `/{thing}` beside `/{thing}/`, is not).
     pub(crate) documented: bool,
-    /// The error statuses it can answer that the OpenAPI document lists
-    /// (with users configured, 401 and 403 are added to every secured one):
-    /// [`Serves::errors`].
+    /// The kind's error statuses ([`ThingKind::ERRORS`]).
     pub(crate) errors: &'static [u16],
-    /// Who may use it when the server has users: [`Serves::access`].
+    /// Who may use it when the server has users ([`ThingKind::ACCESS`]).
     pub(crate) access: Access,
     /// The TD forms describing it.
     pub(crate) forms: Vec<Form>,
+    /// The kind's type.
+    kind: TypeId,
+    /// The kind's handler, for the served things.
+    route: fn(&[Arc<ThingInstance>], &Endpoint) -> Option<Route>,
+    /// The kind's OpenAPI operation, for the served things.
+    operation: OperationOf,
+}
+
+impl Endpoint {
+    /// Whether the endpoint is of kind `K`.
+    pub(crate) fn is<K: 'static>(&self) -> bool {
+        self.kind == TypeId::of::<K>()
+    }
+
+    /// Its handler, when `things` are the things it was listed for.
+    pub(crate) fn route(&self, things: &[Arc<ThingInstance>]) -> Option<Route> {
+        (self.route)(things, self)
+    }
+
+    /// Its OpenAPI operation (without its error answers), when `things`
+    /// are the things it was listed for.
+    pub(crate) fn operation(&self, things: &[Arc<ThingInstance>], schemas: &mut Schemas) -> Map<String, Value> {
+        (self.operation)(things, self, schemas)
+    }
+
+    /// The method as a filter for a method router.
+    fn filter(&self) -> MethodFilter {
+        MethodFilter::try_from(self.method.clone()).unwrap_or(MethodFilter::GET)
+    }
 }
 
 /// Every endpoint of a server serving `things`, in the order their forms
 /// appear in the TDs: each thing's own, then the server's.
-pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance> + Clone) -> Vec<Endpoint> {
+pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>) -> Vec<Endpoint> {
+    let things: Vec<&ThingInstance> = things.into_iter().collect();
     let mut all = Vec::new();
-    for (index, thing) in things.clone().into_iter().enumerate() {
+    for (index, thing) in things.iter().enumerate() {
         thing_endpoints(index, thing, &mut all);
     }
-    server_endpoints(things, &mut all);
+    server_endpoints(&things, &mut all);
     all
 }
 
-fn endpoint(path: String, method: Method, serves: Serves) -> Endpoint {
+/// The endpoint of kind `K` for item number `item` (named `name`) of
+/// `thing`, number `t`.
+fn on_thing<K: ThingKind>(t: usize, thing: &ThingInstance, item: usize, name: &str) -> Endpoint {
+    let path = K::path(thing.name(), name);
     Endpoint {
-        access: serves.access(&method),
-        errors: serves.errors(),
+        forms: K::forms(thing, t, item, &path),
+        method: K::method(thing, item),
         path,
-        method,
-        serves,
+        thing: Some(t),
+        item,
         documented: true,
-        forms: Vec::new(),
+        errors: K::ERRORS,
+        access: K::ACCESS,
+        kind: TypeId::of::<K>(),
+        route: |things, endpoint| {
+            let thing = things.get(endpoint.thing?)?;
+            Some(K::handler(thing, endpoint.item, endpoint.filter()))
+        },
+        operation: |things, endpoint, schemas| match endpoint.thing.and_then(|t| things.get(t)) {
+            Some(thing) => K::operation(thing, endpoint.item, schemas),
+            None => Map::new(),
+        },
     }
 }
 
-fn form(thing: usize, affordance: Affordance, href: String, ops: &'static [Operation]) -> Form {
+/// The endpoint of kind `K`, with the forms the TDs of `things` give it.
+fn on_server<K: ServerKind>(things: &[&ThingInstance]) -> Endpoint {
+    Endpoint {
+        path: K::path(),
+        method: K::METHOD,
+        thing: None,
+        item: 0,
+        documented: true,
+        errors: K::ERRORS,
+        access: K::ACCESS,
+        forms: K::forms(things),
+        kind: TypeId::of::<K>(),
+        route: |_, endpoint| Some(K::handler(endpoint.filter())),
+        operation: |_, _, _| K::operation(),
+    }
+}
+
+/// A form of thing number `thing`'s `affordance` for `ops` at `href`, of
+/// JSON, with the default method of its operation.
+pub(crate) fn form(thing: usize, affordance: Affordance, href: String, ops: &'static [Operation]) -> Form {
     Form {
         thing,
         affordance,
@@ -284,225 +285,61 @@ fn form(thing: usize, affordance: Affordance, href: String, ops: &'static [Opera
     }
 }
 
-/// The endpoints of one thing.
+/// The endpoints of thing number `t`: which it has, given its affordances.
 fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
-    let name = thing.name();
-    all.push(endpoint(
-        format!("/{name}/"),
-        Method::GET,
-        Serves::Thing(t, OnThing::ThingDescription),
-    ));
+    use crate::routes::{actions, endpoints, observe, properties, streams, things, websocket};
+    all.push(on_thing::<things::Description>(t, thing, 0, ""));
     all.push(Endpoint {
+        path: format!("/{}", thing.name()),
         documented: false,
-        ..endpoint(
-            format!("/{name}"),
-            Method::GET,
-            Serves::Thing(t, OnThing::ThingDescription),
-        )
+        ..on_thing::<things::Description>(t, thing, 0, "")
     });
-    all.push(endpoint(
-        format!("/{name}/ws"),
-        Method::GET,
-        Serves::Thing(t, OnThing::WebSocket),
-    ));
-
+    all.push(on_thing::<websocket::WebSocket>(t, thing, 0, ""));
     for (p, property) in thing.properties().iter().enumerate() {
-        let path = format!("/{name}/{}", property.name);
-        let ops: &'static [Operation] = if property.writable {
-            &[Operation::ReadProperty, Operation::WriteProperty]
-        } else {
-            &[Operation::ReadProperty]
-        };
-        let mut read = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::ReadProperty(p)));
-        read.forms.push(form(t, Affordance::Property(p), path.clone(), ops));
-        all.push(read);
+        all.push(on_thing::<properties::Read>(t, thing, p, property.name));
         if property.writable {
-            all.push(endpoint(
-                path.clone(),
-                Method::PUT,
-                Serves::Thing(t, OnThing::WriteProperty(p)),
-            ));
+            all.push(on_thing::<properties::Write>(t, thing, p, property.name));
             if property.data {
-                all.push(endpoint(
-                    format!("{path}/reset"),
-                    Method::POST,
-                    Serves::Thing(t, OnThing::ResetProperty(p)),
-                ));
+                all.push(on_thing::<properties::Reset>(t, thing, p, property.name));
             }
         }
         if property.observable() {
-            let observe = format!("{path}/observe");
-            let mut sse = endpoint(
-                observe.clone(),
-                Method::GET,
-                Serves::Thing(t, OnThing::ObserveProperty(p)),
-            );
-            sse.forms.push(Form {
-                subprotocol: Some("sse"),
-                ..form(
-                    t,
-                    Affordance::Property(p),
-                    observe,
-                    &[Operation::ObserveProperty, Operation::UnobserveProperty],
-                )
-            });
-            all.push(sse);
+            all.push(on_thing::<observe::ObserveProperty>(t, thing, p, property.name));
         }
     }
-
     for (a, action) in thing.actions().iter().enumerate() {
-        let path = format!("/{name}/{}", action.name);
-        let mut invoke = endpoint(path.clone(), Method::POST, Serves::Thing(t, OnThing::InvokeAction(a)));
-        // The form that waits and answers the output comes first: generic
-        // WoT clients take the first form, and the TD promises the output.
-        invoke.forms.push(Form {
-            method_name: true,
-            ..form(
-                t,
-                Affordance::Action(a),
-                format!("{path}?return=output"),
-                &[Operation::InvokeAction],
-            )
-        });
-        // LabThings-FastAPI's own: 201 at once with the invocation.
-        invoke.forms.push(Form {
-            method_name: true,
-            additional: Some("invocation"),
-            ..form(t, Affordance::Action(a), path.clone(), &[Operation::InvokeAction])
-        });
-        all.push(invoke);
-        all.push(endpoint(
-            path,
-            Method::GET,
-            Serves::Thing(t, OnThing::ActionInvocations(a)),
-        ));
+        all.push(on_thing::<actions::Invoke>(t, thing, a, action.name));
+        all.push(on_thing::<actions::Invocations>(t, thing, a, action.name));
     }
-
     for (e, event) in thing.events().iter().enumerate() {
-        let path = format!("/{name}/{}", event.name);
-        let mut sse = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::SubscribeEvent(e)));
-        sse.forms.push(Form {
-            subprotocol: Some("sse"),
-            ..form(
-                t,
-                Affordance::Event(e),
-                path,
-                &[Operation::SubscribeEvent, Operation::UnsubscribeEvent],
-            )
-        });
-        all.push(sse);
+        all.push(on_thing::<observe::SubscribeEvent>(t, thing, e, event.name));
     }
-
     for (s, stream) in thing.streams().iter().enumerate() {
-        let path = format!("/{name}/{}", stream.name);
-        let mut mjpeg = endpoint(path.clone(), Method::GET, Serves::Thing(t, OnThing::Stream(s)));
-        mjpeg.forms.push(form(t, Affordance::Stream(s), path, &[]));
-        all.push(mjpeg);
+        all.push(on_thing::<streams::Stream>(t, thing, s, stream.name));
     }
-
     for (e, extra) in thing.endpoints().iter().enumerate() {
-        let path = format!("/{name}/{}", extra.name);
-        let method = match extra.method {
-            "post" => Method::POST,
-            "put" => Method::PUT,
-            "delete" => Method::DELETE,
-            _ => Method::GET,
-        };
-        let mut endpoint = endpoint(path.clone(), method.clone(), Serves::Thing(t, OnThing::Endpoint(e)));
-        if method == Method::GET {
-            endpoint.forms.push(form(t, Affordance::Endpoint(e), path, &[]));
-        }
-        all.push(endpoint);
+        all.push(match extra.method {
+            "post" | "put" | "delete" => on_thing::<endpoints::Change>(t, thing, e, extra.name),
+            _ => on_thing::<endpoints::Read>(t, thing, e, extra.name),
+        });
     }
 }
 
 /// The endpoints every server has, with the forms each thing's TD gives them.
-fn server_endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, all: &mut Vec<Endpoint>) {
-    all.push(endpoint(
-        "/things/".into(),
-        Method::GET,
-        Serves::Server(OnServer::Things),
-    ));
-    all.push(endpoint(
-        "/thing_descriptions/".into(),
-        Method::GET,
-        Serves::Server(OnServer::ThingDescriptions),
-    ));
-    let mut list = endpoint(
-        format!("/{INVOCATIONS}"),
-        Method::GET,
-        Serves::Server(OnServer::AllInvocations),
-    );
-    let mut query = endpoint(
-        format!("/{INVOCATIONS}/{{id}}"),
-        Method::GET,
-        Serves::Server(OnServer::Invocation),
-    );
-    let mut cancel = endpoint(
-        format!("/{INVOCATIONS}/{{id}}"),
-        Method::DELETE,
-        Serves::Server(OnServer::CancelInvocation),
-    );
-    for (t, thing) in things.into_iter().enumerate() {
-        list.forms.push(Form {
-            method_name: true,
-            additional: Some("invocationList"),
-            ..form(
-                t,
-                Affordance::Thing,
-                format!("{INVOCATIONS}?thing={}", thing.name()),
-                &[Operation::QueryAllActions],
-            )
-        });
-        for a in 0..thing.actions().len() {
-            query.forms.push(Form {
-                method_name: true,
-                additional: Some("invocation"),
-                ..form(
-                    t,
-                    Affordance::Action(a),
-                    format!("/{INVOCATIONS}/{{id}}"),
-                    &[Operation::QueryAction],
-                )
-            });
-            cancel.forms.push(Form {
-                method_name: true,
-                json: false,
-                ..form(
-                    t,
-                    Affordance::Action(a),
-                    format!("/{INVOCATIONS}/{{id}}"),
-                    &[Operation::CancelAction],
-                )
-            });
-        }
-    }
-    all.extend([list, query, cancel]);
-    all.push(endpoint(
-        format!("/{INVOCATIONS}/{{id}}/output"),
-        Method::GET,
-        Serves::Server(OnServer::InvocationOutput),
-    ));
-    all.push(endpoint(
-        format!("/{INVOCATIONS}/{{id}}/observe"),
-        Method::GET,
-        Serves::Server(OnServer::ObserveInvocation),
-    ));
-    all.push(endpoint(
-        format!("/{BLOBS}/{{id}}"),
-        Method::GET,
-        Serves::Server(OnServer::Blob),
-    ));
-    all.push(endpoint(
-        "/settings_warnings".into(),
-        Method::GET,
-        Serves::Server(OnServer::SettingsWarnings),
-    ));
-    all.push(endpoint(
-        "/openapi.json".into(),
-        Method::GET,
-        Serves::Server(OnServer::OpenApi),
-    ));
+fn server_endpoints(things: &[&ThingInstance], all: &mut Vec<Endpoint>) {
+    use crate::routes::{blobs, docs, invocations, things as listing};
+    all.extend([
+        on_server::<listing::Things>(things),
+        on_server::<listing::Descriptions>(things),
+        on_server::<invocations::List>(things),
+        on_server::<invocations::One>(things),
+        on_server::<invocations::Cancel>(things),
+        on_server::<invocations::Output>(things),
+        on_server::<invocations::Observe>(things),
+        on_server::<blobs::Blob>(things),
+        on_server::<listing::SettingsWarnings>(things),
+        on_server::<docs::OpenApi>(things),
+    ]);
 }
 
 /// The forms of `thing` (its index) for `affordance`, each with its

@@ -30,8 +30,6 @@ use futures_util::future::Either;
 use labthings_core::ThingInstance;
 use tower::Service;
 
-use crate::binding::{OnThing, Serves};
-
 use crate::peer::ClientAddr;
 use crate::state::AppState;
 
@@ -57,13 +55,12 @@ fn data_reads(state: &AppState) -> HashMap<String, (Arc<ThingInstance>, usize)> 
         return HashMap::new();
     }
     let things = state.lab.things();
-    crate::binding::endpoints(things.iter().map(|t| &**t))
-        .into_iter()
+    state
+        .endpoints
+        .iter()
+        .filter(|endpoint| endpoint.is::<crate::routes::properties::Read>())
         .filter_map(|endpoint| {
-            let Serves::Thing(t, OnThing::ReadProperty(p)) = endpoint.serves else {
-                return None;
-            };
-            let thing = things.get(t)?;
+            let (thing, p) = (things.get(endpoint.thing?)?, endpoint.item);
             labthings_core::Lab::in_place(thing, p).then(|| {
                 let path = format!("{}{}", state.config.api_prefix, endpoint.path);
                 (path, (thing.clone(), p))

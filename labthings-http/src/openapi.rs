@@ -8,18 +8,19 @@
 
 use std::sync::Arc;
 
-use crate::binding::{self, OnServer, OnThing, Serves};
+use crate::binding::{self, Endpoint};
 use crate::td::invocation_schema;
-use labthings_core::{ActionInfo, ThingInstance};
+use labthings_core::ThingInstance;
+use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 /// A reference to a shared schema in `components/schemas`.
-fn component(name: &str) -> Value {
+pub(crate) fn component(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
 /// A JSON response with `schema`.
-fn json_response(description: &str, schema: Value) -> Value {
+pub(crate) fn json_response(description: &str, schema: Value) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
@@ -63,12 +64,12 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
 
 /// Prepares schemas for the document: `$schema` dropped, `$defs` moved to
 /// `components/schemas` under a prefix so things cannot collide.
-struct Schemas {
+pub(crate) struct Schemas {
     components: Map<String, Value>,
 }
 
 impl Schemas {
-    fn adopt(&mut self, prefix: &str, schema: &Value) -> Value {
+    pub(crate) fn adopt(&mut self, prefix: &str, schema: &Value) -> Value {
         let mut schema = schema.clone();
         if let Value::Object(map) = &mut schema {
             map.remove("$schema");
@@ -106,7 +107,7 @@ fn retarget(value: Value, prefix: &str) -> Value {
 }
 
 /// A summary and description from a doc comment's title and body.
-fn describe(operation: &mut Map<String, Value>, summary: String, description: Option<&str>) {
+pub(crate) fn describe(operation: &mut Map<String, Value>, summary: String, description: Option<&str>) {
     operation.insert("summary".into(), summary.into());
     if let Some(description) = description {
         operation.insert("description".into(), description.into());
@@ -124,23 +125,19 @@ fn describe(operation: &mut Map<String, Value>, summary: String, description: Op
 /// assert!(document["paths"]["/action_invocations/{id}"]["delete"].is_object());
 /// ```
 pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
+    document(things, &binding::endpoints(things.iter().map(|t| &**t)), base)
+}
+
+/// The OpenAPI document of `endpoints`, listed for `things`.
+pub(crate) fn document(things: &[Arc<ThingInstance>], endpoints: &[Endpoint], base: &str) -> Value {
     let mut schemas = Schemas { components: Map::new() };
     let tags: Vec<Value> = things
         .iter()
         .map(|thing| json!({"name": thing.name(), "description": thing.title()}))
         .collect();
     let mut paths = Map::new();
-    for endpoint in binding::endpoints(things.iter().map(|t| &**t))
-        .iter()
-        .filter(|e| e.documented)
-    {
-        let mut operation = match endpoint.serves {
-            Serves::Server(what) => server_operation(what),
-            Serves::Thing(index, what) => match things.get(index) {
-                Some(thing) => thing_operation(thing, what, &mut schemas),
-                None => Map::new(),
-            },
-        };
+    for endpoint in endpoints.iter().filter(|e| e.documented) {
+        let mut operation = endpoint.operation(things, &mut schemas);
         let responses = operation.entry("responses").or_insert_with(|| json!({}));
         if let Value::Object(responses) = responses {
             for (code, response) in errors(endpoint.errors) {
@@ -211,238 +208,78 @@ pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
     })
 }
 
-/// The operation (without its error answers, which the binding lists) of
-/// a thing's endpoint that serves `what`.
-fn thing_operation(thing: &ThingInstance, what: OnThing, schemas: &mut Schemas) -> Map<String, Value> {
-    let name = thing.name();
-    let tag = json!([name]);
-    let object = |value: Value| match value {
+/// A JSON object's map (an empty one for anything else): for operations
+/// written with `json!`.
+pub(crate) fn object(value: Value) -> Map<String, Value> {
+    match value {
         Value::Object(map) => map,
         _ => Map::new(),
-    };
-    match what {
-        OnThing::ThingDescription => object(json!({
-            "tags": tag, "operationId": format!("{name}_thing_description"),
-            "summary": format!("The Thing Description of {name}"),
-            "responses": {"200": json_response("The TD", component("ThingDescription"))}
-        })),
-        OnThing::WebSocket => object(json!({
-            "tags": tag, "operationId": format!("{name}_websocket"),
-            "summary": "Observe properties and actions over a WebSocket",
-            "description": "Upgrade to a WebSocket; send addPropertyObservation or addActionObservation messages.",
-            "responses": {"101": {"description": "Switching to the WebSocket protocol"}}
-        })),
-        OnThing::ReadProperty(p) => {
-            let Some(property) = thing.properties().get(p) else {
-                return Map::new();
-            };
-            let schema = schemas.adopt(&format!("{name}_{}_", property.name), &property.schema);
-            let mut get = Map::new();
-            describe(
-                &mut get,
-                property.title.unwrap_or(property.name).to_owned(),
-                property.description,
-            );
-            get.insert("tags".into(), tag);
-            get.insert("operationId".into(), format!("{name}_{}_read", property.name).into());
-            get.insert(
-                "responses".into(),
-                json!({"200": json_response("The current value", schema)}),
-            );
-            get
-        }
-        OnThing::WriteProperty(p) => {
-            let Some(property) = thing.properties().get(p) else {
-                return Map::new();
-            };
-            let schema = schemas.adopt(&format!("{name}_{}_", property.name), &property.schema);
-            object(json!({
-                "tags": tag, "operationId": format!("{name}_{}_write", property.name),
-                "summary": format!("Write {}", property.name),
-                "requestBody": {"required": true, "content": {"application/json": {"schema": schema}}},
-                "responses": {"201": json_response("Written", json!({"type": "null"}))}
-            }))
-        }
-        OnThing::ResetProperty(p) => {
-            let Some(property) = thing.properties().get(p) else {
-                return Map::new();
-            };
-            object(json!({
-                "tags": tag, "operationId": format!("{name}_{}_reset", property.name),
-                "summary": format!("Reset {} to its default", property.name),
-                "responses": {"200": json_response("Reset", json!({"type": "null"}))}
-            }))
-        }
-        OnThing::ObserveProperty(p) => {
-            let Some(property) = thing.properties().get(p) else {
-                return Map::new();
-            };
-            event_stream(
-                &tag,
-                format!("{name}_{}_observe", property.name),
-                "Each new value, as it changes",
-            )
-        }
-        OnThing::InvokeAction(a) => {
-            let Some(action) = thing.actions().get(a) else {
-                return Map::new();
-            };
-            invoke_operation(name, &tag, action, schemas)
-        }
-        OnThing::ActionInvocations(a) => {
-            let Some(action) = thing.actions().get(a) else {
-                return Map::new();
-            };
-            object(json!({
-                "tags": tag, "operationId": format!("{name}_{}_invocations", action.name),
-                "summary": format!("Invocations of {}", action.name),
-                "parameters": page_parameters(),
-                "responses": {"200": listed()}
-            }))
-        }
-        OnThing::SubscribeEvent(e) => {
-            let Some(event) = thing.events().get(e) else {
-                return Map::new();
-            };
-            event_stream(
-                &tag,
-                format!("{name}_{}_subscribe", event.name),
-                event.description.unwrap_or("Each time the event is emitted"),
-            )
-        }
-        OnThing::Stream(s) => {
-            let Some(stream) = thing.streams().get(s) else {
-                return Map::new();
-            };
-            let (lowest, highest) = (
-                *crate::routes::streams::FPS_RANGE.start(),
-                *crate::routes::streams::FPS_RANGE.end(),
-            );
-            object(json!({
-                "tags": tag, "operationId": format!("{name}_{}_stream", stream.name),
-                "summary": stream.title.unwrap_or(stream.name),
-                "parameters": [{"name": "max_fps", "in": "query", "required": false,
-                    "description": format!("At most this many frames a second to this viewer ({lowest} to {highest}); without it, every frame the viewer is ready for"),
-                    "schema": {"type": "number", "minimum": lowest, "maximum": highest}}],
-                "responses": {"200": {
-                    "description": "A live MJPEG stream: one JPEG part per frame",
-                    "content": {"multipart/x-mixed-replace": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}
-                }}
-            }))
-        }
-        OnThing::Endpoint(e) => {
-            let Some(endpoint) = thing.endpoints().get(e) else {
-                return Map::new();
-            };
-            let prefix = format!("{name}_{}_", endpoint.name);
-            let parameters: Vec<Value> = endpoint
-                .params()
-                .map(|(param, schema, required)| {
-                    let mut parameter = json!({
-                        "name": param, "in": "query", "required": required,
-                        "schema": schemas.adopt(&prefix, schema)
-                    });
-                    if let Some(description) = schema.get("description") {
-                        parameter["description"] = description.clone();
-                    }
-                    parameter
-                })
-                .collect();
-            let mut operation = Map::new();
-            describe(
-                &mut operation,
-                endpoint.title.unwrap_or(endpoint.name).to_owned(),
-                endpoint.description,
-            );
-            operation.insert("tags".into(), tag);
-            operation.insert(
-                "operationId".into(),
-                format!("{name}_{}_endpoint", endpoint.name).into(),
-            );
-            operation.insert("parameters".into(), parameters.into());
-            operation.insert(
-                "responses".into(),
-                json!({"200": {
-                    "description": "The bytes the endpoint answers, of the media type its Content-Type names",
-                    "content": {"*/*": {"schema": {}}}
-                }}),
-            );
-            operation
-        }
     }
 }
 
-/// The operation of invoking `action`: input, both answers (`?return=`).
-fn invoke_operation(name: &str, tag: &Value, action: &ActionInfo, schemas: &mut Schemas) -> Map<String, Value> {
-    let prefix = format!("{name}_{}_", action.name);
-    let input = schemas.adopt(&prefix, &action.input_schema);
-    let output = schemas.adopt(&prefix, &action.output_schema);
-    let required = input
+/// The OpenAPI query parameters of the query struct `T`, from its JSON
+/// Schema: one per property, its doc comment as the description, required
+/// when the struct requires it. Handlers read the same struct
+/// ([`crate::routes::Params`]), so the two cannot disagree.
+pub(crate) fn query_parameters<T: JsonSchema>() -> Value {
+    // Each parameter's schema whole (no `$ref`).
+    let root = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator()
+        .into_root_schema_for::<T>();
+    let required: Vec<&str> = root
         .get("required")
         .and_then(Value::as_array)
-        .is_some_and(|r| !r.is_empty());
-    let mut invocation_properties = json!({"output": {"anyOf": [output, {"type": "null"}]}});
-    if let Some(intermediate) = &action.intermediate_schema {
-        invocation_properties["intermediate"] = json!({"type": "array", "items": schemas.adopt(&prefix, intermediate)});
-    }
-    let mut post = Map::new();
-    describe(
-        &mut post,
-        action.title.unwrap_or(action.name).to_owned(),
-        action.description,
-    );
-    post.insert("tags".into(), tag.clone());
-    post.insert("operationId".into(), format!("{name}_{}_invoke", action.name).into());
-    post.insert(
-        "parameters".into(),
-        json!([{
-            "name": "return", "in": "query", "required": false,
-            "description": "invocation (default): answer 201 at once with the invocation. \
-                            output: wait until the action finishes and answer 200 with its output.",
-            "schema": {"type": "string", "enum": ["invocation", "output"], "default": "invocation"}
-        }]),
-    );
-    if action.has_input {
-        // With nothing required, no body and `null` mean "all defaults".
-        let body = if required {
-            input
-        } else {
-            json!({"anyOf": [input, {"type": "null"}]})
-        };
-        post.insert(
-            "requestBody".into(),
-            json!({"required": required, "content": {"application/json": {"schema": body}}}),
-        );
-    }
-    post.insert(
-        "responses".into(),
-        json!({
-            "200": json_response("With return=output: the output, once the action has finished", output.clone()),
-            "201": {
-                "description": "The invocation (poll its href, or the Location header)",
-                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
-                "content": {"application/json": {"schema": {
-                    "allOf": [component("Invocation"), {"properties": invocation_properties}]
-                }}}
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(Value::Object(properties)) = root.get("properties") else {
+        return Value::Array(Vec::new());
+    };
+    let parameters = properties
+        .iter()
+        .map(|(name, schema)| {
+            let mut schema = schema.clone();
+            let mut parameter = json!({"name": name, "in": "query", "required": required.contains(&name.as_str())});
+            if let Value::Object(map) = &mut schema {
+                if let Some(description) = map.remove("description") {
+                    parameter["description"] = description;
+                }
+                // An optional field's schema allows `null`; a query
+                // parameter is absent instead.
+                if let Some(Value::Array(types)) = map.get_mut("type") {
+                    types.retain(|t| t != "null");
+                    if let [only] = types.as_slice() {
+                        let only = only.clone();
+                        map.insert("type".into(), only);
+                    }
+                }
             }
-        }),
-    );
-    post
+            parameter["schema"] = schema;
+            parameter
+        })
+        .collect();
+    Value::Array(parameters)
 }
 
-/// The `?offset=&limit=` parameters of invocation lists.
-fn page_parameters() -> Value {
-    json!([
-        {"name": "offset", "in": "query", "required": false, "description": "Skip this many of the oldest",
-         "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64}},
-        {"name": "limit", "in": "query", "required": false,
-         "description": "At most this many (the server caps it, 1000 by default)",
-         "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64}}
-    ])
+/// The names of the query parameters of `T`, for the error that lists
+/// them.
+pub(crate) fn query_names<T: JsonSchema>() -> Vec<String> {
+    match query_parameters::<T>() {
+        Value::Array(parameters) => parameters
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
-/// A page of invocation summaries.
-fn listed() -> Value {
+/// The `{id}` path parameter of an invocation or a blob.
+pub(crate) fn id_parameter() -> Value {
+    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}])
+}
+
+/// The answer of invocation lists: a page of invocation summaries.
+pub(crate) fn listed() -> Value {
     json!({
         "description": "Summaries, oldest first (no input, output, log or error)",
         "headers": {
@@ -454,82 +291,44 @@ fn listed() -> Value {
 }
 
 /// An operation answering Server-Sent Events, one JSON `data:` message each.
-fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Map<String, Value> {
-    let operation = json!({
+pub(crate) fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Map<String, Value> {
+    object(json!({
         "tags": tag, "operationId": operation_id, "summary": summary,
         "responses": {"200": {
             "description": "Server-Sent Events: one unnamed `data:` message of JSON each",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}
         }}
-    });
-    match operation {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-/// The operation of one of the server's own endpoints.
-fn server_operation(what: OnServer) -> Map<String, Value> {
-    let tag = json!(["server"]);
-    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
-    let text = |name: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}});
-    let operation = match what {
-        OnServer::Things => json!({"tags": tag, "operationId": "things", "summary": "Each thing's name and URL",
-            "responses": {"200": json_response("URLs by name",
-                json!({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}))}}),
-        OnServer::ThingDescriptions => json!({"tags": tag, "operationId": "thing_descriptions",
-            "summary": "Every Thing Description by name",
-            "responses": {"200": json_response("TDs by name",
-                json!({"type": "object", "additionalProperties": component("ThingDescription")}))}}),
-        OnServer::AllInvocations => {
-            let mut parameters = vec![text("thing"), text("action")];
-            if let Value::Array(page) = page_parameters() {
-                parameters.extend(page);
-            }
-            json!({"tags": tag, "operationId": "action_invocations", "summary": "Every invocation, oldest first",
-                "parameters": parameters, "responses": {"200": listed()}})
-        }
-        OnServer::Invocation => json!({"tags": tag, "operationId": "invocation", "summary": "One invocation, whole",
-            "parameters": id,
-            "responses": {"200": json_response("The invocation", component("Invocation"))}}),
-        OnServer::CancelInvocation => json!({"tags": tag, "operationId": "cancel_invocation",
-            "summary": "Cancel a running invocation", "parameters": id,
-            "responses": {"200": json_response("Cancellation requested", json!({"type": "null"}))}}),
-        OnServer::InvocationOutput => json!({"tags": tag, "operationId": "invocation_output",
-            "summary": "The output of a completed invocation", "parameters": id,
-            "responses": {"200": {"description": "The output (JSON), or a blob's bytes with the blob's own media type",
-                "content": {"application/json": {}, "*/*": {}}}}}),
-        OnServer::ObserveInvocation => {
-            let mut operation = event_stream(
-                &tag,
-                "observe_invocation".to_owned(),
-                "The whole invocation now, again each time it changes (status, progress, intermediate results; a few \
-                 times a second at most), and when it has finished; then the stream ends",
-            );
-            operation.insert("parameters".into(), id.clone());
-            Value::Object(operation)
-        }
-        OnServer::Blob => {
-            json!({"tags": tag, "operationId": "blob", "summary": "A blob output's bytes, with its media type",
-            "parameters": id,
-            "responses": {"200": {"description": "The bytes, with the blob's own media type", "content": {"*/*": {}}}}})
-        }
-        OnServer::SettingsWarnings => json!({"tags": tag, "operationId": "settings_warnings",
-            "summary": "Problems found with settings files at start, by thing",
-            "responses": {"200": json_response("Warnings by thing name (only things that have some)",
-                json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}))}}),
-        OnServer::OpenApi => json!({"tags": tag, "operationId": "openapi", "summary": "This document",
-            "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}),
-    };
-    match operation {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A query of two parameters.
+    #[derive(serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Query {
+        /// Which one.
+        name: String,
+        /// How many at most.
+        #[schemars(range(max = 10))]
+        limit: Option<u8>,
+    }
+
+    #[test]
+    fn query_parameters_come_from_the_struct_the_handler_reads() {
+        assert_eq!(
+            query_parameters::<Query>(),
+            json!([
+                {"name": "name", "in": "query", "required": true, "description": "Which one.",
+                 "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": false, "description": "How many at most.",
+                 "schema": {"type": "integer", "format": "uint8", "minimum": 0, "maximum": 10}}
+            ])
+        );
+        assert_eq!(query_names::<Query>(), ["name", "limit"]);
+    }
 
     #[test]
     fn defs_move_to_components_and_refs_follow_them() {

@@ -163,9 +163,11 @@ impl ServerBuilder {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
             None => None,
         };
+        let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t));
         Ok(Server {
             state: Arc::new(AppState {
-                access: crate::access::AccessTable::new(&crate::binding::endpoints(lab.things().iter().map(|t| &**t))),
+                access: crate::access::AccessTable::new(&endpoints),
+                endpoints,
                 auth,
                 tls,
                 lab,

@@ -29,6 +29,10 @@ pub(crate) struct AppState {
     pub(crate) auth: Authenticator,
     /// The access level of every endpoint, for the credential check.
     pub(crate) access: crate::access::AccessTable,
+    /// Every endpoint of the binding for the lab's things (`binding.rs`),
+    /// listed once: the router, the TDs, the OpenAPI document and the
+    /// access table are made from it.
+    pub(crate) endpoints: Vec<crate::binding::Endpoint>,
     /// HTTPS, when configured.
     pub(crate) tls: Option<Tls>,
     /// Static folders and routes of the program's own.

@@ -15,72 +15,177 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
-use labthings_core::{Failure, InvocationStatus, InvokeError, Refusal, ThingInstance};
-use serde::Deserialize;
-use serde_json::Value;
+use axum::routing::{MethodFilter, on};
+use labthings_core::{ActionInfo, Failure, InvocationStatus, InvokeError, Refusal, ThingInstance};
+use labthings_td::Operation;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
+use super::Params;
 use super::invocations::{Page, page_response};
-use super::query_problem;
+use crate::binding::{Access, Affordance, Form, Route, ThingKind, form};
 use crate::body::read_json;
 use crate::error::ApiError;
+use crate::openapi::{Schemas, component, describe, json_response, listed, object, query_parameters};
 use crate::render;
 use crate::state::{AppState, base_url};
 
-/// Serve invocations of action number `index` of `thing` on `method`.
-pub(crate) fn invoke_handler(
-    thing: &Arc<ThingInstance>,
-    index: usize,
-    method: MethodFilter,
-) -> MethodRouter<Arc<AppState>> {
-    let thing = thing.clone();
-    on(
-        method,
-        move |State(state): State<Arc<AppState>>,
-              query: Result<Query<InvokeQuery>, QueryRejection>,
-              headers: HeaderMap,
-              body: Body| { invoke(state, thing, index, query, headers, body) },
-    )
+/// `POST /{thing}/{action}`: invoke an action.
+pub(crate) struct Invoke;
+
+impl ThingKind for Invoke {
+    const METHOD: Method = Method::POST;
+    const ERRORS: &'static [u16] = &[400, 403, 408, 409, 413, 415, 422, 500, 503];
+    const ACCESS: Access = Access::Operate;
+
+    fn path(thing: &str, action: &str) -> String {
+        format!("/{thing}/{action}")
+    }
+
+    fn forms(_: &ThingInstance, t: usize, item: usize, path: &str) -> Vec<Form> {
+        let invoke = |href: String| Form {
+            method_name: true,
+            ..form(t, Affordance::Action(item), href, &[Operation::InvokeAction])
+        };
+        vec![
+            // The form that waits and answers the output comes first:
+            // generic WoT clients take the first form, and the TD promises
+            // the output.
+            invoke(format!("{path}?return=output")),
+            // LabThings-FastAPI's own: 201 at once with the invocation.
+            Form {
+                additional: Some("invocation"),
+                ..invoke(path.to_owned())
+            },
+        ]
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        let thing = thing.clone();
+        on(
+            method,
+            move |State(state): State<Arc<AppState>>,
+                  Params(query): Params<InvokeQuery>,
+                  headers: HeaderMap,
+                  body: Body| { invoke(state, thing, index, query.answer, headers, body) },
+        )
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, schemas: &mut Schemas) -> Map<String, Value> {
+        match thing.actions().get(index) {
+            Some(action) => invoke_operation(thing.name(), &json!([thing.name()]), action, schemas),
+            None => Map::new(),
+        }
+    }
 }
 
-/// Serve the list of action number `index`'s invocations on `method`.
-pub(crate) fn list_handler(
-    thing: &Arc<ThingInstance>,
-    index: usize,
-    method: MethodFilter,
-) -> MethodRouter<Arc<AppState>> {
-    let thing = thing.clone();
-    on(
-        method,
-        move |State(state): State<Arc<AppState>>, page: Result<Query<Page>, QueryRejection>, headers: HeaderMap| async move {
-            let Query(page) = page.map_err(|rejection| query_problem(&rejection, "offset, limit"))?;
-            let name = thing.actions().get(index).map(|a| a.name);
-            let all = state.lab.manager().list(Some(thing.name()), name);
-            Ok::<_, ApiError>(page_response(&state, &headers, &all, page))
-        },
-    )
+/// `GET /{thing}/{action}`: the action's invocations, a page at a time.
+pub(crate) struct Invocations;
+
+impl ThingKind for Invocations {
+    const ERRORS: &'static [u16] = &[422];
+
+    fn path(thing: &str, action: &str) -> String {
+        format!("/{thing}/{action}")
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        let thing = thing.clone();
+        on(
+            method,
+            move |State(state): State<Arc<AppState>>, Params(page): Params<Page>, headers: HeaderMap| async move {
+                let name = thing.actions().get(index).map(|a| a.name);
+                let all = state.lab.manager().list(Some(thing.name()), name);
+                page_response(&state, &headers, &all, page)
+            },
+        )
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, _: &mut Schemas) -> Map<String, Value> {
+        let Some(action) = thing.actions().get(index) else {
+            return Map::new();
+        };
+        let name = thing.name();
+        object(json!({
+            "tags": [name], "operationId": format!("{name}_{}_invocations", action.name),
+            "summary": format!("Invocations of {}", action.name),
+            "parameters": query_parameters::<Page>(),
+            "responses": {"200": listed()}
+        }))
+    }
+}
+
+/// The operation of invoking `action`: input, both answers (`?return=`).
+fn invoke_operation(name: &str, tag: &Value, action: &ActionInfo, schemas: &mut Schemas) -> Map<String, Value> {
+    let prefix = format!("{name}_{}_", action.name);
+    let input = schemas.adopt(&prefix, &action.input_schema);
+    let output = schemas.adopt(&prefix, &action.output_schema);
+    let required = input
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty());
+    let mut invocation_properties = json!({"output": {"anyOf": [output, {"type": "null"}]}});
+    if let Some(intermediate) = &action.intermediate_schema {
+        invocation_properties["intermediate"] = json!({"type": "array", "items": schemas.adopt(&prefix, intermediate)});
+    }
+    let mut post = Map::new();
+    describe(
+        &mut post,
+        action.title.unwrap_or(action.name).to_owned(),
+        action.description,
+    );
+    post.insert("tags".into(), tag.clone());
+    post.insert("operationId".into(), format!("{name}_{}_invoke", action.name).into());
+    post.insert("parameters".into(), query_parameters::<InvokeQuery>());
+    if action.has_input {
+        // With nothing required, no body and `null` mean "all defaults".
+        let body = if required {
+            input
+        } else {
+            json!({"anyOf": [input, {"type": "null"}]})
+        };
+        post.insert(
+            "requestBody".into(),
+            json!({"required": required, "content": {"application/json": {"schema": body}}}),
+        );
+    }
+    post.insert(
+        "responses".into(),
+        json!({
+            "200": json_response("With return=output: the output, once the action has finished", output.clone()),
+            "201": {
+                "description": "The invocation (poll its href, or the Location header)",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                "content": {"application/json": {"schema": {
+                    "allOf": [component("Invocation"), {"properties": invocation_properties}]
+                }}}
+            }
+        }),
+    );
+    post
 }
 
 /// What the client asked the answer to hold: `?return=invocation` (the
 /// default) or `?return=output`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum Answer {
-    /// 201 with the invocation.
+    // 201 with the invocation.
     #[default]
     Invocation,
-    /// 200 with the output, once the action has finished.
+    // 200 with the output, once the action has finished.
     Output,
 }
 
 /// The query parameters of an invocation. Others are ignored, as the
 /// original ignores them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 struct InvokeQuery {
+    /// invocation (default): answer 201 at once with the invocation. output: wait until the action finishes and answer 200 with its output.
     #[serde(rename = "return", default)]
     answer: Answer,
 }
@@ -91,11 +196,10 @@ async fn invoke(
     state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
-    query: Result<Query<InvokeQuery>, QueryRejection>,
+    answer: Answer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Query(InvokeQuery { answer }) = query.map_err(|rejection| query_problem(&rejection, "return"))?;
     let mut input = read_json(
         &headers,
         body,

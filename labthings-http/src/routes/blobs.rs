@@ -6,15 +6,41 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
 use labthings_core::blob::{BlobContent, BlobData};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::binding::{BLOBS, Route, ServerKind};
 use crate::error::ApiError;
+use crate::openapi::{id_parameter, object};
 use crate::state::AppState;
 
+/// `GET /blob/{id}`: a blob's bytes.
+pub(crate) struct Blob;
+
+impl ServerKind for Blob {
+    const ERRORS: &'static [u16] = &[404, 422];
+
+    fn path() -> String {
+        format!("/{BLOBS}/{{id}}")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, get)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(
+            json!({"tags": ["server"], "operationId": "blob", "summary": "A blob output's bytes, with its media type",
+            "parameters": id_parameter(),
+            "responses": {"200": {"description": "The bytes, with the blob's own media type", "content": {"*/*": {}}}}}),
+        )
+    }
+}
+
 /// `GET /blob/{id}`: a blob's bytes, while its invocation is retained.
-pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|e| {
         ApiError::invalid(
             "uuid_parsing",

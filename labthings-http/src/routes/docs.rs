@@ -8,8 +8,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::routing::{MethodFilter, on};
+use serde_json::{Map, Value, json};
 
-use crate::openapi::openapi_document;
+use crate::binding::{Access, Route, ServerKind};
+use crate::openapi::{json_response, object};
 use crate::state::{AppState, base_url};
 
 #[cfg(feature = "swagger-ui")]
@@ -89,15 +92,36 @@ mod swagger {
     }
 }
 
+/// `GET /openapi.json`: the OpenAPI document. Anyone may read it: it
+/// declares how to authenticate.
+pub(crate) struct OpenApi;
+
+impl ServerKind for OpenApi {
+    const ERRORS: &'static [u16] = &[];
+    const ACCESS: Access = Access::Public;
+
+    fn path() -> String {
+        "/openapi.json".into()
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, openapi)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(
+            json!({"tags": ["server"], "operationId": "openapi", "summary": "This document",
+            "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}),
+        )
+    }
+}
+
 /// `GET /openapi.json`, made once per base URL (for 100 things it takes a
 /// quarter of a second).
-pub(crate) async fn openapi(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Response, crate::error::ApiError> {
+async fn openapi(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, crate::error::ApiError> {
     let base = base_url(&state, &headers);
     state.documents.openapi.response(&base, || {
-        let mut document = openapi_document(state.lab.things(), &base);
+        let mut document = crate::openapi::document(state.lab.things(), &state.endpoints, &base);
         crate::auth::secure_openapi(&mut document, &state.auth, &state.access);
         document
     })

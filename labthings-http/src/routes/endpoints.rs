@@ -5,19 +5,75 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::{MethodFilter, on};
 use labthings_core::endpoint::EndpointError;
 use labthings_core::{EndpointInfo, Failure, ThingInstance};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{device, query_problem};
+use crate::binding::{Access, Affordance, Form, Route, ThingKind, form};
 use crate::error::ApiError;
+use crate::openapi::{Schemas, describe};
 use crate::state::AppState;
 
+/// An `#[endpoint]` read with GET: the thing's data, for observers (a TD
+/// link).
+pub(crate) struct Read;
+
+impl ThingKind for Read {
+    const ERRORS: &'static [u16] = &[422, 500, 503, 504];
+
+    fn path(thing: &str, endpoint: &str) -> String {
+        format!("/{thing}/{endpoint}")
+    }
+
+    fn forms(_: &ThingInstance, t: usize, item: usize, path: &str) -> Vec<Form> {
+        vec![form(t, Affordance::Endpoint(item), path.to_owned(), &[])]
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        handler(thing, index, method)
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, schemas: &mut Schemas) -> Map<String, Value> {
+        operation(thing, index, schemas)
+    }
+}
+
+/// An `#[endpoint]` on POST, PUT or DELETE: it changes the thing, so only
+/// those who may operate it may use it.
+pub(crate) struct Change;
+
+impl ThingKind for Change {
+    const ERRORS: &'static [u16] = Read::ERRORS;
+    const ACCESS: Access = Access::Operate;
+
+    fn path(thing: &str, endpoint: &str) -> String {
+        Read::path(thing, endpoint)
+    }
+
+    fn method(thing: &ThingInstance, index: usize) -> Method {
+        match thing.endpoints().get(index).map(|e| e.method) {
+            Some("post") => Method::POST,
+            Some("put") => Method::PUT,
+            Some("delete") => Method::DELETE,
+            _ => Method::GET,
+        }
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        handler(thing, index, method)
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, schemas: &mut Schemas) -> Map<String, Value> {
+        operation(thing, index, schemas)
+    }
+}
+
 /// Serve endpoint number `index` of `thing` on `method`.
-pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
+fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
     let thing = thing.clone();
     on(
         method,
@@ -25,6 +81,49 @@ pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFi
             call(state, thing, index, query)
         },
     )
+}
+
+/// The OpenAPI operation of endpoint number `index`: its parameters from
+/// its declaration.
+fn operation(thing: &ThingInstance, index: usize, schemas: &mut Schemas) -> Map<String, Value> {
+    let Some(endpoint) = thing.endpoints().get(index) else {
+        return Map::new();
+    };
+    let name = thing.name();
+    let prefix = format!("{name}_{}_", endpoint.name);
+    let parameters: Vec<Value> = endpoint
+        .params()
+        .map(|(param, schema, required)| {
+            let mut parameter = json!({
+                "name": param, "in": "query", "required": required,
+                "schema": schemas.adopt(&prefix, schema)
+            });
+            if let Some(description) = schema.get("description") {
+                parameter["description"] = description.clone();
+            }
+            parameter
+        })
+        .collect();
+    let mut operation = Map::new();
+    describe(
+        &mut operation,
+        endpoint.title.unwrap_or(endpoint.name).to_owned(),
+        endpoint.description,
+    );
+    operation.insert("tags".into(), json!([name]));
+    operation.insert(
+        "operationId".into(),
+        format!("{name}_{}_endpoint", endpoint.name).into(),
+    );
+    operation.insert("parameters".into(), parameters.into());
+    operation.insert(
+        "responses".into(),
+        json!({"200": {
+            "description": "The bytes the endpoint answers, of the media type its Content-Type names",
+            "content": {"*/*": {"schema": {}}}
+        }}),
+    );
+    operation
 }
 
 async fn call(

@@ -3,42 +3,52 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use labthings_core::{CancelError, Invocation, InvocationStatus};
+use axum::routing::{MethodFilter, on};
+use labthings_core::{CancelError, Invocation, InvocationStatus, ThingInstance};
+use labthings_td::Operation;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::query_problem;
+use super::Params;
+use crate::binding::{Access, Affordance, Form, INVOCATIONS, Route, ServerKind, form};
 use crate::error::ApiError;
+use crate::openapi::{component, event_stream, id_parameter, json_response, listed, object, query_parameters};
 use crate::render;
 use crate::state::{AppState, base_url};
 
 /// Optional filters of `GET /action_invocations` (the TD's `queryallactions`
 /// form names its thing).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListFilter {
-    /// Only invocations of this thing.
+    /// Only invocations of the thing with this name.
     thing: Option<String>,
     /// Only invocations of actions with this name.
     action: Option<String>,
-    /// How many of the oldest to skip.
+    /// Skip this many of the oldest.
     #[serde(default)]
+    #[schemars(range(max = u32::MAX))]
     offset: u32,
-    /// At most this many (and never more than `max_list`).
+    /// At most this many (the server caps it, 1000 by default).
+    #[schemars(range(max = u32::MAX))]
     limit: Option<u32>,
 }
 
 /// Which part of a long list to answer with: `?offset=` skips the oldest,
 /// `?limit=` caps the count (the server's `max_list` caps it too).
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 pub(crate) struct Page {
+    /// Skip this many of the oldest.
     #[serde(default)]
+    #[schemars(range(max = u32::MAX))]
     offset: u32,
+    /// At most this many (the server caps it, 1000 by default).
+    #[schemars(range(max = u32::MAX))]
     limit: Option<u32>,
 }
 
@@ -47,10 +57,9 @@ pub(crate) struct Page {
 /// a time.
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    filter: Result<Query<ListFilter>, QueryRejection>,
+    Params(filter): Params<ListFilter>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(filter) = filter.map_err(|rejection| query_problem(&rejection, "thing, action, offset, limit"))?;
     let all = state
         .lab
         .manager()
@@ -177,5 +186,163 @@ pub(crate) async fn output(
         status => Err(ApiError::Unavailable(format!(
             "The invocation ended with status {status} and has no output."
         ))),
+    }
+}
+
+/// `GET /action_invocations`: every invocation, filtered and a page at a time.
+pub(crate) struct List;
+
+impl ServerKind for List {
+    const ERRORS: &'static [u16] = &[422];
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}")
+    }
+
+    fn forms(things: &[&ThingInstance]) -> Vec<Form> {
+        let list = |(t, thing): (usize, &&ThingInstance)| Form {
+            method_name: true,
+            additional: Some("invocationList"),
+            ..form(
+                t,
+                Affordance::Thing,
+                format!("{INVOCATIONS}?thing={}", thing.name()),
+                &[Operation::QueryAllActions],
+            )
+        };
+        things.iter().enumerate().map(list).collect()
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, list)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(
+            json!({"tags": ["server"], "operationId": "action_invocations", "summary": "Every invocation, oldest first",
+            "parameters": query_parameters::<ListFilter>(), "responses": {"200": listed()}}),
+        )
+    }
+}
+
+/// The forms of every action of every thing for `op`, with the method
+/// named.
+fn action_forms(things: &[&ThingInstance], op: &'static [Operation], tweak: impl Fn(Form) -> Form) -> Vec<Form> {
+    let mut forms = Vec::new();
+    for (t, thing) in things.iter().enumerate() {
+        for a in 0..thing.actions().len() {
+            let href = format!("/{INVOCATIONS}/{{id}}");
+            forms.push(tweak(Form {
+                method_name: true,
+                ..form(t, Affordance::Action(a), href, op)
+            }));
+        }
+    }
+    forms
+}
+
+/// `GET /action_invocations/{id}`: one invocation, whole.
+pub(crate) struct One;
+
+impl ServerKind for One {
+    const ERRORS: &'static [u16] = &[404, 422];
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}")
+    }
+
+    fn forms(things: &[&ThingInstance]) -> Vec<Form> {
+        action_forms(things, &[Operation::QueryAction], |form| Form {
+            additional: Some("invocation"),
+            ..form
+        })
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, get)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(
+            json!({"tags": ["server"], "operationId": "invocation", "summary": "One invocation, whole",
+            "parameters": id_parameter(),
+            "responses": {"200": json_response("The invocation", component("Invocation"))}}),
+        )
+    }
+}
+
+/// `DELETE /action_invocations/{id}`: cancel a running invocation.
+pub(crate) struct Cancel;
+
+impl ServerKind for Cancel {
+    const METHOD: Method = Method::DELETE;
+    const ERRORS: &'static [u16] = &[404, 422, 503];
+    const ACCESS: Access = Access::Operate;
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}")
+    }
+
+    fn forms(things: &[&ThingInstance]) -> Vec<Form> {
+        action_forms(things, &[Operation::CancelAction], |form| Form { json: false, ..form })
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, cancel)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({"tags": ["server"], "operationId": "cancel_invocation",
+            "summary": "Cancel a running invocation", "parameters": id_parameter(),
+            "responses": {"200": json_response("Cancellation requested", json!({"type": "null"}))}}))
+    }
+}
+
+/// `GET /action_invocations/{id}/output`: the output of a completed invocation.
+pub(crate) struct Output;
+
+impl ServerKind for Output {
+    const ERRORS: &'static [u16] = &[404, 422, 503];
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}/output")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, output)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({"tags": ["server"], "operationId": "invocation_output",
+            "summary": "The output of a completed invocation", "parameters": id_parameter(),
+            "responses": {"200": {"description": "The output (JSON), or a blob's bytes with the blob's own media type",
+                "content": {"application/json": {}, "*/*": {}}}}}))
+    }
+}
+
+/// `GET /action_invocations/{id}/observe`: the invocation as Server-Sent
+/// Events until it ends.
+pub(crate) struct Observe;
+
+impl ServerKind for Observe {
+    const ERRORS: &'static [u16] = &[404, 422];
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}/observe")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, observe)
+    }
+
+    fn operation() -> Map<String, Value> {
+        let mut operation = event_stream(
+            &json!(["server"]),
+            "observe_invocation".to_owned(),
+            "The whole invocation now, again each time it changes (status, progress, intermediate results; a few \
+             times a second at most), and when it has finished; then the stream ends",
+        );
+        operation.insert("parameters".into(), id_parameter());
+        operation
     }
 }

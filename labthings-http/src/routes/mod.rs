@@ -19,9 +19,9 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::MethodRouter;
 
-use crate::binding::{Endpoint, OnServer, OnThing, Serves};
+use crate::binding::Endpoint;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -32,11 +32,13 @@ pub(crate) use fallback::fallback;
 /// `front.rs`, which checks hosts and origins and gives axum's plain-text
 /// rejections a JSON body).
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let endpoints = crate::binding::endpoints(state.lab.things().iter().map(|t| &**t));
     // One method router per path, in the binding's order.
     let mut paths: Vec<(String, MethodRouter<Arc<AppState>>, Option<String>)> = Vec::new();
-    for endpoint in &endpoints {
-        let handler = handler(&state, endpoint);
+    for endpoint in state.endpoints.iter() {
+        // The binding numbers the things the lab serves, so each is there.
+        let Some(handler) = endpoint.route(state.lab.things()) else {
+            continue;
+        };
         let note = read_only_note(&state, endpoint);
         match paths.iter_mut().find(|(path, _, _)| *path == endpoint.path) {
             Some((_, methods, old_note)) => {
@@ -123,11 +125,11 @@ async fn under_prefix(
 /// For the path that reads a read-only property, what to tell a client
 /// that tries to write it.
 fn read_only_note(state: &AppState, endpoint: &Endpoint) -> Option<String> {
-    let Serves::Thing(index, OnThing::ReadProperty(p)) = endpoint.serves else {
+    if !endpoint.is::<properties::Read>() {
         return None;
-    };
-    let thing = state.lab.things().get(index)?;
-    let property = thing.properties().get(p)?;
+    }
+    let thing = state.lab.things().get(endpoint.thing?)?;
+    let property = thing.properties().get(endpoint.item)?;
     (!property.writable).then(|| {
         format!(
             "the property `{}` of `{}` is read-only: it can be read (GET) and observed, not written",
@@ -135,45 +137,6 @@ fn read_only_note(state: &AppState, endpoint: &Endpoint) -> Option<String> {
             thing.name()
         )
     })
-}
-
-/// The handler of `endpoint`, on the endpoint's method.
-fn handler(state: &AppState, endpoint: &Endpoint) -> MethodRouter<Arc<AppState>> {
-    let method = MethodFilter::try_from(endpoint.method.clone()).unwrap_or(MethodFilter::GET);
-    let (index, what) = match endpoint.serves {
-        Serves::Server(what) => {
-            return match what {
-                OnServer::Things => on(method, things::list),
-                OnServer::ThingDescriptions => on(method, things::descriptions),
-                OnServer::SettingsWarnings => on(method, things::settings_warnings),
-                OnServer::AllInvocations => on(method, invocations::list),
-                OnServer::Invocation => on(method, invocations::get),
-                OnServer::CancelInvocation => on(method, invocations::cancel),
-                OnServer::InvocationOutput => on(method, invocations::output),
-                OnServer::ObserveInvocation => on(method, invocations::observe),
-                OnServer::Blob => on(method, blobs::get),
-                OnServer::OpenApi => on(method, docs::openapi),
-            };
-        }
-        Serves::Thing(index, what) => (index, what),
-    };
-    // The binding numbers the things the lab serves, so the index is there.
-    let Some(thing) = state.lab.things().get(index) else {
-        return on(method, not_found);
-    };
-    match what {
-        OnThing::ThingDescription => things::td_handler(thing, method),
-        OnThing::ReadProperty(p) => properties::read_handler(thing, p, method),
-        OnThing::WriteProperty(p) => properties::write_handler(thing, p, method),
-        OnThing::ResetProperty(p) => properties::reset_handler(thing, p, method),
-        OnThing::ObserveProperty(p) => observe::property_handler(thing, p, method),
-        OnThing::InvokeAction(a) => actions::invoke_handler(thing, a, method),
-        OnThing::ActionInvocations(a) => actions::list_handler(thing, a, method),
-        OnThing::SubscribeEvent(e) => observe::event_handler(thing, e, method),
-        OnThing::Stream(s) => streams::handler(thing, s, method),
-        OnThing::WebSocket => websocket::handler(thing, method),
-        OnThing::Endpoint(e) => endpoints::handler(thing, e, method),
-    }
 }
 
 /// The CORS answers for web apps served from `origins` (tower-http's layer:
@@ -203,6 +166,30 @@ fn cors_layer(origins: &[String], cors: &crate::config::CorsConfig) -> tower_htt
 /// the `Allow` header).
 pub(crate) fn json_route(route: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
     route.fallback(method_not_allowed)
+}
+
+/// The query parameters of a route, read into `T`; the OpenAPI document
+/// lists the same struct's fields ([`crate::openapi::query_parameters`]).
+/// A query that does not fit is a 422 naming the parameters there are.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_problem(
+                &rejection,
+                &crate::openapi::query_names::<T>().join(", "),
+            )),
+        }
+    }
 }
 
 /// The 422 for a query string that does not fit a route's parameters

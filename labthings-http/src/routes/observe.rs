@@ -19,26 +19,95 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::{Bytes, BytesMut};
 use labthings_core::ThingInstance;
 use labthings_core::hub::{Notification, Payload};
+use labthings_td::Operation;
+use serde_json::{Map, Value, json};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
+use crate::binding::{Affordance, Form, Route, ThingKind, form};
+use crate::openapi::{Schemas, event_stream};
 use crate::state::AppState;
 
-/// Serve each new value of observable property number `index` of `thing` as SSE.
-pub(crate) fn property_handler(
-    thing: &ThingInstance,
-    index: usize,
-    method: MethodFilter,
-) -> MethodRouter<Arc<AppState>> {
-    let name = thing.properties().get(index).map_or("", |p| p.name);
-    sse_handler(method, Feed::Property, thing.name().into(), name)
+/// `GET /{thing}/{property}/observe`: each new value of an observable
+/// property, as Server-Sent Events.
+pub(crate) struct ObserveProperty;
+
+impl ThingKind for ObserveProperty {
+    const ERRORS: &'static [u16] = &[];
+
+    fn path(thing: &str, property: &str) -> String {
+        format!("/{thing}/{property}/observe")
+    }
+
+    fn forms(_: &ThingInstance, t: usize, item: usize, path: &str) -> Vec<Form> {
+        vec![Form {
+            subprotocol: Some("sse"),
+            ..form(
+                t,
+                Affordance::Property(item),
+                path.to_owned(),
+                &[Operation::ObserveProperty, Operation::UnobserveProperty],
+            )
+        }]
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        let name = thing.properties().get(index).map_or("", |p| p.name);
+        sse_handler(method, Feed::Property, thing.name().into(), name)
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, _: &mut Schemas) -> Map<String, Value> {
+        let Some(property) = thing.properties().get(index) else {
+            return Map::new();
+        };
+        let name = thing.name();
+        event_stream(
+            &json!([name]),
+            format!("{name}_{}_observe", property.name),
+            "Each new value, as it changes",
+        )
+    }
 }
 
-/// Serve each payload of event number `index` of `thing` as SSE.
-pub(crate) fn event_handler(thing: &ThingInstance, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
-    let name = thing.events().get(index).map_or("", |e| e.name);
-    sse_handler(method, Feed::Event, thing.name().into(), name)
+/// `GET /{thing}/{event}`: each payload of an event, as Server-Sent Events.
+pub(crate) struct SubscribeEvent;
+
+impl ThingKind for SubscribeEvent {
+    const ERRORS: &'static [u16] = &[];
+
+    fn path(thing: &str, event: &str) -> String {
+        format!("/{thing}/{event}")
+    }
+
+    fn forms(_: &ThingInstance, t: usize, item: usize, path: &str) -> Vec<Form> {
+        vec![Form {
+            subprotocol: Some("sse"),
+            ..form(
+                t,
+                Affordance::Event(item),
+                path.to_owned(),
+                &[Operation::SubscribeEvent, Operation::UnsubscribeEvent],
+            )
+        }]
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        let name = thing.events().get(index).map_or("", |e| e.name);
+        sse_handler(method, Feed::Event, thing.name().into(), name)
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, _: &mut Schemas) -> Map<String, Value> {
+        let Some(event) = thing.events().get(index) else {
+            return Map::new();
+        };
+        let name = thing.name();
+        event_stream(
+            &json!([name]),
+            format!("{name}_{}_subscribe", event.name),
+            event.description.unwrap_or("Each time the event is emitted"),
+        )
+    }
 }
 
 /// What one SSE stream carries.

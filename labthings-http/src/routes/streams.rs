@@ -4,61 +4,91 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::{MethodFilter, on};
 use bytes::Bytes;
 use labthings_core::ThingInstance;
 use labthings_core::stream::Latest;
+use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::query_problem;
+use super::Params;
+use crate::binding::{Affordance, Form, Route, ThingKind, form};
 use crate::error::ApiError;
+use crate::openapi::{Schemas, object, query_parameters};
 use crate::state::AppState;
 
 const BOUNDARY: &str = "frame";
 
-/// The lowest and the highest `max_fps` a viewer may ask for (the OpenAPI
-/// document states the same range from here).
-pub(crate) const FPS_RANGE: std::ops::RangeInclusive<f64> = 0.1..=240.0;
+/// The lowest `max_fps` a viewer may ask for.
+const FPS_LOWEST: f64 = 0.1;
+/// The highest `max_fps` a viewer may ask for.
+const FPS_HIGHEST: f64 = 240.0;
 
-/// The query of a stream: an optional frame-rate cap for this viewer.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The query of a stream: an optional frame-rate cap for this viewer. The
+/// OpenAPI document lists it from its schema, range included.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
-    /// At most this many frames a second to this viewer.
+    /// At most this many frames a second to this viewer; without it, every frame the viewer is ready for.
+    #[schemars(range(min = FPS_LOWEST, max = FPS_HIGHEST))]
     max_fps: Option<f64>,
 }
 
-/// Serve stream number `index` of `thing` on `method`.
-pub(crate) fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
-    let thing = thing.clone();
-    on(
-        method,
-        move |State(state): State<Arc<AppState>>, query: Result<Query<StreamQuery>, QueryRejection>| async move {
-            let Query(query) = query.map_err(|rejection| query_problem(&rejection, "max_fps"))?;
-            let gap = match query.max_fps {
-                None => Duration::ZERO,
-                Some(fps) if FPS_RANGE.contains(&fps) => Duration::from_secs_f64(1.0 / fps),
-                Some(fps) => {
-                    return Err(ApiError::invalid(
-                        "less_than_equal",
-                        vec!["query".into(), "max_fps".into()],
-                        format!(
-                            "max_fps must be between {} and {} frames a second",
-                            FPS_RANGE.start(),
-                            FPS_RANGE.end()
-                        ),
-                        fps.into(),
-                    ));
-                }
-            };
-            serve(thing, index, gap, state.closing.clone()).await
-        },
-    )
+/// `GET /{thing}/{stream}`: a live MJPEG stream (a TD link).
+pub(crate) struct Stream;
+
+impl ThingKind for Stream {
+    const ERRORS: &'static [u16] = &[422];
+
+    fn path(thing: &str, stream: &str) -> String {
+        format!("/{thing}/{stream}")
+    }
+
+    fn forms(_: &ThingInstance, t: usize, item: usize, path: &str) -> Vec<Form> {
+        vec![form(t, Affordance::Stream(item), path.to_owned(), &[])]
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Route {
+        let thing = thing.clone();
+        on(
+            method,
+            move |State(state): State<Arc<AppState>>, Params(query): Params<StreamQuery>| async move {
+                let gap = match query.max_fps {
+                    None => Duration::ZERO,
+                    Some(fps) if (FPS_LOWEST..=FPS_HIGHEST).contains(&fps) => Duration::from_secs_f64(1.0 / fps),
+                    Some(fps) => {
+                        return Err(ApiError::invalid(
+                            "less_than_equal",
+                            vec!["query".into(), "max_fps".into()],
+                            format!("max_fps must be between {FPS_LOWEST} and {FPS_HIGHEST} frames a second"),
+                            fps.into(),
+                        ));
+                    }
+                };
+                serve(thing, index, gap, state.closing.clone()).await
+            },
+        )
+    }
+
+    fn operation(thing: &ThingInstance, index: usize, _: &mut Schemas) -> Map<String, Value> {
+        let Some(stream) = thing.streams().get(index) else {
+            return Map::new();
+        };
+        let name = thing.name();
+        object(json!({
+            "tags": [name], "operationId": format!("{name}_{}_stream", stream.name),
+            "summary": stream.title.unwrap_or(stream.name),
+            "parameters": query_parameters::<StreamQuery>(),
+            "responses": {"200": {
+                "description": "A live MJPEG stream: one JPEG part per frame",
+                "content": {"multipart/x-mixed-replace": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}
+            }}
+        }))
+    }
 }
 
 /// The header of the multipart part holding a frame of `len` bytes.

@@ -22,13 +22,13 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::routing::{MethodFilter, on};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use labthings_core::ThingInstance;
 use labthings_core::hub::Notification;
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_tungstenite::WebSocketStream;
@@ -37,18 +37,40 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
+use crate::binding::{Route, ThingKind};
 use crate::error::ApiError;
+use crate::openapi::{Schemas, object};
 use crate::state::{AppState, base_url};
 
 /// The error type LabThings-FastAPI uses in WebSocket error responses.
 const WEBTHING_ERRORS: &str = "https://w3c.github.io/web-thing-protocol/errors";
 
-/// Serve the observation WebSocket of `thing` on `method`.
-pub(crate) fn handler(thing: &Arc<ThingInstance>, method: MethodFilter) -> MethodRouter<Arc<AppState>> {
-    let thing = thing.clone();
-    on(method, move |State(state): State<Arc<AppState>>, request: Request| {
-        upgrade(state, thing.clone(), request)
-    })
+/// `GET /{thing}/ws`: the thing's observation WebSocket.
+pub(crate) struct WebSocket;
+
+impl ThingKind for WebSocket {
+    const ERRORS: &'static [u16] = &[];
+
+    fn path(thing: &str, _: &str) -> String {
+        format!("/{thing}/ws")
+    }
+
+    fn handler(thing: &Arc<ThingInstance>, _: usize, method: MethodFilter) -> Route {
+        let thing = thing.clone();
+        on(method, move |State(state): State<Arc<AppState>>, request: Request| {
+            upgrade(state, thing.clone(), request)
+        })
+    }
+
+    fn operation(thing: &ThingInstance, _: usize, _: &mut Schemas) -> Map<String, Value> {
+        let name = thing.name();
+        object(json!({
+            "tags": [name], "operationId": format!("{name}_websocket"),
+            "summary": "Observe properties and actions over a WebSocket",
+            "description": "Upgrade to a WebSocket; send addPropertyObservation or addActionObservation messages.",
+            "responses": {"101": {"description": "Switching to the WebSocket protocol"}}
+        }))
+    }
 }
 
 /// Whether the comma-separated header `name` holds `token` (any case).
