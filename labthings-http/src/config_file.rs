@@ -228,50 +228,27 @@ pub fn load(
     let mut document: toml::Table = toml::from_str(&text).map_err(|e| invalid("(syntax)".to_owned(), e.to_string()))?;
     // Where to listen and what to serve belong to the file, not the server's
     // settings; everything else is a ServerConfig.
-    let host = match document.remove("host") {
-        None => None,
-        Some(toml::Value::String(host)) => Some(host),
-        Some(other) => {
-            return Err(invalid(
-                "host".into(),
-                format!("expected a string, found {}", other.type_str()),
-            ));
-        }
-    };
-    let port = match document.remove("port") {
-        None => None,
-        Some(toml::Value::Integer(port)) => Some(
-            u16::try_from(port).map_err(|_| invalid("port".into(), format!("{port} is not a port (0 to 65535)")))?,
+    let key = |key: &'static str| move |message: String| invalid(key.to_owned(), message);
+    let host: Option<String> = take(&mut document, "host").map_err(key("host"))?;
+    let port = take::<i64>(&mut document, "port")
+        .map_err(key("port"))?
+        .map(|port| {
+            u16::try_from(port).map_err(|_| invalid("port".into(), format!("{port} is not a port (0 to 65535)")))
+        })
+        .transpose()?;
+    let things: toml::Table = take(&mut document, "things")
+        .map_err(key("things"))?
+        .unwrap_or_default();
+    for (table, feature, cannot) in [
+        ("mqtt", cfg!(feature = "mqtt"), "connect to an MQTT broker"),
+        (
+            "discovery",
+            cfg!(feature = "discovery"),
+            "advertise itself or register with a directory",
         ),
-        Some(other) => {
-            return Err(invalid(
-                "port".into(),
-                format!("expected an integer, found {}", other.type_str()),
-            ));
-        }
-    };
-    let things = match document.remove("things") {
-        None => toml::Table::new(),
-        Some(toml::Value::Table(things)) => things,
-        Some(other) => {
-            return Err(invalid(
-                "things".into(),
-                format!("expected a table, found {}", other.type_str()),
-            ));
-        }
-    };
-    for (table, feature) in [
-        ("mqtt", cfg!(feature = "mqtt")),
-        ("discovery", cfg!(feature = "discovery")),
     ] {
         if !feature && document.contains_key(table) {
-            return Err(invalid(
-                table.into(),
-                format!(
-                    "this program was built without the `{table}` feature of labthings; add it to the `labthings` \
-                     dependency's features"
-                ),
-            ));
+            return Err(invalid(table.into(), crate::features::missing(table, cannot)));
         }
     }
     let mut config: ServerConfig = serde_path_to_error::deserialize(toml::Value::Table(document)).map_err(|e| {
@@ -308,6 +285,15 @@ pub fn load(
         source,
     })?;
     Ok(ConfiguredServer { server, host, port })
+}
+
+/// Take `key` out of `document`, read as a `T` (`None` when absent), or
+/// why it is not one.
+fn take<T: serde::de::DeserializeOwned>(document: &mut toml::Table, key: &str) -> Result<Option<T>, String> {
+    document
+        .remove(key)
+        .map(|value| T::deserialize(value).map_err(|e| e.message().to_owned()))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -357,5 +343,25 @@ mod tests {
             matches!(&users, Err(ConfigError::Invalid { key, message, .. }) if key == "auth.users[0]" && message.contains("`auth` feature")),
             "{users:?}"
         );
+    }
+
+    /// Where to listen and what to serve are read by key, and a value of
+    /// the wrong type names the key and what was expected.
+    #[test]
+    fn listening_keys_of_the_wrong_type_are_named() {
+        let cases = [
+            ("host = 5\n", "host", "expected a string"),
+            ("port = \"5000\"\n", "port", "expected i64"),
+            ("port = 70000\n", "port", "70000 is not a port (0 to 65535)"),
+            ("things = 3\n", "things", "expected a map"),
+        ];
+        for (text, wanted, words) in cases {
+            let result = loaded(text);
+            assert!(
+                matches!(&result, Err(ConfigError::Invalid { key, message, .. }) if key == wanted && message.contains(words)),
+                "{text}: {result:?}"
+            );
+        }
+        assert!(loaded("host = \"127.0.0.1\"\nport = 0\n[things]\n").is_ok());
     }
 }

@@ -27,6 +27,7 @@ pub mod config_file;
 mod connections;
 mod error;
 mod extra;
+mod features;
 mod front;
 mod guard;
 mod logging;

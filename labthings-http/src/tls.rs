@@ -45,11 +45,7 @@ mod without {
 
     /// Refuse: HTTPS needs the `tls` feature.
     pub(crate) fn acceptor(_: &TlsConfig) -> Result<Acceptor, String> {
-        Err(
-            "this program was built without the `tls` feature of labthings, so it cannot serve HTTPS; add it to \
-             the `labthings` dependency's features"
-                .to_owned(),
-        )
+        Err(crate::features::missing("tls", "serve HTTPS"))
     }
 }
 

@@ -35,8 +35,7 @@ impl UserEntry {
         let _ = key;
         Err((
             String::new(),
-            "this program was built without the `auth` feature of labthings; add it to the `labthings` dependency's features"
-                .to_owned(),
+            crate::features::missing("auth", "check users' credentials"),
         ))
     }
 

@@ -12,11 +12,7 @@ impl Authenticator {
     /// `config` without users, or why not.
     pub(crate) fn new(config: &AuthConfig, _sign_in_burst: u32) -> Result<Self, String> {
         if config.enabled() {
-            return Err(
-                "this program was built without the `auth` feature of labthings, so it cannot check \
-                        users' credentials; add it to the `labthings` dependency's features"
-                    .to_owned(),
-            );
+            return Err(crate::features::missing("auth", "check users' credentials"));
         }
         Ok(Self)
     }
