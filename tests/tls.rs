@@ -26,6 +26,35 @@ fn certificate() -> (PathBuf, PathBuf, PathBuf) {
     (dir, cert, key)
 }
 
+/// The mock lab bound to a free port, serving HTTPS with `cert` and `key`,
+/// with the users alice (operate, a password) and bot (observe, a token).
+async fn secured_lab(cert: &std::path::Path, key: PathBuf) -> labthings::http::Listening {
+    let config = ServerConfig::default().with(|c| {
+        c.settings_dir = None;
+        c.tls = Some(TlsConfig {
+            cert: cert.to_owned(),
+            key,
+        });
+        c.auth = AuthConfig {
+            users: vec![
+                User::new("alice", Role::Operate, Credential::password("alice's password")),
+                User::new(
+                    "bot",
+                    Role::Observe,
+                    Credential::token("a-long-random-token-for-the-bot"),
+                ),
+            ],
+            anonymous: None,
+            ..AuthConfig::default()
+        };
+    });
+    mock_lab::build(config)
+        .expect("the mock lab builds")
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+}
+
 /// Run curl with `args`; (exit code, stdout).
 async fn curl(args: &[&str]) -> (i32, String) {
     let output = tokio::process::Command::new("curl")
@@ -46,27 +75,7 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
     common::clients::setup();
     labthings::init_test_tracing();
     let (dir, cert, key) = certificate();
-    let config = ServerConfig::default().with(|c| {
-        c.settings_dir = None;
-        c.tls = Some(TlsConfig {
-            cert: cert.clone(),
-            key,
-        });
-        c.auth = AuthConfig {
-            users: vec![User::new(
-                "alice",
-                Role::Operate,
-                Credential::password("alice's password"),
-            )],
-            anonymous: None,
-            ..AuthConfig::default()
-        };
-    });
-    let listening = mock_lab::build(config)
-        .expect("the mock lab builds")
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listening = secured_lab(&cert, key).await;
     assert!(listening.url().starts_with("https://127.0.0.1:"), "{}", listening.url());
     let port = listening.local_addr().expect("an address").port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -87,7 +96,8 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
     assert_eq!(code, 0, "curl trusting the certificate: {body}");
     let td: Value = serde_json::from_str(&body).expect("a TD");
     assert_eq!(td["base"], format!("{url}/"), "TD links use https");
-    assert_eq!(td["security"], serde_json::json!(["basic_sc"]));
+    // A password user and a token user: either scheme.
+    assert_eq!(td["security"], serde_json::json!(["combo_sc"]));
 
     // Writes over TLS, with credentials.
     let (code, body) = curl(&[
@@ -148,5 +158,38 @@ async fn a_certificate_that_cannot_be_used_is_a_clear_build_error() {
         .expect_err("certificate and key swapped")
         .to_string();
     assert!(error.contains("tls:"), "{error}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The typed client `#[thing]` generates and the dynamic client reach a lab
+/// served with TLS (its self-signed certificate named as the CA file) and
+/// users: with a password, with a token; without the CA file the
+/// certificate is refused, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_clients_drive_a_lab_served_with_tls_and_users() {
+    use labthings::client::{ClientError, Connection, ThingClient};
+    let (dir, cert, key) = certificate();
+    let listening = secured_lab(&cert, key).await;
+    let port = listening.local_addr().expect("an address").port();
+    tokio::spawn(listening.serve_until(std::future::pending::<()>()));
+    let stage = format!("https://localhost:{port}/stage/");
+    let trusting = || Connection::new().with_ca_file(&cert).expect("the certificate is read");
+
+    let typed = mock_lab::StageClient::connect_with(&stage, trusting().with_password("alice", "alice's password"))
+        .await
+        .expect("the typed client connects over TLS with a password");
+    let moved: [i64; 3] = typed.move_relative(5).await.expect("moved");
+    assert_eq!(moved, [5, 0, 0]);
+    let dynamic = ThingClient::connect(&stage, trusting().with_token("a-long-random-token-for-the-bot"))
+        .await
+        .expect("the dynamic client connects over TLS with a token");
+    let position: Vec<i64> = dynamic.read_property("position").await.expect("read");
+    assert_eq!(position, vec![5, 0, 0]);
+
+    match ThingClient::connect(&stage, Connection::new().with_password("alice", "alice's password")).await {
+        Err(ClientError::Tls(why)) => assert!(why.contains("not trusted"), "{why}"),
+        Err(other) => panic!("expected a TLS error, got {other}"),
+        Ok(_) => panic!("a certificate nobody named was trusted"),
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

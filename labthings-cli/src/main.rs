@@ -8,6 +8,7 @@
 //! labthings invoke   http://127.0.0.1:5000/stage/ move_relative x=100 y=-50
 //! labthings watch    http://127.0.0.1:5000/stage/ position
 //! labthings list     http://127.0.0.1:5000/stage/
+//! labthings --cacert lab.crt --user alice get https://scope-1.lab:5000/stage/ position
 //! ```
 //!
 //! Output is for people unless `--json` is given. Exit status: 0 done, 1 the
@@ -36,8 +37,25 @@ struct Cli {
     /// to the origin (scheme, host, port) of the URL given.
     #[arg(long, global = true, env = "LABTHINGS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Send the token to this origin too (when a Thing Description points
-    /// at another server of the same lab); may be repeated.
+    /// A user name, for a server with users configured: the password is
+    /// read from LABTHINGS_PASSWORD, or asked for on the terminal (never
+    /// given on the command line). Sent only to the origin of the URL
+    /// given; use it over HTTPS.
+    #[arg(
+        long,
+        global = true,
+        env = "LABTHINGS_USER",
+        value_name = "NAME",
+        conflicts_with = "token"
+    )]
+    user: Option<String>,
+    /// Trust the certificate authorities in this PEM file besides the
+    /// system's: a lab's own CA, or an HTTPS server's self-signed
+    /// certificate.
+    #[arg(long, global = true, env = "LABTHINGS_CACERT", value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// Send the credentials to this origin too (when a Thing Description
+    /// points at another server of the same lab); may be repeated.
     #[arg(long = "allow-origin", global = true, value_name = "URL")]
     allow_origins: Vec<String>,
     /// Seconds to wait for each answer of the server.
@@ -127,8 +145,14 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
         .map_err(|_| ClientError::Protocol(format!("--timeout {}: not a number of seconds", cli.timeout)))?;
     let mut connection = Connection::new().with_timeout(timeout);
+    if let Some(file) = &cli.cacert {
+        connection = connection.with_ca_file(file)?;
+    }
     if let Some(token) = &cli.token {
         connection = connection.with_token_for(token.clone(), &url);
+    }
+    if let Some(user) = &cli.user {
+        connection = connection.with_password_for(user.clone(), password(user)?, &url);
     }
     for origin in &cli.allow_origins {
         connection = connection.allow_credentials_to(origin);
@@ -202,6 +226,19 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The password of `user`: from `LABTHINGS_PASSWORD`, else asked for on
+/// the terminal without echo.
+fn password(user: &str) -> Result<String, ClientError> {
+    if let Ok(password) = std::env::var("LABTHINGS_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
+        ClientError::Protocol(format!(
+            "--user {user}: no password: set LABTHINGS_PASSWORD, or run in a terminal to be asked ({e})"
+        ))
+    })
 }
 
 /// `text` as JSON if it is JSON (`5`, `true`, `"a"`, `[1]`), else as a string.

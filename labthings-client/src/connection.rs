@@ -7,21 +7,40 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use reqwest::Method;
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ClientError, Result};
 
-/// How to reach a server: an HTTP client (keeping connections open), where
-/// the server requires one a bearer token, and the bounds every request
-/// keeps: a time limit, and the largest answer read.
+/// The HTTP client of a connection: HTTP/1.1 over TCP, or over TLS for
+/// `https://` URLs.
+type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The bytes of an answer as they arrive.
+pub(crate) type Parts = BodyDataStream<Incoming>;
+
+/// How many redirects a request follows at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// How to reach a server: an HTTP client (keeping connections open;
+/// HTTPS through rustls, trusting the system's certificate authorities
+/// plus a CA file the user names), where the server requires them
+/// credentials (a bearer token, or a user name and password), and the
+/// bounds every request keeps: a time limit, and the largest answer read.
 ///
-/// The token goes only to the origin (scheme, host and port) it was given
-/// for: the first URL this connection asks for, or the one named with
-/// [`with_token_for`](Self::with_token_for). A Thing Description whose
-/// forms point at another origin does not get it, unless the user allows
-/// that origin with [`allow_credentials_to`](Self::allow_credentials_to).
+/// The credentials go only to the origin (scheme, host and port) they were
+/// given for: the first URL this connection asks for, or the one named with
+/// [`with_token_for`](Self::with_token_for) or
+/// [`with_password_for`](Self::with_password_for). A Thing Description
+/// whose forms point at another origin does not get them, unless the user
+/// allows that origin with [`allow_credentials_to`](Self::allow_credentials_to).
 ///
 /// ```
 /// use labthings_client::Connection;
@@ -31,11 +50,18 @@ use crate::error::{ClientError, Result};
 ///     .with_timeout(Duration::from_secs(5));
 /// assert!(connection.sends_credentials_to("http://127.0.0.1:5000/camera/"));
 /// assert!(!connection.sends_credentials_to("http://127.0.0.1:5202/stage/"));
+///
+/// // A lab's own certificate authority (or a server's self-signed
+/// // certificate): trusted besides the system's.
+/// let error = Connection::new().with_ca_file("no-such-lab-ca.pem").unwrap_err();
+/// assert!(error.to_string().contains("no-such-lab-ca.pem"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Connection {
-    http: reqwest::Client,
-    token: Option<Arc<str>>,
+    /// The HTTP client, or why none could be made (the error of every
+    /// request then).
+    http: std::result::Result<Http, Arc<str>>,
+    credentials: Option<Credentials>,
     /// The origin the token is for, once known.
     token_origin: Arc<OnceLock<String>>,
     /// Other origins the user allows the token to go to.
@@ -70,6 +96,49 @@ impl Default for Limits {
     }
 }
 
+/// What a connection proves who it is with.
+#[derive(Clone)]
+enum Credentials {
+    /// `Authorization: Bearer {token}`.
+    Bearer(Arc<str>),
+    /// `Authorization: Basic` with a user name and password.
+    Basic { user: Arc<str>, password: Arc<str> },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret itself.
+        match self {
+            Self::Bearer(_) => f.write_str("Bearer(..)"),
+            Self::Basic { user, .. } => write!(f, "Basic({user:?}, ..)"),
+        }
+    }
+}
+
+/// The HTTP client of a connection: HTTP/1.1, HTTPS with `tls`.
+fn http_client(tls: labthings_tls::tokio_rustls::rustls::ClientConfig) -> Http {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+    tcp.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// A TLS configuration trusting the system's authorities and those of
+/// `ca_file`; with none at all (a machine without them, no file) it still
+/// speaks TLS, and each server's certificate is then refused as not
+/// trusted, which the error says.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> std::result::Result<labthings_tls::tokio_rustls::rustls::ClientConfig, String> {
+    labthings_tls::client_config_trusting(labthings_tls::Trust::new(ca_file)?, None)
+}
+
 impl Default for Connection {
     fn default() -> Self {
         Self::new()
@@ -85,13 +154,10 @@ impl Connection {
     /// A connection without credentials, waiting at most 30 s for each
     /// answer, with the default [`Limits`].
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = tls_config(None).map(http_client).map_err(Arc::from);
         Self {
             http,
-            token: None,
+            credentials: None,
             token_origin: Arc::new(OnceLock::new()),
             trusted: Arc::new(Vec::new()),
             timeout: Duration::from_secs(30),
@@ -103,18 +169,49 @@ impl Connection {
     /// the first URL it asks for (a server with users configured;
     /// `--new-token` of any labthings server makes one).
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(Arc::from(token.into()));
+        self.credentials = Some(Credentials::Bearer(Arc::from(token.into())));
         self.token_origin = Arc::new(OnceLock::new());
         self
     }
 
     /// The same, sending the token to the origin of `url` only.
-    pub fn with_token_for(mut self, token: impl Into<String>, url: &str) -> Self {
-        self = self.with_token(token);
+    pub fn with_token_for(self, token: impl Into<String>, url: &str) -> Self {
+        self.with_token(token).bound_to(url)
+    }
+
+    /// The same, sending a user name and password (HTTP Basic) instead of
+    /// a token, to the origin of the first URL it asks for. Basic sends the
+    /// password itself with every request: use it over HTTPS.
+    pub fn with_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::Basic {
+            user: Arc::from(user.into()),
+            password: Arc::from(password.into()),
+        });
+        self.token_origin = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// The same, sending the user name and password to the origin of `url` only.
+    pub fn with_password_for(self, user: impl Into<String>, password: impl Into<String>, url: &str) -> Self {
+        self.with_password(user, password).bound_to(url)
+    }
+
+    /// Bind the credentials to the origin of `url`.
+    fn bound_to(self, url: &str) -> Self {
         if let Some(origin) = origin_of(url) {
             let _ = self.token_origin.set(origin);
         }
         self
+    }
+
+    /// Trust the certificate authorities in the PEM file `path` besides the
+    /// system's: a lab's own CA, or the self-signed certificate of a
+    /// server (`[tls]` of a labthings server). The file is read now; an
+    /// error names it and says what is wrong.
+    pub fn with_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let tls = tls_config(Some(path.as_ref())).map_err(ClientError::Tls)?;
+        self.http = Ok(http_client(tls));
+        Ok(self)
     }
 
     /// Send the token to the origin of `url` too (a lab whose things are
@@ -147,7 +244,7 @@ impl Connection {
     /// Whether a request to `url` would carry the token (there is one, and
     /// `url` is of its origin or of one allowed).
     pub fn sends_credentials_to(&self, url: &str) -> bool {
-        self.token.is_some() && self.credentials_for(url)
+        self.credentials.is_some() && self.credentials_for(url)
     }
 
     fn credentials_for(&self, url: &str) -> bool {
@@ -156,23 +253,87 @@ impl Connection {
         *bound == origin || self.trusted.contains(&origin)
     }
 
-    /// A request to `url`, with the token where it may go; whether a token
-    /// was held back.
-    fn request(&self, method: Method, url: &str) -> (reqwest::RequestBuilder, bool) {
-        let request = self.http.request(method, url);
-        match &self.token {
-            Some(token) if self.credentials_for(url) => (request.bearer_auth(token), false),
-            Some(_) => (request, true),
-            None => (request, false),
+    /// The `Authorization` header for `url`, where the credentials may go;
+    /// whether they were held back.
+    fn authorization(&self, url: &str) -> (Option<HeaderValue>, bool) {
+        let Some(credentials) = &self.credentials else {
+            return (None, false);
+        };
+        if !self.credentials_for(url) {
+            return (None, true);
         }
+        let value = match credentials {
+            Credentials::Bearer(token) => format!("Bearer {token}"),
+            Credentials::Basic { user, password } => {
+                use base64::Engine;
+                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                format!("Basic {pair}")
+            }
+        };
+        // A token or password with a line break cannot be a header: sent
+        // without, the server's 401 says so.
+        (HeaderValue::from_str(&value).ok(), false)
     }
 
-    /// Send `request` and wait at most the time limit for the answer's head.
-    async fn answer(&self, request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response> {
-        match tokio::time::timeout(self.timeout, request.send()).await {
-            Ok(sent) => Ok(sent?),
-            Err(_) => Err(self.timed_out(url)),
+    /// Send `method` to `url` with the header `accept` and `body` (JSON),
+    /// following redirects (credentials only where they may go), and wait
+    /// at most the time limit for the answer's head; the answer, and
+    /// whether credentials were held back from its URL.
+    async fn answer(
+        &self,
+        method: Method,
+        url: &str,
+        accept: &'static str,
+        body: Option<Bytes>,
+    ) -> Result<(Response<Incoming>, bool, String)> {
+        let http = self.http.as_ref().map_err(|e| ClientError::Tls(e.to_string()))?;
+        let mut method = method;
+        let mut body = body;
+        let mut url = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            let uri: hyper::Uri = url
+                .parse()
+                .map_err(|e| ClientError::Protocol(format!("{url} is not a URL: {e}")))?;
+            let (authorization, held_back) = self.authorization(&url);
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(uri)
+                .header(header::ACCEPT, accept);
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            if body.is_some() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            let request = request
+                .body(Full::new(body.clone().unwrap_or_default()))
+                .map_err(|e| ClientError::Protocol(format!("cannot make a request to {url}: {e}")))?;
+            let response = match tokio::time::timeout(self.timeout, http.request(request)).await {
+                Ok(sent) => sent.map_err(|e| crate::error::transport(&e, e.is_connect(), &url))?,
+                Err(_) => return Err(self.timed_out(&url)),
+            };
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url::Url::parse(&url).ok()?.join(l).ok());
+            match (status, location) {
+                (301..=303 | 307 | 308, Some(next)) => {
+                    // 303 (and, as browsers do, 301 and 302) turn into a
+                    // GET without a body; 307 and 308 repeat the request.
+                    if matches!(status, 301..=303) && method != Method::HEAD {
+                        method = Method::GET;
+                        body = None;
+                    }
+                    url = next.to_string();
+                }
+                _ => return Ok((response, held_back, url)),
+            }
         }
+        Err(ClientError::Protocol(format!(
+            "{url}: more than {MAX_REDIRECTS} redirects"
+        )))
     }
 
     fn timed_out(&self, url: &str) -> ClientError {
@@ -181,19 +342,41 @@ impl Connection {
 
     /// The error a non-success `response` means (its body read up to the
     /// error limit), saying so when the token was held back.
-    async fn refusal(&self, response: reqwest::Response, url: &str, held_back: bool) -> ClientError {
+    async fn refusal(&self, response: Response<Incoming>, url: &str, held_back: bool) -> ClientError {
         let status = response.status().as_u16();
+        // What the server asks for (`Bearer realm="labthings", Basic ...`).
+        let challenge: Vec<String> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
         let body = match self.body(response, self.limits.error, url, true).await {
             Ok(body) => body,
             Err(e) => return e,
         };
         match ClientError::from_answer(status, &body) {
             ClientError::Unauthorized(why) if held_back => ClientError::Unauthorized(format!(
-                "{why} (the token was not sent to {}: it was given for {}; allow that origin with \
+                "{why} (the credentials were not sent to {}: they were given for {}; allow that origin with \
                  `allow_credentials_to` or `--allow-origin`)",
                 origin_of(url).unwrap_or_default(),
                 self.token_origin.get().map_or("another origin", String::as_str)
             )),
+            ClientError::Unauthorized(why) if status == 401 => {
+                let sent = match &self.credentials {
+                    None => "no credentials were sent".to_owned(),
+                    Some(Credentials::Bearer(_)) => "the token sent was not accepted".to_owned(),
+                    Some(Credentials::Basic { user, .. }) => {
+                        format!("the user name {user:?} and password sent were not accepted")
+                    }
+                };
+                let asks = if challenge.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the server asks for: {}", challenge.join(", "))
+                };
+                ClientError::Unauthorized(format!("{why} ({sent}{asks})"))
+            }
             other => other,
         }
     }
@@ -201,19 +384,18 @@ impl Connection {
     /// The body of `response`, at most `limit` bytes (`cut`: the first
     /// `limit` bytes of a longer one; else longer is an error), each part
     /// within the time limit.
-    async fn body(&self, response: reqwest::Response, limit: usize, url: &str, cut: bool) -> Result<Bytes> {
+    async fn body(&self, response: Response<Incoming>, limit: usize, url: &str, cut: bool) -> Result<Bytes> {
         let too_large = || ClientError::TooLarge(format!("the answer from {url} is larger than {limit} bytes"));
-        if !cut && response.content_length().is_some_and(|n| n > limit as u64) {
+        let length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|l| l.to_str().ok()?.parse::<u64>().ok());
+        if !cut && length.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
         let mut body = Vec::new();
-        let mut chunks = response.bytes_stream();
-        loop {
-            let chunk = match tokio::time::timeout(self.timeout, chunks.next()).await {
-                Err(_) => return Err(self.timed_out(url)),
-                Ok(None) => break,
-                Ok(Some(chunk)) => chunk?,
-            };
+        let mut parts = response.into_body().into_data_stream();
+        while let Some(chunk) = self.next_part(&mut parts, url).await? {
             if body.len().saturating_add(chunk.len()) > limit {
                 if cut {
                     body.extend_from_slice(&chunk[..limit - body.len()]);
@@ -233,17 +415,18 @@ impl Connection {
     }
 
     async fn send_within(&self, method: Method, url: &str, body: Option<&Value>, limit: usize) -> Result<(u16, Bytes)> {
-        let (request, held_back) = self.request(method, url);
-        let mut request = request.header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = self.answer(request, url).await?;
+        let body = match body {
+            Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|e| {
+                ClientError::Protocol(format!("the body for {url} cannot be written as JSON: {e}"))
+            })?)),
+            None => None,
+        };
+        let (response, held_back, url) = self.answer(method, url, "application/json", body).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            Ok((status, self.body(response, limit, url, false).await?))
+            Ok((status, self.body(response, limit, &url, false).await?))
         } else {
-            Err(self.refusal(response, url, held_back).await)
+            Err(self.refusal(response, &url, held_back).await)
         }
     }
 
@@ -261,28 +444,24 @@ impl Connection {
         decode(&body, url)
     }
 
-    /// GET `url` as a raw response (for downloads), failing on a non-success.
-    pub(crate) async fn get_raw(&self, url: &str) -> Result<reqwest::Response> {
-        let (request, held_back) = self.request(Method::GET, url);
-        let response = self.answer(request, url).await?;
+    /// GET `url` for its bytes as they arrive (for downloads), failing on a
+    /// non-success.
+    pub(crate) async fn get_raw(&self, url: &str) -> Result<Parts> {
+        let (response, held_back, url) = self.answer(Method::GET, url, "*/*", None).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            Ok(response)
+            Ok(response.into_body().into_data_stream())
         } else {
-            Err(self.refusal(response, url, held_back).await)
+            Err(self.refusal(response, &url, held_back).await)
         }
     }
 
-    /// The next part of a download, within the time limit.
-    pub(crate) async fn next_part(
-        &self,
-        parts: &mut (impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin),
-        url: &str,
-    ) -> Result<Option<Bytes>> {
+    /// The next part of an answer, within the time limit.
+    pub(crate) async fn next_part(&self, parts: &mut Parts, url: &str) -> Result<Option<Bytes>> {
         match tokio::time::timeout(self.timeout, parts.next()).await {
             Err(_) => Err(self.timed_out(url)),
             Ok(None) => Ok(None),
-            Ok(Some(part)) => Ok(Some(part?)),
+            Ok(Some(part)) => Ok(Some(part.map_err(|e| crate::error::transport(&e, false, url))?)),
         }
     }
 
@@ -294,16 +473,13 @@ impl Connection {
         url: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
         use eventsource_stream::Eventsource;
-        let (request, held_back) = self.request(Method::GET, url);
-        let request = request.header(reqwest::header::ACCEPT, "text/event-stream");
-        let response = self.answer(request, url).await?;
+        let (response, held_back, url) = self.answer(Method::GET, url, "text/event-stream", None).await?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(self.refusal(response, url, held_back).await);
+            return Err(self.refusal(response, &url, held_back).await);
         }
-        let url = url.to_owned();
         let limit = self.limits.event;
-        let lines = bounded_lines(response.bytes_stream(), limit);
+        let lines = bounded_lines(response.into_body().into_data_stream(), limit);
         let stream = lines.eventsource().map(move |event| match event {
             Ok(event) => serde_json::from_str::<T>(&event.data).map_err(|e| {
                 let data: String = event.data.chars().take(200).collect();
@@ -324,7 +500,7 @@ enum PartError {
     /// A line was longer than the limit.
     LineTooLong,
     /// The connection broke.
-    Broken(reqwest::Error),
+    Broken(hyper::Error),
 }
 
 impl std::fmt::Display for PartError {
@@ -342,7 +518,7 @@ impl std::error::Error for PartError {}
 /// (the bytes since the last line break) passes `limit`: an endless line
 /// cannot grow the parser's buffer without bound.
 fn bounded_lines(
-    parts: impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    parts: impl futures_util::Stream<Item = std::result::Result<Bytes, hyper::Error>> + Send + 'static,
     limit: usize,
 ) -> impl futures_util::Stream<Item = std::result::Result<Bytes, PartError>> + Send + 'static {
     let mut line = 0usize;

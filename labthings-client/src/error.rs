@@ -101,9 +101,14 @@ pub enum ClientError {
     /// An answer was larger than the connection's limits allow.
     #[error("too large: {0}")]
     TooLarge(String),
-    /// The server could not be reached, or the connection broke.
+    /// The server could not be reached (refused, no such host, no route),
+    /// or the connection broke; what happened, with the address.
     #[error("transport: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(String),
+    /// HTTPS failed: the server's certificate is not trusted, not for its
+    /// name, expired, or a CA file could not be read; what to do is said.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The server answered something this client cannot read (a TD
     /// without forms, a body that is not the JSON expected).
     #[error("unexpected answer: {0}")]
@@ -169,6 +174,99 @@ impl ClientError {
             Self::Device(problem)
         }
     }
+}
+
+/// The error a failed request to `url` means, saying what failed in words
+/// a user can act on: a refused connection with its address, a
+/// certificate that is not trusted or not for the server's name, plain
+/// HTTP spoken to an HTTPS server or the reverse.
+pub(crate) fn transport(error: &(dyn std::error::Error + 'static), connecting: bool, url: &str) -> ClientError {
+    use labthings_tls::tokio_rustls::rustls;
+    let parsed = url::Url::parse(url).ok();
+    let origin = parsed
+        .as_ref()
+        .map_or_else(|| url.to_owned(), |u| u.origin().ascii_serialization());
+    let address = parsed
+        .as_ref()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| origin.clone());
+    let https = parsed.as_ref().is_some_and(|u| u.scheme() == "https");
+    let chain = chain(error);
+    if let Some(tls) = find::<rustls::Error>(error) {
+        use rustls::CertificateError as C;
+        let why = match tls {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer) => format!(
+                "the certificate of {origin} is not trusted: no certificate authority this client trusts signed it \
+                 (for a lab's own CA or a self-signed certificate, name the file: --cacert FILE, LABTHINGS_CACERT, \
+                 or Connection::with_ca_file)"
+            ),
+            rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
+                "the certificate of {origin} is not valid for the name {} ({tls}); use the name the certificate \
+                 was made for",
+                parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("asked for")
+            ),
+            rustls::Error::InvalidCertificate(
+                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+            ) => format!(
+                "the certificate of {origin} is out of its validity period ({tls}); is this computer's clock right?"
+            ),
+            rustls::Error::InvalidMessage(_) => format!(
+                "{origin} did not answer the TLS handshake ({tls}): does it speak plain HTTP? try http:// instead of https://"
+            ),
+            other => format!("the TLS handshake with {origin} failed: {other}"),
+        };
+        return ClientError::Tls(why);
+    }
+    if find::<std::io::Error>(error).is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+        return ClientError::Transport(format!(
+            "connection refused at {address}: nothing is listening there (is the server running, on that port?)"
+        ));
+    }
+    if connecting {
+        return ClientError::Transport(format!("cannot connect to {address}: {chain}"));
+    }
+    if !https && (chain.contains("connection closed") || chain.contains("invalid HTTP")) {
+        return ClientError::Transport(format!(
+            "{origin} closed the connection without an HTTP answer ({chain}): does it speak HTTPS? try https:// \
+             instead of http://"
+        ));
+    }
+    ClientError::Transport(format!("{url}: {chain}"))
+}
+
+/// The first error of type `E` in `error`'s chain of sources, looking
+/// inside I/O errors too (which keep what they wrap out of the chain, and
+/// may wrap another I/O error).
+fn find<'a, E: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a E> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let mut layer = Some(current);
+        while let Some(this) = layer {
+            if let Some(found) = this.downcast_ref::<E>() {
+                return Some(found);
+            }
+            layer = this
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// Every message of `error`'s chain, outermost first, without repeats.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::connection::{Connection, decode};
 use crate::description::{Affordance, Form, ThingDescription};
 use crate::error::{ClientError, Result};
 use crate::invocation::{Answer, Invocation, InvocationState, read_invoke_answer};
+use hyper::Method;
 use labthings_td::Operation;
-use reqwest::Method;
 
 /// A client for one Thing, driven by its Thing Description: every request
 /// goes where the TD's forms say (href, method, subprotocol), so it works
@@ -209,9 +209,8 @@ impl ThingClient {
     /// The bytes of a blob an action returned (at most the connection's
     /// answer limit; [`save`](Self::save) writes larger ones to a file).
     pub async fn download(&self, blob: &RemoteBlob) -> Result<Bytes> {
-        let response = self.connection.get_raw(&blob.href).await?;
+        let mut parts = self.connection.get_raw(&blob.href).await?;
         let limit = self.connection.limits().answer;
-        let mut parts = response.bytes_stream();
         let mut bytes = Vec::new();
         while let Some(part) = self.connection.next_part(&mut parts, &blob.href).await? {
             if bytes.len().saturating_add(part.len()) > limit {
@@ -228,11 +227,10 @@ impl ThingClient {
     /// Stream a blob an action returned into the file `path` (without
     /// holding it in memory); the number of bytes written.
     pub async fn save(&self, blob: &RemoteBlob, path: impl AsRef<Path>) -> Result<u64> {
-        let response = self.connection.get_raw(&blob.href).await?;
+        let mut chunks = self.connection.get_raw(&blob.href).await?;
         let path = path.as_ref();
         let io = |e: std::io::Error| ClientError::Protocol(format!("could not write {}: {e}", path.display()));
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut chunks = response.bytes_stream();
         let mut written: u64 = 0;
         while let Some(chunk) = self.connection.next_part(&mut chunks, &blob.href).await? {
             file.write_all(&chunk).await.map_err(io)?;

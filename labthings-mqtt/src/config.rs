@@ -114,7 +114,7 @@ impl MqttConfig {
 
     /// The TLS client configuration for an `mqtts://` broker (`None` for
     /// `mqtt://`), or what is wrong with the files it names.
-    pub(crate) fn tls(&self) -> Result<Option<tokio_rustls::rustls::ClientConfig>, String> {
+    pub(crate) fn tls(&self) -> Result<Option<labthings_tls::tokio_rustls::rustls::ClientConfig>, String> {
         let identity = match (&self.client_cert_file, &self.client_key_file) {
             (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
             (None, None) => None,
@@ -129,7 +129,7 @@ impl MqttConfig {
             }
             return Ok(None);
         }
-        crate::tls::client_config(self.ca_file.as_deref(), identity)
+        labthings_tls::client_config(self.ca_file.as_deref(), identity)
             .map(Some)
             .map_err(|e| format!("mqtt: {e}"))
     }

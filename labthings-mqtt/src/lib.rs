@@ -36,7 +36,6 @@ mod config;
 mod outbox;
 mod replies;
 mod run;
-mod tls;
 
 use std::sync::Arc;
 
