@@ -1,7 +1,10 @@
 //! DNS-SD (W3C WoT Discovery): a server with `discovery.dns_sd` advertises
 //! each thing as a `_wot._tcp` service whose TXT record names its TD path;
 //! a browser (mdns-sd, on a port of the test's own so a system responder
-//! does not interfere) finds it and follows it to the TD.
+//! does not interfere) finds it and follows it to the TD. And Thing
+//! Description Directory registration: with a directory the test serves
+//! (what is sent), and with Eclipse Thingweb's domus-tdd-api (what a real
+//! directory keeps).
 
 mod common;
 
@@ -106,6 +109,15 @@ async fn directory() -> (String, std::sync::Arc<Directory>) {
                     }
                 },
             )
+            .get(
+                |State(d): State<std::sync::Arc<Directory>>, Path(id): Path<String>| async move {
+                    let registered = d.registered.lock();
+                    match registered.iter().rev().find(|(i, _, _)| *i == id) {
+                        Some((_, _, td)) => (StatusCode::OK, td.to_string()),
+                        None => (StatusCode::NOT_FOUND, String::new()),
+                    }
+                },
+            )
             .delete(
                 |State(d): State<std::sync::Arc<Directory>>, Path(id): Path<String>| async move {
                     d.removed.lock().push(id);
@@ -152,6 +164,16 @@ async fn each_td_is_registered_with_a_directory_renewed_and_removed_at_the_end()
         assert_eq!(td["registration"]["ttl"], 2, "{td}");
         assert!(td["base"].as_str().is_some_and(|b| b.starts_with(&server.url)), "{td}");
         assert_eq!(registered[1].0, "urn:labthings:bench", "renewed");
+        // Only TD 1.1's context (a directory offline cannot fetch 1.0's),
+        // and the discovery context for `registration`.
+        assert_eq!(
+            td["@context"],
+            serde_json::json!([
+                "https://www.w3.org/2022/wot/td/v1.1",
+                "https://www.w3.org/2022/wot/discovery"
+            ]),
+            "{td}"
+        );
     }
     drop(server);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -160,4 +182,138 @@ async fn each_td_is_registered_with_a_directory_renewed_and_removed_at_the_end()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(*records.removed.lock(), ["urn:labthings:bench"]);
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Eclipse Thingweb's Thing Description Directory (domus-tdd-api, from
+/// PyPI), storing in an in-memory Oxigraph SPARQL server, both on free
+/// ports and offline: the directory's URL, and the processes (killed when
+/// dropped).
+async fn real_directory(scratch: &std::path::Path) -> (String, [tokio::process::Child; 2]) {
+    let venv = common::clients::repo().join(".venv-domus/bin");
+    let sparql = free_port();
+    let oxigraph = tokio::process::Command::new(venv.join("oxigraph"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{sparql}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start oxigraph");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let domus = tokio::process::Command::new(venv.join("domus-tdd-api"))
+        .args(["run", "--host", "127.0.0.1", "--port", &port.to_string()])
+        // Oxigraph answers queries and updates at /sparql, as Fuseki does
+        // at a dataset's URL.
+        .env("TDD__SPARQLENDPOINT_URL", format!("http://127.0.0.1:{sparql}/sparql"))
+        .env("TDD__TD_REPO_URL", &url)
+        .env("TDD__PERIOD_CLEAR_EXPIRE_TD", "0")
+        // The directory's own discovery context from its package, as it
+        // cannot fetch it without internet.
+        .env("TDD__OVERWRITE_DISCOVERY", "true")
+        .current_dir(scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start domus-tdd-api");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = client.get(format!("{url}/things")).send().await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "domus-tdd-api did not answer within 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (url, [oxigraph, domus])
+}
+
+/// A directory nobody here wrote lists and returns each TD the server
+/// registers (with the TD 1.1 context only: with the 1.0 one beside it, it
+/// answered 201 and stored nothing), and forgets it once the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_directory_lists_and_returns_each_td() {
+    common::clients::setup();
+    let scratch = std::env::temp_dir().join(format!("labthings-domus-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&scratch).expect("a scratch folder");
+    let (directory, _processes) = real_directory(&scratch).await;
+    let server = start(
+        Server::builder()
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.discovery = DiscoveryConfig {
+                    directory: Some(directory.clone()),
+                    ttl_s: 60,
+                    ..DiscoveryConfig::default()
+                };
+            }))
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let ours: serde_json::Value = reqwest::get(server.at("/bench/"))
+        .await
+        .expect("our TD")
+        .json()
+        .await
+        .expect("JSON");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed: Vec<serde_json::Value> = loop {
+        let answer = client.get(format!("{directory}/things")).send().await.expect("list");
+        let listed: Vec<serde_json::Value> = answer.json().await.unwrap_or_default();
+        if listed.iter().any(|td| td["id"] == "urn:labthings:bench") {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "not listed within 30 s: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let one = client
+        .get(format!("{directory}/things/urn%3Alabthings%3Abench"))
+        .send()
+        .await
+        .expect("get one");
+    assert_eq!(one.status(), 200);
+    let stored: serde_json::Value = one.json().await.expect("a TD");
+    assert_eq!(stored["title"], ours["title"]);
+    let names = |td: &serde_json::Value, of: &str| -> Vec<String> {
+        let mut names: Vec<String> = td[of]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    for of in ["properties", "actions"] {
+        assert_eq!(names(&stored, of), names(&ours, of), "{of}");
+    }
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let gone = client
+            .get(format!("{directory}/things/urn%3Alabthings%3Abench"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 404);
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still in the directory 15 s after the server stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -208,25 +208,23 @@ async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Dura
             let Some(mut td) = host.thing_description(index) else {
                 continue;
             };
+            // A directory expands the TD as JSON-LD: the TD 1.0 context,
+            // which the served TD carries for clients that check TD 1.0,
+            // cannot be fetched on a lab network without internet, and a
+            // directory that cannot expand it drops the TD (domus-tdd-api
+            // answers 201 and stores nothing). TD 1.1 needs only its own.
+            td.context.retain(|c| c.as_str() != Some(labthings_td::TD_CONTEXT_V1));
             td.context.push(DISCOVERY_CONTEXT.into());
             td.extra
                 .insert("registration".into(), serde_json::json!({"ttl": ttl.as_secs()}));
             let url = thing_url(&directory, thing.name());
-            let sent = client
-                .put(&url)
-                .header("content-type", "application/td+json")
-                .body(td.to_json().to_string())
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => {}
-                Ok(response) => failed = Some(format!("{url} answered {}", response.status())),
-                Err(e) => failed = Some(format!("{url}: {e}")),
+            if let Err(why) = register(&client, &url, td.to_json().to_string()).await {
+                failed = Some(why);
             }
         }
         match failed {
             Some(why) if !failing => {
-                tracing::warn!("TD directory: not registered ({why}); trying again every {:?}", ttl / 2);
+                tracing::error!("TD directory: not registered ({why}); trying again every {:?}", ttl / 2);
                 failing = true;
             }
             None if failing => {
@@ -235,6 +233,38 @@ async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Dura
             }
             _ => {}
         }
+    }
+}
+
+/// PUT the TD `body` at `url`, then read it back: a directory that
+/// accepted it but does not return it has dropped it, which is an error
+/// too.
+async fn register(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
+    let sent = client
+        .put(url)
+        .header("content-type", "application/td+json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !sent.status().is_success() {
+        return Err(format!("{url} answered {}", sent.status()));
+    }
+    let accepted = sent.status();
+    let back = client
+        .get(url)
+        .header("accept", "application/td+json, application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if back.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url} accepted the TD ({accepted}) but does not return it (GET answered {}): the directory \
+             dropped it; its log may say why (a context it cannot fetch?)",
+            back.status()
+        ))
     }
 }
 

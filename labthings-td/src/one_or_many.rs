@@ -33,6 +33,24 @@ impl<T> OneOrMany<T> {
         list.push(value);
         *self = Self::Many(list);
     }
+
+    /// Keep only the values `keep` accepts, as an array.
+    ///
+    /// ```
+    /// use labthings_td::OneOrMany;
+    /// let mut context = OneOrMany::Many(vec!["a", "b", "c"]);
+    /// context.retain(|c| *c != "b");
+    /// assert_eq!(context, OneOrMany::Many(vec!["a", "c"]));
+    /// ```
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        let old = std::mem::replace(self, Self::Many(Vec::new()));
+        let mut list = match old {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        };
+        list.retain(keep);
+        *self = Self::Many(list);
+    }
 }
 
 impl<T: PartialEq> OneOrMany<T> {

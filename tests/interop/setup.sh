@@ -7,6 +7,8 @@
 #     openapi-spec-validator, in .venv-original/ (pip);
 #   - schemathesis 4.32.5, in .venv-schemathesis/ (pip; its own venv, as its
 #     dependencies need not agree with the original's);
+#   - Eclipse Thingweb's Thing Description Directory domus-tdd-api 1.0.2 and
+#     the Oxigraph 0.5.13 SPARQL server it stores TDs in, in .venv-domus/;
 #   - Debian's chromium for the headless browser tests, curl for the HTTPS
 #     test, and mosquitto + mosquitto-clients for the MQTT binding's tests
 #     (apt-get, as root or with sudo), unless they are there.
@@ -37,6 +39,12 @@ if ! [ -x .venv-schemathesis/bin/schemathesis ]; then
     echo "== pip install schemathesis==4.32.5 into .venv-schemathesis/"
     python3 -m venv .venv-schemathesis
     .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
+
+if ! [ -x .venv-domus/bin/domus-tdd-api ] || ! [ -x .venv-domus/bin/oxigraph ]; then
+    echo "== pip install domus-tdd-api==1.0.2 oxigraph==0.5.13 into .venv-domus/"
+    python3 -m venv .venv-domus
+    .venv-domus/bin/pip install --quiet --disable-pip-version-check domus-tdd-api==1.0.2 oxigraph==0.5.13
 fi
 
 if ! [ -x /usr/bin/chromium ] || ! command -v curl >/dev/null || ! [ -x /usr/sbin/mosquitto ] \
