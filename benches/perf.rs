@@ -577,32 +577,49 @@ async fn main() -> anyhow::Result<()> {
             "built-in hyper client, 32 connections (install wrk to use it)"
         }
     );
+    // The targets take turns, three rounds of `seconds` each, and each
+    // figure is the median of its rounds: a neighbour's load on this shared
+    // machine then lands on every target alike rather than on whichever
+    // ran during it.
+    const ROUNDS: usize = 3;
     for (name, method, path, body, ceiling_too) in scenarios.into_iter().filter(|_| wants("requests")) {
-        eprintln!("running: {name}");
-        let mut rates = Vec::new();
-        let mut p50s = Vec::new();
-        let mut errors = Vec::new();
-        for target in &targets {
-            if target.name == "hyper ceiling" && !ceiling_too {
-                rates.push(None);
-                p50s.push(None);
-                errors.push(None);
-                continue;
+        eprintln!("running: {name} ({ROUNDS} rounds, targets taking turns)");
+        let mut rounds: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+        for _ in 0..ROUNDS {
+            for (i, target) in targets.iter().enumerate() {
+                if target.name == "hyper ceiling" && !ceiling_too {
+                    continue;
+                }
+                if use_wrk && let Some(measured) = wrk(target.addr, seconds, &method, path, body) {
+                    rounds[i].push(measured);
+                    continue;
+                }
+                let mut sample = throughput(target.addr, 32, seconds, method.clone(), path, body).await;
+                rounds[i].push((sample.rate(), sample.percentile(0.5), sample.errors as f64));
             }
-            if use_wrk && let Some((rate, p50, errs)) = wrk(target.addr, seconds, &method, path, body) {
-                rates.push(Some(rate));
-                p50s.push(Some(p50));
-                errors.push(Some(errs));
-                continue;
-            }
-            let mut sample = throughput(target.addr, 32, seconds, method.clone(), path, body).await;
-            rates.push(Some(sample.rate()));
-            p50s.push(Some(sample.percentile(0.5)));
-            errors.push(Some(sample.errors as f64));
         }
-        row(&format!("{name}, 32 conns"), "req/s", rates);
-        row(&format!("{name}, 32 conns, p50"), "ms", p50s);
-        row(&format!("{name}, 32 conns, errors"), "count", errors);
+        let median = |i: usize, pick: fn(&(f64, f64, f64)) -> f64| {
+            let mut values: Vec<f64> = rounds[i].iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied()
+        };
+        let errors = |i: usize| (!rounds[i].is_empty()).then(|| rounds[i].iter().map(|r| r.2).sum());
+        let indices = 0..targets.len();
+        row(
+            &format!("{name}, 32 conns"),
+            "req/s",
+            indices.clone().map(|i| median(i, |r| r.0)).collect(),
+        );
+        row(
+            &format!("{name}, 32 conns, p50"),
+            "ms",
+            indices.clone().map(|i| median(i, |r| r.1)).collect(),
+        );
+        row(
+            &format!("{name}, 32 conns, errors"),
+            "count",
+            indices.map(errors).collect(),
+        );
     }
 
     for clients in [1usize, 32].into_iter().filter(|_| wants("invocations")) {
