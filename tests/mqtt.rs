@@ -492,8 +492,21 @@ async fn node_wots_mqtt_binding_drives_a_server_through_the_tds_mqtt_forms() {
     let lab1 = lab(&broker, "lab1").await;
     let (status, td) = lab1.get("/bench/").await;
     assert_eq!(status, 200);
-    // The MQTT forms ask for the broker's login, under a scheme of their own.
+    // The broker's login is the TD's own scheme (HTTP needs none here, and
+    // its forms say so), which is where node-wot hands credentials to: the
+    // script adds them as node-wot documents and nothing more (with the
+    // scheme on the MQTT forms, the broker answered "Not authorized").
     assert_eq!(td["securityDefinitions"]["mqtt_sc"]["scheme"], "basic", "{td}");
+    assert_eq!(td["security"], serde_json::json!(["mqtt_sc"]), "{td}");
+    let forms = td["properties"]["count"]["forms"].as_array().expect("forms");
+    for form in forms {
+        let href = form["href"].as_str().unwrap_or("");
+        if href.starts_with("mqtt") {
+            assert!(form.get("security").is_none(), "{form}");
+        } else {
+            assert_eq!(form["security"], serde_json::json!(["no_security"]), "{form}");
+        }
+    }
     let file = broker.dir.join("bench.td.json");
     std::fs::write(&file, td.to_string()).expect("write the TD");
     let script = common::clients::repo().join("tests/interop/mqtt/wot_mqtt.mjs");

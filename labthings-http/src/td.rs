@@ -253,3 +253,41 @@ fn describe(affordance: &mut Map<String, Value>, name: &str, title: Option<&str>
         }
     }
 }
+
+/// When the HTTP forms need no credentials but another binding's forms
+/// carry a scheme of their own (the MQTT broker's login), make that scheme
+/// the TD's own and give the HTTP forms `no_security` explicitly: the same
+/// meaning in TD 1.1, in the shape WoT clients can use. node-wot (0.8 and
+/// 0.9) hands a form's own scheme the whole list of credentials its user
+/// added, where a scheme of the TD's own gets the first one, so a login
+/// on a form never reaches the broker; on the TD's own it does.
+///
+/// With users on both HTTP and the broker nothing moves: two schemes that
+/// each need their own credentials cannot both be the TD's first (the
+/// README's MQTT section says what a node-wot user adds then).
+pub(crate) fn lift_binding_security(td: &mut ThingDescription) {
+    const NONE: &str = "no_security";
+    if td.security.iter().map(String::as_str).ne([NONE]) {
+        return;
+    }
+    let mut own: Option<OneOrMany<String>> = None;
+    for form in td.forms_mut() {
+        match (&form.security, &own) {
+            (None, _) => {}
+            (Some(scheme), None) => own = Some(scheme.clone()),
+            (Some(scheme), Some(seen)) if scheme == seen => {}
+            // Schemes of several bindings: leave them on their forms.
+            (Some(_), Some(_)) => return,
+        }
+    }
+    let Some(own) = own else {
+        return;
+    };
+    for form in td.forms_mut() {
+        form.security = match form.security.take() {
+            Some(_) => None,
+            None => Some(OneOrMany::Many(vec![NONE.to_owned()])),
+        };
+    }
+    td.security = own;
+}

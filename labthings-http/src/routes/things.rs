@@ -31,6 +31,7 @@ pub(crate) fn described(state: &AppState, thing: &ThingInstance, base: &str) -> 
     if let Some(index) = index {
         state.companions.add_forms(&mut td, state.lab.things(), index);
     }
+    crate::td::lift_binding_security(&mut td);
     td
 }
 

@@ -16,12 +16,9 @@ const [tdPath, username, password] = process.argv.slice(2);
 const td = JSON.parse(readFileSync(tdPath, "utf8"));
 const servient = new core.Servient();
 servient.addClientFactory(new mqtt.MqttClientFactory());
+// As node-wot documents it, and nothing more: the broker's login is the
+// TD's own security scheme, so node-wot hands it these credentials.
 servient.addCredentials({ [td.id]: { username, password } });
-// node-wot 0.8.16 hands a form's own security (our MQTT forms declare the
-// broker's login as `mqtt_sc`) the list of credentials addCredentials
-// keeps, where the thing-level path hands its first entry; give the list
-// the entry's fields so the MQTT client logs in either way.
-Object.assign(servient.retrieveCredentials(td.id), { username, password });
 const WoT = await servient.start();
 const thing = await WoT.consume(td);
 let steps = 0;
