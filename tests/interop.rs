@@ -192,3 +192,68 @@ async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_b
     assert!(readme.contains("print(stage.move_relative(x=10, y=-3))               # [10, -3, 0]"));
     assert_eq!(stdout.trim(), "[10, -3, 0]");
 }
+
+/// Every TD of `server` (from `/thing_descriptions/`, read as anyone may)
+/// written to a file in `dir` named after `label` and the thing.
+async fn save_tds(server: &TestServer, label: &str, dir: &std::path::Path) -> Vec<PathBuf> {
+    let (status, all) = server.get("/thing_descriptions/").await;
+    assert_eq!(status, 200, "{all}");
+    let all = all.as_object().expect("TDs by name");
+    assert!(!all.is_empty());
+    all.iter()
+        .map(|(name, td)| {
+            let file = dir.join(format!("{label}-{name}.td.json"));
+            std::fs::write(&file, td.to_string()).expect("write the TD");
+            file
+        })
+        .collect()
+}
+
+/// The W3C WoT TD Playground's checks (its validator and its assertions,
+/// the npm packages its web page and command line use) find no failure in
+/// any TD the examples serve: the mock lab and the bench without users,
+/// with users (a password, a token, anonymous observers), and with the
+/// MQTT binding (the broker's login in the TD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_td_playground_finds_no_failure_in_any_td() {
+    setup();
+    let dir = std::env::temp_dir().join(format!("labthings-playground-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let mut files = Vec::new();
+    let (lab, bench) = servers().await;
+    files.extend(save_tds(&lab, "plain", &dir).await);
+    files.extend(save_tds(&bench, "plain", &dir).await);
+    let (lab, bench, _) = secured_servers(Some(Role::Observe)).await;
+    files.extend(save_tds(&lab, "users", &dir).await);
+    files.extend(save_tds(&bench, "users", &dir).await);
+    // The MQTT binding's forms, with a broker that needs a login (nothing
+    // listens there: the TD is the same either way).
+    let password = dir.join("broker.password");
+    std::fs::write(&password, "the broker's password").expect("write the password");
+    let mqtt = labthings::http::MqttConfig {
+        username: Some("lab1".to_owned()),
+        password_file: Some(password),
+        ..labthings::http::MqttConfig::new("mqtt://127.0.0.1:9", "lab1")
+    };
+    let with_mqtt = start(
+        Server::builder()
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.mqtt = Some(mqtt);
+            }))
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build the bench with MQTT"),
+    )
+    .await;
+    files.extend(save_tds(&with_mqtt, "mqtt", &dir).await);
+
+    let script = repo().join("tests/interop/playground.cjs");
+    let mut args = vec![script.to_str().expect("a UTF-8 path").to_owned()];
+    args.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = run_client(PathBuf::from("node"), &args).await;
+    assert!(stdout.contains("every TD passed"), "{stdout}");
+    assert_eq!(stdout.matches(", 0 failed of").count(), files.len(), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the interoperability and browser tests drive our servers with:
-#   - Eclipse Thingweb node-wot 0.9.2, Ajv and playwright-core, pinned by
+#   - Eclipse Thingweb node-wot 0.9.2, Ajv, playwright-core and the W3C WoT
+#     TD Playground's core 1.4.0 and assertions 1.5.0, pinned by
 #     tests/interop/package-lock.json (npm ci), and node-wot 0.8.16's MQTT
 #     binding, pinned by tests/interop/mqtt/package-lock.json;
 #   - the original LabThings-FastAPI 0.3.0 (its Python ThingClient) and
@@ -16,8 +17,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! [ -d tests/interop/node_modules/@node-wot/core ] || ! [ -d tests/interop/node_modules/playwright-core ]; then
-    echo "== npm ci in tests/interop (node-wot, ajv, playwright-core)"
+if ! [ -d tests/interop/node_modules/@node-wot/core ] || ! [ -d tests/interop/node_modules/playwright-core ] \
+    || ! [ -d tests/interop/node_modules/@thing-description-playground/assertions ]; then
+    echo "== npm ci in tests/interop (node-wot, ajv, playwright-core, the TD Playground)"
     npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 fi
 
