@@ -81,6 +81,11 @@ struct Directory {
 }
 
 async fn directory() -> (String, std::sync::Arc<Directory>) {
+    directory_over(None).await
+}
+
+/// [`directory`], over TLS with the certificate and key files `tls` when given.
+async fn directory_over(tls: Option<(&std::path::Path, &std::path::Path)>) -> (String, std::sync::Arc<Directory>) {
     use labthings::http::axum::extract::{Path, State};
     use labthings::http::axum::http::{HeaderMap, StatusCode};
     use labthings::http::axum::routing::put;
@@ -127,9 +132,28 @@ async fn directory() -> (String, std::sync::Arc<Directory>) {
         )
         .with_state(records.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { labthings::http::axum::serve(listener, app).await });
-    (url, records)
+    let port = listener.local_addr().expect("address").port();
+    let Some((cert, key)) = tls else {
+        tokio::spawn(async move { labthings::http::axum::serve(listener, app).await });
+        return (format!("http://127.0.0.1:{port}"), records);
+    };
+    let config = labthings_tls::server_config(cert, key).expect("a TLS configuration");
+    let acceptor = labthings_tls::tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}"), records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,6 +338,51 @@ async fn a_real_directory_lists_and_returns_each_td() {
             "still in the directory 15 s after the server stopped"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Registration speaks HTTPS too: a directory with a self-signed
+/// certificate, trusted through `directory_cacert`, gets every TD; without
+/// it nothing is sent over an untrusted connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_served_over_https_gets_each_td() {
+    let scratch = std::env::temp_dir().join(format!("labthings-tdd-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&scratch).expect("a scratch folder");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let (cert, key) = (scratch.join("tdd.crt"), scratch.join("tdd.key"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    let (url, records) = directory_over(Some((&cert, &key))).await;
+    for trusted in [false, true] {
+        let server = start(
+            Server::builder()
+                .config(ServerConfig::default().with(|c| {
+                    c.settings_dir = None;
+                    c.discovery = DiscoveryConfig {
+                        directory: Some(url.clone()),
+                        ttl_s: 2,
+                        directory_cacert: trusted.then(|| cert.clone()),
+                        ..DiscoveryConfig::default()
+                    };
+                }))
+                .thing("bench", bench::Bench::default())
+                .build()
+                .expect("build"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let registered = records.registered.lock().len();
+        if trusted {
+            assert!(registered >= 1, "registered over HTTPS");
+            assert_eq!(records.registered.lock()[0].0, "urn:labthings:bench");
+        } else {
+            assert_eq!(
+                registered, 0,
+                "a directory whose certificate is not trusted gets nothing"
+            );
+        }
+        drop(server);
     }
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -284,7 +284,7 @@ impl Connection {
         method: Method,
         url: &str,
         accept: &'static str,
-        body: Option<Bytes>,
+        body: Option<(&'static str, Bytes)>,
     ) -> Result<(Response<Incoming>, bool, String)> {
         let http = self.http.as_ref().map_err(|e| ClientError::Tls(e.to_string()))?;
         let mut method = method;
@@ -302,11 +302,11 @@ impl Connection {
             if let Some(value) = authorization {
                 request = request.header(header::AUTHORIZATION, value);
             }
-            if body.is_some() {
-                request = request.header(header::CONTENT_TYPE, "application/json");
+            if let Some((media_type, _)) = &body {
+                request = request.header(header::CONTENT_TYPE, *media_type);
             }
             let request = request
-                .body(Full::new(body.clone().unwrap_or_default()))
+                .body(Full::new(body.as_ref().map(|(_, b)| b.clone()).unwrap_or_default()))
                 .map_err(|e| ClientError::Protocol(format!("cannot make a request to {url}: {e}")))?;
             let response = match tokio::time::timeout(self.timeout, http.request(request)).await {
                 Ok(sent) => sent.map_err(|e| crate::error::transport(&e, e.is_connect(), &url))?,
@@ -416,11 +416,27 @@ impl Connection {
 
     async fn send_within(&self, method: Method, url: &str, body: Option<&Value>, limit: usize) -> Result<(u16, Bytes)> {
         let body = match body {
-            Some(body) => Some(Bytes::from(serde_json::to_vec(body).map_err(|e| {
-                ClientError::Protocol(format!("the body for {url} cannot be written as JSON: {e}"))
-            })?)),
+            Some(body) => Some((
+                "application/json",
+                Bytes::from(serde_json::to_vec(body).map_err(|e| {
+                    ClientError::Protocol(format!("the body for {url} cannot be written as JSON: {e}"))
+                })?),
+            )),
             None => None,
         };
+        self.exchange(method, url, body, limit).await
+    }
+
+    /// Send `method` to `url` with `body` (its media type and bytes); the
+    /// status and body of a success (at most `limit` bytes), or the error
+    /// the answer means.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(&'static str, Bytes)>,
+        limit: usize,
+    ) -> Result<(u16, Bytes)> {
         let (response, held_back, url) = self.answer(method, url, "application/json", body).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -442,6 +458,33 @@ impl Connection {
             .send_within(Method::GET, url, None, self.limits.description)
             .await?;
         decode(&body, url)
+    }
+
+    /// Send a document of its own to `url` and read the answer, within
+    /// this connection's credentials, trust and limits: `method` (PUT, GET,
+    /// DELETE, ...), the body's media type and bytes if any; the status and
+    /// body of a success, or the error the answer means. For what the
+    /// Thing's forms do not cover (registering a TD with a directory).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), labthings_client::ClientError> {
+    /// use labthings_client::{Connection, Method};
+    /// let connection = Connection::new();
+    /// let td = br#"{"title": "stage"}"#.to_vec();
+    /// let (status, _) = connection
+    ///     .request(Method::PUT, "http://tdd.lab:8081/things/urn:stage", Some(("application/td+json", td.into())))
+    ///     .await?;
+    /// assert!(status == 201 || status == 204);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(u16, Bytes)> {
+        self.exchange(method, url, body, self.limits.answer).await
     }
 
     /// GET `url` for its bytes as they arrive (for downloads), failing on a

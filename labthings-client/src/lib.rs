@@ -32,5 +32,9 @@ pub use invocation::{Invocation, InvocationState, LogRecord, Progress, Status};
 pub use labthings_td::Operation;
 pub use thing::{RemoteBlob, ThingClient};
 
+/// The HTTP methods of [`Connection::request`], and bytes.
+pub use bytes::Bytes;
+pub use hyper::Method;
+
 /// Streams of observed values and events.
 pub use futures_util::stream::{BoxStream, StreamExt};

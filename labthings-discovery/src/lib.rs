@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use labthings_client::{Bytes, Connection, Method};
 use labthings_core::companion::{Companion, Host, Running};
 use mdns_sd::{ServiceDaemon, ServiceInfo};
 use serde::Deserialize;
@@ -44,6 +45,11 @@ pub struct DiscoveryConfig {
     /// server registers again every half of it while it runs.
     #[serde(default = "default_ttl")]
     pub ttl_s: u64,
+    /// A PEM file of certificate authorities (or the directory's own
+    /// self-signed certificate) to trust besides the system's, for an
+    /// `https://` directory.
+    #[serde(default)]
+    pub directory_cacert: Option<std::path::PathBuf>,
 }
 
 fn default_ttl() -> u64 {
@@ -61,6 +67,7 @@ impl Default for DiscoveryConfig {
             mdns_port: default_mdns_port(),
             directory: None,
             ttl_s: default_ttl(),
+            directory_cacert: None,
         }
     }
 }
@@ -78,6 +85,7 @@ pub fn companions(config: &DiscoveryConfig) -> Vec<Box<dyn Companion>> {
         companions.push(Box::new(Registration {
             directory: directory.clone(),
             ttl: Duration::from_secs(config.ttl_s.max(2)),
+            cacert: config.directory_cacert.clone(),
         }));
     }
     companions
@@ -113,6 +121,7 @@ impl Companion for DnsSd {
 struct Registration {
     directory: String,
     ttl: Duration,
+    cacert: Option<std::path::PathBuf>,
 }
 
 impl Companion for Registration {
@@ -123,10 +132,17 @@ impl Companion for Registration {
     fn start(&self, host: Arc<dyn Host>) -> Result<Running, String> {
         let names: Vec<String> = host.lab().things().iter().map(|t| t.name().to_owned()).collect();
         let directory = self.directory.clone();
-        let task = tokio::spawn(register_periodically(host, directory.clone(), self.ttl));
+        // A directory that hangs must not stall the renewals for ever.
+        let mut client = Connection::new().with_timeout(Duration::from_secs(10));
+        if let Some(cacert) = &self.cacert {
+            client = client
+                .with_ca_file(cacert)
+                .map_err(|e| format!("discovery.directory_cacert: {e}"))?;
+        }
+        let task = tokio::spawn(register_periodically(host, client.clone(), directory.clone(), self.ttl));
         Ok(Running::new(move || async move {
             task.abort();
-            deregister(&directory, &names).await;
+            deregister(&client, &directory, &names).await;
         }))
     }
 }
@@ -193,12 +209,7 @@ fn hostname() -> String {
 
 /// Register every TD of the server `host` with `directory`, every half
 /// `ttl`, until the task is aborted; `deregister` removes them at the end.
-async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Duration) {
-    // A directory that hangs must not stall the renewals for ever.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+async fn register_periodically(host: Arc<dyn Host>, client: Connection, directory: String, ttl: Duration) {
     let mut ticks = tokio::time::interval((ttl / 2).max(Duration::from_secs(1)));
     let mut failing = false;
     loop {
@@ -239,40 +250,25 @@ async fn register_periodically(host: Arc<dyn Host>, directory: String, ttl: Dura
 /// PUT the TD `body` at `url`, then read it back: a directory that
 /// accepted it but does not return it has dropped it, which is an error
 /// too.
-async fn register(client: &reqwest::Client, url: &str, body: String) -> Result<(), String> {
-    let sent = client
-        .put(url)
-        .header("content-type", "application/td+json")
-        .body(body)
-        .send()
+async fn register(client: &Connection, url: &str, body: String) -> Result<(), String> {
+    let (accepted, _) = client
+        .request(Method::PUT, url, Some(("application/td+json", Bytes::from(body))))
         .await
         .map_err(|e| format!("{url}: {e}"))?;
-    if !sent.status().is_success() {
-        return Err(format!("{url} answered {}", sent.status()));
-    }
-    let accepted = sent.status();
-    let back = client
-        .get(url)
-        .header("accept", "application/td+json, application/json")
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if back.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url} accepted the TD ({accepted}) but does not return it (GET answered {}): the directory \
-             dropped it; its log may say why (a context it cannot fetch?)",
-            back.status()
-        ))
+    match client.request(Method::GET, url, None).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "{url} accepted the TD ({accepted}) but does not return it ({e}): the directory dropped it; its \
+             log may say why (a context it cannot fetch?)"
+        )),
     }
 }
 
 /// Remove every TD of `things` from `directory` (best effort, at shutdown).
-async fn deregister(directory: &str, things: &[String]) {
-    let client = reqwest::Client::new();
+async fn deregister(client: &Connection, directory: &str, things: &[String]) {
     for thing in things {
-        let removed = client.delete(thing_url(directory, thing)).send();
+        let url = thing_url(directory, thing);
+        let removed = client.request(Method::DELETE, &url, None);
         let _ = tokio::time::timeout(Duration::from_secs(2), removed).await;
     }
 }
