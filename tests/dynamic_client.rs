@@ -171,3 +171,61 @@ async fn the_dynamic_client_drives_the_originals_bench() {
         other => panic!("expected NotFound, got {:?}", other.map(|_| "a stream")),
     }
 }
+
+/// A server on a free port whose every GET answers 307 to `target`.
+async fn redirector(target: String) -> String {
+    use labthings::http::axum;
+    let app = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, target)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Redirects are followed (the original's FastAPI redirects a path without
+/// its slash), and credentials stay with the origin they were given for:
+/// a redirect to another server does not carry the token, and the 401
+/// from there says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
+    use labthings::client::Connection;
+    use labthings::{AuthConfig, Credential, Role, Server, ServerConfig, User};
+    let open = start_thing("bench", bench::Bench::default()).await;
+    let moved = redirector(open.at("/bench/")).await;
+    let bench = ThingClient::connect(&format!("{moved}/bench"), Connection::new())
+        .await
+        .expect("the TD, after the redirect");
+    let count: i64 = bench.read_property("count").await.expect("read through the TD's forms");
+    assert_eq!(count, 0);
+
+    const TOKEN: &str = "a-token-for-the-redirect-test-0123456789";
+    let secured = common::start(
+        Server::builder()
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.auth = AuthConfig {
+                    users: vec![User::new("script", Role::Operate, Credential::token(TOKEN))],
+                    ..AuthConfig::default()
+                };
+            }))
+            .thing("bench", bench::Bench::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
+    let elsewhere = redirector(secured.at("/bench/")).await;
+    let url = format!("{elsewhere}/bench");
+    match ThingClient::connect(&url, Connection::new().with_token_for(TOKEN, &url)).await {
+        Err(ClientError::Unauthorized(why)) => assert!(why.contains("were not sent"), "{why}"),
+        Err(other) => panic!("expected a 401 saying the token was held back, got {other}"),
+        Ok(_) => panic!("the token followed a redirect to another origin"),
+    }
+}
