@@ -10,8 +10,9 @@
 //! node-wot 0.9.2, LabThings-FastAPI 0.3.0's `ThingClient`, and curl. Each
 //! cell writes `count` = 40, reads it back, invokes `increment` by 2 and
 //! checks the answer is 42, with the credentials and the certificate given
-//! the way that client documents. The matrix is printed at the end of the
-//! run; every cell must pass. (MQTT's own matrix -- mosquitto_pub/sub,
+//! the way that client documents. The matrix is printed (and kept in
+//! `target/tmp/interop-matrix.md`, which `.ci/run` prints at the end of
+//! the run); every cell must pass. (MQTT's own matrix -- mosquitto_pub/sub,
 //! node-wot's MQTT client, MQTT 5 request/response -- is in
 //! `tests/mqtt.rs`.)
 
@@ -385,9 +386,13 @@ async fn every_client_against_every_server_configuration() {
             }
         }
     }
-    println!("{table}");
     let cells: usize = rows.iter().map(|(_, c)| c.len()).sum();
-    println!("{} of {cells} cells passed", cells - failures.len());
+    table.push_str(&format!("\n{} of {cells} cells passed\n", cells - failures.len()));
+    println!("{table}");
+    // cargo test shows a passing test's output only with --nocapture: the
+    // table is also kept where `.ci/run` prints it at the end of the run.
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-matrix.md");
+    std::fs::write(&kept, &table).expect("keep the matrix");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n"));
 }
