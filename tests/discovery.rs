@@ -349,10 +349,7 @@ async fn a_real_directory_lists_and_returns_each_td() {
 async fn a_directory_served_over_https_gets_each_td() {
     let scratch = std::env::temp_dir().join(format!("labthings-tdd-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&scratch).expect("a scratch folder");
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
-    let (cert, key) = (scratch.join("tdd.crt"), scratch.join("tdd.key"));
-    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    let (cert, key) = common::self_signed(&scratch, &["localhost"]);
     let (url, records) = directory_over(Some((&cert, &key))).await;
     for trusted in [false, true] {
         let server = start(

@@ -86,16 +86,6 @@ struct Served {
     users: Users,
 }
 
-/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir`.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("a self-signed certificate");
-    let (cert, key) = (dir.join("lab.crt"), dir.join("lab.key"));
-    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
-    (cert, key)
-}
-
 async fn serve(tls: Option<(&Path, &Path)>, users: Users, prefix: &str) -> Served {
     let config = ServerConfig::default().with(|c| {
         c.settings_dir = None;
@@ -349,7 +339,7 @@ async fn every_client_against_every_server_configuration() {
     );
     let dir = std::env::temp_dir().join(format!("labthings-matrix-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a scratch folder");
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = common::self_signed(&dir, &["localhost", "127.0.0.1"]);
     let mut rows: Vec<(String, Vec<Result<(), String>>)> = Vec::new();
     for https in [false, true] {
         for users in [Users::None, Users::Bearer, Users::Basic, Users::Anonymous] {

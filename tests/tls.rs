@@ -16,13 +16,9 @@ use serde_json::Value;
 /// A self-signed certificate for `localhost` and 127.0.0.1, as PEM files in
 /// a scratch folder: (folder, certificate, key).
 fn certificate() -> (PathBuf, PathBuf, PathBuf) {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("a self-signed certificate");
     let dir = std::env::temp_dir().join(format!("labthings-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let (cert, key) = (dir.join("lab.crt"), dir.join("lab.key"));
-    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    let (cert, key) = common::self_signed(&dir, &["localhost", "127.0.0.1"]);
     (dir, cert, key)
 }
 

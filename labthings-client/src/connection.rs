@@ -437,10 +437,23 @@ impl Connection {
         body: Option<(&'static str, Bytes)>,
         limit: usize,
     ) -> Result<(u16, Bytes)> {
-        let (response, held_back, url) = self.answer(method, url, "application/json", body).await?;
+        let (response, url) = self.accepted(method, url, "application/json", body).await?;
         let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            Ok((status, self.body(response, limit, &url, false).await?))
+        Ok((status, self.body(response, limit, &url, false).await?))
+    }
+
+    /// [`answer`](Self::answer), when it is a success (2xx): the answer and
+    /// the URL it came from; any other answer is the error it means.
+    async fn accepted(
+        &self,
+        method: Method,
+        url: &str,
+        accept: &'static str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(Response<Incoming>, String)> {
+        let (response, held_back, url) = self.answer(method, url, accept, body).await?;
+        if response.status().is_success() {
+            Ok((response, url))
         } else {
             Err(self.refusal(response, &url, held_back).await)
         }
@@ -490,13 +503,8 @@ impl Connection {
     /// GET `url` for its bytes as they arrive (for downloads), failing on a
     /// non-success.
     pub(crate) async fn get_raw(&self, url: &str) -> Result<Parts> {
-        let (response, held_back, url) = self.answer(Method::GET, url, "*/*", None).await?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            Ok(response.into_body().into_data_stream())
-        } else {
-            Err(self.refusal(response, &url, held_back).await)
-        }
+        let (response, _) = self.accepted(Method::GET, url, "*/*", None).await?;
+        Ok(response.into_body().into_data_stream())
     }
 
     /// The next part of an answer, within the time limit.
@@ -516,11 +524,7 @@ impl Connection {
         url: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
         use eventsource_stream::Eventsource;
-        let (response, held_back, url) = self.answer(Method::GET, url, "text/event-stream", None).await?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(self.refusal(response, &url, held_back).await);
-        }
+        let (response, url) = self.accepted(Method::GET, url, "text/event-stream", None).await?;
         let limit = self.limits.event;
         let lines = bounded_lines(response.into_body().into_data_stream(), limit);
         let stream = lines.eventsource().map(move |event| match event {

@@ -14,7 +14,7 @@
 //! ```
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -76,7 +76,7 @@ impl Trust {
     /// `ca_file`, as authorities and as certificates trusted as they are.
     pub fn new(ca_file: Option<&Path>) -> Result<Self, String> {
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(system_authorities().iter().cloned());
         let pinned = match ca_file {
             Some(file) => certificates(file)?,
             None => Vec::new(),
@@ -91,6 +91,13 @@ impl Trust {
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty() && self.pinned.is_empty()
     }
+}
+
+/// The system's certificate authorities, read from its files once per
+/// process (every `Connection::new()` of a client asks for them).
+fn system_authorities() -> &'static [CertificateDer<'static>] {
+    static AUTHORITIES: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    AUTHORITIES.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
 /// A client configuration trusting the system's certificate authorities

@@ -182,3 +182,14 @@ pub async fn download(server: &TestServer, url: &str) -> (u16, reqwest::header::
     }
     (status, headers, hash.finalize().to_vec(), len)
 }
+
+/// A self-signed certificate for `names`, written as PEM files into `dir`:
+/// (certificate, key).
+pub fn self_signed(dir: &std::path::Path, names: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let made = rcgen::generate_simple_self_signed(names).expect("a self-signed certificate");
+    let (cert, key) = (dir.join("lab.crt"), dir.join("lab.key"));
+    std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+    (cert, key)
+}
