@@ -255,5 +255,8 @@ async fn the_td_playground_finds_no_failure_in_any_td() {
     let stdout = run_client(PathBuf::from("node"), &args).await;
     assert!(stdout.contains("every TD passed"), "{stdout}");
     assert_eq!(stdout.matches(", 0 failed of").count(), files.len(), "{stdout}");
+    // The JSON-LD expansion ran (offline, with the W3C contexts in
+    // tests/interop/contexts/) and passed on every TD.
+    assert_eq!(stdout.matches(r#""jsonld":"passed""#).count(), files.len(), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
