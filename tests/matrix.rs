@@ -12,9 +12,9 @@
 //! checks the answer is 42, with the credentials and the certificate given
 //! the way that client documents. The matrix is printed (and kept in
 //! `target/tmp/interop-matrix.md`, which `.ci/run` prints at the end of
-//! the run); every cell must pass. (MQTT's own matrix -- mosquitto_pub/sub,
-//! node-wot's MQTT client, MQTT 5 request/response -- is in
-//! `tests/mqtt.rs`.)
+//! the run); every cell must pass. (MQTT's rows -- each broker set-up ×
+//! mosquitto_pub/sub, node-wot's MQTT client, MQTT 5 request/response --
+//! are `every_mqtt_client_against_every_broker_setup` in `tests/mqtt.rs`.)
 
 mod common;
 
