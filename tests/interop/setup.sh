@@ -10,6 +10,9 @@
 #     dependencies need not agree with the original's);
 #   - Eclipse Thingweb's Thing Description Directory domus-tdd-api 1.0.2 and
 #     the Oxigraph 0.5.13 SPARQL server it stores TDs in, in .venv-domus/;
+#   - the `sangaboard` Python package 0.4.1 (pysangaboard, OpenFlexure's own
+#     Sangaboard client and test device), in .venv-sangaboard/, which the
+#     Sangaboard emulator is built on and checked with;
 #   - Debian's chromium for the headless browser tests, curl for the HTTPS
 #     test, and mosquitto + mosquitto-clients for the MQTT binding's tests
 #     (apt-get, as root or with sudo), unless they are there.
@@ -47,6 +50,12 @@ if ! [ -x .venv-domus/bin/domus-tdd-api ] || ! [ -x .venv-domus/bin/oxigraph ]; 
     echo "== pip install domus-tdd-api==1.0.2 oxigraph==0.5.13 into .venv-domus/"
     python3 -m venv .venv-domus
     .venv-domus/bin/pip install --quiet --disable-pip-version-check domus-tdd-api==1.0.2 oxigraph==0.5.13
+fi
+
+if ! .venv-sangaboard/bin/python -c "import sangaboard" 2>/dev/null; then
+    echo "== pip install sangaboard==0.4.1 into .venv-sangaboard/"
+    python3 -m venv .venv-sangaboard
+    .venv-sangaboard/bin/pip install --quiet --disable-pip-version-check sangaboard==0.4.1
 fi
 
 if ! [ -x /usr/bin/chromium ] || ! command -v curl >/dev/null || ! [ -x /usr/sbin/mosquitto ] \
