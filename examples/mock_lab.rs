@@ -430,13 +430,46 @@ impl Camera {
     }
 }
 
+/// What an autofocus needs from a stage, whichever stage is served: the
+/// mock [`Stage`], or a real motor controller
+/// ([`labthings_sangaboard::Sangaboard`], on a serial port or simulated).
+/// A Thing fills the autofocus's slot once the server is told it provides
+/// this trait (`.provides::<Stage, dyn FocusStage>(|stage| stage)`).
+pub trait FocusStage: Send + Sync {
+    /// The stage's z, in steps.
+    fn z(&self) -> i64;
+    /// Move z by `dz` steps, reporting progress on `handle`; cancellable
+    /// through it. The z reached.
+    fn move_z(&self, dz: i64, handle: &InvocationHandle) -> Result<i64, MoveError>;
+}
+
+impl FocusStage for Stage {
+    fn z(&self) -> i64 {
+        self.position.get()[2]
+    }
+
+    fn move_z(&self, dz: i64, handle: &InvocationHandle) -> Result<i64, MoveError> {
+        Ok(self.move_relative(0, 0, dz, handle)?[2])
+    }
+}
+
+impl FocusStage for labthings_sangaboard::Sangaboard {
+    fn z(&self) -> i64 {
+        self.position.get().z
+    }
+
+    fn move_z(&self, dz: i64, handle: &InvocationHandle) -> Result<i64, MoveError> {
+        Ok(self.move_relative(0, 0, dz, handle)?.z)
+    }
+}
+
 /// Autofocus: scans the stage's z and keeps the sharpest position.
 #[thing]
 #[derive(Default)]
 pub struct Autofocus {
-    /// The stage it moves.
+    /// The stage it moves: any Thing that provides [`FocusStage`].
     #[slot]
-    stage: ThingSlot<Stage>,
+    stage: ThingSlot<dyn FocusStage>,
     /// The camera it reads.
     #[slot]
     camera: ThingSlot<Camera>,
@@ -466,11 +499,11 @@ impl Autofocus {
         handle: &InvocationHandle<FocusPoint>,
     ) -> Result<i64, MoveError> {
         let (stage, camera) = (self.stage.get(), self.camera.get());
-        let start_z = stage.position.get()[2];
+        let start_z = stage.z();
         // The parts: the move down, one part per z measured, the move to the best.
         let points = (2 * range) / step + 1;
         let part = 1.0 / (points + 2) as f64;
-        stage.move_relative(0, 0, -range, &handle.span(0.0, part))?;
+        stage.move_z(-range, &handle.span(0.0, part))?;
         let mut best = (f64::MIN, start_z - range);
         let mut z = start_z - range;
         let mut done = 1.0;
@@ -483,13 +516,13 @@ impl Autofocus {
             if sharpness > best.0 {
                 best = (sharpness, z);
             }
-            stage.move_relative(0, 0, step, &handle.span((done + 0.5) * part, (done + 1.0) * part))?;
+            stage.move_z(step, &handle.span((done + 0.5) * part, (done + 1.0) * part))?;
             z += step;
             done += 1.0;
         }
-        let here = stage.position.get()[2];
+        let here = stage.z();
         handle.report(Progress::new(done * part).message(format!("moving to the sharpest z = {}", best.1)));
-        stage.move_relative(0, 0, best.1 - here, &handle.span(done * part, 1.0))?;
+        stage.move_z(best.1 - here, &handle.span(done * part, 1.0))?;
         self.best_z.set(Some(best.1));
         Ok(best.1)
     }
@@ -729,6 +762,11 @@ impl FromConfig for Stage {
         stage.set_step_delay_ms(config.step_delay_ms);
         Ok(stage)
     }
+
+    /// The mock stage is a simulation already.
+    fn simulated(config: StageConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        Some(Self::from_config(config))
+    }
 }
 
 /// The `[things.NAME.config]` of a camera in a configuration file.
@@ -750,20 +788,37 @@ impl FromConfig for Camera {
         }
         Ok(camera)
     }
+
+    /// The mock camera is a simulation already.
+    fn simulated(config: CameraConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        Some(Self::from_config(config))
+    }
 }
 
-/// The thing types a mock lab configuration file may name.
+/// The thing types a mock lab configuration file may name: the mock ones,
+/// and a real Sangaboard (`type = "Sangaboard"`, `config = { port = ".." }`
+/// or `{ simulate = true }`) the autofocus can use as its stage.
 pub fn catalog() -> ThingCatalog {
     ThingCatalog::new()
         .register::<Stage>("Stage")
+        .register::<labthings_sangaboard::Sangaboard>("Sangaboard")
         .register::<Camera>("Camera")
         .register_default::<Autofocus>("Autofocus")
         .register_default::<Thermometer>("Thermometer")
+        .provides::<Stage, dyn FocusStage>(|stage| stage)
+        .provides::<labthings_sangaboard::Sangaboard, dyn FocusStage>(|stage| stage)
+}
+
+/// A server builder that knows which stages an autofocus can use.
+pub fn builder() -> labthings::ServerBuilder {
+    Server::builder()
+        .provides::<Stage, dyn FocusStage>(|stage| stage)
+        .provides::<labthings_sangaboard::Sangaboard, dyn FocusStage>(|stage| stage)
 }
 
 /// Build the mock lab's default server: one stage, one camera, an autofocus.
 pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
-    Ok(Server::builder()
+    Ok(builder()
         .config(config)
         .thing("stage", Stage::default())
         .thing("camera", Camera::default())

@@ -19,9 +19,6 @@ struct Args {
     /// The Sangaboard's serial port (`/dev/ttyACM0`, `/dev/serial/by-id/...`, `COM3`).
     #[arg(long, required_unless_present = "simulate")]
     serial: Option<String>,
-    /// Serve a simulated Sangaboard instead (no hardware).
-    #[arg(long, conflicts_with = "serial")]
-    simulate: bool,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -29,15 +26,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let stage = match &args.serial {
-        Some(port) if !args.simulate => Sangaboard::serial(port),
-        _ => Sangaboard::simulated(),
+    let builder = Server::builder().config(args.serve.server_config());
+    let builder = match &args.serial {
+        Some(port) if !args.serve.simulate => builder.thing("stage", Sangaboard::serial(port)),
+        _ => builder.simulated_thing("stage", Sangaboard::simulated()),
     };
-    Server::builder()
-        .config(args.serve.server_config())
-        .thing("stage", stage)
-        .build()?
-        .run(args.serve.address())
-        .await?;
+    builder.build()?.run(args.serve.address()).await?;
     Ok(())
 }

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// why, instead of exiting (for an instrument run as a service).
     #[arg(long)]
     pub fallback: bool,
+    /// Serve every thing of the configuration file simulated: the same
+    /// Thing Descriptions (marked `lt:simulated`), no hardware.
+    #[arg(long)]
+    pub simulate: bool,
     /// Read a password from standard input, print its argon2 hash (for a
     /// user's `password_hash`) and exit.
     #[arg(long, exclusive = true)]
@@ -105,11 +109,12 @@ impl ServeArgs {
     }
 
     /// Apply what the command line changes to `config` (`--insecure`,
-    /// `--fallback`), over a configuration file's values: for
+    /// `--fallback`, `--simulate`), over a configuration file's values: for
     /// [`config_file::load`](crate::http::config_file::load).
     pub fn apply(&self, config: &mut crate::ServerConfig) {
         config.security.insecure |= self.insecure;
         config.fallback |= self.fallback;
+        config.simulate |= self.simulate;
     }
 }
 

@@ -97,6 +97,7 @@ fn on_runtime<R: Send>(runtime: &tokio::runtime::Handle, f: impl FnOnce() -> R +
 pub struct TestLabBuilder {
     things: Vec<Result<ThingInstance, String>>,
     connections: Vec<(String, String, String)>,
+    provides: Vec<labthings_core::Provides>,
     config: ManagerConfig,
     server_lock: Arc<HardwareLock>,
 }
@@ -118,6 +119,13 @@ impl TestLabBuilder {
         self
     }
 
+    /// Let things of type `T` fill slots of type `U` (a trait they
+    /// implement), as `ServerBuilder::provides` does.
+    pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
+        self.provides.push(labthings_core::Provides::new(upcast));
+        self
+    }
+
     /// Use these invocation settings (retention, log sizes, default lock).
     pub fn config(mut self, config: ManagerConfig) -> Self {
         self.config = config;
@@ -133,7 +141,12 @@ impl TestLabBuilder {
             .enable_all()
             .build()
             .map_err(|e| format!("no runtime for async device code: {e}"))?;
-        let things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
+        for thing in &mut things {
+            for provides in &self.provides {
+                thing.add_provides(provides);
+            }
+        }
         let lab = Lab::new(things, &self.connections, None, self.config).map_err(|e| e.to_string())?;
         on_runtime(runtime.handle(), || lab.start())?;
         Ok(TestLab {

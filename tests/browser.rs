@@ -33,7 +33,7 @@ async fn lab_with_settings(settings_dir: Option<PathBuf>) -> TestServer {
 /// The lab, served under `api_prefix` (empty: at the root).
 async fn lab_under(settings_dir: Option<PathBuf>, api_prefix: &str) -> TestServer {
     start(
-        Server::builder()
+        mock_lab::builder()
             .config(ServerConfig::default().with(|c| {
                 c.settings_dir = settings_dir;
                 c.api_prefix = api_prefix.to_owned();

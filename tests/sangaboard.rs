@@ -354,21 +354,107 @@ fn a_server_stopped_by_a_signal_mid_move_stops_the_motors() {
     }
 }
 
+/// The TD at `url`, with where it is served replaced by `URL`.
+fn td_at(server: &ServerProcess, path: &str) -> Value {
+    let text = reqwest::blocking::get(server.at(path))
+        .and_then(|r| r.text())
+        .expect("the TD");
+    serde_json::from_str(&text.replace(&server.at(""), "URL")).expect("JSON")
+}
+
+/// `td` without the simulation marker (and the `lt` context it brings).
+fn unmarked(mut td: Value) -> Value {
+    assert_eq!(td["lt:simulated"], json!(true), "marked simulated: {td}");
+    if let Some(td) = td.as_object_mut() {
+        td.remove("lt:simulated");
+    }
+    if let Some(context) = td["@context"].as_array_mut() {
+        context.retain(|c| c.get("lt").is_none());
+    }
+    td
+}
+
 #[test]
 fn the_example_serves_a_simulated_board_with_the_same_description() {
     let emulator = Emulator::start();
     let real = ServerProcess::start("sangaboard", &["--serial", &emulator.port()]);
     let simulated = ServerProcess::start("sangaboard", &["--simulate"]);
-    // Only where it is served differs.
-    let td = |server: &ServerProcess| -> Value {
-        let text = reqwest::blocking::get(server.at("/stage/"))
-            .and_then(|r| r.text())
-            .expect("the TD");
-        serde_json::from_str(&text.replace(&server.at(""), "URL")).expect("JSON")
-    };
-    assert_eq!(td(&real), td(&simulated));
+    let real_td = td_at(&real, "/stage/");
+    assert!(real_td.get("lt:simulated").is_none(), "{real_td}");
+    assert_eq!(unmarked(td_at(&simulated, "/stage/")), real_td);
     let connection: Value = reqwest::blocking::get(simulated.at("/stage/connection"))
         .and_then(|r| r.json())
         .expect("connection");
     assert_eq!(connection, json!("simulated"));
+}
+
+/// Start the mock lab from a configuration file whose stage is a
+/// Sangaboard on `port`, with `args` after `--config`.
+fn mock_lab_on(port: &str, args: &[&str]) -> ServerProcess {
+    let dir = common::process::scratch_dir();
+    let file = format!(
+        "settings_dir = \"settings\"\n\n[things.stage]\ntype = \"Sangaboard\"\nconfig = {{ port = \"{port}\" }}\n\n\
+         [things.camera]\ntype = \"Camera\"\nconfig = {{ exposure_ms = 0.01 }}\n\n[things.autofocus]\ntype = \"Autofocus\"\n"
+    );
+    std::fs::write(dir.join("lab.toml"), file).expect("write the configuration");
+    let mut all = vec!["--config", "lab.toml"];
+    all.extend_from_slice(args);
+    ServerProcess::start_in(dir, "mock_lab", &all, &[])
+}
+
+/// Run the autofocus's scan and wait for its end.
+fn scan(server: &ServerProcess) -> Value {
+    let client = reqwest::blocking::Client::new();
+    let started: Value = client
+        .post(server.at("/autofocus/scan"))
+        .json(&json!({"range": 60, "step": 20}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("start the scan");
+    let href = started["href"].as_str().expect("an href").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Value = client.get(&href).send().and_then(|r| r.json()).expect("poll");
+        if ["completed", "cancelled", "error"].contains(&now["status"].as_str().unwrap_or("")) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the scan did not end: {now}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_mock_labs_autofocus_drives_the_sangaboard_through_its_trait_typed_slot() {
+    let emulator = Emulator::start();
+    let lab = mock_lab_on(&emulator.port(), &[]);
+    let done = scan(&lab);
+    assert_eq!(done["status"], "completed", "{done}");
+    // The mock camera is sharpest at z = 40: -60, -40, ..., 60, then back to 40.
+    assert_eq!(done["output"], json!(40), "{done}");
+    let commands = emulator.commands();
+    for sent in ["mr 0 0 -60", "mr 0 0 20", "mr 0 0 -40"] {
+        assert!(
+            commands.iter().any(|c| c == sent),
+            "the board was told `{sent}`: {commands:?}"
+        );
+    }
+    let position: Value = reqwest::blocking::get(lab.at("/stage/position"))
+        .and_then(|r| r.json())
+        .expect("position");
+    assert_eq!(position, json!({"x": 0, "y": 0, "z": 40}));
+    let real_td = td_at(&lab, "/stage/");
+    drop(lab);
+
+    // The same file with --simulate: no port is opened, the same scan runs,
+    // and the stage's TD is the same apart from its marker.
+    let before = emulator.commands().len();
+    let simulated = mock_lab_on(&emulator.port(), &["--simulate"]);
+    let done = scan(&simulated);
+    assert_eq!(done["output"], json!(40), "{done}");
+    assert_eq!(unmarked(td_at(&simulated, "/stage/")), real_td);
+    let connection: Value = reqwest::blocking::get(simulated.at("/stage/connection"))
+        .and_then(|r| r.json())
+        .expect("connection");
+    assert_eq!(connection, json!("simulated"));
+    assert_eq!(emulator.commands().len(), before, "nothing was sent to the board");
 }

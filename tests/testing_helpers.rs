@@ -16,6 +16,7 @@ use serde_json::json;
 
 fn mock_lab() -> TestLab {
     let lab = TestLab::builder()
+        .provides::<mock_lab::Stage, dyn mock_lab::FocusStage>(|stage| stage)
         .thing("stage", mock_lab::Stage::default())
         .thing("camera", mock_lab::Camera::default())
         .thing("autofocus", mock_lab::Autofocus::default())

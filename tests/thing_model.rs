@@ -577,7 +577,7 @@ async fn helper_threads_inherit_the_invocations_log_and_cancellation() {
 
 #[test]
 fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
-    let missing = Server::builder()
+    let missing = mock_lab::builder()
         .thing("stage", mock_lab::Stage::default())
         .thing("autofocus", mock_lab::Autofocus::default())
         .build()
@@ -588,7 +588,7 @@ fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
         "{missing}"
     );
 
-    let ambiguous = Server::builder()
+    let ambiguous = mock_lab::builder()
         .thing("stage", mock_lab::Stage::default())
         .thing("left", mock_lab::Camera::default())
         .thing("right", mock_lab::Camera::default())
@@ -601,7 +601,7 @@ fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
         "{ambiguous}"
     );
 
-    Server::builder()
+    mock_lab::builder()
         .thing("stage", mock_lab::Stage::default())
         .thing("left", mock_lab::Camera::default())
         .thing("right", mock_lab::Camera::default())
@@ -610,7 +610,7 @@ fn unfilled_and_ambiguous_slots_fail_the_build_clearly() {
         .build()
         .expect("an explicit connection resolves it");
 
-    let wrong = Server::builder()
+    let wrong = mock_lab::builder()
         .thing("stage", mock_lab::Stage::default())
         .thing("camera", mock_lab::Camera::default())
         .thing("autofocus", mock_lab::Autofocus::default())
@@ -834,6 +834,67 @@ fn bad_configuration_files_name_the_key() {
         .expect_err("no file")
         .to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A laser on a serial port, with no simulated mode.
+#[thing]
+#[derive(Default)]
+struct Laser {}
+
+#[thing]
+impl Laser {}
+
+/// The laser's `config`.
+#[model]
+#[derive(Debug, Default)]
+struct LaserConfig {
+    /// Its serial port.
+    port: Option<String>,
+}
+
+impl FromConfig for Laser {
+    type Config = LaserConfig;
+
+    fn from_config(_config: LaserConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self::default())
+    }
+}
+
+#[test]
+fn simulating_serves_each_thing_simulated_or_refuses_the_types_that_cannot_be() {
+    let dir = scratch_dir("simulate");
+    let catalog = || mock_lab::catalog().register::<Laser>("Laser");
+    let load = |text: &str, simulate: bool| {
+        let path = dir.join("lab.toml");
+        std::fs::write(&path, text).expect("write");
+        labthings::http::config_file::load(&path, &catalog(), |c| {
+            c.settings_dir = None;
+            c.simulate |= simulate;
+        })
+    };
+    // `simulate = true` on one thing: a Sangaboard without a port.
+    let served = load("[things.stage]\ntype = \"Sangaboard\"\nsimulate = true\n", false).expect("a simulated stage");
+    drop(served);
+    // Without it, the port is needed, and the error says so.
+    let error = load("[things.stage]\ntype = \"Sangaboard\"\n", false)
+        .expect_err("no port")
+        .to_string();
+    assert!(
+        error.contains("things.stage") && error.contains("needs `port`"),
+        "{error}"
+    );
+    // Everything simulated (--simulate): a type with no simulated mode is
+    // refused rather than reach the hardware, naming the thing.
+    let error = load("[things.laser]\ntype = \"Laser\"\n", true)
+        .expect_err("a laser cannot be simulated")
+        .to_string();
+    assert!(
+        error.contains("things.laser.simulate") && error.contains("has no simulated mode"),
+        "{error}"
+    );
+    let served = load("[things.laser]\ntype = \"Laser\"\n", false).expect("a real laser");
+    drop(served);
     let _ = std::fs::remove_dir_all(dir);
 }
 

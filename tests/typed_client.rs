@@ -12,14 +12,14 @@ mod mock_lab;
 use std::time::Duration;
 
 use common::{TestServer, start, start_thing};
+use labthings::ServerConfig;
 use labthings::client::{ClientError, StreamExt};
 use labthings::prelude::*;
-use labthings::{Server, ServerConfig};
 use mock_lab::{AutofocusClient, CameraClient, StageClient};
 
 async fn lab() -> TestServer {
     start(
-        Server::builder()
+        mock_lab::builder()
             .config(ServerConfig::default().with(|c| c.settings_dir = None))
             .thing("stage", mock_lab::Stage::default())
             .thing("camera", mock_lab::Camera::default())

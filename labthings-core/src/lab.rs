@@ -24,7 +24,10 @@ pub enum LabError {
     #[error("two things are served as `{0}`: each needs its own name")]
     DuplicateName(String),
     /// A `#[slot]` has no Thing of the type it needs.
-    #[error("thing `{thing}` needs a `{target}` for its slot `{slot}`, but none is served: add one with `.thing(..)`")]
+    #[error(
+        "thing `{thing}` needs a `{target}` for its slot `{slot}`, but none is served: add one with `.thing(..)`{}",
+        provides_hint(target)
+    )]
     SlotUnfilled {
         /// The Thing with the slot.
         thing: String,
@@ -45,6 +48,9 @@ pub enum LabError {
         /// The Things of the right type.
         candidates: Vec<String>,
     },
+    /// Things hold each other through their slots, so none can start first.
+    #[error("things {} hold each other through their slots, so none can start first: break the circle (an `OptionalSlot` filled later, or a connection to another thing)", .0.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" → "))]
+    SlotCycle(Vec<String>),
     /// A connection names a Thing or slot that does not exist, or a Thing
     /// of the wrong type.
     #[error("cannot connect `{thing}`.`{slot}` to `{target}`: {why}")]
@@ -58,6 +64,15 @@ pub enum LabError {
         /// What is wrong.
         why: String,
     },
+}
+
+/// For a slot of a trait: how to say which Thing types fill it.
+fn provides_hint(target: &str) -> String {
+    if target.starts_with("dyn ") {
+        format!(", and say which Thing types provide `{target}` with `.provides::<TheType, {target}>(|thing| thing)`")
+    } else {
+        String::new()
+    }
 }
 
 /// Why the lab did not start an invocation: the one refusal every binding
@@ -124,6 +139,9 @@ pub struct Lab {
     started: Mutex<usize>,
     /// Where device code runs when a client asks for it.
     device: DeviceCalls,
+    /// The things in start order (indices into `things`): each after the
+    /// things its slots hold; stopped in reverse.
+    order: Vec<usize>,
 }
 
 impl Lab {
@@ -144,6 +162,7 @@ impl Lab {
             served.push(Arc::new(thing));
         }
         connect_slots(&served, connections)?;
+        let order = start_order(&served)?;
         if let Some(dir) = settings_dir {
             for thing in served.iter().filter(|t| t.properties().iter().any(|p| p.setting)) {
                 thing.attach_settings(dir);
@@ -170,6 +189,7 @@ impl Lab {
             pollers: Mutex::new(None),
             started: Mutex::new(0),
             device,
+            order,
         })
     }
 
@@ -235,7 +255,7 @@ impl Lab {
     /// Device code runs on the calling thread: a server uses
     /// [`start_things`](Self::start_things) instead.
     pub fn start(&self) -> Result<(), String> {
-        for (index, thing) in self.things.iter().enumerate() {
+        for (index, thing) in self.in_start_order().enumerate() {
             if let Err(failure) = thing.start() {
                 tracing::error!("thing `{}` failed to start: {failure}", thing.name());
                 self.stop();
@@ -262,7 +282,7 @@ impl Lab {
             self.manager.set_runtime(handle);
         }
         let timeout = self.device.config().start_timeout;
-        for (index, thing) in self.things.iter().enumerate() {
+        for (index, thing) in self.in_start_order().enumerate() {
             let starting = thing.clone();
             let started = self
                 .device
@@ -318,11 +338,17 @@ impl Lab {
             pollers.stop();
         }
         let Some(started) = self.take_started() else { return };
-        for thing in self.things[..started].iter().rev() {
+        let to_stop: Vec<&Arc<ThingInstance>> = self.in_start_order().take(started).collect();
+        for thing in to_stop.into_iter().rev() {
             if let Err(failure) = thing.stop() {
                 tracing::error!("thing `{}` failed to stop cleanly: {failure}", thing.name());
             }
         }
+    }
+
+    /// The things in start order: each after those its slots hold.
+    fn in_start_order(&self) -> impl Iterator<Item = &Arc<ThingInstance>> {
+        self.order.iter().filter_map(|&index| self.things.get(index))
     }
 
     /// How many things started, the first time the stop hooks are asked for.
@@ -358,7 +384,7 @@ impl Lab {
             return Ok(());
         };
         let mut failures = Vec::new();
-        let to_stop = &self.things[..started];
+        let to_stop: Vec<Arc<ThingInstance>> = self.in_start_order().take(started).cloned().collect();
         for (done, thing) in to_stop.iter().rev().enumerate() {
             let left = u32::try_from(to_stop.len() - done).unwrap_or(u32::MAX).max(1);
             let share = deadline.saturating_duration_since(Instant::now()) / left;
@@ -419,6 +445,59 @@ fn states_of(
         .collect()
 }
 
+/// The order to start `things` in: each after every thing its slots hold,
+/// otherwise in the order they were given; a circle is an error naming it.
+fn start_order(things: &[Arc<ThingInstance>]) -> Result<Vec<usize>, LabError> {
+    let index_of = |name: &str| things.iter().position(|t| t.name() == name);
+    // needs[i]: the things thing i holds (each once, never itself).
+    let needs: Vec<Vec<usize>> = things
+        .iter()
+        .enumerate()
+        .map(|(i, thing)| {
+            let mut held: Vec<usize> = thing.slot_targets().iter().filter_map(|n| index_of(n)).collect();
+            held.sort_unstable();
+            held.dedup();
+            held.retain(|&j| j != i);
+            held
+        })
+        .collect();
+    let mut order = Vec::with_capacity(things.len());
+    let mut placed = vec![false; things.len()];
+    while order.len() < things.len() {
+        let ready = (0..things.len()).find(|&i| !placed[i] && needs[i].iter().all(|&j| placed[j]));
+        match ready {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => {
+                // Every thing left waits for another left: follow the
+                // holds from one of them until a thing repeats.
+                let mut path = vec![(0..things.len()).find(|&i| !placed[i]).unwrap_or(0)];
+                loop {
+                    let last = path[path.len() - 1];
+                    let Some(&next) = needs[last].iter().find(|&&j| !placed[j]) else {
+                        break;
+                    };
+                    if let Some(at) = path.iter().position(|&p| p == next) {
+                        let circle: Vec<String> = path[at..]
+                            .iter()
+                            .chain(std::iter::once(&next))
+                            .map(|&i| things[i].name().to_owned())
+                            .collect();
+                        return Err(LabError::SlotCycle(circle));
+                    }
+                    path.push(next);
+                }
+                return Err(LabError::SlotCycle(
+                    path.iter().map(|&i| things[i].name().to_owned()).collect(),
+                ));
+            }
+        }
+    }
+    Ok(order)
+}
+
 /// Fill every `#[slot]`: from an explicit connection, or the one Thing of
 /// the slot's type.
 fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, String)]) -> Result<(), LabError> {
@@ -449,7 +528,7 @@ fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, 
             .iter()
             .find(|t| t.name() == target_name)
             .ok_or_else(|| bad("no such target thing"))?;
-        if target.type_id() != slot.target_id {
+        if !target.fills(slot.target_id) {
             return Err(bad(&format!("the slot needs a `{}`", slot.target_type)));
         }
         thing.connect_slot(index, target);
@@ -460,8 +539,7 @@ fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, 
             if explicit {
                 continue;
             }
-            let candidates: Vec<&Arc<ThingInstance>> =
-                things.iter().filter(|t| t.type_id() == slot.target_id).collect();
+            let candidates: Vec<&Arc<ThingInstance>> = things.iter().filter(|t| t.fills(slot.target_id)).collect();
             if slot.kind == SlotKind::All {
                 for target in candidates {
                     thing.connect_slot(index, target);
@@ -476,7 +554,7 @@ fn connect_slots(things: &[Arc<ThingInstance>], connections: &[(String, String, 
                     why,
                 };
                 match things.iter().find(|t| t.name() == default) {
-                    Some(target) if target.type_id() == slot.target_id => {
+                    Some(target) if target.fills(slot.target_id) => {
                         thing.connect_slot(index, target);
                         continue;
                     }

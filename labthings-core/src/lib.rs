@@ -76,6 +76,6 @@ pub use registry::{
     SlotInfo, StreamInfo, ThingInstance,
 };
 pub use service::PropertyError;
-pub use slot::{OptionalSlot, ThingSlot, ThingSlots};
+pub use slot::{OptionalSlot, Provides, ThingSlot, ThingSlots};
 pub use stream::{Frame, FrameError, MjpegStream};
 pub use validation::{InputProblem, LocSegment, Validator};

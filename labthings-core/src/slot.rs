@@ -1,7 +1,9 @@
 //! Things that use other things: a `#[slot]` field is filled with served
 //! Things of its type when the server is built. A [`ThingSlot<T>`] holds
 //! exactly one, an [`OptionalSlot<T>`] one or none, and [`ThingSlots<T>`]
-//! every served `T` by name.
+//! every served `T` by name. `T` is a Thing type, or a trait object
+//! (`ThingSlot<dyn Stage>`) that any Thing declared to provide it fills
+//! ([`Provides`]), so an autofocus can need "a stage" rather than one kind.
 
 use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
@@ -21,14 +23,112 @@ pub enum SlotKind {
     All,
 }
 
-/// What a slot field is: its kind, and how to fill it from a type-erased
-/// Thing served under a name. Implemented by the three slot types.
+/// A Thing, or a view of it, as a slot receives it: a boxed `Arc<T>`.
+pub type Boxed = Box<dyn Any + Send + Sync>;
+
+/// Sees a Thing (as `Arc<dyn Any>` of its type) as a boxed `Arc<U>`.
+type Upcast = Arc<dyn Fn(Arc<dyn Any + Send + Sync>) -> Option<Boxed> + Send + Sync>;
+
+/// A served Thing offered to a slot: its name, and the Thing seen as each
+/// type it can fill a slot of (its own, and each it [`Provides`]).
+pub struct Target<'a> {
+    name: &'a str,
+    view: &'a dyn Fn(TypeId) -> Option<Boxed>,
+}
+
+impl fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Target<'a> {
+    /// The Thing served as `name`; `view` gives it as a boxed `Arc<U>` for
+    /// the `TypeId` of each `U` it can be seen as.
+    pub fn new(name: &'a str, view: &'a dyn Fn(TypeId) -> Option<Boxed>) -> Self {
+        Self { name, view }
+    }
+
+    /// The name it is served as.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The Thing as a `T` (its own type, or a trait object it provides).
+    pub fn get<T: ?Sized + 'static>(&self) -> Option<Arc<T>> {
+        let boxed = (self.view)(TypeId::of::<T>())?;
+        boxed.downcast::<Arc<T>>().ok().map(|arc| *arc)
+    }
+}
+
+/// A Thing type's declaration that it can fill slots of another type `U`
+/// (a trait it implements, as `dyn Trait`), given to the server builder:
+/// `.provides::<Sangaboard, dyn Stage>(|stage| stage)`.
+#[derive(Clone)]
+pub struct Provides {
+    /// The Thing type.
+    pub thing: TypeId,
+    /// The type it can be seen as.
+    pub target: TypeId,
+    /// That type's Rust name.
+    pub target_type: &'static str,
+    /// The Thing (as `Arc<dyn Any>` of the Thing type) as a boxed `Arc<U>`.
+    view: Upcast,
+}
+
+impl fmt::Debug for Provides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provides")
+            .field("target_type", &self.target_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provides {
+    /// `T` fills slots of `U`, seen as one through `upcast` (for a trait
+    /// `T` implements, `|thing| thing`: the compiler checks it does).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use labthings_core::slot::Provides;
+    /// trait Named: Send + Sync { fn name(&self) -> String; }
+    /// impl Named for String { fn name(&self) -> String { self.clone() } }
+    /// let provides = Provides::new::<String, dyn Named>(|s| s);
+    /// assert!(provides.target_type.starts_with("dyn ") && provides.target_type.ends_with("Named"));
+    /// assert_eq!(provides.target, std::any::TypeId::of::<dyn Named>());
+    /// ```
+    pub fn new<T, U>(upcast: fn(Arc<T>) -> Arc<U>) -> Self
+    where
+        T: Send + Sync + 'static,
+        U: ?Sized + Send + Sync + 'static,
+    {
+        Self {
+            thing: TypeId::of::<T>(),
+            target: TypeId::of::<U>(),
+            target_type: std::any::type_name::<U>(),
+            view: Arc::new(move |thing| {
+                let thing = thing.downcast::<T>().ok()?;
+                Some(Box::new(upcast(thing)) as Boxed)
+            }),
+        }
+    }
+
+    /// `thing` (of the Thing type) as a boxed `Arc<U>`.
+    pub fn view(&self, thing: Arc<dyn Any + Send + Sync>) -> Option<Boxed> {
+        (self.view)(thing)
+    }
+}
+
+/// What a slot field is: its kind, and how to fill it from a served Thing.
+/// Implemented by the three slot types.
 pub trait Slot {
     /// How many Things it takes.
     const KIND: SlotKind;
-    /// Fill it with `target`, served as `name`; `false` if `target` is not
-    /// of its type or it takes no more.
-    fn connect_any(&self, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool;
+    /// Fill it with `target`; `false` if `target` cannot be seen as its
+    /// type or it takes no more.
+    fn connect_any(&self, target: &Target<'_>) -> bool;
 }
 
 /// A connection to another Thing of type `T`, filled by the server builder.
@@ -38,17 +138,17 @@ pub trait Slot {
 /// let slot: ThingSlot<String> = ThingSlot::new();
 /// assert!(slot.try_get().is_none());
 /// ```
-pub struct ThingSlot<T> {
+pub struct ThingSlot<T: ?Sized> {
     target: OnceLock<Arc<T>>,
 }
 
-impl<T> Default for ThingSlot<T> {
+impl<T: ?Sized> Default for ThingSlot<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> fmt::Debug for ThingSlot<T> {
+impl<T: ?Sized> fmt::Debug for ThingSlot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThingSlot")
             .field("target", &std::any::type_name::<T>())
@@ -57,7 +157,7 @@ impl<T> fmt::Debug for ThingSlot<T> {
     }
 }
 
-impl<T> ThingSlot<T> {
+impl<T: ?Sized> ThingSlot<T> {
     /// An empty slot.
     pub const fn new() -> Self {
         Self {
@@ -92,10 +192,10 @@ impl<T> ThingSlot<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Slot for ThingSlot<T> {
+impl<T: ?Sized + 'static> Slot for ThingSlot<T> {
     const KIND: SlotKind = SlotKind::One;
-    fn connect_any(&self, _name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
-        target.downcast::<T>().is_ok_and(|target| self.connect(target))
+    fn connect_any(&self, target: &Target<'_>) -> bool {
+        target.get::<T>().is_some_and(|target| self.connect(target))
     }
 }
 
@@ -108,25 +208,25 @@ impl<T: Send + Sync + 'static> Slot for ThingSlot<T> {
 /// let wheel: OptionalSlot<String> = OptionalSlot::new();
 /// assert!(wheel.get().is_none());
 /// ```
-pub struct OptionalSlot<T> {
+pub struct OptionalSlot<T: ?Sized> {
     /// The same one-time connection a [`ThingSlot`] holds; only how an
     /// empty one is read differs.
     slot: ThingSlot<T>,
 }
 
-impl<T> Default for OptionalSlot<T> {
+impl<T: ?Sized> Default for OptionalSlot<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> fmt::Debug for OptionalSlot<T> {
+impl<T: ?Sized> fmt::Debug for OptionalSlot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("OptionalSlot").field(&self.slot).finish()
     }
 }
 
-impl<T> OptionalSlot<T> {
+impl<T: ?Sized> OptionalSlot<T> {
     /// An empty slot.
     pub const fn new() -> Self {
         Self { slot: ThingSlot::new() }
@@ -138,10 +238,10 @@ impl<T> OptionalSlot<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Slot for OptionalSlot<T> {
+impl<T: ?Sized + 'static> Slot for OptionalSlot<T> {
     const KIND: SlotKind = SlotKind::Optional;
-    fn connect_any(&self, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
-        self.slot.connect_any(name, target)
+    fn connect_any(&self, target: &Target<'_>) -> bool {
+        self.slot.connect_any(target)
     }
 }
 
@@ -153,17 +253,17 @@ impl<T: Send + Sync + 'static> Slot for OptionalSlot<T> {
 /// let cameras: ThingSlots<String> = ThingSlots::new();
 /// assert!(cameras.names().is_empty());
 /// ```
-pub struct ThingSlots<T> {
+pub struct ThingSlots<T: ?Sized> {
     targets: RwLock<BTreeMap<String, Arc<T>>>,
 }
 
-impl<T> Default for ThingSlots<T> {
+impl<T: ?Sized> Default for ThingSlots<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> fmt::Debug for ThingSlots<T> {
+impl<T: ?Sized> fmt::Debug for ThingSlots<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThingSlots")
             .field("target", &std::any::type_name::<T>())
@@ -172,7 +272,7 @@ impl<T> fmt::Debug for ThingSlots<T> {
     }
 }
 
-impl<T> ThingSlots<T> {
+impl<T: ?Sized> ThingSlots<T> {
     /// No Things yet.
     pub const fn new() -> Self {
         Self {
@@ -200,15 +300,15 @@ impl<T> ThingSlots<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Slot for ThingSlots<T> {
+impl<T: ?Sized + 'static> Slot for ThingSlots<T> {
     const KIND: SlotKind = SlotKind::All;
-    fn connect_any(&self, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
-        match target.downcast::<T>() {
-            Ok(target) => {
-                self.targets.write().insert(name.to_owned(), target);
+    fn connect_any(&self, target: &Target<'_>) -> bool {
+        match target.get::<T>() {
+            Some(thing) => {
+                self.targets.write().insert(target.name().to_owned(), thing);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 }
@@ -226,8 +326,8 @@ pub struct SlotDescriptor<T: 'static> {
     /// The Thing to fill it with when several of its type are served and
     /// no connection says (`#[slot(default = "name")]`).
     pub default: Option<&'static str>,
-    /// Connect the slot of `thing` to a type-erased Thing served as `name`.
-    pub connect: fn(&T, &str, Arc<dyn Any + Send + Sync>) -> bool,
+    /// Connect the slot of `thing` to a served Thing.
+    pub connect: fn(&T, &Target<'_>) -> bool,
 }
 
 impl<T> fmt::Debug for SlotDescriptor<T> {

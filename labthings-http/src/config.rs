@@ -36,6 +36,12 @@ pub struct ServerConfig {
     /// exiting: for an instrument that runs headless as a service, where
     /// nobody reads the console. Off by default; `--fallback`.
     pub fallback: bool,
+    /// Serve every thing of a configuration file simulated: built with
+    /// [`FromConfig::simulated`](crate::FromConfig::simulated), the same
+    /// affordances without hardware, and marked `"lt:simulated": true` in
+    /// its TD; a type with no simulated mode fails the build, naming it.
+    /// Off by default; `--simulate`, or `simulate = true` per thing.
+    pub simulate: bool,
     /// Serve everything under this path (e.g. `/lab`: the TD of `stage` at
     /// `/lab/stage/`, the panel at `/lab/`), for a server that shares a
     /// host name with other services. Links, TD forms, the OpenAPI
@@ -79,6 +85,7 @@ impl Default for ServerConfig {
         Self {
             settings_dir: Some(PathBuf::from("settings")),
             fallback: false,
+            simulate: false,
             api_prefix: String::new(),
             limits: Limits::default(),
             invocations: labthings_core::ManagerConfig::default(),

@@ -66,6 +66,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use labthings_core::Thing;
 use serde::Deserialize;
@@ -81,6 +82,15 @@ pub trait FromConfig: Thing {
 
     /// Build the Thing from its configuration.
     fn from_config(config: Self::Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Build the Thing simulated: the same affordances (the same TD), no
+    /// hardware, for `simulate = true` or `--simulate`. `None`, the
+    /// default, means the type has no simulated mode, and asking for one
+    /// fails the build rather than reach the hardware.
+    fn simulated(config: Self::Config) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        let _ = config;
+        None
+    }
 }
 
 /// Why a configuration file could not be used. Every message names the file
@@ -125,9 +135,15 @@ struct ThingSection {
     config: Option<toml::Value>,
     #[serde(default)]
     connect: HashMap<String, String>,
+    /// Serve it simulated (as `--simulate` does for every thing).
+    #[serde(default)]
+    simulate: bool,
 }
 
-type Maker = Box<dyn Fn(ServerBuilder, &str, toml::Value) -> Result<ServerBuilder, (String, String)> + Send + Sync>;
+/// Adds a thing to a builder from its name, its `config` and whether to
+/// simulate it; or the key and message of what is wrong.
+type Maker =
+    Box<dyn Fn(ServerBuilder, &str, toml::Value, bool) -> Result<ServerBuilder, (String, String)> + Send + Sync>;
 
 /// The Thing types a configuration file may name, and how to build each.
 ///
@@ -139,6 +155,7 @@ type Maker = Box<dyn Fn(ServerBuilder, &str, toml::Value) -> Result<ServerBuilde
 #[derive(Default)]
 pub struct ThingCatalog {
     makers: HashMap<String, Maker>,
+    provides: Vec<Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>>,
 }
 
 impl std::fmt::Debug for ThingCatalog {
@@ -158,24 +175,36 @@ impl ThingCatalog {
     /// Let files name `T` as `type = "{type_name}"`, built with
     /// [`FromConfig::from_config`].
     pub fn register<T: FromConfig>(mut self, type_name: &str) -> Self {
-        let maker: Maker = Box::new(|builder, name, config| {
+        let maker: Maker = Box::new(|builder, name, config, simulate| {
             let config: T::Config = serde_path_to_error::deserialize(config).map_err(|e| {
                 (
                     format!("things.{name}.config.{}", e.path()),
                     e.inner().message().to_owned(),
                 )
             })?;
-            let thing = T::from_config(config).map_err(|e| (format!("things.{name}"), e.to_string()))?;
-            Ok(builder.thing(name, thing))
+            let failed = |e: Box<dyn std::error::Error + Send + Sync>| (format!("things.{name}"), e.to_string());
+            if !simulate {
+                return Ok(builder.thing(name, T::from_config(config).map_err(failed)?));
+            }
+            match T::simulated(config) {
+                Some(thing) => Ok(builder.simulated_thing(name, thing.map_err(failed)?)),
+                None => Err((
+                    format!("things.{name}.simulate"),
+                    format!("type `{}` has no simulated mode", std::any::type_name::<T>()),
+                )),
+            }
         });
         self.makers.insert(type_name.to_owned(), maker);
         self
     }
 
     /// Let files name `T` as `type = "{type_name}"`, built with `Default`;
-    /// a `config` for it is an error.
+    /// a `config` for it is an error. Simulating it builds it as it is: a
+    /// type that takes no configuration names no hardware (register a type
+    /// that reaches hardware with [`register`](Self::register) and
+    /// [`FromConfig::simulated`]).
     pub fn register_default<T: Thing + Default>(mut self, type_name: &str) -> Self {
-        let maker: Maker = Box::new(|builder, name, config| {
+        let maker: Maker = Box::new(|builder, name, config, _simulate| {
             if config.as_table().is_some_and(|t| !t.is_empty()) {
                 return Err((
                     format!("things.{name}.config"),
@@ -185,6 +214,14 @@ impl ThingCatalog {
             Ok(builder.thing(name, T::default()))
         });
         self.makers.insert(type_name.to_owned(), maker);
+        self
+    }
+
+    /// Let Things of type `T` fill slots of type `U` (a trait they
+    /// implement), as [`ServerBuilder::provides`] does.
+    pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
+        self.provides
+            .push(Box::new(move |builder: ServerBuilder| builder.provides(upcast)));
         self
     }
 
@@ -256,7 +293,11 @@ pub fn load(
         invalid(key, e.into_inner().message().to_owned())
     })?;
     adjust(&mut config);
+    let simulate_all = config.simulate;
     let mut builder = Server::builder().config(config);
+    for provides in &catalog.provides {
+        builder = provides(builder);
+    }
     for (name, section) in things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {
             invalid(
@@ -275,7 +316,8 @@ pub fn load(
             )
         })?;
         let thing_config = section.config.unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
-        builder = maker(builder, &name, thing_config).map_err(|(key, message)| invalid(key, message))?;
+        let simulate = section.simulate || simulate_all;
+        builder = maker(builder, &name, thing_config, simulate).map_err(|(key, message)| invalid(key, message))?;
         for (slot, target) in &section.connect {
             builder = builder.connect(&name, slot, target);
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labthings_core::lock::HardwareLock;
-use labthings_core::{ActionManager, Lab, LabError, Thing, ThingInstance};
+use labthings_core::{ActionManager, Lab, LabError, Provides, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,9 @@ pub enum BuildError {
 pub struct ServerBuilder {
     things: Vec<Result<ThingInstance, BuildError>>,
     connections: Vec<(String, String, String)>,
+    provides: Vec<Provides>,
+    /// The names of the things served simulated.
+    simulated: Vec<String>,
     config: ServerConfig,
     server_lock: Arc<HardwareLock>,
     extras: crate::extra::Extras,
@@ -93,11 +96,31 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve `thing`, a simulated stand-in for an instrument (no hardware),
+    /// at `/{name}/`: as [`thing`](Self::thing), with its TD saying so
+    /// (`"lt:simulated": true`), so nobody takes its data for real.
+    pub fn simulated_thing<T: Thing>(mut self, name: &str, thing: T) -> Self {
+        self.simulated.push(name.to_owned());
+        self.thing(name, thing)
+    }
+
     /// Fill `thing`'s slot `slot` with the Thing served as `target` (needed
     /// only when several Things of the slot's type are served).
     pub fn connect(mut self, thing: &str, slot: &str, target: &str) -> Self {
         self.connections
             .push((thing.to_owned(), slot.to_owned(), target.to_owned()));
+        self
+    }
+
+    /// Let Things of type `T` fill slots of type `U`, a trait they
+    /// implement (`ThingSlot<dyn Stage>`), seen as one through `upcast`
+    /// (`|thing| thing`: the compiler checks that `T` implements it). Then
+    /// an autofocus with a `#[slot] stage: ThingSlot<dyn Stage>` takes
+    /// whichever stage is served:
+    /// `.provides::<Sangaboard, dyn Stage>(|stage| stage)` (tested in
+    /// `tests/trait_slots.rs`).
+    pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
+        self.provides.push(Provides::new(upcast));
         self
     }
 
@@ -145,7 +168,15 @@ impl ServerBuilder {
 
     /// Check the things and assemble the server.
     pub fn build(self) -> Result<Server, BuildError> {
-        let things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
+        for thing in &mut things {
+            for provides in &self.provides {
+                thing.add_provides(provides);
+            }
+            if self.simulated.iter().any(|name| name == thing.name()) {
+                thing.set_simulated();
+            }
+        }
         let lab = Lab::new(
             things,
             &self.connections,

@@ -37,7 +37,7 @@ pub(crate) fn describe_thing(
     // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
     // accept it, and so does the TD 1.1 schema.
     let mut context = vec![json!(TD_CONTEXT_V1), json!(TD_CONTEXT)];
-    if thing.actions().iter().any(|a| a.intermediate_schema.is_some()) {
+    if thing.simulated() || thing.actions().iter().any(|a| a.intermediate_schema.is_some()) {
         context.push(json!({"lt": LABTHINGS_VOCABULARY}));
     }
     let mut security_definitions = Object::new();
@@ -154,8 +154,17 @@ pub(crate) fn describe_thing(
         schema_definitions: Some(schema_definitions),
         events,
         links,
-        extra: Object::new(),
+        extra: simulated_marker(thing),
     }
+}
+
+/// `"lt:simulated": true` for a thing served simulated (no hardware).
+fn simulated_marker(thing: &ThingInstance) -> Object {
+    let mut extra = Object::new();
+    if thing.simulated() {
+        extra.insert("lt:simulated".into(), true.into());
+    }
+    extra
 }
 
 /// The path of `base` without its final `/`: empty for a server at the

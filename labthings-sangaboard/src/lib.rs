@@ -27,3 +27,9 @@ pub use board::{BoardError, MotorBoard};
 pub use serial::SerialBoard;
 pub use simulated::SimulatedBoard;
 pub use thing::{ActionError, Position, Sangaboard, SangaboardConfig};
+
+/// The guide chapter "Driving a serial instrument" (`docs/guide/`), whose
+/// examples run as this crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/driving-a-serial-instrument.md")]
+mod guide {}

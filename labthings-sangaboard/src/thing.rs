@@ -290,21 +290,23 @@ impl Sangaboard {
 #[derive(Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SangaboardConfig {
-    /// The serial port (`/dev/ttyACM0`, `/dev/serial/by-id/...`, `COM3`).
+    /// The serial port (`/dev/ttyACM0`, `/dev/serial/by-id/...`, `COM3`);
+    /// not needed when the thing is simulated (`simulate = true` beside its
+    /// `type`, or `--simulate`).
     pub port: Option<String>,
-    /// Serve a simulated board instead (no hardware).
-    #[serde(default)]
-    pub simulate: bool,
 }
 
 impl FromConfig for Sangaboard {
     type Config = SangaboardConfig;
 
     fn from_config(config: SangaboardConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        match (config.simulate, config.port) {
-            (true, _) => Ok(Self::simulated()),
-            (false, Some(port)) => Ok(Self::serial(port)),
-            (false, None) => Err("a Sangaboard needs `port` (or `simulate = true`)".into()),
+        match config.port {
+            Some(port) => Ok(Self::serial(port)),
+            None => Err("a Sangaboard needs `port` (or `simulate = true` beside `type`)".into()),
         }
+    }
+
+    fn simulated(_config: SangaboardConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        Some(Ok(Self::simulated()))
     }
 }

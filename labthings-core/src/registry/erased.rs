@@ -12,6 +12,7 @@ use crate::descriptor::{Thing, WriteError};
 use crate::endpoint::Raw;
 use crate::event::EventSource;
 use crate::failure::Failure;
+use crate::slot::Target;
 use crate::stream::MjpegStream;
 
 /// The device-facing half of a [`ThingInstance`], independent of `T`.
@@ -24,9 +25,11 @@ pub(super) trait ThingOps: Send + Sync {
     fn endpoint(&self, index: usize, params: Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
     fn start(&self) -> Result<(), Failure>;
     fn stop(&self) -> Result<(), Failure>;
-    fn connect_slot(&self, index: usize, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool;
+    fn connect_slot(&self, index: usize, target: &Target<'_>) -> bool;
     fn object(&self) -> &(dyn Any + Send + Sync);
     fn shared(&self) -> Arc<dyn Any + Send + Sync>;
+    /// The Thing as a boxed `Arc<T>`, what a slot of `T` takes.
+    fn boxed(&self) -> Box<dyn Any + Send + Sync>;
 }
 
 pub(super) struct Ops<T: Thing>(pub(super) Arc<T>);
@@ -77,12 +80,12 @@ impl<T: Thing> ThingOps for Ops<T> {
         T::descriptor().on_stop.map_or(Ok(()), |stop| stop(&self.0))
     }
 
-    fn connect_slot(&self, index: usize, name: &str, target: Arc<dyn Any + Send + Sync>) -> bool {
+    fn connect_slot(&self, index: usize, target: &Target<'_>) -> bool {
         T::descriptor()
             .fields
             .slots
             .get(index)
-            .is_some_and(|slot| (slot.connect)(&self.0, name, target))
+            .is_some_and(|slot| (slot.connect)(&self.0, target))
     }
 
     fn object(&self) -> &(dyn Any + Send + Sync) {
@@ -91,6 +94,10 @@ impl<T: Thing> ThingOps for Ops<T> {
 
     fn shared(&self) -> Arc<dyn Any + Send + Sync> {
         self.0.clone()
+    }
+
+    fn boxed(&self) -> Box<dyn Any + Send + Sync> {
+        Box::new(self.0.clone())
     }
 }
 

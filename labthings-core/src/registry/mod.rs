@@ -31,6 +31,7 @@ use crate::descriptor::Thing;
 use crate::failure::Failure;
 use crate::lock::{HardwareLock, LockScope};
 use crate::settings::SettingsFile;
+use crate::slot::{Provides, Target};
 use crate::stream::MjpegStream;
 use crate::validation::{SchemaError, Validator};
 
@@ -51,6 +52,13 @@ pub struct ThingInstance {
     streams: Vec<StreamInfo>,
     events: Vec<EventInfo>,
     ops: Arc<dyn ThingOps>,
+    /// The other types it fills slots of (trait objects), from the
+    /// server builder's `provides`.
+    provides: Vec<Provides>,
+    /// The names of the things its slots were connected to.
+    slot_targets: parking_lot::Mutex<Vec<String>>,
+    /// Whether it is a simulated stand-in for an instrument.
+    simulated: bool,
     lock: Arc<HardwareLock>,
     server_lock: Arc<HardwareLock>,
     settings: OnceLock<SettingsFile>,
@@ -191,6 +199,9 @@ impl ThingInstance {
             streams,
             events,
             ops: Arc::new(Ops(thing)),
+            provides: Vec::new(),
+            slot_targets: parking_lot::Mutex::new(Vec::new()),
+            simulated: false,
             lock: Arc::new(HardwareLock::default()),
             server_lock,
             settings: OnceLock::new(),
@@ -223,10 +234,55 @@ impl ThingInstance {
         &self.slots
     }
 
-    /// Connect slot number `index` to `target`; `false` if the types differ
-    /// or it was already connected.
+    /// Let this Thing fill slots of another type (`provides.target`), if
+    /// `provides` is about its type; whether it is.
+    pub fn add_provides(&mut self, provides: &Provides) -> bool {
+        let fits = provides.thing == self.type_id;
+        if fits && !self.provides.iter().any(|p| p.target == provides.target) {
+            self.provides.push(provides.clone());
+        }
+        fits
+    }
+
+    /// Mark it a simulated stand-in for an instrument (no hardware).
+    pub fn set_simulated(&mut self) {
+        self.simulated = true;
+    }
+
+    /// Whether it is a simulated stand-in for an instrument.
+    pub fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// Whether this Thing can fill a slot of the type `target`: its own, or
+    /// one it provides.
+    pub fn fills(&self, target: TypeId) -> bool {
+        self.type_id == target || self.provides.iter().any(|p| p.target == target)
+    }
+
+    /// This Thing as a boxed `Arc<U>`, for the `TypeId` of `U`.
+    fn view(&self, target: TypeId) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        if target == self.type_id {
+            return Some(self.ops.boxed());
+        }
+        let provides = self.provides.iter().find(|p| p.target == target)?;
+        provides.view(self.ops.shared())
+    }
+
+    /// Connect slot number `index` to `target`; `false` if `target` cannot
+    /// fill it or it was already connected.
     pub fn connect_slot(&self, index: usize, target: &ThingInstance) -> bool {
-        self.ops.connect_slot(index, target.name(), target.ops.shared())
+        let view = |id: TypeId| target.view(id);
+        let connected = self.ops.connect_slot(index, &Target::new(target.name(), &view));
+        if connected {
+            self.slot_targets.lock().push(target.name().to_owned());
+        }
+        connected
+    }
+
+    /// The names of the things its slots hold.
+    pub fn slot_targets(&self) -> Vec<String> {
+        self.slot_targets.lock().clone()
     }
 
     /// Run the `#[on_start]` hook, if any (panics become failures).

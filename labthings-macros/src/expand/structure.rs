@@ -124,7 +124,7 @@ fn slot(ctx: &Ctx, model: &StructModel, slot: &SlotField) -> TokenStream {
         ty: field_ty,
         default,
     } = slot;
-    let target_name = quote!(#inner).to_string().replace(' ', "");
+    let target_name = compact_type_name(&quote!(#inner).to_string());
     let default = match default {
         Some(name) => quote!(::core::option::Option::Some(#name)),
         None => quote!(::core::option::Option::None),
@@ -137,7 +137,7 @@ fn slot(ctx: &Ctx, model: &StructModel, slot: &SlotField) -> TokenStream {
             target_id: ::core::any::TypeId::of::<#inner>,
             kind: <#field_ty as #private::Slot>::KIND,
             default: #default,
-            connect: |__thing: &#ty, __name, __target| #private::Slot::connect_any(&__thing.#member, __name, __target),
+            connect: |__thing: &#ty, __target| #private::Slot::connect_any(&__thing.#member, __target),
         }
     }
 }
@@ -185,5 +185,38 @@ fn event(ctx: &Ctx, model: &StructModel, event: &Field) -> TokenStream {
             schema: #private::schema_of::<#inner>,
             get: |__thing: &#ty| -> &dyn #private::EventSource { &__thing.#member },
         }
+    }
+}
+
+/// A type's tokens as Rust writes the type: spaces only between two words
+/// (`dyn Stage`, `Vec<u8>`, `std::sync::Arc<T>`).
+fn compact_type_name(tokens: &str) -> String {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let chars: Vec<char> = tokens.chars().collect();
+    let mut name = String::with_capacity(chars.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let before = name.chars().last().is_some_and(word);
+            let after = chars.get(i + 1).is_some_and(|&n| word(n));
+            if !(before && after) {
+                continue;
+            }
+        }
+        name.push(c);
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn type_names_keep_spaces_between_words_only() {
+        assert_eq!(super::compact_type_name("dyn Stage"), "dyn Stage");
+        assert_eq!(super::compact_type_name("Vec < u8 >"), "Vec<u8>");
+        assert_eq!(
+            super::compact_type_name("std :: sync :: Arc < dyn Stage >"),
+            "std::sync::Arc<dyn Stage>"
+        );
+        assert_eq!(super::compact_type_name("Stage"), "Stage");
     }
 }
