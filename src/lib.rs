@@ -16,7 +16,7 @@ pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
 /// What an `#[endpoint]` method answers: bytes with their media type.
 pub use labthings_core::endpoint::Raw;
 pub use labthings_core::{
-    ActionManager, BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
+    ActionManager, BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
     InvocationStatus, MjpegStream, NoIntermediate, OptionalSlot, Progress, Thing, ThingDescriptor, ThingInstance,
     ThingSlot, ThingSlots, ThingStruct,
 };
@@ -55,7 +55,7 @@ mod typed_client;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BadRequest, Blob, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
+        BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
         OptionalSlot, Png, Progress, Raw, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, endpoint, event,
         model, on_start, on_stop, param, property, slot, stream, thing, tracing,
     };

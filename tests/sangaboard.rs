@@ -175,10 +175,16 @@ async fn the_thing_moves_the_board_and_reads_back_where_it_is() {
     assert_eq!(done["output"], json!({"x": 0, "y": 0, "z": 0}), "{done}");
     let done = run(&server, "flash_led", json!({"number_of_flashes": 2, "dt": 0.05})).await;
     assert_eq!(done["status"], "completed", "{done}");
+    // Nothing to abort: busy, 409, as the original answers.
     let (status, refused) = server.post("/stage/abort_move", json!({})).await;
     assert_eq!(status, 201, "{refused}");
     let refused = server.wait_finished(&refused).await;
     assert_eq!(refused["status"], "error", "nothing to abort: {refused}");
+    assert_eq!(refused["error"]["status"], 409, "{refused}");
+    assert_eq!(refused["error"]["type"], "urn:labthings:problem:busy", "{refused}");
+    let (status, refused) = server.post("/stage/abort_move?return=output", json!({})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused.to_string().contains("the stage is not moving"), "{refused}");
     let commands = emulator.commands();
     for sent in [
         "blocking_moves false",

@@ -1,6 +1,6 @@
 //! Why device code did not produce a value ([`Failure`]), and the errors
 //! device code returns that mean something to the framework ([`BadRequest`],
-//! [`Cancelled`]).
+//! [`Busy`], [`Cancelled`]).
 
 use std::any::{Any, type_name};
 use std::fmt::Display;
@@ -16,6 +16,13 @@ pub enum Failure {
     /// reported as the client's mistake, not as a failure of the device.
     BadRequest {
         /// Why the request was refused.
+        detail: String,
+    },
+    /// The device cannot do it in its present state ([`Busy`]): nothing to
+    /// abort, a stage that is homing. Not a failure of the device, and not
+    /// a mistake in the request; the same request may succeed later.
+    Busy {
+        /// What state stands in the way.
         detail: String,
     },
     /// The code returned an error or panicked.
@@ -56,7 +63,7 @@ impl Failure {
     pub fn detail(&self) -> String {
         match self {
             Failure::Cancelled => Cancelled.to_string(),
-            Failure::BadRequest { detail } | Failure::Error { detail, .. } => detail.clone(),
+            Failure::BadRequest { detail } | Failure::Busy { detail } | Failure::Error { detail, .. } => detail.clone(),
         }
     }
 }
@@ -69,6 +76,7 @@ impl Display for Failure {
         match self {
             Failure::Cancelled => Display::fmt(&Cancelled, f),
             Failure::BadRequest { detail } => write!(f, "BadRequest: {detail}"),
+            Failure::Busy { detail } => write!(f, "Busy: {detail}"),
             Failure::Error { title, detail } => write!(f, "{title}: {detail}"),
         }
     }
@@ -109,6 +117,40 @@ impl Display for BadRequest {
 
 impl std::error::Error for BadRequest {}
 
+/// The error device code returns when the device cannot do what is asked in
+/// its present state -- an abort with nothing moving, a move while the stage
+/// homes: answered as `409 Conflict` (an action invoked with
+/// `?return=output`, a write, an endpoint), and an invocation that returns
+/// it ends as `error` with a problem of status 409.
+///
+/// ```
+/// use labthings_core::Busy;
+/// fn abort(moving: bool) -> Result<(), Busy> {
+///     if !moving {
+///         return Err(Busy::new("the stage is not moving"));
+///     }
+///     Ok(())
+/// }
+/// assert_eq!(abort(false).unwrap_err().to_string(), "the stage is not moving");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy(String);
+
+impl Busy {
+    /// Refuse with `message`, which the client sees.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Busy {}
+
 /// The last path segment of a type's name, without generics:
 /// `alloc::string::String` → `String`.
 fn short_type_name<T: ?Sized>() -> &'static str {
@@ -127,12 +169,18 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
     if let Some(bad) = any.downcast_ref::<BadRequest>() {
         return Failure::BadRequest { detail: bad.0.clone() };
     }
+    if let Some(busy) = any.downcast_ref::<Busy>() {
+        return Failure::Busy { detail: busy.0.clone() };
+    }
     if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
         if boxed.is::<Cancelled>() {
             return Failure::Cancelled;
         }
         if let Some(bad) = boxed.downcast_ref::<BadRequest>() {
             return Failure::BadRequest { detail: bad.0.clone() };
+        }
+        if let Some(busy) = boxed.downcast_ref::<Busy>() {
+            return Failure::Busy { detail: busy.0.clone() };
         }
         // The concrete type is erased; "Box" would tell nobody anything.
         return Failure::error("Error", error.to_string());
@@ -143,6 +191,17 @@ pub fn to_failure<E: Display + 'static>(error: E) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_errors_become_busy_failures_also_boxed() {
+        let busy = Failure::Busy {
+            detail: "not moving".into(),
+        };
+        assert_eq!(to_failure(Busy::new("not moving")), busy);
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Busy::new("not moving"));
+        assert_eq!(to_failure(boxed), busy);
+        assert_eq!(busy.to_string(), "Busy: not moving");
+    }
 
     #[test]
     fn cancelled_errors_become_cancelled_failures() {

@@ -345,7 +345,9 @@ impl Invocation {
             Err(failure) => {
                 state.status = match failure {
                     Failure::Cancelled => InvocationStatus::Cancelled,
-                    Failure::BadRequest { .. } | Failure::Error { .. } => InvocationStatus::Error,
+                    Failure::BadRequest { .. } | Failure::Busy { .. } | Failure::Error { .. } => {
+                        InvocationStatus::Error
+                    }
                 };
                 state.error = Some(failure);
             }

@@ -63,7 +63,7 @@ pub use descriptor::{
 };
 pub use endpoint::{EndpointError, EndpointOutput, Raw};
 pub use event::Event;
-pub use failure::{BadRequest, Failure};
+pub use failure::{BadRequest, Busy, Failure};
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};
 pub use lab::{Lab, LabError, Refusal};
 pub use lock::{LockPolicy, LockScope, WhenBusy};

@@ -532,7 +532,7 @@ impl Job {
     /// Record how the invocation ended (a failure also in its log); the
     /// lock goes to the next waiter only now, with `guard`.
     fn end(shared: &Shared, invocation: &Arc<Invocation>, result: Result<Value, Failure>, guard: Option<LockGuard>) {
-        if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. })) = &result {
+        if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. } | Failure::Busy { .. })) = &result {
             invocation.log_buffer().push(LogRecord::new(
                 Level::ERROR,
                 failure.to_string(),

@@ -75,7 +75,8 @@ pub enum ApiError {
     /// 421: the request's `Host` is not one this server answers to.
     #[error("{0}")]
     MisdirectedRequest(String),
-    /// 409: the hardware lock is held by a running invocation.
+    /// 409: the hardware lock is held by a running invocation, or the
+    /// device is busy ([`labthings_core::Busy`]).
     #[error("{0}")]
     Conflict(String),
     /// 503: the request is understood but cannot be served in this state
@@ -112,11 +113,14 @@ impl ApiError {
         Self::Invalid(vec![InputProblem::new(kind, loc, msg, input)])
     }
 
-    /// A 500 for a failure of device code, or a 422 when the device code
-    /// refused the request as the client's mistake ([`labthings_core::BadRequest`]).
+    /// A 500 for a failure of device code, a 422 when the device code
+    /// refused the request as the client's mistake ([`labthings_core::BadRequest`]),
+    /// a 409 when the device cannot do it in its present state
+    /// ([`labthings_core::Busy`]).
     pub fn device(failure: &Failure) -> Self {
         match failure {
             Failure::BadRequest { detail } => Self::refused(detail, Value::Null),
+            Failure::Busy { detail } => Self::Conflict(detail.clone()),
             other => Self::Device(ProblemDetails::from_failure(other)),
         }
     }

@@ -33,7 +33,10 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
                 400 => json_response("The request or its body could not be read", component("Detail")),
                 404 => json_response("Nothing is served here, or no such invocation", component("Detail")),
                 405 => json_response("The path does not take this method", component("Detail")),
-                409 => json_response("A hardware lock is held by a running invocation", component("Detail")),
+                409 => json_response(
+                    "A hardware lock is held by a running invocation, or the device is busy",
+                    component("Detail"),
+                ),
                 408 => json_response("The body did not arrive in time", component("Detail")),
                 403 => json_response("A page from another origin may not do this", component("Detail")),
                 413 => json_response("The body is larger than the server's limit", component("Detail")),

@@ -18,6 +18,7 @@ pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.
 /// docs/http-contract.md says what each means.
 pub const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("BadRequest", "urn:labthings:problem:bad-request"),
+    ("Busy", "urn:labthings:problem:busy"),
     ("Panic", "urn:labthings:problem:panic"),
     ("SettingNotSaved", "urn:labthings:problem:setting-not-saved"),
     ("SerializationError", "urn:labthings:problem:output-not-serializable"),
@@ -61,6 +62,8 @@ impl ProblemDetails {
     /// assert_eq!((refused.status, refused.kind.as_deref()), (422, Some("urn:labthings:problem:bad-request")));
     /// let failed = ProblemDetails::from_failure(&labthings_core::Failure::error("StageJammed", "stuck at 5 um"));
     /// assert_eq!((failed.status, failed.kind.as_deref()), (500, Some("urn:labthings:problem:device-error")));
+    /// let busy = ProblemDetails::from_failure(&labthings_core::Failure::Busy { detail: "not moving".into() });
+    /// assert_eq!((busy.status, busy.kind.as_deref()), (409, Some("urn:labthings:problem:busy")));
     /// ```
     pub fn from_failure(failure: &Failure) -> Self {
         let (status, title, kind) = match failure {
@@ -74,6 +77,7 @@ impl ProblemDetails {
                 "BadRequest".to_owned(),
                 Some(problem_type("BadRequest").to_owned()),
             ),
+            Failure::Busy { .. } => (409, "Busy".to_owned(), Some(problem_type("Busy").to_owned())),
             Failure::Error { title, .. } => (500, title.clone(), Some(problem_type(title).to_owned())),
         };
         Self {

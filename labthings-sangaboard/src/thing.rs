@@ -215,11 +215,11 @@ impl Sangaboard {
     }
 
     /// Stop the motors now, ending the move in progress where it is.
-    /// Refused when nothing is moving.
+    /// Refused (409, as the original's) when nothing is moving.
     #[action]
     pub fn abort_move(&self) -> Result<Position, ActionError> {
         if !self.moving.get() {
-            return Err(BadRequest::new("the stage is not moving").into());
+            return Err(Busy::new("the stage is not moving").into());
         }
         tracing::warn!("aborting the move");
         self.on_board(|b| b.stop())?;

@@ -23,7 +23,7 @@ use crate::state::AppState;
 pub(crate) struct Read;
 
 impl ThingKind for Read {
-    const ERRORS: &'static [u16] = &[422, 500, 503, 504];
+    const ERRORS: &'static [u16] = &[409, 422, 500, 503, 504];
 
     fn path(thing: &str, endpoint: &str) -> String {
         format!("/{thing}/{endpoint}")

@@ -22,7 +22,7 @@ use crate::state::AppState;
 pub(crate) struct Read;
 
 impl ThingKind for Read {
-    const ERRORS: &'static [u16] = &[500, 503, 504];
+    const ERRORS: &'static [u16] = &[409, 500, 503, 504];
 
     fn path(thing: &str, property: &str) -> String {
         format!("/{thing}/{property}")
