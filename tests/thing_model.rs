@@ -837,6 +837,103 @@ fn bad_configuration_files_name_the_key() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A detector whose gain is one of a few steps.
+#[thing]
+#[derive(Default)]
+struct Detector {
+    /// The gain: 1, 2, 4 or 8; a write is rounded to the nearest step.
+    #[property(on_set = "nearest_gain", minimum = 1.0, maximum = 8.0)]
+    gain: DataProperty<f64>,
+    /// The dark offset, from a calibration.
+    #[property(minimum = -10, maximum = 10)]
+    offset: DataProperty<i64>,
+}
+
+impl Detector {
+    /// The `on_set` check of `gain`: round to a step, refuse a value
+    /// halfway between two.
+    fn nearest_gain(&self, gain: f64) -> Result<f64, BadRequest> {
+        let steps = [1.0_f64, 2.0, 4.0, 8.0];
+        let mut by_distance: Vec<(f64, f64)> = steps.iter().map(|s| ((s - gain).abs(), *s)).collect();
+        by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if by_distance[0].0 == by_distance[1].0 {
+            return Err(BadRequest::new(format!(
+                "gain {gain} is halfway between {} and {}: say which",
+                by_distance[0].1, by_distance[1].1
+            )));
+        }
+        Ok(by_distance[0].1)
+    }
+}
+
+#[thing]
+impl Detector {
+    /// Store a measured dark offset, held to the property's schema.
+    #[action]
+    fn calibrate(&self, measured: i64) -> Result<i64, BadRequest> {
+        self.offset.try_set(measured)?;
+        Ok(measured)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_property_write_is_checked_and_adjusted_by_its_on_set_hook() {
+    let server = start_thing("detector", Detector::default()).await;
+    let gain = server.at("/detector/gain");
+    let changes = server
+        .client
+        .get(format!("{gain}/observe"))
+        .send()
+        .await
+        .expect("observe");
+    // Adjusted: 3.3 is stored, and announced, as 4.
+    assert_eq!(server.put("/detector/gain", json!(3.3)).await.0, 201);
+    assert_eq!(server.get("/detector/gain").await.1, json!(4.0));
+    let mut changes = changes;
+    let mut first = String::new();
+    while !first.contains("data:") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), changes.chunk())
+            .await
+            .expect("a change within 5 s")
+            .expect("the stream")
+            .expect("a chunk");
+        first.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        first.contains("data: 4.0"),
+        "observers are told the stored value: {first:?}"
+    );
+    // Refused by the hook: 422 naming its rule; the value stays.
+    let (status, refused) = server.put("/detector/gain", json!(3.0)).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("halfway between 2 and 4"), "{refused}");
+    assert_eq!(server.get("/detector/gain").await.1, json!(4.0));
+    // The schema comes first: the hook never sees a value beyond it.
+    let (status, refused) = server.put("/detector/gain", json!(9.0)).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("maximum"), "{refused}");
+
+    // try_set from device code: held to the schema like a client's write.
+    let (_, calibrated) = server.post("/detector/calibrate", json!({"measured": 5})).await;
+    assert_eq!(server.wait_finished(&calibrated).await["status"], "completed");
+    assert_eq!(server.get("/detector/offset").await.1, json!(5));
+    let (_, refused) = server.post("/detector/calibrate", json!({"measured": 50})).await;
+    let refused = server.wait_finished(&refused).await;
+    assert_eq!(refused["status"], "error", "{refused}");
+    assert_eq!(refused["error"]["status"], 422, "{refused}");
+    assert!(
+        refused["error"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("50") && d.contains("maximum")),
+        "{refused}"
+    );
+    assert_eq!(
+        server.get("/detector/offset").await.1,
+        json!(5),
+        "the old value is kept"
+    );
+}
+
 /// A laser on a serial port, with no simulated mode.
 #[thing]
 #[derive(Default)]

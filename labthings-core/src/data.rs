@@ -9,18 +9,22 @@
 //! observers are told.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::failure::Failure;
+use crate::failure::{BadRequest, Failure};
 use crate::outcome::serialize;
 
 /// Something to call after a value changed.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;
+
+/// Checks a value, as JSON, against a property's schema: `Err` says which
+/// rules it breaks.
+pub type Check = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
 
 /// A stored property value with its default.
 ///
@@ -36,6 +40,8 @@ pub struct DataProperty<T> {
     value: RwLock<T>,
     default: T,
     listeners: RwLock<Vec<Listener>>,
+    /// The property's schema check, once the thing is served.
+    check: OnceLock<Check>,
 }
 
 impl<T: fmt::Debug> fmt::Debug for DataProperty<T> {
@@ -60,6 +66,7 @@ impl<T: Clone> DataProperty<T> {
             value: RwLock::new(default.clone()),
             default,
             listeners: RwLock::new(Vec::new()),
+            check: OnceLock::new(),
         }
     }
 
@@ -77,6 +84,27 @@ impl<T: Clone> DataProperty<T> {
     pub fn set(&self, value: T) {
         *self.value.write() = value;
         self.changed();
+    }
+
+    /// Set `value` if it fits the property's schema -- its bounds, pattern,
+    /// enum: what a client's write is held to -- and tell the listeners;
+    /// otherwise keep the old value and refuse, naming each rule broken.
+    /// For device code that must not store what a client could not (a
+    /// calibration computed from a measurement). The schema is the one the
+    /// server serves, known once the thing is served (a server or a
+    /// `TestLab`); before that the value is set unchecked. [`set`](Self::set)
+    /// never checks.
+    pub fn try_set(&self, value: T) -> Result<(), BadRequest>
+    where
+        T: Serialize,
+    {
+        if let Some(check) = self.check.get() {
+            let json = serde_json::to_value(&value)
+                .map_err(|e| BadRequest::new(format!("the value cannot be written as JSON: {e}")))?;
+            check(&json).map_err(BadRequest::new)?;
+        }
+        self.set(value);
+        Ok(())
     }
 
     /// Change the value in place and tell the listeners.
@@ -131,6 +159,8 @@ pub trait DataCell: Send + Sync {
     fn reset(&self);
     /// Call `listener` after every change.
     fn on_change(&self, listener: Listener);
+    /// Hold [`DataProperty::try_set`] to `check` (the first one given).
+    fn attach_check(&self, check: Check);
 }
 
 impl<T> DataCell for DataProperty<T>
@@ -170,6 +200,10 @@ where
 
     fn on_change(&self, listener: Listener) {
         DataProperty::on_change(self, listener);
+    }
+
+    fn attach_check(&self, check: Check) {
+        let _ = self.check.set(check);
     }
 }
 

@@ -58,6 +58,12 @@ pub fn result_to_output<T: ClientValue, E: Display + 'static>(result: Result<T, 
     }
 }
 
+/// Map the error of a data property's `on_set` hook into a [`Failure`],
+/// keeping the value it returned.
+pub fn on_set_result<T, E: Display + 'static>(result: Result<T, E>) -> Result<T, Failure> {
+    result.map_err(to_failure)
+}
+
 /// Map the error of a setter's `Result` into a [`Failure`].
 pub fn result_to_unit<T, E: Display + 'static>(result: Result<T, E>) -> Result<(), Failure> {
     result.map(|_| ()).map_err(to_failure)

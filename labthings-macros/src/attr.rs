@@ -143,6 +143,9 @@ pub(crate) struct PropertyOptions {
     pub poll_ms: Option<LitInt>,
     /// `state`: part of the Thing's state (metadata for measurements).
     pub state: bool,
+    /// `on_set = "method"`: a data property's check of each value a client
+    /// writes, which may refuse it or return the value to store instead.
+    pub on_set: Option<LitStr>,
     pub constraints: Constraints,
 }
 
@@ -326,6 +329,15 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
             options.lock = Some((parse_lock(&meta)?, meta.path.span()));
         } else if meta.path.is_ident("state") {
             options.state = true;
+        } else if meta.path.is_ident("on_set") {
+            let method: LitStr = meta.value()?.parse()?;
+            if syn::parse_str::<syn::Ident>(&method.value()).is_err() {
+                return Err(syn::Error::new(
+                    method.span(),
+                    "`on_set` names a method of the thing: `on_set = \"check_gain\"`",
+                ));
+            }
+            options.on_set = Some(method);
         } else if meta.path.is_ident("poll_ms") {
             let lit: LitInt = meta.value()?.parse()?;
             match lit.base10_parse::<u64>() {
@@ -339,7 +351,7 @@ fn parse_property(attr: &Attribute) -> syn::Result<Role> {
             }
         } else if !parse_constraint(&meta, &mut options.constraints, false)? {
             return Err(meta.error(
-                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `state`, `lock`, `poll_ms = N`, `unit = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
+                "unknown `#[property]` option; the supported ones are `name = \"..\"`, `read_only`, `setting`, `state`, `lock`, `poll_ms = N`, `on_set = \"method\"`, `unit = \"..\"` and the schema keywords `minimum`, `maximum`, `exclusive_minimum`, `exclusive_maximum`, `multiple_of`, `min_length`, `max_length`, `pattern`",
             ));
         }
         Ok(())

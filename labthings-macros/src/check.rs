@@ -62,6 +62,15 @@ pub(crate) fn method_property_options(property: &Property, errors: &mut Vec<syn:
             "`lock` guards writes, and clients cannot write this property",
         ));
     }
+    if let Some(method) = &options.on_set {
+        errors.push(syn::Error::new(
+            method.span(),
+            format!(
+                "`on_set` is for `DataProperty<T>` fields: check the value in `set_{}` itself",
+                property.getter
+            ),
+        ));
+    }
 }
 
 /// Options that do not fit a data property (a `DataProperty<T>` field).
@@ -71,6 +80,12 @@ pub(crate) fn field_property_options(property: &FieldProperty, errors: &mut Vec<
         errors.push(syn::Error::new(
             ms.span(),
             "`poll_ms` is for getter methods: a data property announces every change itself",
+        ));
+    }
+    if let (Some(method), Some(_)) = (&options.on_set, options.read_only) {
+        errors.push(syn::Error::new(
+            method.span(),
+            "`on_set` checks what clients write, and a `read_only` property cannot be written by clients",
         ));
     }
     if let (Some((_, span)), Some(_)) = (options.lock, options.read_only) {

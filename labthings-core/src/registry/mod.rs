@@ -95,6 +95,18 @@ impl ThingInstance {
                 if let (Some(default), Some(obj)) = (&default, schema.as_object_mut()) {
                     obj.insert("default".into(), default.clone());
                 }
+                if let Some(data) = p.data {
+                    // What `DataProperty::try_set` holds device code's values to.
+                    let validator = Validator::new(&schema)?;
+                    data(&thing).attach_check(Arc::new(move |value| {
+                        let problems = validator.problems(value, &[]);
+                        if problems.is_empty() {
+                            return Ok(());
+                        }
+                        let rules: Vec<String> = problems.iter().map(|p| p.msg.clone()).collect();
+                        Err(rules.join("; "))
+                    }));
+                }
                 Ok(PropertyInfo {
                     name: p.name,
                     title: p.title,

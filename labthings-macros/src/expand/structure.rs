@@ -79,13 +79,25 @@ fn property(ctx: &Ctx, model: &StructModel, property: &FieldProperty) -> TokenSt
         ..
     } = &property.field;
     let data_ty = quote_spanned!(inner.span()=> #private::DataProperty<#inner>);
-    let write = if property.options.read_only.is_some() {
-        quote!(::core::option::Option::None)
-    } else {
-        quote! {
+    let write = match (&property.options.read_only, &property.options.on_set) {
+        (Some(_), _) => quote!(::core::option::Option::None),
+        (None, None) => quote! {
             ::core::option::Option::Some(|__thing: &#ty, __value: #private::serde_json::Value| {
                 #private::DataCell::set_json(&__thing.#member, __value).map_err(#private::WriteError::Invalid)
             })
+        },
+        // The hook sees the decoded value and returns the one to store (or
+        // refuses it) before anything is stored or announced.
+        (None, Some(method)) => {
+            let method = syn::Ident::new(&method.value(), method.span());
+            quote! {
+                ::core::option::Option::Some(|__thing: &#ty, __value: #private::serde_json::Value| {
+                    let __value: #inner = #private::serde_json::from_value(__value).map_err(#private::WriteError::Invalid)?;
+                    let __value = #private::on_set_result(#ty::#method(__thing, __value)).map_err(#private::WriteError::Failed)?;
+                    #private::DataProperty::set(&__thing.#member, __value);
+                    ::core::result::Result::Ok(())
+                })
+            }
         }
     };
     let code = PropertyCode {
