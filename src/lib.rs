@@ -88,6 +88,7 @@ pub mod __private_0_1_0 {
     pub use labthings_core::event::EventSource;
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};
+    pub use labthings_core::log::LogLevel;
     pub use labthings_core::outcome::{
         ClientValue, PreparedCall, on_set_result, prepare_async_call, prepare_call, result_to_output, result_to_unit,
         schema_of, to_output,

@@ -183,3 +183,58 @@ fn refused_writes_say_why_in_words() {
         "{missing:?}"
     );
 }
+
+/// Logs at every level.
+#[thing]
+#[derive(Default)]
+struct Chatty {}
+
+#[thing]
+impl Chatty {
+    /// Logs a debug and an info record; its log keeps debug records.
+    #[action(log_level = "debug")]
+    fn verbose(&self) {
+        tracing::debug!("a debug detail");
+        tracing::info!("an info line");
+    }
+
+    /// Logs the same; its log keeps what the configuration says.
+    #[action]
+    fn plain(&self) {
+        tracing::debug!("a debug detail");
+        tracing::info!("an info line");
+    }
+
+    /// Logs the same; its log keeps warnings and errors only.
+    #[action(log_level = "warning")]
+    fn terse(&self) {
+        tracing::info!("an info line");
+        tracing::warn!("a warning");
+    }
+}
+
+/// The level names of what `action` logged.
+fn levels(lab: &TestLab, action: &str) -> Vec<&'static str> {
+    let done = lab.call("chatty", action, serde_json::Value::Null);
+    assert_eq!(done.status, InvocationStatus::Completed, "{:?}", done.error);
+    done.log.iter().map(|r| r.levelname).collect()
+}
+
+#[test]
+fn an_invocation_log_keeps_debug_records_when_its_action_or_the_configuration_asks() {
+    let lab = TestLab::builder()
+        .thing("chatty", Chatty::default())
+        .build()
+        .expect("builds");
+    assert_eq!(levels(&lab, "verbose"), ["DEBUG", "INFO"]);
+    assert_eq!(levels(&lab, "plain"), ["INFO"], "info by default, as the original");
+    assert_eq!(levels(&lab, "terse"), ["WARNING"]);
+    drop(lab);
+    let lab = TestLab::builder()
+        .config(labthings::core::ManagerConfig::default().with(|c| c.log_level = labthings::core::LogLevel::Debug))
+        .thing("chatty", Chatty::default())
+        .build()
+        .expect("builds");
+    assert_eq!(levels(&lab, "plain"), ["DEBUG", "INFO"], "the configuration asks");
+    assert_eq!(levels(&lab, "terse"), ["WARNING"], "the action's own level wins");
+}

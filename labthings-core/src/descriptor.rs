@@ -229,6 +229,9 @@ pub struct ActionDescriptor<T: 'static> {
     pub prepare: PrepareFn<T>,
     /// How long a finished invocation is kept (`None`: the server default).
     pub retention: Option<Duration>,
+    /// The least severe records its invocations' logs keep
+    /// (`#[action(log_level = "debug")]`; `None`: the server default).
+    pub log_level: Option<crate::log::LogLevel>,
     /// The hardware lock the action takes, if any (`#[action(lock)]`).
     pub lock: LockPolicy,
 }

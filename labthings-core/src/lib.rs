@@ -67,7 +67,7 @@ pub use failure::{BadRequest, Busy, Failure};
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};
 pub use lab::{Lab, LabError, Refusal};
 pub use lock::{LockPolicy, LockScope, WhenBusy};
-pub use log::{InvocationLogLayer, LogRecord};
+pub use log::{InvocationLogLayer, LogLevel, LogRecord};
 pub use manager::{ActionManager, CancelError, InvokeError, ManagerConfig};
 pub use outcome::{Body, PreparedCall};
 pub use progress::Progress;

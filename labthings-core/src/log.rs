@@ -84,6 +84,36 @@ const RECORD_OVERHEAD: usize = std::mem::size_of::<LogRecord>() + 64;
 /// The longest message a record keeps, in bytes; longer ones are cut.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 
+/// The least severe records an invocation's log keeps: `info` by default
+/// (as the original), `debug` when the action (`#[action(log_level =
+/// "debug")]`) or the configuration (`[invocations] log_level`) asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Debug records and above.
+    Debug,
+    /// Info records and above (the default).
+    #[default]
+    Info,
+    /// Warnings and errors.
+    #[serde(alias = "warn")]
+    Warning,
+    /// Errors only.
+    Error,
+}
+
+impl LogLevel {
+    /// The `tracing` level it stands for.
+    pub fn level(self) -> Level {
+        match self {
+            Self::Debug => Level::DEBUG,
+            Self::Info => Level::INFO,
+            Self::Warning => Level::WARN,
+            Self::Error => Level::ERROR,
+        }
+    }
+}
+
 /// A bounded, shared list of log records: the oldest records are dropped when
 /// a new one would exceed the record count or the byte limit.
 #[derive(Debug)]
@@ -91,6 +121,8 @@ pub struct LogBuffer {
     records: Mutex<Records>,
     capacity: usize,
     max_bytes: usize,
+    /// The least severe level it keeps.
+    level: Level,
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +146,20 @@ impl LogBuffer {
             records: Mutex::new(Records::default()),
             capacity,
             max_bytes,
+            level: Level::INFO,
         }
+    }
+
+    /// The same buffer keeping records from `level` up (`info` unless set).
+    pub fn keeping(mut self, level: LogLevel) -> Self {
+        self.level = level.level();
+        self
+    }
+
+    /// Whether it keeps records at `level`.
+    pub fn keeps(&self, level: &Level) -> bool {
+        // In `tracing`, more verbose levels compare greater.
+        *level <= self.level
     }
 
     /// Add a record (its message cut to [`MAX_MESSAGE_BYTES`]), dropping the
@@ -193,6 +238,12 @@ impl Drop for CaptureGuard {
     }
 }
 
+/// Whether the invocation this thread works for keeps records at `level`:
+/// what a subscriber's filter asks before it builds a `debug` record.
+pub fn captured_at(level: &Level) -> bool {
+    CURRENT_LOG.with(|c| c.borrow().as_ref().is_some_and(|buffer| buffer.keeps(level)))
+}
+
 /// Append a record to the buffer this thread captures into, if any.
 /// Returns whether a buffer took it.
 pub fn record_to_current(record: LogRecord) -> bool {
@@ -218,11 +269,11 @@ pub struct InvocationLogLayer;
 
 impl<S: Subscriber> Layer<S> for InvocationLogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let capturing = CURRENT_LOG.with(|c| c.borrow().is_some());
-        if !capturing {
+        let meta = event.metadata();
+        // Only into an invocation's log, and only at a level it keeps.
+        if !captured_at(meta.level()) {
             return;
         }
-        let meta = event.metadata();
         if meta.target() == crate::failure::PANIC_TARGET {
             return;
         }

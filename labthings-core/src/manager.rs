@@ -43,6 +43,10 @@ pub struct ManagerConfig {
     pub retention: Duration,
     /// How many log records each invocation keeps (default 1000).
     pub log_capacity: usize,
+    /// The least severe records an invocation's log keeps when its action
+    /// does not say (`"info"` by default, as the original; `"debug"` to
+    /// capture debug records too).
+    pub log_level: crate::log::LogLevel,
     /// How many bytes of log each invocation keeps (default 64 KiB; a record
     /// counts as its message and file name plus about 200 bytes for the
     /// record itself). The newest records are kept.
@@ -80,6 +84,7 @@ impl Default for ManagerConfig {
         Self {
             retention: Duration::from_secs(300),
             log_capacity: 1000,
+            log_level: crate::log::LogLevel::Info,
             log_bytes: 64 * 1024,
             max_retained: 1000,
             max_active: 256,
@@ -373,7 +378,8 @@ impl ActionManager {
             name,
             call.input.clone(),
             retention,
-            LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes),
+            LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes)
+                .keeping(call.log_level.unwrap_or(shared.config.log_level)),
         ));
         invocation.set_updates(shared.updates.clone());
         let lock = call.thing.lock_for(policy.scope).cloned();

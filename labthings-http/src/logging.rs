@@ -60,6 +60,17 @@ fn install(printer: Printer) {
     };
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(printed))
-        .with(InvocationLogLayer.with_filter(LevelFilter::INFO))
+        // What reaches the invocation logs: `info` and above, and `debug` on
+        // a thread whose invocation keeps debug records (its action's or
+        // the configuration's `log_level`), decided for each record (the
+        // answer changes with the thread) before the record is built.
+        .with(
+            InvocationLogLayer.with_filter(
+                tracing_subscriber::filter::dynamic_filter_fn(|meta, _| {
+                    *meta.level() <= tracing::Level::INFO || labthings_core::log::captured_at(meta.level())
+                })
+                .with_max_level_hint(LevelFilter::DEBUG),
+            ),
+        )
         .try_init();
 }

@@ -176,6 +176,8 @@ pub(crate) struct Constraints {
 #[derive(Default)]
 pub(crate) struct ActionOptions {
     pub name: Option<LitStr>,
+    /// `log_level = "debug"`: the least severe records its invocations keep.
+    pub log_level: Option<LitStr>,
     pub retention_secs: Option<u64>,
     pub lock: Option<LockArg>,
     /// `when_busy = "reject"`: 409 instead of waiting for the lock.
@@ -377,6 +379,14 @@ fn parse_slot(attr: &Attribute) -> syn::Result<Role> {
     Ok(Role::Slot(default))
 }
 
+/// The `log_level`s an action may ask for, and the `LogLevel` variant of each.
+pub(crate) const LOG_LEVELS: &[(&str, &str)] = &[
+    ("debug", "Debug"),
+    ("info", "Info"),
+    ("warning", "Warning"),
+    ("error", "Error"),
+];
+
 fn parse_action(attr: &Attribute) -> syn::Result<Role> {
     let mut options = ActionOptions::default();
     if let Meta::Path(_) = attr.meta {
@@ -388,6 +398,15 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
             options.retention_secs = Some(lit.base10_parse()?);
         } else if meta.path.is_ident("name") {
             options.name = Some(parse_name(&meta)?);
+        } else if meta.path.is_ident("log_level") {
+            let lit: LitStr = meta.value()?.parse()?;
+            if !LOG_LEVELS.iter().any(|(name, _)| *name == lit.value()) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "expected `log_level = \"debug\"`, `\"info\"` (the default), `\"warning\"` or `\"error\"`",
+                ));
+            }
+            options.log_level = Some(lit);
         } else if meta.path.is_ident("lock") {
             options.lock = Some(parse_lock(&meta)?);
         } else if meta.path.is_ident("when_busy") {
@@ -400,7 +419,7 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
             };
         } else {
             return Err(meta.error(
-                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `lock`, `lock = \"server\"`, `lock = \"none\"` and `when_busy = \"reject\"`",
+                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `log_level = \"debug\"`, `lock`, `lock = \"server\"`, `lock = \"none\"` and `when_busy = \"reject\"`",
             ));
         }
         Ok(())

@@ -130,6 +130,8 @@ pub(crate) struct Action {
     pub params: Vec<Param>,
     pub output: Output,
     pub retention_secs: Option<u64>,
+    /// `log_level = ".."`: the least severe records its invocations keep.
+    pub log_level: Option<syn::LitStr>,
     pub cfgs: Vec<Attribute>,
     pub lock: Option<LockArg>,
     pub reject_when_busy: bool,

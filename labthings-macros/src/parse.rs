@@ -266,6 +266,7 @@ fn action(
     let ActionOptions {
         name,
         retention_secs,
+        log_level,
         lock,
         reject_when_busy,
         when_busy_span,
@@ -291,6 +292,7 @@ fn action(
         params,
         output: output_of(&method.sig.output),
         retention_secs,
+        log_level,
         cfgs,
         lock,
         reject_when_busy,

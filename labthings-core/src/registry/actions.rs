@@ -24,6 +24,8 @@ pub struct ActionCall {
     pub input: Value,
     /// Retention declared on the action, if any.
     pub retention: Option<Duration>,
+    /// The log level declared on the action, if any.
+    pub log_level: Option<crate::log::LogLevel>,
     /// The hardware lock it declares (the action manager applies its
     /// default lock to an action that declares none).
     pub lock: LockPolicy,
@@ -96,6 +98,7 @@ impl ThingInstance {
             action: action.name,
             input: prepared.input,
             retention: action.retention,
+            log_level: action.log_level,
             lock: action.lock,
             run: prepared.run,
         })

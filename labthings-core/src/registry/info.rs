@@ -124,6 +124,8 @@ pub struct ActionInfo {
     pub has_input: bool,
     /// Retention declared on the action, if any.
     pub retention: Option<Duration>,
+    /// The log level declared on the action, if any.
+    pub log_level: Option<crate::log::LogLevel>,
     /// The hardware lock it takes.
     pub lock: LockPolicy,
     pub(super) validator: Validator,

@@ -142,6 +142,7 @@ impl ThingInstance {
                     intermediate_schema: a.intermediate_schema.map(schema_value),
                     has_input,
                     retention: a.retention,
+                    log_level: a.log_level,
                     lock: a.lock,
                     prepare: {
                         let (thing, prepare) = (thing.clone(), a.prepare);

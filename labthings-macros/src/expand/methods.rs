@@ -436,6 +436,17 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
         Some(secs) => quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#secs))),
         None => quote!(::core::option::Option::None),
     };
+    let log_level = match action
+        .log_level
+        .as_ref()
+        .and_then(|lit| crate::attr::LOG_LEVELS.iter().find(|(name, _)| *name == lit.value()))
+    {
+        Some((_, variant)) => {
+            let variant = quote::format_ident!("{}", variant);
+            quote!(::core::option::Option::Some(#private::LogLevel::#variant))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #(#cfgs)*
         #private::ActionDescriptor {
@@ -447,6 +458,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             intermediate_schema: #intermediate_schema,
             prepare: #prepare,
             retention: #retention,
+            log_level: #log_level,
             lock: #lock,
         }
     }
