@@ -31,7 +31,7 @@ fn config_in(dir: &std::path::Path) -> ServerConfig {
 }
 
 /// Keep settings in `dir` (over what a configuration file says).
-fn in_dir(dir: &std::path::Path) -> impl FnOnce(&mut ServerConfig) + '_ {
+fn in_dir(dir: &std::path::Path) -> impl Fn(&mut ServerConfig) + '_ {
     move |c| c.settings_dir = Some(dir.to_owned())
 }
 
@@ -834,6 +834,66 @@ fn bad_configuration_files_name_the_key() {
         .expect_err("no file")
         .to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_fallback_a_configuration_or_a_thing_that_cannot_be_built_is_served_as_a_page() {
+    let dir = scratch_dir("fallback-config");
+    let cases = [
+        // Not TOML at all.
+        ("syntax", "[things.stage\n", "(syntax)"),
+        // A key of the wrong type.
+        (
+            "key",
+            "[things.stage]\ntype = \"Stage\"\nconfig = { step_delay_ms = \"fast\" }\n",
+            "things.stage.config.step_delay_ms",
+        ),
+        // A thing whose construction fails: a Sangaboard with no port.
+        (
+            "construction",
+            "[things.stage]\ntype = \"Sangaboard\"\n",
+            "needs `port`",
+        ),
+        // A server that cannot be built: the autofocus has no camera.
+        (
+            "build",
+            "[things.stage]\ntype = \"Stage\"\n[things.autofocus]\ntype = \"Autofocus\"\n",
+            "Camera",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("write");
+        let refused = labthings::http::config_file::load(&path, &mock_lab::catalog(), in_dir(&dir))
+            .expect_err("without the fallback, the error stops the program")
+            .to_string();
+        assert!(refused.contains(says), "{name}: {refused}");
+        let configured = labthings::http::config_file::load(&path, &mock_lab::catalog(), |c| {
+            c.settings_dir = None;
+            c.fallback = true;
+        })
+        .expect("with the fallback, a server that says why");
+        let (url, stop, serving) = serve_in_background(configured.server).await;
+        let client = reqwest::Client::new();
+        let page = client
+            .get(format!("{url}/"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("GET /");
+        assert_eq!(page.status().as_u16(), 503, "{name}");
+        let html = page.text().await.expect("a page");
+        assert!(
+            html.contains(&format!("{name}.toml")),
+            "{name}: the file is named: {html}"
+        );
+        let (status, body) = common::read(client.get(format!("{url}/things")).send().await.expect("GET")).await;
+        assert_eq!(status, 503, "{name}: {body}");
+        let _ = stop.send(());
+        let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
+        assert!(matches!(served, Ok(Ok(Ok(())))), "{name}: ends on shutdown: {served:?}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -248,10 +248,43 @@ pub struct ConfiguredServer {
 /// `adjust` changes the configuration read from the file before the server
 /// is built (a command line's options win over the file: `--insecure`,
 /// `--fallback`). Every error names the file and the key.
+///
+/// If `adjust` asks for the [`fallback`](ServerConfig::fallback)
+/// (`--fallback`), a file that cannot be read or used, or a thing it names
+/// that cannot be built, does not stop the program: the server returned
+/// answers every request 503 with the error (a page for browsers), on the
+/// address the command line gives (the file's `host` and `port` cannot be
+/// trusted then). `fallback = true` in the file itself covers the things'
+/// start hooks, once the file could be read.
 pub fn load(
     path: &Path,
     catalog: &ThingCatalog,
-    adjust: impl FnOnce(&mut ServerConfig),
+    adjust: impl Fn(&mut ServerConfig),
+) -> Result<ConfiguredServer, ConfigError> {
+    let built = load_file(path, catalog, &adjust);
+    let mut fallback = ServerConfig::default();
+    adjust(&mut fallback);
+    match built {
+        Err(error) if fallback.fallback => {
+            tracing::error!("{error}");
+            let server = Server::failed(fallback, error.to_string()).map_err(|source| ConfigError::Build {
+                path: path.to_owned(),
+                source,
+            })?;
+            Ok(ConfiguredServer {
+                server,
+                host: None,
+                port: None,
+            })
+        }
+        built => built,
+    }
+}
+
+fn load_file(
+    path: &Path,
+    catalog: &ThingCatalog,
+    adjust: &dyn Fn(&mut ServerConfig),
 ) -> Result<ConfiguredServer, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),

@@ -196,6 +196,7 @@ impl ServerBuilder {
         };
         let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t));
         Ok(Server {
+            failed: None,
             state: Arc::new(AppState {
                 access: crate::access::AccessTable::new(&endpoints),
                 endpoints,
@@ -227,12 +228,26 @@ impl ServerBuilder {
 #[derive(Debug, Clone)]
 pub struct Server {
     state: Arc<AppState>,
+    /// Why the server could not be made (a configuration or a thing that
+    /// could not be built): served as the fallback page instead.
+    failed: Option<String>,
 }
 
 impl Server {
     /// Start describing a server.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
+    }
+
+    /// A server with no things that answers every request 503 with
+    /// `failure` (a page for browsers): for a program asked for the
+    /// [`fallback`](ServerConfig::fallback) whose configuration or things
+    /// could not be built, so a headless instrument says what is wrong
+    /// where someone will look. `config` says where and how to listen.
+    pub fn failed(config: ServerConfig, failure: impl Into<String>) -> Result<Self, BuildError> {
+        let mut server = Server::builder().config(config).build()?;
+        server.failed = Some(failure.into());
+        Ok(server)
     }
 
     /// The action manager that runs this server's invocations.
@@ -471,6 +486,11 @@ impl Listening {
         ready: impl FnOnce(),
     ) -> std::io::Result<()> {
         let state = self.server.state.clone();
+        if let Some(failure) = self.server.failed.clone() {
+            tracing::error!("serving the fallback page: {failure}");
+            ready();
+            return self.serve_fallback(failure, shutdown).await;
+        }
         // Watched from the start: a stop signal while a thing is starting
         // (a hung `on_start`) stops the things already started.
         let mut shutdown = tokio::spawn(shutdown);
