@@ -757,15 +757,18 @@ impl Default for StageConfig {
 impl FromConfig for Stage {
     type Config = StageConfig;
 
-    fn from_config(config: StageConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    fn from_config(config: StageConfig, _env: &ThingEnv) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let stage = Stage::default();
         stage.set_step_delay_ms(config.step_delay_ms);
         Ok(stage)
     }
 
     /// The mock stage is a simulation already.
-    fn simulated(config: StageConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
-        Some(Self::from_config(config))
+    fn simulated(
+        config: StageConfig,
+        env: &ThingEnv,
+    ) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        Some(Self::from_config(config, env))
     }
 }
 
@@ -781,7 +784,7 @@ pub struct CameraConfig {
 impl FromConfig for Camera {
     type Config = CameraConfig;
 
-    fn from_config(config: CameraConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    fn from_config(config: CameraConfig, _env: &ThingEnv) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let camera = Camera::default();
         if let Some(exposure) = config.exposure_ms {
             camera.set_exposure_ms(exposure)?;
@@ -790,8 +793,11 @@ impl FromConfig for Camera {
     }
 
     /// The mock camera is a simulation already.
-    fn simulated(config: CameraConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
-        Some(Self::from_config(config))
+    fn simulated(
+        config: CameraConfig,
+        env: &ThingEnv,
+    ) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        Some(Self::from_config(config, env))
     }
 }
 

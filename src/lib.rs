@@ -23,7 +23,7 @@ pub use labthings_core::{
 #[cfg(feature = "http")]
 pub use labthings_http::{
     AuthConfig, CorsConfig, Credential, FromConfig, Limits, Role, Security, Server, ServerBuilder, ServerConfig,
-    ThingCatalog, TlsConfig, User, init_test_tracing, init_tracing,
+    ThingCatalog, ThingEnv, TlsConfig, User, init_test_tracing, init_tracing,
 };
 pub use labthings_macros::{action, endpoint, event, model, on_start, on_stop, param, property, slot, stream, thing};
 /// Re-exported so a device crate needs no `schemars` dependency of its own
@@ -60,7 +60,7 @@ pub mod prelude {
         model, on_start, on_stop, param, property, slot, stream, thing, tracing,
     };
     #[cfg(feature = "http")]
-    pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog};
+    pub use crate::{FromConfig, Server, ServerConfig, ThingCatalog, ThingEnv};
     pub use std::time::Duration;
 }
 

@@ -215,6 +215,51 @@ async fn settings_survive_a_restart() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_file_the_original_wrote_is_converted_on_first_start_and_kept() {
+    let dir = scratch_dir("original-settings");
+    // LabThings-FastAPI 0.3.0 itself writes dir/stage/Settings-Stage.json.
+    common::clients::setup();
+    let python = common::clients::repo().join(".venv-original/bin/python");
+    let script = common::clients::repo().join("tests/interop/original_settings.py");
+    let written = common::clients::run_client(
+        python,
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            dir.to_str().expect("a UTF-8 path"),
+            "2.5",
+        ],
+    )
+    .await;
+    let original = dir.join("stage").join("Settings-Stage.json");
+    assert!(
+        written.contains("Settings-Stage.json") && original.exists(),
+        "{written}"
+    );
+    let original_text = std::fs::read_to_string(&original).expect("the original's file");
+    {
+        let server = lab(&dir).await;
+        assert_eq!(
+            server.get("/stage/steps_per_um").await,
+            (200, json!(2.5)),
+            "the calibration is not reset"
+        );
+        let ours: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("stage.json")).expect("converted")).expect("JSON");
+        assert_eq!(ours["steps_per_um"], 2.5, "{ours}");
+        assert_eq!(server.put("/stage/steps_per_um", json!(3.0)).await.0, 201);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&original).expect("kept"),
+        original_text,
+        "the old file is left as it was"
+    );
+    // From now on ours is read: the change made here survives.
+    let server = lab(&dir).await;
+    assert_eq!(server.get("/stage/steps_per_um").await, (200, json!(3.0)));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn bad_copies(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .expect("settings folder")
@@ -997,7 +1042,12 @@ async fn a_data_property_write_is_checked_and_adjusted_by_its_on_set_hook() {
 /// A laser on a serial port, with no simulated mode.
 #[thing]
 #[derive(Default)]
-struct Laser {}
+struct Laser {
+    /// What it was told when it was built: its name, whether its data
+    /// folder is there, the application's wavelength.
+    #[property(read_only)]
+    built_with: DataProperty<Value>,
+}
 
 #[thing]
 impl Laser {}
@@ -1013,8 +1063,12 @@ struct LaserConfig {
 impl FromConfig for Laser {
     type Config = LaserConfig;
 
-    fn from_config(_config: LaserConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self::default())
+    fn from_config(_config: LaserConfig, env: &ThingEnv) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let folder = env.data_folder.as_ref().map(|f| (f.is_dir(), f.ends_with(&env.name)));
+        let wavelength = env.application_config.as_ref().map(|c| c["wavelength_nm"].clone());
+        Ok(Self {
+            built_with: DataProperty::new(json!({"name": env.name, "folder": folder, "wavelength": wavelength})),
+        })
     }
 }
 
@@ -1052,6 +1106,26 @@ fn simulating_serves_each_thing_simulated_or_refuses_the_types_that_cannot_be() 
     );
     let served = load("[things.laser]\ntype = \"Laser\"\n", false).expect("a real laser");
     drop(served);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thing_built_from_a_file_knows_its_name_data_folder_and_the_application_config() {
+    let dir = scratch_dir("thing-env");
+    let path = dir.join("lab.toml");
+    std::fs::write(
+        &path,
+        "[application_config]\nwavelength_nm = 405\n\n[things.uv_laser]\ntype = \"Laser\"\n",
+    )
+    .expect("write");
+    let catalog = mock_lab::catalog().register::<Laser>("Laser");
+    let configured = labthings::http::config_file::load(&path, &catalog, in_dir(&dir)).expect("loads");
+    let server = start(configured.server).await;
+    assert_eq!(
+        server.get("/uv_laser/built_with").await.1,
+        json!({"name": "uv_laser", "folder": [true, true], "wavelength": 405})
+    );
+    assert!(dir.join("uv_laser").is_dir(), "its data folder: settings_dir/uv_laser/");
     let _ = std::fs::remove_dir_all(dir);
 }
 

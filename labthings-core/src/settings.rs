@@ -80,6 +80,36 @@ impl SettingsFile {
         })
     }
 
+    /// The settings file LabThings-FastAPI kept for the same thing in the
+    /// same folder, `{dir}/{thing}/Settings-{Class}.json` (its class name
+    /// need not be this thing's type name): the one such file, if there is
+    /// exactly one.
+    pub fn original_file(&self) -> Option<PathBuf> {
+        let dir = self.path.parent()?;
+        let thing = self.path.file_stem()?;
+        let mut found = fs::read_dir(dir.join(thing))
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("Settings-") && n.ends_with(".json"))
+            });
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
+    /// Read a settings file of the original (a JSON object of values by
+    /// setting name, as ours).
+    pub fn load_original(path: &Path) -> io::Result<Loaded> {
+        Self {
+            path: path.to_owned(),
+            writing: Mutex::new(None),
+        }
+        .load()
+    }
+
     /// Keep a copy of the current file beside it (`{thing}.json.bad-{time}`)
     /// before it is overwritten; returns the copy's path.
     pub fn keep_bad_copy(&self) -> io::Result<PathBuf> {

@@ -42,6 +42,11 @@ pub struct ServerConfig {
     /// its TD; a type with no simulated mode fails the build, naming it.
     /// Off by default; `--simulate`, or `simulate = true` per thing.
     pub simulate: bool,
+    /// Options for the whole application that no one thing owns
+    /// (`[application_config]`, any table), handed to each thing built from
+    /// a configuration file ([`ThingEnv`](crate::config_file::ThingEnv)),
+    /// as the original's `application_config`.
+    pub application_config: Option<serde_json::Value>,
     /// Serve everything under this path (e.g. `/lab`: the TD of `stage` at
     /// `/lab/stage/`, the panel at `/lab/`), for a server that shares a
     /// host name with other services. Links, TD forms, the OpenAPI
@@ -86,6 +91,7 @@ impl Default for ServerConfig {
             settings_dir: Some(PathBuf::from("settings")),
             fallback: false,
             simulate: false,
+            application_config: None,
             api_prefix: String::new(),
             limits: Limits::default(),
             invocations: labthings_core::ManagerConfig::default(),

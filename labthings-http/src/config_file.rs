@@ -75,20 +75,41 @@ use serde::de::DeserializeOwned;
 use crate::config::ServerConfig;
 use crate::server::{Server, ServerBuilder};
 
+/// Where a Thing built from a configuration file is served, for its
+/// constructor: its own name, its data folder and the server's
+/// `[application_config]` (the original's `thing_server_interface.name`,
+/// `settings_folder` and `application_config`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ThingEnv {
+    /// The name it is served as (`stage` for `[things.stage]`).
+    pub name: String,
+    /// A folder of its own for files that outlive the process (tuning
+    /// tables, calibration images): `{settings_dir}/{name}/`, created
+    /// before it is built; `None` when settings are kept in memory only.
+    pub data_folder: Option<PathBuf>,
+    /// The file's `[application_config]` table, as JSON: options for the
+    /// whole application that no one thing owns (`None` if absent).
+    pub application_config: Option<serde_json::Value>,
+}
+
 /// A Thing that can be built from its own section of a configuration file.
 pub trait FromConfig: Thing {
     /// The Thing's configuration, deserialized from `[things.NAME.config]`.
     type Config: DeserializeOwned + Default;
 
-    /// Build the Thing from its configuration.
-    fn from_config(config: Self::Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
+    /// Build the Thing from its configuration, served as `env.name`.
+    fn from_config(config: Self::Config, env: &ThingEnv) -> Result<Self, Box<dyn std::error::Error + Send + Sync>>;
 
     /// Build the Thing simulated: the same affordances (the same TD), no
     /// hardware, for `simulate = true` or `--simulate`. `None`, the
     /// default, means the type has no simulated mode, and asking for one
     /// fails the build rather than reach the hardware.
-    fn simulated(config: Self::Config) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
-        let _ = config;
+    fn simulated(
+        config: Self::Config,
+        env: &ThingEnv,
+    ) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+        let _ = (config, env);
         None
     }
 }
@@ -143,7 +164,7 @@ struct ThingSection {
 /// Adds a thing to a builder from its name, its `config` and whether to
 /// simulate it; or the key and message of what is wrong.
 type Maker =
-    Box<dyn Fn(ServerBuilder, &str, toml::Value, bool) -> Result<ServerBuilder, (String, String)> + Send + Sync>;
+    Box<dyn Fn(ServerBuilder, &ThingEnv, toml::Value, bool) -> Result<ServerBuilder, (String, String)> + Send + Sync>;
 
 /// The Thing types a configuration file may name, and how to build each.
 ///
@@ -175,7 +196,8 @@ impl ThingCatalog {
     /// Let files name `T` as `type = "{type_name}"`, built with
     /// [`FromConfig::from_config`].
     pub fn register<T: FromConfig>(mut self, type_name: &str) -> Self {
-        let maker: Maker = Box::new(|builder, name, config, simulate| {
+        let maker: Maker = Box::new(|builder, env, config, simulate| {
+            let name = env.name.as_str();
             let config: T::Config = serde_path_to_error::deserialize(config).map_err(|e| {
                 (
                     format!("things.{name}.config.{}", e.path()),
@@ -184,9 +206,9 @@ impl ThingCatalog {
             })?;
             let failed = |e: Box<dyn std::error::Error + Send + Sync>| (format!("things.{name}"), e.to_string());
             if !simulate {
-                return Ok(builder.thing(name, T::from_config(config).map_err(failed)?));
+                return Ok(builder.thing(name, T::from_config(config, env).map_err(failed)?));
             }
-            match T::simulated(config) {
+            match T::simulated(config, env) {
                 Some(thing) => Ok(builder.simulated_thing(name, thing.map_err(failed)?)),
                 None => Err((
                     format!("things.{name}.simulate"),
@@ -204,7 +226,8 @@ impl ThingCatalog {
     /// that reaches hardware with [`register`](Self::register) and
     /// [`FromConfig::simulated`]).
     pub fn register_default<T: Thing + Default>(mut self, type_name: &str) -> Self {
-        let maker: Maker = Box::new(|builder, name, config, _simulate| {
+        let maker: Maker = Box::new(|builder, env, config, _simulate| {
+            let name = env.name.as_str();
             if config.as_table().is_some_and(|t| !t.is_empty()) {
                 return Err((
                     format!("things.{name}.config"),
@@ -327,6 +350,8 @@ fn load_file(
     })?;
     adjust(&mut config);
     let simulate_all = config.simulate;
+    let settings_dir = config.settings_dir.clone();
+    let application_config = config.application_config.clone();
     let mut builder = Server::builder().config(config);
     for provides in &catalog.provides {
         builder = provides(builder);
@@ -350,7 +375,21 @@ fn load_file(
         })?;
         let thing_config = section.config.unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
         let simulate = section.simulate || simulate_all;
-        builder = maker(builder, &name, thing_config, simulate).map_err(|(key, message)| invalid(key, message))?;
+        let data_folder = settings_dir.as_ref().map(|dir| dir.join(&name));
+        if let Some(folder) = &data_folder {
+            std::fs::create_dir_all(folder).map_err(|e| {
+                invalid(
+                    "settings_dir".to_owned(),
+                    format!("cannot make the data folder {} of `{name}`: {e}", folder.display()),
+                )
+            })?;
+        }
+        let env = ThingEnv {
+            name: name.clone(),
+            data_folder,
+            application_config: application_config.clone(),
+        };
+        builder = maker(builder, &env, thing_config, simulate).map_err(|(key, message)| invalid(key, message))?;
         for (slot, target) in &section.connect {
             builder = builder.connect(&name, slot, target);
         }

@@ -47,7 +47,7 @@ pub use auth::{AuthConfig, Credential, Role, User};
 /// same axum the server uses.
 pub use axum;
 pub use config::{CorsConfig, Limits, Security, ServerConfig, TlsConfig};
-pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog};
+pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog, ThingEnv};
 pub use error::ApiError;
 #[cfg(feature = "discovery")]
 pub use labthings_discovery::DiscoveryConfig;

@@ -299,14 +299,20 @@ pub struct SangaboardConfig {
 impl FromConfig for Sangaboard {
     type Config = SangaboardConfig;
 
-    fn from_config(config: SangaboardConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    fn from_config(
+        config: SangaboardConfig,
+        _env: &ThingEnv,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         match config.port {
             Some(port) => Ok(Self::serial(port)),
             None => Err("a Sangaboard needs `port` (or `simulate = true` beside `type`)".into()),
         }
     }
 
-    fn simulated(_config: SangaboardConfig) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
+    fn simulated(
+        _config: SangaboardConfig,
+        _env: &ThingEnv,
+    ) -> Option<Result<Self, Box<dyn std::error::Error + Send + Sync>>> {
         Some(Ok(Self::simulated()))
     }
 }

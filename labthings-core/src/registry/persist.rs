@@ -100,7 +100,23 @@ impl ThingInstance {
             tracing::info!("removed {leftovers} temporary file(s) of interrupted writes of {path}");
         }
         let mut keep_copy = false;
-        match file.load() {
+        let mut converted = None;
+        let loaded = match file.load() {
+            // None of ours yet: a lab moving from LabThings-FastAPI keeps its
+            // calibrations. Its file is read once, converted into ours on the
+            // first save below, and left where it was.
+            Ok(Loaded::Missing) => match file.original_file() {
+                Some(original) => {
+                    let loaded = SettingsFile::load_original(&original);
+                    converted = Some(original);
+                    loaded
+                }
+                None => Ok(Loaded::Missing),
+            },
+            other => other,
+        };
+        let from_original = converted.is_some();
+        match loaded {
             Ok(Loaded::Missing) => {}
             Ok(Loaded::Corrupt(why)) => {
                 warn(format!(
@@ -119,13 +135,23 @@ impl ThingInstance {
                 }
             }
         }
-        if keep_copy {
+        // A file of the original's that could not be used is left as it
+        // is; ours does not exist yet, so there is nothing to copy.
+        if keep_copy && !from_original {
             match file.keep_bad_copy() {
                 Ok(copy) => warn(format!("kept a copy of the bad settings file at {}", copy.display())),
                 Err(e) => warn(format!("could not copy the bad settings file {path}: {e}")),
             }
         }
         let _ = self.settings.set(file);
+        if let Some(original) = converted {
+            self.save_settings();
+            tracing::info!(
+                "converted LabThings-FastAPI's settings file {} of `{}` into {path} (the old file is kept)",
+                original.display(),
+                self.name
+            );
+        }
         let weak: Weak<Self> = Arc::downgrade(self);
         for (index, property) in self.properties.iter().enumerate() {
             if property.setting && property.data {
