@@ -11,7 +11,7 @@ mod mock_lab;
 use std::process::Stdio;
 use std::time::Duration;
 
-use labthings::{Server, ServerConfig};
+use labthings::ServerConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -19,7 +19,7 @@ use tokio::process::Command;
 async fn lab() -> String {
     // Invocation logs are captured through the tracing subscriber.
     labthings::init_test_tracing();
-    let server = Server::builder()
+    let server = mock_lab::builder()
         .config(ServerConfig::default().with(|c| c.settings_dir = None))
         .thing("stage", mock_lab::Stage::default())
         .thing("camera", mock_lab::Camera::default())
