@@ -143,9 +143,7 @@ impl TestLabBuilder {
             .map_err(|e| format!("no runtime for async device code: {e}"))?;
         let mut things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
         for thing in &mut things {
-            for provides in &self.provides {
-                thing.add_provides(provides);
-            }
+            thing.add_provides(&self.provides);
         }
         let lab = Lab::new(things, &self.connections, None, self.config).map_err(|e| e.to_string())?;
         on_runtime(runtime.handle(), || lab.start())?;

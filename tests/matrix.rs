@@ -121,32 +121,6 @@ fn cli_binary() -> PathBuf {
     debug.join(format!("labthings{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Run `program` with `args` and `env`; its stdout, or what failed.
-async fn run(program: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
-    let output = tokio::process::Command::new(program)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("LABTHINGS_TOKEN")
-        .current_dir(common::clients::repo())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
-        .await
-        .map_err(|_| format!("{} took more than 60 s", program.display()))?
-        .map_err(|e| format!("could not run {}: {e}", program.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{}: {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
 fn expect(what: &str, got: impl std::fmt::Display, wanted: &str) -> Result<(), String> {
     let got = got.to_string();
     if got.trim() == wanted {
@@ -227,7 +201,7 @@ async fn cli(served: &Served) -> Result<(), String> {
         (call(&["get", url, "count"]), Some("42")),
     ] {
         let args: Vec<&str> = command.iter().map(String::as_str).collect();
-        let out = run(&binary, &args, &env).await?;
+        let out = common::clients::run_cell(&binary, &args, &env).await?;
         if let Some(wanted) = wanted {
             expect(&args.join(" "), out.lines().last().unwrap_or(""), wanted)?;
         }
@@ -249,7 +223,7 @@ fn script_env(served: &Served) -> Vec<(&'static str, String)> {
 
 async fn node_wot(served: &Served) -> Result<(), String> {
     let script = common::clients::repo().join("tests/interop/matrix_wot.mjs");
-    let out = run(
+    let out = common::clients::run_cell(
         Path::new("node"),
         &[script.to_str().unwrap_or_default(), &served.bench],
         &script_env(served),
@@ -261,7 +235,7 @@ async fn node_wot(served: &Served) -> Result<(), String> {
 async fn thing_client(served: &Served) -> Result<(), String> {
     let python = common::clients::repo().join(".venv-original/bin/python");
     let script = common::clients::repo().join("tests/interop/matrix_thing_client.py");
-    let out = run(
+    let out = common::clients::run_cell(
         &python,
         &[script.to_str().unwrap_or_default(), &served.bench],
         &script_env(served),
@@ -301,7 +275,7 @@ async fn curl(served: &Served) -> Result<(), String> {
     ];
     for (args, wanted) in steps {
         let all: Vec<&str> = base.iter().chain(args.iter()).map(String::as_str).collect();
-        let out = run(Path::new("curl"), &all, &[]).await?;
+        let out = common::clients::run_cell(Path::new("curl"), &all, &[]).await?;
         if let Some(wanted) = wanted {
             expect(&format!("curl {}", args.join(" ")), out, wanted)?;
         }

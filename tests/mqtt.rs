@@ -1368,25 +1368,18 @@ fn completed_with(update: &str, output: i64) -> bool {
     serde_json::from_str::<Value>(update).is_ok_and(|u| u["status"] == "completed" && u["output"] == output)
 }
 
-/// Publish with the watcher's login; `Err` unless the client succeeded.
-fn publish_as_watcher(broker: &Broker, extra: &[&str]) -> Result<(), String> {
-    let status = broker
-        .watcher("mosquitto_pub")
-        .args(["-q", "1"])
-        .args(extra)
-        .status()
-        .map_err(|e| format!("mosquitto_pub: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or(format!("mosquitto_pub {extra:?}: {status}"))
+/// `Ok` if a client's publish succeeded, else what was published.
+fn published(ok: bool, topic: &str, message: &str) -> Result<(), String> {
+    ok.then_some(())
+        .ok_or(format!("mosquitto_pub to {topic} of {message} failed"))
 }
 
 /// mosquitto_pub and mosquitto_sub (MQTT 3.1.1, their default), on the
 /// topics the README lists.
 fn mosquitto_cell(broker: &Broker) -> Result<(), String> {
     let count = Watch::start(broker.watcher("mosquitto_sub").args(["-v", "-t", STATUS, "-t", COUNT]))?;
-    publish_as_watcher(broker, &["-t", &format!("{COUNT}/set"), "-m", "40"])?;
+    let set = format!("{COUNT}/set");
+    published(broker.publish("watcher", "pw-watch", &set, "40"), &set, "40")?;
     count.until("count = 40", |l| says(l, COUNT, "40"))?;
     let invocations = format!("{INCREMENT}/invocations");
     let updates = Watch::start(
@@ -1394,7 +1387,8 @@ fn mosquitto_cell(broker: &Broker) -> Result<(), String> {
             .watcher("mosquitto_sub")
             .args(["-v", "-t", STATUS, "-t", &invocations]),
     )?;
-    publish_as_watcher(broker, &["-t", INCREMENT, "-m", r#"{"by": 2}"#])?;
+    let by_2 = r#"{"by": 2}"#;
+    published(broker.publish("watcher", "pw-watch", INCREMENT, by_2), INCREMENT, by_2)?;
     updates.until("increment completed with 42", |l| {
         l.split_once(' ')
             .is_some_and(|(topic, update)| topic == invocations && completed_with(update, 42))
@@ -1412,7 +1406,8 @@ fn request_response_cell(broker: &Broker, n: usize) -> Result<(), String> {
             .watcher("mosquitto_sub")
             .args(["-V", "5", "-v", "-t", STATUS, "-t", COUNT]),
     )?;
-    publish_as_watcher(broker, &["-V", "5", "-t", &format!("{COUNT}/set"), "-m", "40"])?;
+    let set = format!("{COUNT}/set");
+    published(broker.publish_v5(&set, "40", &[]), &set, "40")?;
     count.until("count = 40", |l| says(l, COUNT, "40"))?;
     let replies = format!("replies/matrix-{n}");
     let correlation = format!("request-{n}");
@@ -1421,25 +1416,13 @@ fn request_response_cell(broker: &Broker, n: usize) -> Result<(), String> {
             .watcher("mosquitto_sub")
             .args(["-V", "5", "-t", STATUS, "-t", &replies, "-F", "%t|%D|%p"]),
     )?;
-    publish_as_watcher(
-        broker,
-        &[
-            "-V",
-            "5",
-            "-t",
-            INCREMENT,
-            "-m",
-            r#"{"by": 2}"#,
-            "-D",
-            "publish",
-            "response-topic",
-            &replies,
-            "-D",
-            "publish",
-            "correlation-data",
-            &correlation,
-        ],
-    )?;
+    let by_2 = r#"{"by": 2}"#;
+    let asked = broker.publish_v5(
+        INCREMENT,
+        by_2,
+        &[("response-topic", &replies), ("correlation-data", &correlation)],
+    );
+    published(asked, INCREMENT, by_2)?;
     answers.until("the final answer with 42 and the correlation data", |l| {
         let mut parts = l.splitn(3, '|');
         let (topic, data, update) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
@@ -1461,28 +1444,22 @@ async fn node_wot_cell(broker: &Broker) -> Result<(), String> {
     let file = broker.dir.join("matrix.td.json");
     std::fs::write(&file, td.split_once(' ').map_or("", |(_, td)| td)).map_err(|e| e.to_string())?;
     let script = common::clients::repo().join("tests/interop/mqtt/wot_mqtt.mjs");
-    let mut command = tokio::process::Command::new("node");
-    command.arg(&script).arg(&file);
+    let mut args = vec![script.to_str().unwrap_or_default(), file.to_str().unwrap_or_default()];
     if !broker.anonymous {
-        command.args(["watcher", "pw-watch"]);
+        args.extend(["watcher", "pw-watch"]);
     }
+    let mut env = Vec::new();
     if broker.tls {
-        command.env("NODE_EXTRA_CA_CERTS", broker.dir.join("lab-ca.pem"));
+        env.push((
+            "NODE_EXTRA_CA_CERTS",
+            broker.dir.join("lab-ca.pem").display().to_string(),
+        ));
     }
-    let output = tokio::time::timeout(Duration::from_secs(60), command.kill_on_drop(true).output())
-        .await
-        .map_err(|_| "node-wot took more than 60 s".to_owned())?
-        .map_err(|e| format!("could not run node: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if output.status.success() && stdout.contains("5 steps passed, 0 failed") {
+    let stdout = common::clients::run_cell(Path::new("node"), &args, &env).await?;
+    if stdout.contains("5 steps passed, 0 failed") {
         Ok(())
     } else {
-        Err(format!(
-            "{}: {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(format!("node-wot: {}", stdout.trim()))
     }
 }
 

@@ -51,6 +51,21 @@ pub enum Loaded {
     Corrupt(String),
 }
 
+/// Read a settings file at `path`: a JSON object of values by setting name.
+fn read_values(path: &Path) -> io::Result<Loaded> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Loaded::Corrupt(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    Ok(match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(values)) => Loaded::Values(values),
+        Ok(other) => Loaded::Corrupt(format!("expected a JSON object, found {other}")),
+        Err(e) => Loaded::Corrupt(e.to_string()),
+    })
+}
+
 impl SettingsFile {
     /// The settings file of `thing` in `dir`.
     pub fn new(dir: &Path, thing: &str) -> Self {
@@ -67,17 +82,7 @@ impl SettingsFile {
 
     /// Read the file.
     pub fn load(&self) -> io::Result<Loaded> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Loaded::Corrupt(e.to_string())),
-            Err(e) => return Err(e),
-        };
-        Ok(match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(values)) => Loaded::Values(values),
-            Ok(other) => Loaded::Corrupt(format!("expected a JSON object, found {other}")),
-            Err(e) => Loaded::Corrupt(e.to_string()),
-        })
+        read_values(&self.path)
     }
 
     /// The settings file LabThings-FastAPI kept for the same thing in the
@@ -103,11 +108,7 @@ impl SettingsFile {
     /// Read a settings file of the original (a JSON object of values by
     /// setting name, as ours).
     pub fn load_original(path: &Path) -> io::Result<Loaded> {
-        Self {
-            path: path.to_owned(),
-            writing: Mutex::new(None),
-        }
-        .load()
+        read_values(path)
     }
 
     /// Keep a copy of the current file beside it (`{thing}.json.bad-{time}`)

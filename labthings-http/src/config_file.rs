@@ -176,7 +176,7 @@ type Maker =
 #[derive(Default)]
 pub struct ThingCatalog {
     makers: HashMap<String, Maker>,
-    provides: Vec<Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>>,
+    provides: Vec<labthings_core::Provides>,
 }
 
 impl std::fmt::Debug for ThingCatalog {
@@ -243,8 +243,7 @@ impl ThingCatalog {
     /// Let Things of type `T` fill slots of type `U` (a trait they
     /// implement), as [`ServerBuilder::provides`] does.
     pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
-        self.provides
-            .push(Box::new(move |builder: ServerBuilder| builder.provides(upcast)));
+        self.provides.push(labthings_core::Provides::new(upcast));
         self
     }
 
@@ -353,9 +352,7 @@ fn load_file(
     let settings_dir = config.settings_dir.clone();
     let application_config = config.application_config.clone();
     let mut builder = Server::builder().config(config);
-    for provides in &catalog.provides {
-        builder = provides(builder);
-    }
+    builder = builder.provides_all(&catalog.provides);
     for (name, section) in things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {
             invalid(

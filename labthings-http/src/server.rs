@@ -119,8 +119,14 @@ impl ServerBuilder {
     /// whichever stage is served:
     /// `.provides::<Sangaboard, dyn Stage>(|stage| stage)` (tested in
     /// `tests/trait_slots.rs`).
-    pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
-        self.provides.push(Provides::new(upcast));
+    pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
+        self.provides_all(&[Provides::new(upcast)])
+    }
+
+    /// [`provides`](Self::provides) for declarations already made (a
+    /// [`ThingCatalog`](crate::ThingCatalog)'s).
+    pub(crate) fn provides_all(mut self, provides: &[Provides]) -> Self {
+        self.provides.extend_from_slice(provides);
         self
     }
 
@@ -170,9 +176,7 @@ impl ServerBuilder {
     pub fn build(self) -> Result<Server, BuildError> {
         let mut things = self.things.into_iter().collect::<Result<Vec<_>, _>>()?;
         for thing in &mut things {
-            for provides in &self.provides {
-                thing.add_provides(provides);
-            }
+            thing.add_provides(&self.provides);
             if self.simulated.iter().any(|name| name == thing.name()) {
                 thing.set_simulated();
             }

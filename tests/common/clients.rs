@@ -85,3 +85,31 @@ pub async fn run_client_with(program: PathBuf, args: &[&str], env: &[(&str, &str
     println!("{stdout}");
     stdout
 }
+
+/// Run `program` with `args` and `env` (and no `LABTHINGS_TOKEN` from the
+/// outside), at most 60 s: its stdout, or what failed -- one cell of an
+/// interoperability matrix, which must not stop the others.
+pub async fn run_cell(program: &Path, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("LABTHINGS_TOKEN")
+        .current_dir(repo())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .map_err(|_| format!("{} took more than 60 s", program.display()))?
+        .map_err(|e| format!("could not run {}: {e}", program.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{}: {}{}",
+            output.status,
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}

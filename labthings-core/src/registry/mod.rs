@@ -247,14 +247,15 @@ impl ThingInstance {
         &self.slots
     }
 
-    /// Let this Thing fill slots of another type (`provides.target`), if
-    /// `provides` is about its type; whether it is.
-    pub fn add_provides(&mut self, provides: &Provides) -> bool {
-        let fits = provides.thing == self.type_id;
-        if fits && !self.provides.iter().any(|p| p.target == provides.target) {
-            self.provides.push(provides.clone());
+    /// Let this Thing fill slots of the other types `provides` names for
+    /// its type (`Provides::target`); declarations about other types are
+    /// passed over.
+    pub fn add_provides(&mut self, provides: &[Provides]) {
+        for declared in provides.iter().filter(|p| p.thing == self.type_id) {
+            if !self.provides.iter().any(|p| p.target == declared.target) {
+                self.provides.push(declared.clone());
+            }
         }
-        fits
     }
 
     /// Mark it a simulated stand-in for an instrument (no hardware).
