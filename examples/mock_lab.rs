@@ -195,6 +195,39 @@ impl Default for Camera {
     }
 }
 
+/// A rectangle of the largest test pattern (1280 x 960 pixels), for
+/// `region_stats`; the part beyond the pattern's edges is left out.
+#[model]
+#[derive(Debug, Clone)]
+pub struct Region {
+    /// Its left edge, in pixels from the left.
+    #[schemars(range(max = 1279))]
+    pub left: u16,
+    /// Its top edge, in pixels from the top.
+    #[schemars(range(max = 959))]
+    pub top: u16,
+    /// Its width in pixels.
+    #[schemars(range(min = 1, max = 1280))]
+    pub width: u16,
+    /// Its height in pixels.
+    #[schemars(range(min = 1, max = 960))]
+    pub height: u16,
+}
+
+/// The brightness of a region of the test pattern.
+#[model]
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionStats {
+    /// How many pixels the region holds (inside the pattern).
+    pub pixels: u32,
+    /// The darkest pixel, 0 to 255.
+    pub min: u8,
+    /// The brightest pixel, 0 to 255.
+    pub max: u8,
+    /// The mean brightness, 0 to 255.
+    pub mean: f64,
+}
+
 /// What `measure_image` finds in a picture.
 #[model]
 #[derive(Debug, Clone)]
@@ -228,15 +261,17 @@ pub fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
     None
 }
 
+/// One pixel of a mock image `width` wide with a bright bar at `offset`:
+/// grey stripes, 60 to 123, and the bar at 230.
+fn mock_pixel(x: u16, y: u16, width: u16, offset: u16) -> u8 {
+    let bar = x.wrapping_sub(offset) % width.max(1) < width / 8;
+    if bar { 230 } else { (60 + (y % 64)) as u8 }
+}
+
 /// A grey `width` x `height` JPEG with a bright bar at `offset`: a mock image.
 pub fn mock_jpeg(width: u16, height: u16, offset: u16) -> Vec<u8> {
     let pixels: Vec<u8> = (0..height)
-        .flat_map(|y| {
-            (0..width).map(move |x| {
-                let bar = x.wrapping_sub(offset) % width < width / 8;
-                if bar { 230 } else { (60 + (y % 64)) as u8 }
-            })
-        })
+        .flat_map(|y| (0..width).map(move |x| mock_pixel(x, y, width, offset)))
         .collect();
     let mut jpeg = Vec::new();
     let encoded =
@@ -331,6 +366,38 @@ impl Camera {
         height: u16,
     ) -> Raw {
         Raw::new("image/jpeg", mock_jpeg(width, height, width / 3))
+    }
+
+    /// The brightness of a region of the largest test pattern (1280 x 960,
+    /// as `test_pattern?width=1280&height=960` draws it).
+    ///
+    /// An endpoint with a JSON body (the region) and a typed JSON answer:
+    /// both schemas are in the OpenAPI document.
+    #[endpoint(method = "post")]
+    fn region_stats(&self, region: Json<Region>) -> Json<RegionStats> {
+        let (width, height) = (1280u16, 960u16);
+        let right = region.left.saturating_add(region.width).min(width);
+        let bottom = region.top.saturating_add(region.height).min(height);
+        let (mut pixels, mut sum, mut min, mut max) = (0u32, 0u64, u8::MAX, u8::MIN);
+        for y in region.top..bottom {
+            for x in region.left..right {
+                let value = mock_pixel(x, y, width, width / 3);
+                pixels += 1;
+                sum += u64::from(value);
+                min = min.min(value);
+                max = max.max(value);
+            }
+        }
+        Json(RegionStats {
+            pixels,
+            min,
+            max,
+            mean: if pixels == 0 {
+                0.0
+            } else {
+                sum as f64 / f64::from(pixels)
+            },
+        })
     }
 
     /// A one-page summary of the camera, for a browser.

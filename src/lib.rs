@@ -13,8 +13,9 @@ pub use labthings_td as td;
 
 /// Blobs whose media type is fixed by their type, and the media types.
 pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
-/// What an `#[endpoint]` method answers: bytes with their media type.
-pub use labthings_core::endpoint::Raw;
+/// What an `#[endpoint]` method answers: bytes with their media type, or a
+/// typed value as JSON (a `Json` parameter is the request's body).
+pub use labthings_core::endpoint::{Json, Raw};
 pub use labthings_core::{
     ActionManager, BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
     InvocationStatus, MjpegStream, NoIntermediate, OptionalSlot, Progress, Thing, ThingDescriptor, ThingInstance,
@@ -55,7 +56,7 @@ mod typed_client;
 /// Everything a device implementation needs: `use labthings::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, MjpegStream,
+        BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, InvocationHandle, Jpeg, Json, MjpegStream,
         OptionalSlot, Png, Progress, Raw, Thing, ThingSlot, ThingSlots, Tiff, TypedBlob, action, endpoint, event,
         model, on_start, on_stop, param, property, slot, stream, thing, tracing,
     };
@@ -84,7 +85,7 @@ pub mod __private_0_1_0 {
         ActionDescriptor, EndpointDescriptor, EventDescriptor, PropertyDescriptor, StreamDescriptor, StructDescriptor,
         Thing, ThingDescriptor, ThingStruct, WriteError,
     };
-    pub use labthings_core::endpoint::EndpointOutput;
+    pub use labthings_core::endpoint::{EndpointOutput, Json};
     pub use labthings_core::event::EventSource;
     pub use labthings_core::invocation::InvocationHandle;
     pub use labthings_core::lock::{LockPolicy, LockScope, WhenBusy};

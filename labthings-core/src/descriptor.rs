@@ -245,10 +245,14 @@ impl<T> std::fmt::Debug for ActionDescriptor<T> {
     }
 }
 
-/// A generated endpoint entry point: decode the parameters from JSON
-/// (`Err` if they do not fit the method's parameter types) and call the
-/// method with them.
-pub type EndpointFn<T> = fn(&T, Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
+/// A function that produces a JSON Schema when there is one to produce:
+/// an endpoint's answer has one when it is a typed `Json<T>`.
+pub type OptionalSchemaFn = fn(&mut SchemaGenerator) -> Option<Schema>;
+
+/// A generated endpoint entry point: decode the parameters and the body
+/// (`null` when there is none) from JSON (`Err` if they do not fit the
+/// method's parameter types) and call the method with them.
+pub type EndpointFn<T> = fn(&T, Value, Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
 
 /// One `#[endpoint]` method: an extra resource of the Thing that answers
 /// with bytes and their media type (a raw download, a small HTML page).
@@ -265,7 +269,12 @@ pub struct EndpointDescriptor<T: 'static> {
     pub method: &'static str,
     /// JSON Schema of the parameters: an object with one property each.
     pub params_schema: SchemaFn,
-    /// Decode the parameters and call the method.
+    /// JSON Schema of the request's body, when the method takes a `Json<T>`
+    /// parameter.
+    pub body_schema: Option<SchemaFn>,
+    /// JSON Schema of the answer, when the method returns a `Json<T>`.
+    pub output_schema: OptionalSchemaFn,
+    /// Decode the parameters and the body and call the method.
     pub call: EndpointFn<T>,
 }
 

@@ -61,7 +61,7 @@ pub use descriptor::{
     ActionDescriptor, EndpointDescriptor, PropertyDescriptor, SchemaFn, StructDescriptor, Thing, ThingDescriptor,
     ThingStruct, WriteError,
 };
-pub use endpoint::{EndpointError, EndpointOutput, Raw};
+pub use endpoint::{EndpointError, EndpointOutput, Json, Raw};
 pub use event::Event;
 pub use failure::{BadRequest, Busy, Failure};
 pub use invocation::{Invocation, InvocationHandle, InvocationStatus, NoIntermediate, Snapshot};

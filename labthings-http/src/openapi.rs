@@ -25,7 +25,7 @@ pub(crate) fn json_response(description: &str, schema: Value) -> Value {
 }
 
 /// The error responses a request of this kind can get, by status code.
-fn errors(codes: &[u16]) -> Map<String, Value> {
+pub(crate) fn errors(codes: &[u16]) -> Map<String, Value> {
     codes
         .iter()
         .map(|code| {

@@ -127,12 +127,12 @@ pub(crate) fn describe_thing(
         .map(|(_, form)| link(&form.href, Some("multipart/x-mixed-replace"), "alternate"))
         .collect();
     // Endpoints read with GET: a link each, so a person (and the panel)
-    // finds them; what they answer is not described.
-    links.extend(
-        (0..thing.endpoints().len())
-            .flat_map(|e| forms_of(endpoints, index, Affordance::Endpoint(e)))
-            .map(|(_, form)| link(&form.href, None, "item")),
-    );
+    // finds them; what they answer is not described beyond its media type
+    // when that is known (a `Json<T>` answer).
+    links.extend(thing.endpoints().iter().enumerate().flat_map(|(e, extra)| {
+        let media_type = extra.output_schema.is_some().then_some("application/json");
+        forms_of(endpoints, index, Affordance::Endpoint(e)).map(move |(_, form)| link(&form.href, media_type, "item"))
+    }));
     let mut schema_definitions = Object::new();
     schema_definitions.insert("invocation".into(), invocation_schema());
     schema_definitions.insert(

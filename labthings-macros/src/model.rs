@@ -142,7 +142,8 @@ pub(crate) struct Action {
     pub is_async: bool,
 }
 
-/// An `#[endpoint]` method: an extra resource answering raw bytes.
+/// An `#[endpoint]` method: an extra resource answering raw bytes or typed
+/// JSON.
 pub(crate) struct Endpoint {
     /// Its name (the method name unless renamed): its URL's last segment.
     pub name: String,
@@ -152,13 +153,25 @@ pub(crate) struct Endpoint {
     pub method: Ident,
     pub vis: Visibility,
     pub docs: Option<String>,
-    /// Its parameters: only `Param::Input` (an endpoint is no invocation).
+    /// Its query parameters: only `Param::Input` (an endpoint is no
+    /// invocation), without the body.
     pub params: Vec<Param>,
+    /// Its `Json<T>` parameter, the request's body, if it takes one.
+    pub body: Option<EndpointBody>,
     /// `get`, `post`, `put` or `delete`.
     pub request_method: String,
-    /// The declared return type (checked to be `Raw` or `Result<Raw, E>`).
+    /// The declared return type (checked to be `Raw`, `Json<T>` or a
+    /// `Result` of either).
     pub output: Type,
     pub cfgs: Vec<Attribute>,
+}
+
+/// The `Json<T>` parameter of an endpoint: the request's body.
+pub(crate) struct EndpointBody {
+    /// Where it is among the method's parameters (after `&self`).
+    pub position: usize,
+    /// The `T`.
+    pub ty: Type,
 }
 
 /// What a method returns.

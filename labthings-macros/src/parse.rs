@@ -12,8 +12,8 @@ use syn::{
 use crate::attr::{self, ActionOptions, EndpointOptions, LockArg, Place, PropertyOptions, Role};
 use crate::check;
 use crate::model::{
-    Action, Endpoint, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter, SlotField,
-    StructModel,
+    Action, Endpoint, EndpointBody, Field, FieldProperty, Hook, ImplModel, Injected, Output, Param, Property, Setter,
+    SlotField, StructModel,
 };
 
 /// Read a `#[thing]` struct.
@@ -329,7 +329,7 @@ fn endpoint(
     role_span: Span,
     errors: &mut Vec<syn::Error>,
 ) -> Option<Endpoint> {
-    let params = params(method, errors);
+    let mut params = params(method, errors);
     for param in &params {
         if let Param::Injected { span, .. } = param {
             errors.push(syn::Error::new(
@@ -338,13 +338,15 @@ fn endpoint(
             ));
         }
     }
+    let request_method = options.method.map_or_else(|| "get".to_owned(), |m| m.value());
+    let body = endpoint_body(&mut params, &request_method, errors);
     let output = match &method.sig.output {
         ReturnType::Type(_, ty) if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) => (**ty).clone(),
         _ => {
             errors.push(syn::Error::new(
                 role_span,
                 format!(
-                    "endpoint `{}` must return the bytes it answers: `-> Raw` or `-> Result<Raw, E>`",
+                    "endpoint `{}` must return what it answers: `-> Raw` (bytes with their media type), `-> Json<T>` (a typed value), or a `Result` of either",
                     method.sig.ident
                 ),
             ));
@@ -359,10 +361,58 @@ fn endpoint(
         vis: method.vis.clone(),
         docs,
         params,
-        request_method: options.method.map_or_else(|| "get".to_owned(), |m| m.value()),
+        body,
+        request_method,
         output,
         cfgs,
     })
+}
+
+/// Take an endpoint's `Json<T>` parameter, its request body, out of its
+/// parameters. There is at most one, without `#[default]` or `#[param]`
+/// (its type says what it accepts), and a GET request has none.
+fn endpoint_body(params: &mut Vec<Param>, request_method: &str, errors: &mut Vec<syn::Error>) -> Option<EndpointBody> {
+    let mut body = None;
+    let mut position = 0;
+    params.retain(|param| {
+        let here = position;
+        position += 1;
+        let Param::Input {
+            ty,
+            default,
+            constraints,
+            ..
+        } = param
+        else {
+            return true;
+        };
+        let Some(inner) = wrapped_type(ty, "Json") else {
+            return true;
+        };
+        if body.is_some() {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "an endpoint takes at most one `Json<T>` parameter: it is the request's body; put the values in one struct",
+            ));
+        } else if request_method == "get" {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "a `Json<T>` parameter is the request's body, and a GET request has none: declare `#[endpoint(method = \"post\")]` (or `put`, `delete`)",
+            ));
+        }
+        if default.is_some() || !constraints.keywords.is_empty() {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "the `Json<T>` body takes neither `#[default]` nor `#[param]`: its type says what it accepts (use `Json<Option<T>>` for a body that may be left out)",
+            ));
+        }
+        body.get_or_insert(EndpointBody {
+            position: here,
+            ty: inner.clone(),
+        });
+        false
+    });
+    body
 }
 
 /// The `T` of a `Wrapper<T>` type (by its last path segment).

@@ -163,6 +163,10 @@ fn endpoints_with_parameters_and_methods() {
 
             #[endpoint(name = "clear-log", method = "post")]
             fn clear(&self) -> Raw { Raw::text("") }
+
+            /// Apply settings sent as the JSON body; answer the gain as JSON.
+            #[endpoint(method = "put")]
+            fn configure(&self, #[default(false)] dry_run: bool, settings: Json<Settings>) -> Json<u32> { Json(settings.gain) }
         }
     });
     insta::assert_snapshot!(out);

@@ -5,7 +5,7 @@ struct Detector;
 
 #[thing]
 impl Detector {
-    /// A typed value belongs in an action or a property, not an endpoint.
+    /// A typed value is answered as `Json<T>`, not bare.
     #[endpoint]
     fn counts(&self) -> Vec<u32> {
         vec![1, 2, 3]

@@ -22,7 +22,7 @@ pub(super) trait ThingOps: Send + Sync {
     fn data(&self, index: usize) -> Option<&dyn DataCell>;
     fn stream(&self, index: usize) -> Option<&MjpegStream>;
     fn event(&self, index: usize) -> Option<&dyn EventSource>;
-    fn endpoint(&self, index: usize, params: Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
+    fn endpoint(&self, index: usize, params: Value, body: Value) -> Result<Result<Raw, Failure>, serde_json::Error>;
     fn start(&self) -> Result<(), Failure>;
     fn stop(&self) -> Result<(), Failure>;
     fn connect_slot(&self, index: usize, target: &Target<'_>) -> bool;
@@ -65,9 +65,9 @@ impl<T: Thing> ThingOps for Ops<T> {
         Some((T::descriptor().fields.events.get(index)?.get)(&self.0))
     }
 
-    fn endpoint(&self, index: usize, params: Value) -> Result<Result<Raw, Failure>, serde_json::Error> {
+    fn endpoint(&self, index: usize, params: Value, body: Value) -> Result<Result<Raw, Failure>, serde_json::Error> {
         match T::descriptor().endpoints.get(index) {
-            Some(endpoint) => (endpoint.call)(&self.0, params),
+            Some(endpoint) => (endpoint.call)(&self.0, params, body),
             None => Ok(Err(missing(index))),
         }
     }

@@ -3,12 +3,12 @@
 use std::any::TypeId;
 use std::time::Duration;
 
-use schemars::Schema;
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
+use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
-use crate::descriptor::SchemaFn;
+use crate::descriptor::{OptionalSchemaFn, SchemaFn};
 use crate::lock::{LockPolicy, LockScope};
 use crate::outcome::PreparedCall;
 use crate::validation::Validator;
@@ -17,6 +17,16 @@ use crate::validation::Validator;
 /// clients do not follow `$ref`), no `$schema` key, and only the `format`s
 /// JSON Schema defines ([`STANDARD_FORMATS`]).
 pub fn schema_value(schema: SchemaFn) -> Value {
+    generated(|generator| Some(schema(generator))).unwrap_or_default()
+}
+
+/// The JSON Schema an [`OptionalSchemaFn`] describes, if any, written as
+/// [`schema_value`] writes one.
+pub fn optional_schema_value(schema: OptionalSchemaFn) -> Option<Value> {
+    generated(schema)
+}
+
+fn generated(schema: impl FnOnce(&mut SchemaGenerator) -> Option<Schema>) -> Option<Value> {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|s| {
             s.inline_subschemas = true;
@@ -24,12 +34,11 @@ pub fn schema_value(schema: SchemaFn) -> Value {
         })
         .with_transform(RecursiveTransform(drop_nonstandard_format))
         .into_generator();
-    let schema = schema(&mut generator);
-    let mut value = schema.to_value();
+    let mut value = schema(&mut generator)?.to_value();
     if let Some(obj) = value.as_object_mut() {
         obj.remove("$schema");
     }
-    value
+    Some(value)
 }
 
 /// The `format` values JSON Schema 2020-12 defines. schemars also writes
@@ -156,10 +165,23 @@ pub struct EndpointInfo {
     pub method: &'static str,
     /// JSON Schema of the parameters (an object, one property each).
     pub params_schema: Value,
+    /// JSON Schema of the request's body, when the endpoint takes one.
+    pub body_schema: Option<Value>,
+    /// JSON Schema of the answer, when it is typed JSON.
+    pub output_schema: Option<Value>,
     pub(super) validator: Validator,
+    pub(super) body_validator: Option<Validator>,
 }
 
 impl EndpointInfo {
+    /// Whether the endpoint takes a body that must be given: its schema
+    /// does not accept `null` (a `Json<Option<T>>` body may be left out).
+    pub fn body_required(&self) -> bool {
+        self.body_validator
+            .as_ref()
+            .is_some_and(|validator| !validator.problems(&Value::Null, &[]).is_empty())
+    }
+
     /// The parameters' names with their schemas and whether each is
     /// required, in declaration order.
     pub fn params(&self) -> impl Iterator<Item = (&str, &Value, bool)> {

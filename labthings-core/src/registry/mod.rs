@@ -17,7 +17,8 @@ mod properties;
 
 pub use actions::{ActionCall, PrepareError};
 pub use info::{
-    ActionInfo, EndpointInfo, EventInfo, PropertyInfo, STANDARD_FORMATS, SlotInfo, StreamInfo, schema_value,
+    ActionInfo, EndpointInfo, EventInfo, PropertyInfo, STANDARD_FORMATS, SlotInfo, StreamInfo, optional_schema_value,
+    schema_value,
 };
 pub use properties::PropertyWriteError;
 
@@ -156,13 +157,18 @@ impl ThingInstance {
             .iter()
             .map(|e| {
                 let params_schema = schema_value(e.params_schema);
+                let body_schema = e.body_schema.map(schema_value);
+                let output_schema = optional_schema_value(e.output_schema);
                 Ok(EndpointInfo {
                     name: e.name,
                     title: e.title,
                     description: e.description,
                     method: e.method,
                     validator: Validator::new(&params_schema)?,
+                    body_validator: body_schema.as_ref().map(Validator::new).transpose()?,
                     params_schema,
+                    body_schema,
+                    output_schema,
                 })
             })
             .collect::<Result<_, SchemaError>>()?;

@@ -1,11 +1,14 @@
 //! Extra resources things declare (`#[endpoint]`): the parameters come from
-//! the query string, the answer is the method's bytes with their media type.
+//! the query string, a `Json<T>` parameter from the JSON request body (read
+//! with the server's body limits), and the answer is the method's bytes with
+//! their media type, or its `Json<T>` as `application/json`.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use labthings_core::endpoint::EndpointError;
@@ -14,8 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::{device, query_problem};
 use crate::binding::{Access, Affordance, Form, Route, ThingKind, form};
+use crate::body::read_json;
 use crate::error::ApiError;
-use crate::openapi::{Schemas, describe};
+use crate::openapi::{Schemas, describe, errors};
 use crate::state::AppState;
 
 /// An `#[endpoint]` read with GET: the thing's data, for observers (a TD
@@ -77,9 +81,10 @@ fn handler(thing: &Arc<ThingInstance>, index: usize, method: MethodFilter) -> Ro
     let thing = thing.clone();
     on(
         method,
-        move |State(state): State<Arc<AppState>>, query: Result<Query<Vec<(String, String)>>, QueryRejection>| {
-            call(state, thing, index, query)
-        },
+        move |State(state): State<Arc<AppState>>,
+              query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+              headers: HeaderMap,
+              body: Body| { call(state, thing, index, query, headers, body) },
     )
 }
 
@@ -116,38 +121,73 @@ fn operation(thing: &ThingInstance, index: usize, schemas: &mut Schemas) -> Map<
         format!("{name}_{}_endpoint", endpoint.name).into(),
     );
     operation.insert("parameters".into(), parameters.into());
-    operation.insert(
-        "responses".into(),
-        json!({"200": {
+    if let Some(body) = &endpoint.body_schema {
+        operation.insert(
+            "requestBody".into(),
+            json!({
+                "required": endpoint.body_required(),
+                "content": {"application/json": {"schema": schemas.adopt(&format!("{prefix}body_"), body)}}
+            }),
+        );
+    }
+    let answer = match &endpoint.output_schema {
+        Some(output) => json!({
+            "description": "The endpoint's answer, as JSON",
+            "content": {"application/json": {"schema": schemas.adopt(&format!("{prefix}output_"), output)}}
+        }),
+        None => json!({
             "description": "The bytes the endpoint answers, of the media type its Content-Type names",
             "content": {"*/*": {"schema": {}}}
-        }}),
-    );
+        }),
+    };
+    let mut responses = Map::new();
+    responses.insert("200".into(), answer);
+    if endpoint.body_schema.is_some() {
+        // What reading a body adds to the kind's answers.
+        responses.extend(errors(BODY_ERRORS));
+    }
+    operation.insert("responses".into(), responses.into());
     operation
 }
+
+/// The answers reading a JSON body may give: unreadable (400), too slow
+/// (408), too large (413), not said to be JSON (415).
+const BODY_ERRORS: &[u16] = &[400, 408, 413, 415];
 
 async fn call(
     state: Arc<AppState>,
     thing: Arc<ThingInstance>,
     index: usize,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Some(endpoint) = thing.endpoints().get(index) else {
         return Err(ApiError::NotFound(format!("no endpoint number {index}")));
     };
     let Query(pairs) = query.map_err(|rejection| query_problem(&rejection, &parameter_list(endpoint)))?;
     let params = params_from_query(endpoint, pairs)?;
+    // Only an endpoint with a `Json<T>` parameter reads the body; any other
+    // answers as it always did, whatever a client sends.
+    let (body, refused_at) = if endpoint.body_schema.is_some() {
+        let limits = &state.config.limits;
+        let body = read_json(&headers, body, limits.body_limit, limits.body_read_timeout).await?;
+        (body, "body")
+    } else {
+        (Value::Null, "query")
+    };
     let name = endpoint.name.to_string();
     let calling = thing.clone();
     let answer = device(&state, &thing, &name, move || {
-        calling.call_endpoint(index, params, &["query".into()])
+        calling.call_endpoint(index, params, body, &["query".into()], &["body".into()])
     })
     .await?;
     let raw = answer.map_err(|error| match error {
         EndpointError::Invalid(problems) => ApiError::Invalid(problems),
-        // Refused by device code as the client's mistake: about the query.
+        // Refused by device code as the client's mistake: about the body
+        // when there is one, else the query.
         EndpointError::Failed(Failure::BadRequest { detail }) => {
-            ApiError::invalid("value_error", vec!["query".into()], detail, Value::Null)
+            ApiError::invalid("value_error", vec![refused_at.into()], detail, Value::Null)
         }
         EndpointError::Failed(failure) => ApiError::device(&failure),
         EndpointError::NoSuchEndpoint => ApiError::NotFound(format!("no endpoint number {index}")),

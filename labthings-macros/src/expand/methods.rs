@@ -473,18 +473,32 @@ fn endpoint(ctx: &Ctx, model: &ImplModel, endpoint: &Endpoint) -> TokenStream {
     let (title, description) = title_and_description(endpoint.docs.as_deref());
     let cfgs = &endpoint.cfgs;
     let request_method = &endpoint.request_method;
-    let names: Vec<&Ident> = endpoint
+    let mut args: Vec<TokenStream> = endpoint
         .params
         .iter()
         .filter_map(|p| match p {
-            Param::Input { name, .. } => Some(name),
+            Param::Input { name, .. } => Some(quote!(__args.#name)),
             Param::Injected { .. } => None,
         })
         .collect();
-    let args_pattern = if names.is_empty() { quote!(_) } else { quote!(__args) };
+    let args_pattern = if args.is_empty() { quote!(_) } else { quote!(__args) };
+    let (body_schema, read_body) = match &endpoint.body {
+        Some(body) => {
+            let body_ty = &body.ty;
+            args.insert(body.position.min(args.len()), quote!(#private::Json(__body)));
+            (
+                quote!(::core::option::Option::Some(|__generator| __generator.root_schema_for::<#body_ty>())),
+                quote!(let __body: #body_ty = #private::serde_json::from_value(__body)?;),
+            )
+        }
+        None => (quote!(::core::option::Option::None), quote!(let _ = __body;)),
+    };
     let out = &endpoint.output;
     let answer = quote_spanned! {out.span()=>
-        <#out as #private::EndpointOutput>::into_raw(__thing.#method(#(__args.#names),*))
+        <#out as #private::EndpointOutput>::into_raw(__thing.#method(#(#args),*))
+    };
+    let output_schema = quote_spanned! {out.span()=>
+        <#out as #private::EndpointOutput>::output_schema
     };
     quote! {
         #(#cfgs)*
@@ -494,8 +508,11 @@ fn endpoint(ctx: &Ctx, model: &ImplModel, endpoint: &Endpoint) -> TokenStream {
             description: #description,
             method: #request_method,
             params_schema: |__generator| __generator.root_schema_for::<#params>(),
-            call: |__thing: &#ty, __value: #private::serde_json::Value| {
+            body_schema: #body_schema,
+            output_schema: #output_schema,
+            call: |__thing: &#ty, __value: #private::serde_json::Value, __body: #private::serde_json::Value| {
                 let #args_pattern: #params = #private::serde_json::from_value(__value)?;
+                #read_body
                 ::core::result::Result::Ok(#answer)
             },
         }
