@@ -23,8 +23,8 @@ pub use labthings_core::{
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{
-    AuthConfig, CorsConfig, Credential, FromConfig, Limits, Role, Security, Server, ServerBuilder, ServerConfig,
-    ThingCatalog, ThingEnv, TlsConfig, User, init_test_tracing, init_tracing,
+    AuthConfig, CorsConfig, Credential, FromConfig, Limits, RemoteBlobSource, Role, Security, Server, ServerBuilder,
+    ServerConfig, ThingCatalog, ThingEnv, TlsConfig, User, init_test_tracing, init_tracing,
 };
 pub use labthings_macros::{action, endpoint, event, model, on_start, on_stop, param, property, slot, stream, thing};
 /// Re-exported so a device crate needs no `schemars` dependency of its own

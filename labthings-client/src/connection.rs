@@ -500,6 +500,32 @@ impl Connection {
         self.exchange(method, url, body, self.limits.answer).await
     }
 
+    /// GET `url` for its bytes (a blob, a file), at most `limit` of them:
+    /// a larger answer is [`ClientError::TooLarge`] as soon as it passes
+    /// the limit, without reading the rest.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), labthings_client::ClientError> {
+    /// let connection = labthings_client::Connection::new();
+    /// let jpeg = connection.download("http://scope.lab:5000/blob/67e55044-10b1-426f-9247-bb680e5fe0c8", 16 << 20).await?;
+    /// assert!(jpeg.starts_with(&[0xFF, 0xD8]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn download(&self, url: &str, limit: usize) -> Result<Bytes> {
+        let mut parts = self.get_raw(url).await?;
+        let mut bytes = Vec::new();
+        while let Some(part) = self.next_part(&mut parts, url).await? {
+            if bytes.len().saturating_add(part.len()) > limit {
+                return Err(ClientError::TooLarge(format!(
+                    "the blob at {url} is larger than {limit} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&part);
+        }
+        Ok(Bytes::from(bytes))
+    }
+
     /// GET `url` for its bytes as they arrive (for downloads), failing on a
     /// non-success.
     pub(crate) async fn get_raw(&self, url: &str) -> Result<Parts> {

@@ -209,19 +209,14 @@ impl ThingClient {
     /// The bytes of a blob an action returned (at most the connection's
     /// answer limit; [`save`](Self::save) writes larger ones to a file).
     pub async fn download(&self, blob: &RemoteBlob) -> Result<Bytes> {
-        let mut parts = self.connection.get_raw(&blob.href).await?;
         let limit = self.connection.limits().answer;
-        let mut bytes = Vec::new();
-        while let Some(part) = self.connection.next_part(&mut parts, &blob.href).await? {
-            if bytes.len().saturating_add(part.len()) > limit {
-                return Err(ClientError::TooLarge(format!(
-                    "the blob at {} is larger than {limit} bytes: save it to a file",
-                    blob.href
-                )));
-            }
-            bytes.extend_from_slice(&part);
-        }
-        Ok(Bytes::from(bytes))
+        self.connection
+            .download(&blob.href, limit)
+            .await
+            .map_err(|error| match error {
+                ClientError::TooLarge(message) => ClientError::TooLarge(format!("{message}: save it to a file")),
+                other => other,
+            })
     }
 
     /// Stream a blob an action returned into the file `path` (without

@@ -3,12 +3,16 @@
 //! link object, `{"href": "urn:uuid:{id}", "media_type": "...", ...}`, whose
 //! `href` a protocol binding turns into a link it serves ([`blob_uri`]).
 //! A blob lives as long as the invocation that made it is retained.
+//!
+//! An action's input may also link to a blob another server holds, if the
+//! server running it trusts that server ([`RemoteBlobs`]): its bytes are
+//! fetched when device code reads them ([`Blob::read_bytes`]), not before.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -33,6 +37,56 @@ pub enum BlobContent {
         /// Whether to delete it when the blob is freed.
         temporary: bool,
     },
+    /// Held by another server this one trusts, fetched when first read.
+    Remote(RemoteContent),
+}
+
+/// Where blobs that other servers hold are fetched from: the servers a
+/// configuration trusts. A binding that speaks their protocol implements
+/// it (the HTTP server's `[[remote_blobs]]`) and hands it to
+/// [`Lab::with_remote_blobs`](crate::Lab::with_remote_blobs); an input's
+/// link to any other server is refused before the action starts.
+pub trait RemoteBlobs: Send + Sync + std::fmt::Debug {
+    /// Whether `href` links to a blob on a server this one trusts.
+    fn trusts(&self, href: &str) -> bool;
+
+    /// The bytes at `href`, fetched now with the credentials configured for
+    /// its server, bounded in size and time. Blocks the calling thread (as
+    /// reading a file does); the error says what went wrong.
+    fn fetch(&self, href: &str) -> Result<Bytes, String>;
+}
+
+/// A blob another server holds: its link, and its bytes once fetched.
+pub struct RemoteContent {
+    href: String,
+    source: Arc<dyn RemoteBlobs>,
+    fetched: OnceLock<Bytes>,
+}
+
+impl RemoteContent {
+    /// Where its bytes are.
+    pub fn href(&self) -> &str {
+        &self.href
+    }
+
+    /// Its bytes: fetched on the first call that succeeds, then kept (a
+    /// failed fetch is tried again on the next call).
+    pub fn bytes(&self) -> Result<Bytes, String> {
+        if let Some(bytes) = self.fetched.get() {
+            return Ok(bytes.clone());
+        }
+        let bytes = self.source.fetch(&self.href)?;
+        Ok(self.fetched.get_or_init(|| bytes).clone())
+    }
+}
+
+impl std::fmt::Debug for RemoteContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteContent")
+            .field("href", &self.href)
+            .field("fetched", &self.fetched.get().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The stored data of a blob.
@@ -59,11 +113,13 @@ impl BlobData {
         &self.content
     }
 
-    /// Its length in bytes.
+    /// Its length in bytes (for a blob of another server, 0 until it is
+    /// read).
     pub fn len(&self) -> u64 {
         match &self.content {
             BlobContent::Bytes(bytes) => bytes.len() as u64,
             BlobContent::File { len, .. } => *len,
+            BlobContent::Remote(remote) => remote.fetched.get().map_or(0, |bytes| bytes.len() as u64),
         }
     }
 
@@ -146,11 +202,22 @@ impl Blob {
         &self.data.media_type
     }
 
-    /// Its bytes: shared if held in memory, read if a file.
+    /// Its bytes: shared if held in memory, read if a file, fetched (once)
+    /// if another server holds it.
     pub fn read_bytes(&self) -> std::io::Result<Bytes> {
         match &self.data.content {
             BlobContent::Bytes(bytes) => Ok(bytes.clone()),
             BlobContent::File { path, .. } => std::fs::read(path).map(Bytes::from),
+            BlobContent::Remote(remote) => remote.bytes().map_err(std::io::Error::other),
+        }
+    }
+
+    /// Where another server serves it, if it is a blob of another server
+    /// (an input that linked to one).
+    pub fn remote_href(&self) -> Option<&str> {
+        match &self.data.content {
+            BlobContent::Remote(remote) => Some(remote.href()),
+            _ => None,
         }
     }
 }
@@ -300,6 +367,13 @@ impl Drop for BlobSinkGuard {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let BlobContent::Remote(remote) = &self.data.content {
+            // Another server's blob stays its link, wherever it is shown.
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("href", remote.href())?;
+            map.serialize_entry("media_type", &self.data.media_type)?;
+            return map.end();
+        }
         let kept = BLOB_SINK.with(|s| match s.borrow().as_ref() {
             Some(sink) => {
                 sink.lock().push(self.data.clone());
@@ -393,6 +467,55 @@ impl Drop for NamedBlobs {
     }
 }
 
+thread_local! {
+    /// The servers whose blobs the input being decoded on this thread may
+    /// link to.
+    static TRUSTED: RefCell<Option<Arc<dyn RemoteBlobs>>> = const { RefCell::new(None) };
+}
+
+/// Let inputs decoded on this thread link to blobs of the servers `remote`
+/// trusts, until the guard is dropped ([`Lab::invoke`](crate::Lab::invoke)
+/// does, around decoding an input).
+pub fn trust_remote_blobs(remote: Option<Arc<dyn RemoteBlobs>>) -> TrustGuard {
+    let previous = TRUSTED.with(|t| std::mem::replace(&mut *t.borrow_mut(), remote));
+    TrustGuard { previous }
+}
+
+/// Restores the servers trusted before, when dropped.
+#[must_use = "the servers are trusted only while the guard lives"]
+pub struct TrustGuard {
+    previous: Option<Arc<dyn RemoteBlobs>>,
+}
+
+impl Drop for TrustGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        TRUSTED.with(|t| *t.borrow_mut() = previous);
+    }
+}
+
+impl std::fmt::Debug for TrustGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrustGuard")
+    }
+}
+
+/// A blob of another server, if `href` is on one the decoding on this
+/// thread trusts.
+fn trusted_remote(href: &str, media_type: &str) -> Option<Blob> {
+    let source = TRUSTED.with(|t| t.borrow().clone())?;
+    source.trusts(href).then(|| {
+        Blob::new(
+            media_type.to_owned(),
+            BlobContent::Remote(RemoteContent {
+                href: href.to_owned(),
+                source,
+                fetched: OnceLock::new(),
+            }),
+        )
+    })
+}
+
 /// The blob `id`, if an input being decoded names it.
 fn named(id: Uuid) -> Option<Arc<BlobData>> {
     NAMED.lock().get(&id).map(|(data, _)| data.clone())
@@ -403,8 +526,10 @@ fn named(id: Uuid) -> Option<Arc<BlobData>> {
 /// `media_type`). The
 /// binding turns its own links into [`blob_uri`]s before decoding, and
 /// [`Lab::invoke`](crate::Lab::invoke) names the blobs its lab holds
-/// ([`name_blobs`]); any other `href` is refused with a message saying which
-/// blobs are accepted.
+/// ([`name_blobs`]). A link to a blob of another server decodes if the lab
+/// trusts that server ([`RemoteBlobs`]); its bytes are fetched when read.
+/// Any other `href` is refused with a message saying which blobs are
+/// accepted.
 impl<'de> Deserialize<'de> for Blob {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
@@ -414,14 +539,20 @@ impl<'de> Deserialize<'de> for Blob {
             .ok_or_else(|| D::Error::custom("a blob input is the link object of an action's output on this server"))?;
         let not_ours = || {
             D::Error::custom(format!(
-                "`{href}` is not a blob held by this server: give the `href` of an action's output on this server, \
-                 while that invocation is retained"
+                "`{href}` is not a blob held by this server, nor one on a server it trusts: give the `href` of an \
+                 action's output on this server, while that invocation is retained, or one on a server its \
+                 configuration trusts (`[[remote_blobs]]`)"
             ))
         };
-        let id: Uuid = href
-            .strip_prefix("urn:uuid:")
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(not_ours)?;
+        let Some(id) = href.strip_prefix("urn:uuid:") else {
+            let media_type = value.get("media_type").and_then(Value::as_str).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "the blob link `{href}` has no `media_type`: give the link object as it was served"
+                ))
+            })?;
+            return trusted_remote(href, media_type).ok_or_else(not_ours);
+        };
+        let id: Uuid = id.parse().map_err(|_| not_ours())?;
         let data = named(id).ok_or_else(not_ours)?;
         Ok(Blob { data })
     }
@@ -544,5 +675,47 @@ mod tests {
         assert_eq!(blob.data().len(), 4);
         drop(blob);
         assert!(!path.exists());
+    }
+
+    /// A server that fails its first fetch, then answers; counting fetches.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    impl RemoteBlobs for Flaky {
+        fn trusts(&self, href: &str) -> bool {
+            href.starts_with("http://camera.lab/")
+        }
+
+        fn fetch(&self, _: &str) -> Result<Bytes, String> {
+            match self.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err("the camera server is restarting".into()),
+                _ => Ok(Bytes::from_static(b"jpeg")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_trusted_link_decodes_and_is_fetched_once_when_read() {
+        let flaky = Arc::new(Flaky::default());
+        let link = serde_json::json!({"href": "http://camera.lab/blob/1", "media_type": "image/jpeg"});
+        let other = serde_json::json!({"href": "http://elsewhere.lab/blob/1", "media_type": "image/jpeg"});
+        assert!(serde_json::from_value::<Blob>(link.clone()).is_err(), "not trusted outside the guard");
+        let (blob, refused) = {
+            let _trusted = trust_remote_blobs(Some(flaky.clone()));
+            (serde_json::from_value::<Blob>(link.clone()), serde_json::from_value::<Blob>(other))
+        };
+        let blob = blob.expect("a trusted link");
+        assert!(refused.expect_err("not trusted").to_string().contains("[[remote_blobs]]"));
+        assert_eq!(flaky.fetches.load(std::sync::atomic::Ordering::SeqCst), 0, "not fetched until read");
+        assert_eq!(blob.remote_href(), Some("http://camera.lab/blob/1"));
+        assert!(blob.read_bytes().is_err(), "the first fetch fails");
+        assert_eq!(blob.read_bytes().expect("tried again").as_ref(), b"jpeg");
+        assert_eq!(blob.read_bytes().expect("kept").as_ref(), b"jpeg");
+        assert_eq!(flaky.fetches.load(std::sync::atomic::Ordering::SeqCst), 2, "kept once fetched");
+        assert_eq!(blob.data().len(), 4);
+        let shown = serde_json::to_value(&blob).expect("a remote blob is its link");
+        assert_eq!(shown, link);
     }
 }

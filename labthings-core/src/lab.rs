@@ -142,6 +142,8 @@ pub struct Lab {
     /// The things in start order (indices into `things`): each after the
     /// things its slots hold; stopped in reverse.
     order: Vec<usize>,
+    /// The other servers whose blobs an input may link to.
+    remote_blobs: Option<Arc<dyn crate::blob::RemoteBlobs>>,
 }
 
 impl Lab {
@@ -190,12 +192,21 @@ impl Lab {
             started: Mutex::new(0),
             device,
             order,
+            remote_blobs: None,
         })
     }
 
     /// Call device code with these limits instead of the defaults.
     pub fn with_device(mut self, config: DeviceConfig) -> Self {
         self.device = DeviceCalls::new(self.things.iter().map(|t| t.name()), config);
+        self
+    }
+
+    /// Let action inputs link to blobs of the servers `remote` trusts (their
+    /// bytes fetched when device code reads them); without it, only blobs
+    /// this lab holds are accepted.
+    pub fn with_remote_blobs(mut self, remote: Arc<dyn crate::blob::RemoteBlobs>) -> Self {
+        self.remote_blobs = Some(remote);
         self
     }
 
@@ -207,7 +218,8 @@ impl Lab {
     /// Start action number `action` of `thing` with `input`, as every
     /// binding does: the input checked against the action's schema and
     /// decoded (blob links in it, as `urn:uuid:` URIs, resolved to the blobs
-    /// this lab holds), then invoked (its lock taken, its thread or task
+    /// this lab holds; links to another server's blobs accepted if it is
+    /// trusted, see [`with_remote_blobs`](Self::with_remote_blobs)), then invoked (its lock taken, its thread or task
     /// started). The invocation to poll, cancel or wait for, or why not.
     pub fn invoke(
         &self,
@@ -217,6 +229,7 @@ impl Lab {
     ) -> Result<Arc<crate::Invocation>, Refusal> {
         let prepared = {
             let _blobs = crate::blob::name_blobs(&input, |id| self.manager.blob(id));
+            let _trusted = crate::blob::trust_remote_blobs(self.remote_blobs.clone());
             thing.prepare(action, input)
         };
         let call = prepared.map_err(|refused| match refused {

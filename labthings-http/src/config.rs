@@ -74,6 +74,10 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate and key (`[tls]`; default: plain
     /// HTTP). Feature `tls`.
     pub tls: Option<TlsConfig>,
+    /// Other servers whose blobs an action's input may link to
+    /// (`[[remote_blobs]]`; default none: only this server's own blobs).
+    /// Feature `remote-blobs`.
+    pub remote_blobs: Vec<crate::RemoteBlobSource>,
     /// The WoT MQTT binding: publish every thing's TD, observable values,
     /// events and invocations on a broker, and take writes and invocations
     /// from it (`[mqtt]`; default off). Feature `mqtt`.
@@ -99,6 +103,7 @@ impl Default for ServerConfig {
             security: Security::default(),
             auth: AuthConfig::default(),
             tls: None,
+            remote_blobs: Vec::new(),
             #[cfg(feature = "mqtt")]
             mqtt: None,
             #[cfg(feature = "discovery")]

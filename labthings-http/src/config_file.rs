@@ -331,16 +331,23 @@ fn load_file(
     let things: toml::Table = take(&mut document, "things")
         .map_err(key("things"))?
         .unwrap_or_default();
-    for (table, feature, cannot) in [
-        ("mqtt", cfg!(feature = "mqtt"), "connect to an MQTT broker"),
+    for (table, feature, built_in, cannot) in [
+        ("mqtt", "mqtt", cfg!(feature = "mqtt"), "connect to an MQTT broker"),
         (
+            "discovery",
             "discovery",
             cfg!(feature = "discovery"),
             "advertise itself or register with a directory",
         ),
+        (
+            "remote_blobs",
+            "remote-blobs",
+            cfg!(feature = "remote-blobs"),
+            "fetch blobs from other servers",
+        ),
     ] {
-        if !feature && document.contains_key(table) {
-            return Err(invalid(table.into(), crate::features::missing(table, cannot)));
+        if !built_in && document.contains_key(table) {
+            return Err(invalid(table.into(), crate::features::missing(feature, cannot)));
         }
     }
     let mut config: ServerConfig = serde_path_to_error::deserialize(toml::Value::Table(document)).map_err(|e| {
@@ -442,6 +449,14 @@ mod tests {
         assert!(
             matches!(&discovery, Err(ConfigError::Invalid { key, message, .. }) if key == "discovery" && message.contains("`discovery` feature")),
             "{discovery:?}"
+        );
+        let remote = loaded("[[remote_blobs]]\nurl = \"http://camera.lab:5000/\"\n");
+        #[cfg(feature = "remote-blobs")]
+        assert!(remote.is_ok(), "{remote:?}");
+        #[cfg(not(feature = "remote-blobs"))]
+        assert!(
+            matches!(&remote, Err(ConfigError::Invalid { key, message, .. }) if key == "remote_blobs" && message.contains("`remote-blobs` feature")),
+            "{remote:?}"
         );
         let users = loaded(
             "[[auth.users]]\nname = \"dashboard\"\nrole = \"observe\"\n\

@@ -10,7 +10,13 @@
 /// add it to the `labthings` dependency's features
 /// ```
 #[cfg_attr(
-    all(feature = "tls", feature = "auth", feature = "mqtt", feature = "discovery"),
+    all(
+        feature = "tls",
+        feature = "auth",
+        feature = "mqtt",
+        feature = "discovery",
+        feature = "remote-blobs"
+    ),
     allow(dead_code)
 )]
 pub(crate) fn missing(feature: &str, cannot: &str) -> String {

@@ -35,6 +35,7 @@ pub mod openapi;
 mod parse_errors;
 mod paths;
 mod peer;
+pub mod remote_blobs;
 pub mod render;
 mod routes;
 mod server;
@@ -54,4 +55,5 @@ pub use labthings_discovery::DiscoveryConfig;
 #[cfg(feature = "mqtt")]
 pub use labthings_mqtt::MqttConfig;
 pub use logging::{init_test_tracing, init_tracing};
+pub use remote_blobs::RemoteBlobSource;
 pub use server::{BuildError, Listening, Server, ServerBuilder, shutdown_signal};

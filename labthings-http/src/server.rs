@@ -38,6 +38,10 @@ pub enum BuildError {
     /// HTTPS was asked for, but the certificate or key cannot be used.
     #[error("tls: {0}")]
     Tls(String),
+    /// Blobs of other servers were asked for (`[[remote_blobs]]`), but a
+    /// source is wrong, or the program is built without the feature.
+    #[error("remote_blobs: {0}")]
+    RemoteBlobs(String),
     /// The MQTT binding was asked for, but its configuration is wrong.
     #[error("mqtt: {0}")]
     Mqtt(String),
@@ -188,6 +192,7 @@ impl ServerBuilder {
             self.config.invocations.clone(),
         )?
         .with_device(self.config.device.clone());
+        let lab = trust_remote_blobs(lab, &self.config.remote_blobs)?;
         check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names).map_err(BuildError::Route)?;
@@ -363,6 +368,26 @@ impl Listening {
 
 /// An `api_prefix` is empty or `/` and plain path segments, without a
 /// trailing `/`.
+/// `lab`, trusting the blobs of the servers `sources` names.
+fn trust_remote_blobs(lab: Lab, sources: &[crate::RemoteBlobSource]) -> Result<Lab, BuildError> {
+    if sources.is_empty() {
+        return Ok(lab);
+    }
+    #[cfg(feature = "remote-blobs")]
+    {
+        let trusted = crate::remote_blobs::TrustedServers::new(sources).map_err(BuildError::RemoteBlobs)?;
+        Ok(lab.with_remote_blobs(Arc::new(trusted)))
+    }
+    #[cfg(not(feature = "remote-blobs"))]
+    {
+        let _ = lab;
+        Err(BuildError::RemoteBlobs(crate::features::missing(
+            "remote-blobs",
+            "fetch blobs from other servers",
+        )))
+    }
+}
+
 fn check_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty() || crate::paths::plain_path(prefix) {
         Ok(())

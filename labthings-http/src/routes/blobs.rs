@@ -68,6 +68,11 @@ pub(crate) async fn serve(blob: Arc<BlobData>) -> Result<Response, ApiError> {
                 .map_err(|e| ApiError::NotFound(format!("the blob's file is gone: {e}")))?;
             Body::from_stream(tokio_util::io::ReaderStream::new(file))
         }
+        // Another server holds it (an input's link, never kept as an
+        // output here): that server serves it.
+        BlobContent::Remote(remote) => {
+            return Ok(axum::response::Redirect::temporary(remote.href()).into_response());
+        }
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();
