@@ -359,22 +359,23 @@ async fn original() -> Original {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blob_of_the_original_labthings_fastapi_is_fetched_too() {
-    let camera = original().await;
+/// Invoke `action` on the original with `input` and wait: the status code
+/// of the POST and the finished invocation (or the refusal).
+async fn on_original(original: &Original, action: &str, input: Value) -> (u16, Value) {
     let client = reqwest::Client::new();
-    let invocation: Value = client
-        .post(format!("{}/camera/capture", camera.url))
-        .json(&json!({"size": 3000}))
+    let response = client
+        .post(format!("{}/camera/{action}", original.url))
+        .json(&input)
         .send()
         .await
-        .expect("invoke capture on the original")
-        .json()
-        .await
-        .expect("an invocation");
+        .expect("invoke on the original");
+    let (status, invocation) = read(response).await;
+    if status != 201 {
+        return (status, invocation);
+    }
     let href = invocation["href"].as_str().expect("an invocation href").to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let link = loop {
+    loop {
         let state: Value = client
             .get(&href)
             .send()
@@ -383,21 +384,54 @@ async fn a_blob_of_the_original_labthings_fastapi_is_fetched_too() {
             .json()
             .await
             .expect("JSON");
-        if state["status"] == "completed" {
-            break state["output"].clone();
+        if ["completed", "error", "cancelled"].contains(&state["status"].as_str().unwrap_or_default()) {
+            return (status, state);
         }
-        assert!(state["status"] != "error", "{state}");
         assert!(Instant::now() < deadline, "{state}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+}
+
+/// The same link to the original's picture, handed to three servers in one
+/// run: the original's own blob input accepts only its own blobs; ours
+/// refuses it unless configured to trust the original, then fetches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_of_the_original_labthings_fastapi_is_fetched_where_the_original_refuses_another_servers() {
+    let camera = original().await;
+    let (_, captured) = on_original(&camera, "capture", json!({"size": 3000})).await;
+    assert_eq!(captured["status"], "completed", "{captured}");
+    let link = captured["output"].clone();
     assert!(
         link["href"].as_str().is_some_and(|h| h.starts_with(&camera.url)),
         "the original's link: {link}"
     );
+    let (_, own) = on_original(&camera, "measure", json!({ "image": link })).await;
+    assert_eq!(
+        (&own["status"], &own["output"]),
+        (&json!("completed"), &json!(3000)),
+        "{own}"
+    );
 
+    // The original, given another server's blob: refused.
+    let ours = camera_server().await;
+    let foreign = capture(&ours, 3000).await;
+    let foreign = json!({"href": foreign["href"], "media_type": "image/x-test"});
+    let (status, refused) = on_original(&camera, "measure", json!({ "image": foreign })).await;
+    assert_eq!(status, 422, "{refused}");
+    println!("the original, given another server's blob: {status} {refused}");
+
+    // Ours, not trusting the original (as before `[[remote_blobs]]`):
+    // refused too.
+    let untrusting = analysis_server(vec![]).await;
+    let (status, body) = untrusting.post("/analysis/checksum", json!({ "image": link })).await;
+    assert_eq!(status, 422, "{body}");
+    println!("ours, trusting no other server: {status} {body}");
+
+    // Ours, trusting the original: fetched.
     let analysis = analysis_server(vec![RemoteBlobSource::new(format!("{}/", camera.url))]).await;
     let done = analyse(&analysis, "checksum", &link).await;
     assert_eq!(done["status"], "completed", "{done}");
     let expected: u64 = picture(3000).iter().map(|b| u64::from(*b)).sum();
     assert_eq!(done["output"], json!({"len": 3000, "sum": expected}), "{done}");
+    println!("ours, trusting the original: {} {}", done["status"], done["output"]);
 }

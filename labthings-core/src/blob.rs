@@ -701,19 +701,38 @@ mod tests {
         let flaky = Arc::new(Flaky::default());
         let link = serde_json::json!({"href": "http://camera.lab/blob/1", "media_type": "image/jpeg"});
         let other = serde_json::json!({"href": "http://elsewhere.lab/blob/1", "media_type": "image/jpeg"});
-        assert!(serde_json::from_value::<Blob>(link.clone()).is_err(), "not trusted outside the guard");
+        assert!(
+            serde_json::from_value::<Blob>(link.clone()).is_err(),
+            "not trusted outside the guard"
+        );
         let (blob, refused) = {
             let _trusted = trust_remote_blobs(Some(flaky.clone()));
-            (serde_json::from_value::<Blob>(link.clone()), serde_json::from_value::<Blob>(other))
+            (
+                serde_json::from_value::<Blob>(link.clone()),
+                serde_json::from_value::<Blob>(other),
+            )
         };
         let blob = blob.expect("a trusted link");
-        assert!(refused.expect_err("not trusted").to_string().contains("[[remote_blobs]]"));
-        assert_eq!(flaky.fetches.load(std::sync::atomic::Ordering::SeqCst), 0, "not fetched until read");
+        assert!(
+            refused
+                .expect_err("not trusted")
+                .to_string()
+                .contains("[[remote_blobs]]")
+        );
+        assert_eq!(
+            flaky.fetches.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "not fetched until read"
+        );
         assert_eq!(blob.remote_href(), Some("http://camera.lab/blob/1"));
         assert!(blob.read_bytes().is_err(), "the first fetch fails");
         assert_eq!(blob.read_bytes().expect("tried again").as_ref(), b"jpeg");
         assert_eq!(blob.read_bytes().expect("kept").as_ref(), b"jpeg");
-        assert_eq!(flaky.fetches.load(std::sync::atomic::Ordering::SeqCst), 2, "kept once fetched");
+        assert_eq!(
+            flaky.fetches.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "kept once fetched"
+        );
         assert_eq!(blob.data().len(), 4);
         let shown = serde_json::to_value(&blob).expect("a remote blob is its link");
         assert_eq!(shown, link);

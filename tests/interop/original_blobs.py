@@ -20,3 +20,8 @@ class Camera(lt.Thing):
     def capture(self, size: int = 1000) -> TestPicture:
         """A picture of `size` bytes."""
         return TestPicture.from_bytes(bytes(i % 251 for i in range(size)))
+
+    @lt.action
+    def measure(self, image: TestPicture) -> int:
+        """The size of a picture, given by its link."""
+        return len(image.content)
