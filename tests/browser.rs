@@ -2,7 +2,7 @@
 //! at `/docs/` built from `/openapi.json`, checked with tools nobody here
 //! wrote: openapi-spec-validator for the document, headless Chromium
 //! (Debian's package, driven by playwright-core) for the pages.
-//! `tests/interop/setup.sh` installs them; these tests run it first.
+//! `cargo xtask test` installs them (`tests/interop/setup.sh`); these tests check first.
 
 mod common;
 

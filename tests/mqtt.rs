@@ -1,6 +1,6 @@
 //! The WoT MQTT binding on a real Eclipse Mosquitto broker (Debian's
-//! `mosquitto` and `mosquitto-clients`, which `tests/interop/setup.sh`
-//! installs), started by the test on a free port with a password file and
+//! `mosquitto`, which `tests/interop/setup.sh` unpacks into `.tools/`, and
+//! `mosquitto-clients`, which it installs), started by the test on a free port with a password file and
 //! an ACL (no anonymous access). Two labthings servers ("two hosts") meet
 //! through it; `mosquitto_sub` and `mosquitto_pub` are the clients.
 
@@ -125,12 +125,12 @@ impl Broker {
             if i == 0 {
                 args.push("-c");
             }
-            let status = Command::new("mosquitto_passwd")
+            let status = Command::new(mosquitto_passwd())
                 .args(args)
                 .arg(&passwd)
                 .args([user, password])
                 .status()
-                .expect("mosquitto_passwd (apt-get install mosquitto)");
+                .expect("mosquitto_passwd (`cargo xtask test` unpacks it into .tools/mosquitto/)");
             assert!(status.success());
         }
         // Each server writes only its own topics; the watcher reads all and
@@ -268,7 +268,7 @@ impl Broker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("mosquitto_sub (apt-get install mosquitto-clients)")
+            .expect("mosquitto_sub (`cargo xtask test` installs mosquitto-clients)")
     }
 
     /// `program` logging in as the watcher.
@@ -306,12 +306,15 @@ impl Drop for Broker {
     }
 }
 
-fn mosquitto() -> &'static str {
-    if Path::new("/usr/sbin/mosquitto").exists() {
-        "/usr/sbin/mosquitto"
-    } else {
-        "mosquitto"
-    }
+/// The Mosquitto broker `tests/interop/setup.sh` unpacks into the
+/// repository (never a system service: each test starts its own).
+fn mosquitto() -> PathBuf {
+    common::clients::repo().join(".tools/mosquitto/usr/sbin/mosquitto")
+}
+
+/// The broker's password tool, unpacked beside it.
+fn mosquitto_passwd() -> PathBuf {
+    common::clients::repo().join(".tools/mosquitto/usr/bin/mosquitto_passwd")
 }
 
 fn free_port() -> u16 {

@@ -28,7 +28,7 @@ fn schemathesis_finds_no_failure_in_the_mock_labs_openapi_document() {
         // Live streams never end; they are tested in tests/live.rs.
         .args(["--exclude-path-regex", "(/ws$|/observe$|/preview$|/frame_acquired$)"])
         .output()
-        .expect("run schemathesis (tests/interop/setup.sh installs it)");
+        .expect("run schemathesis (`cargo xtask test` installs it)");
     let _ = std::fs::remove_dir_all(&scratch);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: String = stdout

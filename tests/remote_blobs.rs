@@ -341,7 +341,7 @@ async fn original() -> Original {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start labthings-server from .venv-original (tests/interop/setup.sh installs it)");
+        .expect("start labthings-server from .venv-original (`cargo xtask test` installs it)");
     let server = Original {
         child,
         url: format!("http://127.0.0.1:{port}"),

@@ -82,18 +82,15 @@ fn broker(dir: &Path) -> anyhow::Result<Broker> {
         &config,
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
     )?;
-    let mosquitto = if Path::new("/usr/sbin/mosquitto").exists() {
-        "/usr/sbin/mosquitto"
-    } else {
-        "mosquitto"
-    };
+    // The broker `cargo xtask setup` unpacks into the repository.
+    let mosquitto = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/mosquitto/usr/sbin/mosquitto");
     let child = Command::new(mosquitto)
         .arg("-c")
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("starting mosquitto (apt-get install mosquitto)")?;
+        .context("starting mosquitto (`cargo xtask setup` unpacks it into .tools/mosquitto/)")?;
     let broker = Broker(child, port);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

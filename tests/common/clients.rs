@@ -14,20 +14,24 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Install the clients (`tests/interop/setup.sh`) once per test binary.
+/// Check, once per test binary, that the clients and tools the tests drive
+/// our servers with are installed (`tests/interop/setup.sh --check`, which
+/// installs nothing); if any is missing, fail naming what and the command
+/// that installs it (`cargo xtask test`). Tests never install anything.
 pub fn setup() {
     static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
     let result = SETUP.get_or_init(|| {
         let output = std::process::Command::new("bash")
             .arg(repo().join("tests/interop/setup.sh"))
+            .arg("--check")
             .output()
             .map_err(|e| format!("could not run bash: {e}"))?;
         if output.status.success() {
             Ok(())
         } else {
             Err(format!(
-                "tests/interop/setup.sh failed ({}); it needs node, npm, python3, apt-get (for chromium) and their registries:\n{}{}",
-                output.status,
+                "this test drives our servers with tools that are not installed; `cargo xtask test` installs them \
+                 (saying what first) and runs every test:\n{}{}",
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             ))
