@@ -287,7 +287,24 @@ impl Server {
     /// this computer, a port that needs privileges), the error names the
     /// address and what to do about it.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Listening> {
-        let listener = bind_listener(addr).await?;
+        self.listen_on(bind_listener(addr).await?)
+    }
+
+    /// Serve on a listener the program made itself (as axum's
+    /// `serve(listener, app)`), with the same check as [`bind`](Self::bind)
+    /// of who may reach it. Nothing is printed and nothing global is set
+    /// up: the program logs and stops as it likes, through
+    /// [`Listening::serve_until`].
+    ///
+    /// ```no_run
+    /// # async fn serve(server: labthings_http::Server) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let listening = server.listen_on(listener)?;
+    /// eprintln!("serving on {}", listening.url());
+    /// listening.serve_until(async { let _ = tokio::signal::ctrl_c().await; }).await
+    /// # }
+    /// ```
+    pub fn listen_on(self, listener: TcpListener) -> std::io::Result<Listening> {
         let local = listener.local_addr()?;
         let config = &self.state.config;
         if !local.ip().is_loopback() && !config.auth.enabled() && !config.security.insecure {
