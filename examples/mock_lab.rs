@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use labthings::cli::ServeArgs;
-use labthings::http::config_file;
 use labthings::prelude::*;
 use parking_lot::Mutex;
 
@@ -900,16 +899,10 @@ pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
         .build()?)
 }
 
+/// The standard command line (`--help`), a configuration file if given
+/// (`--config`), else the four things wired by [`build`]; every error one
+/// message, exit status 1.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = ServeArgs::from_env();
-    match &args.config {
-        Some(path) => {
-            let configured = config_file::load(path, &catalog(), |config| args.apply(config))?;
-            let address = args.address_or(configured.host.as_deref(), configured.port);
-            configured.server.run(address).await?;
-        }
-        None => build(args.server_config())?.run(args.address()).await?,
-    }
-    Ok(())
+async fn main() -> std::process::ExitCode {
+    labthings::cli::serve_with(&ServeArgs::from_env(), &catalog(), build).await
 }

@@ -9,8 +9,8 @@
 //! Ctrl-C (or SIGTERM) stops the motors before the program ends.
 
 use clap::Parser;
-use labthings::Server;
 use labthings::cli::ServeArgs;
+use labthings::{Server, ThingCatalog};
 use labthings_sangaboard::Sangaboard;
 
 /// A Sangaboard served as `stage`.
@@ -23,14 +23,21 @@ struct Args {
     serve: ServeArgs,
 }
 
+/// A flag of its own beside the standard ones (`ServeArgs`, flattened):
+/// `serve_with` still runs `--new-token` and `--hash-password`, takes
+/// `--config`, and prints any error as one message.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let builder = Server::builder().config(args.serve.server_config());
-    let builder = match &args.serial {
-        Some(port) if !args.serve.simulate => builder.thing("stage", Sangaboard::serial(port)),
-        _ => builder.simulated_thing("stage", Sangaboard::simulated()),
-    };
-    builder.build()?.run(args.serve.address()).await?;
-    Ok(())
+    let serial = args.serial.clone();
+    let simulate = args.serve.simulate;
+    labthings::cli::serve_with(&args.serve, &ThingCatalog::new(), move |config| {
+        let builder = Server::builder().config(config);
+        let builder = match &serial {
+            Some(port) if !simulate => builder.thing("stage", Sangaboard::serial(port)),
+            _ => builder.simulated_thing("stage", Sangaboard::simulated()),
+        };
+        builder.build()
+    })
+    .await
 }

@@ -67,13 +67,24 @@ impl ServeArgs {
     /// do their job and exit here.
     pub fn from_env() -> Self {
         let args = Self::parse();
-        if args.hash_password {
-            std::process::exit(print_password_hash());
-        }
-        if args.new_token {
-            std::process::exit(print_new_token());
+        if let Some(code) = args.run_tools() {
+            std::process::exit(code);
         }
         args
+    }
+
+    /// Do what `--hash-password` or `--new-token` asks, if either is given,
+    /// and return the exit code; `None` when neither is. For a program that
+    /// puts these options in a parser of its own (`#[command(flatten)]
+    /// serve: ServeArgs`) and so does not call [`from_env`](Self::from_env).
+    pub fn run_tools(&self) -> Option<i32> {
+        if self.hash_password {
+            return Some(print_password_hash());
+        }
+        if self.new_token {
+            return Some(print_new_token());
+        }
+        None
     }
 
     /// Parse options from a list of arguments (without the program name).
@@ -116,6 +127,84 @@ impl ServeArgs {
         config.fallback |= self.fallback;
         config.simulate |= self.simulate;
     }
+}
+
+/// The whole `main` of a server program: do what `--hash-password` or
+/// `--new-token` asks; otherwise build the server from `--config FILE`
+/// (with the thing types of `catalog`, and its things built in code beside
+/// those the file names), or from `catalog`'s things built in code alone,
+/// with the command line's options applied; then serve it on the address
+/// the command line (or the file) gives until Ctrl-C or SIGTERM, saying
+/// `listening on …` once every thing has started. Any error (a file that
+/// cannot be used, a busy port, a thing that fails to start) is printed as
+/// one message naming what to fix, without a backtrace whatever
+/// `RUST_BACKTRACE` says, and the program exits with status 1.
+///
+/// ```no_run
+/// use labthings::cli::{ServeArgs, serve};
+/// use labthings::prelude::*;
+///
+/// /// A lamp.
+/// #[thing]
+/// #[derive(Default)]
+/// struct Lamp {
+///     /// Whether it is on.
+///     #[property]
+///     on: DataProperty<bool>,
+/// }
+///
+/// #[thing]
+/// impl Lamp {}
+///
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     // `lamp` is served with or without a file; files may also name lamps.
+///     let catalog = ThingCatalog::new().register_default::<Lamp>("Lamp").thing("lamp", Lamp::default());
+///     serve(&ServeArgs::from_env(), &catalog).await
+/// }
+/// ```
+pub async fn serve(args: &ServeArgs, catalog: &crate::ThingCatalog) -> std::process::ExitCode {
+    serve_with(args, catalog, |config| catalog.build(config)).await
+}
+
+/// [`serve`], with `build` making the server when no configuration file is
+/// given (a program whose things are wired in code).
+pub async fn serve_with<E: std::fmt::Display>(
+    args: &ServeArgs,
+    catalog: &crate::ThingCatalog,
+    build: impl FnOnce(crate::ServerConfig) -> Result<crate::Server, E>,
+) -> std::process::ExitCode {
+    if let Some(code) = args.run_tools() {
+        return exit_code(code);
+    }
+    let (server, address) = match &args.config {
+        Some(path) => match crate::http::config_file::load(path, catalog, |config| args.apply(config)) {
+            Ok(configured) => {
+                let address = args.address_or(configured.host.as_deref(), configured.port);
+                (configured.server, address)
+            }
+            Err(error) => return failed(&error),
+        },
+        None => match build(args.server_config()) {
+            Ok(server) => (server, args.address()),
+            Err(error) => return failed(&error),
+        },
+    };
+    match server.run(address).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => failed(&error),
+    }
+}
+
+/// Print `error` as one message (its causes after it, if its `{:#}` says
+/// them) and give the exit status 1.
+fn failed(error: &dyn std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("error: {error:#}");
+    std::process::ExitCode::FAILURE
+}
+
+fn exit_code(code: i32) -> std::process::ExitCode {
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// What `--hash-password` and `--new-token` say in a program built without

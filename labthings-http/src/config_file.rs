@@ -177,12 +177,18 @@ type Maker =
 pub struct ThingCatalog {
     makers: HashMap<String, Maker>,
     provides: Vec<labthings_core::Provides>,
+    /// Things built in code, served beside those a file names.
+    fixed: Vec<(String, Fixed)>,
 }
+
+/// Adds a thing built in code to a builder.
+type Fixed = Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>;
 
 impl std::fmt::Debug for ThingCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThingCatalog")
             .field("types", &self.type_names())
+            .field("things", &self.fixed.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -245,6 +251,34 @@ impl ThingCatalog {
     pub fn provides<T: Thing, U: ?Sized + Send + Sync + 'static>(mut self, upcast: fn(Arc<T>) -> Arc<U>) -> Self {
         self.provides.push(labthings_core::Provides::new(upcast));
         self
+    }
+
+    /// Serve `thing`, built in code, as `name` in every server this
+    /// catalog builds: beside the things a configuration file names
+    /// ([`load`]), or alone ([`build`](Self::build)). A file naming a thing
+    /// `name` too is refused when the server is built, as any name twice is.
+    /// (`labthings::cli::serve` has an example.)
+    pub fn thing<T: Thing>(mut self, name: &str, thing: T) -> Self {
+        let thing = Arc::new(thing);
+        let named = name.to_owned();
+        self.fixed.push((
+            name.to_owned(),
+            Box::new(move |builder| builder.shared_thing(&named, thing.clone())),
+        ));
+        self
+    }
+
+    /// A server of the things built in code ([`thing`](Self::thing)) alone,
+    /// with `config`: what a program serves without a configuration file.
+    pub fn build(&self, config: ServerConfig) -> Result<Server, crate::server::BuildError> {
+        self.builder(config).build()
+    }
+
+    /// A builder with `config`, this catalog's trait implementations and
+    /// its things built in code.
+    fn builder(&self, config: ServerConfig) -> ServerBuilder {
+        let builder = Server::builder().config(config).provides_all(&self.provides);
+        self.fixed.iter().fold(builder, |builder, (_, add)| add(builder))
     }
 
     /// The registered type names, sorted.
@@ -358,8 +392,7 @@ fn load_file(
     let simulate_all = config.simulate;
     let settings_dir = config.settings_dir.clone();
     let application_config = config.application_config.clone();
-    let mut builder = Server::builder().config(config);
-    builder = builder.provides_all(&catalog.provides);
+    let mut builder = catalog.builder(config);
     for (name, section) in things {
         let section: ThingSection = serde_path_to_error::deserialize(section).map_err(|e| {
             invalid(
