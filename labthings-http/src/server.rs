@@ -280,7 +280,7 @@ impl Server {
     ///
     /// An address other than loopback (`0.0.0.0`, a LAN address) is refused
     /// when no users are configured, unless the configuration says
-    /// [`insecure`](ServerConfig::insecure): anyone on the network could
+    /// [`insecure`](crate::Security::insecure): anyone on the network could
     /// otherwise drive the instrument. The error says how to add a user.
     ///
     /// When the address cannot be had (already in use, not an address of
@@ -511,7 +511,7 @@ impl Listening {
     ///    hardware lock from now on), then cancel the running ones;
     /// 3. end live streams (SSE, MJPEG, WebSocket) and close connections once
     ///    the request in hand is answered;
-    /// 4. give running invocations [`ServerConfig::shutdown_grace`] to finish
+    /// 4. give running invocations [`Limits::shutdown_grace`](crate::Limits::shutdown_grace) to finish
     ///    (connections still open then are dropped);
     /// 5. run the `#[on_stop]` hooks in reverse order.
     ///
