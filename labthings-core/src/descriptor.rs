@@ -164,11 +164,13 @@ pub type LifecycleFn<T> = fn(&T) -> Result<(), Failure>;
 pub type DataFn<T> = fn(&T) -> &dyn DataCell;
 
 /// How a property's new value failed to be written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The value does not decode into the setter's type.
-    Invalid(serde_json::Error),
+    #[error("the value does not fit the setter's type: {0}")]
+    Invalid(#[source] serde_json::Error),
     /// The setter returned an error or panicked.
+    #[error("the setter failed: {0}")]
     Failed(Failure),
 }
 

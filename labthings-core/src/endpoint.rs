@@ -149,12 +149,15 @@ impl<T: Serialize + JsonSchema, E: Display + 'static> EndpointOutput for Result<
 }
 
 /// Why an endpoint call did not produce bytes.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// The thing has no endpoint with that number.
+    #[error("the thing has no such endpoint")]
     NoSuchEndpoint,
     /// The parameters or the body do not match the endpoint's schemas.
+    #[error("the request does not fit the endpoint: {}", crate::validation::problem_list(.0))]
     Invalid(Vec<crate::validation::InputProblem>),
     /// The device code failed or panicked.
+    #[error("the endpoint failed: {0}")]
     Failed(Failure),
 }

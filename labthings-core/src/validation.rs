@@ -40,6 +40,25 @@ pub struct InputProblem {
     pub input: Value,
 }
 
+/// `body.x: Input should be a valid integer` (the location, then the
+/// message), as one line for logs and error chains.
+///
+/// ```
+/// use labthings_core::InputProblem;
+/// let problem = InputProblem::new("int_type", vec!["body".into(), "x".into()], "not an integer", serde_json::json!("a"));
+/// assert_eq!(problem.to_string(), "body.x: not an integer");
+/// ```
+impl std::fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.loc_path(), self.msg)
+    }
+}
+
+/// Every problem of a list, `; ` between them.
+pub(crate) fn problem_list(problems: &[InputProblem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
 impl InputProblem {
     /// A problem at `loc` of the given kind.
     pub fn new(kind: &'static str, loc: Vec<LocSegment>, msg: impl Into<String>, input: Value) -> Self {

@@ -11,16 +11,29 @@ use crate::failure::Failure;
 use crate::lock::{LockGuard, LockScope};
 use crate::validation::{InputProblem, integral_floats_as_integers};
 
-/// Why a property write was refused or failed.
-#[derive(Debug)]
+/// Why a property write was refused or failed: an error with a message
+/// that names each problem.
+///
+/// ```
+/// use labthings_core::{InputProblem, PropertyWriteError};
+/// let problem = InputProblem::new("int_type", vec!["body".into()], "not an integer", 1.5.into());
+/// let error = PropertyWriteError::Invalid(vec![problem]);
+/// assert_eq!(error.to_string(), "the value does not fit the property's schema: body: not an integer");
+/// let _: &dyn std::error::Error = &error;
+/// ```
+#[derive(Debug, thiserror::Error)]
 pub enum PropertyWriteError {
     /// The property has no setter.
+    #[error("the property is read-only")]
     ReadOnly,
     /// The value does not fit the property's schema.
+    #[error("the value does not fit the property's schema: {}", crate::validation::problem_list(.0))]
     Invalid(Vec<InputProblem>),
     /// The setter returned an error or panicked.
+    #[error("the setter failed: {0}")]
     Failed(Failure),
     /// The property's lock is held (by a running invocation).
+    #[error("the property's lock is held by a running invocation")]
     Busy,
 }
 
