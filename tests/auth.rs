@@ -41,12 +41,7 @@ async fn lab_with(auth: AuthConfig) -> TestServer {
 }
 
 async fn secured_lab() -> TestServer {
-    lab_with(AuthConfig {
-        users: users(),
-        anonymous: None,
-        ..AuthConfig::default()
-    })
-    .await
+    lab_with(AuthConfig::for_users(users())).await
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -317,12 +312,7 @@ async fn browsers_can_pass_a_token_in_the_query_of_reads_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_observers_read_but_need_credentials_to_operate() {
-    let lab = lab_with(AuthConfig {
-        users: users(),
-        anonymous: Some(Role::Observe),
-        ..AuthConfig::default()
-    })
-    .await;
+    let lab = lab_with(AuthConfig::for_users(users()).with_anonymous(Some(Role::Observe))).await;
     let (status, position) = send(&lab, Who::Nobody, Method::GET, "/stage/position", None).await;
     assert_eq!((status, position), (200, json!([0, 0, 0])));
     let (status, body) = send(&lab, Who::Nobody, Method::PUT, "/stage/step_delay_ms", Some(json!(2))).await;
@@ -369,12 +359,7 @@ async fn the_td_and_openapi_declare_the_accepted_schemes() {
         (users(), json!(["combo_sc"])),
     ];
     for (users, security) in cases {
-        let lab = lab_with(AuthConfig {
-            users: users.clone(),
-            anonymous: None,
-            ..AuthConfig::default()
-        })
-        .await;
+        let lab = lab_with(AuthConfig::for_users(users.clone())).await;
         let who = match users[0].credential.scheme() {
             "bearer" => Who::Bob,
             _ => Who::Alice,
@@ -431,13 +416,7 @@ async fn without_users_the_server_listens_only_on_loopback_unless_told() {
     }
     let insecure = build(ServerConfig::default().with(|c| c.security.insecure = true));
     assert!(insecure.bind("0.0.0.0:0").await.is_ok());
-    let secured = build(ServerConfig::default().with(|c| {
-        c.auth = AuthConfig {
-            users: users(),
-            anonymous: None,
-            ..AuthConfig::default()
-        }
-    }));
+    let secured = build(ServerConfig::default().with(|c| c.auth = AuthConfig::for_users(users())));
     assert!(secured.bind("0.0.0.0:0").await.is_ok());
     assert!(build(ServerConfig::default()).bind("127.0.0.1:0").await.is_ok());
 }

@@ -150,11 +150,7 @@ async fn a_secured_labs_openapi_document_is_valid_and_declares_its_schemes() {
         let server = start(
             mock_lab::build(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
-                c.auth = AuthConfig {
-                    users: users.clone(),
-                    anonymous,
-                    ..AuthConfig::default()
-                };
+                c.auth = AuthConfig::for_users(users.clone()).with_anonymous(anonymous);
             }))
             .expect("build"),
         )
@@ -285,11 +281,7 @@ async fn the_panel_works_with_a_token_or_a_password_and_other_sites_still_cannot
         start(
             mock_lab::build(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
-                c.auth = AuthConfig {
-                    users: vec![user],
-                    anonymous: None,
-                    ..AuthConfig::default()
-                };
+                c.auth = AuthConfig::for_users(vec![user]);
             }))
             .expect("build"),
         )

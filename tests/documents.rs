@@ -27,22 +27,19 @@ use serde_json::Value;
 
 /// The bench's users: a token and a password.
 fn users() -> AuthConfig {
-    AuthConfig {
-        users: vec![
-            User::new(
-                "script",
-                Role::Operate,
-                Credential::token("a-token-of-the-documents-test"),
-            ),
-            User::new(
-                "alice",
-                Role::Observe,
-                Credential::password("alice's documents password"),
-            ),
-        ],
-        anonymous: Some(Role::Observe),
-        ..AuthConfig::default()
-    }
+    AuthConfig::for_users(vec![
+        User::new(
+            "script",
+            Role::Operate,
+            Credential::token("a-token-of-the-documents-test"),
+        ),
+        User::new(
+            "alice",
+            Role::Observe,
+            Credential::password("alice's documents password"),
+        ),
+    ])
+    .with_anonymous(Some(Role::Observe))
 }
 
 /// `GET path` on `server` as text, with the server's address as `http://HOST`.

@@ -211,10 +211,7 @@ async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
         Server::builder()
             .config(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
-                c.auth = AuthConfig {
-                    users: vec![User::new("script", Role::Operate, Credential::token(TOKEN))],
-                    ..AuthConfig::default()
-                };
+                c.auth = AuthConfig::for_users(vec![User::new("script", Role::Operate, Credential::token(TOKEN))]);
             }))
             .thing("bench", bench::Bench::default())
             .build()

@@ -77,15 +77,11 @@ async fn a_web_app_and_a_route_of_our_own_are_served_beside_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_users_the_app_is_public_and_our_route_needs_credentials() {
     let dir = web_app();
-    let auth = AuthConfig {
-        users: vec![User::new(
-            "alice",
-            Role::Operate,
-            Credential::token("alice-token-0123456789abcdef"),
-        )],
-        anonymous: None,
-        ..AuthConfig::default()
-    };
+    let auth = AuthConfig::for_users(vec![User::new(
+        "alice",
+        Role::Operate,
+        Credential::token("alice-token-0123456789abcdef"),
+    )]);
     let server = start(server_with(&dir, auth)).await;
     assert_eq!(
         server

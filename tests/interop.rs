@@ -64,16 +64,14 @@ const TOKEN: &str = "a-bearer-token-for-the-bench-0123456789";
 /// credentials may do what `anonymous` says.
 async fn secured_servers(anonymous: Option<Role>) -> (TestServer, TestServer, String) {
     let (lab, bench) = servers_with(
-        AuthConfig {
-            users: vec![User::new("operator", Role::Operate, Credential::password(PASSWORD))],
-            anonymous,
-            ..AuthConfig::default()
-        },
-        AuthConfig {
-            users: vec![User::new("script", Role::Operate, Credential::token(TOKEN))],
-            anonymous,
-            ..AuthConfig::default()
-        },
+        AuthConfig::for_users(vec![User::new(
+            "operator",
+            Role::Operate,
+            Credential::password(PASSWORD),
+        )])
+        .with_anonymous(anonymous),
+        AuthConfig::for_users(vec![User::new("script", Role::Operate, Credential::token(TOKEN))])
+            .with_anonymous(anonymous),
     )
     .await;
     let credentials = json!({

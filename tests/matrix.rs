@@ -60,11 +60,7 @@ impl Users {
             Self::Bearer => User::new("script", Role::Operate, Credential::token(TOKEN)),
             Self::Basic | Self::Anonymous => User::new("operator", Role::Operate, Credential::password(PASSWORD)),
         };
-        AuthConfig {
-            users: vec![user],
-            anonymous: (self == Self::Anonymous).then_some(Role::Observe),
-            ..AuthConfig::default()
-        }
+        AuthConfig::for_users(vec![user]).with_anonymous((self == Self::Anonymous).then_some(Role::Observe))
     }
 
     /// The credentials as the interop scripts take them.
@@ -91,10 +87,7 @@ async fn serve(tls: Option<(&Path, &Path)>, users: Users, prefix: &str) -> Serve
         c.settings_dir = None;
         c.api_prefix = prefix.to_owned();
         c.auth = users.config();
-        c.tls = tls.map(|(cert, key)| TlsConfig {
-            cert: cert.to_owned(),
-            key: key.to_owned(),
-        });
+        c.tls = tls.map(|(cert, key)| TlsConfig::new(cert.to_owned(), key.to_owned()));
     });
     let listening = Server::builder()
         .config(config)

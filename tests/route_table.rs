@@ -286,15 +286,11 @@ async fn data_reads_in_front_of_the_router_answer_as_the_router_does() {
     })))
     .await;
     let secured = start(bench(ServerConfig::default().with(|c| {
-        c.auth = labthings::AuthConfig {
-            users: vec![labthings::User::new(
-                "script",
-                labthings::Role::Operate,
-                labthings::Credential::token("a-token-of-the-route-table-test"),
-            )],
-            anonymous: None,
-            ..labthings::AuthConfig::default()
-        }
+        c.auth = labthings::AuthConfig::for_users(vec![labthings::User::new(
+            "script",
+            labthings::Role::Operate,
+            labthings::Credential::token("a-token-of-the-route-table-test"),
+        )])
     })))
     .await;
 

@@ -27,22 +27,15 @@ fn certificate() -> (PathBuf, PathBuf, PathBuf) {
 async fn secured_lab(cert: &std::path::Path, key: PathBuf) -> labthings::http::Listening {
     let config = ServerConfig::default().with(|c| {
         c.settings_dir = None;
-        c.tls = Some(TlsConfig {
-            cert: cert.to_owned(),
-            key,
-        });
-        c.auth = AuthConfig {
-            users: vec![
-                User::new("alice", Role::Operate, Credential::password("alice's password")),
-                User::new(
-                    "bot",
-                    Role::Observe,
-                    Credential::token("a-long-random-token-for-the-bot"),
-                ),
-            ],
-            anonymous: None,
-            ..AuthConfig::default()
-        };
+        c.tls = Some(TlsConfig::new(cert.to_owned(), key));
+        c.auth = AuthConfig::for_users(vec![
+            User::new("alice", Role::Operate, Credential::password("alice's password")),
+            User::new(
+                "bot",
+                Role::Observe,
+                Credential::token("a-long-random-token-for-the-bot"),
+            ),
+        ]);
     });
     mock_lab::build(config)
         .expect("the mock lab builds")
@@ -141,15 +134,10 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_that_cannot_be_used_is_a_clear_build_error() {
     let (dir, cert, key) = certificate();
-    let missing = ServerConfig::default().with(|c| {
-        c.tls = Some(TlsConfig {
-            cert: dir.join("nope.crt"),
-            key: key.clone(),
-        })
-    });
+    let missing = ServerConfig::default().with(|c| c.tls = Some(TlsConfig::new(dir.join("nope.crt"), key.clone())));
     let error = mock_lab::build(missing).expect_err("no such certificate").to_string();
     assert!(error.contains("nope.crt"), "{error}");
-    let swapped = ServerConfig::default().with(|c| c.tls = Some(TlsConfig { cert: key, key: cert }));
+    let swapped = ServerConfig::default().with(|c| c.tls = Some(TlsConfig::new(key, cert)));
     let error = mock_lab::build(swapped)
         .expect_err("certificate and key swapped")
         .to_string();

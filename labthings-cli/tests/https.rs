@@ -33,18 +33,14 @@ async fn lab(tls: Option<TlsConfig>) -> u16 {
     let config = ServerConfig::default().with(|c| {
         c.settings_dir = None;
         c.tls = tls;
-        c.auth = AuthConfig {
-            users: vec![
-                User::new("alice", Role::Operate, Credential::password("alice's password")),
-                User::new(
-                    "bot",
-                    Role::Observe,
-                    Credential::token("a-long-random-token-for-the-bot"),
-                ),
-            ],
-            anonymous: None,
-            ..AuthConfig::default()
-        };
+        c.auth = AuthConfig::for_users(vec![
+            User::new("alice", Role::Operate, Credential::password("alice's password")),
+            User::new(
+                "bot",
+                Role::Observe,
+                Credential::token("a-long-random-token-for-the-bot"),
+            ),
+        ]);
     });
     let listening = mock_lab::build(config)
         .expect("the mock lab builds")
@@ -59,11 +55,7 @@ async fn lab(tls: Option<TlsConfig>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_drives_a_lab_served_with_tls_and_users_and_says_what_failed() {
     let (dir, cert, key) = certificate();
-    let port = lab(Some(TlsConfig {
-        cert: cert.clone(),
-        key,
-    }))
-    .await;
+    let port = lab(Some(TlsConfig::new(cert.clone(), key))).await;
     let cacert = cert.to_str().expect("a UTF-8 path");
     let stage = format!("https://localhost:{port}/stage/");
     let password = [("LABTHINGS_PASSWORD", "alice's password")];

@@ -245,6 +245,7 @@ pub struct Security {
 /// served from [`Security::allowed_origins`] may use (`[security.cors]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CorsConfig {
     /// Methods allowed cross-origin (default GET, PUT, POST, DELETE).
     pub methods: Vec<String>,
@@ -266,14 +267,25 @@ impl Default for CorsConfig {
 ///
 /// ```
 /// use labthings_http::TlsConfig;
-/// let tls = TlsConfig { cert: "lab.crt".into(), key: "lab.key".into() };
+/// let tls = TlsConfig::new("lab.crt", "lab.key");
 /// assert_eq!(tls.cert.to_str(), Some("lab.crt"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// The certificate chain (PEM), the server's own certificate first.
     pub cert: PathBuf,
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// HTTPS with the certificate chain `cert` and the private key `key`.
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: cert.into(),
+            key: key.into(),
+        }
+    }
 }

@@ -25,14 +25,13 @@
 //!
 //! ```
 //! use labthings_http::auth::{AuthConfig, Credential, Role, User};
-//! let auth = AuthConfig {
-//!     users: vec![
-//!         User::new("alice", Role::Operate, Credential::password("correct horse")),
-//!         User::new("dashboard", Role::Observe, Credential::token("a long random token")),
-//!     ],
-//!     ..AuthConfig::default()
-//! };
+//! let auth = AuthConfig::for_users(vec![
+//!     User::new("alice", Role::Operate, Credential::password("correct horse")),
+//!     User::new("dashboard", Role::Observe, Credential::token("a long random token")),
+//! ])
+//! .with_anonymous(Some(Role::Observe));
 //! assert!(auth.enabled());
+//! assert!(!AuthConfig::default().enabled());
 //! ```
 
 #[cfg(feature = "auth")]
@@ -184,6 +183,7 @@ impl User {
 /// how fast a client may guess: the `[auth]` table of a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthConfig {
     /// Who may use the server. Empty (the default): authentication is off
     /// and anyone who can reach the server may operate it, which the server
@@ -225,6 +225,22 @@ fn observe_only<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
 }
 
 impl AuthConfig {
+    /// Credentials checked for `users`; a request without them may do
+    /// nothing; the default sign-in limit.
+    pub fn for_users(users: Vec<User>) -> Self {
+        Self {
+            users,
+            ..Self::default()
+        }
+    }
+
+    /// This configuration with what a request without credentials may do:
+    /// nothing (`None`) or observe (`Some(Role::Observe)`).
+    pub fn with_anonymous(mut self, anonymous: Option<Role>) -> Self {
+        self.anonymous = anonymous;
+        self
+    }
+
     /// Whether credentials are checked (some user is configured).
     pub fn enabled(&self) -> bool {
         !self.users.is_empty()
