@@ -11,7 +11,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{example_binary, scratch_dir};
+use common::process::{ServerProcess, example_binary, scratch_dir};
 use labthings::http::config_file;
 use labthings::prelude::*;
 
@@ -152,4 +152,29 @@ fn things_built_in_code_are_served_beside_those_a_file_names() {
     let error = config_file::load(&file, &catalog, |_| ()).expect_err("`desk` twice");
     assert!(error.to_string().contains("desk"), "{error}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_smallest_example_serves_its_thing() {
+    let server = ServerProcess::start("hello_thing", &[]);
+    let client = reqwest::blocking::Client::new();
+    let td: serde_json::Value = client
+        .get(server.at("/greeter/"))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the TD");
+    assert_eq!(td["title"], "Greets whoever asks.");
+    let greeting: String = client
+        .post(server.at("/greeter/greet?return=output"))
+        .json(&serde_json::json!({"name": "Ada"}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the greeting");
+    assert_eq!(greeting, "Hello, Ada!");
+    let refused = client
+        .post(server.at("/greeter/greet"))
+        .json(&serde_json::json!({"name": ""}))
+        .send()
+        .expect("an answer");
+    assert_eq!(refused.status().as_u16(), 422);
 }
