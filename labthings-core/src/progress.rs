@@ -129,13 +129,20 @@ impl Reported {
         true
     }
 
-    /// The invocation has finished: later reports change nothing, and a
-    /// completed one shows all done.
+    /// The invocation has finished: later reports change nothing, a
+    /// completed one shows all done, and one that ended otherwise keeps the
+    /// fraction it reached with no time remaining.
     pub(crate) fn close(&mut self, completed: bool) {
         self.closed = true;
-        if completed && let Some(progress) = &mut self.progress {
-            progress.fraction = 1.0;
-            progress.remaining_seconds = Some(0.0);
+        if let Some(progress) = &mut self.progress {
+            if completed {
+                progress.fraction = 1.0;
+                progress.remaining_seconds = Some(0.0);
+            } else {
+                // Cancelled or failed: how far it got stays, but nothing
+                // remains to be waited for.
+                progress.remaining_seconds = None;
+            }
             progress.estimated = false;
         }
     }
@@ -160,4 +167,30 @@ impl Reported {
 pub(crate) enum Report {
     Progress(Progress),
     Intermediate(Value),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocation_that_ends_early_has_no_time_left_and_keeps_how_far_it_got() {
+        let mut reported = Reported::default();
+        let mut progress = Progress::new(0.25);
+        progress.remaining_seconds = Some(3.0);
+        assert!(reported.record(Report::Progress(progress), Instant::now()));
+        reported.close(false);
+        let left = reported.progress.clone().expect("a progress");
+        assert_eq!((left.fraction, left.remaining_seconds), (0.25, None));
+        assert!(
+            !reported.record(Report::Progress(Progress::new(0.5)), Instant::now()),
+            "closed"
+        );
+
+        let mut done = Reported::default();
+        assert!(done.record(Report::Progress(Progress::new(0.5)), Instant::now()));
+        done.close(true);
+        let all = done.progress.clone().expect("a progress");
+        assert_eq!((all.fraction, all.remaining_seconds), (1.0, Some(0.0)));
+    }
 }
