@@ -100,6 +100,7 @@ pub struct TestLabBuilder {
     provides: Vec<labthings_core::Provides>,
     config: ManagerConfig,
     server_lock: Arc<HardwareLock>,
+    settings_dir: Option<std::path::PathBuf>,
 }
 
 impl TestLabBuilder {
@@ -132,6 +133,41 @@ impl TestLabBuilder {
         self
     }
 
+    /// Keep the things' settings in `folder` (one `{thing}.json` each, as a
+    /// server does) instead of in memory, so a test can check what is
+    /// saved and what a restart restores.
+    ///
+    /// ```
+    /// use labthings::prelude::*;
+    /// use labthings::testing::TestLab;
+    ///
+    /// /// A stage.
+    /// #[thing]
+    /// #[derive(Default)]
+    /// pub struct Stage {
+    ///     /// Steps per micrometre, calibrated once.
+    ///     #[property(setting)]
+    ///     pub steps_per_um: DataProperty<f64>,
+    /// }
+    ///
+    /// #[thing]
+    /// impl Stage {}
+    ///
+    /// let folder = std::env::temp_dir().join(format!("stage-settings-{}", std::process::id()));
+    /// let lab = TestLab::builder().settings_dir(&folder).thing("stage", Stage::default()).build().expect("a lab");
+    /// lab.write("stage", "steps_per_um", serde_json::json!(2.5)).expect("write");
+    /// drop(lab);
+    /// // A restart restores it.
+    /// let lab = TestLab::builder().settings_dir(&folder).thing("stage", Stage::default()).build().expect("a lab");
+    /// assert_eq!(lab.read("stage", "steps_per_um").expect("read"), serde_json::json!(2.5));
+    /// # drop(lab);
+    /// # let _ = std::fs::remove_dir_all(&folder);
+    /// ```
+    pub fn settings_dir(mut self, folder: impl Into<std::path::PathBuf>) -> Self {
+        self.settings_dir = Some(folder.into());
+        self
+    }
+
     /// Check the things, fill their slots and run their `on_start` hooks.
     pub fn build(self) -> Result<TestLab, String> {
         crate::init_test_tracing();
@@ -145,7 +181,8 @@ impl TestLabBuilder {
         for thing in &mut things {
             thing.add_provides(&self.provides);
         }
-        let lab = Lab::new(things, &self.connections, None, self.config).map_err(|e| e.to_string())?;
+        let lab = Lab::new(things, &self.connections, self.settings_dir.as_deref(), self.config)
+            .map_err(|e| e.to_string())?;
         on_runtime(runtime.handle(), || lab.start())?;
         Ok(TestLab {
             lab,

@@ -329,8 +329,8 @@ pub fn on_start(_args: TokenStream, item: TokenStream) -> TokenStream {
 ///     }
 /// }
 ///
+/// // Building a test lab runs the start hooks, as a server starting does.
 /// let lab = labthings::testing::TestLab::builder().thing("pump", Pump::default()).build().expect("a lab");
-/// lab.lab().start().expect("started");
 /// assert!(lab.get::<Pump>("pump").expect("the pump").running.load(Ordering::SeqCst));
 /// lab.lab().stop();
 /// assert!(!lab.get::<Pump>("pump").expect("the pump").running.load(Ordering::SeqCst));
