@@ -106,6 +106,29 @@ fn type_of(schema: &Value) -> String {
         Some(Value::String(t)) => t.clone(),
         Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
         _ if schema.get("enum").is_some() => "enum".into(),
-        _ => "any".into(),
+        _ if schema.get("const").is_some() => "constant".into(),
+        // `Option<u8>` and other unions: each choice, `integer | null`.
+        _ => match ["oneOf", "anyOf"].iter().find_map(|key| schema.get(*key)?.as_array()) {
+            Some(choices) if !choices.is_empty() => choices.iter().map(type_of).collect::<Vec<_>>().join(" | "),
+            _ => "any".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_of;
+    use serde_json::json;
+
+    #[test]
+    fn a_union_names_each_choice() {
+        let optional = json!({"oneOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]});
+        assert_eq!(type_of(&optional), "integer | null");
+        assert_eq!(
+            type_of(&json!({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "number"}}]})),
+            "string | array of number"
+        );
+        assert_eq!(type_of(&json!({"type": ["integer", "null"]})), "integer | null");
+        assert_eq!(type_of(&json!({})), "any");
     }
 }

@@ -78,12 +78,9 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
             say(format!("[{}] {}", record.levelname, record.message));
         }
         shown_logs = shown_logs.max(state.log.len());
-        if last_status != Some(state.status) {
-            say(format!("{action}: {}", state.status));
-            bar.set_message(format!("{action}: {}", state.status));
-            last_status = Some(state.status);
-        }
-        if let Some(progress) = &state.progress {
+        // Once the final status is said, nothing more is said of progress.
+        let final_said = state.status.is_finished() && last_status == Some(state.status);
+        if let Some(progress) = state.progress.as_ref().filter(|_| !final_said) {
             let line = progress_line(progress, state.status.is_finished());
             if !bar.is_hidden() {
                 if bar.length().is_none() {
@@ -103,6 +100,13 @@ pub(crate) async fn run(thing: &ThingClient, action: &str, input: &Value, json: 
                 eprintln!("{action}: {line}");
                 progress_said = Some((std::time::Instant::now(), line));
             }
+        }
+        // The status after the progress, so the final status is the last
+        // line about the invocation before its output.
+        if last_status != Some(state.status) {
+            say(format!("{action}: {}", state.status));
+            bar.set_message(format!("{action}: {}", state.status));
+            last_status = Some(state.status);
         }
         if state.status.is_finished() {
             if refreshed {

@@ -118,6 +118,12 @@ async fn invoke_shows_how_far_a_move_is_and_the_time_left() {
         "the estimated time left: {err}"
     );
     assert_eq!(lines.last(), Some(&"move_relative: 100 %"), "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("move_relative: ")).collect();
+    assert_eq!(
+        said.last(),
+        Some(&"move_relative: completed"),
+        "the final status is said last: {err}"
+    );
     assert!(
         lines.len() as f64 <= seconds.ceil() + 1.0,
         "a line a second at most ({seconds:.1} s): {err}"
