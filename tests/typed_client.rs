@@ -249,3 +249,34 @@ async fn the_twenty_line_example_drives_the_mock_lab() {
     assert!(out.contains("3 frames, mean intensities ["), "{out}");
     assert!(out.contains("a image/jpeg picture of "), "{out}");
 }
+
+/// Labels samples.
+#[thing]
+#[derive(Default)]
+pub struct Labeller {
+    /// The current label.
+    #[property]
+    pub label: DataProperty<String>,
+}
+
+#[thing]
+impl Labeller {
+    /// Label `count` samples `prefix`-1, `prefix`-2, ...
+    #[action]
+    fn label_all(&self, prefix: String, #[default(String::from("-"))] separator: String, count: u32) -> Vec<String> {
+        (1..=count).map(|i| format!("{prefix}{separator}{i}")).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_is_passed_as_str() {
+    let server = start_thing("labeller", Labeller::default()).await;
+    let labeller = LabellerClient::connect(&server.at("/labeller/"))
+        .await
+        .expect("connect");
+    // `&str` arguments and setters, as a caller has them at hand.
+    labeller.set_label("plate A").await.expect("write");
+    assert_eq!(labeller.label().await.expect("read"), "plate A");
+    let labels = labeller.label_all("well", 2).separator("_").await.expect("call");
+    assert_eq!(labels, ["well_1", "well_2"]);
+}

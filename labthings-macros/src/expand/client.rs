@@ -32,6 +32,18 @@ fn client_type(ctx: &Ctx, ty: &Type) -> TokenStream {
     quote!(#ty)
 }
 
+/// The type a client passes a value of `ty` as: `&str` for a `String`
+/// (what a caller has at hand), otherwise as [`client_type`] decodes it.
+fn argument_type(ctx: &Ctx, ty: &Type) -> TokenStream {
+    if let Type::Path(path) = ty
+        && path.qself.is_none()
+        && path.path.is_ident("String")
+    {
+        return quote!(&str);
+    }
+    client_type(ctx, ty)
+}
+
 /// The `T` of a `Result<T, E>`, or the type itself.
 fn ok_type(ty: &Type) -> &Type {
     if let Type::Path(p) = ty
@@ -58,6 +70,7 @@ fn property_methods(
     let private = &ctx.private;
     let read = format_ident!("{}", name.replace('-', "_"));
     let ty = client_type(ctx, value_ty);
+    let arg_ty = argument_type(ctx, value_ty);
     // A type the client cannot read back is reported on the type.
     let read_fn = quote_spanned!(value_ty.span()=> #private::read::<#ty>);
     let observe_fn = quote_spanned!(value_ty.span()=> #private::observe::<#ty>);
@@ -75,7 +88,7 @@ fn property_methods(
         code.extend(quote! {
             #(#cfgs)*
             #[doc = #doc]
-            pub async fn #write(&self, value: #ty) -> ::core::result::Result<(), #private::ClientError> {
+            pub async fn #write(&self, value: #arg_ty) -> ::core::result::Result<(), #private::ClientError> {
                 self.thing.write_property(#name, &value).await
             }
         });
@@ -274,7 +287,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> (TokenStream, TokenS
     }
     // A blob parameter is passed as the link the client got (`RemoteBlob`).
     let required_args = required.iter().map(|(n, t)| {
-        let t = client_type(ctx, t);
+        let t = argument_type(ctx, t);
         quote!(#n: #t)
     });
     let required_sets = required.iter().map(|(n, _)| {
@@ -282,7 +295,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> (TokenStream, TokenS
         quote!(__input.set(#key, #n);)
     });
     let setters = optional.iter().map(|(n, t)| {
-        let t = client_type(ctx, t);
+        let t = argument_type(ctx, t);
         let key = n.to_string();
         let doc = format!("Set `{key}` (its default otherwise).");
         quote! {
