@@ -1,5 +1,85 @@
-#![doc = include_str!("../README.md")]
+//! Put a lab instrument on the network by annotating its Rust code.
+//!
+//! Mark a device's struct and its `impl` block with [`#[thing]`](thing),
+//! its stored values and getters with [`#[property]`](property) and its
+//! long-running operations with [`#[action]`](action), and labthings gives
+//! you typed input models and JSON Schema generated at compile time, a W3C
+//! Web of Things Thing Description (TD 1.1), and an HTTP server where every
+//! action call runs as a tracked invocation with a status, a log,
+//! cancellation, an output and an expiry. It is a Rust re-creation of the
+//! Python framework LabThings-FastAPI and speaks the same HTTP, so the
+//! original's `ThingClient` works against it unchanged.
+//!
+//! # A first Thing
+//!
+//! ```
+//! use labthings::prelude::*;
+//! use labthings::testing::TestLab;
+//!
+//! /// A mock stage.
+//! #[thing]
+//! #[derive(Default)]
+//! pub struct Stage {
+//!     /// Where it is, in steps.
+//!     #[property(read_only)]
+//!     pub x: DataProperty<i64>,
+//! }
+//!
+//! #[thing]
+//! impl Stage {
+//!     /// Move by `dx` steps; stops when cancelled.
+//!     #[action]
+//!     fn move_by(&self, #[param(minimum = -1000, maximum = 1000)] dx: i64) -> Result<i64, Cancelled> {
+//!         for _ in 0..dx.unsigned_abs() {
+//!             CancelHook::current().check()?;
+//!             self.x.update(|x| *x += dx.signum());
+//!         }
+//!         Ok(self.x.get())
+//!     }
+//! }
+//!
+//! // In a program, `labthings::cli::serve` serves it over HTTP (see `cli`);
+//! // here it is called as the server would call it.
+//! let lab = TestLab::builder().thing("stage", Stage::default()).build().expect("a lab");
+//! assert_eq!(lab.call("stage", "move_by", serde_json::json!({"dx": 5})).output, Some(serde_json::json!(5)));
+//! ```
+//!
+//! # Where to go next
+//!
+//! - [`prelude`]: everything a device implementation needs; each attribute
+//!   ([`thing`], [`property`], [`action`], [`endpoint`], [`slot`],
+//!   [`stream`], [`event`], [`param`], [`model`], [`on_start`],
+//!   [`on_stop`]) documents its options with an example.
+//! - [`cli`]: the whole `main` of a server program (`cli::serve`), with the
+//!   standard command line.
+//! - [`testing`]: device code tested without a server.
+//! - [`http`]: the server, its configuration ([`ServerConfig`]) and
+//!   configuration files ([`http::config_file`]).
+//! - `client` (feature `client`): the dynamic client and the typed clients
+//!   `#[thing]` generates.
+//! - The repository's README is the guide: the HTTP contract, security,
+//!   live data, MQTT, discovery, the control panel and configuration, each
+//!   with examples.
+//!
+//! # Cargo features
+//!
+//! | feature | default | brings |
+//! | --- | --- | --- |
+//! | `http` | on | the HTTP server and the servers' command line |
+//! | `swagger-ui` | on | the interactive API docs page at `/docs/` |
+//! | `tls` | on | HTTPS with rustls |
+//! | `auth` | on | users, roles, tokens and passwords |
+//! | `client` | off | the typed clients `#[thing]` generates, on `labthings-client` |
+//! | `mqtt` | off | the W3C WoT MQTT binding |
+//! | `discovery` | off | DNS-SD advertisement and directory registration |
+//! | `remote-blobs` | off | action inputs linking to blobs of other servers the configuration trusts |
 #![forbid(unsafe_code)]
+
+/// The README's Rust examples are tested as doc tests (it is the guide,
+/// not the crate's page).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 pub use labthings_core as core;
 /// What device code running for an invocation may ask for: its helper
