@@ -30,11 +30,10 @@ async fn a_browser_finds_each_thing_and_its_td_path() {
             .config(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
                 c.api_prefix = "/lab".into();
-                c.discovery = DiscoveryConfig {
-                    dns_sd: true,
-                    mdns_port,
-                    ..DiscoveryConfig::default()
-                };
+                c.discovery = DiscoveryConfig::default().with(|c| {
+                    c.dns_sd = true;
+                    c.mdns_port = mdns_port;
+                });
             }))
             .thing("bench", bench::Bench::default())
             .build()
@@ -163,11 +162,10 @@ async fn each_td_is_registered_with_a_directory_renewed_and_removed_at_the_end()
         Server::builder()
             .config(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
-                c.discovery = DiscoveryConfig {
-                    directory: Some(url),
-                    ttl_s: 2,
-                    ..DiscoveryConfig::default()
-                };
+                c.discovery = DiscoveryConfig::default().with(|c| {
+                    c.directory = Some(url);
+                    c.ttl_s = 2;
+                });
             }))
             .thing("bench", bench::Bench::default())
             .build()
@@ -274,11 +272,10 @@ async fn a_real_directory_lists_and_returns_each_td() {
         Server::builder()
             .config(ServerConfig::default().with(|c| {
                 c.settings_dir = None;
-                c.discovery = DiscoveryConfig {
-                    directory: Some(directory.clone()),
-                    ttl_s: 60,
-                    ..DiscoveryConfig::default()
-                };
+                c.discovery = DiscoveryConfig::default().with(|c| {
+                    c.directory = Some(directory.clone());
+                    c.ttl_s = 60;
+                });
             }))
             .thing("bench", bench::Bench::default())
             .build()
@@ -356,12 +353,11 @@ async fn a_directory_served_over_https_gets_each_td() {
             Server::builder()
                 .config(ServerConfig::default().with(|c| {
                     c.settings_dir = None;
-                    c.discovery = DiscoveryConfig {
-                        directory: Some(url.clone()),
-                        ttl_s: 2,
-                        directory_cacert: trusted.then(|| cert.clone()),
-                        ..DiscoveryConfig::default()
-                    };
+                    c.discovery = DiscoveryConfig::default().with(|c| {
+                        c.directory = Some(url.clone());
+                        c.ttl_s = 2;
+                        c.directory_cacert = trusted.then(|| cert.clone());
+                    });
                 }))
                 .thing("bench", bench::Bench::default())
                 .build()

@@ -228,11 +228,10 @@ async fn the_td_playground_finds_no_failure_in_any_td() {
     // listens there: the TD is the same either way).
     let password = dir.join("broker.password");
     std::fs::write(&password, "the broker's password").expect("write the password");
-    let mqtt = labthings::http::MqttConfig {
-        username: Some("lab1".to_owned()),
-        password_file: Some(password),
-        ..labthings::http::MqttConfig::new("mqtt://127.0.0.1:9", "lab1")
-    };
+    let mqtt = labthings::http::MqttConfig::new("mqtt://127.0.0.1:9", "lab1").with(|c| {
+        c.username = Some("lab1".to_owned());
+        c.password_file = Some(password);
+    });
     let with_mqtt = start(
         Server::builder()
             .config(ServerConfig::default().with(|c| {

@@ -338,11 +338,10 @@ fn mqtt_config(broker: &Broker, user: &str) -> MqttConfig {
     let password = USERS.iter().find(|(u, _)| *u == user).map_or("", |(_, p)| p);
     let file = broker.dir.join(format!("{user}.password"));
     std::fs::write(&file, password).expect("write the password file");
-    MqttConfig {
-        username: Some(user.to_owned()),
-        password_file: Some(file),
-        ..MqttConfig::new(broker.url(), user)
-    }
+    MqttConfig::new(broker.url(), user).with(|c| {
+        c.username = Some(user.to_owned());
+        c.password_file = Some(file);
+    })
 }
 
 /// A server builder with the MQTT binding configured by `mqtt`.
@@ -820,11 +819,12 @@ async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
     let file = |name: &str| broker.dir.join(name);
     // lab1 trusts the lab's CA and presents its client certificate; lab2
     // trusts another CA, so the broker's certificate is refused.
-    let tls = |ca: &str, user: &str| MqttConfig {
-        ca_file: Some(file(ca)),
-        client_cert_file: Some(file("lab1-client.pem")),
-        client_key_file: Some(file("lab1-client.key")),
-        ..mqtt_config(&broker, user)
+    let tls = |ca: &str, user: &str| {
+        mqtt_config(&broker, user).with(|c| {
+            c.ca_file = Some(file(ca));
+            c.client_cert_file = Some(file("lab1-client.pem"));
+            c.client_key_file = Some(file("lab1-client.key"));
+        })
     };
     let _lab1 = bench_lab(tls("lab-ca.pem", "lab1")).await;
     let lab2 = bench_lab(tls("other-ca.pem", "lab2")).await;
@@ -844,24 +844,21 @@ async fn a_server_reaches_a_tls_broker_trusting_only_its_ca() {
     // Files that cannot be used stop the build, naming the file.
     for (config, names) in [
         (
-            MqttConfig {
-                ca_file: Some(file("missing.pem")),
-                ..mqtt_config(&broker, "lab1")
-            },
+            mqtt_config(&broker, "lab1").with(|c| {
+                c.ca_file = Some(file("missing.pem"));
+            }),
             "missing.pem",
         ),
         (
-            MqttConfig {
-                client_cert_file: Some(file("lab1-client.pem")),
-                ..mqtt_config(&broker, "lab1")
-            },
+            mqtt_config(&broker, "lab1").with(|c| {
+                c.client_cert_file = Some(file("lab1-client.pem"));
+            }),
             "go together",
         ),
         (
-            MqttConfig {
-                ca_file: Some(file("lab-ca.pem")),
-                ..MqttConfig::new("mqtt://127.0.0.1:1", "plain")
-            },
+            MqttConfig::new("mqtt://127.0.0.1:1", "plain").with(|c| {
+                c.ca_file = Some(file("lab-ca.pem"));
+            }),
             "not mqtts://",
         ),
     ] {
@@ -921,11 +918,10 @@ async fn while_the_broker_is_away_the_oldest_waiting_messages_are_dropped() {
     let broker = Broker::start();
     let relay = Relay::start(broker.port).await;
     let server = start(
-        with_mqtt(MqttConfig {
-            broker: format!("mqtt://127.0.0.1:{}", relay.port),
-            buffer: 3,
-            ..mqtt_config(&broker, "lab1")
-        })
+        with_mqtt(mqtt_config(&broker, "lab1").with(|c| {
+            c.broker = format!("mqtt://127.0.0.1:{}", relay.port);
+            c.buffer = 3;
+        }))
         .thing("beeper", Beeper::default())
         .build()
         .expect("build"),

@@ -10,7 +10,10 @@
 //! ```
 //! use labthings_discovery::{DiscoveryConfig, companions};
 //! assert!(companions(&DiscoveryConfig::default()).is_empty(), "off unless asked for");
-//! let config = DiscoveryConfig { dns_sd: true, directory: Some("http://tdd.lab:8081".into()), ..DiscoveryConfig::default() };
+//! let config = DiscoveryConfig::default().with(|c| {
+//!     c.dns_sd = true;
+//!     c.directory = Some("http://tdd.lab:8081".into());
+//! });
 //! assert_eq!(companions(&config).len(), 2);
 //! ```
 
@@ -29,6 +32,7 @@ pub const WOT_SERVICE: &str = "_wot._tcp.local.";
 /// How the server makes itself found. Off unless given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DiscoveryConfig {
     /// Advertise each thing with DNS-SD (mDNS) as a `_wot._tcp` service.
     #[serde(default)]
@@ -58,6 +62,14 @@ fn default_ttl() -> u64 {
 
 fn default_mdns_port() -> u16 {
     5353
+}
+
+impl DiscoveryConfig {
+    /// The defaults (off) changed by `change`.
+    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
 }
 
 impl Default for DiscoveryConfig {

@@ -15,6 +15,7 @@ use serde::Deserialize;
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MqttConfig {
     /// The broker: `mqtt://host:port` (port 1883 when left out), or
     /// `mqtts://host:port` for MQTT over TLS (port 8883 when left out).
@@ -59,6 +60,13 @@ fn default_buffer() -> usize {
 }
 
 impl MqttConfig {
+    /// This configuration changed by `change` (the way to set the fields
+    /// [`new`](Self::new) leaves at their defaults).
+    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
+
     /// Connect to `broker` as `client_id`, with the defaults.
     pub fn new(broker: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
