@@ -397,7 +397,20 @@ async fn an_endpoint_answers_typed_json_and_reads_a_json_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_body_is_a_4xx_naming_the_problem_and_the_method_never_runs() {
-    let server = start_thing("recorder", Recorder::default()).await;
+    // A small body limit, so the body past it still fits the socket's
+    // buffers: the client finishes sending before it reads the 413 (a
+    // large one could meet a closed connection mid-write instead).
+    let server = start(
+        Server::builder()
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.limits.body_limit = 1024;
+            }))
+            .thing("recorder", Recorder::default())
+            .build()
+            .expect("build"),
+    )
+    .await;
     let post = || reqwest::Method::POST;
     let json_type = Some("application/json");
 
@@ -442,9 +455,10 @@ async fn a_wrong_body_is_a_4xx_naming_the_problem_and_the_method_never_runs() {
     .await;
     assert_eq!(status, 415, "not said to be JSON: {body}");
 
-    let huge = format!(r#"{{"label": "{}", "rows": []}}"#, "x".repeat(2 << 20));
+    let huge = format!(r#"{{"label": "{}", "rows": []}}"#, "x".repeat(4096));
     let (status, _, body) = send_raw(&server, post(), "/recorder/annotate", json_type, huge).await;
     assert_eq!(status, 413, "larger than the body limit: {body}");
+    assert!(body["detail"].to_string().contains("1024"), "{body}");
     let (_, ran) = server.get("/recorder/annotated").await;
     assert_eq!(ran, json!(0), "no wrong body reached the method");
 
