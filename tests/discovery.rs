@@ -14,7 +14,7 @@ mod bench;
 
 use std::time::{Duration, Instant};
 
-use common::start;
+use common::{free_port, start};
 use labthings::http::DiscoveryConfig;
 use labthings::{Server, ServerConfig};
 use mdns_sd::{ServiceDaemon, ServiceEvent};
@@ -204,14 +204,6 @@ async fn each_td_is_registered_with_a_directory_renewed_and_removed_at_the_end()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(*records.removed.lock(), ["urn:labthings:bench"]);
-}
-
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Eclipse Thingweb's Thing Description Directory (domus-tdd-api, from

@@ -10,60 +10,16 @@ mod common;
 #[path = "../examples/bench.rs"]
 mod bench;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::clients::{repo, setup};
+use common::original::Original;
 use common::start_thing;
 use labthings::client::{ClientError, Status, ThingClient};
 use serde_json::{Value, json};
 
-/// The original serving the Bench on a free port; killed when dropped.
-struct Original {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Original {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The original serving the Bench (`examples/bench_original.py`).
 async fn original() -> Original {
-    setup();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(repo().join(".venv-original/bin/labthings-server"))
-        .args([
-            "-j",
-            r#"{"things": {"bench": "bench_original:Bench"}}"#,
-            "--port",
-            &port.to_string(),
-        ])
-        .env("PYTHONPATH", repo().join("examples"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start labthings-server from .venv-original (`cargo xtask test` installs it)");
-    let server = Original {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if reqwest::get(format!("{}/bench/", server.url))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "the original did not start within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::original::serve("bench", "bench_original:Bench", "examples").await
 }
 
 /// What both servers must do for the same client calls.

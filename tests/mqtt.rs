@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::clients::setup;
 use common::process::ServerProcess;
-use common::{TestServer, start};
+use common::{TestServer, free_port, start};
 use labthings::http::MqttConfig;
 use labthings::prelude::*;
 use labthings::{Server, ServerBuilder, ServerConfig};
@@ -315,13 +315,6 @@ fn mosquitto() -> PathBuf {
 /// The broker's password tool, unpacked beside it.
 fn mosquitto_passwd() -> PathBuf {
     common::clients::repo().join(".tools/mosquitto/usr/bin/mosquitto_passwd")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// The lines a subscriber printed, once it has its messages (or timed out).

@@ -8,11 +8,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::clients::{repo, setup};
-use common::{TestServer, read, start};
+use common::original::Original;
+use common::{TestServer, free_port, read, start};
 use labthings::prelude::*;
 use labthings::{Credential, RemoteBlobSource, Role, Server, ServerConfig, User};
 use serde_json::{Value, json};
@@ -306,57 +305,9 @@ fn a_wrong_source_stops_the_build_naming_it() {
     }
 }
 
-/// A port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// The original LabThings-FastAPI serving `tests/interop/original_blobs.py`.
-struct Original {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Original {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn original() -> Original {
-    setup();
-    let port = free_port();
-    let child = Command::new(repo().join(".venv-original/bin/labthings-server"))
-        .args([
-            "-j",
-            r#"{"things": {"camera": "original_blobs:Camera"}}"#,
-            "--port",
-            &port.to_string(),
-        ])
-        .env("PYTHONPATH", repo().join("tests/interop"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start labthings-server from .venv-original (`cargo xtask test` installs it)");
-    let server = Original {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if reqwest::get(format!("{}/camera/", server.url))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "the original did not start within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::original::serve("camera", "original_blobs:Camera", "tests/interop").await
 }
 
 /// Invoke `action` on the original with `input` and wait: the status code

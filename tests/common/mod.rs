@@ -10,7 +10,16 @@ use tokio::sync::oneshot;
 
 pub mod clients;
 pub mod faulty;
+pub mod original;
 pub mod process;
+
+/// A free TCP port on 127.0.0.1 (bound, then let go: nothing listens on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// A server running in this process on a free port; stops when dropped.
 pub struct TestServer {
