@@ -96,6 +96,20 @@ async fn a_device_refusing_an_argument_answers_422_and_does_not_move() {
     assert_eq!(done["status"], "error");
     assert_eq!(done["error"]["status"], 422);
     assert_eq!(done["error"]["type"], "urn:labthings:problem:bad-request");
+    // The invocation's log keeps the refusal as a warning: the client's
+    // mistake, not a fault of the device.
+    let last = done["log"]
+        .as_array()
+        .and_then(|log| log.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["levelname"], "WARNING", "{done}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("beyond the stage's travel")),
+        "{done}"
+    );
     assert_eq!(
         lab.get("/stage/position").await,
         (200, json!([0, 0, 0])),

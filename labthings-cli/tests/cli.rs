@@ -91,6 +91,17 @@ async fn describe_get_set_invoke_and_list() {
     let (_, json, _) = labthings(&["list", &stage, "--json"]).await;
     let list: Vec<serde_json::Value> = serde_json::from_str(&json).expect("JSON");
     assert_eq!(list.len(), 2, "{json}");
+
+    // The device refusing an argument reads as the typed client says it
+    // (`invalid input: body: ...`), and its log line is a warning.
+    let (code, _, err) = labthings(&["invoke", &stage, "move_relative", "x=150000"]).await;
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("invalid input: body: ") && err.contains("beyond the stage's travel"),
+        "{err}"
+    );
+    assert!(!err.contains("the device failed"), "{err}");
+    assert!(err.contains("[WARNING]"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

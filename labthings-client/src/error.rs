@@ -166,12 +166,23 @@ impl ClientError {
     }
 
     /// The error of a failed invocation's problem details: a cancellation
-    /// is [`ClientError::Cancelled`], anything else [`ClientError::Device`].
+    /// is [`ClientError::Cancelled`]; the device refusing the input
+    /// (`BadRequest`, status 422) is [`ClientError::Validation`] at `body`,
+    /// as the same refusal answered to `?return=output` is, and the device
+    /// being busy (`Busy`, status 409) is [`ClientError::Busy`]: a refusal
+    /// reads the same whichever way the client waited for it. Anything else
+    /// is [`ClientError::Device`].
     pub(crate) fn from_problem(problem: Problem) -> Self {
-        if problem.title == "InvocationCancelledError" {
-            Self::Cancelled
-        } else {
-            Self::Device(problem)
+        match problem.status {
+            _ if problem.title == "InvocationCancelledError" => Self::Cancelled,
+            Some(422) => Self::Validation(vec![InputProblem {
+                kind: "value_error".into(),
+                loc: vec![Value::String("body".into())],
+                msg: problem.detail,
+                input: Value::Null,
+            }]),
+            Some(409) => Self::Busy(problem.detail),
+            _ => Self::Device(problem),
         }
     }
 }
@@ -272,6 +283,34 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_reads_the_same_whether_the_client_waited_or_polled() {
+        // `?return=output` answers the device's `BadRequest` as a 422; a
+        // polled invocation carries it as problem details of status 422.
+        let answered = ClientError::from_answer(
+            422,
+            br#"{"detail":[{"type":"value_error","loc":["body"],"msg":"the interlock is open","input":null}]}"#,
+        );
+        let polled = ClientError::from_problem(Problem {
+            title: "BadRequest".into(),
+            detail: "the interlock is open".into(),
+            kind: Some("urn:labthings:problem:bad-request".into()),
+            status: Some(422),
+        });
+        assert_eq!(answered.to_string(), "invalid input: body: the interlock is open");
+        assert_eq!(polled.to_string(), answered.to_string());
+        let busy = ClientError::from_problem(Problem {
+            title: "Busy".into(),
+            detail: "nothing is moving".into(),
+            kind: Some("urn:labthings:problem:busy".into()),
+            status: Some(409),
+        });
+        assert_eq!(
+            busy.to_string(),
+            ClientError::from_answer(409, br#"{"detail":"nothing is moving"}"#).to_string()
+        );
+    }
 
     #[test]
     fn answers_become_the_error_a_user_matches() {

@@ -538,13 +538,16 @@ impl Job {
     /// Record how the invocation ended (a failure also in its log); the
     /// lock goes to the next waiter only now, with `guard`.
     fn end(shared: &Shared, invocation: &Arc<Invocation>, result: Result<Value, Failure>, guard: Option<LockGuard>) {
-        if let Err(failure @ (Failure::Error { .. } | Failure::BadRequest { .. } | Failure::Busy { .. })) = &result {
-            invocation.log_buffer().push(LogRecord::new(
-                Level::ERROR,
-                failure.to_string(),
-                Some(file!()),
-                Some(line!()),
-            ));
+        let level = match &result {
+            Err(Failure::Error { .. }) => Some(Level::ERROR),
+            // Refusals: the client's mistake or the device's state, not a fault.
+            Err(Failure::BadRequest { .. } | Failure::Busy { .. }) => Some(Level::WARN),
+            Ok(_) | Err(Failure::Cancelled) => None,
+        };
+        if let (Some(level), Err(failure)) = (level, &result) {
+            invocation
+                .log_buffer()
+                .push(LogRecord::new(level, failure.to_string(), Some(file!()), Some(line!())));
         }
         shared.finish(invocation, result);
         drop(guard);
