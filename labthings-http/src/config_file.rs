@@ -91,6 +91,52 @@ pub struct ThingEnv {
     /// The file's `[application_config]` table, as JSON: options for the
     /// whole application that no one thing owns (`None` if absent).
     pub application_config: Option<serde_json::Value>,
+    /// The program's own options ([`ThingCatalog::options`]), read with
+    /// [`ThingEnv::options`].
+    options: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl ThingEnv {
+    /// The options the program gave its catalog with
+    /// [`ThingCatalog::options`] (its command line, say), if they are of
+    /// type `O`: how a flag of the program's own reaches the things a
+    /// configuration file names.
+    ///
+    /// ```
+    /// use labthings::prelude::*;
+    /// use labthings::{FromConfig, ThingEnv};
+    ///
+    /// /// The program's own options.
+    /// struct Options { serial: String }
+    ///
+    /// /// A filter wheel on a serial port.
+    /// #[thing]
+    /// pub struct Wheel { port: String }
+    ///
+    /// #[thing]
+    /// impl Wheel {}
+    ///
+    /// impl FromConfig for Wheel {
+    ///     type Config = std::collections::HashMap<String, String>;
+    ///     fn from_config(_: Self::Config, env: &ThingEnv) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    ///         let options = env.options::<Options>().ok_or("the program gave no options")?;
+    ///         Ok(Wheel { port: options.serial.clone() })
+    ///     }
+    /// }
+    ///
+    /// let catalog = ThingCatalog::new()
+    ///     .register::<Wheel>("Wheel")
+    ///     .options(Options { serial: "/dev/ttyUSB0".into() });
+    /// let file = std::env::temp_dir().join(format!("wheel-{}.toml", std::process::id()));
+    /// std::fs::write(&file, "[things.wheel]\ntype = \"Wheel\"\n").unwrap();
+    /// let served = labthings::http::config_file::load(&file, &catalog, |_| {}).unwrap();
+    /// # let _ = std::fs::remove_file(&file);
+    /// let wheel = served.server.things()[0].object::<Wheel>().unwrap();
+    /// assert_eq!(wheel.port, "/dev/ttyUSB0");
+    /// ```
+    pub fn options<O: std::any::Any>(&self) -> Option<&O> {
+        self.options.as_deref()?.downcast_ref::<O>()
+    }
 }
 
 /// A Thing that can be built from its own section of a configuration file.
@@ -179,6 +225,8 @@ pub struct ThingCatalog {
     provides: Vec<labthings_core::Provides>,
     /// Things built in code, served beside those a file names.
     fixed: Vec<(String, Fixed)>,
+    /// The program's own options, handed to each `FromConfig` in its `ThingEnv`.
+    options: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// Adds a thing built in code to a builder.
@@ -265,6 +313,15 @@ impl ThingCatalog {
             name.to_owned(),
             Box::new(move |builder| builder.shared_thing(&named, thing.clone())),
         ));
+        self
+    }
+
+    /// Hand the program's own `options` (its parsed command line, say) to
+    /// every thing a configuration file names: [`ThingEnv::options`] gives
+    /// them back, typed, in [`FromConfig::from_config`] and
+    /// [`FromConfig::simulated`]. Given again, the newer options win.
+    pub fn options<O: std::any::Any + Send + Sync>(mut self, options: O) -> Self {
+        self.options = Some(Arc::new(options));
         self
     }
 
@@ -425,6 +482,7 @@ fn load_file(
             name: name.clone(),
             data_folder,
             application_config: application_config.clone(),
+            options: catalog.options.clone(),
         };
         builder = maker(builder, &env, thing_config, simulate).map_err(|(key, message)| invalid(key, message))?;
         for (slot, target) in &section.connect {
