@@ -25,6 +25,7 @@ mod companions;
 mod config;
 pub mod config_file;
 mod connections;
+mod embedded;
 mod error;
 mod extra;
 mod features;
@@ -49,6 +50,7 @@ pub use auth::{AuthConfig, Credential, Role, User};
 pub use axum;
 pub use config::{CorsConfig, Limits, Security, ServerConfig, TlsConfig};
 pub use config_file::{ConfigError, ConfiguredServer, FromConfig, ThingCatalog, ThingEnv};
+pub use embedded::Started;
 pub use error::ApiError;
 #[cfg(feature = "discovery")]
 pub use labthings_discovery::DiscoveryConfig;

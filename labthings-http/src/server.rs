@@ -259,6 +259,16 @@ impl Server {
         Ok(server)
     }
 
+    /// Why the server could not be made, when it only serves the fallback page.
+    pub(crate) fn failed_with(&self) -> Option<String> {
+        self.failed.clone()
+    }
+
+    /// The server's shared state.
+    pub(crate) fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
     /// The action manager that runs this server's invocations.
     pub fn manager(&self) -> &Arc<ActionManager> {
         self.state.lab.manager()
@@ -613,11 +623,11 @@ impl Listening {
 
 /// What shutdown may take beyond the grace period: the stop hooks' time
 /// when invocations used all of it (the process exits within grace + 1 s).
-const STOP_MARGIN: Duration = Duration::from_millis(800);
+pub(crate) const STOP_MARGIN: Duration = Duration::from_millis(800);
 
 /// The error `serve_until` ends with when a stop hook failed, panicked or
 /// hung, so a supervisor sees a non-zero exit status.
-fn stop_failed(failures: String) -> std::io::Error {
+pub(crate) fn stop_failed(failures: String) -> std::io::Error {
     std::io::Error::other(format!("stopped, but not cleanly: {failures}"))
 }
 
