@@ -1,4 +1,4 @@
-//! The `Bench` thing of docs/http-contract.md's examples, served at `/bench/`: a counter, a label, a
+//! The `Bench` thing of guide/src/http-contract.md's examples, served at `/bench/`: a counter, a label, a
 //! quick action and a slow cancellable one. Used by the wire-compatibility
 //! tests and the benchmarks. For the benchmark's live-data scenarios, `Live`
 //! (a property set by device code, an event, an MJPEG stream, each fed at a

@@ -57,9 +57,11 @@
 //!   configuration files ([`http::config_file`]).
 //! - `client` (feature `client`): the dynamic client and the typed clients
 //!   `#[thing]` generates.
-//! - The repository's README is the guide: the HTTP contract, security,
-//!   live data, MQTT, discovery, the control panel and configuration, each
-//!   with examples.
+//! - The guide, an mdBook in the repository's `guide/` folder (`cargo xtask
+//!   guide` builds it): a chapter per task, from a first Thing to running
+//!   as a service, security, MQTT, clients, the configuration reference and
+//!   migrating from LabThings-FastAPI. Its Rust examples are this crate's
+//!   doc tests.
 //!
 //! # Cargo features
 //!
@@ -75,11 +77,31 @@
 //! | `remote-blobs` | off | action inputs linking to blobs of other servers the configuration trusts |
 #![forbid(unsafe_code)]
 
-/// The README's Rust examples are tested as doc tests (it is the guide,
-/// not the crate's page).
+/// The README's and the guide's Rust examples are tested as doc tests
+/// (`guide/src/serial-instrument.md`'s by `labthings-sangaboard`, whose
+/// crate they use). `tests/guide.rs` checks that every chapter with Rust
+/// in it is listed here.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-mod readme {}
+mod documentation {
+    #[doc = include_str!("../README.md")]
+    mod readme {}
+    #[doc = include_str!("../guide/src/first-thing.md")]
+    mod first_thing {}
+    #[doc = include_str!("../guide/src/modelling.md")]
+    mod modelling {}
+    #[doc = include_str!("../guide/src/async.md")]
+    mod asynchronous {}
+    #[doc = include_str!("../guide/src/testing.md")]
+    mod testing {}
+    #[doc = include_str!("../guide/src/live-data.md")]
+    mod live_data {}
+    #[doc = include_str!("../guide/src/own-server.md")]
+    mod own_server {}
+    #[doc = include_str!("../guide/src/clients.md")]
+    mod clients {}
+    #[doc = include_str!("../guide/src/http-api.md")]
+    mod http_api {}
+}
 
 pub use labthings_core as core;
 /// What device code running for an invocation may ask for: its helper

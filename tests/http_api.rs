@@ -1,4 +1,4 @@
-//! The HTTP contract of docs/http-contract.md, exercised over a real socket against the
+//! The HTTP contract of guide/src/http-contract.md, exercised over a real socket against the
 //! `bench` and `mock_lab` examples and a deliberately faulty thing.
 
 mod common;

@@ -7,7 +7,7 @@
 //!   checked against the TD's schemas, observation, events, errors and
 //!   cancellation through the TD's forms.
 //! - LabThings-FastAPI 0.3.0's own Python `ThingClient`
-//!   (`tests/interop/thing_client.py`), unchanged, as docs/http-contract.md promises.
+//!   (`tests/interop/thing_client.py`), unchanged, as guide/src/http-contract.md promises.
 //!
 //! Both run a second time against servers that need credentials: the mock
 //! lab with a password (HTTP Basic), the bench with a bearer token.
@@ -145,19 +145,33 @@ async fn the_originals_thing_client_drives_servers_that_need_credentials() {
     drive_with_thing_client(&lab, &bench, &[("LABTHINGS_CREDENTIALS", &credentials)]).await;
 }
 
-/// The code block that follows `<!-- walkthrough: NAME -->` in the README,
+/// Every chapter of the guide (`guide/src/*.md`), one after another.
+fn guide() -> String {
+    let mut chapters: Vec<PathBuf> = std::fs::read_dir(repo().join("guide/src"))
+        .expect("read the guide")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    chapters.sort();
+    chapters
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("read a chapter"))
+        .collect()
+}
+
+/// The code block that follows `<!-- walkthrough: NAME -->` in the guide,
 /// talking to `url` instead of the quick start's address.
 fn walkthrough(name: &str, url: &str) -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("read the README");
+    let guide = guide();
     let marker = format!("<!-- walkthrough: {name} -->");
-    let after = &readme[readme.find(&marker).unwrap_or_else(|| panic!("{marker} in the README"))..];
+    let after = &guide[guide.find(&marker).unwrap_or_else(|| panic!("{marker} in the guide"))..];
     let body = &after[after.find("```").expect("a code block")..];
     let body = &body[body.find('\n').expect("a fence line") + 1..];
     body[..body.find("\n```").expect("the block ends") + 1].replace("http://127.0.0.1:5000", url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_been_used() {
+async fn the_guides_walkthroughs_print_what_the_guide_says_on_a_lab_that_has_been_used() {
     setup();
     let (lab, _bench) = servers().await;
     // Not a fresh server: an earlier session moved the stage.
@@ -165,7 +179,7 @@ async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_b
         .post("/stage/move_absolute?return=output", json!({"x": 7, "y": 8, "z": 9}))
         .await;
     assert_eq!(status, 200);
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("read the README");
+    let guide = guide();
 
     let script = repo().join("tests/interop/walkthrough_readme.mjs");
     std::fs::write(&script, walkthrough("node-wot", &lab.url)).expect("write the script");
@@ -175,7 +189,7 @@ async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_b
         "arrived at [ 3, 0, 0 ]",
         "Client error: Unprocessable Entity: body.x: 1000000 is greater than the maximum of 100000",
     ] {
-        assert!(readme.contains(printed), "the README promises {printed:?}");
+        assert!(guide.contains(printed), "the guide promises {printed:?}");
         assert!(stdout.contains(printed), "{printed:?} in\n{stdout}");
     }
 
@@ -187,7 +201,7 @@ async fn the_readmes_walkthroughs_print_what_the_readme_says_on_a_lab_that_has_b
     )
     .await;
     let _ = std::fs::remove_file(&script);
-    assert!(readme.contains("print(stage.move_relative(x=10, y=-3))               # [10, -3, 0]"));
+    assert!(guide.contains("print(stage.move_relative(x=10, y=-3))               # [10, -3, 0]"));
     assert_eq!(stdout.trim(), "[10, -3, 0]");
 }
 

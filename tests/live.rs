@@ -1,5 +1,5 @@
 //! Binary outputs and live updates over real sockets: blob downloads, MJPEG
-//! streams, WebSocket observation (docs/http-contract.md), SSE observation and events.
+//! streams, WebSocket observation (guide/src/http-contract.md), SSE observation and events.
 
 mod common;
 

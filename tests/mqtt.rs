@@ -1367,7 +1367,7 @@ fn published(ok: bool, topic: &str, message: &str) -> Result<(), String> {
 }
 
 /// mosquitto_pub and mosquitto_sub (MQTT 3.1.1, their default), on the
-/// topics the README lists.
+/// topics the guide lists (guide/src/mqtt-discovery.md).
 fn mosquitto_cell(broker: &Broker) -> Result<(), String> {
     let count = Watch::start(broker.watcher("mosquitto_sub").args(["-v", "-t", STATUS, "-t", COUNT]))?;
     let set = format!("{COUNT}/set");
@@ -1486,7 +1486,7 @@ async fn every_mqtt_client_against_every_broker_setup() {
         };
         // node-wot's MQTT client configuration (username, password,
         // rejectUnauthorized) has no client certificate: a limit of the
-        // client, said in the README.
+        // client, said in the guide.
         let node_wot = if broker.client_certs {
             None
         } else {
@@ -1523,7 +1523,7 @@ async fn every_mqtt_client_against_every_broker_setup() {
         }
     }
     table.push_str(&format!(
-        "\n{passed} of {ran} cells passed; \"limit\": the client has no way to do it (see the README)\n"
+        "\n{passed} of {ran} cells passed; \"limit\": the client has no way to do it (see the guide, guide/src/clients.md)\n"
     ));
     println!("{table}");
     let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-matrix-mqtt.md");

@@ -1,4 +1,4 @@
-//! The README's "Write your own Thing" is a program a newcomer pastes into
+//! The README's "A first Thing" is a program a newcomer pastes into
 //! a new project: build exactly its `Cargo.toml` and `src/main.rs` as a
 //! crate of its own (outside this workspace), run it, and drive it.
 
@@ -70,7 +70,7 @@ fn the_readme_example_builds_and_serves_as_a_crate_of_its_own() {
         .expect("a free port")
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(target.join("debug/my-stage"))
+    let mut child = Command::new(target.join("debug/hello-lab"))
         .args(["--port", &port.to_string()])
         .current_dir(&dir)
         .stdin(Stdio::null())
@@ -81,23 +81,28 @@ fn the_readme_example_builds_and_serves_as_a_crate_of_its_own() {
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let td: Value = loop {
-        if let Ok(response) = client.get(format!("{base}/stage/")).send() {
+        if let Ok(response) = client.get(format!("{base}/greeter/")).send() {
             break response.json().expect("the TD is JSON");
         }
         assert!(Instant::now() < deadline, "the README's program did not start");
         std::thread::sleep(Duration::from_millis(50));
     };
     let output = client
-        .post(format!("{base}/stage/move_relative?return=output"))
-        .json(&json!({"x": 5}))
+        .post(format!("{base}/greeter/greet?return=output"))
+        .json(&json!({"name": "Ada"}))
         .send()
         .and_then(|r| r.json::<Value>());
+    let refused = client
+        .post(format!("{base}/greeter/greet?return=output"))
+        .json(&json!({"name": ""}))
+        .send()
+        .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()));
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(td["title"], "A mock three-axis translation stage.");
-    assert_eq!(
-        output.expect("the move's output"),
-        json!({"position": [5, 0, 0], "steps": 5})
-    );
+    let (status, body) = refused.expect("an answer to an empty name");
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("name"), "the 422 names the field: {body}");
+    assert_eq!(td["title"], "Greets whoever asks.");
+    assert_eq!(output.expect("the greeting"), json!("Hello, Ada!"));
 }

@@ -1,5 +1,5 @@
 //! How the core's invocations and failures look over HTTP: the invocation
-//! JSON of the contract (`docs/http-contract.md`), its links, blob links, and
+//! JSON of the contract (`guide/src/http-contract.md`), its links, blob links, and
 //! RFC 9457 problem details. The core knows none of this.
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ pub const CANCELLED_PROBLEM_TYPE: &str = "https://labthings-fastapi.readthedocs.
 /// The `type` of each kind of problem a failure of device code is, besides
 /// a cancellation ([`CANCELLED_PROBLEM_TYPE`], the original's): (title the
 /// core gives the failure, or `""` for any other, type URI). The table in
-/// docs/http-contract.md says what each means.
+/// guide/src/http-contract.md says what each means.
 pub const PROBLEM_TYPES: &[(&str, &str)] = &[
     ("BadRequest", "urn:labthings:problem:bad-request"),
     ("Busy", "urn:labthings:problem:busy"),

@@ -28,8 +28,8 @@ pub use serial::SerialBoard;
 pub use simulated::SimulatedBoard;
 pub use thing::{ActionError, Position, Sangaboard, SangaboardConfig};
 
-/// The guide chapter "Driving a serial instrument" (`docs/guide/`), whose
+/// The guide chapter "Driving a serial instrument" (`guide/src/serial-instrument.md`), whose
 /// examples run as this crate's doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/guide/driving-a-serial-instrument.md")]
+#[doc = include_str!("../../guide/src/serial-instrument.md")]
 mod guide {}

@@ -8,6 +8,10 @@
 //!   (`cargo test --workspace --locked ARGS`).
 //! - `cargo xtask setup`: only the installing.
 //! - `cargo xtask check`: say what is missing, installing nothing.
+//! - `cargo xtask guide`: build the guide (`guide/`, an mdBook) into
+//!   `target/guide/`, first installing mdBook into `.tools/mdbook/` with
+//!   `cargo install` if it is not there (saying so). Its Rust examples are
+//!   tested by `cargo test`, as doc tests of the `labthings` crate.
 //!
 //! Plain `cargo test` installs nothing: a test that needs a missing tool
 //! fails, naming `cargo xtask test`.
@@ -25,11 +29,13 @@ fn main() -> ExitCode {
         Some("check") => run(Command::new("bash")
             .arg(root().join("tests/interop/setup.sh"))
             .arg("--check")),
+        Some("guide") => guide(),
         _ => {
             eprintln!(
                 "usage: cargo xtask test [ARGS]   install what the tests need (saying what), then run every test\n       \
                  cargo xtask setup         only install\n       \
-                 cargo xtask check         say what is missing, installing nothing"
+                 cargo xtask check         say what is missing, installing nothing\n       \
+                 cargo xtask guide         build the guide into target/guide/ (installing mdBook into .tools/ first)"
             );
             return ExitCode::from(2);
         }
@@ -60,6 +66,30 @@ fn cargo() -> Command {
 /// Install what is missing, having said what.
 fn setup() -> Result<(), String> {
     run(Command::new("bash").arg(root().join("tests/interop/setup.sh")))
+}
+
+/// The mdBook release the guide is built with.
+const MDBOOK_VERSION: &str = "0.5.4";
+
+/// Build the guide with mdBook, installed into `.tools/mdbook/` if missing.
+fn guide() -> Result<(), String> {
+    let tools = root().join(".tools/mdbook");
+    let mdbook = tools.join("bin/mdbook");
+    let installed = Command::new(&mdbook)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(MDBOOK_VERSION));
+    if !installed {
+        eprintln!(
+            "xtask: installing mdBook {MDBOOK_VERSION} into {} (cargo install; a few minutes)",
+            tools.display()
+        );
+        run(cargo()
+            .args(["install", "mdbook", "--version", MDBOOK_VERSION, "--locked", "--quiet"])
+            .args(["--no-default-features", "--features", "search", "--root"])
+            .arg(&tools))?;
+    }
+    run(Command::new(&mdbook).arg("build").arg(root().join("guide")))
 }
 
 /// Run `command` to the end; an error naming it unless it succeeds.

@@ -3,7 +3,7 @@
 //! Invoking answers in one of two shapes:
 //!
 //! * `POST /{thing}/{action}` answers `201 Created` with the invocation
-//!   (LabThings-FastAPI's contract, docs/http-contract.md): the client polls it or follows
+//!   (LabThings-FastAPI's contract, guide/src/http-contract.md): the client polls it or follows
 //!   its links. Quick actions are usually already finished in that answer.
 //! * `POST /{thing}/{action}?return=output` waits until the action finishes
 //!   and answers `200 OK` with its output, exactly as the TD's `output`
