@@ -23,12 +23,19 @@
 
 #![forbid(unsafe_code)]
 
+// The modules marked `#[doc(hidden)]` below are public only because the
+// code `#[thing]` generates, or another crate of this workspace, names
+// them; they may change in any release. What a user needs of them is
+// re-exported at the crate's root.
+
 pub mod asynchronous;
 pub mod blob;
 pub mod cancel;
 pub mod companion;
 pub mod context;
 pub mod data;
+// Not public API: the tables `#[thing]` generates; their public types are re-exported at the root.
+#[doc(hidden)]
 pub mod descriptor;
 pub mod device;
 pub mod endpoint;
@@ -39,13 +46,21 @@ pub mod invocation;
 pub mod lab;
 pub mod lock;
 pub mod log;
+// Not public API: rate-limited warnings, shared with the binding crates.
+#[doc(hidden)]
 pub mod log_limit;
 pub mod manager;
+// Not public API: what the code `#[thing]` generates calls to run device code.
+#[doc(hidden)]
 pub mod outcome;
 mod poll;
+// Not public API: the invocation thread pool, shared with the binding crates.
+#[doc(hidden)]
 pub mod pool;
 pub mod progress;
 pub mod registry;
+// Not public API: durations as seconds in configuration files, shared with the binding crates.
+#[doc(hidden)]
 pub mod seconds;
 pub mod service;
 pub mod settings;
