@@ -134,6 +134,33 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
         .expect_err("twice")
         .to_string();
     assert!(twice.contains("given twice"), "{twice}");
+    // The same refusals, typed: a program matches on them.
+    let typed = Server::builder()
+        .thing("bench", bench::Bench::default())
+        .route("/bench/extra", get(|| async { "" }))
+        .build()
+        .map(|_| ())
+        .expect_err("shadows");
+    assert!(
+        matches!(
+            &typed,
+            labthings::http::BuildError::Route {
+                static_folder: false,
+                problem: labthings::http::RouteProblem::Shadows { segment },
+                ..
+            } if segment == "bench"
+        ),
+        "{typed:?}"
+    );
+    let prefix = Server::builder()
+        .config(labthings::ServerConfig::default().with(|c| c.api_prefix = "lab/".into()))
+        .build()
+        .map(|_| ())
+        .expect_err("a prefix that is not a path");
+    assert!(
+        matches!(&prefix, labthings::http::BuildError::BadPrefix { prefix } if prefix == "lab/"),
+        "{prefix:?}"
+    );
     // A thing may not take the server's own first segments either: they
     // come from the endpoint table, pages included (`_panel` was accepted
     // as a thing name before, and its TD would have shadowed the panel).

@@ -48,7 +48,7 @@ pub(crate) fn configured(config: &crate::ServerConfig, own: Companions) -> Resul
     })];
     #[cfg(feature = "mqtt")]
     if let Some(mqtt) = &config.mqtt {
-        let binding = labthings_mqtt::Mqtt::new(mqtt.clone()).map_err(crate::BuildError::Mqtt)?;
+        let binding = labthings_mqtt::Mqtt::new(mqtt.clone()).map_err(|e| crate::BuildError::invalid("mqtt", e))?;
         list.push(Arc::new(binding));
     }
     #[cfg(feature = "discovery")]

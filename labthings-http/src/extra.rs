@@ -42,28 +42,32 @@ impl Extras {
     /// Check every path against the generated ones (`things` are the served
     /// names; the server's own first segments come from its endpoint table)
     /// and each other.
-    pub(crate) fn check(&self, things: &[&str]) -> Result<(), String> {
+    pub(crate) fn check(&self, things: &[&str]) -> Result<(), crate::BuildError> {
+        use crate::server::RouteProblem;
         let reserved = crate::binding::reserved_segments();
         let mut seen: Vec<&str> = Vec::new();
         let paths = self
             .folders
             .iter()
-            .map(|(p, _)| (p.as_str(), "static folder"))
-            .chain(self.routes.iter().map(|(p, _)| (p.as_str(), "route")));
-        for (path, what) in paths {
+            .map(|(p, _)| (p.as_str(), true))
+            .chain(self.routes.iter().map(|(p, _)| (p.as_str(), false)));
+        for (path, static_folder) in paths {
+            let refused = |problem| crate::BuildError::Route {
+                path: path.to_owned(),
+                static_folder,
+                problem,
+            };
             if !crate::paths::plain_path(path) {
-                return Err(format!(
-                    "the {what} `{path}` is not a path of plain segments: start with `/` and use letters, digits, `-`, `_`, `.` or `~`"
-                ));
+                return Err(refused(RouteProblem::NotPlain));
             }
             let first = path.split('/').nth(1).unwrap_or_default();
             if things.contains(&first) || reserved.iter().any(|r| r == first) {
-                return Err(format!(
-                    "the {what} `{path}` would shadow the server's own `/{first}`: choose another first segment"
-                ));
+                return Err(refused(RouteProblem::Shadows {
+                    segment: first.to_owned(),
+                }));
             }
             if seen.contains(&path) {
-                return Err(format!("the path `{path}` is given twice"));
+                return Err(refused(RouteProblem::GivenTwice));
             }
             seen.push(path);
         }

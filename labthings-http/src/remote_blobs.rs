@@ -150,14 +150,17 @@ mod trusted {
         /// over HTTP or HTTPS; at most one kind of credential, each
         /// readable), reading the credentials now, so a mistake stops the
         /// build rather than the first action that reads a blob.
-        pub(crate) fn new(sources: &[RemoteBlobSource]) -> Result<Self, String> {
+        pub(crate) fn new(sources: &[RemoteBlobSource]) -> Result<Self, crate::BuildError> {
             let servers = sources
                 .iter()
                 .enumerate()
                 .map(|(index, source)| {
-                    trusted(source)
-                        .map(Arc::new)
-                        .map_err(|e| format!("remote_blobs[{index}] ({}): {e}", source.url))
+                    trusted(source).map(Arc::new).map_err(|e| {
+                        crate::BuildError::invalid(
+                            "remote_blobs",
+                            format!("remote_blobs[{index}] ({}): {e}", source.url),
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Self { servers })

@@ -16,8 +16,11 @@ use crate::connections::accept_loop;
 use crate::routes;
 use crate::state::AppState;
 
-/// Why a server could not be built.
+/// Why a server could not be built: each variant holds what a program may
+/// match on, and its message names the configuration key as a
+/// configuration file spells it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// A name cannot be a URL path segment, or is one the server uses.
     #[error(
@@ -28,23 +31,48 @@ pub enum BuildError {
     /// The things cannot be served together (a name twice, a slot unfilled).
     #[error(transparent)]
     Lab(#[from] LabError),
-    /// The users cannot be told apart (two share a name or a token).
-    #[error("users: {0}")]
-    Auth(String),
+    /// The configuration asks for a part this program was built without.
+    #[error(
+        "this program was built without the `{feature}` feature of labthings, so it cannot {cannot}; add it to \
+         the `labthings` dependency's features"
+    )]
+    MissingFeature {
+        /// The cargo feature of `labthings` that builds the part in (`tls`, `mqtt`, ...).
+        feature: &'static str,
+        /// What the program cannot do without it (`serve HTTPS`).
+        cannot: &'static str,
+    },
+    /// The `api_prefix` is not a path of plain segments.
+    #[error(
+        "api_prefix `{prefix}` is not a path of plain segments: write it like `/lab` or `/api/v2` (letters, digits, \
+         `-`, `_`, `.`, `~`; no trailing `/`)"
+    )]
+    BadPrefix {
+        /// The prefix as given.
+        prefix: String,
+    },
     /// A static folder or route of the program's own cannot be served
     /// beside the generated routes.
-    #[error("{0}")]
-    Route(String),
-    /// HTTPS was asked for, but the certificate or key cannot be used.
-    #[error("tls: {0}")]
-    Tls(String),
-    /// Blobs of other servers were asked for (`[[remote_blobs]]`), but a
-    /// source is wrong, or the program is built without the feature.
-    #[error("remote_blobs: {0}")]
-    RemoteBlobs(String),
-    /// The MQTT binding was asked for, but its configuration is wrong.
-    #[error("mqtt: {0}")]
-    Mqtt(String),
+    #[error("the {} `{path}` {problem}", if *.static_folder { "static folder" } else { "route" })]
+    Route {
+        /// The path as given.
+        path: String,
+        /// Whether it is a static folder (`static_files`) rather than a route.
+        static_folder: bool,
+        /// What is wrong with it.
+        problem: RouteProblem,
+    },
+    /// A value of the configuration cannot be used (two users with one
+    /// token, a certificate that cannot be read, a broker URL that is not
+    /// one): `key` names it as a configuration file does (`auth.users`,
+    /// `tls`, `remote_blobs[0]`, `mqtt`), `message` says what is wrong.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The configuration key, as a file spells it.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A schema generated for a type did not compile.
     #[error("thing `{name}`: {source}")]
     Schema {
@@ -53,6 +81,38 @@ pub enum BuildError {
         /// What was wrong.
         source: labthings_core::validation::SchemaError,
     },
+}
+
+impl BuildError {
+    /// The error for the value at `key` of the configuration.
+    #[cfg_attr(
+        not(any(feature = "auth", feature = "tls", feature = "mqtt", feature = "remote-blobs")),
+        allow(dead_code)
+    )]
+    pub(crate) fn invalid(key: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// What is wrong with a path of the program's own ([`BuildError::Route`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteProblem {
+    /// Not `/` followed by plain segments.
+    #[error("is not a path of plain segments: start with `/` and use letters, digits, `-`, `_`, `.` or `~`")]
+    NotPlain,
+    /// Its first segment is a thing's name or one of the server's own.
+    #[error("would shadow the server's own `/{segment}`: choose another first segment")]
+    Shadows {
+        /// The segment it would take.
+        segment: String,
+    },
+    /// The same path is given twice.
+    #[error("is given twice")]
+    GivenTwice,
 }
 
 /// Collects things and settings; [`build`](Self::build) checks them.
@@ -193,14 +253,13 @@ impl ServerBuilder {
         )?
         .with_device(self.config.device.clone());
         let lab = trust_remote_blobs(lab, &self.config.remote_blobs)?;
-        check_prefix(&self.config.api_prefix).map_err(BuildError::Route)?;
+        check_prefix(&self.config.api_prefix)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
-        self.extras.check(&names).map_err(BuildError::Route)?;
-        let auth = crate::auth::Authenticator::new(&self.config.auth, self.config.auth.sign_in_burst)
-            .map_err(BuildError::Auth)?;
+        self.extras.check(&names)?;
+        let auth = crate::auth::Authenticator::new(&self.config.auth, self.config.auth.sign_in_burst)?;
         let companions = crate::companions::configured(&self.config, self.companions)?;
         let tls = match &self.config.tls {
-            Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls).map_err(BuildError::Tls)?)),
+            Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls)?)),
             None => None,
         };
         let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t));
@@ -402,26 +461,26 @@ fn trust_remote_blobs(lab: Lab, sources: &[crate::RemoteBlobSource]) -> Result<L
     }
     #[cfg(feature = "remote-blobs")]
     {
-        let trusted = crate::remote_blobs::TrustedServers::new(sources).map_err(BuildError::RemoteBlobs)?;
+        let trusted = crate::remote_blobs::TrustedServers::new(sources)?;
         Ok(lab.with_remote_blobs(Arc::new(trusted)))
     }
     #[cfg(not(feature = "remote-blobs"))]
     {
         let _ = lab;
-        Err(BuildError::RemoteBlobs(crate::features::missing(
-            "remote-blobs",
-            "fetch blobs from other servers",
-        )))
+        Err(BuildError::MissingFeature {
+            feature: "remote-blobs",
+            cannot: "fetch blobs from other servers",
+        })
     }
 }
 
-fn check_prefix(prefix: &str) -> Result<(), String> {
+fn check_prefix(prefix: &str) -> Result<(), BuildError> {
     if prefix.is_empty() || crate::paths::plain_path(prefix) {
         Ok(())
     } else {
-        Err(format!(
-            "api_prefix `{prefix}` is not a path of plain segments: write it like `/lab` or `/api/v2` (letters, digits, `-`, `_`, `.`, `~`; no trailing `/`)"
-        ))
+        Err(BuildError::BadPrefix {
+            prefix: prefix.to_owned(),
+        })
     }
 }
 

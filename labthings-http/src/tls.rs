@@ -44,8 +44,11 @@ mod without {
     }
 
     /// Refuse: HTTPS needs the `tls` feature.
-    pub(crate) fn acceptor(_: &TlsConfig) -> Result<Acceptor, String> {
-        Err(crate::features::missing("tls", "serve HTTPS"))
+    pub(crate) fn acceptor(_: &TlsConfig) -> Result<Acceptor, crate::BuildError> {
+        Err(crate::BuildError::MissingFeature {
+            feature: "tls",
+            cannot: "serve HTTPS",
+        })
     }
 }
 
@@ -66,8 +69,9 @@ mod with_rustls {
 
     /// Read the certificate chain and key and prepare the TLS acceptor (TLS 1.2
     /// and 1.3, HTTP/1.1 by ALPN). Errors name the file and what is wrong.
-    pub(crate) fn acceptor(config: &TlsConfig) -> Result<Acceptor, String> {
-        let server = labthings_tls::server_config(&config.cert, &config.key)?;
+    pub(crate) fn acceptor(config: &TlsConfig) -> Result<Acceptor, crate::BuildError> {
+        let server = labthings_tls::server_config(&config.cert, &config.key)
+            .map_err(|e| crate::BuildError::invalid("tls", e))?;
         Ok(Acceptor::from(Arc::new(server)))
     }
 }
@@ -86,7 +90,7 @@ mod tests {
         };
         let error = match super::acceptor(&config) {
             Ok(_) => panic!("an acceptor from files that do not exist"),
-            Err(error) => error,
+            Err(error) => error.to_string(),
         };
         if cfg!(feature = "tls") {
             assert!(error.contains("no-such-dir/lab.crt"), "{error}");

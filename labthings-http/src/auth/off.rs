@@ -10,9 +10,12 @@ pub(crate) struct Authenticator;
 
 impl Authenticator {
     /// `config` without users, or why not.
-    pub(crate) fn new(config: &AuthConfig, _sign_in_burst: u32) -> Result<Self, String> {
+    pub(crate) fn new(config: &AuthConfig, _sign_in_burst: u32) -> Result<Self, crate::BuildError> {
         if config.enabled() {
-            return Err(crate::features::missing("auth", "check users' credentials"));
+            return Err(crate::BuildError::MissingFeature {
+                feature: "auth",
+                cannot: "check users' credentials",
+            });
         }
         Ok(Self)
     }

@@ -119,7 +119,12 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Prepare `config`; two users with one name, or one token, are an error.
-    pub(crate) fn new(config: &AuthConfig, sign_in_burst: u32) -> Result<Self, String> {
+    pub(crate) fn new(config: &AuthConfig, sign_in_burst: u32) -> Result<Self, crate::BuildError> {
+        Self::checked(config, sign_in_burst).map_err(|message| crate::BuildError::invalid("auth.users", message))
+    }
+
+    /// [`new`](Self::new), its error said in words.
+    fn checked(config: &AuthConfig, sign_in_burst: u32) -> Result<Self, String> {
         let mut tokens = HashMap::new();
         let mut passwords = HashMap::new();
         let mut names = std::collections::HashSet::new();
