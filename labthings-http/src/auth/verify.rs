@@ -391,7 +391,7 @@ mod tests {
             anonymous: None,
             ..AuthConfig::default()
         };
-        assert!(Authenticator::new(&same_name, 0).is_err_and(|e| e.contains("two users")));
+        assert!(Authenticator::new(&same_name, 0).is_err_and(|e| e.to_string().contains("two users")));
         let same_token = AuthConfig {
             users: vec![
                 User::new("a", Role::Operate, Credential::token("1")),
@@ -400,7 +400,7 @@ mod tests {
             anonymous: None,
             ..AuthConfig::default()
         };
-        assert!(Authenticator::new(&same_token, 0).is_err_and(|e| e.contains("same token")));
+        assert!(Authenticator::new(&same_token, 0).is_err_and(|e| e.to_string().contains("same token")));
         let colon = AuthConfig {
             users: vec![User::new("a:b", Role::Operate, Credential::token("1"))],
             anonymous: None,
