@@ -8,6 +8,11 @@
 //!   (`cargo test --workspace --locked ARGS`).
 //! - `cargo xtask setup`: only the installing.
 //! - `cargo xtask check`: say what is missing, installing nothing.
+//! - `cargo xtask deny`: check what we depend on with cargo-deny
+//!   (`deny.toml`: one version of each crate but the listed exceptions,
+//!   crates.io only, and the RustSec advisories), first installing
+//!   cargo-deny into `.tools/cargo-deny/` if it is not there. When the
+//!   advisory database cannot be fetched, that is said, not hidden.
 //! - `cargo xtask guide`: build the guide (`guide/`, an mdBook) into
 //!   `target/guide/`, first installing mdBook into `.tools/mdbook/` with
 //!   `cargo install` if it is not there (saying so). Its Rust examples are
@@ -30,11 +35,13 @@ fn main() -> ExitCode {
             .arg(root().join("tests/interop/setup.sh"))
             .arg("--check")),
         Some("guide") => guide(),
+        Some("deny") => deny(),
         _ => {
             eprintln!(
                 "usage: cargo xtask test [ARGS]   install what the tests need (saying what), then run every test\n       \
                  cargo xtask setup         only install\n       \
                  cargo xtask check         say what is missing, installing nothing\n       \
+                 cargo xtask deny          check dependencies with cargo-deny (installing it into .tools/ first)\n       \
                  cargo xtask guide         build the guide into target/guide/ (installing mdBook into .tools/ first)"
             );
             return ExitCode::from(2);
@@ -68,27 +75,99 @@ fn setup() -> Result<(), String> {
     run(Command::new("bash").arg(root().join("tests/interop/setup.sh")))
 }
 
+/// The cargo-deny release `cargo xtask deny` runs.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// `tool` (a crate of that name whose binary is `bin`) at `version`, in
+/// `.tools/{tool}/`, installed with `cargo install` first if missing.
+fn tool(tool: &str, bin: &str, version: &str, features: &[&str]) -> Result<PathBuf, String> {
+    let root = root().join(".tools").join(tool);
+    let binary = root.join("bin").join(bin);
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(version));
+    if !installed {
+        eprintln!(
+            "xtask: installing {tool} {version} into {} (cargo install; a few minutes)",
+            root.display()
+        );
+        let mut install = cargo();
+        install.args(["install", tool, "--version", version, "--locked", "--quiet", "--root"]);
+        install.arg(&root);
+        if !features.is_empty() {
+            install.args(["--no-default-features", "--features", &features.join(",")]);
+        }
+        run(&mut install)?;
+    }
+    Ok(binary)
+}
+
+/// cargo-deny's checks: bans and sources must pass; advisories must pass
+/// when the database can be had, and say so loudly when it cannot.
+fn deny() -> Result<(), String> {
+    let deny = tool("cargo-deny", "cargo-deny", CARGO_DENY_VERSION, &[])?;
+    run(Command::new(&deny)
+        .current_dir(root())
+        .args(["check", "bans", "sources"]))?;
+    let advisories = Command::new(&deny)
+        .current_dir(root())
+        .args(["check", "advisories"])
+        .output()
+        .map_err(|e| format!("could not run cargo-deny: {e}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&advisories.stdout),
+        String::from_utf8_lossy(&advisories.stderr)
+    );
+    if advisories.status.success() {
+        eprintln!("{}", said.trim());
+        eprintln!(
+            "xtask: advisories checked against the RustSec database as of {}",
+            database_date()
+        );
+        return Ok(());
+    }
+    if said.contains("Could not resolve host") || said.contains("unable to access") {
+        eprintln!(
+            "xtask: ADVISORIES NOT CHECKED: the RustSec advisory database cannot be fetched from this machine \
+             (github.com is not reachable). Bans and sources were checked. Run `cargo xtask deny` where GitHub \
+             is reachable, or as CONTRIBUTING.md says with a copy of the database."
+        );
+        return Ok(());
+    }
+    eprintln!("{said}");
+    Err("cargo-deny found advisories that deny.toml does not answer".to_owned())
+}
+
+/// When the newest advisory of the database cargo-deny used was committed.
+fn database_date() -> String {
+    let dbs = root().join("target/advisory-dbs");
+    let newest = std::fs::read_dir(&dbs)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join(".git").exists())
+        .filter_map(|path| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(&path)
+                .args(["log", "-1", "--format=%cI"])
+                .output()
+                .ok()?;
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        })
+        .max();
+    newest.unwrap_or_else(|| "an unknown date".to_owned())
+}
+
 /// The mdBook release the guide is built with.
 const MDBOOK_VERSION: &str = "0.5.4";
 
 /// Build the guide with mdBook, installed into `.tools/mdbook/` if missing.
 fn guide() -> Result<(), String> {
-    let tools = root().join(".tools/mdbook");
-    let mdbook = tools.join("bin/mdbook");
-    let installed = Command::new(&mdbook)
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(MDBOOK_VERSION));
-    if !installed {
-        eprintln!(
-            "xtask: installing mdBook {MDBOOK_VERSION} into {} (cargo install; a few minutes)",
-            tools.display()
-        );
-        run(cargo()
-            .args(["install", "mdbook", "--version", MDBOOK_VERSION, "--locked", "--quiet"])
-            .args(["--no-default-features", "--features", "search", "--root"])
-            .arg(&tools))?;
-    }
+    let mdbook = tool("mdbook", "mdbook", MDBOOK_VERSION, &["search"])?;
     run(Command::new(&mdbook).arg("build").arg(root().join("guide")))
 }
 
