@@ -8,7 +8,7 @@ guessing a password.
     python3 benches/edges.py OLD/target/release/examples target/release/examples [ITEM ...]
 
 Each directory must hold the `bench` and `hung` examples of its build (an
-older checkout gets examples/hung.rs copied in, without its `config.device`
+older checkout gets tests/programs/hung.rs copied in, without its `config.device`
 lines). Needs Debian's mosquitto and mosquitto-clients; everything listens on
 127.0.0.1 (and 127.0.0.2 for the greedy client) and stops by itself.
 """

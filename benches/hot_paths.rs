@@ -5,7 +5,7 @@
 //! These are measurements, not tests: nothing here asserts a time.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/bench.rs"]
+#[path = "servers/bench.rs"]
 mod bench;
 
 use std::hint::black_box;

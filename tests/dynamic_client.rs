@@ -1,13 +1,13 @@
 //! The dynamic client (`labthings::client::ThingClient`) driving the same
 //! Bench thing on our server and on the original LabThings-FastAPI 0.3.0
-//! (`examples/bench_original.py`, served by its `labthings-server` from
+//! (`benches/servers/bench_original.py`, served by its `labthings-server` from
 //! `.venv-original/`, which `tests/interop/setup.sh` installs), through
 //! nothing but each server's Thing Description.
 
 mod common;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/bench.rs"]
+#[path = "../benches/servers/bench.rs"]
 mod bench;
 
 use std::time::Duration;
@@ -17,9 +17,9 @@ use common::start_thing;
 use labthings::client::{ClientError, Status, ThingClient};
 use serde_json::{Value, json};
 
-/// The original serving the Bench (`examples/bench_original.py`).
+/// The original serving the Bench (`benches/servers/bench_original.py`).
 async fn original() -> Original {
-    common::original::serve("bench", "bench_original:Bench", "examples").await
+    common::original::serve("bench", "bench_original:Bench", "benches/servers").await
 }
 
 /// What both servers must do for the same client calls.

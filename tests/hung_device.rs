@@ -1,5 +1,5 @@
 //! Device code that never returns must not take the server with it:
-//! `examples/hung.rs` as a real process (a getter that blocks forever, an
+//! `tests/programs/hung.rs` as a real process (a getter that blocks forever, an
 //! `async fn` action that blocks its thread, start and stop hooks that hang
 //! when asked), driven over real sockets and stopped with real signals.
 

@@ -7,7 +7,7 @@
 mod common;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/bench.rs"]
+#[path = "../benches/servers/bench.rs"]
 mod bench;
 
 #[allow(dead_code, unreachable_pub)]

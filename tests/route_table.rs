@@ -27,7 +27,7 @@ mod common;
 mod mock_lab;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/bench.rs"]
+#[path = "../benches/servers/bench.rs"]
 mod bench;
 
 use std::collections::BTreeSet;

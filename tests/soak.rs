@@ -1,9 +1,9 @@
-//! A short soak (examples/soak.rs) on every test run: 30 seconds of mixed
+//! A short soak (benches/servers/soak.rs) on every test run: 30 seconds of mixed
 //! load on the mock lab, resources sampled every 2 s, nothing may keep
 //! growing after the 6 s retention window and no request may fail.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/soak.rs"]
+#[path = "../benches/servers/soak.rs"]
 mod soak;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The harness's live-data scenarios, against the `Live` thing of
-//! `examples/bench.rs` (served at `/live/`), the same thing in the original
-//! (`examples/bench_original.py`) and the ceiling's bare relay
-//! (`examples/hyper_ceiling.rs`):
+//! `benches/servers/bench.rs` (served at `/live/`), the same thing in the original
+//! (`benches/servers/bench_original.py`) and the ceiling's bare relay
+//! (`benches/servers/hyper_ceiling.rs`):
 //!
 //! - observation: device code sets `tick` to the wall-clock time in
 //!   microseconds; each observer (WebSocket or SSE) subtracts it from its
@@ -536,7 +536,7 @@ pub(crate) async fn stream(
     })
 }
 
-/// What `examples/frame_copies.rs` measured for one number of viewers.
+/// What `benches/servers/frame_copies.rs` measured for one number of viewers.
 #[derive(Debug)]
 pub(crate) struct FrameCopies {
     /// How many viewers watched.
@@ -547,7 +547,7 @@ pub(crate) struct FrameCopies {
     pub(crate) written: Option<f64>,
 }
 
-/// Run `examples/frame_copies.rs` (a server in a process whose allocator
+/// Run `benches/servers/frame_copies.rs` (a server in a process whose allocator
 /// counts) and read its figures for 1, 10 and 50 viewers.
 pub(crate) fn frame_copies(examples: &std::path::Path, seconds: f64) -> anyhow::Result<Vec<FrameCopies>> {
     let output = std::process::Command::new(examples.join("frame_copies"))

@@ -1,6 +1,6 @@
 //! The harness's many-things scenario: a server with 100 `Wide` things (ten
-//! properties and ten actions each, `examples/bench.rs`; the same class in
-//! `examples/bench_original.py`) beside the `bench` thing, ours and the
+//! properties and ten actions each, `benches/servers/bench.rs`; the same class in
+//! `benches/servers/bench_original.py`) beside the `bench` thing, ours and the
 //! original started the same way: startup time, resident memory, the rate
 //! of `GET /thing_descriptions/` and of one thing's TD, and how long the
 //! first `GET /openapi.json` (the document made for the first time) and a

@@ -81,8 +81,8 @@ const CARGO_DENY_VERSION: &str = "0.20.2";
 /// `tool` (a crate of that name whose binary is `bin`) at `version`, in
 /// `.tools/{tool}/`, installed with `cargo install` first if missing.
 fn tool(tool: &str, bin: &str, version: &str, features: &[&str]) -> Result<PathBuf, String> {
-    let root = root().join(".tools").join(tool);
-    let binary = root.join("bin").join(bin);
+    let home = root().join(".tools").join(tool);
+    let binary = home.join("bin").join(bin);
     let installed = Command::new(&binary)
         .arg("--version")
         .output()
@@ -90,11 +90,24 @@ fn tool(tool: &str, bin: &str, version: &str, features: &[&str]) -> Result<PathB
     if !installed {
         eprintln!(
             "xtask: installing {tool} {version} into {} (cargo install; a few minutes)",
-            root.display()
+            home.display()
         );
         let mut install = cargo();
-        install.args(["install", tool, "--version", version, "--locked", "--quiet", "--root"]);
-        install.arg(&root);
+        // Unoptimised (these tools do little work here, and a debug build
+        // takes half the time), with one target folder for every tool, so
+        // the crates they share are built once.
+        install.args([
+            "install",
+            tool,
+            "--version",
+            version,
+            "--locked",
+            "--quiet",
+            "--debug",
+            "--root",
+        ]);
+        install.arg(&home);
+        install.arg("--target-dir").arg(root().join("target/tools"));
         if !features.is_empty() {
             install.args(["--no-default-features", "--features", &features.join(",")]);
         }

@@ -1,8 +1,8 @@
-"""The Bench thing (examples/bench.rs) for the original LabThings-FastAPI 0.3.0.
+"""The Bench thing (benches/servers/bench.rs) for the original LabThings-FastAPI 0.3.0.
 
 The benchmark harness (`cargo bench --bench perf`) serves this with
 `labthings-server` from `.venv-original/` when that venv exists, to compare the
-original with `examples/bench.rs` in the same run.
+original with `benches/servers/bench.rs` in the same run.
 """
 
 import time
@@ -52,7 +52,7 @@ def _paced(rate: float, count: int, f) -> None:
 
 
 class Live(lt.Thing):
-    """Live data for the benchmark (examples/bench.rs's Live, without the event)."""
+    """Live data for the benchmark (benches/servers/bench.rs's Live, without the event)."""
 
     tick: int = lt.property(default=0)
     """When device code last set it, in microseconds since the Unix epoch."""
