@@ -62,6 +62,7 @@ pub mod registry;
 // Not public API: durations as seconds in configuration files, shared with the binding crates.
 #[doc(hidden)]
 pub mod seconds;
+pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod slot;

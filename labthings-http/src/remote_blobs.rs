@@ -227,23 +227,10 @@ mod trusted {
 
     /// A secret from the environment variable `env` or the first line of
     /// `file` (one of them at most).
+    /// The secret `what` from where the source says (one rule for every
+    /// secret of a configuration: `labthings_core::secret`).
     fn secret(what: &str, env: Option<&str>, file: Option<&std::path::PathBuf>) -> Result<Option<String>, String> {
-        let value = match (env, file) {
-            (Some(_), Some(_)) => return Err(format!("give {what}_env or {what}_file, not both")),
-            (Some(env), None) => std::env::var(env).map_err(|_| format!("{what}_env names {env}, which is not set"))?,
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map_err(|e| format!("{what}_file {}: {e}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            (None, None) => return Ok(None),
-        };
-        let value = value.trim().to_owned();
-        if value.is_empty() {
-            return Err(format!("the {what} is empty"));
-        }
-        Ok(Some(value))
+        labthings_core::secret::read_secret(what, env, file.map(std::path::PathBuf::as_path)).map_err(|e| e.to_string())
     }
 
     impl Trusted {

@@ -144,17 +144,8 @@ impl MqttConfig {
 
     /// The password, read from where the configuration says.
     pub(crate) fn password(&self) -> Result<Option<String>, String> {
-        if let Some(env) = &self.password_env {
-            return std::env::var(env)
-                .map(Some)
-                .map_err(|_| format!("mqtt.password_env names {env}, which is not set"));
-        }
-        if let Some(file) = &self.password_file {
-            return std::fs::read_to_string(file)
-                .map(|text| Some(text.lines().next().unwrap_or("").to_owned()))
-                .map_err(|e| format!("mqtt.password_file {}: {e}", file.display()));
-        }
-        Ok(None)
+        labthings_core::secret::read_secret("password", self.password_env.as_deref(), self.password_file.as_deref())
+            .map_err(|e| format!("mqtt.{e}"))
     }
 
     /// Problems a server should refuse to start with.

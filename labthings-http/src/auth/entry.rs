@@ -51,21 +51,11 @@ impl UserEntry {
                 Credential::token_sha256(&hex).map_err(|e| (format!("{key}.token_sha256"), e))?
             }
             (None, None, Some(variable), None) => {
-                let token = std::env::var(&variable).map_err(|e| {
-                    (
-                        format!("{key}.token_env"),
-                        format!("the environment variable {variable}: {e}"),
-                    )
-                })?;
+                let token = read_secret("token", Some(&variable), None).map_err(|e| (format!("{key}.token_env"), e))?;
                 secret_token(&token).map_err(|e| (format!("{key}.token_env"), format!("{variable}: {e}")))?
             }
             (None, None, None, Some(path)) => {
-                let token = std::fs::read_to_string(&path).map_err(|e| {
-                    (
-                        format!("{key}.token_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
+                let token = read_secret("token", None, Some(&path)).map_err(|e| (format!("{key}.token_file"), e))?;
                 secret_token(&token).map_err(|e| (format!("{key}.token_file"), format!("{}: {e}", path.display())))?
             }
             _ => {
@@ -95,8 +85,26 @@ impl UserEntry {
 #[cfg(feature = "auth")]
 const MIN_TOKEN_LEN: usize = 16;
 
-/// A token read from the environment or a file (surrounding whitespace,
-/// such as a file's final newline, is not part of it).
+/// A token or password from where the configuration says
+/// ([`labthings_core::secret`]: one rule for every secret); the message of
+/// a failure without the key, which the caller adds.
+#[cfg(feature = "auth")]
+fn read_secret(what: &str, env: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
+    match labthings_core::secret::read_secret(what, env, file) {
+        Ok(Some(secret)) => Ok(secret),
+        Ok(None) => Err(format!("no {what} given")),
+        Err(labthings_core::secret::SecretError::NotSet { variable, .. }) => {
+            Err(format!("the environment variable {variable} is not set"))
+        }
+        Err(labthings_core::secret::SecretError::Unreadable { path, source, .. }) => {
+            Err(format!("cannot read {}: {source}", path.display()))
+        }
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// A token read from the environment or a file, as a credential; too
+/// short a token is refused.
 #[cfg(feature = "auth")]
 fn secret_token(token: &str) -> Result<Credential, String> {
     let token = token.trim();
