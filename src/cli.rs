@@ -190,10 +190,46 @@ pub async fn serve_with<E: std::fmt::Display>(
             Err(error) => return failed(&error),
         },
     };
-    match server.run(address).await {
+    match run(server, address).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => failed(&error),
     }
+}
+
+/// Run `server` as a program's server: set up logging with
+/// [`init_tracing`](crate::init_tracing) if nothing else has, bind `address`, print
+/// `listening on http://HOST:PORT` and the addresses of the control panel
+/// and the API docs once every thing has started, and serve until Ctrl-C or
+/// SIGTERM, then shut down as [`Listening::serve_until`](crate::http::Listening::serve_until)
+/// says. A second Ctrl-C or SIGTERM during shutdown exits the process at
+/// once (status 130), after the stop hooks if they finish within a second.
+///
+/// This is the application's part, and lives here rather than in the
+/// library: [`Server::bind`](crate::Server::bind) and
+/// [`Listening::serve_until`](crate::http::Listening::serve_until) print
+/// nothing, install nothing global and never exit the process.
+pub async fn run(server: crate::Server, address: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
+    crate::init_tracing();
+    let stop_now = server.stop_now_handle();
+    let listening = server.bind(address).await?;
+    let url = listening.url();
+    let shutdown = async move {
+        crate::http::shutdown_signal().await;
+        tokio::spawn(async move {
+            crate::http::shutdown_signal().await;
+            tracing::warn!("second stop signal: exiting now");
+            stop_now.stop_now(std::time::Duration::from_secs(1));
+            std::process::exit(130);
+        });
+    };
+    // Said only once every thing has started: a supervisor or script that
+    // waits for it can use the lab at once.
+    let ready = move || {
+        println!("listening on {url}");
+        println!("  control panel  {url}/");
+        println!("  API docs       {url}/docs/");
+    };
+    listening.serve_until_ready(shutdown, ready).await
 }
 
 /// Print `error` as one message (its causes after it, if its `{:#}` says

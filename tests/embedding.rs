@@ -160,3 +160,34 @@ async fn a_lab_mounted_in_an_axum_app_starts_serves_and_stops_its_things() {
     assert_eq!(counted.hooks.get(), ["start", "stop"], "the stop hook ran");
     assert!(href.contains("/lab/action_invocations/"), "{href}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_is_called_once_every_thing_has_started_and_nothing_is_printed() {
+    let counted = std::sync::Arc::new(Counted::default());
+    let server = Server::builder()
+        .config(ServerConfig::default().with(|c| c.settings_dir = None))
+        .shared_thing("counted", counted.clone())
+        .build()
+        .expect("build");
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let seen_by_ready = counted.clone();
+    let served = tokio::spawn(listening.serve_until_ready(
+        async move {
+            let _ = stopped.await;
+        },
+        move || {
+            let _ = ready_tx.send(seen_by_ready.hooks.get());
+        },
+    ));
+    let hooks_when_ready =
+        tokio::task::spawn_blocking(move || ready_rx.recv_timeout(std::time::Duration::from_secs(10)))
+            .await
+            .expect("joined")
+            .expect("ready was called");
+    assert_eq!(hooks_when_ready, ["start"], "ready came after the start hook");
+    let _ = stop.send(());
+    served.await.expect("the task ends").expect("a clean stop");
+    assert_eq!(counted.hooks.get(), ["start", "stop"]);
+}

@@ -302,14 +302,14 @@ async fn main() -> anyhow::Result<()> {
                 .register_default::<Wide>("Wide");
             let configured = labthings::http::config_file::load(path, &catalog, |config| args.apply(config))?;
             let address = args.address_or(configured.host.as_deref(), configured.port);
-            configured.server.run(address).await?;
+            labthings::cli::run(configured.server, address).await?;
         }
         None => {
             let server = Server::builder()
                 .config(args.server_config())
                 .thing("bench", Bench::default())
                 .build()?;
-            server.run(args.address()).await?;
+            labthings::cli::run(server, args.address()).await?;
         }
     }
     Ok(())

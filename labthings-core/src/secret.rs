@@ -93,31 +93,31 @@ mod tests {
     #[test]
     fn one_rule_for_every_secret() {
         let dir = std::env::temp_dir().join(format!("labthings-secret-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("works");
         let two_lines = dir.join("two-lines");
-        std::fs::write(&two_lines, "  first\r\nsecond\n").unwrap();
+        std::fs::write(&two_lines, "  first\r\nsecond\n").expect("works");
         assert_eq!(
-            read_secret("token", None, Some(&two_lines)).unwrap().as_deref(),
+            read_secret("token", None, Some(&two_lines)).expect("works").as_deref(),
             Some("first")
         );
         let blank = dir.join("blank");
-        std::fs::write(&blank, " \n").unwrap();
+        std::fs::write(&blank, " \n").expect("works");
         assert!(matches!(
             read_secret("password", None, Some(&blank)),
             Err(SecretError::Empty { .. })
         ));
         let missing = dir.join("missing");
-        let error = read_secret("password", None, Some(&missing)).unwrap_err();
+        let error = read_secret("password", None, Some(&missing)).expect_err("refused");
         assert!(error.to_string().starts_with("password_file: cannot read "), "{error}");
         assert!(matches!(
             read_secret("token", Some("PATH"), Some(&two_lines)),
             Err(SecretError::Both { .. })
         ));
-        let error = read_secret("token", Some("LABTHINGS_SURELY_UNSET_VARIABLE"), None).unwrap_err();
+        let error = read_secret("token", Some("LABTHINGS_SURELY_UNSET_VARIABLE"), None).expect_err("refused");
         assert_eq!(
             error.to_string(),
             "token_env names the environment variable LABTHINGS_SURELY_UNSET_VARIABLE, which is not set"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("works");
     }
 }

@@ -58,4 +58,4 @@ pub use labthings_discovery::DiscoveryConfig;
 pub use labthings_mqtt::MqttConfig;
 pub use logging::{init_test_tracing, init_tracing};
 pub use remote_blobs::RemoteBlobSource;
-pub use server::{BuildError, Listening, RouteProblem, Server, ServerBuilder, shutdown_signal};
+pub use server::{BuildError, Listening, RouteProblem, Server, ServerBuilder, StopNow, shutdown_signal};

@@ -397,33 +397,43 @@ impl Server {
         Ok(Listening { server: self, listener })
     }
 
-    /// Bind `addr`, print `listening on http://HOST:PORT` and the addresses
-    /// of the control panel and the API docs, and serve until Ctrl-C or
-    /// SIGTERM, then shut down as [`Listening::serve_until`] says. A second
-    /// Ctrl-C or SIGTERM during shutdown exits the process at once, after
-    /// the stop hooks if they finish within a second. Sets up logging with
-    /// [`init_tracing`](crate::init_tracing) if nothing else has.
-    pub async fn run(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
-        crate::init_tracing();
+    /// What stops the hardware at once, without the orderly shutdown: for
+    /// a program that exits on a second Ctrl-C (`labthings::cli::run`).
+    pub fn stop_now_handle(&self) -> StopNow {
+        StopNow {
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Stops a server's hardware at once ([`Server::stop_now_handle`]).
+#[derive(Clone)]
+pub struct StopNow {
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for StopNow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopNow").finish_non_exhaustive()
+    }
+}
+
+impl StopNow {
+    /// Refuse new invocations, cancel the running ones and run the stop
+    /// hooks that have not run, on a thread of their own, waiting at most
+    /// `within` for them; whether they finished. For a program about to
+    /// exit without the orderly shutdown of [`Listening::serve_until`].
+    pub fn stop_now(&self, within: Duration) -> bool {
+        let (done, stopped) = std::sync::mpsc::channel();
         let state = self.state.clone();
-        let listening = self.bind(addr).await?;
-        let url = listening.url();
-        let shutdown = async move {
-            shutdown_signal().await;
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::warn!("second stop signal: exiting now");
-                exit_now(state);
+        let _ = std::thread::Builder::new()
+            .name("labthings-stop".to_owned())
+            .spawn(move || {
+                state.lab.manager().close();
+                state.lab.stop();
+                let _ = done.send(());
             });
-        };
-        // Said only once every thing has started: a supervisor or script
-        // that waits for it can use the lab at once.
-        let ready = move || {
-            println!("listening on {url}");
-            println!("  control panel  {url}/");
-            println!("  API docs       {url}/docs/");
-        };
-        listening.serve_with(shutdown, ready).await
+        stopped.recv_timeout(within).is_ok()
     }
 }
 
@@ -590,12 +600,14 @@ impl Listening {
     /// then every request answers 503 with that error (a page for browsers)
     /// until `shutdown`.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        self.serve_with(shutdown, || {}).await
+        self.serve_until_ready(shutdown, || {}).await
     }
 
     /// [`serve_until`](Self::serve_until), calling `ready` once every thing
-    /// has started, before the first connection is accepted.
-    async fn serve_with(
+    /// has started, before the first connection is accepted (or, with the
+    /// fallback page, once that is served): the moment to tell a supervisor
+    /// or a waiting script that the lab can be used.
+    pub async fn serve_until_ready(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         ready: impl FnOnce(),
@@ -688,21 +700,6 @@ pub(crate) const STOP_MARGIN: Duration = Duration::from_millis(800);
 /// hung, so a supervisor sees a non-zero exit status.
 pub(crate) fn stop_failed(failures: String) -> std::io::Error {
     std::io::Error::other(format!("stopped, but not cleanly: {failures}"))
-}
-
-/// Exit the process now (a second stop signal): run the stop hooks if they
-/// have not run and finish within a second, then exit with status 130.
-fn exit_now(state: Arc<AppState>) -> ! {
-    let (done, stopped) = std::sync::mpsc::channel();
-    let _ = std::thread::Builder::new()
-        .name("labthings-stop".to_owned())
-        .spawn(move || {
-            state.lab.manager().close();
-            state.lab.stop();
-            let _ = done.send(());
-        });
-    let _ = stopped.recv_timeout(Duration::from_secs(1));
-    std::process::exit(130);
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

@@ -125,6 +125,6 @@ async fn main() -> anyhow::Result<()> {
         .thing("sensor", Sensor)
         .thing("probe", Probe)
         .build()?;
-    server.run(args.address()).await?;
+    labthings::cli::run(server, args.address()).await?;
     Ok(())
 }

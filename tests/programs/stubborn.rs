@@ -40,6 +40,6 @@ async fn main() -> anyhow::Result<()> {
         .config(args.server_config())
         .thing("pump", Pump)
         .build()?;
-    server.run(args.address()).await?;
+    labthings::cli::run(server, args.address()).await?;
     Ok(())
 }
