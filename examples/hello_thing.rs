@@ -31,5 +31,5 @@ impl Greeter {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let catalog = ThingCatalog::new().thing("greeter", Greeter::default());
-    serve(&ServeArgs::from_env(), &catalog).await
+    serve(&ServeArgs::from_args(), &catalog).await
 }

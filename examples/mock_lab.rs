@@ -904,5 +904,5 @@ pub fn build(config: ServerConfig) -> anyhow::Result<Server> {
 /// message, exit status 1.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    labthings::cli::serve_with(&ServeArgs::from_env(), &catalog(), build).await
+    labthings::cli::serve_with(&ServeArgs::from_args(), &catalog(), build).await
 }

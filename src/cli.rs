@@ -65,7 +65,7 @@ impl ServeArgs {
     /// Read the options of this process (`std::env::args`), or exit with a
     /// usage message if they are wrong. `--hash-password` and `--new-token`
     /// do their job and exit here.
-    pub fn from_env() -> Self {
+    pub fn from_args() -> Self {
         let args = Self::parse();
         if let Some(code) = args.run_tools() {
             std::process::exit(code);
@@ -76,7 +76,7 @@ impl ServeArgs {
     /// Do what `--hash-password` or `--new-token` asks, if either is given,
     /// and return the exit code; `None` when neither is. For a program that
     /// puts these options in a parser of its own (`#[command(flatten)]
-    /// serve: ServeArgs`) and so does not call [`from_env`](Self::from_env).
+    /// serve: ServeArgs`) and so does not call [`from_args`](Self::from_args).
     pub fn run_tools(&self) -> Option<i32> {
         if self.hash_password {
             return Some(print_password_hash());
@@ -160,7 +160,7 @@ impl ServeArgs {
 /// async fn main() -> std::process::ExitCode {
 ///     // `lamp` is served with or without a file; files may also name lamps.
 ///     let catalog = ThingCatalog::new().register_default::<Lamp>("Lamp").thing("lamp", Lamp::default());
-///     serve(&ServeArgs::from_env(), &catalog).await
+///     serve(&ServeArgs::from_args(), &catalog).await
 /// }
 /// ```
 pub async fn serve(args: &ServeArgs, catalog: &crate::ThingCatalog) -> std::process::ExitCode {

@@ -293,7 +293,7 @@ impl Wide {
 /// and set `[limits]`.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = ServeArgs::from_env();
+    let args = ServeArgs::from_args();
     match &args.config {
         Some(path) => {
             let catalog = ThingCatalog::new()

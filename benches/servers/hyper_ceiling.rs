@@ -148,7 +148,7 @@ async fn serve(mut request: Request<Incoming>, ticks: broadcast::Sender<u64>) ->
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = ServeArgs::from_env();
+    let args = ServeArgs::from_args();
     let listener = TcpListener::bind(args.address()).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let (ticks, _) = broadcast::channel(256);

@@ -113,7 +113,7 @@ impl Probe {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = ServeArgs::from_env();
+    let args = ServeArgs::from_args();
     let mut config = args.server_config();
     config.device.timeout = Duration::from_secs(2);
     config.device.calls_per_thing = 4;

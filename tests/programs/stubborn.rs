@@ -35,7 +35,7 @@ impl Pump {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = ServeArgs::from_env();
+    let args = ServeArgs::from_args();
     let server = Server::builder()
         .config(args.server_config())
         .thing("pump", Pump)
