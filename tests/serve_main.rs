@@ -178,3 +178,40 @@ fn the_smallest_example_serves_its_thing() {
         .expect("an answer");
     assert_eq!(refused.status().as_u16(), 422);
 }
+
+#[test]
+fn a_server_from_its_configuration_file_alone() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/from_config.toml");
+    let path = file.display().to_string();
+    let server = ServerProcess::start("from_config", &["--config", &path]);
+    let client = reqwest::blocking::Client::new();
+    let things: serde_json::Value = client
+        .get(server.at("/things/"))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the things");
+    let mut names: Vec<&str> = things
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    assert_eq!(names, ["bench_lamp", "heater", "hood_lamp"], "{things}");
+    // The file's max_c (70) reached the heater.
+    let refused = client
+        .put(server.at("/heater/setpoint"))
+        .json(&80.0)
+        .send()
+        .expect("an answer");
+    assert_eq!(refused.status().as_u16(), 422);
+    let accepted = client
+        .put(server.at("/heater/setpoint"))
+        .json(&65.0)
+        .send()
+        .expect("an answer");
+    assert_eq!(accepted.status().as_u16(), 201);
+    drop(server);
+
+    let (code, _, stderr) = run("from_config", &["--port", "0"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("give --config FILE.toml"), "{stderr}");
+}

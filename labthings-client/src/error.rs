@@ -66,6 +66,7 @@ impl std::fmt::Display for Problem {
 /// Why a client call failed. Nothing a server sends makes the client
 /// panic: an answer it does not understand is a [`ClientError::Protocol`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// 422: the input (or value) does not fit its schema; every problem,
     /// with its location.

@@ -165,6 +165,7 @@ pub type DataFn<T> = fn(&T) -> &dyn DataCell;
 
 /// How a property's new value failed to be written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The value does not decode into the setter's type.
     #[error("the value does not fit the setter's type: {0}")]

@@ -19,6 +19,7 @@ use crate::slot::SlotKind;
 
 /// Why a set of things cannot be served together.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LabError {
     /// Two things share a name.
     #[error("two things are served as `{0}`: each needs its own name")]

@@ -38,6 +38,7 @@ pub enum Latest {
 
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The data does not start with a JPEG start-of-image marker
     /// (`FF D8`) and end with an end-of-image marker (`FF D9`).

@@ -163,6 +163,7 @@ pub trait FromConfig: Thing {
 /// Why a configuration file could not be used. Every message names the file
 /// and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read the configuration file {path}: {source}")]

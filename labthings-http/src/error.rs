@@ -19,6 +19,7 @@ use crate::render::ProblemDetails;
 
 /// Everything a handler can answer instead of success.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// 422: the input does not fit its schema; every problem is listed.
     #[error("invalid input")]

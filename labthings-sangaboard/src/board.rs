@@ -25,6 +25,7 @@ pub trait MotorBoard: Send {
 
 /// Why the board did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BoardError {
     /// The port could not be opened: no such device, no permission.
     #[error("cannot open the serial port {port}: {reason}")]

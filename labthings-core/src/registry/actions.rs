@@ -69,11 +69,17 @@ impl std::fmt::Debug for ActionCall {
 }
 
 /// Why an input could not be turned into a call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PrepareError {
     /// The thing has no action with that number.
+    #[error("the thing has no such action")]
     NoSuchAction,
     /// The input does not match the action's input schema.
+    #[error(
+        "the input does not fit the action's schema: {}",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
     Invalid(Vec<InputProblem>),
 }
 

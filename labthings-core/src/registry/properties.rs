@@ -22,6 +22,7 @@ use crate::validation::{InputProblem, integral_floats_as_integers};
 /// let _: &dyn std::error::Error = &error;
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PropertyWriteError {
     /// The property has no setter.
     #[error("the property is read-only")]
