@@ -14,7 +14,7 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let stage = Sangaboard::serial("/dev/serial/by-id/usb-Sangaboard");   // or Sangaboard::simulated()
-//! Server::builder().thing("stage", stage).build()?.run("127.0.0.1:5000").await?;
+//! labthings::cli::run(Server::builder().thing("stage", stage).build()?, "127.0.0.1:5000").await?;
 //! # Ok(()) }
 //! ```
 
