@@ -4,12 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use labthings_core::companion::Running;
 
 use crate::routes;
-use crate::server::{STOP_MARGIN, Server, stop_failed};
+use crate::server::Server;
 use crate::state::AppState;
 
 /// A server whose things have started, for a program that serves HTTP
@@ -68,18 +67,7 @@ impl Server {
         }
         let state = self.state().clone();
         state.lab.start_things().await.map_err(std::io::Error::other)?;
-        for thing in state.lab.things() {
-            for warning in thing.settings_warnings() {
-                tracing::warn!("{warning}");
-            }
-        }
-        let base = state
-            .config
-            .security
-            .public_base_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{local}{}/", state.scheme(), state.config.api_prefix));
-        let companions = crate::companions::start(&state, local, base);
+        let companions = crate::server::begin_serving(&state, local);
         Ok(Started { state, companions })
     }
 }
@@ -104,18 +92,7 @@ impl Started {
     /// the time left) and stop the MQTT binding and discovery. An error
     /// says which stop hook failed, panicked or did not return in time.
     pub async fn stop(self) -> std::io::Result<()> {
-        let state = self.state;
-        let grace = state.config.limits.shutdown_grace;
-        let begun = tokio::time::Instant::now();
-        let stopping = state.clone();
-        let invocations = tokio::task::spawn_blocking(move || stopping.lab.finish_invocations(grace));
-        state.closing.cancel();
-        let _ = invocations.await;
-        let hooks_within = (begun + grace + STOP_MARGIN)
-            .saturating_duration_since(tokio::time::Instant::now())
-            .max(Duration::from_millis(200));
-        let stopped = state.lab.stop_things(hooks_within).await;
-        crate::companions::stop(self.companions).await;
-        stopped.map_err(stop_failed)
+        // The program's own server owns the connections: nothing to drain.
+        crate::server::wind_down(&self.state, self.companions, |_| async {}).await
     }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use labthings_core::companion::Running;
 use labthings_core::lock::HardwareLock;
 use labthings_core::{ActionManager, Lab, LabError, Provides, Thing, ThingInstance};
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -641,64 +642,92 @@ impl Listening {
                 })
                 .await;
         }
-        for thing in state.lab.things() {
-            for warning in thing.settings_warnings() {
-                tracing::warn!("{warning}");
-            }
-        }
-        let base = state
-            .config
-            .security
-            .public_base_url
-            .clone()
-            .unwrap_or_else(|| format!("{}{}/", self.url(), state.config.api_prefix));
-        let companions = crate::companions::start(&state, self.local_addr()?, base);
+        let companions = begin_serving(&state, self.local_addr()?);
         let stop_accepting = CancellationToken::new();
         let app = crate::front::Front::new(state.clone(), routes::router(state.clone())).serving_api();
         ready();
         let accepting = spawn_accepting(self.listener, app, &state, &stop_accepting);
         let _ = shutdown.await;
-        let grace = state.config.limits.shutdown_grace;
-        let begun = tokio::time::Instant::now();
-        let deadline = begun + grace;
-        let stopping = state.clone();
-        let invocations = tokio::task::spawn_blocking(move || stopping.lab.finish_invocations(grace));
-        state.closing.cancel();
         // The accept loop keeps answering new connections 503 until the end.
-        let connections = async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            state
-                .connections
-                .clone()
-                .acquire_many_owned(state.config.limits.max_connections.max(1) as u32)
-                .await
+        let draining = state.clone();
+        let connections = |deadline| async move {
+            let state = draining;
+            let open = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                state
+                    .connections
+                    .clone()
+                    .acquire_many_owned(state.config.limits.max_connections.max(1) as u32)
+                    .await
+            };
+            if tokio::time::timeout_at(deadline, open).await.is_err() {
+                tracing::warn!("connections still open after the shutdown grace period are closed");
+            }
         };
-        if tokio::time::timeout_at(deadline, connections).await.is_err() {
-            tracing::warn!("connections still open after the shutdown grace period are closed");
-        }
-        let _ = invocations.await;
-        // The hardware first: every stop hook runs, each within its share of
-        // what is left of grace + the margin, whatever device code is stuck.
-        let hooks_within = (begun + grace + STOP_MARGIN)
-            .saturating_duration_since(tokio::time::Instant::now())
-            .max(Duration::from_millis(200));
-        let stopped = state.lab.stop_things(hooks_within).await;
-        crate::companions::stop(companions).await;
+        let stopped = wind_down(&state, companions, connections).await;
         stop_accepting.cancel();
         if let Ok(mut open) = accepting.await {
             open.abort_all();
         }
-        stopped.map_err(stop_failed)
+        stopped
     }
+}
+
+/// Once every thing has started, for a server reachable at `local`: the
+/// settings warnings logged where the operator sees them, and the
+/// companions (invocation expiry, MQTT, discovery) started, with links built
+/// on `public_base_url` or on `local`. Shared by [`Listening::serve_until`]
+/// and [`Server::start`].
+pub(crate) fn begin_serving(state: &Arc<AppState>, local: SocketAddr) -> Vec<(&'static str, Running)> {
+    for thing in state.lab.things() {
+        for warning in thing.settings_warnings() {
+            tracing::warn!("{warning}");
+        }
+    }
+    let base = state
+        .config
+        .security
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{local}{}/", state.scheme(), state.config.api_prefix));
+    crate::companions::start(state, local, base)
+}
+
+/// The orderly shutdown, once told to stop: new invocations refused, the
+/// pending ones ended and the running ones cancelled and given the grace
+/// period, live streams ended; `drain(deadline)` awaited meanwhile (the
+/// connections, for a server that owns them); then every stop hook, each
+/// within its share of what is left of grace + the margin, whatever device
+/// code is stuck, and the companions stopped. Shared by
+/// [`Listening::serve_until`] and [`Started::stop`](crate::Started::stop).
+pub(crate) async fn wind_down<D: Future<Output = ()>>(
+    state: &Arc<AppState>,
+    companions: Vec<(&'static str, Running)>,
+    drain: impl FnOnce(tokio::time::Instant) -> D,
+) -> std::io::Result<()> {
+    let grace = state.config.limits.shutdown_grace;
+    let begun = tokio::time::Instant::now();
+    let stopping = state.clone();
+    let invocations = tokio::task::spawn_blocking(move || stopping.lab.finish_invocations(grace));
+    state.closing.cancel();
+    drain(begun + grace).await;
+    let _ = invocations.await;
+    // The hardware first.
+    let hooks_within = (begun + grace + STOP_MARGIN)
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(200));
+    let stopped = state.lab.stop_things(hooks_within).await;
+    crate::companions::stop(companions).await;
+    stopped.map_err(stop_failed)
 }
 
 /// What shutdown may take beyond the grace period: the stop hooks' time
 /// when invocations used all of it (the process exits within grace + 1 s).
-pub(crate) const STOP_MARGIN: Duration = Duration::from_millis(800);
+const STOP_MARGIN: Duration = Duration::from_millis(800);
 
 /// The error `serve_until` ends with when a stop hook failed, panicked or
 /// hung, so a supervisor sees a non-zero exit status.
-pub(crate) fn stop_failed(failures: String) -> std::io::Error {
+fn stop_failed(failures: String) -> std::io::Error {
     std::io::Error::other(format!("stopped, but not cleanly: {failures}"))
 }
 
