@@ -66,10 +66,11 @@ fn hot_paths(c: &mut Criterion) {
     // Retention zero: each finished invocation is dropped by `expire`, so
     // the manager does not grow over millions of iterations.
     let manager = ActionManager::new(ManagerConfig::default().with(|c| c.retention = Duration::ZERO));
+    let caller = labthings::core::Caller::anonymous("bench");
     c.bench_function("invoke increment and wait for it", |b| {
         b.iter(|| {
             let call = thing.prepare(increment, json!({})).unwrap_or_else(|_| unreachable!());
-            if let Ok(invocation) = manager.invoke(call) {
+            if let Ok(invocation) = manager.invoke(call, &caller, None) {
                 invocation.wait(Duration::from_secs(10));
             }
             manager.expire();

@@ -119,9 +119,9 @@ pub use labthings_core::blob::{Jpeg, MediaType, Png, Tiff, TypedBlob};
 /// typed value as JSON (a `Json` parameter is the request's body).
 pub use labthings_core::endpoint::{Json, Raw};
 pub use labthings_core::{
-    ActionManager, BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event, Invocation, InvocationHandle,
-    InvocationStatus, MjpegStream, NoIntermediate, OptionalSlot, Progress, Thing, ThingDescriptor, ThingInstance,
-    ThingSlot, ThingSlots, ThingStruct,
+    ActionManager, ApprovalPolicy, ApprovalRule, BadRequest, Blob, Busy, CancelHook, Cancelled, DataProperty, Event,
+    Invocation, InvocationHandle, InvocationStatus, MjpegStream, NoIntermediate, OptionalSlot, Progress, Thing,
+    ThingDescriptor, ThingInstance, ThingSlot, ThingSlots, ThingStruct,
 };
 #[cfg(feature = "http")]
 pub use labthings_http::{

@@ -246,7 +246,9 @@ impl TestLab {
             .position(|a| a.name == action)
             .ok_or_else(|| format!("`{thing}` has no action `{action}`"))?;
         // Invoked on the lab's runtime: an async action runs there.
-        on_runtime(&self.handle(), || self.lab.invoke(instance, index, input)).map_err(|refused| match refused {
+        let caller = labthings_core::Caller::anonymous("test");
+        on_runtime(&self.handle(), || self.lab.invoke(instance, index, input, &caller)).map_err(|refused| match refused
+        {
             Refusal::NoSuchAction { .. } => format!("`{thing}` has no action `{action}`"),
             Refusal::Invalid(problems) => problems
                 .iter()

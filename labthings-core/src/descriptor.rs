@@ -237,6 +237,9 @@ pub struct ActionDescriptor<T: 'static> {
     pub log_level: Option<crate::log::LogLevel>,
     /// The hardware lock the action takes, if any (`#[action(lock)]`).
     pub lock: LockPolicy,
+    /// Whether calls by agents wait for an operator's approval
+    /// (`#[action(approval)]`).
+    pub approval: bool,
 }
 
 impl<T> std::fmt::Debug for ActionDescriptor<T> {

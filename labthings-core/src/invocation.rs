@@ -65,6 +65,8 @@ struct State {
     output: Option<Value>,
     error: Option<Failure>,
     expires_at: Option<Instant>,
+    /// Its approval record, when its call waits (or waited) for one.
+    approval: Option<crate::approval::Approval>,
 }
 
 /// Where an invocation is, read at one instant: what a binding renders.
@@ -82,6 +84,8 @@ pub struct Snapshot {
     pub error: Option<Failure>,
     /// How far it is, if device code has said.
     pub progress: Option<Progress>,
+    /// Its approval record, when its call waits (or waited) for an operator.
+    pub approval: Option<crate::approval::Approval>,
 }
 
 /// One call of an action, shared between the thread that runs it, the
@@ -102,6 +106,7 @@ pub struct Invocation {
     finished_async: Notify,
     reported: Mutex<Reported>,
     updates: OnceLock<Arc<dyn ReportSink>>,
+    caller: OnceLock<crate::approval::Caller>,
 }
 
 /// Where an invocation's progress reports go once a manager runs it (the
@@ -138,12 +143,45 @@ impl Invocation {
                 output: None,
                 error: None,
                 expires_at: None,
+                approval: None,
             }),
             finished: Condvar::new(),
             finished_async: Notify::new(),
             reported: Mutex::new(Reported::default()),
             updates: OnceLock::new(),
+            caller: OnceLock::new(),
         }
+    }
+
+    /// Record who asked for it (the manager does, once).
+    pub(crate) fn set_caller(&self, caller: crate::approval::Caller) {
+        let _ = self.caller.set(caller);
+    }
+
+    /// Who asked for it, when a binding said.
+    pub fn caller(&self) -> Option<&crate::approval::Caller> {
+        self.caller.get()
+    }
+
+    /// Its approval record, when its call waits (or waited) for an operator.
+    pub fn approval(&self) -> Option<crate::approval::Approval> {
+        self.state.lock().approval.clone()
+    }
+
+    /// Change its approval record with `change`, under the state's lock:
+    /// what `change` returns, or `None` when it has no record.
+    pub(crate) fn with_approval<R>(
+        &self,
+        change: impl FnOnce(&mut crate::approval::Approval, InvocationStatus) -> R,
+    ) -> Option<R> {
+        let mut state = self.state.lock();
+        let status = state.status;
+        state.approval.as_mut().map(|approval| change(approval, status))
+    }
+
+    /// Give it an approval record (before anyone sees it).
+    pub(crate) fn set_approval(&self, approval: crate::approval::Approval) {
+        self.state.lock().approval = Some(approval);
     }
 
     /// Tell observers of progress through `updates` (the manager does, once).
@@ -215,6 +253,7 @@ impl Invocation {
             output: state.output.clone(),
             error: state.error.clone(),
             progress,
+            approval: state.approval.clone(),
         }
     }
 

@@ -145,6 +145,8 @@ pub struct Lab {
     order: Vec<usize>,
     /// The other servers whose blobs an input may link to.
     remote_blobs: Option<Arc<dyn crate::blob::RemoteBlobs>>,
+    /// Which calls wait for an operator's approval.
+    approval: crate::approval::ApprovalPolicy,
 }
 
 impl Lab {
@@ -194,6 +196,7 @@ impl Lab {
             device,
             order,
             remote_blobs: None,
+            approval: crate::approval::ApprovalPolicy::default(),
         })
     }
 
@@ -211,22 +214,67 @@ impl Lab {
         self
     }
 
+    /// Let the calls `policy` names wait for an operator's approval
+    /// (without it: the default policy, agents wait for the actions marked
+    /// `#[action(approval)]`).
+    pub fn with_approval(mut self, policy: crate::approval::ApprovalPolicy) -> Self {
+        self.approval = policy;
+        self
+    }
+
+    /// Which calls wait for an operator's approval.
+    pub fn approval_policy(&self) -> &crate::approval::ApprovalPolicy {
+        &self.approval
+    }
+
+    /// Whether `caller`'s call of `thing`'s action number `action` would
+    /// wait for an operator's approval.
+    pub fn needs_approval(&self, thing: &ThingInstance, action: usize, caller: &crate::approval::Caller) -> bool {
+        thing
+            .actions()
+            .get(action)
+            .is_some_and(|a| self.approval.needs_approval(caller, thing.name(), a.name, a.approval))
+    }
+
+    /// Let invocation `id`, awaiting approval, run, on the word of
+    /// `approver` (an operator other than the user who asked).
+    pub fn approve(
+        &self,
+        id: uuid::Uuid,
+        approver: &crate::approval::Caller,
+    ) -> Result<Arc<crate::Invocation>, crate::approval::ApprovalError> {
+        self.manager.approve(id, approver)
+    }
+
+    /// End invocation `id`, awaiting approval, without running it, on the
+    /// word of `approver` (an operator other than the user who asked).
+    pub fn reject(
+        &self,
+        id: uuid::Uuid,
+        approver: &crate::approval::Caller,
+    ) -> Result<Arc<crate::Invocation>, crate::approval::ApprovalError> {
+        self.manager.reject(id, approver)
+    }
+
     /// Where device code runs, with its time limits and slots.
     pub fn device(&self) -> &DeviceCalls {
         &self.device
     }
 
-    /// Start action number `action` of `thing` with `input`, as every
-    /// binding does: the input checked against the action's schema and
+    /// Start action number `action` of `thing` with `input` for `caller`,
+    /// as every binding does: the input checked against the action's schema and
     /// decoded (blob links in it, as `urn:uuid:` URIs, resolved to the blobs
     /// this lab holds; links to another server's blobs accepted if it is
     /// trusted, see [`with_remote_blobs`](Self::with_remote_blobs)), then invoked (its lock taken, its thread or task
-    /// started). The invocation to poll, cancel or wait for, or why not.
+    /// started), or, when the approval policy names the call, left pending
+    /// until an operator approves it. The invocation to poll, cancel or
+    /// wait for, or why not.
     pub fn invoke(
         &self,
         thing: &Arc<ThingInstance>,
         action: usize,
         input: serde_json::Value,
+        caller: &crate::approval::Caller,
     ) -> Result<Arc<crate::Invocation>, Refusal> {
         let prepared = {
             let _blobs = crate::blob::name_blobs(&input, |id| self.manager.blob(id));
@@ -239,7 +287,10 @@ impl Lab {
                 thing: thing.name().to_owned(),
             },
         })?;
-        Ok(self.manager.invoke(call)?)
+        let approval = self
+            .needs_approval(thing, action, caller)
+            .then_some(self.approval.timeout);
+        Ok(self.manager.invoke(call, caller, approval)?)
     }
 
     /// Where every change is published: subscribe to observe property

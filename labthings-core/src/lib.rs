@@ -28,6 +28,7 @@
 // them; they may change in any release. What a user needs of them is
 // re-exported at the crate's root.
 
+pub mod approval;
 pub mod asynchronous;
 pub mod blob;
 pub mod cancel;
@@ -70,6 +71,7 @@ pub mod stream;
 mod updates;
 pub mod validation;
 
+pub use approval::{Approval, ApprovalPolicy, ApprovalRule, ApprovalState, Caller};
 pub use blob::Blob;
 pub use cancel::{CancelHook, Cancelled};
 pub use data::DataProperty;

@@ -13,17 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use chrono::Utc;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tracing::Level;
 use uuid::Uuid;
 
+use crate::approval::{Approval, ApprovalError, ApprovalState, Caller};
 use crate::blob::BlobData;
 use crate::context::{Context, LabLink};
 use crate::failure::Failure;
 use crate::hub::{Hub, Notification};
 use crate::invocation::{Invocation, InvocationHandle, InvocationStatus};
-use crate::lock::{LockGuard, LockScope, WhenBusy};
+use crate::lock::{HardwareLock, LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Body;
 use crate::pool::ThreadPool;
@@ -171,11 +173,60 @@ struct Shared {
     runtime: OnceLock<tokio::runtime::Handle>,
     /// Tells observers of progress reports, a few times a second at most.
     updates: Arc<Updates>,
+    /// The calls awaiting approval, by invocation (counted in `active`, so
+    /// bounded by [`ManagerConfig::max_active`]).
+    awaiting: Mutex<HashMap<Uuid, ActionCall>>,
 }
 
 impl Shared {
+    /// Keep `invocation` for polling and tell observers it is pending.
+    fn retain(&self, invocation: &Arc<Invocation>) {
+        self.retained.write().by_id.insert(invocation.id(), invocation.clone());
+        self.hub.publish(Notification::Invocation {
+            invocation: invocation.clone(),
+            status: InvocationStatus::Pending,
+        });
+    }
+
+    /// End invocation `id` as expired if it still awaits approval at `now`
+    /// past its deadline; whether it did.
+    fn expire_approval(&self, id: Uuid, now: chrono::DateTime<Utc>) -> bool {
+        let Some(invocation) = self.retained.read().by_id.get(&id).cloned() else {
+            return false;
+        };
+        let expired = invocation.with_approval(|approval, status| {
+            let due = approval.state == ApprovalState::Awaiting
+                && status == InvocationStatus::Pending
+                && now >= approval.deadline;
+            if due {
+                approval.state = ApprovalState::Expired;
+            }
+            due
+        });
+        if expired != Some(true) {
+            return false;
+        }
+        tracing::info!(
+            target: "labthings::audit",
+            caller = invocation.caller().map_or("anonymous", Caller::name),
+            invocation = %id,
+            "{}.{}: no operator approved it in time",
+            invocation.thing(),
+            invocation.action(),
+        );
+        self.finish(
+            &invocation,
+            Err(Failure::error(
+                "ApprovalExpired",
+                "no operator approved the call in time; it did not run",
+            )),
+        );
+        true
+    }
+
     /// Book-keeping after `invocation` finished (called once per invocation).
     fn finished(&self, invocation: &Arc<Invocation>) {
+        self.awaiting.lock().remove(&invocation.id());
         self.active.fetch_sub(1, Ordering::SeqCst);
         {
             let mut retained = self.retained.write();
@@ -234,7 +285,60 @@ struct Job {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// The hardware lock an invocation is about to run under.
+enum Claim {
+    /// Taken already.
+    Held(LockGuard),
+    /// Held by another; the invocation waits, pending, for it.
+    Wait(Arc<HardwareLock>),
+    /// The action takes no lock.
+    Free,
+}
+
+impl Claim {
+    /// Take the lock `call` runs under for `invocation`, or queue for it;
+    /// `Busy` when the action refuses to wait for a held lock.
+    fn take(shared: &Shared, call: &ActionCall, invocation: &Invocation) -> Result<Self, InvokeError> {
+        // An action that declares no lock takes the configured default,
+        // as one that declares no retention takes the configured retention.
+        let policy = call.lock.or_default(shared.config.default_lock);
+        match (call.thing.lock_for(policy.scope).cloned(), policy.when_busy) {
+            (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {
+                Some(guard) => Ok(Self::Held(guard)),
+                None => Err(InvokeError::Busy {
+                    action: call.action.to_owned(),
+                    holder: lock.holder().unwrap_or_default(),
+                }),
+            },
+            (Some(lock), WhenBusy::Wait) => Ok(Self::Wait(lock)),
+            (None, _) => Ok(Self::Free),
+        }
+    }
+}
+
 impl Job {
+    /// Run the job under `claim`: at once, or once its lock comes free.
+    fn launch(self, claim: Claim) {
+        match claim {
+            Claim::Held(guard) => self.dispatch(Some(guard)),
+            Claim::Free => self.dispatch(None),
+            Claim::Wait(lock) => {
+                let (waiter, waiting_shared) = (self.invocation.clone(), self.shared.clone());
+                // Asked when the lock comes free: a cancelled waiter, or any
+                // waiter once the server is closing, does not take it.
+                let wants = move || {
+                    let closed = waiting_shared.closed.load(Ordering::SeqCst);
+                    if closed {
+                        waiting_shared.cancel_if_pending(&waiter);
+                    }
+                    !closed && waiter.status() == InvocationStatus::Pending && !waiter.cancel_hook().is_cancelled()
+                };
+                let id = self.invocation.id();
+                lock.acquire_or_queue(id, wants, move |guard| self.dispatch(Some(guard)));
+            }
+        }
+    }
+
     /// Queue the job on the pool, or an `async fn`'s as a task on the
     /// runtime, holding `guard` (its lock) if it has one.
     fn dispatch(mut self, guard: Option<LockGuard>) {
@@ -300,6 +404,7 @@ impl ActionManager {
                 closed: AtomicBool::new(false),
                 runtime: OnceLock::new(),
                 lab,
+                awaiting: Mutex::default(),
             }),
         }
     }
@@ -352,13 +457,22 @@ impl ActionManager {
         self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// Start a call prepared by [`ThingInstance::prepare`](crate::ThingInstance::prepare). The
-    /// invocation is returned at once, `pending` or already `running`. An
-    /// action whose lock policy is [`WhenBusy::Reject`] is refused while its
-    /// lock is held; one that waits stays `pending` (and cancellable, holding
-    /// no thread) until the lock is free. Refused while too many invocations
-    /// are unfinished, and after [`close`](Self::close).
-    pub fn invoke(&self, call: ActionCall) -> Result<Arc<Invocation>, InvokeError> {
+    /// Start a call prepared by [`ThingInstance::prepare`](crate::ThingInstance::prepare)
+    /// for `caller`. The invocation is returned at once, `pending` or
+    /// already `running`. An action whose lock policy is
+    /// [`WhenBusy::Reject`] is refused while its lock is held; one that waits
+    /// stays `pending` (and cancellable, holding no thread) until the lock
+    /// is free. With `approval` (the time it may wait), the call waits
+    /// `pending`, its approval `awaiting`, taking no lock, until
+    /// [`approve`](Self::approve), [`reject`](Self::reject) or the time
+    /// runs out. Refused while too many invocations are unfinished, and
+    /// after [`close`](Self::close).
+    pub fn invoke(
+        &self,
+        call: ActionCall,
+        caller: &Caller,
+        approval: Option<Duration>,
+    ) -> Result<Arc<Invocation>, InvokeError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
             return Err(InvokeError::ShuttingDown);
@@ -368,67 +482,163 @@ impl ActionManager {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             return Err(InvokeError::Overloaded { limit });
         }
-        let name = call.action;
         let retention = call.retention.unwrap_or(shared.config.retention);
-        // An action that declares no lock takes the configured default,
-        // as one that declares no retention takes the configured retention.
-        let policy = call.lock.or_default(shared.config.default_lock);
         let invocation = Arc::new(Invocation::new(
             call.thing.name(),
-            name,
+            call.action,
             call.input.clone(),
             retention,
             LogBuffer::with_limits(shared.config.log_capacity, shared.config.log_bytes)
                 .keeping(call.log_level.unwrap_or(shared.config.log_level)),
         ));
         invocation.set_updates(shared.updates.clone());
-        let lock = call.thing.lock_for(policy.scope).cloned();
-        let (held, wait_for) = match (lock, policy.when_busy) {
-            (Some(lock), WhenBusy::Reject) => match lock.try_acquire(invocation.id()) {
-                Some(guard) => (Some(guard), None),
-                None => {
+        invocation.set_caller(caller.clone());
+        let runtime = (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(wait) = approval else {
+            let claim = match Claim::take(shared, &call, &invocation) {
+                Ok(claim) => claim,
+                Err(busy) => {
                     shared.active.fetch_sub(1, Ordering::SeqCst);
-                    return Err(InvokeError::Busy {
-                        action: name.to_owned(),
-                        holder: lock.holder().unwrap_or_default(),
-                    });
+                    return Err(busy);
                 }
-            },
-            (lock, _) => (None, lock),
+            };
+            shared.retain(&invocation);
+            Job {
+                shared: shared.clone(),
+                call,
+                invocation: invocation.clone(),
+                runtime,
+            }
+            .launch(claim);
+            return Ok(invocation);
         };
-        shared
-            .retained
-            .write()
-            .by_id
-            .insert(invocation.id(), invocation.clone());
-        shared.hub.publish(Notification::Invocation {
+        let deadline = chrono::Duration::from_std(wait)
+            .ok()
+            .and_then(|wait| Utc::now().checked_add_signed(wait))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+        invocation.set_approval(Approval {
+            state: ApprovalState::Awaiting,
+            caller: caller.name().to_owned(),
+            binding: caller.binding(),
+            decided_by: None,
+            deadline,
+        });
+        tracing::info!(
+            target: "labthings::audit",
+            user = caller.name(),
+            binding = caller.binding(),
+            invocation = %invocation.id(),
+            "{}.{} awaits an operator's approval",
+            invocation.thing(),
+            invocation.action(),
+        );
+        shared.awaiting.lock().insert(invocation.id(), call);
+        shared.retain(&invocation);
+        // The deadline, kept by a timer where there is a runtime (and by
+        // `expire` in any case).
+        if let Some(runtime) = runtime {
+            let (shared, id) = (Arc::downgrade(shared), invocation.id());
+            runtime.spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Some(shared) = shared.upgrade() {
+                    shared.expire_approval(id, Utc::now());
+                }
+            });
+        }
+        Ok(invocation)
+    }
+
+    /// Let the call of invocation `id`, awaiting approval, run, on the word
+    /// of `approver` (who may not be the user who asked). It takes its lock
+    /// now: an action that refuses to wait for a held lock ends `Busy`.
+    pub fn approve(&self, id: Uuid, approver: &Caller) -> Result<Arc<Invocation>, ApprovalError> {
+        let (invocation, call) = self.decide(id, approver, ApprovalState::Approved)?;
+        let shared = &self.shared;
+        match Claim::take(shared, &call, &invocation) {
+            Ok(claim) => Job {
+                shared: shared.clone(),
+                call,
+                invocation: invocation.clone(),
+                runtime: (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok()),
+            }
+            .launch(claim),
+            Err(InvokeError::Busy { holder, .. }) => shared.finish(
+                &invocation,
+                Err(Failure::Busy {
+                    detail: format!("approved, but its hardware lock is held by invocation {holder}"),
+                }),
+            ),
+            Err(other) => shared.finish(&invocation, Err(Failure::error("NotStarted", other.to_string()))),
+        }
+        Ok(invocation)
+    }
+
+    /// End the call of invocation `id`, awaiting approval, without running
+    /// it, on the word of `approver` (who may not be the user who asked).
+    pub fn reject(&self, id: Uuid, approver: &Caller) -> Result<Arc<Invocation>, ApprovalError> {
+        let (invocation, _call) = self.decide(id, approver, ApprovalState::Rejected)?;
+        self.shared.finish(
+            &invocation,
+            Err(Failure::error(
+                "Rejected",
+                format!("operator `{}` rejected the call; it did not run", approver.name()),
+            )),
+        );
+        Ok(invocation)
+    }
+
+    /// Record `approver`'s decision on invocation `id`; the invocation and
+    /// its call, taken from those awaiting.
+    fn decide(
+        &self,
+        id: Uuid,
+        approver: &Caller,
+        decision: ApprovalState,
+    ) -> Result<(Arc<Invocation>, ActionCall), ApprovalError> {
+        let invocation = self.get(id).ok_or(ApprovalError::NotFound(id))?;
+        let outcome = invocation.with_approval(|approval, status| {
+            if approval.state != ApprovalState::Awaiting || status != InvocationStatus::Pending {
+                return Err(ApprovalError::NotAwaiting(
+                    if approval.state == ApprovalState::Awaiting {
+                        "ended (the invocation was cancelled)"
+                    } else {
+                        approval.state.as_str()
+                    },
+                ));
+            }
+            let asker = invocation.caller();
+            if approver.is_user() && asker.is_some_and(|c| c.is_user() && c.name() == approver.name()) {
+                return Err(ApprovalError::OwnCall(approver.name().to_owned()));
+            }
+            approval.state = decision;
+            approval.decided_by = Some(approver.name().to_owned());
+            Ok(())
+        });
+        match outcome {
+            None => return Err(ApprovalError::NotAwaiting("not needed")),
+            Some(Err(refused)) => return Err(refused),
+            Some(Ok(())) => {}
+        }
+        tracing::info!(
+            target: "labthings::audit",
+            user = approver.name(),
+            binding = approver.binding(),
+            caller = invocation.caller().map_or("anonymous", Caller::name),
+            invocation = %id,
+            "{} {}.{}",
+            decision.as_str(),
+            invocation.thing(),
+            invocation.action(),
+        );
+        let call = self.shared.awaiting.lock().remove(&id);
+        // Only a decision that found the invocation awaiting gets here, and
+        // its call is removed only here or when it ends.
+        let call = call.ok_or(ApprovalError::NotAwaiting("ended (the invocation was cancelled)"))?;
+        self.shared.hub.publish(Notification::Invocation {
             invocation: invocation.clone(),
             status: InvocationStatus::Pending,
         });
-        let job = Job {
-            shared: shared.clone(),
-            call,
-            invocation: invocation.clone(),
-            runtime: (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok()),
-        };
-        match (held, wait_for) {
-            (Some(guard), _) => job.dispatch(Some(guard)),
-            (None, Some(lock)) => {
-                let (waiter, waiting_shared) = (invocation.clone(), shared.clone());
-                // Asked when the lock comes free: a cancelled waiter, or any
-                // waiter once the server is closing, does not take it.
-                let wants = move || {
-                    let closed = waiting_shared.closed.load(Ordering::SeqCst);
-                    if closed {
-                        waiting_shared.cancel_if_pending(&waiter);
-                    }
-                    !closed && waiter.status() == InvocationStatus::Pending && !waiter.cancel_hook().is_cancelled()
-                };
-                lock.acquire_or_queue(invocation.id(), wants, move |guard| job.dispatch(Some(guard)));
-            }
-            (None, None) => job.dispatch(None),
-        }
-        Ok(invocation)
+        Ok((invocation, call))
     }
 
     /// The invocation with this id, if it exists and has not expired.
@@ -492,8 +702,16 @@ impl ActionManager {
         running
     }
 
-    /// Drop invocations whose retention time has passed; returns how many.
+    /// End calls whose approval is overdue, and drop invocations whose
+    /// retention time has passed; returns how many were dropped.
     pub fn expire(&self) -> usize {
+        // Calls whose approval is overdue end first (their timers do this
+        // too, where there is a runtime).
+        let overdue: Vec<Uuid> = self.shared.awaiting.lock().keys().copied().collect();
+        let wall = Utc::now();
+        for id in overdue {
+            self.shared.expire_approval(id, wall);
+        }
         let now = Instant::now();
         let expired: Vec<Uuid> = {
             let retained = self.shared.retained.read();

@@ -334,6 +334,8 @@ fn server_endpoints(things: &[&ThingInstance], all: &mut Vec<Endpoint>) {
         on_server::<invocations::List>(things),
         on_server::<invocations::One>(things),
         on_server::<invocations::Cancel>(things),
+        on_server::<invocations::Approve>(things),
+        on_server::<invocations::Reject>(things),
         on_server::<invocations::Output>(things),
         on_server::<invocations::Observe>(things),
         on_server::<blobs::Blob>(things),

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// How invocations are run and kept (`[invocations]`): retention, logs,
     /// how many at once, the default lock, progress updates.
     pub invocations: labthings_core::ManagerConfig,
+    /// Which calls wait for an operator's approval, and how long
+    /// (`[approval]`: `timeout_s`, `[[approval.rules]]`). Agents (the MCP
+    /// binding) always wait for the actions marked `#[action(approval)]`.
+    pub approval: labthings_core::ApprovalPolicy,
     /// How long a request waits for device code (a getter, setter or
     /// endpoint: 30 s, then 504 naming the thing and the affordance; per
     /// thing or affordance in `timeouts_s`), how many calls into one thing
@@ -99,6 +103,7 @@ impl Default for ServerConfig {
             api_prefix: String::new(),
             limits: Limits::default(),
             invocations: labthings_core::ManagerConfig::default(),
+            approval: labthings_core::ApprovalPolicy::default(),
             device: labthings_core::device::DeviceConfig::default(),
             security: Security::default(),
             auth: AuthConfig::default(),

@@ -26,6 +26,12 @@
 //! max_retained = 1000
 //! default_lock = "server"  # actions that do not say take this lock
 //!
+//! [approval]               # optional: ServerConfig::approval (calls that wait for an operator)
+//! timeout_s = 300
+//! [[approval.rules]]       # these callers (users, roles, bindings) wait for these actions
+//! users = ["robot"]
+//! actions = ["stage.*"]    # empty: the actions marked #[action(approval)]
+//!
 //! [device]                 # optional: ServerConfig::device (time limits of device code)
 //! timeout_s = 30
 //! timeouts_s = { "camera.capture" = 120 }

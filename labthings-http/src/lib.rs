@@ -21,6 +21,7 @@ pub mod auth;
 mod binding;
 mod body;
 mod cache;
+mod caller;
 mod companions;
 mod config;
 pub mod config_file;

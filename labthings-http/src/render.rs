@@ -119,6 +119,11 @@ pub fn blob_url(base: &str, id: Uuid) -> String {
 pub fn invocation_json(invocation: &Invocation, base: &str, full: bool) -> Value {
     let href = invocation_url(base, invocation.id());
     let now = invocation.snapshot();
+    let approval = now.approval.map(|record| ApprovalModel {
+        record,
+        approve: format!("{href}/approve"),
+        reject: format!("{href}/reject"),
+    });
     let model = InvocationModel {
         status: now.status,
         id: invocation.id(),
@@ -132,6 +137,7 @@ pub fn invocation_json(invocation: &Invocation, base: &str, full: bool) -> Value
         time_started: now.started,
         time_completed: now.completed,
         progress: now.progress,
+        approval,
         details: full.then(|| Details {
             input: invocation.input(),
             output: now.output.map(|output| links_in(invocation, output, base)),
@@ -222,9 +228,23 @@ struct InvocationModel<'a> {
     /// original ignore fields they do not know).
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<labthings_core::Progress>,
+    /// Only for a call that waits (or waited) for an operator's approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<ApprovalModel>,
     links: [Link; 2],
     #[serde(flatten)]
     details: Option<Details<'a>>,
+}
+
+/// An invocation's approval record, with where to approve or reject it.
+#[derive(Serialize)]
+struct ApprovalModel {
+    #[serde(flatten)]
+    record: labthings_core::Approval,
+    /// `POST` here approves it (an operator other than the caller).
+    approve: String,
+    /// `POST` here rejects it.
+    reject: String,
 }
 
 #[derive(Serialize)]

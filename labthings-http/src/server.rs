@@ -252,7 +252,8 @@ impl ServerBuilder {
             self.config.settings_dir.as_deref(),
             self.config.invocations.clone(),
         )?
-        .with_device(self.config.device.clone());
+        .with_device(self.config.device.clone())
+        .with_approval(self.config.approval.clone());
         let lab = trust_remote_blobs(lab, &self.config.remote_blobs)?;
         check_prefix(&self.config.api_prefix)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();

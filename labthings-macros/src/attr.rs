@@ -184,6 +184,8 @@ pub(crate) struct ActionOptions {
     pub reject_when_busy: bool,
     /// Where `when_busy` was written, for errors.
     pub when_busy_span: Option<Span>,
+    /// `approval`: calls by agents wait for an operator's approval.
+    pub approval: bool,
 }
 
 /// The request methods an `#[endpoint]` may name.
@@ -409,6 +411,8 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
             options.log_level = Some(lit);
         } else if meta.path.is_ident("lock") {
             options.lock = Some(parse_lock(&meta)?);
+        } else if meta.path.is_ident("approval") {
+            options.approval = true;
         } else if meta.path.is_ident("when_busy") {
             options.when_busy_span = Some(meta.path.span());
             let lit: LitStr = meta.value()?.parse()?;
@@ -419,7 +423,7 @@ fn parse_action(attr: &Attribute) -> syn::Result<Role> {
             };
         } else {
             return Err(meta.error(
-                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `log_level = \"debug\"`, `lock`, `lock = \"server\"`, `lock = \"none\"` and `when_busy = \"reject\"`",
+                "unknown `#[action]` option; the supported ones are `name = \"..\"`, `retention_secs = N`, `log_level = \"debug\"`, `lock`, `lock = \"server\"`, `lock = \"none\"`, `when_busy = \"reject\"` and `approval`",
             ));
         }
         Ok(())

@@ -196,6 +196,7 @@ pub fn property(_args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `when_busy = "reject"` | with a lock: answer 409 at once instead of waiting for it |
 /// | `retention_secs = N` | keep its finished invocations N s (default: the server's `retention_s`) |
 /// | `log_level = "debug"` | the least severe records its log keeps (default `info`) |
+/// | `approval` | a call by an agent (the MCP binding), or by a caller the server's `[approval]` rules name, waits `pending` until an operator other than the caller approves it |
 ///
 /// ```
 /// use labthings::prelude::*;

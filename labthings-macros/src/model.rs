@@ -135,6 +135,8 @@ pub(crate) struct Action {
     pub cfgs: Vec<Attribute>,
     pub lock: Option<LockArg>,
     pub reject_when_busy: bool,
+    /// `approval`: calls by agents wait for an operator's approval.
+    pub approval: bool,
     /// The type of its intermediate results: `T` of an
     /// `InvocationHandle<T>` parameter.
     pub intermediate: Option<Type>,

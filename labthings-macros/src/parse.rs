@@ -270,6 +270,7 @@ fn action(
         lock,
         reject_when_busy,
         when_busy_span,
+        approval,
     } = options;
     if reject_when_busy && !matches!(lock, Some(LockArg::Thing | LockArg::Server)) {
         errors.push(syn::Error::new(
@@ -296,6 +297,7 @@ fn action(
         cfgs,
         lock,
         reject_when_busy,
+        approval,
         intermediate,
         is_async: method.sig.asyncness.is_some(),
     }

@@ -525,7 +525,11 @@ async fn command(context: Arc<Context>, message: Publish) {
             // named by its URI, as over HTTP; the lab resolves it.
             let mut input = value;
             context.host.links_to_blobs(&mut input);
-            match context.host.lab().invoke(&thing, a, input) {
+            match context
+                .host
+                .lab()
+                .invoke(&thing, a, input, &labthings_core::Caller::anonymous("mqtt"))
+            {
                 Ok(invocation) => {
                     if let Some(reply) = reply {
                         // Already finished (a fast action) or not: the final

@@ -137,6 +137,9 @@ pub struct ActionInfo {
     pub log_level: Option<crate::log::LogLevel>,
     /// The hardware lock it takes.
     pub lock: LockPolicy,
+    /// Whether calls by agents wait for an operator's approval
+    /// (`#[action(approval)]`).
+    pub approval: bool,
     pub(super) validator: Validator,
     /// The generated entry point, bound to the device object.
     pub(super) prepare: Preparer,

@@ -145,6 +145,7 @@ impl ThingInstance {
                     retention: a.retention,
                     log_level: a.log_level,
                     lock: a.lock,
+                    approval: a.approval,
                     prepare: {
                         let (thing, prepare) = (thing.clone(), a.prepare);
                         Preparer(Box::new(move |value| prepare(thing.clone(), value)))

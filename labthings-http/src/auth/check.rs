@@ -191,6 +191,7 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, mut request
         ))
         .into_response();
     }
+    request.extensions_mut().insert(identity.caller());
     if needed == Role::Observe {
         return next.run(request).await;
     }

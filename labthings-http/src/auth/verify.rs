@@ -54,6 +54,11 @@ impl Identity {
         }
     }
 
+    /// Who this is to the lab, as a caller through the HTTP binding.
+    pub(crate) fn caller(&self) -> labthings_core::Caller {
+        labthings_core::Caller::user(&self.name, Some(self.role.as_str()), "http")
+    }
+
     /// Whether this identity may do what needs `needed` on `thing` (the
     /// thing the request is about, if any).
     pub(crate) fn may(&self, needed: Role, thing: Option<&str>) -> bool {

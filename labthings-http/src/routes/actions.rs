@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
-use labthings_core::{ActionInfo, Failure, InvocationStatus, InvokeError, Refusal, ThingInstance};
+use labthings_core::{ActionInfo, Caller, Failure, InvocationStatus, InvokeError, Refusal, ThingInstance};
 use labthings_td::Operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,7 @@ use super::Params;
 use super::invocations::{Page, page_response};
 use crate::binding::{Access, Affordance, Form, Route, ThingKind, form};
 use crate::body::read_json;
+use crate::caller::CallerOf;
 use crate::error::ApiError;
 use crate::openapi::{Schemas, component, describe, json_response, listed, object, query_parameters};
 use crate::render;
@@ -70,8 +71,9 @@ impl ThingKind for Invoke {
             method,
             move |State(state): State<Arc<AppState>>,
                   Params(query): Params<InvokeQuery>,
+                  CallerOf(caller): CallerOf,
                   headers: HeaderMap,
-                  body: Body| { invoke(state, thing, index, query.answer, headers, body) },
+                  body: Body| { invoke(state, thing, index, query.answer, caller, headers, body) },
         )
     }
 
@@ -197,6 +199,7 @@ async fn invoke(
     thing: Arc<ThingInstance>,
     index: usize,
     answer: Answer,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -211,7 +214,7 @@ async fn invoke(
     render::blob_links_to_uris(&mut input, &base);
     let invocation = state
         .lab
-        .invoke(&thing, index, input)
+        .invoke(&thing, index, input, &caller)
         .map_err(|refused| match refused {
             Refusal::Invalid(problems) => ApiError::invalid_body(problems),
             Refusal::NoSuchAction { .. } => ApiError::NotFound(refused.to_string()),

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
+use labthings_core::approval::ApprovalError;
 use labthings_core::{CancelError, Invocation, InvocationStatus, ThingInstance};
 use labthings_td::Operation;
 use schemars::JsonSchema;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use super::Params;
 use crate::binding::{Access, Affordance, Form, INVOCATIONS, Route, ServerKind, form};
+use crate::caller::CallerOf;
 use crate::error::ApiError;
 use crate::openapi::{component, event_stream, id_parameter, json_response, listed, object, query_parameters};
 use crate::render;
@@ -295,6 +297,91 @@ impl ServerKind for Cancel {
         object(json!({"tags": ["server"], "operationId": "cancel_invocation",
             "summary": "Cancel a running invocation", "parameters": id_parameter(),
             "responses": {"200": json_response("Cancellation requested", json!({"type": "null"}))}}))
+    }
+}
+
+/// `POST /action_invocations/{id}/approve`: let a call awaiting an
+/// operator's approval run.
+pub(crate) struct Approve;
+
+impl ServerKind for Approve {
+    const METHOD: Method = Method::POST;
+    const ERRORS: &'static [u16] = &[403, 404, 409, 422];
+    const ACCESS: Access = Access::Operate;
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}/approve")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, |state, id, caller, headers| {
+            decide(state, id, caller, headers, Decision::Approve)
+        })
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({"tags": ["server"], "operationId": "approve_invocation",
+            "summary": "Approve a call awaiting an operator (not your own)", "parameters": id_parameter(),
+            "responses": {"200": json_response("The invocation, approved", json!({"type": "object"}))}}))
+    }
+}
+
+/// `POST /action_invocations/{id}/reject`: end a call awaiting an
+/// operator's approval without running it.
+pub(crate) struct Reject;
+
+impl ServerKind for Reject {
+    const METHOD: Method = Method::POST;
+    const ERRORS: &'static [u16] = &[403, 404, 409, 422];
+    const ACCESS: Access = Access::Operate;
+
+    fn path() -> String {
+        format!("/{INVOCATIONS}/{{id}}/reject")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, |state, id, caller, headers| {
+            decide(state, id, caller, headers, Decision::Reject)
+        })
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({"tags": ["server"], "operationId": "reject_invocation",
+            "summary": "Reject a call awaiting an operator (not your own)", "parameters": id_parameter(),
+            "responses": {"200": json_response("The invocation, rejected", json!({"type": "object"}))}}))
+    }
+}
+
+/// What an operator decided.
+#[derive(Clone, Copy)]
+enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Approve or reject invocation `id` as the request's caller; the
+/// invocation as it now is.
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    CallerOf(caller): CallerOf,
+    headers: HeaderMap,
+    decision: Decision,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let decided = match decision {
+        Decision::Approve => state.lab.approve(id, &caller),
+        Decision::Reject => state.lab.reject(id, &caller),
+    };
+    match decided {
+        Ok(invocation) => Ok(Json(render::invocation_json(
+            &invocation,
+            &base_url(&state, &headers),
+            false,
+        ))),
+        Err(e @ ApprovalError::NotFound(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ ApprovalError::OwnCall(_)) => Err(ApiError::Forbidden(e.to_string())),
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
     }
 }
 

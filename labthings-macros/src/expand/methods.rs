@@ -432,6 +432,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
     let scope = lock_scope(ctx, action.lock);
     let declared = action.lock.is_some();
     let lock = quote!(#private::LockPolicy { scope: #scope, when_busy: #when_busy, declared: #declared });
+    let approval = action.approval;
     let retention = match action.retention_secs {
         Some(secs) => quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#secs))),
         None => quote!(::core::option::Option::None),
@@ -460,6 +461,7 @@ fn action(ctx: &Ctx, model: &ImplModel, action: &Action) -> TokenStream {
             retention: #retention,
             log_level: #log_level,
             lock: #lock,
+            approval: #approval,
         }
     }
 }
