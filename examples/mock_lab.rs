@@ -114,8 +114,9 @@ impl Stage {
     ///
     /// The schema limits each axis to the stage's travel (100000 steps each
     /// way from `[0, 0, 0]`); device code checks again without overflowing,
-    /// for callers that bypass the schema.
-    #[action(lock)]
+    /// for callers that bypass the schema. A long move across the stage: an
+    /// AI agent's call waits for an operator's approval.
+    #[action(lock, approval)]
     fn move_absolute(
         &self,
         #[param(minimum = -100000, maximum = 100000, unit = "steps")] x: i64,

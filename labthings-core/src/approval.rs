@@ -42,6 +42,8 @@ pub struct Caller {
     role: Option<Arc<str>>,
     binding: &'static str,
     user: bool,
+    /// The things an `operate` caller may operate; `None` for all.
+    things: Option<Arc<[String]>>,
 }
 
 impl Caller {
@@ -53,6 +55,7 @@ impl Caller {
             role: None,
             binding,
             user: false,
+            things: None,
         }
     }
 
@@ -63,6 +66,34 @@ impl Caller {
             role: role.map(Into::into),
             binding,
             user: true,
+            things: None,
+        }
+    }
+
+    /// The same caller with `role` (`observe`, `operate`): an anonymous
+    /// caller on a server whose `[auth]` gives anonymous callers a role.
+    pub fn with_role(mut self, role: &str) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// The same caller, allowed to operate only `things`.
+    pub fn only_on(mut self, things: &[String]) -> Self {
+        self.things = Some(things.into());
+        self
+    }
+
+    /// Whether the caller may operate `thing` (invoke its actions, write
+    /// its properties): any caller where the binding gave no role (a
+    /// server without users), an `operate` caller where it may.
+    pub fn may_operate(&self, thing: &str) -> bool {
+        match self.role.as_deref() {
+            None => true,
+            Some("operate") => self
+                .things
+                .as_ref()
+                .is_none_or(|things| things.iter().any(|t| t == thing)),
+            Some(_) => false,
         }
     }
 

@@ -36,8 +36,11 @@ pub(crate) struct AccessTable {
 }
 
 impl AccessTable {
-    /// The table of `endpoints` and the server's pages.
-    pub(crate) fn new(endpoints: &[Endpoint]) -> Self {
+    /// The table of `endpoints`, the server's pages, and `observed`: the
+    /// paths of other bindings (the MCP endpoint) that any user who may
+    /// observe may use with any method (the binding checks what each call
+    /// needs).
+    pub(crate) fn new(endpoints: &[Endpoint], observed: &[String]) -> Self {
         let mut by_path: Vec<(String, Vec<Entry>)> = Vec::new();
         let entries = endpoints
             .iter()
@@ -56,6 +59,16 @@ impl AccessTable {
                     thing: None,
                 };
                 ((*page).to_owned(), entry)
+            }))
+            .chain(observed.iter().flat_map(|path| {
+                [Method::GET, Method::POST, Method::DELETE].map(|method| {
+                    let entry = Entry {
+                        method,
+                        access: Access::Observe,
+                        thing: None,
+                    };
+                    (path.clone(), entry)
+                })
             }));
         for (path, entry) in entries {
             match by_path.iter_mut().find(|(p, _)| *p == path) {
@@ -111,11 +124,12 @@ mod tests {
 
     #[test]
     fn each_endpoint_needs_what_its_kind_declares() {
-        let table = AccessTable::new(&endpoints(std::iter::empty()));
+        let table = AccessTable::new(&endpoints(std::iter::empty()), &["/mcp".to_owned()]);
         let id = Uuid::new_v4();
         let invocation = format!("/action_invocations/{id}");
         let cases = [
             (Method::GET, "/", Some((Access::Public, Target::Server))),
+            (Method::POST, "/mcp", Some((Access::Observe, Target::Server))),
             (Method::GET, "/_panel/panel.js", Some((Access::Public, Target::Server))),
             (
                 Method::GET,

@@ -28,6 +28,13 @@ impl std::fmt::Debug for Companions {
 }
 
 impl Companions {
+    /// These and `companion`, started first.
+    #[cfg(feature = "mcp")]
+    pub(crate) fn with(mut self, companion: Arc<dyn Companion>) -> Self {
+        self.0.insert(0, companion);
+        self
+    }
+
     /// Add each one's forms to the TD `td` of thing number `thing`.
     pub(crate) fn add_forms(
         &self,
@@ -39,6 +46,28 @@ impl Companions {
             labthings_core::companion::add_forms(td, companion.as_ref(), things, thing);
         }
     }
+}
+
+/// Check the MCP binding's `path`: one or more segments, the first no
+/// thing's name (`things`) and none of the server's own.
+#[cfg(feature = "mcp")]
+pub(crate) fn check_mcp_path(path: &str, things: &[&str]) -> Result<(), crate::BuildError> {
+    let invalid = |message: String| crate::BuildError::invalid("mcp.path", message);
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(invalid(format!("`{path}` must start with `/`")));
+    };
+    let first = rest.split('/').next().unwrap_or_default();
+    if first.is_empty() || path.ends_with('/') || path.contains("//") || path.contains(['{', '}', '*', '?', '#']) {
+        return Err(invalid(format!(
+            "`{path}` is not a path of one or more plain segments, such as `/mcp`"
+        )));
+    }
+    if things.contains(&first) || crate::binding::reserved_segments().iter().any(|r| r == first) {
+        return Err(invalid(format!(
+            "`{path}` starts with `{first}`, which a thing or the server itself already uses"
+        )));
+    }
+    Ok(())
 }
 
 /// The companions a configuration asks for, then the program's own.

@@ -87,6 +87,12 @@ pub struct ServerConfig {
     /// from it (`[mqtt]`; default off). Feature `mqtt`.
     #[cfg(feature = "mqtt")]
     pub mqtt: Option<labthings_mqtt::MqttConfig>,
+    /// The Model Context Protocol binding: AI agents call the actions as
+    /// tools at `path` (Streamable HTTP), as the server's users, within the
+    /// Things' limits, under `[approval]` (`[mcp]`; default off). Feature
+    /// `mcp`.
+    #[cfg(feature = "mcp")]
+    pub mcp: Option<labthings_mcp::McpConfig>,
     /// How the server makes itself found: DNS-SD, a directory
     /// (`[discovery]`; default off). Feature `discovery`.
     #[cfg(feature = "discovery")]
@@ -111,6 +117,8 @@ impl Default for ServerConfig {
             remote_blobs: Vec::new(),
             #[cfg(feature = "mqtt")]
             mqtt: None,
+            #[cfg(feature = "mcp")]
+            mcp: None,
             #[cfg(feature = "discovery")]
             discovery: labthings_discovery::DiscoveryConfig::default(),
         }

@@ -431,6 +431,7 @@ fn load_file(
         .unwrap_or_default();
     for (table, feature, built_in, cannot) in [
         ("mqtt", "mqtt", cfg!(feature = "mqtt"), "connect to an MQTT broker"),
+        ("mcp", "mcp", cfg!(feature = "mcp"), "serve AI agents over MCP"),
         (
             "discovery",
             "discovery",

@@ -14,6 +14,7 @@
         feature = "tls",
         feature = "auth",
         feature = "mqtt",
+        feature = "mcp",
         feature = "discovery",
         feature = "remote-blobs"
     ),

@@ -55,6 +55,8 @@ pub use embedded::Started;
 pub use error::ApiError;
 #[cfg(feature = "discovery")]
 pub use labthings_discovery::DiscoveryConfig;
+#[cfg(feature = "mcp")]
+pub use labthings_mcp::McpConfig;
 #[cfg(feature = "mqtt")]
 pub use labthings_mqtt::MqttConfig;
 pub use logging::{init_test_tracing, init_tracing};

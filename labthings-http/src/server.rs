@@ -259,16 +259,36 @@ impl ServerBuilder {
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names)?;
         let auth = crate::auth::Authenticator::new(&self.config.auth, self.config.auth.sign_in_burst)?;
-        let companions = crate::companions::configured(&self.config, self.companions)?;
+        #[cfg(feature = "mcp")]
+        let mcp = self
+            .config
+            .mcp
+            .clone()
+            .map(|config| Arc::new(labthings_mcp::Mcp::new(config)));
+        #[cfg(feature = "mcp")]
+        let own = match &mcp {
+            Some(mcp) => {
+                crate::companions::check_mcp_path(&mcp.config().path, &names)?;
+                self.companions.with(mcp.clone())
+            }
+            None => self.companions,
+        };
+        #[cfg(not(feature = "mcp"))]
+        let own = self.companions;
+        let companions = crate::companions::configured(&self.config, own)?;
         let tls = match &self.config.tls {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls)?)),
             None => None,
         };
         let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t));
+        #[cfg(feature = "mcp")]
+        let other_paths: Vec<String> = mcp.iter().map(|m| m.config().path.clone()).collect();
+        #[cfg(not(feature = "mcp"))]
+        let other_paths: Vec<String> = Vec::new();
         Ok(Server {
             failed: None,
             state: Arc::new(AppState {
-                access: crate::access::AccessTable::new(&endpoints),
+                access: crate::access::AccessTable::new(&endpoints, &other_paths),
                 endpoints,
                 auth,
                 tls,
@@ -279,6 +299,8 @@ impl ServerBuilder {
                 closing: CancellationToken::new(),
                 extras: self.extras,
                 companions,
+                #[cfg(feature = "mcp")]
+                mcp,
                 documents: crate::state::Documents::default(),
             }),
         })

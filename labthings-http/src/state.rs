@@ -40,6 +40,9 @@ pub(crate) struct AppState {
     /// What runs beside the server (expiry, MQTT, discovery, the
     /// program's own); each may add forms to the TDs.
     pub(crate) companions: crate::companions::Companions,
+    /// The MCP binding, mounted at its path (`[mcp]`).
+    #[cfg(feature = "mcp")]
+    pub(crate) mcp: Option<Arc<labthings_mcp::Mcp>>,
     /// Server-wide documents, made once per base URL.
     pub(crate) documents: Documents,
 }

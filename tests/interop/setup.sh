@@ -12,7 +12,8 @@
 #     .venv-original/ (the original LabThings-FastAPI 0.3.0 and
 #     openapi-spec-validator), .venv-schemathesis/ (schemathesis 4.32.5),
 #     .venv-domus/ (the domus-tdd-api 1.0.2 directory and Oxigraph 0.5.13),
-#     .venv-sangaboard/ (OpenFlexure's `sangaboard` package 0.4.1); and the
+#     .venv-sangaboard/ (OpenFlexure's `sangaboard` package 0.4.1),
+#     .venv-mcp/ (the official MCP Python SDK, `mcp` 2.3.0); and the
 #     Mosquitto broker, unpacked from Debian's package into .tools/mosquitto/
 #     (not installed: no system service is set up, started or stopped);
 #   - Debian packages (apt-get, as root or with sudo): chromium, curl,
@@ -41,6 +42,8 @@ missing=()
     || missing+=("domus|domus-tdd-api 1.0.2 and Oxigraph 0.5.13 in .venv-domus/")
 { [ -x .venv-sangaboard/bin/python ] && .venv-sangaboard/bin/python -c "import sangaboard" 2>/dev/null; } \
     || missing+=("sangaboard|the sangaboard package 0.4.1 in .venv-sangaboard/")
+{ [ -x .venv-mcp/bin/python ] && .venv-mcp/bin/python -c "import mcp" 2>/dev/null; } \
+    || missing+=("mcp|the MCP Python SDK (mcp 2.3.0) in .venv-mcp/")
 { [ -x /usr/bin/chromium ] && command -v curl >/dev/null && command -v mosquitto_sub >/dev/null; } \
     || missing+=("apt|Debian packages chromium, curl, mosquitto-clients (apt-get)")
 # The unpacked broker runs (`-h` prints its version, or which library is
@@ -101,6 +104,12 @@ if wants sangaboard; then
     echo "== pip install sangaboard==0.4.1 into .venv-sangaboard/"
     python3 -m venv .venv-sangaboard
     .venv-sangaboard/bin/pip install --quiet --disable-pip-version-check sangaboard==0.4.1
+fi
+
+if wants mcp; then
+    echo "== pip install mcp==2.3.0 into .venv-mcp/"
+    python3 -m venv .venv-mcp
+    .venv-mcp/bin/pip install --quiet --disable-pip-version-check mcp==2.3.0
 fi
 
 if wants apt || wants broker; then

@@ -43,6 +43,8 @@ pub(crate) struct Identity {
     role: Role,
     /// The things an `Operate` user may operate; `None` for all.
     things: Option<Arc<[String]>>,
+    /// A user who presented credentials (not the anonymous identity).
+    signed_in: bool,
 }
 
 impl Identity {
@@ -51,12 +53,21 @@ impl Identity {
             name: name.into(),
             role,
             things: things.map(Into::into),
+            signed_in: true,
         }
     }
 
     /// Who this is to the lab, as a caller through the HTTP binding.
     pub(crate) fn caller(&self) -> labthings_core::Caller {
-        labthings_core::Caller::user(&self.name, Some(self.role.as_str()), "http")
+        let caller = if self.signed_in {
+            labthings_core::Caller::user(&self.name, Some(self.role.as_str()), "http")
+        } else {
+            labthings_core::Caller::anonymous("http").with_role(self.role.as_str())
+        };
+        match &self.things {
+            Some(things) => caller.only_on(things),
+            None => caller,
+        }
     }
 
     /// Whether this identity may do what needs `needed` on `thing` (the
@@ -159,10 +170,10 @@ impl Authenticator {
         Ok(Self {
             tokens,
             passwords,
-            anonymous: config
-                .anonymous
-                .filter(|_| config.enabled())
-                .map(|role| Identity::new("anonymous", role, None)),
+            anonymous: config.anonymous.filter(|_| config.enabled()).map(|role| Identity {
+                signed_in: false,
+                ..Identity::new("anonymous", role, None)
+            }),
             decoy,
             verified: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(HASHING_AT_ONCE),

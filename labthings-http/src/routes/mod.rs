@@ -61,6 +61,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     router = docs::routes(router);
     router = panel::routes(router);
     router = state.extras.mount(router);
+    #[cfg(feature = "mcp")]
+    if let Some(mcp) = &state.mcp {
+        router = router.route_service(&mcp.config().path, mcp.service(state.config.limits.body_limit));
+    }
     checked(router.fallback(not_found), &state)
 }
 
