@@ -8,6 +8,8 @@
 //! labthings invoke   http://127.0.0.1:5000/stage/ move_relative x=100 y=-50
 //! labthings watch    http://127.0.0.1:5000/stage/ position
 //! labthings list     http://127.0.0.1:5000/stage/
+//! labthings approve  http://127.0.0.1:5000/action_invocations/ID
+//! labthings mcp      http://127.0.0.1:5000/stage/ http://127.0.0.1:5000/camera/
 //! labthings --cacert lab.crt --user alice get https://scope-1.lab:5000/stage/ position
 //! ```
 //!
@@ -17,6 +19,7 @@
 
 mod describe;
 mod invoke;
+mod mcp;
 mod terminal;
 
 use std::process::ExitCode;
@@ -114,6 +117,25 @@ enum Command {
         /// The Thing's URL.
         url: String,
     },
+    /// Serve the Things at these URLs to an AI agent as a local MCP server
+    /// over stdio (tools `thing.action`, `thing.get-property`,
+    /// `thing.set-property`), driving their HTTP forms: for a server with
+    /// no MCP binding of its own.
+    Mcp {
+        /// The Things' URLs.
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
+    /// Approve an invocation that awaits an operator (not your own call).
+    Approve {
+        /// The invocation's URL (its `href`).
+        invocation: String,
+    },
+    /// Reject an invocation that awaits an operator: it ends without running.
+    Reject {
+        /// The invocation's URL (its `href`).
+        invocation: String,
+    },
 }
 
 #[tokio::main]
@@ -133,6 +155,60 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The connection the options ask for, its credentials sent to the
+/// origins of `urls` only.
+fn connection(cli: &Cli, urls: &[&str]) -> Result<Connection, ClientError> {
+    let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
+        .map_err(|_| ClientError::Protocol(format!("--timeout {}: not a number of seconds", cli.timeout)))?;
+    let mut connection = Connection::new().with_timeout(timeout);
+    if let Some(file) = &cli.cacert {
+        connection = connection.with_ca_file(file)?;
+    }
+    let password = match &cli.user {
+        Some(user) => Some(password(user)?),
+        None => None,
+    };
+    for url in urls {
+        if let Some(token) = &cli.token {
+            connection = connection.with_token_for(token.clone(), url);
+        }
+        if let (Some(user), Some(password)) = (&cli.user, &password) {
+            connection = connection.with_password_for(user.clone(), password.clone(), url);
+        }
+    }
+    for origin in &cli.allow_origins {
+        connection = connection.allow_credentials_to(origin);
+    }
+    Ok(connection)
+}
+
+/// `POST {invocation}/{decision}` (`approve` or `reject`), saying how it went.
+async fn decide(cli: &Cli, invocation: &str, decision: &str) -> Result<ExitCode, ClientError> {
+    let connection = connection(cli, &[invocation])?;
+    let url = format!("{}/{decision}", invocation.trim_end_matches('/'));
+    let (status, body) = connection.request(labthings_client::Method::POST, &url, None).await?;
+    let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
+        let detail = answer["detail"]
+            .as_str()
+            .map_or_else(|| String::from_utf8_lossy(&body).into_owned(), str::to_owned);
+        return Err(ClientError::Status {
+            status,
+            message: detail,
+        });
+    }
+    if cli.json {
+        print_json(&answer);
+    } else {
+        let state = answer["approval"]["state"].as_str().unwrap_or("decided");
+        println!(
+            "{}: {state}",
+            terminal::clean(answer["action"].as_str().unwrap_or(invocation))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     let url = match &cli.command {
         Command::Describe { url }
@@ -141,23 +217,19 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         | Command::Invoke { url, .. }
         | Command::Watch { url, .. }
         | Command::List { url } => url.clone(),
+        Command::Approve { invocation } => return decide(&cli, invocation, "approve").await,
+        Command::Reject { invocation } => return decide(&cli, invocation, "reject").await,
+        Command::Mcp { urls } => {
+            let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+            let connection = connection(&cli, &all)?;
+            let mut things = Vec::new();
+            for url in urls {
+                things.push(ThingClient::connect(url, connection.clone()).await?);
+            }
+            return mcp::serve(things).await;
+        }
     };
-    let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
-        .map_err(|_| ClientError::Protocol(format!("--timeout {}: not a number of seconds", cli.timeout)))?;
-    let mut connection = Connection::new().with_timeout(timeout);
-    if let Some(file) = &cli.cacert {
-        connection = connection.with_ca_file(file)?;
-    }
-    if let Some(token) = &cli.token {
-        connection = connection.with_token_for(token.clone(), &url);
-    }
-    if let Some(user) = &cli.user {
-        connection = connection.with_password_for(user.clone(), password(user)?, &url);
-    }
-    for origin in &cli.allow_origins {
-        connection = connection.allow_credentials_to(origin);
-    }
-    let thing = ThingClient::connect(&url, connection).await?;
+    let thing = ThingClient::connect(&url, connection(&cli, &[&url])?).await?;
     match cli.command {
         Command::Describe { .. } => {
             if cli.json {
@@ -201,6 +273,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 seen = seen.saturating_add(1);
             }
         }
+        Command::Approve { .. } | Command::Reject { .. } | Command::Mcp { .. } => {}
         Command::List { .. } => {
             let invocations = thing.invocations().await?;
             if cli.json {

@@ -12,7 +12,9 @@ over HTTP), OBSERVER_TOKEN. Each step prints one JSON line; the Rust test
 
 Scenarios: `mock_lab` (discover, read, write, move with progress, cancel,
 approval, refusals), `bad_calls N` (N generated out-of-range or malformed
-calls of the `counter` thing's tools) and `rate_limit N` (N quick calls).
+calls of the `counter` thing's tools), `rate_limit N` (N quick calls) and
+`bridge BINARY URL...` (`labthings mcp URL...` over stdio; the calls to
+make as JSON in BRIDGE_CALLS; here the second argument is the binary).
 """
 
 import json
@@ -187,6 +189,33 @@ async def rate_limit(url, count):
     say("rate_limit", answers=answers)
 
 
+async def bridge(binary, urls):
+    """`labthings mcp URL...` as a local MCP server over stdio, started by
+    the SDK as its documentation says (`StdioServerParameters`)."""
+    from mcp import StdioServerParameters
+
+    env = dict(os.environ)
+    params = StdioServerParameters(command=binary, args=["mcp", *urls], env=env)
+    async with Client(params) as c:
+        tools = {t.name: t.input_schema for t in (await c.list_tools()).tools}
+        say("bridge_tools", tools=tools)
+        calls = {}
+        for name, args in json.loads(os.environ["BRIDGE_CALLS"]):
+            progress = []
+
+            async def on_progress(value, total, message):
+                progress.append(value)
+
+            r = await c.call_tool(name, args, progress_callback=on_progress)
+            calls[name + " " + json.dumps(args)] = {
+                "error": r.is_error,
+                "structured": r.structured_content,
+                "text": text_of(r)[:400],
+                "progress": progress,
+            }
+        say("bridge_calls", calls=calls)
+
+
 def agent_actions(tools):
     return [t.name for t in tools if "-" not in t.name.split(".", 1)[1]]
 
@@ -262,6 +291,8 @@ if __name__ == "__main__":
     scenario, url = sys.argv[1], sys.argv[2]
     if scenario == "mock_lab":
         anyio.run(mock_lab, url)
+    elif scenario == "bridge":
+        anyio.run(bridge, url, sys.argv[3:])
     elif scenario == "rate_limit":
         anyio.run(rate_limit, url, int(sys.argv[3]))
     elif scenario == "bad_calls":
