@@ -379,3 +379,71 @@ async fn a_page_on_another_site_cannot_drive_the_lab_from_a_browser() {
         "the control was reset"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_approves_and_rejects_waiting_calls_in_the_panel() {
+    setup();
+    let (robot, alice) = ("robot-token-0123456789abcdef", "alice-token-0123456789abcdef");
+    let users = vec![
+        User::new("robot", Role::Operate, Credential::token(robot)),
+        User::new("alice", Role::Operate, Credential::token(alice)),
+    ];
+    let config = ServerConfig::default().with(|c| {
+        c.settings_dir = None;
+        c.auth = AuthConfig::for_users(users);
+        c.approval = labthings::ApprovalPolicy::default().rule(
+            labthings::ApprovalRule::default()
+                .users(["robot"])
+                .actions(["stage.move_absolute"]),
+        );
+    });
+    let server = start(mock_lab::build(config).expect("the mock lab builds")).await;
+    let mut asked = Vec::new();
+    for x in [5, 7] {
+        let answer: Value = server
+            .client
+            .post(server.at("/stage/move_absolute"))
+            .bearer_auth(robot)
+            .json(&json!({"x": x, "y": 0, "z": 0}))
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(answer["approval"]["state"], "awaiting", "{answer}");
+        asked.push(answer["href"].as_str().expect("href").to_owned());
+    }
+    let screenshot = repo().join("target/artifacts/panel-approvals.png");
+    std::fs::create_dir_all(repo().join("target/artifacts")).expect("target/artifacts");
+    let script = repo().join("tests/interop/panel_approval.mjs");
+    let stdout = run_client(
+        PathBuf::from("node"),
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            &server.url,
+            alice,
+            screenshot.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .await;
+    assert!(stdout.contains("steps passed, 0 failed"), "{stdout}");
+    let get = |href: String| {
+        let request = server.client.get(href).bearer_auth(alice);
+        async move { request.send().await.expect("GET").json::<Value>().await.expect("JSON") }
+    };
+    let mut approved = get(asked[0].clone()).await;
+    for _ in 0..200 {
+        if approved["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        approved = get(asked[0].clone()).await;
+    }
+    assert_eq!(approved["status"], "completed", "{approved}");
+    assert_eq!(approved["output"], json!([5, 0, 0]));
+    assert_eq!(approved["approval"]["decided_by"], "alice");
+    let rejected = get(asked[1].clone()).await;
+    assert_eq!(rejected["status"], "error", "{rejected}");
+    assert_eq!(rejected["approval"]["state"], "rejected");
+}

@@ -121,6 +121,7 @@ pub fn invocation_json(invocation: &Invocation, base: &str, full: bool) -> Value
     let now = invocation.snapshot();
     let approval = now.approval.map(|record| ApprovalModel {
         record,
+        input: invocation.input(),
         approve: format!("{href}/approve"),
         reject: format!("{href}/reject"),
     });
@@ -230,7 +231,7 @@ struct InvocationModel<'a> {
     progress: Option<labthings_core::Progress>,
     /// Only for a call that waits (or waited) for an operator's approval.
     #[serde(skip_serializing_if = "Option::is_none")]
-    approval: Option<ApprovalModel>,
+    approval: Option<ApprovalModel<'a>>,
     links: [Link; 2],
     #[serde(flatten)]
     details: Option<Details<'a>>,
@@ -238,9 +239,11 @@ struct InvocationModel<'a> {
 
 /// An invocation's approval record, with where to approve or reject it.
 #[derive(Serialize)]
-struct ApprovalModel {
+struct ApprovalModel<'a> {
     #[serde(flatten)]
     record: labthings_core::Approval,
+    /// What the call would run with, for the operator to judge.
+    input: &'a Value,
     /// `POST` here approves it (an operator other than the caller).
     approve: String,
     /// `POST` here rejects it.

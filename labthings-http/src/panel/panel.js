@@ -553,6 +553,64 @@ class ProgressBar {
   }
 }
 
+/** How often the panel asks for calls awaiting an operator's approval. */
+const APPROVALS_MS = 1000;
+
+/**
+ * Calls awaiting an operator's approval (an agent's, or a user's the
+ * server's policy names), each with Approve and Reject; shown above the
+ * things while there are any. Only an operator other than the caller may
+ * decide: the server says so if the signed-in user asked for the call.
+ */
+class Approvals {
+  constructor() {
+    this.list = el("ul", {});
+    this.node = el("section", { class: "approvals", hidden: true, "aria-live": "polite" },
+      el("h2", { text: "Awaiting your approval" }), this.list);
+    this.shown = new Map();
+  }
+
+  async poll() {
+    for (;;) {
+      const result = await api("GET", "action_invocations");
+      if (result.ok && Array.isArray(result.data)) this.show(result.data.filter((i) => i.status === "pending" && i.approval && i.approval.state === "awaiting"));
+      await new Promise((resolve) => setTimeout(resolve, APPROVALS_MS));
+    }
+  }
+
+  show(waiting) {
+    const ids = new Set(waiting.map((i) => i.id));
+    for (const [id, item] of this.shown) {
+      if (!ids.has(id)) {
+        item.remove();
+        this.shown.delete(id);
+      }
+    }
+    for (const invocation of waiting) {
+      if (this.shown.has(invocation.id)) continue;
+      const message = el("span", { class: "message" });
+      const decide = async (link, button) => {
+        button.disabled = true;
+        const result = await api("POST", link);
+        if (!result.ok) {
+          message.textContent = problems(result)[0].msg;
+          button.disabled = false;
+        }
+      };
+      const approve = el("button", { type: "button", class: "approve", text: "Approve", onclick: () => decide(invocation.approval.approve, approve) });
+      const reject = el("button", { type: "button", class: "reject", text: "Reject", onclick: () => decide(invocation.approval.reject, reject) });
+      const item = el("li", { "data-invocation": invocation.id },
+        el("code", { text: invocation.action }), " ",
+        el("span", { text: `asked by ${invocation.approval.caller} (${invocation.approval.binding}), until ${invocation.approval.deadline.slice(11, 19)} UTC` }),
+        el("pre", { class: "input", text: JSON.stringify(invocation.approval.input ?? {}, null, 1) }),
+        approve, " ", reject, " ", message);
+      this.shown.set(invocation.id, item);
+      this.list.append(item);
+    }
+    this.node.hidden = this.shown.size === 0;
+  }
+}
+
 /** Problems the server found with settings files at start: shown first. */
 async function showSettingsWarnings(root) {
   const result = await api("GET", "settings_warnings");
@@ -642,6 +700,9 @@ async function main() {
   const urls = await api("GET", "things/");
   const cards = Object.entries(result.data).map(([name, td]) => new ThingCard(name, td, (urls.ok && urls.data[name]) || td.base).node);
   root.replaceChildren(...(cards.length ? cards : [el("p", { text: "This server has no things." })]));
+  const approvals = new Approvals();
+  root.before(approvals.node);
+  approvals.poll();
   document.body.dataset.ready = "true";
 }
 
