@@ -101,6 +101,8 @@ mod documentation {
     mod clients {}
     #[doc = include_str!("../guide/src/http-api.md")]
     mod http_api {}
+    #[doc = include_str!("../guide/src/agents.md")]
+    mod agents {}
 }
 
 pub use labthings_core as core;
