@@ -126,6 +126,10 @@ async fn wait_end(server: &TestServer, id: &str) -> Value {
 #[tokio::test]
 async fn a_named_callers_call_waits_until_another_operator_approves() {
     let server = lab(Duration::from_secs(300)).await;
+    // The TD says the action is marked, in the TD's own vocabulary.
+    let (_, td) = send(&server, ALICE, reqwest::Method::GET, "/laser/", None).await;
+    assert_eq!(td["actions"]["fire"]["lt:approval"], true, "{td}");
+    common::assert_valid_td(&td);
     let (id, asked) = robot_fires(&server).await;
     assert_eq!(asked["status"], "pending", "{asked}");
     assert_eq!(asked["approval"]["state"], "awaiting", "{asked}");

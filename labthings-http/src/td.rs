@@ -37,7 +37,12 @@ pub(crate) fn describe_thing(
     // Clients that validate against the TD 1.0 schema (node-wot 0.9 does)
     // accept it, and so does the TD 1.1 schema.
     let mut context = vec![json!(TD_CONTEXT_V1), json!(TD_CONTEXT)];
-    if thing.simulated() || thing.actions().iter().any(|a| a.intermediate_schema.is_some()) {
+    if thing.simulated()
+        || thing
+            .actions()
+            .iter()
+            .any(|a| a.intermediate_schema.is_some() || a.approval)
+    {
         context.push(json!({"lt": LABTHINGS_VOCABULARY}));
     }
     let mut security_definitions = Object::new();
@@ -99,7 +104,13 @@ pub(crate) fn describe_thing(
             synchronous: Some(true),
             uri_variables: uri_variables.as_object().cloned(),
             forms: forms(Affordance::Action(a)),
-            extra: Object::new(),
+            // `#[action(approval)]`: an agent's call (or a caller the
+            // server's `[approval]` rules name) waits for an operator.
+            extra: if action.approval {
+                std::iter::once(("lt:approval".to_owned(), Value::Bool(true))).collect()
+            } else {
+                Object::new()
+            },
         };
         actions.insert(action.name.to_owned(), affordance);
     }

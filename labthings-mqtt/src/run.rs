@@ -404,9 +404,17 @@ fn notify(context: &Context, note: Notification) {
         Notification::Invocation { invocation, .. } => {
             // Asked before rendering: a final state seen here is the one rendered.
             let reply = context.replies.update(&invocation);
-            let json = context
+            let mut json = context
                 .host
                 .invocation_json(&invocation, invocation.status().is_finished());
+            // It may have finished between asking and rendering: a final
+            // status is always published with its output.
+            let rendered_final = json["status"]
+                .as_str()
+                .is_some_and(|s| ["completed", "cancelled", "error"].contains(&s));
+            if rendered_final && json.get("output").is_none() {
+                json = context.host.invocation_json(&invocation, true);
+            }
             if let Some(reply) = reply {
                 answer(context, &reply, &json);
             }
