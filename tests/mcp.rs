@@ -334,4 +334,18 @@ async fn the_binding_is_off_unless_configured_and_its_path_is_checked() {
         .build();
     let message = clash.expect_err("a path a thing has").to_string();
     assert!(message.contains("mcp.path"), "{message}");
+
+    // Nor a path of the program's own routes, nor one that is not plain.
+    for (path, own) in [("/agents", "/agents/status"), ("/a b", "/status")] {
+        let clash = labthings::Server::builder()
+            .config(ServerConfig::default().with(|c| {
+                c.settings_dir = None;
+                c.mcp = Some(McpConfig::default().with(|m| m.path = path.into()));
+            }))
+            .route(own, labthings::http::axum::routing::get(|| async { "ok" }))
+            .thing("counter", Counter::default())
+            .build();
+        let message = clash.expect_err("a path taken or not plain").to_string();
+        assert!(message.contains("mcp.path"), "{path}: {message}");
+    }
 }

@@ -179,6 +179,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// Where an `async fn` action runs: the lab's device runtime, or else
+    /// the runtime it is invoked from.
+    fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime
+            .get()
+            .cloned()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+    }
+
+    /// Run `call` as `invocation` under `claim` (its lock).
+    fn launch(self: &Arc<Self>, call: ActionCall, invocation: &Arc<Invocation>, claim: Claim) {
+        Job {
+            shared: self.clone(),
+            call,
+            invocation: invocation.clone(),
+            runtime: self.runtime(),
+        }
+        .launch(claim);
+    }
+
     /// Keep `invocation` for polling and tell observers it is pending.
     fn retain(&self, invocation: &Arc<Invocation>) {
         self.retained.write().by_id.insert(invocation.id(), invocation.clone());
@@ -493,7 +513,6 @@ impl ActionManager {
         ));
         invocation.set_updates(shared.updates.clone());
         invocation.set_caller(caller.clone());
-        let runtime = (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok());
         let Some(wait) = approval else {
             let claim = match Claim::take(shared, &call, &invocation) {
                 Ok(claim) => claim,
@@ -503,13 +522,7 @@ impl ActionManager {
                 }
             };
             shared.retain(&invocation);
-            Job {
-                shared: shared.clone(),
-                call,
-                invocation: invocation.clone(),
-                runtime,
-            }
-            .launch(claim);
+            shared.launch(call, &invocation, claim);
             return Ok(invocation);
         };
         let deadline = chrono::Duration::from_std(wait)
@@ -536,7 +549,7 @@ impl ActionManager {
         shared.retain(&invocation);
         // The deadline, kept by a timer where there is a runtime (and by
         // `expire` in any case).
-        if let Some(runtime) = runtime {
+        if let Some(runtime) = shared.runtime() {
             let (shared, id) = (Arc::downgrade(shared), invocation.id());
             runtime.spawn(async move {
                 tokio::time::sleep(wait).await;
@@ -555,13 +568,7 @@ impl ActionManager {
         let (invocation, call) = self.decide(id, approver, ApprovalState::Approved)?;
         let shared = &self.shared;
         match Claim::take(shared, &call, &invocation) {
-            Ok(claim) => Job {
-                shared: shared.clone(),
-                call,
-                invocation: invocation.clone(),
-                runtime: (shared.runtime.get().cloned()).or_else(|| tokio::runtime::Handle::try_current().ok()),
-            }
-            .launch(claim),
+            Ok(claim) => shared.launch(call, &invocation, claim),
             Err(InvokeError::Busy { holder, .. }) => shared.finish(
                 &invocation,
                 Err(Failure::Busy {

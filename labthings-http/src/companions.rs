@@ -48,23 +48,29 @@ impl Companions {
     }
 }
 
-/// Check the MCP binding's `path`: one or more segments, the first no
-/// thing's name (`things`) and none of the server's own.
+/// Check the MCP binding's `path` as a program's own routes are checked:
+/// a plain path (`crate::paths::plain_path`) whose first segment is no
+/// thing's name (`things`), none of the server's own and none of the
+/// program's own routes and folders (`extras`).
 #[cfg(feature = "mcp")]
-pub(crate) fn check_mcp_path(path: &str, things: &[&str]) -> Result<(), crate::BuildError> {
+pub(crate) fn check_mcp_path(
+    path: &str,
+    things: &[&str],
+    extras: &crate::extra::Extras,
+) -> Result<(), crate::BuildError> {
     let invalid = |message: String| crate::BuildError::invalid("mcp.path", message);
-    let Some(rest) = path.strip_prefix('/') else {
-        return Err(invalid(format!("`{path}` must start with `/`")));
-    };
-    let first = rest.split('/').next().unwrap_or_default();
-    if first.is_empty() || path.ends_with('/') || path.contains("//") || path.contains(['{', '}', '*', '?', '#']) {
+    if !crate::paths::plain_path(path) {
         return Err(invalid(format!(
             "`{path}` is not a path of one or more plain segments, such as `/mcp`"
         )));
     }
-    if things.contains(&first) || crate::binding::reserved_segments().iter().any(|r| r == first) {
+    let first = path.split('/').nth(1).unwrap_or_default();
+    if things.contains(&first)
+        || crate::binding::reserved_segments().iter().any(|r| r == first)
+        || extras.first_segments().any(|s| s == first)
+    {
         return Err(invalid(format!(
-            "`{path}` starts with `{first}`, which a thing or the server itself already uses"
+            "`{path}` starts with `{first}`, which a thing, the server itself or the program's own routes already use"
         )));
     }
     Ok(())

@@ -39,6 +39,16 @@ impl Extras {
         })
     }
 
+    /// The first segment of each of the program's own paths.
+    #[cfg(feature = "mcp")]
+    pub(crate) fn first_segments(&self) -> impl Iterator<Item = &str> {
+        self.folders
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .chain(self.routes.iter().map(|(p, _)| p.as_str()))
+            .map(|path| path.split('/').nth(1).unwrap_or_default())
+    }
+
     /// Check every path against the generated ones (`things` are the served
     /// names; the server's own first segments come from its endpoint table)
     /// and each other.

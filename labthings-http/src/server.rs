@@ -268,7 +268,7 @@ impl ServerBuilder {
         #[cfg(feature = "mcp")]
         let own = match &mcp {
             Some(mcp) => {
-                crate::companions::check_mcp_path(&mcp.config().path, &names)?;
+                crate::companions::check_mcp_path(&mcp.config().path, &names, &self.extras)?;
                 self.companions.with(mcp.clone())
             }
             None => self.companions,
