@@ -262,7 +262,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// Where a call that waits for approval is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     /// Waiting for an operator; the invocation is `pending`.

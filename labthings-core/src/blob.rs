@@ -98,6 +98,21 @@ pub struct BlobData {
 }
 
 impl BlobData {
+    /// The blob `id` as a record store keeps it: the file at `path`, `len`
+    /// bytes of `media_type`, left in place when freed (the store removes
+    /// it when the record goes).
+    pub fn recorded(id: Uuid, media_type: impl Into<String>, path: PathBuf, len: u64) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            media_type: media_type.into(),
+            content: BlobContent::File {
+                path,
+                len,
+                temporary: false,
+            },
+        })
+    }
+
     /// The blob's id.
     pub fn id(&self) -> Uuid {
         self.id

@@ -8,7 +8,8 @@ use std::fmt::Display;
 use crate::cancel::Cancelled;
 
 /// Why device code did not produce a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
     /// The code stopped because it was cancelled ([`Cancelled`]).
     Cancelled,

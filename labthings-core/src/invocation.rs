@@ -18,7 +18,7 @@ use crate::log::{LogBuffer, LogRecord};
 use crate::progress::{Progress, Report, Reported};
 
 /// Where an invocation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InvocationStatus {
     /// Created, not yet started.
@@ -67,6 +67,9 @@ struct State {
     expires_at: Option<Instant>,
     /// Its approval record, when its call waits (or waited) for one.
     approval: Option<crate::approval::Approval>,
+    /// Its end is being recorded: it is about to finish, and nothing else
+    /// may start or end it.
+    ending: bool,
 }
 
 /// Where an invocation is, read at one instant: what a binding renders.
@@ -107,6 +110,9 @@ pub struct Invocation {
     reported: Mutex<Reported>,
     updates: OnceLock<Arc<dyn ReportSink>>,
     caller: OnceLock<crate::approval::Caller>,
+    /// The states of the lab's things when it started running, when a
+    /// store records them.
+    thing_states: OnceLock<serde_json::Map<String, Value>>,
 }
 
 /// Where an invocation's progress reports go once a manager runs it (the
@@ -144,13 +150,75 @@ impl Invocation {
                 error: None,
                 expires_at: None,
                 approval: None,
+                ending: false,
             }),
             finished: Condvar::new(),
             finished_async: Notify::new(),
             reported: Mutex::new(Reported::default()),
             updates: OnceLock::new(),
             caller: OnceLock::new(),
+            thing_states: OnceLock::new(),
         }
+    }
+
+    /// A finished invocation read back from its `record` (see
+    /// [`crate::record`]), holding `blobs` (its blobs as the store serves
+    /// them). It is expired at once: the manager reads it again when asked.
+    pub fn restored(record: crate::record::Record, blobs: Vec<Arc<BlobData>>) -> Self {
+        let record = record.ended_by_restart(Utc::now());
+        let log = LogBuffer::with_limits(record.log.len().max(1), usize::MAX);
+        for line in &record.log {
+            log.push(line.clone());
+        }
+        let mut reported = Reported::default();
+        reported.restore(
+            record.progress.clone(),
+            record.intermediate.clone(),
+            record.intermediate_count,
+        );
+        let invocation = Self {
+            id: record.id,
+            thing: record.thing.clone(),
+            action: record.action.clone(),
+            input: record.input.clone(),
+            requested: record.requested,
+            retention: Duration::ZERO,
+            cancel: CancelHook::new(),
+            log: Arc::new(log),
+            blobs: Arc::new(Mutex::new(blobs)),
+            state: Mutex::new(State {
+                status: record.status,
+                started: record.started,
+                completed: record.completed,
+                output: record.output.clone(),
+                error: record.error.clone(),
+                expires_at: Some(Instant::now()),
+                approval: record.approval(),
+                ending: false,
+            }),
+            finished: Condvar::new(),
+            finished_async: Notify::new(),
+            reported: Mutex::new(reported),
+            updates: OnceLock::new(),
+            caller: OnceLock::new(),
+            thing_states: OnceLock::new(),
+        };
+        if let Some(caller) = record.caller() {
+            invocation.set_caller(caller);
+        }
+        let _ = invocation.thing_states.set(record.thing_states);
+        invocation
+    }
+
+    /// The states of the lab's things when it started running, when they
+    /// were taken (a lab with a record store takes them).
+    pub fn thing_states(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.thing_states.get()
+    }
+
+    /// Keep the states of the lab's things as they were when it started.
+    pub(crate) fn set_thing_states(&self, states: serde_json::Map<String, Value>) {
+        let _ = self.thing_states.set(states);
     }
 
     /// Record who asked for it (the manager does, once).
@@ -322,7 +390,7 @@ impl Invocation {
     /// cancelled before starting or is no longer pending.
     pub fn start(&self) -> bool {
         let mut state = self.state.lock();
-        if self.cancel.is_cancelled() || state.status != InvocationStatus::Pending {
+        if self.cancel.is_cancelled() || state.status != InvocationStatus::Pending || state.ending {
             return false;
         }
         state.status = InvocationStatus::Running;
@@ -336,36 +404,68 @@ impl Invocation {
     /// it). Returns whether it did; a running invocation is only asked to
     /// stop, with [`request_cancel`](Self::request_cancel).
     pub fn cancel_if_pending(&self) -> bool {
-        // The report lock first (as a progress report takes it before the
-        // status), so no report is told after the end.
-        let mut reported = self.reported.lock();
-        let mut state = self.state.lock();
-        if state.status != InvocationStatus::Pending {
-            return false;
-        }
-        reported.close(false);
-        drop(reported);
-        Self::record_end(&mut state, Err(Failure::Cancelled), self.retention);
-        drop(state);
-        // No longer pending, so `start` refuses it whatever the flag says;
-        // the flag tells any code holding the hook.
-        self.cancel.cancel();
-        self.wake_waiters();
-        true
+        self.cancel_if_pending_then(|_, _| {})
+    }
+
+    /// [`cancel_if_pending`](Self::cancel_if_pending), calling `before`
+    /// with how it ends (and when) before anyone can see it ended.
+    pub(crate) fn cancel_if_pending_then(&self, before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>)) -> bool {
+        self.end(Err(Failure::Cancelled), true, before)
     }
 
     /// Record how the action ended and wake anyone waiting for it. Only the
     /// first call counts; returns whether this one did.
     pub fn finish(&self, result: Result<Value, Failure>) -> bool {
-        let mut reported = self.reported.lock();
-        let mut state = self.state.lock();
-        if state.status.is_finished() {
-            return false;
+        self.end(result, false, |_, _| {})
+    }
+
+    /// [`finish`](Self::finish), calling `before` with how it ends (and
+    /// when) before anyone can see it ended: a store writes its record
+    /// there, so an end a client has seen is recorded.
+    pub(crate) fn finish_then(
+        &self,
+        result: Result<Value, Failure>,
+        before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>),
+    ) -> bool {
+        self.end(result, false, before)
+    }
+
+    /// End with `result` (only if still pending, with `only_pending`) unless
+    /// it has ended or is ending: claim the end, close its reports, call
+    /// `before`, then record it and wake waiters. Whether this call ended it.
+    fn end(
+        &self,
+        result: Result<Value, Failure>,
+        only_pending: bool,
+        before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>),
+    ) -> bool {
+        // The report lock first (as a progress report takes it before the
+        // status), so no report is told after the end.
+        {
+            let mut reported = self.reported.lock();
+            let mut state = self.state.lock();
+            let refused = if only_pending {
+                state.status != InvocationStatus::Pending
+            } else {
+                state.status.is_finished()
+            };
+            if refused || state.ending {
+                return false;
+            }
+            state.ending = true;
+            reported.close(result.is_ok());
         }
-        reported.close(result.is_ok());
-        drop(reported);
-        Self::record_end(&mut state, result, self.retention);
+        let completed = Utc::now();
+        before(&result, completed);
+        let mut state = self.state.lock();
+        Self::record_end(&mut state, result, self.retention, completed);
+        state.ending = false;
         drop(state);
+        if only_pending {
+            // No longer pending, so `start` refuses it whatever the flag
+            // says; the flag tells any code holding the hook.
+            self.cancel.cancel();
+        }
         self.wake_waiters();
         true
     }
@@ -375,7 +475,7 @@ impl Invocation {
         self.finished_async.notify_waiters();
     }
 
-    fn record_end(state: &mut State, result: Result<Value, Failure>, retention: Duration) {
+    fn record_end(state: &mut State, result: Result<Value, Failure>, retention: Duration, completed: DateTime<Utc>) {
         match result {
             Ok(output) => {
                 state.status = InvocationStatus::Completed;
@@ -391,7 +491,7 @@ impl Invocation {
                 state.error = Some(failure);
             }
         }
-        state.completed = Some(Utc::now());
+        state.completed = Some(completed);
         state.expires_at = Instant::now().checked_add(retention);
     }
 

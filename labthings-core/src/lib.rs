@@ -59,6 +59,7 @@ mod poll;
 #[doc(hidden)]
 pub mod pool;
 pub mod progress;
+pub mod record;
 pub mod registry;
 // Not public API: durations as seconds in configuration files, shared with the binding crates.
 #[doc(hidden)]

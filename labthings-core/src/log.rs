@@ -60,6 +60,40 @@ impl LogRecord {
     }
 }
 
+/// Read back as stored: the level's name follows from its number (a number
+/// this crate never writes reads as `INFO`).
+impl<'de> serde::Deserialize<'de> for LogRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            message: String,
+            levelno: u8,
+            lineno: u32,
+            filename: String,
+            created: DateTime<Utc>,
+        }
+        let stored = Stored::deserialize(deserializer)?;
+        let level = match stored.levelno {
+            5 => Level::TRACE,
+            10 => Level::DEBUG,
+            30 => Level::WARN,
+            40 => Level::ERROR,
+            _ => Level::INFO,
+        };
+        let (levelname, levelno) = python_level(level);
+        Ok(Self {
+            message: stored.message,
+            levelname,
+            levelno,
+            lineno: stored.lineno,
+            filename: stored.filename,
+            created: stored.created,
+            exception_type: None,
+            traceback: None,
+        })
+    }
+}
+
 /// Python's name and number for a `tracing` level.
 fn python_level(level: Level) -> (&'static str, u8) {
     match level {

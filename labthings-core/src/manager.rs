@@ -29,6 +29,7 @@ use crate::lock::{HardwareLock, LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Body;
 use crate::pool::ThreadPool;
+use crate::record::{Record, RecordStore};
 use crate::registry::ActionCall;
 use crate::updates::Updates;
 
@@ -176,6 +177,11 @@ struct Shared {
     /// The calls awaiting approval, by invocation (counted in `active`, so
     /// bounded by [`ManagerConfig::max_active`]).
     awaiting: Mutex<HashMap<Uuid, ActionCall>>,
+    /// Where invocations are recorded, and read back from once they have
+    /// left memory (none: memory only).
+    store: OnceLock<Arc<dyn RecordStore>>,
+    /// What the store refused, said in the server's log at a bounded rate.
+    store_warnings: crate::log_limit::LogLimiter,
 }
 
 impl Shared {
@@ -280,18 +286,40 @@ impl Shared {
                 }
             }
         }
-        if invocation.finish(result) {
+        if invocation.finish_then(result, |result, completed| {
+            self.record_end(invocation, result, completed)
+        }) {
             self.finished(invocation);
         }
     }
 
     /// Cancel `invocation` if it is still pending; whether it was.
     fn cancel_if_pending(&self, invocation: &Arc<Invocation>) -> bool {
-        let cancelled = invocation.cancel_if_pending();
+        let cancelled =
+            invocation.cancel_if_pending_then(|result, completed| self.record_end(invocation, result, completed));
         if cancelled {
             self.finished(invocation);
         }
         cancelled
+    }
+
+    /// Keep the final record of `invocation`, ending with `result` at
+    /// `completed`, in the store (on disk before it returns), if there is
+    /// one. What the store could not keep is said in the invocation's log.
+    fn record_end(&self, invocation: &Invocation, result: &Result<Value, Failure>, completed: chrono::DateTime<Utc>) {
+        let Some(store) = self.store.get() else { return };
+        let record = Record::ending(invocation, result, completed);
+        let blobs = invocation.blob_sink().lock().clone();
+        let problem = match store.end(record, &blobs) {
+            Ok(None) => return,
+            Ok(Some(refused)) => crate::record::blobs_refused_message(&refused),
+            Err(e) => format!("the invocation was not recorded ({e}); it is kept in memory until it expires"),
+        };
+        self.store_warnings
+            .hit(|more| tracing::error!("{}.{}: {problem}{more}", invocation.thing(), invocation.action()));
+        invocation
+            .log_buffer()
+            .push(LogRecord::new(Level::ERROR, problem, Some(file!()), Some(line!())));
     }
 }
 
@@ -425,6 +453,8 @@ impl ActionManager {
                 runtime: OnceLock::new(),
                 lab,
                 awaiting: Mutex::default(),
+                store: OnceLock::new(),
+                store_warnings: crate::log_limit::LogLimiter::new(Duration::from_secs(10)),
             }),
         }
     }
@@ -436,20 +466,39 @@ impl ActionManager {
         let _ = self.shared.runtime.set(runtime);
     }
 
+    /// Record invocations in `store` from now on, and read those that have
+    /// left memory back from it (the lab sets its store before it starts;
+    /// later calls change nothing).
+    pub fn set_store(&self, store: Arc<dyn RecordStore>) {
+        let _ = self.shared.store.set(store);
+    }
+
+    /// The store invocations are recorded in, if any.
+    pub fn store(&self) -> Option<&Arc<dyn RecordStore>> {
+        self.shared.store.get()
+    }
+
     /// Where this manager publishes invocation changes (a lab's managers
     /// publish on [`Lab::hub`](crate::Lab::hub)).
     pub fn hub(&self) -> &Hub {
         &self.shared.hub
     }
 
-    /// The blob with this id, held by a retained invocation (one lookup).
+    /// The blob with this id, held by a retained invocation (one lookup),
+    /// or else by the record store.
     pub fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
         let invocation = {
             let retained = self.shared.retained.read();
-            let holder = retained.blobs.get(&id)?;
-            retained.by_id.get(holder)?.clone()
+            retained
+                .blobs
+                .get(&id)
+                .and_then(|holder| retained.by_id.get(holder))
+                .cloned()
         };
-        (!invocation.is_expired(Instant::now())).then(|| invocation.blob(id))?
+        invocation
+            .filter(|invocation| !invocation.is_expired(Instant::now()))
+            .and_then(|invocation| invocation.blob(id))
+            .or_else(|| self.shared.store.get()?.blob(id))
     }
 
     /// The manager's settings.
@@ -648,10 +697,17 @@ impl ActionManager {
         Ok((invocation, call))
     }
 
-    /// The invocation with this id, if it exists and has not expired.
+    /// The invocation with this id: held in memory and not expired, or
+    /// else read back from the record store.
     pub fn get(&self, id: Uuid) -> Option<Arc<Invocation>> {
-        let invocation = self.shared.retained.read().by_id.get(&id).cloned()?;
-        (!invocation.is_expired(Instant::now())).then_some(invocation)
+        let held = self.shared.retained.read().by_id.get(&id).cloned();
+        if let Some(invocation) = held.filter(|i| !i.is_expired(Instant::now())) {
+            return Some(invocation);
+        }
+        let store = self.shared.store.get()?;
+        let record = store.get(id)?;
+        let blobs = record.blobs.iter().filter_map(|b| store.blob(b.id)).collect();
+        Some(Arc::new(Invocation::restored(record, blobs)))
     }
 
     /// Invocations (running or not yet expired), oldest first, optionally
@@ -751,6 +807,12 @@ impl Job {
         if shared.closed.load(Ordering::SeqCst) || !invocation.start() {
             shared.finish(invocation, Err(Failure::Cancelled));
             return None;
+        }
+        if let Some(store) = shared.store.get() {
+            if let Some(lab) = &shared.lab {
+                invocation.set_thing_states((lab.states.0)());
+            }
+            store.begin(Record::of(invocation));
         }
         shared.hub.publish(Notification::Invocation {
             invocation: invocation.clone(),

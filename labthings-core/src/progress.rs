@@ -26,7 +26,7 @@ use serde_json::Value;
 /// assert_eq!((p.fraction, p.message.as_deref(), p.remaining_seconds), (0.25, Some("moving z"), Some(3.0)));
 /// assert_eq!(Progress::new(7.0).fraction, 1.0); // clamped to 0..=1
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// The fraction done, 0.0 to 1.0.
@@ -115,6 +115,16 @@ impl Reported {
     /// The intermediate results kept, oldest first.
     pub(crate) fn intermediate(&self) -> Vec<Value> {
         self.intermediate.iter().map(|(v, _)| v.clone()).collect()
+    }
+
+    /// What a finished invocation read back from its record had reported.
+    pub(crate) fn restore(&mut self, progress: Option<Progress>, intermediate: Vec<Value>, count: u64) {
+        self.progress = progress;
+        for value in intermediate {
+            self.push_intermediate(value);
+        }
+        self.intermediate_count = count;
+        self.closed = true;
     }
 
     /// Keep `report` unless the invocation has finished; whether it was kept.

@@ -93,6 +93,13 @@ pub struct ServerConfig {
     /// `mcp`.
     #[cfg(feature = "mcp")]
     pub mcp: Option<labthings_mcp::McpConfig>,
+    /// Whether, where and for how long every invocation is recorded on
+    /// disk (`[records]`: `enabled`, `dir`, `max_age_days`, `max_size_mb`;
+    /// default on, in `records` beside the settings folder; off when
+    /// settings are kept in memory and no `dir` is given). Feature
+    /// `records`.
+    #[cfg(feature = "records")]
+    pub records: labthings_store::RecordsConfig,
     /// How the server makes itself found: DNS-SD, a directory
     /// (`[discovery]`; default off). Feature `discovery`.
     #[cfg(feature = "discovery")]
@@ -119,6 +126,8 @@ impl Default for ServerConfig {
             mqtt: None,
             #[cfg(feature = "mcp")]
             mcp: None,
+            #[cfg(feature = "records")]
+            records: labthings_store::RecordsConfig::default(),
             #[cfg(feature = "discovery")]
             discovery: labthings_discovery::DiscoveryConfig::default(),
         }

@@ -433,6 +433,12 @@ fn load_file(
         ("mqtt", "mqtt", cfg!(feature = "mqtt"), "connect to an MQTT broker"),
         ("mcp", "mcp", cfg!(feature = "mcp"), "serve AI agents over MCP"),
         (
+            "records",
+            "records",
+            cfg!(feature = "records"),
+            "record invocations on disk",
+        ),
+        (
             "discovery",
             "discovery",
             cfg!(feature = "discovery"),

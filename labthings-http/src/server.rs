@@ -43,6 +43,16 @@ pub enum BuildError {
         /// What the program cannot do without it (`serve HTTPS`).
         cannot: &'static str,
     },
+    /// The record store (`[records]`) could not be opened.
+    #[error(
+        "the record of invocations in {folder} cannot be opened: {reason}; fix it, or set `[records] enabled = false`"
+    )]
+    Records {
+        /// The store's folder.
+        folder: std::path::PathBuf,
+        /// Why not.
+        reason: String,
+    },
     /// The `api_prefix` is not a path of plain segments.
     #[error(
         "api_prefix `{prefix}` is not a path of plain segments: write it like `/lab` or `/api/v2` (letters, digits, \
@@ -255,6 +265,8 @@ impl ServerBuilder {
         .with_device(self.config.device.clone())
         .with_approval(self.config.approval.clone());
         let lab = trust_remote_blobs(lab, &self.config.remote_blobs)?;
+        #[cfg(feature = "records")]
+        let lab = open_records(lab, &self.config)?;
         check_prefix(&self.config.api_prefix)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names)?;
@@ -305,6 +317,27 @@ impl ServerBuilder {
             }),
         })
     }
+}
+
+/// Record `lab`'s invocations in the store `config` names, if any.
+#[cfg(feature = "records")]
+fn open_records(lab: Lab, config: &ServerConfig) -> Result<Lab, BuildError> {
+    let Some(folder) = config.records.folder(config.settings_dir.as_deref()) else {
+        return Ok(lab);
+    };
+    let store = labthings_store::Store::open(&folder, &config.records).map_err(|e| BuildError::Records {
+        folder: folder.clone(),
+        reason: e.to_string(),
+    })?;
+    let opened = store.opened();
+    tracing::info!(
+        "invocations are recorded in {} ({} records; {} ended by the restart; opened in {:.0?})",
+        folder.display(),
+        opened.records,
+        opened.ended_by_restart,
+        opened.took,
+    );
+    Ok(lab.with_records(Arc::new(store)))
 }
 
 /// A labthings HTTP server: the things, their routes and the action manager.

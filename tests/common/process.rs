@@ -157,6 +157,14 @@ impl ServerProcess {
         None
     }
 
+    /// Kill the process with SIGKILL (`kill -9`: no stop hook, no flush)
+    /// and wait for it; its folder is kept, for the next process.
+    pub fn kill_keeping_dir(mut self) -> PathBuf {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        std::mem::take(&mut self.dir)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -184,6 +192,8 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -1,0 +1,82 @@
+//! `[records]`: whether invocations are recorded on disk, where, and for how
+//! long.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The `[records]` table of a server's configuration file.
+///
+/// ```
+/// use labthings_store::RecordsConfig;
+/// let config: RecordsConfig = toml::from_str("max_age_days = 7\nmax_size_mb = 200").unwrap();
+/// assert!(config.enabled);
+/// assert_eq!(config.max_bytes(), 200 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RecordsConfig {
+    /// Whether invocations are recorded on disk (default `true`); `false`
+    /// keeps them in memory only, for their retention time, as
+    /// LabThings-FastAPI does (a server on read-only storage).
+    pub enabled: bool,
+    /// The folder of the store (default: `records`, beside the settings
+    /// folder). Created if missing.
+    pub dir: Option<PathBuf>,
+    /// How many days a finished invocation is kept (default 90).
+    pub max_age_days: f64,
+    /// How many megabytes (MiB) the records and their blobs may take on
+    /// disk (default 1024); the oldest finished go first.
+    pub max_size_mb: u64,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            max_age_days: 90.0,
+            max_size_mb: 1024,
+        }
+    }
+}
+
+impl RecordsConfig {
+    /// This configuration changed by `change`.
+    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
+
+    /// The folder of the store for a server whose settings are kept in
+    /// `settings_dir`: the configured one, or else `records` beside the
+    /// settings folder; none when recording is off or there is neither.
+    pub fn folder(&self, settings_dir: Option<&Path>) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        if let Some(dir) = &self.dir {
+            return Some(dir.clone());
+        }
+        let settings = settings_dir?;
+        Some(match settings.parent() {
+            Some(parent) => parent.join("records"),
+            None => PathBuf::from("records"),
+        })
+    }
+
+    /// How long a finished invocation is kept.
+    pub fn max_age(&self) -> Duration {
+        let days = if self.max_age_days.is_finite() {
+            self.max_age_days.max(0.0)
+        } else {
+            0.0
+        };
+        Duration::try_from_secs_f64(days * 86_400.0).unwrap_or(Duration::MAX)
+    }
+
+    /// How many bytes the records and blobs may take.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_size_mb.saturating_mul(1024 * 1024)
+    }
+}

@@ -1,0 +1,125 @@
+//! The database: its tables, how a record is written into them, and the
+//! settings that make a commit durable.
+
+use labthings_core::record::Record;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The version of the tables below (`PRAGMA user_version`).
+pub(crate) const VERSION: i64 = 1;
+
+/// One row per invocation (the indexed columns the queries filter on, and
+/// the whole record as JSON), one per blob.
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS invocations (
+    id        TEXT PRIMARY KEY NOT NULL,
+    thing     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    user      TEXT,
+    requested TEXT NOT NULL,
+    completed TEXT,
+    bytes     INTEGER NOT NULL,
+    record    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_requested ON invocations (requested);
+CREATE INDEX IF NOT EXISTS invocations_completed ON invocations (completed);
+CREATE INDEX IF NOT EXISTS invocations_thing_action ON invocations (thing, action, requested);
+CREATE TABLE IF NOT EXISTS blobs (
+    id         TEXT PRIMARY KEY NOT NULL,
+    invocation TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    len        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blobs_invocation ON blobs (invocation);
+";
+
+/// Open the database at `path` for writing: write-ahead log, every commit
+/// synced to the disk (`synchronous = FULL`), tables made.
+pub(crate) fn open_writer(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!("the record store could not use a write-ahead log (journal mode {mode})");
+    }
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")?;
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the record store was written by a newer labthings (format {version}; this one reads {VERSION})"
+        )));
+    }
+    connection.execute_batch(TABLES)?;
+    connection.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;
+    Ok(connection)
+}
+
+/// Open the database at `path` for reading (beside the writer).
+pub(crate) fn open_reader(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(connection)
+}
+
+/// A time as stored: RFC 3339 in UTC with microseconds, which sorts as text
+/// in time order.
+pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Write `record` (as JSON, `json`) in the open transaction: a new row, or
+/// over the row of the same invocation unless that one has ended already.
+/// The bytes the store holds change by what this returns.
+pub(crate) fn put(tx: &rusqlite::Transaction<'_>, record: &Record, json: &str) -> rusqlite::Result<i64> {
+    let before: Option<(i64, Option<String>)> = tx
+        .query_row(
+            "SELECT bytes, completed FROM invocations WHERE id = ?1",
+            [record.id.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    if let Some((_, Some(_))) = before {
+        // Ended already: the first end recorded stands.
+        return Ok(0);
+    }
+    let bytes = record_bytes(record, json);
+    let user = record.caller.as_ref().map(|c| c.name.as_str());
+    tx.execute(
+        "INSERT INTO invocations (id, thing, action, status, user, requested, completed, bytes, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9",
+        params![
+            record.id.to_string(),
+            record.thing,
+            record.action,
+            record.status.as_str(),
+            user,
+            time(record.requested),
+            record.completed.map(time),
+            bytes,
+            json,
+        ],
+    )?;
+    for blob in &record.blobs {
+        tx.execute(
+            "INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                blob.id.to_string(),
+                record.id.to_string(),
+                blob.media_type,
+                i64::try_from(blob.len).unwrap_or(i64::MAX)
+            ],
+        )?;
+    }
+    Ok(bytes.saturating_sub(before.map_or(0, |(bytes, _)| bytes)))
+}
+
+/// What a record counts as against the store's size: its JSON and its blobs.
+pub(crate) fn record_bytes(record: &Record, json: &str) -> i64 {
+    let json = i64::try_from(json.len()).unwrap_or(i64::MAX);
+    let blobs = i64::try_from(record.blob_bytes()).unwrap_or(i64::MAX);
+    json.saturating_add(blobs)
+}

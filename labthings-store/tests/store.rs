@@ -1,0 +1,169 @@
+//! The store over real files in a temporary folder: its size and age
+//! limits, blobs it cannot take, what a restart finds, one process per
+//! folder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use labthings_core::blob::{BlobData, blob_uri};
+use labthings_core::log::LogBuffer;
+use labthings_core::record::{ENDED_BY_RESTART, Record, RecordStore};
+use labthings_core::{Blob, Invocation, InvocationStatus};
+use labthings_store::{BLOBS, RecordsConfig, Store};
+use serde_json::json;
+
+/// A finished invocation of `bench.bytes` whose output is a blob of `len`
+/// bytes; the record and the blob.
+fn with_blob(len: usize) -> (Record, Arc<BlobData>) {
+    let invocation = Invocation::new(
+        "bench",
+        "bytes",
+        json!({"len": len}),
+        Duration::ZERO,
+        LogBuffer::new(10),
+    );
+    let blob = Blob::from_bytes(vec![7u8; len], "application/octet-stream");
+    invocation.blob_sink().lock().push(blob.data().clone());
+    invocation.start();
+    invocation.finish(Ok(json!({"href": blob_uri(blob.data().id())})));
+    (Record::of(&invocation), blob.data().clone())
+}
+
+fn config(change: impl FnOnce(&mut RecordsConfig)) -> RecordsConfig {
+    RecordsConfig::default().with(change)
+}
+
+#[test]
+fn the_oldest_go_first_when_the_store_is_over_its_size() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let store = Store::open(folder.path(), &config(|c| c.max_size_mb = 1)).expect("open");
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        let (record, blob) = with_blob(300 * 1024);
+        assert_eq!(store.end(record.clone(), std::slice::from_ref(&blob)), Ok(None));
+        kept.push((record.id, blob.id()));
+    }
+    // The writer evicts after its commits; closing waits for it.
+    store.close();
+    let present: Vec<bool> = kept.iter().map(|(id, _)| store.get(*id).is_some()).collect();
+    let files: Vec<bool> = kept
+        .iter()
+        .map(|(_, blob)| folder.path().join(BLOBS).join(blob.to_string()).exists())
+        .collect();
+    println!(
+        "5 records of 300 KiB in a 1 MiB store: kept {present:?}, files {files:?}, {} bytes",
+        store.bytes()
+    );
+    assert_eq!(present, [false, false, true, true, true]);
+    assert_eq!(files, present, "a record's blob file goes with it");
+    assert!(store.bytes() <= 1024 * 1024);
+    let newest = store.blob(kept[4].1).expect("the newest blob");
+    assert_eq!(newest.len(), 300 * 1024);
+}
+
+#[test]
+fn blobs_larger_than_the_store_are_refused_and_the_record_says_why() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let store = Store::open(folder.path(), &config(|c| c.max_size_mb = 1)).expect("open");
+    let (record, blob) = with_blob(2 * 1024 * 1024);
+    let refused = store.end(record.clone(), std::slice::from_ref(&blob)).expect("the record is kept");
+    let reason = refused.expect("the blob is refused");
+    assert!(reason.contains("more than the record store's size limit"), "{reason}");
+    let stored = store.get(record.id).expect("the record without its blob");
+    assert_eq!(stored.status, InvocationStatus::Completed);
+    assert!(stored.blobs.is_empty());
+    assert_eq!(stored.blobs_refused.as_deref(), Some(reason.as_str()));
+    assert!(stored.log.iter().any(|line| line.message.contains("not recorded")));
+    assert!(store.blob(blob.id()).is_none());
+    assert_eq!(
+        std::fs::read_dir(folder.path().join(BLOBS))
+            .expect("blob folder")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn records_past_their_age_go_when_the_store_opens() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let (record, blob) = with_blob(1000);
+    {
+        let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+        store.end(record.clone(), std::slice::from_ref(&blob)).expect("kept");
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    // Kept for one second now: the record is older.
+    let store = Store::open(folder.path(), &config(|c| c.max_age_days = 1.0 / 86_400.0)).expect("open");
+    assert!(store.get(record.id).is_none());
+    assert!(store.blob(blob.id()).is_none());
+    assert!(!folder.path().join(BLOBS).join(blob.id().to_string()).exists());
+    assert!(store.is_empty());
+}
+
+#[test]
+fn a_restart_ends_what_was_running_and_removes_stray_files() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let invocation = Invocation::new("stage", "move", json!({"x": 3}), Duration::ZERO, LogBuffer::new(10));
+    invocation.start();
+    {
+        let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+        store.begin(Record::of(&invocation));
+        // A process that died writing a blob leaves a part, or a whole file
+        // whose record was never committed.
+        std::fs::write(
+            folder
+                .path()
+                .join(BLOBS)
+                .join("0d7f1f7e-0000-4000-8000-000000000000.part"),
+            b"half",
+        )
+        .expect("part");
+        std::fs::write(
+            folder.path().join(BLOBS).join(uuid::Uuid::new_v4().to_string()),
+            b"orphan",
+        )
+        .expect("orphan");
+    }
+    let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+    let opened = store.opened();
+    assert_eq!(
+        (opened.records, opened.ended_by_restart, opened.strays_removed),
+        (1, 1, 2)
+    );
+    let record = store.get(invocation.id()).expect("recorded");
+    assert_eq!(record.status, InvocationStatus::Error);
+    assert!(record.completed.is_some());
+    assert!(
+        matches!(&record.error, Some(labthings_core::Failure::Error { title, .. }) if title == ENDED_BY_RESTART),
+        "{:?}",
+        record.error
+    );
+    assert_eq!(
+        std::fs::read_dir(folder.path().join(BLOBS))
+            .expect("blob folder")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_second_process_on_the_same_folder_is_refused() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let _first = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+    let second = Store::open(folder.path(), &RecordsConfig::default()).expect_err("refused");
+    assert!(second.to_string().contains("another process"), "{second}");
+}
+
+#[test]
+fn the_first_end_recorded_stands() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+    let invocation = Invocation::new("stage", "move", json!({}), Duration::ZERO, LogBuffer::new(10));
+    invocation.finish(Ok(json!(1)));
+    let first = Record::of(&invocation);
+    store.end(first.clone(), &[]).expect("kept");
+    let mut second = first.clone();
+    second.output = Some(json!(2));
+    store.end(second, &[]).expect("answered");
+    assert_eq!(store.get(first.id).expect("kept").output, Some(json!(1)));
+}
