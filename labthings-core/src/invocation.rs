@@ -171,11 +171,13 @@ impl Invocation {
             log.push(line.clone());
         }
         let mut reported = Reported::default();
-        reported.restore(
-            record.progress.clone(),
-            record.intermediate.clone(),
-            record.intermediate_count,
-        );
+        let times = record
+            .intermediate_times
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(record.requested));
+        let intermediate = record.intermediate.iter().cloned().zip(times).collect();
+        reported.restore(record.progress.clone(), intermediate, record.intermediate_count);
         let invocation = Self {
             id: record.id,
             thing: record.thing.clone(),
@@ -265,6 +267,12 @@ impl Invocation {
     /// How far it is, if device code has said (see [`InvocationHandle::progress`]).
     pub fn progress(&self) -> Option<Progress> {
         self.reported.lock().progress.clone()
+    }
+
+    /// When each of the kept intermediate results was reported, in the
+    /// order [`intermediate`](Self::intermediate) lists them.
+    pub fn intermediate_times(&self) -> Vec<DateTime<Utc>> {
+        self.reported.lock().intermediate_times()
     }
 
     /// The newest intermediate results, oldest first (at most

@@ -96,8 +96,9 @@ pub const INTERMEDIATE_LIMITS: (usize, usize) = (1000, 256 * 1024);
 #[derive(Debug, Default)]
 pub(crate) struct Reported {
     pub(crate) progress: Option<Progress>,
-    /// The newest intermediate results, oldest first, with their JSON size.
-    intermediate: VecDeque<(Value, usize)>,
+    /// The newest intermediate results, oldest first, with their JSON size
+    /// and when each was reported.
+    intermediate: VecDeque<(Value, usize, chrono::DateTime<chrono::Utc>)>,
     intermediate_bytes: usize,
     /// Intermediate results reported in all (some may have been dropped).
     pub(crate) intermediate_count: u64,
@@ -114,14 +115,24 @@ pub(crate) struct Reported {
 impl Reported {
     /// The intermediate results kept, oldest first.
     pub(crate) fn intermediate(&self) -> Vec<Value> {
-        self.intermediate.iter().map(|(v, _)| v.clone()).collect()
+        self.intermediate.iter().map(|(v, ..)| v.clone()).collect()
+    }
+
+    /// When each of the intermediate results kept was reported.
+    pub(crate) fn intermediate_times(&self) -> Vec<chrono::DateTime<chrono::Utc>> {
+        self.intermediate.iter().map(|(.., t)| *t).collect()
     }
 
     /// What a finished invocation read back from its record had reported.
-    pub(crate) fn restore(&mut self, progress: Option<Progress>, intermediate: Vec<Value>, count: u64) {
+    pub(crate) fn restore(
+        &mut self,
+        progress: Option<Progress>,
+        intermediate: Vec<(Value, chrono::DateTime<chrono::Utc>)>,
+        count: u64,
+    ) {
         self.progress = progress;
-        for value in intermediate {
-            self.push_intermediate(value);
+        for (value, time) in intermediate {
+            self.push_intermediate_at(value, time);
         }
         self.intermediate_count = count;
         self.closed = true;
@@ -158,15 +169,19 @@ impl Reported {
     }
 
     fn push_intermediate(&mut self, value: Value) {
+        self.push_intermediate_at(value, chrono::Utc::now());
+    }
+
+    fn push_intermediate_at(&mut self, value: Value, time: chrono::DateTime<chrono::Utc>) {
         let size = serde_json::to_string(&value).map_or(0, |s| s.len());
         let (max_count, max_bytes) = INTERMEDIATE_LIMITS;
         self.intermediate_bytes = self.intermediate_bytes.saturating_add(size);
-        self.intermediate.push_back((value, size));
+        self.intermediate.push_back((value, size, time));
         self.intermediate_count = self.intermediate_count.saturating_add(1);
         while self.intermediate.len() > max_count
             || (self.intermediate_bytes > max_bytes && self.intermediate.len() > 1)
         {
-            if let Some((_, size)) = self.intermediate.pop_front() {
+            if let Some((_, size, _)) = self.intermediate.pop_front() {
                 self.intermediate_bytes = self.intermediate_bytes.saturating_sub(size);
             }
         }

@@ -70,6 +70,9 @@ pub struct Record {
     pub progress: Option<Progress>,
     /// Its newest intermediate results, oldest first.
     pub intermediate: Vec<Value>,
+    /// When each of `intermediate` was reported.
+    #[serde(default)]
+    pub intermediate_times: Vec<DateTime<Utc>>,
     /// How many intermediate results it reported in all.
     pub intermediate_count: u64,
     /// Its log.
@@ -158,6 +161,7 @@ impl Record {
             completed: snapshot.completed,
             progress: snapshot.progress,
             intermediate,
+            intermediate_times: invocation.intermediate_times(),
             intermediate_count,
             log: invocation.log(),
             output: snapshot.output,
@@ -275,6 +279,30 @@ pub enum StoreError {
     Closed,
 }
 
+/// Which records to list: all of them by default, oldest request first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordQuery {
+    /// Only those of this thing.
+    pub thing: Option<String>,
+    /// Only those of actions of this name.
+    pub action: Option<String>,
+    /// Only those with this status.
+    pub status: Option<InvocationStatus>,
+    /// Only those this user asked for (`anonymous` for callers the binding
+    /// could not tell apart).
+    pub user: Option<String>,
+    /// Only those requested at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those requested before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only those after this one in the listing's order (the last of the
+    /// previous page: when it was requested, and its id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// At most this many.
+    pub limit: usize,
+}
+
 /// Where an [`ActionManager`](crate::ActionManager) keeps invocations once
 /// they leave memory. Implemented by `labthings-store` (an embedded
 /// database and a folder of blob files); set with
@@ -296,4 +324,8 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
 
     /// A stored blob, its bytes read from its file when served.
     fn blob(&self, id: Uuid) -> Option<Arc<BlobData>>;
+
+    /// The ids of the records `query` selects, with when each was
+    /// requested, oldest request first.
+    fn query(&self, query: &RecordQuery) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 }

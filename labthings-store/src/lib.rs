@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use labthings_core::blob::BlobData;
 use labthings_core::log_limit::LogLimiter;
-use labthings_core::record::{Record, RecordStore, StoreError};
+use labthings_core::record::{Record, RecordQuery, RecordStore, StoreError};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
@@ -279,6 +279,10 @@ impl RecordStore for Store {
         serde_json::from_str(&json?)
             .map_err(|e| tracing::error!("the record of invocation {id} does not read back: {e}"))
             .ok()
+    }
+
+    fn query(&self, query: &RecordQuery) -> Result<Vec<(Uuid, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        schema::query(&self.reader.lock(), query).map_err(writer::error)
     }
 
     fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {

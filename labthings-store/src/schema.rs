@@ -1,7 +1,7 @@
 //! The database: its tables, how a record is written into them, and the
 //! settings that make a commit durable.
 
-use labthings_core::record::Record;
+use labthings_core::record::{Record, RecordQuery};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The version of the tables below (`PRAGMA user_version`).
@@ -122,4 +122,56 @@ pub(crate) fn record_bytes(record: &Record, json: &str) -> i64 {
     let json = i64::try_from(json.len()).unwrap_or(i64::MAX);
     let blobs = i64::try_from(record.blob_bytes()).unwrap_or(i64::MAX);
     json.saturating_add(blobs)
+}
+
+/// The ids (and request times) of the records `query` selects, oldest
+/// request first.
+pub(crate) fn query(
+    connection: &Connection,
+    query: &RecordQuery,
+) -> rusqlite::Result<Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>> {
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut filter = |condition: &'static str, value: Option<String>| {
+        if let Some(value) = value {
+            conditions.push(condition);
+            values.push(value);
+        }
+    };
+    filter("thing = ?", query.thing.clone());
+    filter("action = ?", query.action.clone());
+    filter("status = ?", query.status.map(|s| s.as_str().to_owned()));
+    filter("COALESCE(user, 'anonymous') = ?", query.user.clone());
+    filter("requested >= ?", query.since.map(time));
+    filter("requested < ?", query.until.map(time));
+    let after = query.after.map(|(t, id)| (time(t), id.to_string()));
+    if let Some((requested, id)) = &after {
+        conditions.push("(requested > ? OR (requested = ? AND id > ?))");
+        values.extend([requested.clone(), requested.clone(), id.clone()]);
+    }
+    let mut sql = String::from("SELECT id, requested FROM invocations");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY requested, id LIMIT ?");
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let mut statement = connection.prepare(&sql)?;
+    let mut parameters: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    parameters.push(&limit);
+    let rows = statement.query_map(parameters.as_slice(), |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (id, requested) = row?;
+        let (Ok(id), Ok(requested)) = (
+            uuid::Uuid::parse_str(&id),
+            chrono::DateTime::parse_from_rfc3339(&requested),
+        ) else {
+            continue;
+        };
+        found.push((id, requested.with_timezone(&chrono::Utc)));
+    }
+    Ok(found)
 }

@@ -66,7 +66,9 @@ fn blobs_larger_than_the_store_are_refused_and_the_record_says_why() {
     let folder = tempfile::tempdir().expect("a folder");
     let store = Store::open(folder.path(), &config(|c| c.max_size_mb = 1)).expect("open");
     let (record, blob) = with_blob(2 * 1024 * 1024);
-    let refused = store.end(record.clone(), std::slice::from_ref(&blob)).expect("the record is kept");
+    let refused = store
+        .end(record.clone(), std::slice::from_ref(&blob))
+        .expect("the record is kept");
     let reason = refused.expect("the blob is refused");
     assert!(reason.contains("more than the record store's size limit"), "{reason}");
     let stored = store.get(record.id).expect("the record without its blob");
