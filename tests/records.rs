@@ -506,3 +506,224 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// GET `url`: the status, the `Link: rel="next"` target if any, the body.
+fn get_paged(client: &reqwest::blocking::Client, url: &str) -> (u16, Option<String>, Value) {
+    let response = client.get(url).send().expect("the server answers");
+    let status = response.status().as_u16();
+    let next = response
+        .headers()
+        .get("link")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| {
+            l.strip_prefix('<')?
+                .split_once('>')
+                .map(|(target, _)| target.to_owned())
+        });
+    (status, next, response.json().unwrap_or(Value::Null))
+}
+
+/// Every invocation `GET /records` lists for `query`, following its `next`
+/// links; their ids, and how many pages it took.
+fn list_all(client: &reqwest::blocking::Client, lab: &ServerProcess, query: &str) -> (Vec<String>, usize) {
+    let mut url = lab.at(&format!("/records{query}"));
+    let (mut ids, mut pages) = (Vec::new(), 0);
+    loop {
+        let (status, next, body) = get_paged(client, &url);
+        assert_eq!(status, 200, "{url}: {body}");
+        pages += 1;
+        ids.extend(
+            body.as_array()
+                .expect("a list")
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned)),
+        );
+        match next {
+            Some(next) => url = lab.at(&next),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[test]
+fn records_are_listed_a_page_at_a_time_and_exported_as_files_and_bluesky_documents() {
+    common::clients::setup();
+    let dir = scratch_dir();
+    let file = config(&dir, "");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n[limits]\nmax_list = 4\n",
+            std::fs::read_to_string(&file).expect("config")
+        ),
+    )
+    .expect("write config");
+    let lab = ServerProcess::start_in(dir, "recorder", &["--config", &file], &[]);
+    let client = client();
+    let mut adds = Vec::new();
+    for n in 1..=6 {
+        let done = invoke(&client, &lab.at("/bench/add"), json!({"n": n})).expect("add");
+        adds.push(done["id"].as_str().expect("id").to_owned());
+    }
+    let middle = adds[3].clone();
+    let since: Value = client
+        .get(lab.at(&format!("/action_invocations/{middle}")))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    let bytes = invoke(&client, &lab.at("/bench/bytes"), json!({"len": 5000, "seed": 9})).expect("bytes");
+    let slow: Value = client
+        .post(lab.at("/bench/slow"))
+        .json(&json!({"ms": 60_000}))
+        .send()
+        .expect("slow")
+        .json()
+        .expect("json");
+    let slow_id = slow["id"].as_str().expect("id").to_owned();
+    std::thread::sleep(Duration::from_millis(100));
+    client
+        .delete(lab.at(&format!("/action_invocations/{slow_id}")))
+        .send()
+        .expect("cancel");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let now: Value = client
+            .get(lab.at(&format!("/action_invocations/{slow_id}")))
+            .send()
+            .expect("poll")
+            .json()
+            .expect("json");
+        if now["status"] == "cancelled" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Everything, four at a time, in request order, none twice.
+    let (all, pages) = list_all(&client, &lab, "");
+    let mut expected = adds.clone();
+    expected.push(bytes["id"].as_str().expect("id").to_owned());
+    expected.push(slow_id.clone());
+    println!("GET /records: {} invocations in {pages} pages of at most 4", all.len());
+    assert_eq!(all, expected);
+    assert_eq!(pages, 2);
+    // Filters.
+    assert_eq!(list_all(&client, &lab, "?action=add").0, adds);
+    assert_eq!(list_all(&client, &lab, "?status=cancelled").0, vec![slow_id.clone()]);
+    assert_eq!(list_all(&client, &lab, "?thing=nothing").0, Vec::<String>::new());
+    assert_eq!(list_all(&client, &lab, "?user=anonymous").0.len(), 8);
+    let since = since["timeRequested"].as_str().expect("time");
+    let (from_middle, _) = list_all(
+        &client,
+        &lab,
+        &format!("?action=add&since={}", since.replace('+', "%2B")),
+    );
+    assert_eq!(from_middle, adds[3..]);
+    // Mistakes: a 422 naming the parameter.
+    for (query, parameter) in [
+        ("?status=done", "status"),
+        ("?since=yesterday", "since"),
+        ("?after=nonsense", "after"),
+        ("?limit=-1", "limit"),
+        ("?colour=red", "colour"),
+    ] {
+        let (status, _, body) = get_paged(&client, &lab.at(&format!("/records{query}")));
+        assert_eq!(status, 422, "{query}: {body}");
+        assert!(body.to_string().contains(parameter), "{query}: {body}");
+    }
+    let (status, _, body) = get_paged(&client, &lab.at("/records/export?format=pdf"));
+    assert_eq!(status, 422, "{body}");
+
+    // One invocation as an archive: its record, its JSON, its blob.
+    let bytes_id = bytes["id"].as_str().expect("id");
+    let blob_id = bytes["output"]["href"]
+        .as_str()
+        .expect("link")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned();
+    let archive = client
+        .get(lab.at(&format!("/records/export?id={bytes_id}")))
+        .send()
+        .expect("export");
+    assert_eq!(archive.headers()["content-type"], "application/x-tar");
+    let tar_path = lab.dir.join("one.tar");
+    std::fs::write(&tar_path, archive.bytes().expect("bytes")).expect("write the archive");
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&tar_path)
+        .output()
+        .expect("tar runs");
+    let mut names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    println!("GET /records/export?id=…: {names:?}");
+    let mut expected_names = vec![
+        format!("{bytes_id}/blobs/{blob_id}"),
+        format!("{bytes_id}/invocation.json"),
+        format!("{bytes_id}/record.json"),
+        "index.json".to_owned(),
+    ];
+    expected_names.sort();
+    assert_eq!(names, expected_names);
+    let out = lab.dir.join("unpacked");
+    std::fs::create_dir_all(&out).expect("folder");
+    let unpacked = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar_path)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .expect("tar runs");
+    assert!(unpacked.success());
+    let blob = std::fs::read(out.join(bytes_id).join("blobs").join(&blob_id)).expect("the blob file");
+    assert_eq!(blob, expected_bytes(5000, 9));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(out.join(bytes_id).join("record.json")).expect("record")).expect("JSON");
+    assert_eq!(record["input"], json!({"len": 5000, "seed": 9}));
+    assert!(
+        record["thing_states"]["bench"].is_object(),
+        "{}",
+        record["thing_states"]
+    );
+    assert_eq!(record["blobs"][0]["len"], 5000);
+
+    // Everything as Bluesky event-model documents, judged by event-model's
+    // own schemas.
+    let mut documents = Vec::new();
+    let mut url = lab.at("/records/export?format=event-model");
+    loop {
+        let (status, next, page) = get_paged(&client, &url);
+        assert_eq!(status, 200, "{page}");
+        documents.extend(page.as_array().expect("a list").iter().cloned());
+        match next {
+            Some(next) => url = lab.at(&next),
+            None => break,
+        }
+    }
+    let documents = Value::Array(documents);
+    let mut check = Command::new(common::clients::repo().join(".venv-event-model/bin/python"))
+        .arg(common::clients::repo().join("tests/interop/event_model_check.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    std::io::Write::write_all(
+        &mut check.stdin.take().expect("stdin"),
+        documents.to_string().as_bytes(),
+    )
+    .expect("send");
+    let verdict = check.wait_with_output().expect("the check ends");
+    let verdict: Value = serde_json::from_slice(&verdict.stdout).expect("the check's JSON line");
+    println!(
+        "event-model {}: {} for 8 invocations",
+        verdict["version"], verdict["names"]
+    );
+    assert_eq!(verdict["problems"], json!([]), "{verdict}");
+    assert_eq!(verdict["names"]["start"], 8);
+    assert_eq!(verdict["names"]["stop"], 8);
+}

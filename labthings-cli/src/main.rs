@@ -9,6 +9,7 @@
 //! labthings watch    http://127.0.0.1:5000/stage/ position
 //! labthings list     http://127.0.0.1:5000/stage/
 //! labthings approve  http://127.0.0.1:5000/action_invocations/ID
+//! labthings export   http://127.0.0.1:5000/ --thing stage --since 2026-12-07T00:00:00Z
 //! labthings mcp      http://127.0.0.1:5000/stage/ http://127.0.0.1:5000/camera/
 //! labthings --cacert lab.crt --user alice get https://scope-1.lab:5000/stage/ position
 //! ```
@@ -18,6 +19,7 @@
 //! invocation cancelled with Ctrl-C.
 
 mod describe;
+mod export;
 mod invoke;
 mod mcp;
 mod terminal;
@@ -136,6 +138,23 @@ enum Command {
         /// The invocation's URL (its `href`).
         invocation: String,
     },
+    /// Save the server's record of invocations (`[records]`): a folder with,
+    /// per invocation, `record.json` (everything recorded, with the states of
+    /// the things when it started), `invocation.json` and its blob files; or
+    /// Bluesky event-model documents (`--format event-model`).
+    Export {
+        /// The server's URL, e.g. http://127.0.0.1:5000/
+        server: String,
+        #[command(flatten)]
+        filter: export::Filter,
+        /// `archive` (a folder) or `event-model` (one JSON file).
+        #[arg(long, default_value = "archive")]
+        format: String,
+        /// Where: a folder for `archive` (default `labthings-records`), a
+        /// file for `event-model` (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -219,6 +238,16 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         | Command::List { url } => url.clone(),
         Command::Approve { invocation } => return decide(&cli, invocation, "approve").await,
         Command::Reject { invocation } => return decide(&cli, invocation, "reject").await,
+        Command::Export {
+            server,
+            filter,
+            format,
+            out,
+        } => {
+            let connection = connection(&cli, &[server])?;
+            export::run(&connection, server, filter, format, out.clone()).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Mcp { urls } => {
             let all: Vec<&str> = urls.iter().map(String::as_str).collect();
             let connection = connection(&cli, &all)?;
@@ -273,7 +302,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 seen = seen.saturating_add(1);
             }
         }
-        Command::Approve { .. } | Command::Reject { .. } | Command::Mcp { .. } => {}
+        Command::Approve { .. } | Command::Reject { .. } | Command::Mcp { .. } | Command::Export { .. } => {}
         Command::List { .. } => {
             let invocations = thing.invocations().await?;
             if cli.json {

@@ -483,7 +483,7 @@ impl ActionManager {
     pub fn query_records(
         &self,
         query: &crate::record::RecordQuery,
-    ) -> Option<Result<Vec<(Uuid, chrono::DateTime<Utc>)>, crate::record::StoreError>> {
+    ) -> Option<Result<crate::record::Listed, crate::record::StoreError>> {
         Some(self.shared.store.get()?.query(query))
     }
 

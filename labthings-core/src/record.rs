@@ -303,6 +303,10 @@ pub struct RecordQuery {
     pub limit: usize,
 }
 
+/// What a [`RecordQuery`] selects: each record's id and when it was
+/// requested, oldest request first.
+pub type Listed = Vec<(Uuid, DateTime<Utc>)>;
+
 /// Where an [`ActionManager`](crate::ActionManager) keeps invocations once
 /// they leave memory. Implemented by `labthings-store` (an embedded
 /// database and a folder of blob files); set with
@@ -327,5 +331,5 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
 
     /// The ids of the records `query` selects, with when each was
     /// requested, oldest request first.
-    fn query(&self, query: &RecordQuery) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+    fn query(&self, query: &RecordQuery) -> Result<Listed, StoreError>;
 }

@@ -103,6 +103,10 @@ pub(crate) const PAGES: [&str; 5] = ["/", "/_panel/{*file}", "/docs", "/docs/", 
 /// The first path segment of the server's invocations (`/action_invocations/{id}`).
 pub(crate) const INVOCATIONS: &str = "action_invocations";
 
+/// The first path segment of the record of invocations (`/records`).
+#[cfg(feature = "records")]
+pub(crate) const RECORDS: &str = "records";
+
 /// The first path segment of the server's blobs (`/blob/{id}`).
 pub(crate) const BLOBS: &str = "blob";
 
@@ -341,6 +345,11 @@ fn server_endpoints(things: &[&ThingInstance], all: &mut Vec<Endpoint>) {
         on_server::<blobs::Blob>(things),
         on_server::<listing::SettingsWarnings>(things),
         on_server::<docs::OpenApi>(things),
+    ]);
+    #[cfg(feature = "records")]
+    all.extend([
+        on_server::<crate::routes::records::List>(things),
+        on_server::<crate::routes::records::Export>(things),
     ]);
 }
 

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod event_model;
 mod files;
 mod schema;
 mod writer;
@@ -281,7 +282,7 @@ impl RecordStore for Store {
             .ok()
     }
 
-    fn query(&self, query: &RecordQuery) -> Result<Vec<(Uuid, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    fn query(&self, query: &RecordQuery) -> Result<labthings_core::record::Listed, StoreError> {
         schema::query(&self.reader.lock(), query).map_err(writer::error)
     }
 

@@ -13,7 +13,9 @@
 #     openapi-spec-validator), .venv-schemathesis/ (schemathesis 4.32.5),
 #     .venv-domus/ (the domus-tdd-api 1.0.2 directory and Oxigraph 0.5.13),
 #     .venv-sangaboard/ (OpenFlexure's `sangaboard` package 0.4.1),
-#     .venv-mcp/ (the official MCP Python SDK, `mcp` 2.3.0); and the
+#     .venv-mcp/ (the official MCP Python SDK, `mcp` 2.3.0),
+#     .venv-event-model/ (Bluesky's `event-model` 1.24.0, whose JSON
+#     schemas judge the records' event-model export); and the
 #     Mosquitto broker, unpacked from Debian's package into .tools/mosquitto/
 #     (not installed: no system service is set up, started or stopped);
 #   - Debian packages (apt-get, as root or with sudo): chromium, curl,
@@ -44,6 +46,8 @@ missing=()
     || missing+=("sangaboard|the sangaboard package 0.4.1 in .venv-sangaboard/")
 { [ -x .venv-mcp/bin/python ] && .venv-mcp/bin/python -c "import mcp" 2>/dev/null; } \
     || missing+=("mcp|the MCP Python SDK (mcp 2.3.0) in .venv-mcp/")
+{ [ -x .venv-event-model/bin/python ] && .venv-event-model/bin/python -c "import event_model" 2>/dev/null; } \
+    || missing+=("event-model|Bluesky's event-model 1.24.0 in .venv-event-model/")
 { [ -x /usr/bin/chromium ] && command -v curl >/dev/null && command -v mosquitto_sub >/dev/null; } \
     || missing+=("apt|Debian packages chromium, curl, mosquitto-clients (apt-get)")
 # The unpacked broker runs (`-h` prints its version, or which library is
@@ -110,6 +114,12 @@ if wants mcp; then
     echo "== pip install mcp==2.3.0 into .venv-mcp/"
     python3 -m venv .venv-mcp
     .venv-mcp/bin/pip install --quiet --disable-pip-version-check mcp==2.3.0
+fi
+
+if wants event-model; then
+    echo "== pip install event-model==1.24.0 into .venv-event-model/"
+    python3 -m venv .venv-event-model
+    .venv-event-model/bin/pip install --quiet --disable-pip-version-check event-model==1.24.0
 fi
 
 if wants apt || wants broker; then

@@ -9,6 +9,8 @@ pub(crate) mod invocations;
 pub(crate) mod observe;
 pub(crate) mod panel;
 pub(crate) mod properties;
+#[cfg(feature = "records")]
+pub(crate) mod records;
 pub(crate) mod streams;
 pub(crate) mod things;
 pub(crate) mod websocket;

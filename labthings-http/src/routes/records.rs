@@ -1,0 +1,367 @@
+//! `/records`: the durable record of every invocation (feature `records`,
+//! `[records]`): listed by thing, action, status, user and time, a page at a
+//! time, and exported as an archive of JSON and blob files or as Bluesky
+//! event-model documents.
+
+use std::io::{Seek, Write};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use chrono::{DateTime, Utc};
+use labthings_core::InvocationStatus;
+use labthings_core::record::{RecordQuery, RecordStore};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::Params;
+use crate::binding::{RECORDS, Route, ServerKind};
+use crate::error::ApiError;
+use crate::openapi::{listed, object, query_parameters};
+use crate::render;
+use crate::state::{AppState, base_url};
+
+/// The filters of `GET /records` and `GET /records/export`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordFilter {
+    /// Only the invocation with this id.
+    id: Option<String>,
+    /// Only invocations of the thing with this name.
+    thing: Option<String>,
+    /// Only invocations of actions with this name.
+    action: Option<String>,
+    /// Only invocations with this status: `pending`, `running`,
+    /// `completed`, `cancelled` or `error`.
+    status: Option<String>,
+    /// Only invocations this user asked for (`anonymous` for callers
+    /// without a user name).
+    user: Option<String>,
+    /// Only invocations requested at or after this time (RFC 3339, e.g.
+    /// `2026-12-07T09:00:00Z`).
+    since: Option<String>,
+    /// Only invocations requested before this time (RFC 3339).
+    until: Option<String>,
+    /// Only invocations after this cursor: the `next` link of the previous
+    /// page carries it.
+    after: Option<String>,
+    /// At most this many (the server caps it, 1000 by default).
+    #[schemars(range(max = u32::MAX))]
+    limit: Option<u32>,
+    /// Export only: `archive` (the default: a tar of `index.json` and, per
+    /// invocation, `record.json`, `invocation.json` and its blob files) or
+    /// `event-model` (Bluesky's documents as JSON).
+    format: Option<String>,
+}
+
+/// `GET /records`: the recorded invocations the filters select.
+pub(crate) struct List;
+
+impl ServerKind for List {
+    const ERRORS: &'static [u16] = &[404, 422, 503];
+
+    fn path() -> String {
+        format!("/{RECORDS}")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, list)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({
+            "tags": ["server"], "operationId": "records",
+            "summary": "Every recorded invocation the filters select, oldest request first, a page at a time (a `Link: rel=\"next\"` header while more follow)",
+            "parameters": query_parameters::<RecordFilter>(), "responses": {"200": listed()}}))
+    }
+}
+
+/// `GET /records/export`: the recorded invocations the filters select, as
+/// one download.
+pub(crate) struct Export;
+
+impl ServerKind for Export {
+    const ERRORS: &'static [u16] = &[404, 422, 503];
+
+    fn path() -> String {
+        format!("/{RECORDS}/export")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, export)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({
+            "tags": ["server"], "operationId": "records_export",
+            "summary": "The recorded invocations the filters select, as a tar archive of JSON and blob files, or as Bluesky event-model documents (`format=event-model`)",
+            "parameters": query_parameters::<RecordFilter>(),
+            "responses": {"200": {"description": "The archive (`application/x-tar`) or the documents (JSON)",
+                "content": {"application/x-tar": {}, "application/json": {}}}}}))
+    }
+}
+
+/// A 422 for the query parameter `name` given as `input`.
+fn bad(name: &str, input: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid(
+        "value_error",
+        vec!["query".into(), name.into()],
+        message,
+        Value::from(input),
+    )
+}
+
+fn time(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            bad(
+                name,
+                raw,
+                format!("Input should be a time in RFC 3339, like 2026-12-07T09:00:00Z: {e}"),
+            )
+        })
+}
+
+/// A page cursor: when the last invocation of the page was requested, and
+/// its id.
+fn cursor(requested: DateTime<Utc>, id: Uuid) -> String {
+    format!(
+        "{}_{id}",
+        requested.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid = || bad("after", raw, "Input should be a cursor from a `next` link");
+    let (requested, id) = raw.split_once('_').ok_or_else(invalid)?;
+    let requested = DateTime::parse_from_rfc3339(requested).map_err(|_| invalid())?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((requested.with_timezone(&Utc), id))
+}
+
+/// The store, or a 404 saying the server keeps none.
+fn store(state: &AppState) -> Result<Arc<dyn RecordStore>, ApiError> {
+    state.lab.manager().store().cloned().ok_or_else(|| {
+        ApiError::NotFound(
+            "this server keeps no record of invocations beyond memory (`[records] enabled = false`, or settings \
+             kept in memory and no `[records] dir`)"
+                .into(),
+        )
+    })
+}
+
+/// What the filters select: the ids, and the cursor of the next page if
+/// more follow.
+fn select(
+    state: &AppState,
+    store: &dyn RecordStore,
+    filter: &RecordFilter,
+) -> Result<(Vec<Uuid>, Option<String>), ApiError> {
+    if let Some(raw) = &filter.id {
+        let id = Uuid::parse_str(raw).map_err(|e| bad("id", raw, format!("Input should be a valid UUID, {e}")))?;
+        return match store.get(id) {
+            Some(_) => Ok((vec![id], None)),
+            None => Err(ApiError::NotFound(format!("No recorded invocation with ID {id}"))),
+        };
+    }
+    let status = match &filter.status {
+        None => None,
+        Some(raw) => Some(
+            serde_json::from_value::<InvocationStatus>(Value::from(raw.as_str())).map_err(|_| {
+                bad(
+                    "status",
+                    raw,
+                    "Input should be 'pending', 'running', 'completed', 'cancelled' or 'error'",
+                )
+            })?,
+        ),
+    };
+    let limit = filter
+        .limit
+        .map_or(usize::MAX, |l| l as usize)
+        .min(state.config.limits.max_list)
+        .max(1);
+    let mut query = RecordQuery::default();
+    query.thing = filter.thing.clone();
+    query.action = filter.action.clone();
+    query.status = status;
+    query.user = filter.user.clone();
+    query.since = filter.since.as_deref().map(|raw| time("since", raw)).transpose()?;
+    query.until = filter.until.as_deref().map(|raw| time("until", raw)).transpose()?;
+    query.after = filter.after.as_deref().map(parse_cursor).transpose()?;
+    query.limit = limit.saturating_add(1);
+    let mut found = store.query(&query).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let next = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|(id, requested)| cursor(*requested, *id))
+    } else {
+        None
+    };
+    Ok((found.into_iter().map(|(id, _)| id).collect(), next))
+}
+
+/// The `next` link: this request's query with `after` set to `next`.
+fn next_link(path: &str, raw_query: Option<&str>, next: &str) -> Option<String> {
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw_query.unwrap_or("")).ok()?;
+    pairs.retain(|(k, _)| k != "after");
+    pairs.push(("after".into(), next.to_owned()));
+    Some(format!("{path}?{}", serde_urlencoded::to_string(pairs).ok()?))
+}
+
+fn with_next(mut response: Response, link: Option<String>) -> Response {
+    if let Some(link) = link
+        && let Ok(value) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
+}
+
+/// `GET /records`: summaries, as `GET /action_invocations` gives them.
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Params(filter): Params<RecordFilter>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(format) = &filter.format {
+        return Err(bad("format", format, "`format` is for /records/export"));
+    }
+    let store = store(&state)?;
+    let base = base_url(&state, &headers);
+    let worker = state.clone();
+    let (list, next) = tokio::task::spawn_blocking(move || {
+        let (ids, next) = select(&worker, &*store, &filter)?;
+        let manager = worker.lab.manager();
+        let list: Vec<Value> = ids
+            .into_iter()
+            .filter_map(|id| manager.get(id))
+            .map(|invocation| render::invocation_json(&invocation, &base, false))
+            .collect();
+        Ok::<_, ApiError>((list, next))
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("listing the records failed: {e}")))??;
+    let link =
+        next.and_then(|next| next_link(&format!("{}/{RECORDS}", state.config.api_prefix), raw.as_deref(), &next));
+    Ok(with_next(Json(Value::Array(list)).into_response(), link))
+}
+
+/// `GET /records/export`: an archive, or event-model documents.
+async fn export(
+    State(state): State<Arc<AppState>>,
+    Params(filter): Params<RecordFilter>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let event_model = match filter.format.as_deref() {
+        None | Some("archive") => false,
+        Some("event-model") => true,
+        Some(other) => return Err(bad("format", other, "Input should be 'archive' or 'event-model'")),
+    };
+    let store = store(&state)?;
+    let base = base_url(&state, &headers);
+    let worker = state.clone();
+    let link_path = format!("{}/{RECORDS}/export", state.config.api_prefix);
+    let query = raw.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        let (ids, next) = select(&worker, &*store, &filter)?;
+        let link = next.and_then(|next| next_link(&link_path, query.as_deref(), &next));
+        if event_model {
+            let documents: Vec<Value> = ids
+                .iter()
+                .filter_map(|id| store.get(*id))
+                .flat_map(|record| labthings_store::event_model::documents(&record))
+                .collect();
+            return Ok::<_, ApiError>((Exported::Documents(documents), link));
+        }
+        let archive = archive(&worker, &*store, &ids, link.as_deref(), &base)
+            .map_err(|e| ApiError::Unavailable(format!("making the archive failed: {e}")))?;
+        Ok((Exported::Archive(archive), link))
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("exporting the records failed: {e}")))??;
+    let response = match made.0 {
+        Exported::Documents(documents) => Json(Value::Array(documents)).into_response(),
+        Exported::Archive(file) => {
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+            let mut response = body.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+            headers.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"labthings-records.tar\""),
+            );
+            response
+        }
+    };
+    Ok(with_next(response, made.1))
+}
+
+/// What an export made.
+enum Exported {
+    /// Event-model documents.
+    Documents(Vec<Value>),
+    /// A tar archive in a temporary file (gone once closed), at its start.
+    Archive(std::fs::File),
+}
+
+/// A tar archive of the records `ids`: `index.json`, and per invocation
+/// `{id}/record.json` (everything recorded), `{id}/invocation.json` (as
+/// the API shows it) and `{id}/blobs/{blob id}`.
+fn archive(
+    state: &AppState,
+    store: &dyn RecordStore,
+    ids: &[Uuid],
+    next: Option<&str>,
+    base: &str,
+) -> std::io::Result<std::fs::File> {
+    let mut builder = tar::Builder::new(tempfile::tempfile()?);
+    let mut exported = Vec::new();
+    for id in ids {
+        let (Some(record), Some(invocation)) = (store.get(*id), state.lab.manager().get(*id)) else {
+            continue;
+        };
+        append_json(
+            &mut builder,
+            &format!("{id}/record.json"),
+            &serde_json::to_value(&record)?,
+        )?;
+        append_json(
+            &mut builder,
+            &format!("{id}/invocation.json"),
+            &render::invocation_json(&invocation, base, true),
+        )?;
+        for blob in &record.blobs {
+            if let Some(data) = store.blob(blob.id)
+                && let labthings_core::blob::BlobContent::File { path, .. } = data.content()
+            {
+                builder.append_path_with_name(path, format!("{id}/blobs/{}", blob.id))?;
+            }
+        }
+        exported.push(id.to_string());
+    }
+    let index = json!({"invocations": exported, "next": next, "exported": Utc::now()});
+    append_json(&mut builder, "index.json", &index)?;
+    let mut file = builder.into_inner()?;
+    file.flush()?;
+    file.rewind()?;
+    Ok(file)
+}
+
+fn append_json(builder: &mut tar::Builder<std::fs::File>, name: &str, value: &Value) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(u64::try_from(Utc::now().timestamp()).unwrap_or(0));
+    header.set_cksum();
+    builder.append_data(&mut header, name, bytes.as_slice())
+}
