@@ -16,7 +16,9 @@
 //! today's format, for a build from before the format changed),
 //! `--only GROUP[,GROUP]` to run only some groups of scenarios (`requests`,
 //! `invocations`, `roundtrip`, `fanout`, `observe`, `observers`, `events`,
-//! `streams`, `many`, `memory`, `soak`), `--soak-seconds N` (default 600).
+//! `streams`, `many`, `memory`, `records`, `soak`), `--soak-seconds N`
+//! (default 600), `--records N` (how many records the store holds when the
+//! `records` group restarts it; default 100000).
 //! The `--bench` flag cargo adds is ignored.
 
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ mod fanout;
 mod live;
 #[path = "perf/many.rs"]
 mod many;
+#[path = "perf/records.rs"]
+mod records;
 #[allow(dead_code, unreachable_pub)]
 #[path = "servers/soak.rs"]
 mod soak;
@@ -473,12 +477,17 @@ async fn main() -> anyhow::Result<()> {
     // Keep every invocation of the run (the default keeps the newest 1000),
     // so the memory a retained invocation costs can be measured below; the
     // observers all come from loopback, so lift the per-address share too.
+    // Its invocations are recorded, as by default, in a scratch folder.
     let config = std::env::temp_dir().join(format!("labthings-perf-{}.toml", std::process::id()));
+    let recorded = std::env::temp_dir().join(format!("labthings-perf-{}-records", std::process::id()));
     std::fs::write(
         &config,
-        "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\nmax_connections = 2000\n\
-         max_connections_per_address = 2000\n\n\
-         [things.bench]\ntype = \"Bench\"\n\n[things.live]\ntype = \"Live\"\n",
+        format!(
+            "[invocations]\nmax_retained = 1000000\n\n[limits]\nmax_list = 1000000\nmax_connections = 2000\n\
+             max_connections_per_address = 2000\n\n[records]\ndir = {:?}\n\n\
+             [things.bench]\ntype = \"Bench\"\n\n[things.live]\ntype = \"Live\"\n",
+            recorded.to_string_lossy()
+        ),
     )?;
     let (bench, port) = bench_server(&examples, &config)?;
     targets.push(launch("labthings", bench, port).await?);
@@ -761,6 +770,72 @@ async fn main() -> anyhow::Result<()> {
     // the targets that took part; the verdicts against the targets are
     // printed after the tables.
     let mut verdicts: Vec<Verdict> = Vec::new();
+    // The record store: the same bench with records on and off, bytes per
+    // invocation, and a restart of a full store (issue 32's figures).
+    if wants("records") {
+        let full: u64 = args
+            .iter()
+            .position(|a| a == "--records")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100_000);
+        eprintln!("running: records on and off (3 rounds), bytes per invocation, a restart with {full} records");
+        match records::measure(&examples, seconds, full).await {
+            Ok(figures) => {
+                let only = |v: f64| {
+                    let mut values = vec![None; targets.len()];
+                    values[0] = Some(v);
+                    values
+                };
+                for ((clients, off_rate, off_p50), (_, on_rate, on_p50)) in figures.off.iter().zip(&figures.on) {
+                    row(
+                        &format!("records off: invoke+poll, {clients} client(s)"),
+                        "inv/s",
+                        only(*off_rate),
+                    );
+                    row(
+                        &format!("records on: invoke+poll, {clients} client(s)"),
+                        "inv/s",
+                        only(*on_rate),
+                    );
+                    row(
+                        &format!("records on / off: invoke+poll rate, {clients} client(s)"),
+                        "ratio",
+                        only(on_rate / off_rate),
+                    );
+                    row(
+                        &format!("records off: invoke+poll, {clients} client(s), p50"),
+                        "ms",
+                        only(*off_p50),
+                    );
+                    row(
+                        &format!("records on: invoke+poll, {clients} client(s), p50"),
+                        "ms",
+                        only(*on_p50),
+                    );
+                    verdicts.push(Verdict::at_least(
+                        format!("the record store costs at most 20 % of quick invocations' rate ({clients} client(s))"),
+                        on_rate / off_rate,
+                        0.8,
+                        format!("{on_rate:.0} inv/s on, {off_rate:.0} off: {:.2}", on_rate / off_rate),
+                    ));
+                }
+                row(
+                    "records: bytes on disk per invocation",
+                    "bytes",
+                    only(figures.bytes_per_invocation),
+                );
+                row("records: startup, empty store", "ms", only(figures.start_empty_ms));
+                row(
+                    &format!("records: startup after kill -9, {} records", figures.records),
+                    "ms",
+                    only(figures.start_full_ms),
+                );
+            }
+            Err(e) => eprintln!("(records not measured: {e:#})"),
+        }
+    }
+
     let mut observed_original: std::collections::HashMap<u64, Option<f64>> = std::collections::HashMap::new();
     let at = |name: &str| targets.iter().position(|t| t.name == name);
     let (ceiling_at, original_at) = (at("hyper ceiling"), at("LabThings-FastAPI 0.3.0"));

@@ -103,6 +103,8 @@ mod documentation {
     mod http_api {}
     #[doc = include_str!("../guide/src/agents.md")]
     mod agents {}
+    #[doc = include_str!("../guide/src/records.md")]
+    mod records {}
 }
 
 pub use labthings_core as core;

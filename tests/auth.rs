@@ -409,16 +409,16 @@ async fn the_td_and_openapi_declare_the_accepted_schemes() {
 async fn without_users_the_server_listens_only_on_loopback_unless_told() {
     let build =
         |config: ServerConfig| mock_lab::build(config.with(|c| c.settings_dir = None)).expect("the mock lab builds");
-    let refused = build(ServerConfig::default()).bind("0.0.0.0:0").await;
+    let refused = build(common::test_config()).bind("0.0.0.0:0").await;
     let message = refused.expect_err("0.0.0.0 without users").to_string();
     for hint in ["without credentials", "[[auth.users]]", "--insecure", "127.0.0.1"] {
         assert!(message.contains(hint), "{message}");
     }
-    let insecure = build(ServerConfig::default().with(|c| c.security.insecure = true));
+    let insecure = build(common::test_config().with(|c| c.security.insecure = true));
     assert!(insecure.bind("0.0.0.0:0").await.is_ok());
-    let secured = build(ServerConfig::default().with(|c| c.auth = AuthConfig::for_users(users())));
+    let secured = build(common::test_config().with(|c| c.auth = AuthConfig::for_users(users())));
     assert!(secured.bind("0.0.0.0:0").await.is_ok());
-    assert!(build(ServerConfig::default()).bind("127.0.0.1:0").await.is_ok());
+    assert!(build(common::test_config()).bind("127.0.0.1:0").await.is_ok());
 }
 
 #[test]

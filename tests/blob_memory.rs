@@ -37,7 +37,14 @@ fn rss() -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_share_the_stored_bytes() {
-    let server = start(Server::builder().thing("store", Store).build().expect("build")).await;
+    let server = start(
+        Server::builder()
+            .config(common::test_config())
+            .thing("store", Store)
+            .build()
+            .expect("build"),
+    )
+    .await;
     let (_, invocation) = server.post("/store/large", Value::Null).await;
     let done = server.wait_finished(&invocation).await;
     let href = done["output"]["href"].as_str().expect("href").to_owned();

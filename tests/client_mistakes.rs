@@ -56,6 +56,7 @@ impl Laser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setter_refusing_a_value_answers_422() {
     let server = Server::builder()
+        .config(common::test_config())
         .thing("laser", Laser::default())
         .build()
         .expect("build");

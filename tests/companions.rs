@@ -96,6 +96,7 @@ impl Companion for Broken {
 async fn a_companion_adds_forms_starts_after_the_things_and_stops_after_them() {
     let journal = Journal::default();
     let server = Server::builder()
+        .config(common::test_config())
         .thing(
             "lamp",
             Lamp {

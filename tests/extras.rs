@@ -118,6 +118,7 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
         ("/a/{id}", "plain segments"),
     ] {
         let error = Server::builder()
+            .config(common::test_config())
             .thing("bench", bench::Bench::default())
             .route(path, get(|| async { "" }))
             .build()
@@ -127,6 +128,7 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
         assert!(error.contains(why) && error.contains(path), "{path}: {error}");
     }
     let twice = Server::builder()
+        .config(common::test_config())
         .static_files("/app", &dir)
         .route("/app", get(|| async { "" }))
         .build()
@@ -136,6 +138,7 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
     assert!(twice.contains("given twice"), "{twice}");
     // The same refusals, typed: a program matches on them.
     let typed = Server::builder()
+        .config(common::test_config())
         .thing("bench", bench::Bench::default())
         .route("/bench/extra", get(|| async { "" }))
         .build()
@@ -153,7 +156,7 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
         "{typed:?}"
     );
     let prefix = Server::builder()
-        .config(labthings::ServerConfig::default().with(|c| c.api_prefix = "lab/".into()))
+        .config(common::test_config().with(|c| c.api_prefix = "lab/".into()))
         .build()
         .map(|_| ())
         .expect_err("a prefix that is not a path");
@@ -174,6 +177,7 @@ fn extra_paths_cannot_shadow_the_generated_ones() {
         "settings_warnings",
     ] {
         let error = Server::builder()
+            .config(common::test_config())
             .thing(name, bench::Bench::default())
             .build()
             .map(|_| ())
@@ -279,7 +283,7 @@ async fn everything_follows_an_api_prefix() {
     // A prefix that is not plain path segments fails the build.
     for bad in ["lab", "/lab/", "/l b", "/a/{x}"] {
         let error = Server::builder()
-            .config(ServerConfig::default().with(|c| c.api_prefix = bad.to_owned()))
+            .config(common::test_config().with(|c| c.api_prefix = bad.to_owned()))
             .build()
             .map(|_| ())
             .expect_err(bad)

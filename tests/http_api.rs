@@ -18,7 +18,7 @@ use labthings::{Server, ServerConfig};
 use serde_json::{Value, json};
 
 async fn bench_server() -> TestServer {
-    bench_server_with(ServerConfig::default()).await
+    bench_server_with(common::test_config()).await
 }
 
 /// The bench alone, served with `config`.
@@ -53,6 +53,7 @@ fn collect_formats(value: &Value, out: &mut Vec<String>) {
 async fn thing_descriptions_are_served_and_valid() {
     let server = start(
         Server::builder()
+            .config(common::test_config())
             .thing("bench", bench::Bench::default())
             .thing("stage", mock_lab::Stage::default())
             .thing("camera", mock_lab::Camera::default())
@@ -456,7 +457,7 @@ async fn invocation_lookups_and_lists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_invocations_expire_after_retention() {
-    let config = ServerConfig::default().with(|c| {
+    let config = common::test_config().with(|c| {
         c.invocations.retention = Duration::from_millis(300);
         c.limits.expiry_interval = Duration::from_millis(20);
     });
@@ -480,7 +481,7 @@ async fn finished_invocations_expire_after_retention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_413_and_the_server_keeps_serving() {
-    let config = ServerConfig::default().with(|c| c.limits.body_limit = 64);
+    let config = common::test_config().with(|c| c.limits.body_limit = 64);
     let server = bench_server_with(config).await;
     let big = json!("x".repeat(1000));
     let (status, body) = server.put("/bench/label", big).await;
@@ -533,6 +534,7 @@ async fn log_crate_records_and_per_action_retention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cancels_running_invocations() {
     let server = Server::builder()
+        .config(common::test_config())
         .thing("bench", bench::Bench::default())
         .build()
         .expect("build");

@@ -32,7 +32,7 @@ fn address(server: &TestServer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_invocations_beyond_the_cap_are_evicted_oldest_first() {
-    let (server, handle) = bench_with(ServerConfig::default().with(|c| c.invocations.max_retained = 50)).await;
+    let (server, handle) = bench_with(common::test_config().with(|c| c.invocations.max_retained = 50)).await;
     let mut ids = Vec::new();
     for _ in 0..200 {
         let (status, invocation) = server.post("/bench/increment", json!({})).await;
@@ -53,7 +53,7 @@ async fn finished_invocations_beyond_the_cap_are_evicted_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_log_keeps_within_its_byte_cap() {
-    let (server, _) = bench_with(ServerConfig::default().with(|c| c.invocations.log_bytes = 8 * 1024)).await;
+    let (server, _) = bench_with(common::test_config().with(|c| c.invocations.log_bytes = 8 * 1024)).await;
     let (_, invocation) = server
         .post("/bench/slow_task", json!({"duration_s": 0.0, "steps": 1000}))
         .await;
@@ -73,7 +73,7 @@ async fn an_invocation_log_keeps_within_its_byte_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_unfinished_invocations_answer_503_with_retry_after() {
-    let (server, handle) = bench_with(ServerConfig::default().with(|c| {
+    let (server, handle) = bench_with(common::test_config().with(|c| {
         c.invocations.max_active = 5;
         c.invocations.max_threads = 2;
     }))
@@ -121,7 +121,7 @@ async fn too_many_unfinished_invocations_answer_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_beyond_the_thread_cap_wait_and_all_complete() {
-    let (server, handle) = bench_with(ServerConfig::default().with(|c| c.invocations.max_threads = 3)).await;
+    let (server, handle) = bench_with(common::test_config().with(|c| c.invocations.max_threads = 3)).await;
     let mut all = Vec::new();
     for _ in 0..30 {
         let (status, invocation) = server
@@ -142,7 +142,7 @@ async fn invocations_beyond_the_thread_cap_wait_and_all_complete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocation_lists_come_in_pages() {
-    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.max_list = 20)).await;
+    let (server, _) = bench_with(common::test_config().with(|c| c.limits.max_list = 20)).await;
     for _ in 0..30 {
         server.post("/bench/increment", json!({})).await;
     }
@@ -168,7 +168,7 @@ async fn invocation_lists_come_in_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_invalid_body_gets_a_small_answer() {
-    let (server, _) = bench_with(ServerConfig::default()).await;
+    let (server, _) = bench_with(common::test_config()).await;
     let fields: serde_json::Map<String, Value> = (0..40_000).map(|n| (format!("f{n}"), Value::from(n))).collect();
     let body = Value::Object(fields).to_string();
     assert!(body.len() > 500_000);
@@ -195,7 +195,7 @@ async fn a_huge_invalid_body_gets_a_small_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_or_idle_clients_are_disconnected() {
-    let (server, _) = bench_with(ServerConfig::default().with(|c| {
+    let (server, _) = bench_with(common::test_config().with(|c| {
         c.limits.header_read_timeout = Duration::from_millis(500);
         c.limits.body_read_timeout = Duration::from_millis(500);
     }))
@@ -254,7 +254,7 @@ async fn slow_or_idle_clients_are_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_get_a_503_and_others_recover() {
-    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.max_connections = 4)).await;
+    let (server, _) = bench_with(common::test_config().with(|c| c.limits.max_connections = 4)).await;
     let addr = address(&server);
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -280,7 +280,7 @@ async fn connections_beyond_the_cap_get_a_503_and_others_recover() {
 async fn an_oversized_websocket_message_closes_only_that_socket() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let (server, _) = bench_with(ServerConfig::default().with(|c| c.limits.ws_max_message = 4096)).await;
+    let (server, _) = bench_with(common::test_config().with(|c| c.limits.ws_max_message = 4096)).await;
     let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
     let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
     let _ = socket.send(Message::text("x".repeat(100_000))).await;
@@ -323,7 +323,11 @@ impl Snapper {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_is_found_as_soon_as_its_output_is_answered() {
-    let server = Server::builder().thing("snapper", Snapper).build().expect("build");
+    let server = Server::builder()
+        .config(common::test_config())
+        .thing("snapper", Snapper)
+        .build()
+        .expect("build");
     let server = std::sync::Arc::new(start(server).await);
     // Four clients at once: the race this guards against (the answer sent
     // before the blob could be looked up) showed only under contention.
@@ -357,7 +361,7 @@ async fn a_websocket_message_left_unfinished_closes_the_socket() {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     let (server, _) =
-        bench_with(ServerConfig::default().with(|c| c.limits.ws_message_timeout = Duration::from_millis(500))).await;
+        bench_with(common::test_config().with(|c| c.limits.ws_message_timeout = Duration::from_millis(500))).await;
     let url = server.at("/bench/ws").replacen("http://", "ws://", 1);
     // A quiet observer is not disturbed: it has nothing unfinished.
     let (mut quiet, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");

@@ -278,14 +278,14 @@ async fn data_reads_in_front_of_the_router_answer_as_the_router_does() {
             .build()
             .expect("build")
     };
-    let plain = start(bench(ServerConfig::default())).await;
-    let prefixed = start(bench(ServerConfig::default().with(|c| c.api_prefix = "/lab".into()))).await;
-    let cors = start(bench(ServerConfig::default().with(|c| {
+    let plain = start(bench(common::test_config())).await;
+    let prefixed = start(bench(common::test_config().with(|c| c.api_prefix = "/lab".into()))).await;
+    let cors = start(bench(common::test_config().with(|c| {
         c.security.cors = Some(labthings::http::CorsConfig::default());
         c.security.allowed_origins = vec![origin.into()];
     })))
     .await;
-    let secured = start(bench(ServerConfig::default().with(|c| {
+    let secured = start(bench(common::test_config().with(|c| {
         c.auth = labthings::AuthConfig::for_users(vec![labthings::User::new(
             "script",
             labthings::Role::Operate,

@@ -21,7 +21,7 @@ const EVIL: &str = "http://evil.example";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_origin_simple_post_cannot_move_the_stage() {
-    let lab = lab_with(ServerConfig::default()).await;
+    let lab = lab_with(common::test_config()).await;
     // What a form or `fetch(.., {mode: "no-cors"})` on another site sends.
     let response = lab
         .client
@@ -56,7 +56,7 @@ async fn a_cross_origin_simple_post_cannot_move_the_stage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_origin_body_less_post_cannot_reset_a_calibration() {
-    let lab = lab_with(ServerConfig::default()).await;
+    let lab = lab_with(common::test_config()).await;
     assert_eq!(lab.put("/stage/steps_per_um", json!(3.25)).await.0, 201);
     let response = lab
         .client
@@ -83,7 +83,7 @@ async fn a_cross_origin_body_less_post_cannot_reset_a_calibration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_origin_websocket_is_refused() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let lab = lab_with(ServerConfig::default()).await;
+    let lab = lab_with(common::test_config()).await;
     let url = lab.at("/stage/ws").replacen("http://", "ws://", 1);
     let mut request = url.clone().into_client_request().expect("a request");
     request.headers_mut().insert("origin", EVIL.parse().expect("header"));
@@ -101,7 +101,7 @@ async fn a_foreign_origin_websocket_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_host_is_not_served() {
-    let lab = lab_with(ServerConfig::default()).await;
+    let lab = lab_with(common::test_config()).await;
     for (method, path, body) in [
         ("GET", "/stage/", None),
         ("GET", "/stage/position", None),
@@ -133,7 +133,7 @@ async fn a_forged_host_is_not_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_hosts_origins_cors_and_public_url() {
     let app = "https://app.lab.example";
-    let lab = lab_with(ServerConfig::default().with(|c| {
+    let lab = lab_with(common::test_config().with(|c| {
         c.security.allowed_hosts = vec!["scope.lab.example".into()];
         c.security.allowed_origins = vec![app.into()];
         c.security.cors = Some(CorsConfig::default());
@@ -194,7 +194,7 @@ async fn configured_hosts_origins_cors_and_public_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_cors_configured_no_cors_headers_are_sent() {
-    let lab = lab_with(ServerConfig::default()).await;
+    let lab = lab_with(common::test_config()).await;
     let response = lab
         .client
         .get(lab.at("/stage/position"))

@@ -27,7 +27,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 fn config_in(dir: &std::path::Path) -> ServerConfig {
-    ServerConfig::default().with(in_dir(dir))
+    common::test_config().with(in_dir(dir))
 }
 
 /// Keep settings in `dir` (over what a configuration file says).
@@ -173,7 +173,8 @@ async fn schemas_carry_constraints_enums_nesting_and_units() {
     assert_eq!(status, 422);
     assert_eq!(body["detail"][0]["type"], "less_than_equal");
 
-    let lab = lab(&dir).await;
+    // A second server beside the first: settings (and records) of its own.
+    let lab = lab(&dir.join("lab")).await;
     let (_, stage) = lab.get("/stage/").await;
     assert_valid_td(&stage);
     assert_eq!(stage["properties"]["steps_per_um"]["unit"], "steps/um");
@@ -375,6 +376,7 @@ fn hooked(name: &'static str, journal: &Arc<Mutex<Vec<String>>>, fail_start: boo
 async fn start_hooks_run_before_serving_and_stop_hooks_on_shutdown() {
     let journal = Arc::new(Mutex::new(Vec::new()));
     let server = Server::builder()
+        .config(common::test_config())
         .thing("a", hooked("a", &journal, false))
         .thing("b", hooked("b", &journal, false))
         .build()
@@ -397,6 +399,7 @@ async fn start_hooks_run_before_serving_and_stop_hooks_on_shutdown() {
 async fn a_failing_start_hook_stops_the_others_and_names_the_thing() {
     let journal = Arc::new(Mutex::new(Vec::new()));
     let server = Server::builder()
+        .config(common::test_config())
         .thing("a", hooked("a", &journal, false))
         .thing("stage", hooked("stage", &journal, true))
         .thing("c", hooked("c", &journal, false))
@@ -1133,6 +1136,7 @@ async fn a_thing_built_from_a_file_knows_its_name_data_folder_and_the_applicatio
 async fn the_server_lock_is_shared_between_things() {
     let server = start(
         Server::builder()
+            .config(common::test_config())
             .thing("left", Heater::default())
             .thing("right", Heater::default())
             .build()
@@ -1208,6 +1212,7 @@ async fn a_blocked_getter_does_not_block_readers_of_other_properties() {
     let device = Arc::new(Sluggish::default());
     let server = start(
         Server::builder()
+            .config(common::test_config())
             .shared_thing("dev", device.clone())
             .build()
             .expect("build"),
@@ -1455,7 +1460,7 @@ impl Oven {
 async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     let server = start(
         Server::builder()
-            .config(ServerConfig::default().with(|c| {
+            .config(common::test_config().with(|c| {
                 c.invocations.default_lock = labthings::core::LockScope::Server;
                 c.settings_dir = None;
             }))
@@ -1488,6 +1493,7 @@ async fn a_server_wide_default_lock_covers_actions_that_do_not_opt_out() {
     // Without the default, the same actions run side by side.
     let free = start(
         Server::builder()
+            .config(common::test_config())
             .thing("left", Oven::default())
             .thing("right", Oven::default())
             .build()
@@ -1571,6 +1577,7 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
     // both, and the default picks `main` among two.
     let server = start(
         Server::builder()
+            .config(common::test_config())
             .thing("rig", Rig::default())
             .thing("main", mock_lab::Camera::default())
             .thing("side", mock_lab::Camera::default())
@@ -1584,6 +1591,7 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
     );
     let rig = start(
         Server::builder()
+            .config(common::test_config())
             .thing("rig", Rig::default())
             .thing("main", mock_lab::Camera::default())
             .thing("wheel", FilterWheel::default())
@@ -1597,6 +1605,7 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
     );
     // The default must be served, and be a camera.
     let missing = Server::builder()
+        .config(common::test_config())
         .thing("rig", Rig::default())
         .thing("left", mock_lab::Camera::default())
         .build()
@@ -1604,6 +1613,7 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
         .to_string();
     assert!(missing.contains("default `main` is not served"), "{missing}");
     let wrong = Server::builder()
+        .config(common::test_config())
         .thing("rig", Rig::default())
         .thing("left", mock_lab::Camera::default())
         .thing("main", FilterWheel::default())
@@ -1616,12 +1626,14 @@ async fn optional_slots_slots_of_every_thing_and_default_names() {
     );
     // A connection overrides the default; a slot of every camera takes none.
     Server::builder()
+        .config(common::test_config())
         .thing("rig", Rig::default())
         .thing("left", mock_lab::Camera::default())
         .connect("rig", "main", "left")
         .build()
         .expect("connected explicitly");
     let all = Server::builder()
+        .config(common::test_config())
         .thing("rig", Rig::default())
         .thing("main", mock_lab::Camera::default())
         .connect("rig", "cameras", "main")

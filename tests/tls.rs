@@ -134,10 +134,10 @@ async fn the_lab_serves_https_that_a_client_trusting_its_certificate_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_that_cannot_be_used_is_a_clear_build_error() {
     let (dir, cert, key) = certificate();
-    let missing = ServerConfig::default().with(|c| c.tls = Some(TlsConfig::new(dir.join("nope.crt"), key.clone())));
+    let missing = common::test_config().with(|c| c.tls = Some(TlsConfig::new(dir.join("nope.crt"), key.clone())));
     let error = mock_lab::build(missing).expect_err("no such certificate").to_string();
     assert!(error.contains("nope.crt"), "{error}");
-    let swapped = ServerConfig::default().with(|c| c.tls = Some(TlsConfig::new(key, cert)));
+    let swapped = common::test_config().with(|c| c.tls = Some(TlsConfig::new(key, cert)));
     let error = mock_lab::build(swapped)
         .expect_err("certificate and key swapped")
         .to_string();

@@ -52,6 +52,7 @@ fn the_autofocus_uses_whichever_stage_provides_its_trait() {
 #[test]
 fn a_trait_slot_nobody_provides_says_how_to_provide_it() {
     let refused = Server::builder()
+        .config(common::test_config())
         .thing("stage", mock_lab::Stage::default())
         .thing("camera", mock_lab::Camera::default())
         .thing("autofocus", mock_lab::Autofocus::default())
@@ -187,6 +188,7 @@ fn things_start_after_what_their_slots_hold_and_stop_before_it() {
     assert!(at("motors stopped") < at("power stopped"), "{hooks:?}");
     // The listing keeps the order the things were given in.
     let listed = Server::builder()
+        .config(common::test_config())
         .thing("microscope", Microscope::default())
         .thing("motors", Motors::default())
         .thing("sensor", Sensor::default())
@@ -221,6 +223,7 @@ impl Pong {}
 #[test]
 fn things_that_hold_each_other_are_refused_naming_the_circle() {
     let refused = Server::builder()
+        .config(common::test_config())
         .thing("ping", Ping::default())
         .thing("pong", Pong::default())
         .build()

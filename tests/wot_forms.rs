@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 async fn server() -> TestServer {
     start(
         Server::builder()
+            .config(common::test_config())
             .thing("bench", bench::Bench::default())
             .thing("faulty", Faulty)
             .build()

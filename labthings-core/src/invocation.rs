@@ -91,6 +91,31 @@ pub struct Snapshot {
     pub approval: Option<crate::approval::Approval>,
 }
 
+/// What a finished invocation is made of when it is read back from a
+/// store ([`Invocation::finished_from`]).
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) id: Uuid,
+    pub(crate) thing: String,
+    pub(crate) action: String,
+    pub(crate) input: Value,
+    pub(crate) requested: DateTime<Utc>,
+    pub(crate) status: InvocationStatus,
+    pub(crate) started: Option<DateTime<Utc>>,
+    pub(crate) completed: Option<DateTime<Utc>>,
+    pub(crate) output: Option<Value>,
+    pub(crate) error: Option<Failure>,
+    pub(crate) approval: Option<crate::approval::Approval>,
+    pub(crate) caller: Option<crate::approval::Caller>,
+    pub(crate) progress: Option<Progress>,
+    /// Each intermediate result with when it was reported.
+    pub(crate) intermediate: Vec<(Value, DateTime<Utc>)>,
+    pub(crate) intermediate_count: u64,
+    pub(crate) log: Vec<LogRecord>,
+    pub(crate) thing_states: serde_json::Map<String, Value>,
+    pub(crate) blobs: Vec<Arc<BlobData>>,
+}
+
 /// One call of an action, shared between the thread that runs it, the
 /// [`ActionManager`](crate::ActionManager) and the bindings that show it.
 #[derive(Debug)]
@@ -161,41 +186,34 @@ impl Invocation {
         }
     }
 
-    /// A finished invocation read back from its `record` (see
-    /// [`crate::record`]), holding `blobs` (its blobs as the store serves
-    /// them). It is expired at once: the manager reads it again when asked.
-    pub fn restored(record: crate::record::Record, blobs: Vec<Arc<BlobData>>) -> Self {
-        let record = record.ended_by_restart(Utc::now());
-        let log = LogBuffer::with_limits(record.log.len().max(1), usize::MAX);
-        for line in &record.log {
-            log.push(line.clone());
+    /// A finished invocation made of `parts` (a record read back: see
+    /// [`Record::restore`](crate::record::Record::restore)). It is expired at
+    /// once: the manager reads it again when asked.
+    pub(crate) fn finished_from(parts: Finished) -> Self {
+        let log = LogBuffer::with_limits(parts.log.len().max(1), usize::MAX);
+        for line in parts.log {
+            log.push(line);
         }
         let mut reported = Reported::default();
-        let times = record
-            .intermediate_times
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(record.requested));
-        let intermediate = record.intermediate.iter().cloned().zip(times).collect();
-        reported.restore(record.progress.clone(), intermediate, record.intermediate_count);
+        reported.restore(parts.progress, parts.intermediate, parts.intermediate_count);
         let invocation = Self {
-            id: record.id,
-            thing: record.thing.clone(),
-            action: record.action.clone(),
-            input: record.input.clone(),
-            requested: record.requested,
+            id: parts.id,
+            thing: parts.thing,
+            action: parts.action,
+            input: parts.input,
+            requested: parts.requested,
             retention: Duration::ZERO,
             cancel: CancelHook::new(),
             log: Arc::new(log),
-            blobs: Arc::new(Mutex::new(blobs)),
+            blobs: Arc::new(Mutex::new(parts.blobs)),
             state: Mutex::new(State {
-                status: record.status,
-                started: record.started,
-                completed: record.completed,
-                output: record.output.clone(),
-                error: record.error.clone(),
+                status: parts.status,
+                started: parts.started,
+                completed: parts.completed,
+                output: parts.output,
+                error: parts.error,
                 expires_at: Some(Instant::now()),
-                approval: record.approval(),
+                approval: parts.approval,
                 ending: false,
             }),
             finished: Condvar::new(),
@@ -205,10 +223,10 @@ impl Invocation {
             caller: OnceLock::new(),
             thing_states: OnceLock::new(),
         };
-        if let Some(caller) = record.caller() {
+        if let Some(caller) = parts.caller {
             invocation.set_caller(caller);
         }
-        let _ = invocation.thing_states.set(record.thing_states);
+        let _ = invocation.thing_states.set(parts.thing_states);
         invocation
     }
 

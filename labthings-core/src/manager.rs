@@ -716,7 +716,7 @@ impl ActionManager {
         let store = self.shared.store.get()?;
         let record = store.get(id)?;
         let blobs = record.blobs.iter().filter_map(|b| store.blob(b.id)).collect();
-        Some(Arc::new(Invocation::restored(record, blobs)))
+        Some(Arc::new(record.restore(blobs)))
     }
 
     /// Invocations (running or not yet expired), oldest first, optionally

@@ -21,7 +21,7 @@
 //! invocation.finish(Ok(serde_json::json!([0, 0, 0])));
 //! let record = Record::of(&invocation);
 //! assert_eq!(record.status, InvocationStatus::Completed);
-//! let again = Invocation::restored(record, Vec::new());
+//! let again = record.restore(Vec::new());
 //! assert_eq!(again.output(), Some(serde_json::json!([0, 0, 0])));
 //! ```
 
@@ -226,6 +226,41 @@ impl Record {
         self
     }
 
+    /// The finished invocation this record describes (one it records as
+    /// pending or running is [ended by the restart](Self::ended_by_restart)),
+    /// holding `blobs` (its blobs as the store serves them).
+    pub fn restore(self, blobs: Vec<Arc<BlobData>>) -> Invocation {
+        let record = self.ended_by_restart(Utc::now());
+        let caller = record.caller();
+        let approval = record.approval();
+        let times = record
+            .intermediate_times
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(record.requested));
+        let intermediate = record.intermediate.into_iter().zip(times).collect();
+        Invocation::finished_from(crate::invocation::Finished {
+            id: record.id,
+            thing: record.thing,
+            action: record.action,
+            input: record.input,
+            requested: record.requested,
+            status: record.status,
+            started: record.started,
+            completed: record.completed,
+            output: record.output,
+            error: record.error,
+            approval,
+            caller,
+            progress: record.progress,
+            intermediate,
+            intermediate_count: record.intermediate_count,
+            log: record.log,
+            thing_states: record.thing_states,
+            blobs,
+        })
+    }
+
     /// The caller it names, as the bindings know callers.
     pub fn caller(&self) -> Option<Caller> {
         let c = self.caller.as_ref()?;
@@ -332,4 +367,9 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// The ids of the records `query` selects, with when each was
     /// requested, oldest request first.
     fn query(&self, query: &RecordQuery) -> Result<Listed, StoreError>;
+
+    /// Write what is waiting and take no more records (reading goes on):
+    /// the server calls it once it has stopped, so another process (or a
+    /// restart in this one) may open the store.
+    fn close(&self) {}
 }

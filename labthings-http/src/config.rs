@@ -95,7 +95,8 @@ pub struct ServerConfig {
     pub mcp: Option<labthings_mcp::McpConfig>,
     /// Whether, where and for how long every invocation is recorded on
     /// disk (`[records]`: `enabled`, `dir`, `max_age_days`, `max_size_mb`;
-    /// default on, in `records` beside the settings folder; off when
+    /// default on, beside the settings folder (`records` for `settings`, else
+    /// `{name}-records`); off when
     /// settings are kept in memory and no `dir` is given). Feature
     /// `records`.
     #[cfg(feature = "records")]

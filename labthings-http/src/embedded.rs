@@ -66,6 +66,7 @@ impl Server {
             return Err(std::io::Error::other(failure));
         }
         let state = self.state().clone();
+        crate::server::open_records(&state).await?;
         state.lab.start_things().await.map_err(std::io::Error::other)?;
         let companions = crate::server::begin_serving(&state, local);
         Ok(Started { state, companions })

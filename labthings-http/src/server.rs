@@ -43,16 +43,6 @@ pub enum BuildError {
         /// What the program cannot do without it (`serve HTTPS`).
         cannot: &'static str,
     },
-    /// The record store (`[records]`) could not be opened.
-    #[error(
-        "the record of invocations in {folder} cannot be opened: {reason}; fix it, or set `[records] enabled = false`"
-    )]
-    Records {
-        /// The store's folder.
-        folder: std::path::PathBuf,
-        /// Why not.
-        reason: String,
-    },
     /// The `api_prefix` is not a path of plain segments.
     #[error(
         "api_prefix `{prefix}` is not a path of plain segments: write it like `/lab` or `/api/v2` (letters, digits, \
@@ -265,8 +255,6 @@ impl ServerBuilder {
         .with_device(self.config.device.clone())
         .with_approval(self.config.approval.clone());
         let lab = trust_remote_blobs(lab, &self.config.remote_blobs)?;
-        #[cfg(feature = "records")]
-        let lab = open_records(lab, &self.config)?;
         check_prefix(&self.config.api_prefix)?;
         let names: Vec<&str> = lab.things().iter().map(|t| t.name()).collect();
         self.extras.check(&names)?;
@@ -317,27 +305,6 @@ impl ServerBuilder {
             }),
         })
     }
-}
-
-/// Record `lab`'s invocations in the store `config` names, if any.
-#[cfg(feature = "records")]
-fn open_records(lab: Lab, config: &ServerConfig) -> Result<Lab, BuildError> {
-    let Some(folder) = config.records.folder(config.settings_dir.as_deref()) else {
-        return Ok(lab);
-    };
-    let store = labthings_store::Store::open(&folder, &config.records).map_err(|e| BuildError::Records {
-        folder: folder.clone(),
-        reason: e.to_string(),
-    })?;
-    let opened = store.opened();
-    tracing::info!(
-        "invocations are recorded in {} ({} records; {} ended by the restart; opened in {:.0?})",
-        folder.display(),
-        opened.records,
-        opened.ended_by_restart,
-        opened.took,
-    );
-    Ok(lab.with_records(Arc::new(store)))
 }
 
 /// A labthings HTTP server: the things, their routes and the action manager.
@@ -678,6 +645,7 @@ impl Listening {
         // Watched from the start: a stop signal while a thing is starting
         // (a hung `on_start`) stops the things already started.
         let mut shutdown = tokio::spawn(shutdown);
+        open_records(&state).await?;
         let started = tokio::select! {
             started = state.lab.start_things() => started,
             _ = &mut shutdown => {
@@ -729,6 +697,47 @@ impl Listening {
     }
 }
 
+/// Open the record store `[records]` names, if any, and record the lab's
+/// invocations in it: when the server starts serving (not when it is
+/// built, so a server only built, as in a test, touches no disk). A store
+/// that cannot be opened (another server has the folder) stops the start,
+/// saying why.
+pub(crate) async fn open_records(state: &Arc<AppState>) -> std::io::Result<()> {
+    #[cfg(feature = "records")]
+    {
+        let config = &state.config;
+        let Some(folder) = config.records.folder(config.settings_dir.as_deref()) else {
+            return Ok(());
+        };
+        if state.lab.manager().store().is_some() {
+            return Ok(());
+        }
+        let records = config.records.clone();
+        let opening = folder.clone();
+        let store = tokio::task::spawn_blocking(move || labthings_store::Store::open(&opening, &records))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "the record of invocations in {} cannot be opened: {e}; fix it, or set `[records] enabled = false`",
+                    folder.display()
+                ))
+            })?;
+        let opened = store.opened();
+        tracing::info!(
+            "invocations are recorded in {} ({} records; {} ended by the restart; opened in {:.0?})",
+            folder.display(),
+            opened.records,
+            opened.ended_by_restart,
+            opened.took,
+        );
+        state.lab.manager().set_store(Arc::new(store));
+    }
+    #[cfg(not(feature = "records"))]
+    let _ = state;
+    Ok(())
+}
+
 /// Once every thing has started, for a server reachable at `local`: the
 /// settings warnings logged where the operator sees them, and the
 /// companions (invocation expiry, MQTT, discovery) started, with links built
@@ -774,6 +783,9 @@ pub(crate) async fn wind_down<D: Future<Output = ()>>(
         .max(Duration::from_millis(200));
     let stopped = state.lab.stop_things(hooks_within).await;
     crate::companions::stop(companions).await;
+    if let Some(store) = state.lab.manager().store().cloned() {
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
     stopped.map_err(stop_failed)
 }
 

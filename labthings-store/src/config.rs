@@ -20,8 +20,9 @@ pub struct RecordsConfig {
     /// keeps them in memory only, for their retention time, as
     /// LabThings-FastAPI does (a server on read-only storage).
     pub enabled: bool,
-    /// The folder of the store (default: `records`, beside the settings
-    /// folder). Created if missing.
+    /// The folder of the store (default: beside the settings folder,
+    /// `records` for one named `settings`, else `{name}-records`). Created
+    /// if missing.
     pub dir: Option<PathBuf>,
     /// How many days a finished invocation is kept (default 90).
     pub max_age_days: f64,
@@ -49,8 +50,19 @@ impl RecordsConfig {
     }
 
     /// The folder of the store for a server whose settings are kept in
-    /// `settings_dir`: the configured one, or else `records` beside the
-    /// settings folder; none when recording is off or there is neither.
+    /// `settings_dir`: the configured one, or else beside the settings
+    /// folder (`records` for one named `settings`, else `{name}-records`,
+    /// so servers with settings folders side by side get one each); none
+    /// when recording is off or there is neither.
+    ///
+    /// ```
+    /// use labthings_store::RecordsConfig;
+    /// use std::path::{Path, PathBuf};
+    /// let config = RecordsConfig::default();
+    /// assert_eq!(config.folder(Some(Path::new("settings"))), Some(PathBuf::from("records")));
+    /// assert_eq!(config.folder(Some(Path::new("lab/scope-1"))), Some(PathBuf::from("lab/scope-1-records")));
+    /// assert_eq!(config.folder(None), None);
+    /// ```
     pub fn folder(&self, settings_dir: Option<&Path>) -> Option<PathBuf> {
         if !self.enabled {
             return None;
@@ -59,9 +71,13 @@ impl RecordsConfig {
             return Some(dir.clone());
         }
         let settings = settings_dir?;
+        let name = match settings.file_name().and_then(|n| n.to_str()) {
+            Some("settings") | None => "records".to_owned(),
+            Some(name) => format!("{name}-records"),
+        };
         Some(match settings.parent() {
-            Some(parent) => parent.join("records"),
-            None => PathBuf::from("records"),
+            Some(parent) => parent.join(name),
+            None => PathBuf::from(name),
         })
     }
 

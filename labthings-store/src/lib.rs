@@ -89,7 +89,7 @@ pub struct Opened {
 #[derive(Debug)]
 pub struct Store {
     /// Held while the store is open: one process per folder.
-    _lock: std::fs::File,
+    lock: Mutex<Option<std::fs::File>>,
     folder: PathBuf,
     blobs: PathBuf,
     reader: Mutex<Connection>,
@@ -142,7 +142,7 @@ impl Store {
             took: started.elapsed(),
         };
         Ok(Self {
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
             folder: folder.to_owned(),
             blobs,
             reader: Mutex::new(reader),
@@ -183,12 +183,14 @@ impl Store {
     }
 
     /// Stop the writer once it has written what it was given (the store
-    /// then refuses new records). Called by dropping the store too.
+    /// then refuses new records, and reads go on), and let go of the folder
+    /// for another process. Called by dropping the store too.
     pub fn close(&self) {
         self.sender.lock().take();
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
+        self.lock.lock().take();
     }
 
     fn send(&self, message: writer::Message, wait: bool) -> Result<(), TrySendError<writer::Message>> {
@@ -286,6 +288,10 @@ impl RecordStore for Store {
         schema::query(&self.reader.lock(), query).map_err(writer::error)
     }
 
+    fn close(&self) {
+        Store::close(self);
+    }
+
     fn blob(&self, id: Uuid) -> Option<Arc<BlobData>> {
         let (media_type, len): (String, i64) = self
             .reader
@@ -306,8 +312,13 @@ impl RecordStore for Store {
 /// The name of the file a process holds locked while it has the store open.
 const LOCK: &str = "lock";
 
+/// How long opening waits for another holder of the folder to let go (a
+/// server that is still stopping when its successor starts).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 /// Lock `folder` for this process: a second server on the same folder would
 /// take the first one's running invocations for ones a restart cut off.
+/// Waits [`LOCK_WAIT`] for a holder that is closing.
 fn hold_folder(folder: &Path) -> Result<std::fs::File, StoreError> {
     let path = folder.join(LOCK);
     let file = std::fs::OpenOptions::new()
@@ -316,13 +327,25 @@ fn hold_folder(folder: &Path) -> Result<std::fs::File, StoreError> {
         .write(true)
         .open(&path)
         .map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Io(format!(
-            "another process has the record store in {} open (each server needs a folder of its own: `[records] dir`)",
-            folder.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(format!("locking {}: {e}", path.display()))),
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(format!(
+                    "another server has had the record store in {} open for {} s (each server needs a folder of \
+                     its own: `[records] dir`)",
+                    folder.display(),
+                    LOCK_WAIT.as_secs()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Io(format!("locking {}: {e}", path.display())));
+            }
+        }
     }
 }
 

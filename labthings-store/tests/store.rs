@@ -153,7 +153,7 @@ fn a_second_process_on_the_same_folder_is_refused() {
     let folder = tempfile::tempdir().expect("a folder");
     let _first = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
     let second = Store::open(folder.path(), &RecordsConfig::default()).expect_err("refused");
-    assert!(second.to_string().contains("another process"), "{second}");
+    assert!(second.to_string().contains("another server"), "{second}");
 }
 
 #[test]

@@ -42,14 +42,28 @@ pub async fn start(server: Server) -> TestServer {
     let listening = server.bind("127.0.0.1:0").await.expect("bind a free port");
     let url = listening.url();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(listening.serve_until(async move {
+    let serving = listening.serve_until(async move {
         let _ = stopped.await;
-    }));
+    });
+    tokio::spawn(async move {
+        // A server that could not start says why (the test then fails on
+        // a refused connection).
+        if let Err(e) = serving.await {
+            eprintln!("the test server stopped: {e}");
+        }
+    });
     TestServer {
         url,
         client: reqwest::Client::new(),
         stop: Some(stop),
     }
+}
+
+/// The default configuration with settings, and so the record of
+/// invocations, kept in memory: tests serving at the same time share no
+/// folder (a record store admits one server per folder).
+pub fn test_config() -> labthings::ServerConfig {
+    labthings::ServerConfig::default().with(|c| c.settings_dir = None)
 }
 
 /// Serve the lab `build` makes (the mock lab's `mock_lab::build`) with the
@@ -59,9 +73,18 @@ pub async fn start_lab(build: impl FnOnce(labthings::ServerConfig) -> anyhow::Re
     start(build(config).expect("the lab builds")).await
 }
 
-/// Serve one thing, `thing` as `name`, with the default configuration.
+/// Serve one thing, `thing` as `name`, with the default configuration,
+/// its settings (and so its record of invocations) kept in memory only.
 pub async fn start_thing<T: labthings::Thing>(name: &str, thing: T) -> TestServer {
-    start(Server::builder().thing(name, thing).build().expect("build")).await
+    let config = labthings::ServerConfig::default().with(|c| c.settings_dir = None);
+    start(
+        Server::builder()
+            .config(config)
+            .thing(name, thing)
+            .build()
+            .expect("build"),
+    )
+    .await
 }
 
 impl TestServer {

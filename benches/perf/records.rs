@@ -1,0 +1,150 @@
+//! The harness's record-store scenario (`--only records`): what recording
+//! every invocation on disk costs. Two `bench` servers, one with `[records]`
+//! in a scratch folder and one with `enabled = false`, take turns (three
+//! rounds, medians) at invoke-and-poll of the quick `increment` action with
+//! 1 and 32 clients; then the recorded folder's bytes per invocation; then
+//! the store is filled to 100,000 records, the server killed with SIGKILL,
+//! and the time a restart takes to answer is compared with an empty store's.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Target, bench_server, connect, invoke_and_poll, launch, send};
+
+/// What the scenario measured.
+pub(crate) struct Figures {
+    /// Per client count (1, 32): (rate, p50 ms) with the store off, then on.
+    pub(crate) off: Vec<(usize, f64, f64)>,
+    pub(crate) on: Vec<(usize, f64, f64)>,
+    /// Bytes the store's folder took per invocation recorded.
+    pub(crate) bytes_per_invocation: f64,
+    /// Records in the store when it was reopened.
+    pub(crate) records: u64,
+    /// Startup to first response: an empty store, then the full one after
+    /// `kill -9`.
+    pub(crate) start_empty_ms: f64,
+    pub(crate) start_full_ms: f64,
+}
+
+/// The bytes of the files in `folder` and below.
+fn folder_bytes(folder: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => folder_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A configuration file for the bench with `records` as its `[records]`.
+fn config(dir: &Path, name: &str, records: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[invocations]\nmax_retained = 1000\n\n[limits]\nmax_connections = 2000\n\
+             max_connections_per_address = 2000\n\n[records]\n{records}\n\n[things.bench]\ntype = \"Bench\"\n"
+        ),
+    )?;
+    Ok(path)
+}
+
+/// How many records the store at `url`'s server holds: `/records` listed
+/// to the end a page of 1000 at a time would be slow, so the harness
+/// counts what it ran instead; this asks for one record to check it reads.
+async fn answers_records(target: &Target) -> bool {
+    match connect(target.addr).await {
+        Ok(mut conn) => matches!(
+            send(&mut conn, hyper::Method::GET, "/records?limit=1", None).await,
+            Ok((200, _))
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Run the scenario, `seconds` per round, filling the store to `full`
+/// records for the restart.
+pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow::Result<Figures> {
+    let dir = std::env::temp_dir().join(format!("labthings-perf-records-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let store = dir.join("store");
+    let on_config = config(&dir, "on", &format!("dir = {:?}", store.to_string_lossy()))?;
+    let off_config = config(&dir, "off", "enabled = false")?;
+    let (command, port) = bench_server(examples, &off_config)?;
+    let off = launch("records off", command, port).await?;
+    let (command, port) = bench_server(examples, &on_config)?;
+    let on = launch("records on", command, port).await?;
+    let start_empty_ms = on.started_in.as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        answers_records(&on).await,
+        "the server with records does not answer /records"
+    );
+
+    const ROUNDS: usize = 3;
+    let mut recorded: u64 = 0;
+    let mut figures = [Vec::new(), Vec::new()];
+    for clients in [1usize, 32] {
+        let mut rounds: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..ROUNDS {
+            for (i, target) in [&off, &on].into_iter().enumerate() {
+                let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
+                if i == 1 {
+                    recorded += sample.latencies.len() as u64;
+                }
+                rounds[i].push((sample.rate(), sample.percentile(0.5)));
+            }
+        }
+        for (i, measured) in rounds.iter_mut().enumerate() {
+            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let rate = measured[ROUNDS / 2].0;
+            let mut p50s: Vec<f64> = measured.iter().map(|m| m.1).collect();
+            p50s.sort_by(f64::total_cmp);
+            figures[i].push((clients, rate, p50s[ROUNDS / 2]));
+        }
+    }
+    // Let the last commits land, then weigh the folder.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bytes_per_invocation = folder_bytes(&store) as f64 / recorded.max(1) as f64;
+
+    // Fill the store, kill the server without a chance to tidy up, and time
+    // the restart.
+    while recorded < full {
+        let sample = invoke_and_poll(on.addr, 32, usize::MAX, 10.0).await;
+        anyhow::ensure!(
+            !sample.latencies.is_empty(),
+            "no invocation completed while filling the store"
+        );
+        recorded += sample.latencies.len() as u64;
+        eprintln!("  {recorded} of {full} records");
+    }
+    let mut on = on;
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &on.child.id().to_string()])
+        .status();
+    let _ = on.child.wait();
+    drop(on);
+    let (command, port) = bench_server(examples, &on_config)?;
+    let again = launch("records on, restarted", command, port).await?;
+    let start_full_ms = again.started_in.as_secs_f64() * 1000.0;
+    anyhow::ensure!(
+        answers_records(&again).await,
+        "the restarted server does not answer /records"
+    );
+    drop(again);
+    drop(off);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures {
+        off: figures[0].clone(),
+        on: figures[1].clone(),
+        bytes_per_invocation,
+        records: recorded,
+        start_empty_ms,
+        start_full_ms,
+    })
+}
