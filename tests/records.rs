@@ -64,6 +64,32 @@ fn get(client: &reqwest::blocking::Client, url: &str) -> (u16, Vec<u8>) {
     (status, response.bytes().expect("a body").to_vec())
 }
 
+/// Start `bench.slow` for a minute on `lab`; the invocation as the POST
+/// answered it.
+fn start_slow(client: &reqwest::blocking::Client, lab: &ServerProcess) -> Value {
+    client
+        .post(lab.at("/bench/slow"))
+        .json(&json!({"ms": 60_000}))
+        .send()
+        .expect("slow")
+        .json()
+        .expect("json")
+}
+
+/// Poll the invocation at `href` until its status is `status` (10 s at
+/// most).
+fn wait_for_status(client: &reqwest::blocking::Client, href: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let now: Value = client.get(href).send().expect("poll").json().expect("json");
+        if now["status"] == status {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{href} never became {status}");
+}
+
 /// What the test saw before the kill, and what answered after it.
 #[derive(Debug)]
 struct Seen {
@@ -86,23 +112,10 @@ fn kill_and_restart(records: &str) -> Seen {
     assert_eq!(bytes["status"], "completed", "{bytes}");
     let blob_href = bytes["output"]["href"].as_str().expect("a blob link").to_owned();
     assert_eq!(get(&client, &blob_href).1, expected_bytes(300_000, 7));
-    let slow: Value = client
-        .post(lab.at("/bench/slow"))
-        .json(&json!({"ms": 60_000}))
-        .send()
-        .expect("slow")
-        .json()
-        .expect("json");
+    let slow = start_slow(&client, &lab);
     // Until it has been seen running (its start is then recorded).
     let slow_href = slow["href"].as_str().expect("href").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let now: Value = client.get(&slow_href).send().expect("poll").json().expect("json");
-        if now["status"] == "running" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_status(&client, &slow_href, "running");
     std::thread::sleep(Duration::from_millis(200));
     let port_of = |href: &str| href.replace(&lab.url, "");
     let (add_path, blob_path, slow_path) = (
@@ -573,32 +586,14 @@ fn records_are_listed_a_page_at_a_time_and_exported_as_files_and_bluesky_documen
         .json()
         .expect("json");
     let bytes = invoke(&client, &lab.at("/bench/bytes"), json!({"len": 5000, "seed": 9})).expect("bytes");
-    let slow: Value = client
-        .post(lab.at("/bench/slow"))
-        .json(&json!({"ms": 60_000}))
-        .send()
-        .expect("slow")
-        .json()
-        .expect("json");
+    let slow = start_slow(&client, &lab);
     let slow_id = slow["id"].as_str().expect("id").to_owned();
     std::thread::sleep(Duration::from_millis(100));
     client
         .delete(lab.at(&format!("/action_invocations/{slow_id}")))
         .send()
         .expect("cancel");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let now: Value = client
-            .get(lab.at(&format!("/action_invocations/{slow_id}")))
-            .send()
-            .expect("poll")
-            .json()
-            .expect("json");
-        if now["status"] == "cancelled" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_status(&client, &lab.at(&format!("/action_invocations/{slow_id}")), "cancelled");
 
     // Everything, four at a time, in request order, none twice.
     let (all, pages) = list_all(&client, &lab, "");
@@ -633,7 +628,7 @@ fn records_are_listed_a_page_at_a_time_and_exported_as_files_and_bluesky_documen
         assert!(body.to_string().contains(parameter), "{query}: {body}");
     }
     let (status, _, body) = get_paged(&client, &lab.at("/records/export?format=pdf"));
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 422, "an export takes the same filters, no others: {body}");
 
     // One invocation as an archive: its record, its JSON, its blob.
     let bytes_id = bytes["id"].as_str().expect("id");
@@ -695,7 +690,7 @@ fn records_are_listed_a_page_at_a_time_and_exported_as_files_and_bluesky_documen
     // Everything as Bluesky event-model documents, judged by event-model's
     // own schemas.
     let mut documents = Vec::new();
-    let mut url = lab.at("/records/export?format=event-model");
+    let mut url = lab.at("/records/event-model");
     loop {
         let (status, next, page) = get_paged(&client, &url);
         assert_eq!(status, 200, "{page}");

@@ -75,7 +75,7 @@ fn encode(text: &str) -> String {
 
 /// The ids of the recorded invocations `filter` selects, following the
 /// listing a page at a time (the cursor of a page is its last invocation's
-/// request time and id).
+/// request time, in microseconds since 1970, and its id).
 async fn ids(connection: &Connection, base: &str, filter: &Filter) -> Result<Vec<String>, ClientError> {
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
@@ -96,7 +96,10 @@ async fn ids(connection: &Connection, base: &str, filter: &Filter) -> Result<Vec
                 "{listing} listed an invocation without id or time"
             )));
         };
-        after = Some(format!("{requested}_{id}"));
+        let micros = chrono::DateTime::parse_from_rfc3339(requested)
+            .map_err(|e| ClientError::Protocol(format!("{listing} listed a time that does not read: {e}")))?
+            .timestamp_micros();
+        after = Some(format!("{micros}_{id}"));
         ids.extend(page.iter().filter_map(|i| i["id"].as_str().map(str::to_owned)));
         if filter.id.is_some() {
             break;
@@ -137,11 +140,7 @@ pub(crate) async fn run(
         "event-model" => {
             let mut documents = Vec::new();
             for id in &ids {
-                let one = url(
-                    base,
-                    "records/export",
-                    &[("id", id.clone()), ("format", "event-model".into())],
-                );
+                let one = url(base, "records/event-model", &[("id", id.clone())]);
                 let (_, body) = connection.request(labthings_client::Method::GET, &one, None).await?;
                 let list: Vec<Value> = serde_json::from_slice(&body)
                     .map_err(|e| ClientError::Protocol(format!("{one} did not answer a JSON list: {e}")))?;

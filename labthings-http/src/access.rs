@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn each_endpoint_needs_what_its_kind_declares() {
-        let table = AccessTable::new(&endpoints(std::iter::empty()), &["/mcp".to_owned()]);
+        let table = AccessTable::new(&endpoints(std::iter::empty(), false), &["/mcp".to_owned()]);
         let id = Uuid::new_v4();
         let invocation = format!("/action_invocations/{id}");
         let cases = [

@@ -115,7 +115,7 @@ pub(crate) const BLOBS: &str = "blob";
 /// its pages.
 pub(crate) fn reserved_segments() -> Vec<String> {
     let mut endpoints = Vec::new();
-    server_endpoints(&[], &mut endpoints);
+    server_endpoints(&[], true, &mut endpoints);
     let paths = endpoints.iter().map(|e| e.path.as_str()).chain(PAGES);
     let mut segments: Vec<String> = Vec::new();
     for path in paths {
@@ -221,14 +221,15 @@ impl Endpoint {
 }
 
 /// Every endpoint of a server serving `things`, in the order their forms
-/// appear in the TDs: each thing's own, then the server's.
-pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>) -> Vec<Endpoint> {
+/// appear in the TDs: each thing's own, then the server's (`/records` only
+/// when the server keeps `records`).
+pub(crate) fn endpoints<'a>(things: impl IntoIterator<Item = &'a ThingInstance>, records: bool) -> Vec<Endpoint> {
     let things: Vec<&ThingInstance> = things.into_iter().collect();
     let mut all = Vec::new();
     for (index, thing) in things.iter().enumerate() {
         thing_endpoints(index, thing, &mut all);
     }
-    server_endpoints(&things, &mut all);
+    server_endpoints(&things, records, &mut all);
     all
 }
 
@@ -330,7 +331,7 @@ fn thing_endpoints(t: usize, thing: &ThingInstance, all: &mut Vec<Endpoint>) {
 }
 
 /// The endpoints every server has, with the forms each thing's TD gives them.
-fn server_endpoints(things: &[&ThingInstance], all: &mut Vec<Endpoint>) {
+fn server_endpoints(things: &[&ThingInstance], records: bool, all: &mut Vec<Endpoint>) {
     use crate::routes::{blobs, docs, invocations, things as listing};
     all.extend([
         on_server::<listing::Things>(things),
@@ -347,10 +348,15 @@ fn server_endpoints(things: &[&ThingInstance], all: &mut Vec<Endpoint>) {
         on_server::<docs::OpenApi>(things),
     ]);
     #[cfg(feature = "records")]
-    all.extend([
-        on_server::<crate::routes::records::List>(things),
-        on_server::<crate::routes::records::Export>(things),
-    ]);
+    if records {
+        all.extend([
+            on_server::<crate::routes::records::List>(things),
+            on_server::<crate::routes::records::Export>(things),
+            on_server::<crate::routes::records::EventModel>(things),
+        ]);
+    }
+    #[cfg(not(feature = "records"))]
+    let _ = records;
 }
 
 /// The forms of `thing` (its index) for `affordance`, each with its

@@ -128,7 +128,7 @@ pub(crate) fn describe(operation: &mut Map<String, Value>, summary: String, desc
 /// assert!(document["paths"]["/action_invocations/{id}"]["delete"].is_object());
 /// ```
 pub fn openapi_document(things: &[Arc<ThingInstance>], base: &str) -> Value {
-    document(things, &binding::endpoints(things.iter().map(|t| &**t)), base)
+    document(things, &binding::endpoints(things.iter().map(|t| &**t), false), base)
 }
 
 /// The OpenAPI document of `endpoints`, listed for `things`.

@@ -280,7 +280,15 @@ impl ServerBuilder {
             Some(tls) => Some(crate::state::Tls(crate::tls::acceptor(tls)?)),
             None => None,
         };
-        let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t));
+        #[cfg(feature = "records")]
+        let records = self
+            .config
+            .records
+            .folder(self.config.settings_dir.as_deref())
+            .is_some();
+        #[cfg(not(feature = "records"))]
+        let records = false;
+        let endpoints = crate::binding::endpoints(lab.things().iter().map(|t| &**t), records);
         #[cfg(feature = "mcp")]
         let other_paths: Vec<String> = mcp.iter().map(|m| m.config().path.clone()).collect();
         #[cfg(not(feature = "mcp"))]

@@ -18,7 +18,7 @@ use crate::binding::{Affordance, Endpoint, Form, endpoints, forms_of};
 /// The result validates against the W3C TD 1.1 JSON Schema: the test suite
 /// checks every TD the examples serve.
 pub fn thing_description(thing: &ThingInstance, base: &str) -> ThingDescription {
-    describe_thing(&endpoints([thing]), 0, thing, base)
+    describe_thing(&endpoints([thing], false), 0, thing, base)
 }
 
 /// The TD of `thing`, number `index` among the things `endpoints` binds.

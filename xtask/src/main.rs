@@ -4,7 +4,8 @@
 //!   with, saying what first (`tests/interop/setup.sh`: node modules and
 //!   Python venvs inside the repository, the Mosquitto broker unpacked into
 //!   `.tools/`, and Debian's chromium, curl, mosquitto-clients and the
-//!   broker's libraries through apt-get), then run every test
+//!   broker's libraries through apt-get; `cargo fetch`: every package
+//!   `Cargo.lock` names, for every platform), then run every test
 //!   (`cargo test --workspace --locked ARGS`).
 //! - `cargo xtask setup`: only the installing.
 //! - `cargo xtask check`: say what is missing, installing nothing.
@@ -70,9 +71,12 @@ fn cargo() -> Command {
     command
 }
 
-/// Install what is missing, having said what.
+/// Install what is missing, having said what; and download every package
+/// `Cargo.lock` names, for every platform (`tests/msrv.rs` reads their
+/// manifests offline).
 fn setup() -> Result<(), String> {
-    run(Command::new("bash").arg(root().join("tests/interop/setup.sh")))
+    run(Command::new("bash").arg(root().join("tests/interop/setup.sh")))?;
+    run(cargo().args(["fetch", "--locked"]))
 }
 
 /// The cargo-deny release `cargo xtask deny` runs.

@@ -1,7 +1,8 @@
 //! `/records`: the durable record of every invocation (feature `records`,
 //! `[records]`): listed by thing, action, status, user and time, a page at a
-//! time, and exported as an archive of JSON and blob files or as Bluesky
-//! event-model documents.
+//! time, and exported as an archive of JSON and blob files
+//! (`/records/export`) or as Bluesky event-model documents
+//! (`/records/event-model`).
 
 use std::io::{Seek, Write};
 use std::sync::Arc;
@@ -27,11 +28,13 @@ use crate::openapi::{listed, object, query_parameters};
 use crate::render;
 use crate::state::{AppState, base_url};
 
-/// The filters of `GET /records` and `GET /records/export`.
+/// The filters of `GET /records`, `GET /records/export` and
+/// `GET /records/event-model`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecordFilter {
     /// Only the invocation with this id.
+    #[schemars(extend("format" = "uuid"))]
     id: Option<String>,
     /// Only invocations of the thing with this name.
     thing: Option<String>,
@@ -39,25 +42,28 @@ pub(crate) struct RecordFilter {
     action: Option<String>,
     /// Only invocations with this status: `pending`, `running`,
     /// `completed`, `cancelled` or `error`.
+    #[schemars(extend("enum" = ["pending", "running", "completed", "cancelled", "error"]))]
     status: Option<String>,
     /// Only invocations this user asked for (`anonymous` for callers
     /// without a user name).
     user: Option<String>,
     /// Only invocations requested at or after this time (RFC 3339, e.g.
     /// `2026-12-07T09:00:00Z`).
+    #[schemars(extend("format" = "date-time"))]
     since: Option<String>,
     /// Only invocations requested before this time (RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     until: Option<String>,
     /// Only invocations after this cursor: the `next` link of the previous
-    /// page carries it.
+    /// page carries it (the last invocation's request time, in microseconds
+    /// since 1970, and its id).
+    #[schemars(regex(
+        pattern = r"^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     after: Option<String>,
     /// At most this many (the server caps it, 1000 by default).
     #[schemars(range(max = u32::MAX))]
     limit: Option<u32>,
-    /// Export only: `archive` (the default: a tar of `index.json` and, per
-    /// invocation, `record.json`, `invocation.json` and its blob files) or
-    /// `event-model` (Bluesky's documents as JSON).
-    format: Option<String>,
 }
 
 /// `GET /records`: the recorded invocations the filters select.
@@ -83,7 +89,7 @@ impl ServerKind for List {
 }
 
 /// `GET /records/export`: the recorded invocations the filters select, as
-/// one download.
+/// a tar archive of JSON and blob files.
 pub(crate) struct Export;
 
 impl ServerKind for Export {
@@ -100,10 +106,34 @@ impl ServerKind for Export {
     fn operation() -> Map<String, Value> {
         object(json!({
             "tags": ["server"], "operationId": "records_export",
-            "summary": "The recorded invocations the filters select, as a tar archive of JSON and blob files, or as Bluesky event-model documents (`format=event-model`)",
+            "summary": "The recorded invocations the filters select, as a tar archive: `index.json` and, per invocation, `record.json`, `invocation.json` and its blob files",
             "parameters": query_parameters::<RecordFilter>(),
-            "responses": {"200": {"description": "The archive (`application/x-tar`) or the documents (JSON)",
-                "content": {"application/x-tar": {}, "application/json": {}}}}}))
+            "responses": {"200": {"description": "The archive", "content": {"application/x-tar": {}}}}}))
+    }
+}
+
+/// `GET /records/event-model`: the recorded invocations the filters
+/// select, as Bluesky event-model documents.
+pub(crate) struct EventModel;
+
+impl ServerKind for EventModel {
+    const ERRORS: &'static [u16] = &[404, 422, 503];
+
+    fn path() -> String {
+        format!("/{RECORDS}/event-model")
+    }
+
+    fn handler(method: MethodFilter) -> Route {
+        on(method, event_model)
+    }
+
+    fn operation() -> Map<String, Value> {
+        object(json!({
+            "tags": ["server"], "operationId": "records_event_model",
+            "summary": "The recorded invocations the filters select, as Bluesky event-model documents: `[name, document]` pairs (start, descriptors, events, stop per invocation)",
+            "parameters": query_parameters::<RecordFilter>(),
+            "responses": {"200": {"description": "The documents",
+                "content": {"application/json": {"schema": {"type": "array", "items": {"type": "array"}}}}}}}))
     }
 }
 
@@ -129,21 +159,22 @@ fn time(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-/// A page cursor: when the last invocation of the page was requested, and
-/// its id.
+/// A page cursor: when the last invocation of the page was requested (in
+/// microseconds since 1970), and its id.
 fn cursor(requested: DateTime<Utc>, id: Uuid) -> String {
-    format!(
-        "{}_{id}",
-        requested.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    )
+    format!("{}_{id}", requested.timestamp_micros())
 }
 
 fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || bad("after", raw, "Input should be a cursor from a `next` link");
-    let (requested, id) = raw.split_once('_').ok_or_else(invalid)?;
-    let requested = DateTime::parse_from_rfc3339(requested).map_err(|_| invalid())?;
+    let (micros, id) = raw.split_once('_').ok_or_else(invalid)?;
+    let requested = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok((requested.with_timezone(&Utc), id))
+    Ok((requested, id))
 }
 
 /// The store, or a 404 saying the server keeps none.
@@ -231,9 +262,6 @@ async fn list(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(format) = &filter.format {
-        return Err(bad("format", format, "`format` is for /records/export"));
-    }
     let store = store(&state)?;
     let base = base_url(&state, &headers);
     let worker = state.clone();
@@ -254,63 +282,60 @@ async fn list(
     Ok(with_next(Json(Value::Array(list)).into_response(), link))
 }
 
-/// `GET /records/export`: an archive, or event-model documents.
+/// `GET /records/export`: the archive, made in a temporary file and
+/// streamed from it.
 async fn export(
     State(state): State<Arc<AppState>>,
     Params(filter): Params<RecordFilter>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let event_model = match filter.format.as_deref() {
-        None | Some("archive") => false,
-        Some("event-model") => true,
-        Some(other) => return Err(bad("format", other, "Input should be 'archive' or 'event-model'")),
-    };
     let store = store(&state)?;
     let base = base_url(&state, &headers);
     let worker = state.clone();
     let link_path = format!("{}/{RECORDS}/export", state.config.api_prefix);
-    let query = raw.clone();
-    let made = tokio::task::spawn_blocking(move || {
+    let (file, link) = tokio::task::spawn_blocking(move || {
         let (ids, next) = select(&worker, &*store, &filter)?;
-        let link = next.and_then(|next| next_link(&link_path, query.as_deref(), &next));
-        if event_model {
-            let documents: Vec<Value> = ids
-                .iter()
-                .filter_map(|id| store.get(*id))
-                .flat_map(|record| labthings_store::event_model::documents(&record))
-                .collect();
-            return Ok::<_, ApiError>((Exported::Documents(documents), link));
-        }
-        let archive = archive(&worker, &*store, &ids, link.as_deref(), &base)
+        let link = next.and_then(|next| next_link(&link_path, raw.as_deref(), &next));
+        let file = archive(&worker, &*store, &ids, link.as_deref(), &base)
             .map_err(|e| ApiError::Unavailable(format!("making the archive failed: {e}")))?;
-        Ok((Exported::Archive(archive), link))
+        Ok::<_, ApiError>((file, link))
     })
     .await
     .map_err(|e| ApiError::Unavailable(format!("exporting the records failed: {e}")))??;
-    let response = match made.0 {
-        Exported::Documents(documents) => Json(Value::Array(documents)).into_response(),
-        Exported::Archive(file) => {
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
-            let mut response = body.into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
-            headers.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"labthings-records.tar\""),
-            );
-            response
-        }
-    };
-    Ok(with_next(response, made.1))
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"labthings-records.tar\""),
+    );
+    Ok(with_next(response, link))
 }
 
-/// What an export made.
-enum Exported {
-    /// Event-model documents.
-    Documents(Vec<Value>),
-    /// A tar archive in a temporary file (gone once closed), at its start.
-    Archive(std::fs::File),
+/// `GET /records/event-model`: the documents of each selected record.
+async fn event_model(
+    State(state): State<Arc<AppState>>,
+    Params(filter): Params<RecordFilter>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let store = store(&state)?;
+    let worker = state.clone();
+    let link_path = format!("{}/{RECORDS}/event-model", state.config.api_prefix);
+    let (documents, link) = tokio::task::spawn_blocking(move || {
+        let (ids, next) = select(&worker, &*store, &filter)?;
+        let link = next.and_then(|next| next_link(&link_path, raw.as_deref(), &next));
+        let documents: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| store.get(*id))
+            .flat_map(|record| labthings_store::event_model::documents(&record))
+            .collect();
+        Ok::<_, ApiError>((documents, link))
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("exporting the records failed: {e}")))??;
+    Ok(with_next(Json(Value::Array(documents)).into_response(), link))
 }
 
 /// A tar archive of the records `ids`: `index.json`, and per invocation
