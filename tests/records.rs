@@ -722,3 +722,30 @@ fn records_are_listed_a_page_at_a_time_and_exported_as_files_and_bluesky_documen
     assert_eq!(verdict["names"]["start"], 8);
     assert_eq!(verdict["names"]["stop"], 8);
 }
+
+#[test]
+fn the_records_answer_only_with_credentials_on_a_server_with_users() {
+    let dir = scratch_dir();
+    let file = config(&dir, "");
+    let users = "\n[[auth.users]]\nname = \"carol\"\nrole = \"observe\"\ntoken_env = \"CAROL_TOKEN\"\n";
+    std::fs::write(
+        &file,
+        format!("{}{users}", std::fs::read_to_string(&file).expect("config")),
+    )
+    .expect("config");
+    let token = "carol-token-for-the-records-0123456789";
+    let lab = ServerProcess::start_in(dir, "recorder", &["--config", &file], &[("CAROL_TOKEN", token)]);
+    let client = client();
+    for path in ["/records", "/records/export", "/records/event-model"] {
+        let without = client.get(lab.at(path)).send().expect("answered");
+        let with = client.get(lab.at(path)).bearer_auth(token).send().expect("answered");
+        println!(
+            "GET {path}: {} without a token, {} with carol's (observe)",
+            without.status(),
+            with.status()
+        );
+        assert_eq!(without.status().as_u16(), 401, "{path}");
+        assert!(without.headers().contains_key("www-authenticate"), "{path}");
+        assert_eq!(with.status().as_u16(), 200, "{path}");
+    }
+}

@@ -39,6 +39,16 @@ impl InvocationStatus {
         matches!(self, Self::Completed | Self::Cancelled | Self::Error)
     }
 
+    /// The status of an invocation that ended with `result`: `completed`,
+    /// `cancelled` for [`Failure::Cancelled`], else `error`.
+    pub fn ended_with(result: &Result<Value, Failure>) -> Self {
+        match result {
+            Ok(_) => Self::Completed,
+            Err(Failure::Cancelled) => Self::Cancelled,
+            Err(Failure::BadRequest { .. } | Failure::Busy { .. } | Failure::Error { .. }) => Self::Error,
+        }
+    }
+
     /// The lowercase name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -502,20 +512,10 @@ impl Invocation {
     }
 
     fn record_end(state: &mut State, result: Result<Value, Failure>, retention: Duration, completed: DateTime<Utc>) {
+        state.status = InvocationStatus::ended_with(&result);
         match result {
-            Ok(output) => {
-                state.status = InvocationStatus::Completed;
-                state.output = Some(output);
-            }
-            Err(failure) => {
-                state.status = match failure {
-                    Failure::Cancelled => InvocationStatus::Cancelled,
-                    Failure::BadRequest { .. } | Failure::Busy { .. } | Failure::Error { .. } => {
-                        InvocationStatus::Error
-                    }
-                };
-                state.error = Some(failure);
-            }
+            Ok(output) => state.output = Some(output),
+            Err(failure) => state.error = Some(failure),
         }
         state.completed = Some(completed);
         state.expires_at = Instant::now().checked_add(retention);

@@ -214,14 +214,6 @@ impl Lab {
         self
     }
 
-    /// Record every invocation in `store` (see [`crate::record`]), and read
-    /// those that have left memory back from it: after their retention, and
-    /// after a restart.
-    pub fn with_records(self, store: Arc<dyn crate::record::RecordStore>) -> Self {
-        self.manager.set_store(store);
-        self
-    }
-
     /// Let the calls `policy` names wait for an operator's approval
     /// (without it: the default policy, agents wait for the actions marked
     /// `#[action(approval)]`).

@@ -478,15 +478,6 @@ impl ActionManager {
         self.shared.store.get()
     }
 
-    /// The ids of the recorded invocations `query` selects, with when each
-    /// was requested (oldest first); `None` without a record store.
-    pub fn query_records(
-        &self,
-        query: &crate::record::RecordQuery,
-    ) -> Option<Result<crate::record::Listed, crate::record::StoreError>> {
-        Some(self.shared.store.get()?.query(query))
-    }
-
     /// Where this manager publishes invocation changes (a lab's managers
     /// publish on [`Lab::hub`](crate::Lab::hub)).
     pub fn hub(&self) -> &Hub {

@@ -193,18 +193,10 @@ impl Record {
     pub fn ending(invocation: &Invocation, result: &Result<Value, Failure>, completed: DateTime<Utc>) -> Self {
         let mut record = Self::of(invocation);
         record.completed = Some(completed);
+        record.status = InvocationStatus::ended_with(result);
         match result {
-            Ok(output) => {
-                record.status = InvocationStatus::Completed;
-                record.output = Some(output.clone());
-            }
-            Err(failure) => {
-                record.status = match failure {
-                    Failure::Cancelled => InvocationStatus::Cancelled,
-                    _ => InvocationStatus::Error,
-                };
-                record.error = Some(failure.clone());
-            }
+            Ok(output) => record.output = Some(output.clone()),
+            Err(failure) => record.error = Some(failure.clone()),
         }
         record
     }
@@ -345,7 +337,8 @@ pub type Listed = Vec<(Uuid, DateTime<Utc>)>;
 /// Where an [`ActionManager`](crate::ActionManager) keeps invocations once
 /// they leave memory. Implemented by `labthings-store` (an embedded
 /// database and a folder of blob files); set with
-/// [`Lab::with_records`](crate::Lab::with_records).
+/// [`ActionManager::set_store`](crate::ActionManager::set_store) (a lab's:
+/// `lab.manager().set_store(store)`).
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Note that an invocation started running (its record so far, with the
     /// things' states). Not waited for: a record lost here leaves the

@@ -147,19 +147,18 @@ fn remove_oldest(connection: &mut Connection, shared: &Shared, before: Option<&s
     }
     let mut blob_ids = Vec::new();
     let mut freed = 0i64;
-    for (id, bytes) in &victims {
-        {
-            let mut statement = tx.prepare("SELECT id FROM blobs WHERE invocation = ?1")?;
-            let rows = statement.query_map([id], |row| row.get::<_, String>(0))?;
-            for blob in rows {
+    {
+        let mut blobs_of = tx.prepare("SELECT id FROM blobs WHERE invocation = ?1")?;
+        for (id, bytes) in &victims {
+            for blob in blobs_of.query_map([id], |row| row.get::<_, String>(0))? {
                 if let Ok(blob) = Uuid::parse_str(&blob?) {
                     blob_ids.push(blob);
                 }
             }
+            tx.execute("DELETE FROM blobs WHERE invocation = ?1", [id])?;
+            tx.execute("DELETE FROM invocations WHERE id = ?1", [id])?;
+            freed = freed.saturating_add(*bytes);
         }
-        tx.execute("DELETE FROM blobs WHERE invocation = ?1", [id])?;
-        tx.execute("DELETE FROM invocations WHERE id = ?1", [id])?;
-        freed = freed.saturating_add(*bytes);
     }
     tx.commit()?;
     shared.total.fetch_sub(freed, Ordering::SeqCst);

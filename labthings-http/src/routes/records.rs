@@ -255,6 +255,30 @@ fn with_next(mut response: Response, link: Option<String>) -> Response {
     response
 }
 
+/// What `make` makes of the records `filter` selects, with the link to the
+/// next page (the `path` under `/records` with this request's query, `raw`,
+/// and the cursor). Reading the store blocks, so it all runs on a blocking
+/// thread; `make` gets the ids and the link.
+async fn page<T: Send + 'static>(
+    state: &Arc<AppState>,
+    filter: RecordFilter,
+    raw: Option<String>,
+    path: &str,
+    make: impl FnOnce(&AppState, &dyn RecordStore, &[Uuid], Option<&str>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<(T, Option<String>), ApiError> {
+    let store = store(state)?;
+    let worker = state.clone();
+    let link_path = format!("{}/{RECORDS}{path}", state.config.api_prefix);
+    tokio::task::spawn_blocking(move || {
+        let (ids, next) = select(&worker, &*store, &filter)?;
+        let link = next.and_then(|next| next_link(&link_path, raw.as_deref(), &next));
+        let made = make(&worker, &*store, &ids, link.as_deref())?;
+        Ok((made, link))
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("reading the records failed: {e}")))?
+}
+
 /// `GET /records`: summaries, as `GET /action_invocations` gives them.
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -262,23 +286,16 @@ async fn list(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let store = store(&state)?;
     let base = base_url(&state, &headers);
-    let worker = state.clone();
-    let (list, next) = tokio::task::spawn_blocking(move || {
-        let (ids, next) = select(&worker, &*store, &filter)?;
-        let manager = worker.lab.manager();
-        let list: Vec<Value> = ids
-            .into_iter()
-            .filter_map(|id| manager.get(id))
+    let (list, link) = page(&state, filter, raw, "", move |state, _, ids, _| {
+        let manager = state.lab.manager();
+        Ok(ids
+            .iter()
+            .filter_map(|id| manager.get(*id))
             .map(|invocation| render::invocation_json(&invocation, &base, false))
-            .collect();
-        Ok::<_, ApiError>((list, next))
+            .collect::<Vec<Value>>())
     })
-    .await
-    .map_err(|e| ApiError::Unavailable(format!("listing the records failed: {e}")))??;
-    let link =
-        next.and_then(|next| next_link(&format!("{}/{RECORDS}", state.config.api_prefix), raw.as_deref(), &next));
+    .await?;
     Ok(with_next(Json(Value::Array(list)).into_response(), link))
 }
 
@@ -290,19 +307,12 @@ async fn export(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let store = store(&state)?;
     let base = base_url(&state, &headers);
-    let worker = state.clone();
-    let link_path = format!("{}/{RECORDS}/export", state.config.api_prefix);
-    let (file, link) = tokio::task::spawn_blocking(move || {
-        let (ids, next) = select(&worker, &*store, &filter)?;
-        let link = next.and_then(|next| next_link(&link_path, raw.as_deref(), &next));
-        let file = archive(&worker, &*store, &ids, link.as_deref(), &base)
-            .map_err(|e| ApiError::Unavailable(format!("making the archive failed: {e}")))?;
-        Ok::<_, ApiError>((file, link))
+    let (file, link) = page(&state, filter, raw, "/export", move |state, store, ids, link| {
+        archive(state, store, ids, link, &base)
+            .map_err(|e| ApiError::Unavailable(format!("making the archive failed: {e}")))
     })
-    .await
-    .map_err(|e| ApiError::Unavailable(format!("exporting the records failed: {e}")))??;
+    .await?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -320,21 +330,14 @@ async fn event_model(
     Params(filter): Params<RecordFilter>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let store = store(&state)?;
-    let worker = state.clone();
-    let link_path = format!("{}/{RECORDS}/event-model", state.config.api_prefix);
-    let (documents, link) = tokio::task::spawn_blocking(move || {
-        let (ids, next) = select(&worker, &*store, &filter)?;
-        let link = next.and_then(|next| next_link(&link_path, raw.as_deref(), &next));
-        let documents: Vec<Value> = ids
+    let (documents, link) = page(&state, filter, raw, "/event-model", |_, store, ids, _| {
+        Ok(ids
             .iter()
             .filter_map(|id| store.get(*id))
             .flat_map(|record| labthings_store::event_model::documents(&record))
-            .collect();
-        Ok::<_, ApiError>((documents, link))
+            .collect::<Vec<Value>>())
     })
-    .await
-    .map_err(|e| ApiError::Unavailable(format!("exporting the records failed: {e}")))??;
+    .await?;
     Ok(with_next(Json(Value::Array(documents)).into_response(), link))
 }
 
