@@ -820,6 +820,31 @@ async fn main() -> anyhow::Result<()> {
                         format!("{on_rate:.0} inv/s on, {off_rate:.0} off: {:.2}", on_rate / off_rate),
                     ));
                 }
+                for ((clients, off_rate, _), (_, crash_rate, crash_p50)) in figures.off.iter().zip(&figures.crash) {
+                    row(
+                        &format!("records on, survives = \"crash\": invoke+poll, {clients} client(s)"),
+                        "inv/s",
+                        only(*crash_rate),
+                    );
+                    row(
+                        &format!("records on, survives = \"crash\" / off: rate, {clients} client(s)"),
+                        "ratio",
+                        only(crash_rate / off_rate),
+                    );
+                    row(
+                        &format!("records on, survives = \"crash\": invoke+poll, {clients} client(s), p50"),
+                        "ms",
+                        only(*crash_p50),
+                    );
+                    verdicts.push(Verdict::at_least(
+                        format!(
+                            "with survives = \"crash\", the record store costs at most 20 % of quick invocations' rate ({clients} client(s))"
+                        ),
+                        crash_rate / off_rate,
+                        0.8,
+                        format!("{crash_rate:.0} inv/s, {off_rate:.0} off: {:.2}", crash_rate / off_rate),
+                    ));
+                }
                 row(
                     "records: bytes on disk per invocation",
                     "bytes",

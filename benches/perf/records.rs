@@ -1,8 +1,9 @@
 //! The harness's record-store scenario (`--only records`): what recording
-//! every invocation on disk costs. Two `bench` servers, one with `[records]`
-//! in a scratch folder and one with `enabled = false`, take turns (three
-//! rounds, medians) at invoke-and-poll of the quick `increment` action with
-//! 1 and 32 clients; then the recorded folder's bytes per invocation; then
+//! every invocation on disk costs. Three `bench` servers, one with
+//! `[records]` in a scratch folder (the default, `survives = "power-cut"`),
+//! one with `survives = "crash"` in another, and one with `enabled =
+//! false`, take turns (three rounds, medians) at invoke-and-poll of the
+//! quick `increment` action with 1 and 32 clients; then the recorded folder's bytes per invocation; then
 //! the store is filled to 100,000 records, the server killed with SIGKILL,
 //! and the time a restart takes to answer is compared with an empty store's.
 
@@ -13,9 +14,11 @@ use super::{Target, bench_server, connect, invoke_and_poll, launch, send};
 
 /// What the scenario measured.
 pub(crate) struct Figures {
-    /// Per client count (1, 32): (rate, p50 ms) with the store off, then on.
+    /// Per client count (1, 32): (rate, p50 ms) with the store off, on,
+    /// and on without waiting for the disk (`survives = "crash"`).
     pub(crate) off: Vec<(usize, f64, f64)>,
     pub(crate) on: Vec<(usize, f64, f64)>,
+    pub(crate) crash: Vec<(usize, f64, f64)>,
     /// Bytes the store's folder took per invocation recorded.
     pub(crate) bytes_per_invocation: f64,
     /// Records in the store when it was reopened.
@@ -76,10 +79,18 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
     let store = dir.join("store");
     let on_config = config(&dir, "on", &format!("dir = {:?}", store.to_string_lossy()))?;
     let off_config = config(&dir, "off", "enabled = false")?;
+    let crash_store = dir.join("crash-store");
+    let crash_config = config(
+        &dir,
+        "crash",
+        &format!("dir = {:?}\nsurvives = \"crash\"", crash_store.to_string_lossy()),
+    )?;
     let (command, port) = bench_server(examples, &off_config)?;
     let off = launch("records off", command, port).await?;
     let (command, port) = bench_server(examples, &on_config)?;
     let on = launch("records on", command, port).await?;
+    let (command, port) = bench_server(examples, &crash_config)?;
+    let crash = launch("records on, survives a crash", command, port).await?;
     let start_empty_ms = on.started_in.as_secs_f64() * 1000.0;
     anyhow::ensure!(
         answers_records(&on).await,
@@ -88,11 +99,11 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
 
     const ROUNDS: usize = 3;
     let mut recorded: u64 = 0;
-    let mut figures = [Vec::new(), Vec::new()];
+    let mut figures = [Vec::new(), Vec::new(), Vec::new()];
     for clients in [1usize, 32] {
-        let mut rounds: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        let mut rounds: [Vec<(f64, f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..ROUNDS {
-            for (i, target) in [&off, &on].into_iter().enumerate() {
+            for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
                 let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
                 if i == 1 {
                     recorded += sample.latencies.len() as u64;
@@ -138,10 +149,12 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
     );
     drop(again);
     drop(off);
+    drop(crash);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Figures {
         off: figures[0].clone(),
         on: figures[1].clone(),
+        crash: figures[2].clone(),
         bytes_per_invocation,
         records: recorded,
         start_empty_ms,

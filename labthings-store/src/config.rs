@@ -29,6 +29,34 @@ pub struct RecordsConfig {
     /// How many megabytes (MiB) the records and their blobs may take on
     /// disk (default 1024); the oldest finished go first.
     pub max_size_mb: u64,
+    /// What an invocation's end, once a client can see it, survives
+    /// (default [`Survives::PowerCut`]).
+    pub survives: Survives,
+}
+
+/// What a recorded end survives: how often the store waits for the disk.
+///
+/// ```
+/// use labthings_store::{RecordsConfig, Survives};
+/// let config: RecordsConfig = toml::from_str(r#"survives = "crash""#).unwrap();
+/// assert_eq!(config.survives, Survives::Crash);
+/// assert_eq!(RecordsConfig::default().survives, Survives::PowerCut);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Survives {
+    /// A power cut or an operating system crash: each record and its blob
+    /// files are synced to the disk before the end is shown (`"power-cut"`,
+    /// the default).
+    #[default]
+    PowerCut,
+    /// The server process dying (`kill -9`, a panic, an out-of-memory
+    /// kill), but not a power cut or an operating system crash, which may
+    /// lose the last moments' records and blobs; the store does not wait
+    /// for the disk, so a busy server records more invocations a second
+    /// (`"crash"`).
+    Crash,
 }
 
 impl Default for RecordsConfig {
@@ -38,6 +66,7 @@ impl Default for RecordsConfig {
             dir: None,
             max_age_days: 90.0,
             max_size_mb: 1024,
+            survives: Survives::PowerCut,
         }
     }
 }

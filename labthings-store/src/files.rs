@@ -44,13 +44,13 @@ impl WriteFailure {
     }
 }
 
-/// Write each of `blobs` into `folder` (to a `.part` file, synced, then
-/// renamed, then the folder synced). On any failure, nothing of this call
-/// is left behind.
-pub(crate) fn write_all(folder: &Path, blobs: &[Arc<BlobData>]) -> Result<(), WriteFailure> {
+/// Write each of `blobs` into `folder` (to a `.part` file, synced if
+/// `sync`, then renamed, then the folder synced if `sync`). On any failure,
+/// nothing of this call is left behind.
+pub(crate) fn write_all(folder: &Path, blobs: &[Arc<BlobData>], sync: bool) -> Result<(), WriteFailure> {
     let mut written = Vec::with_capacity(blobs.len());
     for blob in blobs {
-        match write_one(folder, blob) {
+        match write_one(folder, blob, sync) {
             Ok(path) => written.push(path),
             Err(failure) => {
                 for path in written {
@@ -60,10 +60,14 @@ pub(crate) fn write_all(folder: &Path, blobs: &[Arc<BlobData>]) -> Result<(), Wr
             }
         }
     }
+    if !sync {
+        return Ok(());
+    }
     sync_folder(folder).map_err(|e| WriteFailure::of(&e, "syncing the blob folder"))
 }
 
-fn write_one(folder: &Path, blob: &BlobData) -> Result<PathBuf, WriteFailure> {
+fn write_one(folder: &Path, blob: &BlobData, sync: bool) -> Result<PathBuf, WriteFailure> {
+    let synced = |file: &File| if sync { file.sync_all() } else { Ok(()) };
     let path = blob_path(folder, blob.id());
     let part = folder.join(format!("{}{PART}", blob.id()));
     let result = (|| {
@@ -71,17 +75,17 @@ fn write_one(folder: &Path, blob: &BlobData) -> Result<PathBuf, WriteFailure> {
             BlobContent::Bytes(bytes) => {
                 let mut file = File::create(&part)?;
                 file.write_all(bytes)?;
-                file.sync_all()?;
+                synced(&file)?;
             }
             BlobContent::File { path: source, .. } => {
                 std::fs::copy(source, &part)?;
-                File::open(&part)?.sync_all()?;
+                synced(&File::open(&part)?)?;
             }
             BlobContent::Remote(remote) => {
                 let bytes = remote.bytes().map_err(std::io::Error::other)?;
                 let mut file = File::create(&part)?;
                 file.write_all(&bytes)?;
-                file.sync_all()?;
+                synced(&file)?;
             }
         }
         std::fs::rename(&part, &path)

@@ -55,7 +55,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
-pub use config::RecordsConfig;
+pub use config::{RecordsConfig, Survives};
 
 /// The database file's name in the store's folder.
 pub const DATABASE: &str = "records.sqlite3";
@@ -111,7 +111,8 @@ impl Store {
         std::fs::create_dir_all(&blobs).map_err(|e| io("creating", &e))?;
         let lock = hold_folder(folder)?;
         let database = folder.join(DATABASE);
-        let mut connection = schema::open_writer(&database).map_err(|e| io("opening the database in", &e))?;
+        let sync = config.survives == Survives::PowerCut;
+        let mut connection = schema::open_writer(&database, sync).map_err(|e| io("opening the database in", &e))?;
         let ended_by_restart = end_cut_off(&mut connection).map_err(|e| io("recovering", &e))?;
         let strays_removed = remove_strays(&connection, &blobs).map_err(|e| io("cleaning the blob folder of", &e))?;
         let (records, total): (i64, i64) = connection
@@ -124,6 +125,7 @@ impl Store {
             max_bytes: i64::try_from(config.max_bytes()).unwrap_or(i64::MAX),
             max_age: config.max_age(),
             blobs: blobs.clone(),
+            sync,
         });
         writer::evict(&mut connection, &shared).map_err(|e| io("removing old records from", &e))?;
         let reader = schema::open_reader(&database).map_err(|e| io("opening the database in", &e))?;
@@ -217,7 +219,7 @@ impl Store {
                 "{needed} bytes of blobs are more than the record store's size limit of {max} bytes (`[records] max_size_mb`)"
             ));
         }
-        files::write_all(&self.blobs, blobs)
+        files::write_all(&self.blobs, blobs, self.shared.sync)
             .err()
             .map(|f| f.message().to_owned())
     }

@@ -34,15 +34,20 @@ CREATE INDEX IF NOT EXISTS blobs_invocation ON blobs (invocation);
 ";
 
 /// Open the database at `path` for writing: write-ahead log, every commit
-/// synced to the disk (`synchronous = FULL`), tables made.
-pub(crate) fn open_writer(path: &std::path::Path) -> rusqlite::Result<Connection> {
+/// synced to the disk (`synchronous = FULL`) when `sync` (else the log is
+/// synced when it is copied into the database, `NORMAL`: a commit survives
+/// the process dying, not a power cut), tables made.
+pub(crate) fn open_writer(path: &std::path::Path, sync: bool) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(10))?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!("the record store could not use a write-ahead log (journal mode {mode})");
     }
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")?;
+    let synchronous = if sync { "FULL" } else { "NORMAL" };
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF;"
+    ))?;
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(

@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub(crate) max_age: Duration,
     /// The blob folder.
     pub(crate) blobs: PathBuf,
+    /// Whether blob files are synced to the disk before their record is
+    /// written ([`Survives::PowerCut`](crate::Survives::PowerCut)).
+    pub(crate) sync: bool,
 }
 
 /// Write what arrives on `messages` until every sender is gone.
