@@ -246,7 +246,8 @@ async fn sync_and_async_mix_in_one_thing_and_an_async_panic_is_contained() {
         .await
         .expect("observe");
     let mut text = String::new();
-    while text.matches("data:").count() < 3 {
+    // Three values besides the `latest` message each stream starts with.
+    while text.matches("data:").count() < 4 {
         let chunk = tokio::time::timeout(Duration::from_secs(10), observed.chunk())
             .await
             .expect("values within 10 s")

@@ -631,6 +631,41 @@ async fn events_are_published_to_their_topic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_carries_its_things_sequence_number_as_user_properties() {
+    let broker = Broker::start();
+    let server = beeper_lab(&broker).await;
+    // MQTT 5, printing each message's user properties (`%P`) and payload.
+    let events = broker
+        .watcher("mosquitto_sub")
+        .args(["-V", "5", "-t", "labthings/lab1/beeper/events/beeped", "-F", "%P %p"])
+        .args(["-C", "3", "-W", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = server.post("/beeper/beep?return=output", json!({"count": 3})).await;
+    assert_eq!(status, 200);
+    let said = blocking(move || lines(events)).await;
+    assert_eq!(said.len(), 3, "{said:?}");
+    // "seq:N epoch:E PAYLOAD": numbers one apart (the invocation's own
+    // updates are counted too, so each beep is at least one further).
+    let mut numbers = Vec::new();
+    let mut epochs = std::collections::HashSet::new();
+    for line in &said {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let value = |key: &str| fields.iter().find_map(|f| f.strip_prefix(key)).map(str::to_owned);
+        let seq: u64 = value("seq:")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("seq: {line}"));
+        numbers.push(seq);
+        epochs.insert(value("epoch:").unwrap_or_else(|| panic!("epoch: {line}")));
+    }
+    assert!(numbers.windows(2).all(|w| w[1] > w[0]), "{said:?}");
+    assert_eq!(epochs.len(), 1, "one server start: {said:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocations_progress_is_published_with_its_updates() {
     let broker = Broker::start();
     let server = beeper_lab(&broker).await;

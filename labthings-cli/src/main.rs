@@ -294,6 +294,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             while count.is_none_or(|count| seen < count) {
                 tokio::select! {
                     next = stream.next() => match next {
+                        // The stream resumed after a break, but the server no
+                        // longer kept everything sent meanwhile: say so, go on.
+                        Some(Err(ClientError::Missed(message))) => {
+                            eprintln!("warning: {message}");
+                            continue;
+                        }
                         Some(value) => print_value(&value?, cli.json),
                         None => break,
                     },

@@ -285,6 +285,7 @@ impl Connection {
         url: &str,
         accept: &'static str,
         body: Option<(&'static str, Bytes)>,
+        extra: Option<&(header::HeaderName, HeaderValue)>,
     ) -> Result<(Response<Incoming>, bool, String)> {
         let http = self.http.as_ref().map_err(|e| ClientError::Tls(e.to_string()))?;
         let mut method = method;
@@ -301,6 +302,9 @@ impl Connection {
                 .header(header::ACCEPT, accept);
             if let Some(value) = authorization {
                 request = request.header(header::AUTHORIZATION, value);
+            }
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
             }
             if let Some((media_type, _)) = &body {
                 request = request.header(header::CONTENT_TYPE, *media_type);
@@ -451,7 +455,19 @@ impl Connection {
         accept: &'static str,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<(Response<Incoming>, String)> {
-        let (response, held_back, url) = self.answer(method, url, accept, body).await?;
+        self.accepted_with(method, url, accept, body, None).await
+    }
+
+    /// [`accepted`](Self::accepted), sending one more header.
+    async fn accepted_with(
+        &self,
+        method: Method,
+        url: &str,
+        accept: &'static str,
+        body: Option<(&'static str, Bytes)>,
+        extra: Option<&(header::HeaderName, HeaderValue)>,
+    ) -> Result<(Response<Incoming>, String)> {
+        let (response, held_back, url) = self.answer(method, url, accept, body, extra).await?;
         if response.status().is_success() {
             Ok((response, url))
         } else {
@@ -542,34 +558,34 @@ impl Connection {
         }
     }
 
-    /// Open a Server-Sent Events stream at `url`: each message's `data`
-    /// decoded as `T`. The stream ends when the server closes it; a line
-    /// longer than the event limit ends it with an error.
-    pub(crate) async fn events<T: DeserializeOwned + Send + 'static>(
-        &self,
-        url: &str,
-    ) -> Result<BoxStream<'static, Result<T>>> {
+    /// Open a Server-Sent Events stream at `url`, resuming after the
+    /// message `last_event_id` if given: its events as they are parsed, a
+    /// line longer than the event limit ending it with an error.
+    pub(crate) async fn open_events(&self, url: &str, last_event_id: Option<&str>) -> Result<EventParts> {
         use eventsource_stream::Eventsource;
-        let (response, url) = self.accepted(Method::GET, url, "text/event-stream", None).await?;
-        let limit = self.limits.event;
-        let lines = bounded_lines(response.into_body().into_data_stream(), limit);
-        let stream = lines.eventsource().map(move |event| match event {
-            Ok(event) => serde_json::from_str::<T>(&event.data).map_err(|e| {
-                let data: String = event.data.chars().take(200).collect();
-                ClientError::Protocol(format!("an event from {url} is not the JSON expected ({e}): {data}"))
-            }),
-            Err(eventsource_stream::EventStreamError::Transport(PartError::LineTooLong)) => Err(ClientError::TooLarge(
-                format!("the event stream from {url} sent a line longer than {limit} bytes"),
-            )),
-            Err(e) => Err(ClientError::Protocol(format!("the event stream from {url} broke: {e}"))),
-        });
-        Ok(stream.boxed())
+        let extra = last_event_id
+            .and_then(|id| HeaderValue::from_str(id).ok())
+            .map(|id| (header::HeaderName::from_static("last-event-id"), id));
+        let (response, _) = self
+            .accepted_with(Method::GET, url, "text/event-stream", None, extra.as_ref())
+            .await?;
+        let lines = bounded_lines(response.into_body().into_data_stream(), self.limits.event);
+        Ok(lines.eventsource().boxed())
+    }
+
+    /// The largest event this connection reads, in bytes.
+    pub(crate) fn event_limit(&self) -> usize {
+        self.limits.event
     }
 }
 
+/// An event stream's events as they are parsed.
+pub(crate) type EventParts =
+    BoxStream<'static, std::result::Result<eventsource_stream::Event, eventsource_stream::EventStreamError<PartError>>>;
+
 /// Why an event stream's bytes stopped.
 #[derive(Debug)]
-enum PartError {
+pub(crate) enum PartError {
     /// A line was longer than the limit.
     LineTooLong,
     /// The connection broke.

@@ -114,6 +114,11 @@ pub enum ClientError {
     /// without forms, a body that is not the JSON expected).
     #[error("unexpected answer: {0}")]
     Protocol(String),
+    /// An event stream missed messages the server no longer keeps (the
+    /// connection was away too long, or the server restarted): read the
+    /// current state again. The stream goes on after this item.
+    #[error("missed notifications: {0}")]
+    Missed(String),
     /// A typed client's Thing Description lacks what the type expects, or
     /// describes it with another schema; each difference is listed.
     #[error("the remote Thing does not match: {}", .0.join("; "))]

@@ -64,6 +64,7 @@
 mod connection;
 mod description;
 mod error;
+mod events;
 mod invocation;
 mod thing;
 

@@ -181,7 +181,7 @@ impl ThingClient {
         name: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
         let form = need(self.td.property(name)?, &Operation::ObserveProperty, Some("sse"))?;
-        self.connection.events(&form.href).await
+        crate::events::open(&self.connection, &form.href).await
     }
 
     /// Each payload of event `name` (Server-Sent Events, the TD's
@@ -191,7 +191,7 @@ impl ThingClient {
         name: &str,
     ) -> Result<BoxStream<'static, Result<T>>> {
         let form = need(self.td.event(name)?, &Operation::SubscribeEvent, Some("sse"))?;
-        self.connection.events(&form.href).await
+        crate::events::open(&self.connection, &form.href).await
     }
 
     /// This Thing's invocations the server keeps (summaries, oldest

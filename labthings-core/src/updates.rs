@@ -165,7 +165,7 @@ mod tests {
     }
 
     /// Progress fractions told to a subscriber so far.
-    fn told(receiver: &mut tokio::sync::broadcast::Receiver<Notification>) -> usize {
+    fn told(receiver: &mut tokio::sync::broadcast::Receiver<crate::hub::Sequenced>) -> usize {
         let mut n = 0;
         while receiver.try_recv().is_ok() {
             n += 1;

@@ -297,8 +297,14 @@ pub(crate) fn listed() -> Value {
 pub(crate) fn event_stream(tag: &Value, operation_id: String, summary: &str) -> Map<String, Value> {
     object(json!({
         "tags": tag, "operationId": operation_id, "summary": summary,
+        "parameters": [{
+            "name": "Last-Event-ID", "in": "header", "required": false,
+            "description": "The `id:` of the last message received: a client that reconnects \
+                            is first sent what it missed (or one `gap` message when that is no longer kept)",
+            "schema": {"type": "string"}
+        }],
         "responses": {"200": {
-            "description": "Server-Sent Events: one unnamed `data:` message of JSON each",
+            "description": "Server-Sent Events: one unnamed `data:` message of JSON each, with its `id:`",
             "content": {"text/event-stream": {"schema": {"type": "string"}}}
         }}
     }))

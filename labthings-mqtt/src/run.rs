@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use labthings_core::hub::Notification;
+use labthings_core::hub::{Notification, Sequenced};
 use labthings_core::{PropertyError, PropertyWriteError, Refusal};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{DisconnectReasonCode, Filter, LastWill, Packet, Publish, RetainForwardRule};
+use rumqttc::v5::mqttbytes::v5::{
+    DisconnectReasonCode, Filter, LastWill, Packet, Publish, PublishProperties, RetainForwardRule,
+};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use serde_json::{Value, json};
@@ -331,12 +333,22 @@ fn drop_count(context: &Context, n: u64) {
 }
 
 /// Publish without waiting: a full outbox drops its oldest message (counted).
-fn offer(context: &Context, topic: &Topic, payload: Vec<u8>) {
+fn offer(context: &Context, topic: &Topic, payload: Vec<u8>, seq: Option<u64>) {
+    // A notification's number in its Thing's sequence, and the name of
+    // the server start the numbers belong to: a subscriber that sees one
+    // skipped knows it missed a message.
+    let properties = seq.map(|seq| PublishProperties {
+        user_properties: vec![
+            ("seq".to_owned(), seq.to_string()),
+            ("epoch".to_owned(), context.host.lab().hub().epoch().to_owned()),
+        ],
+        ..PublishProperties::default()
+    });
     let message = Message {
         topic: topic.name.clone(),
         retain: topic.retained(),
         payload,
-        properties: None,
+        properties,
     };
     if context.outbox.push(message) {
         drop_count(context, 1);
@@ -392,8 +404,15 @@ async fn announce(context: Arc<Context>, client: AsyncClient) {
 }
 
 /// Publish a change the hub announced to its topic (and an invocation's
-/// to the response topic its client asked for, if any).
-fn notify(context: &Context, note: Notification) {
+/// to the response topic its client asked for, if any), with its number
+/// in its Thing's sequence as MQTT 5 user properties (`seq`, `epoch`).
+fn notify(
+    context: &Context,
+    Sequenced {
+        seq,
+        notification: note,
+    }: Sequenced,
+) {
     let (thing, name, payload) = match note {
         Notification::Property { thing, name, value } => {
             (thing.to_string(), name.to_owned(), value.text().as_bytes().to_vec())
@@ -429,7 +448,7 @@ fn notify(context: &Context, note: Notification) {
     else {
         return;
     };
-    offer(context, topic, payload);
+    offer(context, topic, payload, Some(seq));
 }
 
 /// Publish `json` to the response topic of `reply`, with its correlation data.
@@ -595,7 +614,7 @@ fn refuse(
     };
     let payload = serde_json::to_vec(&rejected).unwrap_or_default();
     match answers_on {
-        Some(invocations) => offer(context, invocations, payload),
+        Some(invocations) => offer(context, invocations, payload, None),
         None => {
             let message = Message {
                 topic: format!("{}/rejected", topic.name),

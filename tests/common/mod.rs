@@ -12,6 +12,7 @@ pub mod clients;
 pub mod faulty;
 pub mod original;
 pub mod process;
+pub mod proxy;
 
 /// A free TCP port on 127.0.0.1 (bound, then let go: nothing listens on it).
 pub fn free_port() -> u16 {

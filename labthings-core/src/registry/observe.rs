@@ -17,8 +17,9 @@ impl ThingInstance {
             self.on_property_change(
                 index,
                 Arc::new(move || {
+                    // Published with nobody listening too: the hub keeps
+                    // it for a client that resumes after a break.
                     if let Some(thing) = weak.upgrade()
-                        && hub.subscribers() > 0
                         && let Ok(value) = thing.read_property(index)
                     {
                         hub.publish(Notification::Property {

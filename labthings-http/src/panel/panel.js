@@ -319,11 +319,17 @@ class ThingCard {
     this.node.append(el("h3", { text: "Properties" }), table);
   }
 
-  async refresh(name) {
+  /**
+   * Read property `name` and show it. With `since` (a count of live
+   * updates), a live update that arrives while the read is under way wins:
+   * it is newer than what the read returns.
+   */
+  async refresh(name, since) {
     const form = formFor(this.td, this.td.properties[name], "readproperty");
     const result = await api(form.method, form.href);
     const cell = this.values.get(name);
     if (!cell) return;
+    if (since !== undefined && (this.updated.get(name) ?? 0) > since) return;
     cell.textContent = result.ok ? show(result.data) : `⚠ ${problems(result)[0].msg}`;
     cell.classList.toggle("failed", !result.ok);
     // Start a writable property's input at its current value.
@@ -350,14 +356,23 @@ class ThingCard {
     const address = new URL(`${this.name}/ws`, location.href);
     address.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(withToken(address.href));
+    const reconnecting = this.updated !== undefined;
+    // Live updates so far, in all and per property (see `refresh`).
+    this.updated ??= new Map();
+    this.updates ??= 0;
     socket.onopen = () => {
       const data = Object.fromEntries(observable.map(([name]) => [name, true]));
       socket.send(JSON.stringify({ messageType: "addPropertyObservation", data }));
+      // The WebSocket does not resume: after a break, what changed
+      // meanwhile is read afresh (a live update that comes first wins).
+      if (reconnecting) for (const [name] of observable) this.refresh(name, this.updates);
     };
     socket.onmessage = (message) => {
       const update = JSON.parse(message.data);
       if (update.messageType !== "propertyStatus") return;
+      this.updates += 1;
       for (const [name, value] of Object.entries(update.data || {})) {
+        this.updated.set(name, this.updates);
         const cell = this.values.get(name);
         if (cell) {
           cell.textContent = show(value);
@@ -381,11 +396,16 @@ class ThingCard {
       if (!form) continue;
       const list = el("ol", { class: "events", "data-event": name });
       this.node.append(el("h3", { text: `Event: ${name}` }), ...docOf(event), list);
+      // The browser reconnects by itself after a break, and the server
+      // sends what was missed meanwhile (the messages carry ids), or a
+      // `gap` message when it no longer keeps that.
       const source = new EventSource(withToken(new URL(form.href, this.td.base)));
-      source.onmessage = (message) => {
-        list.prepend(el("li", { text: message.data }));
+      const add = (text, attributes = {}) => {
+        list.prepend(el("li", { text, ...attributes }));
         while (list.children.length > 5) list.lastChild.remove();
       };
+      source.onmessage = (message) => add(message.data);
+      source.addEventListener("gap", () => add("(some events were missed while disconnected)", { class: "gap" }));
     }
   }
 }

@@ -141,11 +141,9 @@ pub(crate) async fn observe(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // Subscribe before reading the state, so no change falls in between.
-    let receiver = state.lab.hub().subscribe();
     let invocation = find(&state, &id)?;
     Ok(super::observe::invocation(
-        receiver,
+        state.lab.hub(),
         invocation,
         base_url(&state, &headers),
         state.closing.clone(),

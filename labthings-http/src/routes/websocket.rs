@@ -26,7 +26,7 @@ use axum::routing::{MethodFilter, on};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use labthings_core::ThingInstance;
-use labthings_core::hub::Notification;
+use labthings_core::hub::{Notification, Sequenced};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -158,7 +158,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 /// What woke the session.
 enum Incoming {
     Client(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
-    Hub(Result<Notification, RecvError>),
+    Hub(Result<Sequenced, RecvError>),
     Closing,
     /// Time to check for a message under way too long.
     Timer,
@@ -393,9 +393,11 @@ fn request(
 
 /// The message for a notification this session observes, if any. A
 /// property's value is written into it as the shared text every observer
-/// uses (serialized once, not once per observer).
+/// uses (serialized once, not once per observer). Each message carries
+/// the notification's number in the Thing's sequence (`seq`): a client
+/// that sees one skipped knows it missed a change (and reads afresh).
 fn relay(
-    notification: Notification,
+    Sequenced { seq, notification }: Sequenced,
     thing: &ThingInstance,
     properties: &HashSet<String>,
     actions: &HashSet<String>,
@@ -405,7 +407,7 @@ fn relay(
         Notification::Property { thing: t, name, value } if *t == *thing.name() && properties.contains(name) => {
             let name = Value::from(name);
             Some(format!(
-                r#"{{"messageType":"propertyStatus","data":{{{name}:{}}}}}"#,
+                r#"{{"messageType":"propertyStatus","seq":{seq},"data":{{{name}:{}}}}}"#,
                 value.text()
             ))
         }
@@ -415,6 +417,7 @@ fn relay(
             Some(
                 json!({
                     "messageType": "actionStatus",
+                    "seq": seq,
                     "data": {
                         "action name": invocation.action(),
                         "status": status.as_str(),
