@@ -79,12 +79,11 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 /// over the row of the same invocation unless that one has ended already.
 /// The bytes the store holds change by what this returns.
 pub(crate) fn put(tx: &rusqlite::Transaction<'_>, record: &Record, json: &str) -> rusqlite::Result<i64> {
+    // Statements prepared once per connection (`prepare_cached`): preparing
+    // one costs more than running it.
     let before: Option<(i64, Option<String>)> = tx
-        .query_row(
-            "SELECT bytes, completed FROM invocations WHERE id = ?1",
-            [record.id.to_string()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached("SELECT bytes, completed FROM invocations WHERE id = ?1")?
+        .query_row([record.id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     if let Some((_, Some(_))) = before {
         // Ended already: the first end recorded stands.
@@ -92,32 +91,30 @@ pub(crate) fn put(tx: &rusqlite::Transaction<'_>, record: &Record, json: &str) -
     }
     let bytes = record_bytes(record, json);
     let user = record.caller.as_ref().map(|c| c.name.as_str());
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO invocations (id, thing, action, status, user, requested, completed, bytes, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9",
-        params![
-            record.id.to_string(),
-            record.thing,
-            record.action,
-            record.status.as_str(),
-            user,
-            time(record.requested),
-            record.completed.map(time),
-            bytes,
-            json,
-        ],
-    )?;
+    )?
+    .execute(params![
+        record.id.to_string(),
+        record.thing,
+        record.action,
+        record.status.as_str(),
+        user,
+        time(record.requested),
+        record.completed.map(time),
+        bytes,
+        json,
+    ])?;
     for blob in &record.blobs {
-        tx.execute(
-            "INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)",
-            params![
+        tx.prepare_cached("INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![
                 blob.id.to_string(),
                 record.id.to_string(),
                 blob.media_type,
                 i64::try_from(blob.len).unwrap_or(i64::MAX)
-            ],
-        )?;
+            ])?;
     }
     Ok(bytes.saturating_sub(before.map_or(0, |(bytes, _)| bytes)))
 }
