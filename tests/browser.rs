@@ -35,6 +35,9 @@ async fn lab_under(settings_dir: Option<PathBuf>, api_prefix: &str) -> TestServe
     start(
         mock_lab::builder()
             .config(ServerConfig::default().with(|c| {
+                // The record of invocations inside the settings folder (not
+                // beside it), so removing the folder leaves nothing behind.
+                c.records.dir = settings_dir.as_ref().map(|dir| dir.join("records"));
                 c.settings_dir = settings_dir;
                 c.api_prefix = api_prefix.to_owned();
             }))

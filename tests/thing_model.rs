@@ -30,9 +30,14 @@ fn config_in(dir: &std::path::Path) -> ServerConfig {
     common::test_config().with(in_dir(dir))
 }
 
-/// Keep settings in `dir` (over what a configuration file says).
+/// Keep settings in `dir` (over what a configuration file says), and the
+/// record of invocations inside it (not beside it), so removing `dir`
+/// leaves nothing behind.
 fn in_dir(dir: &std::path::Path) -> impl Fn(&mut ServerConfig) + '_ {
-    move |c| c.settings_dir = Some(dir.to_owned())
+    move |c| {
+        c.settings_dir = Some(dir.to_owned());
+        c.records.dir = Some(dir.join("records"));
+    }
 }
 
 async fn lab(dir: &std::path::Path) -> TestServer {
