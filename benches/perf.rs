@@ -1031,43 +1031,53 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if wants("events") {
-        eprintln!("running: events, 100,000/s to 10 SSE subscribers");
-        match live::events(&targets[0], 10, 100_000.0, seconds).await {
-            Ok(e) => {
-                let only = |v: f64| place(&[(Some(0), Some(v))]);
-                row(
-                    "events: emit cost in device code, 10 subscribers, mean",
-                    "ns",
-                    only(e.emit_ns),
-                );
-                row(
-                    "events: emit cost in device code, 10 subscribers, p50",
-                    "ns",
-                    only(e.emit_p50_ns),
-                );
-                row(
-                    "events: emit cost in device code, 10 subscribers, p99",
-                    "ns",
-                    only(e.emit_p99_ns),
-                );
-                row("events: emitted", "events/s", only(e.emitted_rate));
-                row(
-                    "events: delivered to all subscribers",
-                    "events/s",
-                    only(e.delivered_rate),
-                );
-                row("events: not delivered", "count", only(e.lost as f64));
-                verdicts.push(Verdict::at_most(
-                    "events: emit ≤ 1 µs with 10 subscribers at 100,000/s".to_owned(),
-                    e.emit_ns,
-                    1000.0,
-                    format!(
-                        "mean {:.0} ns (p50 {:.0}, p99 {:.0}) at {:.0} emitted/s",
-                        e.emit_ns, e.emit_p50_ns, e.emit_p99_ns, e.emitted_rate
-                    ),
-                ));
+        // Ours, and an earlier build's (`--baseline`) for a before/after.
+        let baseline_at = at("labthings (baseline)");
+        let mut measured = Vec::new();
+        for i in [Some(0), baseline_at].into_iter().flatten() {
+            eprintln!("running: events, 100,000/s to 10 SSE subscribers ({})", targets[i].name);
+            match live::events(&targets[i], 10, 100_000.0, seconds).await {
+                Ok(e) => measured.push((i, e)),
+                Err(e) => eprintln!("(events not measured on {}: {e:#})", targets[i].name),
             }
-            Err(e) => eprintln!("(events not measured: {e:#})"),
+        }
+        let each = |f: &dyn Fn(&live::Events) -> f64| {
+            place(&measured.iter().map(|(i, e)| (Some(*i), Some(f(e)))).collect::<Vec<_>>())
+        };
+        if !measured.is_empty() {
+            row(
+                "events: emit cost in device code, 10 subscribers, mean",
+                "ns",
+                each(&|e| e.emit_ns),
+            );
+            row(
+                "events: emit cost in device code, 10 subscribers, p50",
+                "ns",
+                each(&|e| e.emit_p50_ns),
+            );
+            row(
+                "events: emit cost in device code, 10 subscribers, p99",
+                "ns",
+                each(&|e| e.emit_p99_ns),
+            );
+            row("events: emitted", "events/s", each(&|e| e.emitted_rate));
+            row(
+                "events: delivered to all subscribers",
+                "events/s",
+                each(&|e| e.delivered_rate),
+            );
+            row("events: not delivered", "count", each(&|e| e.lost as f64));
+        }
+        if let Some((_, e)) = measured.iter().find(|(i, _)| *i == 0) {
+            verdicts.push(Verdict::at_most(
+                "events: emit ≤ 1 µs with 10 subscribers at 100,000/s".to_owned(),
+                e.emit_ns,
+                1000.0,
+                format!(
+                    "mean {:.0} ns (p50 {:.0}, p99 {:.0}) at {:.0} emitted/s",
+                    e.emit_ns, e.emit_p50_ns, e.emit_p99_ns, e.emitted_rate
+                ),
+            ));
         }
         eprintln!("running: progress reported 100,000 times a second, one SSE observer of the invocation");
         match live::progress(&targets[0], 100_000.0, seconds).await {
@@ -1335,7 +1345,10 @@ async fn main() -> anyhow::Result<()> {
             println!("| {name} | {unit} | {} |", cells.join(" | "));
         }
     }
+    // The servers have stopped (their targets are dropped): their files go.
+    drop(targets);
     let _ = std::fs::remove_file(&config);
     let _ = std::fs::remove_file(config.with_extension("baseline.toml"));
+    let _ = std::fs::remove_dir_all(&recorded);
     Ok(())
 }

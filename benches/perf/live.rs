@@ -317,7 +317,13 @@ pub(crate) async fn events(target: &Target, subscribers: usize, rate: f64, secon
         tasks.push(tokio::spawn(async move {
             while let Some(Ok(frame)) = body.frame().await {
                 if let Some(data) = frame.data_ref() {
-                    let events = data.windows(2).filter(|w| w == b"\n\n").count();
+                    // Messages end with a blank line; the stream's own
+                    // (`retry:` at the start, the named `latest` and `gap`
+                    // messages) are not events.
+                    let ends = data.windows(2).filter(|w| w == b"\n\n").count();
+                    let named = data.windows(7).filter(|w| w == b"event: ").count();
+                    let retry = usize::from(data.starts_with(b"retry:"));
+                    let events = ends.saturating_sub(named + retry);
                     counter.fetch_add(events as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             }
