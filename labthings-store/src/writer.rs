@@ -49,6 +49,8 @@ pub(crate) struct Shared {
 /// Write what arrives on `messages` until every sender is gone.
 pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, messages: Receiver<Message>) {
     let mut last_age_check = Instant::now();
+    // A failing disk fails every commit: said once a minute, with a count.
+    let failures = labthings_core::log_limit::LogLimiter::new(Duration::from_secs(60));
     while let Ok(first) = messages.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -59,7 +61,7 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, messages: Rec
         }
         let result = write(&mut connection, &shared, &batch);
         if let Err(e) = &result {
-            tracing::error!("the record store could not write {} records: {e}", batch.len());
+            failures.hit(|more| tracing::error!("the record store could not write {} records: {e}{more}", batch.len()));
         }
         for message in batch {
             if let Message::End(_, done) = message {
@@ -73,7 +75,7 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, messages: Rec
         if (aged || shared.total.load(Ordering::SeqCst) > shared.max_bytes)
             && let Err(e) = evict(&mut connection, &shared)
         {
-            tracing::error!("the record store could not remove old records: {e}");
+            failures.hit(|more| tracing::error!("the record store could not remove old records: {e}{more}"));
         }
     }
 }
