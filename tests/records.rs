@@ -764,3 +764,65 @@ fn the_records_answer_only_with_credentials_on_a_server_with_users() {
         assert_eq!(with.status().as_u16(), 200, "{path}");
     }
 }
+
+/// Each archive is a temporary file while it is made and sent: one client
+/// address gets one at a time (a second is a 503 saying why, with
+/// `Retry-After`), and its place comes back once the first is read or
+/// abandoned.
+#[test]
+fn one_client_makes_one_archive_at_a_time() {
+    let dir = scratch_dir();
+    let file = config(&dir, "");
+    let lab = ServerProcess::start_in(dir, "recorder", &["--config", &file], &[]);
+    let client = client();
+    // 3 × 16 MiB: more than the connection's buffers hold, so an archive
+    // the client does not read stays under way.
+    for seed in 1..=3 {
+        invoke(
+            &client,
+            &lab.at("/bench/bytes"),
+            json!({"len": 16_777_216, "seed": seed}),
+        )
+        .expect("bytes");
+    }
+    let export = lab.at("/records/export?action=bytes");
+    let first = client.get(&export).send().expect("the first export");
+    assert_eq!(first.status(), 200);
+    let second = client.get(&export).send().expect("the second export");
+    assert_eq!(second.status(), 503, "a second archive at once");
+    assert!(second.headers().contains_key("retry-after"));
+    let said: Value = second.json().expect("a JSON problem");
+    assert!(
+        said["detail"].as_str().unwrap_or_default().contains("one at a time"),
+        "{said}"
+    );
+    // The first, read to its end, is whole; then another may be made.
+    let bytes = first.bytes().expect("the first archive");
+    assert!(bytes.len() > 3 * 16_777_216, "{} bytes", bytes.len());
+    let again = (0..50)
+        .map(|_| {
+            let status = client.get(&export).send().expect("export").status();
+            if status != 200 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            status
+        })
+        .find(|status| *status == 200);
+    assert_eq!(again.map(|s| s.as_u16()), Some(200), "the place came back");
+    // And one abandoned unread gives its place back too.
+    drop(client.get(&export).send().expect("an export left unread"));
+    let after = (0..50)
+        .map(|_| {
+            let status = client.get(&export).send().expect("export").status();
+            if status != 200 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            status
+        })
+        .find(|status| *status == 200);
+    assert_eq!(
+        after.map(|s| s.as_u16()),
+        Some(200),
+        "the abandoned one's place came back"
+    );
+}

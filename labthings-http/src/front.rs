@@ -1,7 +1,7 @@
 //! What every request passes before and after the routes, in one service
 //! in front of the router: the host and origin checks (`guard.rs`), the
-//! client's address for the sign-in allowance (only when users are
-//! configured), and a JSON body for the error answers axum's extractors
+//! client's address (for the sign-in allowance and the routes' bounds per
+//! client), and a JSON body for the error answers axum's extractors
 //! write as plain text. One service, one boxed future per request: each
 //! axum middleware layer would add a clone and a boxed future of its own to
 //! every request, including the cheapest property read.
@@ -38,8 +38,8 @@ use crate::state::AppState;
 pub(crate) struct Front {
     state: Arc<AppState>,
     inner: Router,
-    /// The connection's client, put in each request's extensions when the
-    /// sign-in allowance needs it.
+    /// The connection's client, put in each routed request's extensions
+    /// (the sign-in allowance, one archive at a time per client).
     client: Option<ClientAddr>,
     /// Data properties by the path that reads them (with the prefix).
     reads: Arc<HashMap<String, (Arc<ThingInstance>, usize)>>,
@@ -97,7 +97,7 @@ impl Front {
     /// The same, for a connection from `client`.
     pub(crate) fn for_client(&self, client: ClientAddr) -> Self {
         Self {
-            client: self.state.auth.enabled().then_some(client),
+            client: Some(client),
             ..self.clone()
         }
     }

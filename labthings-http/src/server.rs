@@ -310,6 +310,8 @@ impl ServerBuilder {
                 #[cfg(feature = "mcp")]
                 mcp,
                 documents: crate::state::Documents::default(),
+                #[cfg(feature = "records")]
+                exports: crate::routes::records::Exports::default(),
             }),
         })
     }

@@ -45,6 +45,9 @@ pub(crate) struct AppState {
     pub(crate) mcp: Option<Arc<labthings_mcp::Mcp>>,
     /// Server-wide documents, made once per base URL.
     pub(crate) documents: Documents,
+    /// The archives of `/records/export` under way.
+    #[cfg(feature = "records")]
+    pub(crate) exports: crate::routes::records::Exports,
 }
 
 /// The server-wide documents kept serialized (each TD keeps its own).

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use labthings_core::InvocationStatus;
 use labthings_core::record::{RecordQuery, RecordStore};
 use schemars::JsonSchema;
@@ -25,6 +26,7 @@ use super::Params;
 use crate::binding::{RECORDS, Route, ServerKind};
 use crate::error::ApiError;
 use crate::openapi::{listed, object, query_parameters};
+use crate::peer::ClientAddr;
 use crate::render;
 use crate::state::{AppState, base_url};
 
@@ -303,17 +305,26 @@ async fn list(
 /// streamed from it.
 async fn export(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     Params(filter): Params<RecordFilter>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Held until the archive has been sent: it takes disk while it is.
+    let permit = state
+        .exports
+        .take(client.map(|Extension(ClientAddr(address))| address))?;
     let base = base_url(&state, &headers);
     let (file, link) = page(&state, filter, raw, "/export", move |state, store, ids, link| {
         archive(state, store, ids, link, &base)
             .map_err(|e| ApiError::Unavailable(format!("making the archive failed: {e}")))
     })
     .await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+    let chunks = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)).map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    let body = Body::from_stream(chunks);
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
@@ -322,6 +333,62 @@ async fn export(
         HeaderValue::from_static("attachment; filename=\"labthings-records.tar\""),
     );
     Ok(with_next(response, link))
+}
+
+/// How many archives are made or sent at once, server-wide.
+const EXPORTS: usize = 4;
+
+/// How many archives one client address may have made or sent at once.
+const EXPORTS_PER_ADDRESS: usize = 1;
+
+/// The bound on archives under way: each is a temporary file of up to
+/// `max_list` invocations with their blobs, so few at once, and one client
+/// cannot hold them all.
+#[derive(Debug)]
+pub(crate) struct Exports {
+    all: Arc<tokio::sync::Semaphore>,
+    each: Arc<crate::peer::PerAddress>,
+}
+
+impl Default for Exports {
+    fn default() -> Self {
+        Self {
+            all: Arc::new(tokio::sync::Semaphore::new(EXPORTS)),
+            each: crate::peer::PerAddress::new(EXPORTS_PER_ADDRESS, &[]),
+        }
+    }
+}
+
+/// One archive's place, held until it has been sent (or the client left).
+struct ExportPermit {
+    _all: tokio::sync::OwnedSemaphorePermit,
+    _each: Option<crate::peer::Share>,
+}
+
+impl Exports {
+    /// A place for an archive for `client` (none known: only the
+    /// server-wide bound), or the 503 that says why not.
+    fn take(&self, client: Option<std::net::IpAddr>) -> Result<ExportPermit, ApiError> {
+        let busy = |detail: String| ApiError::TryLater {
+            detail,
+            retry_after_secs: 5,
+        };
+        let each = match client {
+            Some(address) => Some(self.each.take(address).ok_or_else(|| {
+                busy(format!(
+                    "an archive for this client is still being made or sent; one at a time \
+                     ({EXPORTS_PER_ADDRESS} per address): finish reading it, then ask again"
+                ))
+            })?),
+            None => None,
+        };
+        let all = self.all.clone().try_acquire_owned().map_err(|_| {
+            busy(format!(
+                "{EXPORTS} archives are being made or sent already; ask again when one is done"
+            ))
+        })?;
+        Ok(ExportPermit { _all: all, _each: each })
+    }
 }
 
 /// `GET /records/event-model`: the documents of each selected record.
