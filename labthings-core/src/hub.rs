@@ -330,6 +330,12 @@ impl Hub {
     /// subscribers that resume, and tell every subscriber; never blocks on
     /// a subscriber (nobody listening is fine).
     pub fn publish(&self, notification: Notification) {
+        // The value's text (kept, and sent to every subscriber) is written
+        // before the lock is taken, not while publishers wait for it.
+        if let Notification::Property { value: payload, .. } | Notification::Event { data: payload, .. } = &notification
+        {
+            payload.text();
+        }
         let mut kept = self.kept.lock();
         let seq = match kept.get_mut(notification.thing()) {
             Some(ring) => ring.push(&notification, self.limits),
@@ -361,13 +367,8 @@ impl Hub {
     pub fn resume(&self, thing: &str, after: Option<u64>) -> Resumed {
         let kept = self.kept.lock();
         let receiver = self.sender.subscribe();
-        let ring = kept.get(thing);
-        let latest = ring.map_or(0, |r| r.latest);
-        let missed = after.map(|after| match ring {
-            Some(ring) => ring.since(after),
-            None if after == 0 => Missed::Kept(Vec::new()),
-            None => Missed::TooOld,
-        });
+        let latest = kept.get(thing).map_or(0, |r| r.latest);
+        let missed = after.map(|after| since(&kept, thing, after));
         Resumed {
             missed,
             latest,
@@ -379,11 +380,7 @@ impl Hub {
     /// behind (its receiver skipped some): the notifications still kept,
     /// or [`Missed::TooOld`].
     pub fn missed(&self, thing: &str, after: u64) -> Missed {
-        match self.kept.lock().get(thing) {
-            Some(ring) => ring.since(after),
-            None if after == 0 => Missed::Kept(Vec::new()),
-            None => Missed::TooOld,
-        }
+        since(&self.kept.lock(), thing, after)
     }
 
     /// A name for this hub's sequences, different each time a server
@@ -396,6 +393,16 @@ impl Hub {
     /// How many subscribers there are.
     pub fn subscribers(&self) -> usize {
         self.sender.receiver_count()
+    }
+}
+
+/// What `thing` published after `after`, among the rings `kept` (a Thing
+/// that has published nothing has missed nothing since 0).
+fn since(kept: &HashMap<Arc<str>, Ring>, thing: &str, after: u64) -> Missed {
+    match kept.get(thing) {
+        Some(ring) => ring.since(after),
+        None if after == 0 => Missed::Kept(Vec::new()),
+        None => Missed::TooOld,
     }
 }
 

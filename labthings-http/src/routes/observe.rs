@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use labthings_core::ThingInstance;
 use labthings_core::hub::{Hub, Missed, Notification, Payload, Sequenced};
 use labthings_td::Operation;
@@ -165,8 +166,6 @@ struct Feeder<F> {
     hub: Hub,
     /// The number of the Thing's last notification this stream has seen.
     last: u64,
-    /// What to send before anything else (what was missed), once.
-    first: Option<BytesMut>,
 }
 
 impl<F: Fn(&Notification) -> Option<Payload>> Feeder<F> {
@@ -197,6 +196,12 @@ impl<F: Fn(&Notification) -> Option<Payload>> Feeder<F> {
                 self.last = self.last.max(latest);
             }
         }
+    }
+
+    /// Write what the receiver skipped because this stream fell behind.
+    fn fell_behind(&mut self, chunk: &mut BytesMut) {
+        let missed = self.hub.missed(&self.thing, self.last);
+        self.catch_up(chunk, missed, self.last);
     }
 }
 
@@ -242,7 +247,6 @@ where
         closing: state.closing.clone(),
         hub,
         last: after.unwrap_or(0),
-        first: None,
     };
     let mut first = BytesMut::from(&b"retry: 1000\n\n"[..]);
     let gap = matches!(missed, Some(Missed::TooOld));
@@ -254,11 +258,8 @@ where
         write_latest(&mut first, feeder.hub.epoch(), resumed.latest);
     }
     feeder.last = resumed.latest;
-    feeder.first = Some(first);
-    let chunks = futures_util::stream::unfold(feeder, |mut feeder| async move {
-        if let Some(first) = feeder.first.take() {
-            return Some((Ok::<_, Infallible>(first.freeze()), feeder));
-        }
+    let first = futures_util::stream::once(std::future::ready(Ok::<_, Infallible>(first.freeze())));
+    let live = futures_util::stream::unfold(feeder, |mut feeder| async move {
         let mut chunk = BytesMut::new();
         loop {
             let received = tokio::select! {
@@ -275,9 +276,7 @@ where
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let missed = feeder.hub.missed(&feeder.thing, feeder.last);
-                    let latest = feeder.last;
-                    feeder.catch_up(&mut chunk, missed, latest);
+                    feeder.fell_behind(&mut chunk);
                     if !chunk.is_empty() {
                         break;
                     }
@@ -293,17 +292,13 @@ where
                         batched += 1;
                     }
                 }
-                Err(TryRecvError::Lagged(_)) => {
-                    let missed = feeder.hub.missed(&feeder.thing, feeder.last);
-                    let latest = feeder.last;
-                    feeder.catch_up(&mut chunk, missed, latest);
-                }
+                Err(TryRecvError::Lagged(_)) => feeder.fell_behind(&mut chunk),
                 Err(_) => break,
             }
         }
         Some((Ok(chunk.freeze()), feeder))
     });
-    let mut response = Body::from_stream(chunks).into_response();
+    let mut response = Body::from_stream(first.chain(live)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
