@@ -15,13 +15,26 @@ use std::time::Duration;
 
 use super::{Target, bench_server, connect, invoke_and_poll, launch, send};
 
+/// One client count's figures for one server (medians of the rounds).
+#[derive(Clone, Copy)]
+pub(crate) struct Measured {
+    pub(crate) clients: usize,
+    /// Invocations per second.
+    pub(crate) rate: f64,
+    /// Invoke p50, ms.
+    pub(crate) p50: f64,
+    /// The server process's CPU time (user and system) per invocation, µs:
+    /// what a server kept busy pays for each.
+    pub(crate) cpu_us: f64,
+}
+
 /// What the scenario measured.
 pub(crate) struct Figures {
-    /// Per client count (1, 32, 128): (rate, p50 ms) with the store off, on,
-    /// and on without waiting for the disk (`survives = "crash"`).
-    pub(crate) off: Vec<(usize, f64, f64)>,
-    pub(crate) on: Vec<(usize, f64, f64)>,
-    pub(crate) crash: Vec<(usize, f64, f64)>,
+    /// Per client count (1, 32, 128), with the store off, on, and on
+    /// without waiting for the disk (`survives = "crash"`).
+    pub(crate) off: Vec<Measured>,
+    pub(crate) on: Vec<Measured>,
+    pub(crate) crash: Vec<Measured>,
     /// Bytes the store's folder took per invocation recorded.
     pub(crate) bytes_per_invocation: f64,
     /// Records in the store when it was reopened.
@@ -45,6 +58,19 @@ fn folder_bytes(folder: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// The CPU time process `pid` has used, seconds (its user and system time
+/// from `/proc`, in clock ticks of 1/100 s, Linux's for every common
+/// architecture); 0 where that cannot be read.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A configuration file for the bench with `records` as its `[records]`.
@@ -104,22 +130,35 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
     let mut recorded: u64 = 0;
     let mut figures = [Vec::new(), Vec::new(), Vec::new()];
     for clients in [1usize, 32, 128] {
-        let mut rounds: [Vec<(f64, f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mut rounds: [Vec<Measured>; 3] = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..ROUNDS {
             for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
+                let cpu_before = cpu_seconds(target.child.id());
                 let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
+                let cpu = cpu_seconds(target.child.id()) - cpu_before;
                 if i == 1 {
                     recorded += sample.latencies.len() as u64;
                 }
-                rounds[i].push((sample.rate(), sample.percentile(0.5)));
+                let count = sample.latencies.len().max(1) as f64;
+                rounds[i].push(Measured {
+                    clients,
+                    rate: sample.rate(),
+                    p50: sample.percentile(0.5),
+                    cpu_us: cpu * 1e6 / count,
+                });
             }
         }
-        for (i, measured) in rounds.iter_mut().enumerate() {
-            measured.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let rate = measured[ROUNDS / 2].0;
-            let mut p50s: Vec<f64> = measured.iter().map(|m| m.1).collect();
-            p50s.sort_by(f64::total_cmp);
-            figures[i].push((clients, rate, p50s[ROUNDS / 2]));
+        let median = |values: &mut Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[ROUNDS / 2]
+        };
+        for (i, measured) in rounds.iter().enumerate() {
+            figures[i].push(Measured {
+                clients,
+                rate: median(&mut measured.iter().map(|m| m.rate).collect()),
+                p50: median(&mut measured.iter().map(|m| m.p50).collect()),
+                cpu_us: median(&mut measured.iter().map(|m| m.cpu_us).collect()),
+            });
         }
     }
     // Let the last commits land, then weigh the folder.

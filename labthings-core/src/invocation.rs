@@ -168,7 +168,9 @@ impl Invocation {
         log: LogBuffer,
     ) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            // Time-ordered (version 7): the record store's index of ids grows at
+            // its end instead of everywhere.
+            id: Uuid::now_v7(),
             thing: thing.into(),
             action: action.into(),
             input,
@@ -440,59 +442,54 @@ impl Invocation {
     /// it). Returns whether it did; a running invocation is only asked to
     /// stop, with [`request_cancel`](Self::request_cancel).
     pub fn cancel_if_pending(&self) -> bool {
-        self.cancel_if_pending_then(|_, _| {})
-    }
-
-    /// [`cancel_if_pending`](Self::cancel_if_pending), calling `before`
-    /// with how it ends (and when) before anyone can see it ended.
-    pub(crate) fn cancel_if_pending_then(&self, before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>)) -> bool {
-        self.end(Err(Failure::Cancelled), true, before)
+        self.end(Err(Failure::Cancelled), true)
     }
 
     /// Record how the action ended and wake anyone waiting for it. Only the
     /// first call counts; returns whether this one did.
     pub fn finish(&self, result: Result<Value, Failure>) -> bool {
-        self.end(result, false, |_, _| {})
-    }
-
-    /// [`finish`](Self::finish), calling `before` with how it ends (and
-    /// when) before anyone can see it ended: a store writes its record
-    /// there, so an end a client has seen is recorded.
-    pub(crate) fn finish_then(
-        &self,
-        result: Result<Value, Failure>,
-        before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>),
-    ) -> bool {
-        self.end(result, false, before)
+        self.end(result, false)
     }
 
     /// End with `result` (only if still pending, with `only_pending`) unless
-    /// it has ended or is ending: claim the end, close its reports, call
-    /// `before`, then record it and wake waiters. Whether this call ended it.
-    fn end(
-        &self,
-        result: Result<Value, Failure>,
-        only_pending: bool,
-        before: impl FnOnce(&Result<Value, Failure>, DateTime<Utc>),
-    ) -> bool {
+    /// it has ended or is ending; whether this call ended it.
+    fn end(&self, result: Result<Value, Failure>, only_pending: bool) -> bool {
+        match self.claim_end(result.is_ok(), only_pending) {
+            Some(completed) => {
+                self.complete_end(result, completed, only_pending);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Claim the end (only if still pending, with `only_pending`; `ok`
+    /// says whether it completed) unless it has ended or is ending, and
+    /// close its reports: when it ends, or `None`. Until
+    /// [`complete_end`](Self::complete_end), nobody can see it ended and
+    /// nothing else can end it: a store writes its record meanwhile, so an
+    /// end a client has seen is recorded.
+    pub(crate) fn claim_end(&self, ok: bool, only_pending: bool) -> Option<DateTime<Utc>> {
         // The report lock first (as a progress report takes it before the
         // status), so no report is told after the end.
-        {
-            let mut reported = self.reported.lock();
-            let mut state = self.state.lock();
-            let refused = if only_pending {
-                state.status != InvocationStatus::Pending
-            } else {
-                state.status.is_finished()
-            };
-            if refused || state.ending {
-                return false;
-            }
-            state.ending = true;
-            reported.close(result.is_ok());
+        let mut reported = self.reported.lock();
+        let mut state = self.state.lock();
+        let refused = if only_pending {
+            state.status != InvocationStatus::Pending
+        } else {
+            state.status.is_finished()
+        };
+        if refused || state.ending {
+            return None;
         }
-        let completed = Utc::now();
-        before(&result, completed);
+        state.ending = true;
+        reported.close(ok);
+        Some(Utc::now())
+    }
+
+    /// End, with `result` at `completed`, an end claimed with
+    /// [`claim_end`](Self::claim_end), and wake waiters.
+    pub(crate) fn complete_end(&self, result: Result<Value, Failure>, completed: DateTime<Utc>, only_pending: bool) {
         let mut state = self.state.lock();
         Self::record_end(&mut state, result, self.retention, completed);
         state.ending = false;
@@ -503,7 +500,6 @@ impl Invocation {
             self.cancel.cancel();
         }
         self.wake_waiters();
-        true
     }
 
     fn wake_waiters(&self) {

@@ -33,6 +33,10 @@ use crate::record::{Record, RecordStore};
 use crate::registry::ActionCall;
 use crate::updates::Updates;
 
+/// How long a caller that answers with how an invocation ended (a cancel,
+/// a rejection) waits for its end to be recorded.
+const END_WAIT: Duration = Duration::from_secs(30);
+
 /// Settings for an [`ActionManager`]: the `[invocations]` table of a
 /// configuration file (times in seconds, `retention_s`; absent keys keep the
 /// defaults; an unknown key is an error).
@@ -216,7 +220,7 @@ impl Shared {
 
     /// End invocation `id` as expired if it still awaits approval at `now`
     /// past its deadline; whether it did.
-    fn expire_approval(&self, id: Uuid, now: chrono::DateTime<Utc>) -> bool {
+    fn expire_approval(self: &Arc<Self>, id: Uuid, now: chrono::DateTime<Utc>) -> bool {
         let Some(invocation) = self.retained.read().by_id.get(&id).cloned() else {
             return false;
         };
@@ -246,6 +250,7 @@ impl Shared {
                 "ApprovalExpired",
                 "no operator approved the call in time; it did not run",
             )),
+            None,
         );
         true
     }
@@ -273,44 +278,90 @@ impl Shared {
         });
     }
 
-    /// End `invocation` with `result` unless it has ended already. Its blobs
-    /// are findable before anyone waiting for it is woken.
-    fn finish(&self, invocation: &Arc<Invocation>, result: Result<Value, Failure>) {
-        let blobs: Vec<Uuid> = invocation.blob_sink().lock().iter().map(|b| b.id()).collect();
+    /// End `invocation` with `result` unless it has ended (or is ending)
+    /// already; whether this call ends it. With a store, its record goes to
+    /// the store first, and only once that is on disk does it end for
+    /// everyone to see (its blobs findable before anyone waiting is woken)
+    /// and `guard`, its hardware lock, go to the next waiter; the calling
+    /// thread does not wait for the disk.
+    fn finish(
+        self: &Arc<Self>,
+        invocation: &Arc<Invocation>,
+        result: Result<Value, Failure>,
+        guard: Option<LockGuard>,
+    ) -> bool {
+        self.end(invocation, result, false, guard)
+    }
+
+    /// [`finish`](Self::finish), waiting (at most [`END_WAIT`]) until
+    /// everyone can see it ended: for callers that answer with how it ended.
+    fn finish_and_wait(self: &Arc<Self>, invocation: &Arc<Invocation>, result: Result<Value, Failure>) {
+        if self.finish(invocation, result, None) {
+            invocation.wait(END_WAIT);
+        }
+    }
+
+    /// End `invocation` as cancelled if it is still pending (as
+    /// [`finish`](Self::finish) does); whether it does.
+    fn cancel_if_pending(self: &Arc<Self>, invocation: &Arc<Invocation>) -> bool {
+        self.end(invocation, Err(Failure::Cancelled), true, None)
+    }
+
+    fn end(
+        self: &Arc<Self>,
+        invocation: &Arc<Invocation>,
+        result: Result<Value, Failure>,
+        only_pending: bool,
+        guard: Option<LockGuard>,
+    ) -> bool {
+        let Some(completed) = invocation.claim_end(result.is_ok(), only_pending) else {
+            return false;
+        };
+        let blobs = invocation.blob_sink().lock().clone();
         if !blobs.is_empty() {
             let mut retained = self.retained.write();
             let id = invocation.id();
             if retained.by_id.contains_key(&id) {
-                for blob in blobs {
-                    retained.blobs.insert(blob, id);
+                for blob in &blobs {
+                    retained.blobs.insert(blob.id(), id);
                 }
             }
         }
-        if invocation.finish_then(result, |result, completed| {
-            self.record_end(invocation, result, completed)
-        }) {
-            self.finished(invocation);
-        }
+        let Some(store) = self.store.get() else {
+            self.complete(invocation, result, completed, only_pending);
+            drop(guard);
+            return true;
+        };
+        let record = Record::ending(invocation, &result, completed);
+        let (shared, ending) = (self.clone(), invocation.clone());
+        store.end_then(
+            record,
+            &blobs,
+            Box::new(move |kept| {
+                shared.not_kept(&ending, kept);
+                shared.complete(&ending, result, completed, only_pending);
+                drop(guard);
+            }),
+        );
+        true
     }
 
-    /// Cancel `invocation` if it is still pending; whether it was.
-    fn cancel_if_pending(&self, invocation: &Arc<Invocation>) -> bool {
-        let cancelled =
-            invocation.cancel_if_pending_then(|result, completed| self.record_end(invocation, result, completed));
-        if cancelled {
-            self.finished(invocation);
-        }
-        cancelled
+    /// Let everyone see `invocation` ended (an end claimed).
+    fn complete(
+        &self,
+        invocation: &Arc<Invocation>,
+        result: Result<Value, Failure>,
+        completed: chrono::DateTime<Utc>,
+        only_pending: bool,
+    ) {
+        invocation.complete_end(result, completed, only_pending);
+        self.finished(invocation);
     }
 
-    /// Keep the final record of `invocation`, ending with `result` at
-    /// `completed`, in the store (on disk before it returns), if there is
-    /// one. What the store could not keep is said in the invocation's log.
-    fn record_end(&self, invocation: &Invocation, result: &Result<Value, Failure>, completed: chrono::DateTime<Utc>) {
-        let Some(store) = self.store.get() else { return };
-        let record = Record::ending(invocation, result, completed);
-        let blobs = invocation.blob_sink().lock().clone();
-        let problem = match store.end(record, &blobs) {
+    /// Say in `invocation`'s log (and the server's, at most once a minute)
+    /// what the store could not keep of it.
+    fn not_kept(&self, invocation: &Invocation, kept: Result<Option<String>, crate::record::StoreError>) {
+        let problem = match kept {
             Ok(None) => return,
             Ok(Some(refused)) => crate::record::blobs_refused_message(&refused),
             Err(e) => format!("the invocation was not recorded ({e}); it is kept in memory until it expires"),
@@ -404,6 +455,7 @@ impl Job {
                     "ThreadError",
                     format!("could not start a thread for the action: {e}"),
                 )),
+                None,
             );
         }
     }
@@ -618,13 +670,13 @@ impl ActionManager {
         let shared = &self.shared;
         match Claim::take(shared, &call, &invocation) {
             Ok(claim) => shared.launch(call, &invocation, claim),
-            Err(InvokeError::Busy { holder, .. }) => shared.finish(
-                &invocation,
-                Err(Failure::Busy {
+            Err(InvokeError::Busy { holder, .. }) => {
+                let busy = Failure::Busy {
                     detail: format!("approved, but its hardware lock is held by invocation {holder}"),
-                }),
-            ),
-            Err(other) => shared.finish(&invocation, Err(Failure::error("NotStarted", other.to_string()))),
+                };
+                shared.finish_and_wait(&invocation, Err(busy));
+            }
+            Err(other) => shared.finish_and_wait(&invocation, Err(Failure::error("NotStarted", other.to_string()))),
         }
         Ok(invocation)
     }
@@ -633,7 +685,7 @@ impl ActionManager {
     /// it, on the word of `approver` (who may not be the user who asked).
     pub fn reject(&self, id: Uuid, approver: &Caller) -> Result<Arc<Invocation>, ApprovalError> {
         let (invocation, _call) = self.decide(id, approver, ApprovalState::Rejected)?;
-        self.shared.finish(
+        self.shared.finish_and_wait(
             &invocation,
             Err(Failure::error(
                 "Rejected",
@@ -732,6 +784,9 @@ impl ActionManager {
     pub fn cancel(&self, id: Uuid) -> Result<(), CancelError> {
         let invocation = self.get(id).ok_or(CancelError::NotFound(id))?;
         if self.shared.cancel_if_pending(&invocation) {
+            // Answered once it has ended for everyone to see (with a store,
+            // once its record is on disk).
+            invocation.wait(END_WAIT);
             return Ok(());
         }
         match invocation.request_cancel() {
@@ -801,18 +856,19 @@ impl ActionManager {
 impl Job {
     /// Mark the invocation running and say so; what it runs with (its
     /// context and handle), or `None` (ended as cancelled) when it was
-    /// cancelled first or the server is closing.
-    fn begin(&self) -> Option<(Context, InvocationHandle)> {
+    /// cancelled first or the server is closing (then `guard` goes with
+    /// its end).
+    fn begin(&self, guard: &mut Option<LockGuard>) -> Option<(Context, InvocationHandle)> {
         let (shared, invocation) = (&self.shared, &self.invocation);
         if shared.closed.load(Ordering::SeqCst) || !invocation.start() {
-            shared.finish(invocation, Err(Failure::Cancelled));
+            shared.finish(invocation, Err(Failure::Cancelled), guard.take());
             return None;
         }
         if let Some(store) = shared.store.get() {
             if let Some(lab) = &shared.lab {
                 invocation.set_thing_states((lab.states.0)());
             }
-            store.begin(Record::of(invocation));
+            store.begin(invocation);
         }
         shared.hub.publish(Notification::Invocation {
             invocation: invocation.clone(),
@@ -823,8 +879,13 @@ impl Job {
     }
 
     /// Record how the invocation ended (a failure also in its log); the
-    /// lock goes to the next waiter only now, with `guard`.
-    fn end(shared: &Shared, invocation: &Arc<Invocation>, result: Result<Value, Failure>, guard: Option<LockGuard>) {
+    /// lock goes to the next waiter once it has ended, with `guard`.
+    fn end(
+        shared: &Arc<Shared>,
+        invocation: &Arc<Invocation>,
+        result: Result<Value, Failure>,
+        guard: Option<LockGuard>,
+    ) {
         let level = match &result {
             Err(Failure::Error { .. }) => Some(Level::ERROR),
             // Refusals: the client's mistake or the device's state, not a fault.
@@ -836,13 +897,14 @@ impl Job {
                 .log_buffer()
                 .push(LogRecord::new(level, failure.to_string(), Some(file!()), Some(line!())));
         }
-        shared.finish(invocation, result);
-        drop(guard);
+        shared.finish(invocation, result, guard);
     }
 
     /// The body of an invocation's thread.
-    fn run(self, guard: Option<LockGuard>) {
-        let Some((context, handle)) = self.begin() else { return };
+    fn run(self, mut guard: Option<LockGuard>) {
+        let Some((context, handle)) = self.begin(&mut guard) else {
+            return;
+        };
         let result = {
             let _context = context.enter();
             self.call.run(&handle)
@@ -852,8 +914,10 @@ impl Job {
 
     /// The body of an `async fn` invocation's task: the same as a thread's,
     /// with the call's future polled in the invocation's context.
-    async fn run_async(self, guard: Option<LockGuard>) {
-        let Some((context, handle)) = self.begin() else { return };
+    async fn run_async(self, mut guard: Option<LockGuard>) {
+        let Some((context, handle)) = self.begin(&mut guard) else {
+            return;
+        };
         let Self {
             shared,
             call,

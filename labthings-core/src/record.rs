@@ -334,22 +334,45 @@ pub struct RecordQuery {
 /// requested, oldest request first.
 pub type Listed = Vec<(Uuid, DateTime<Utc>)>;
 
+/// What a [`RecordStore`] calls once an ending record is on disk: `Ok(None)`,
+/// `Ok(Some(why its blobs were not kept))`, or why it could not be kept.
+pub type Ended = Box<dyn FnOnce(Result<Option<String>, StoreError>) + Send>;
+
 /// Where an [`ActionManager`](crate::ActionManager) keeps invocations once
 /// they leave memory. Implemented by `labthings-store` (an embedded
 /// database and a folder of blob files); set with
 /// [`ActionManager::set_store`](crate::ActionManager::set_store) (a lab's:
 /// `lab.manager().set_store(store)`).
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
-    /// Note that an invocation started running (its record so far, with the
-    /// things' states). Not waited for: a record lost here leaves the
-    /// invocation unrecorded until it ends.
-    fn begin(&self, record: Record);
+    /// Note that `invocation` started running (its things' states set). The
+    /// store may write its record ([`Record::of`]) later, or not at all if
+    /// it ends first (its end's record says everything). Not waited for: a
+    /// record lost here leaves the invocation unrecorded until it ends.
+    fn begin(&self, invocation: &Arc<Invocation>);
 
-    /// Keep the final record of an invocation with its blobs, on disk
-    /// before returning. The blobs' bytes are copied to the store's files;
-    /// when they do not fit, the record is kept without them and the error
-    /// says why (`Ok(Some(reason))`).
-    fn end(&self, record: Record, blobs: &[Arc<BlobData>]) -> Result<Option<String>, StoreError>;
+    /// Keep the final record of an invocation with its blobs, and call
+    /// `then` once it is on disk (from the store's own thread: `then` must
+    /// not block). The blobs' bytes are copied to the store's files before
+    /// this returns; when they do not fit, the record is kept without them
+    /// and `then` is told why (`Ok(Some(reason))`). `then` is called exactly
+    /// once, with [`StoreError::Closed`] if the store closes first.
+    fn end_then(&self, record: Record, blobs: &[Arc<BlobData>], then: Ended);
+
+    /// [`end_then`](Self::end_then), waiting (at most 30 s) until the
+    /// record is on disk.
+    fn end(&self, record: Record, blobs: &[Arc<BlobData>]) -> Result<Option<String>, StoreError> {
+        let (done, written) = std::sync::mpsc::sync_channel(1);
+        self.end_then(
+            record,
+            blobs,
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        written
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| Err(StoreError::Io("the record was not on disk after 30 s".into())))
+    }
 
     /// The record with this id, if the store keeps it.
     fn get(&self, id: Uuid) -> Option<Record>;

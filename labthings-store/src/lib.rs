@@ -3,11 +3,14 @@
 //! [`labthings_core::record::Record`], in an embedded SQLite database
 //! (`records.sqlite3`), with its blobs as files in `blobs/` beside it.
 //!
-//! - An invocation's record is written when it starts running (with the
-//!   states of the lab's things), and again, with its blobs, before anyone is
-//!   told it ended: an end a client has seen is on disk (SQLite's
-//!   write-ahead log, synced at every commit; blob files synced and renamed
-//!   into place before the record that names them is committed).
+//! - An invocation still running [`BEGIN_DELAY`] after it started is
+//!   written as running (with the states of the lab's things); at its end,
+//!   its record with its blobs is written before anyone is told it ended: an
+//!   end a client has seen is on disk (SQLite's write-ahead log, synced at
+//!   every commit; blob files synced and renamed into place before the
+//!   record that names them is committed). A quick action is one row
+//!   written once. One writer thread commits whatever has arrived together;
+//!   the threads that ran the invocations do not wait for it.
 //! - When the store opens, an invocation still recorded as pending or
 //!   running was cut off by the process stopping: it is ended with the error
 //!   type [`ENDED_BY_RESTART`](labthings_core::record::ENDED_BY_RESTART).
@@ -45,17 +48,21 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
+use labthings_core::Invocation;
 use labthings_core::blob::BlobData;
 use labthings_core::log_limit::LogLimiter;
-use labthings_core::record::{Record, RecordQuery, RecordStore, StoreError};
+use labthings_core::record::{Ended, Record, RecordQuery, RecordStore, StoreError};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
 pub use config::{RecordsConfig, Survives};
+
+/// How long after an invocation starts its record is on disk as running
+/// (unless it has ended by then: its end's record is written instead).
+pub const BEGIN_DELAY: std::time::Duration = writer::BEGIN_DELAY;
 
 /// The database file's name in the store's folder.
 pub const DATABASE: &str = "records.sqlite3";
@@ -65,10 +72,6 @@ pub const BLOBS: &str = "blobs";
 
 /// How many records may wait for the writer at once.
 const QUEUE: usize = 4096;
-
-/// How long an ending invocation waits for its record to be on disk before
-/// it gives up (and says so in its log).
-const END_WAIT: Duration = Duration::from_secs(30);
 
 /// What opening a store found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +96,9 @@ pub struct Store {
     folder: PathBuf,
     blobs: PathBuf,
     reader: Mutex<Connection>,
-    sender: Mutex<Option<SyncSender<writer::Message>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    queue: Arc<writer::Queue>,
+    /// The writer, then the thread that tells ends they are written.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     shared: Arc<writer::Shared>,
     opened: Opened,
     dropped_begins: LogLimiter,
@@ -129,13 +133,27 @@ impl Store {
         });
         writer::evict(&mut connection, &shared).map_err(|e| io("removing old records from", &e))?;
         let reader = schema::open_reader(&database).map_err(|e| io("opening the database in", &e))?;
-        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+        let queue = Arc::new(writer::Queue::new(QUEUE));
+        let told = Arc::new(writer::Told::default());
+        let teller = {
+            let told = told.clone();
+            std::thread::Builder::new()
+                .name("labthings-records-told".into())
+                .spawn(move || told.run())
+                .map_err(|e| io("starting the writer of", &e))?
+        };
         let thread = {
-            let shared = shared.clone();
+            let (shared, queue, told) = (shared.clone(), queue.clone(), told.clone());
             std::thread::Builder::new()
                 .name("labthings-records".into())
-                .spawn(move || writer::run(connection, shared, receiver))
-                .map_err(|e| io("starting the writer of", &e))?
+                .spawn(move || writer::run(connection, shared, queue, told))
+        };
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                told.close();
+                return Err(io("starting the writer of", &e));
+            }
         };
         let opened = Opened {
             records: u64::try_from(records).unwrap_or(0),
@@ -148,8 +166,8 @@ impl Store {
             folder: folder.to_owned(),
             blobs,
             reader: Mutex::new(reader),
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
+            queue,
+            threads: Mutex::new(vec![thread, teller]),
             shared,
             opened,
             dropped_begins: LogLimiter::new(Duration::from_secs(10)),
@@ -188,23 +206,11 @@ impl Store {
     /// then refuses new records, and reads go on), and let go of the folder
     /// for another process. Called by dropping the store too.
     pub fn close(&self) {
-        self.sender.lock().take();
-        if let Some(thread) = self.thread.lock().take() {
+        self.queue.close();
+        for thread in std::mem::take(&mut *self.threads.lock()) {
             let _ = thread.join();
         }
         self.lock.lock().take();
-    }
-
-    fn send(&self, message: writer::Message, wait: bool) -> Result<(), TrySendError<writer::Message>> {
-        let sender = self.sender.lock().clone();
-        let Some(sender) = sender else {
-            return Err(TrySendError::Disconnected(message));
-        };
-        if wait {
-            sender.send(message).map_err(|e| TrySendError::Disconnected(e.0))
-        } else {
-            sender.try_send(message)
-        }
     }
 
     /// Copy `blobs` into the blob folder unless they cannot fit; why not.
@@ -232,10 +238,10 @@ impl Drop for Store {
 }
 
 impl RecordStore for Store {
-    fn begin(&self, record: Record) {
-        match self.send(writer::Message::Begin(Box::new(record)), false) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => self.dropped_begins.hit(|more| {
+    fn begin(&self, invocation: &Arc<Invocation>) {
+        match self.queue.begin(invocation.clone()) {
+            Ok(()) | Err(writer::NotQueued::Closed) => {}
+            Err(writer::NotQueued::Full) => self.dropped_begins.hit(|more| {
                 tracing::warn!(
                     "the record store is {QUEUE} records behind; an invocation's start was not recorded{more}"
                 )
@@ -243,7 +249,7 @@ impl RecordStore for Store {
         }
     }
 
-    fn end(&self, mut record: Record, blobs: &[Arc<BlobData>]) -> Result<Option<String>, StoreError> {
+    fn end_then(&self, mut record: Record, blobs: &[Arc<BlobData>], then: Ended) {
         let refused = self.keep_blobs(blobs);
         if let Some(reason) = &refused {
             record.blobs.clear();
@@ -255,15 +261,11 @@ impl RecordStore for Store {
                 Some(line!()),
             ));
         }
-        let (done, written) = std::sync::mpsc::sync_channel(1);
-        self.send(writer::Message::End(Box::new(record), done), true)
-            .map_err(|_| StoreError::Closed)?;
-        match written.recv_timeout(END_WAIT) {
-            Ok(result) => result.map(|()| refused),
-            Err(_) => Err(StoreError::Io(format!(
-                "the record was not on disk after {} s",
-                END_WAIT.as_secs()
-            ))),
+        match schema::Row::of(&record) {
+            Ok(row) => self
+                .queue
+                .end(row, writer::Done::new(move |result| then(result.map(|()| refused)))),
+            Err(e) => then(Err(e)),
         }
     }
 
@@ -369,8 +371,8 @@ fn end_cut_off(connection: &mut Connection) -> rusqlite::Result<u64> {
             continue;
         };
         let record = record.ended_by_restart(now);
-        let json = serde_json::to_string(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        schema::put(&tx, &record, &json)?;
+        let row = schema::Row::of(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        schema::put(&tx, &row)?;
         ended += 1;
     }
     tx.commit()?;

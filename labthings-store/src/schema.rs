@@ -1,8 +1,9 @@
 //! The database: its tables, how a record is written into them, and the
 //! settings that make a commit durable.
 
-use labthings_core::record::{Record, RecordQuery};
-use rusqlite::{Connection, OptionalExtension, params};
+use labthings_core::record::{Record, RecordQuery, StoreError};
+use rusqlite::{Connection, params};
+use uuid::Uuid;
 
 /// The version of the tables below (`PRAGMA user_version`).
 pub(crate) const VERSION: i64 = 1;
@@ -22,7 +23,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     record    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invocations_requested ON invocations (requested);
-CREATE INDEX IF NOT EXISTS invocations_completed ON invocations (completed);
+DROP INDEX IF EXISTS invocations_completed;
+CREATE INDEX IF NOT EXISTS invocations_running ON invocations (id) WHERE completed IS NULL;
 CREATE INDEX IF NOT EXISTS invocations_thing_action ON invocations (thing, action, requested);
 CREATE TABLE IF NOT EXISTS blobs (
     id         TEXT PRIMARY KEY NOT NULL,
@@ -32,6 +34,10 @@ CREATE TABLE IF NOT EXISTS blobs (
 );
 CREATE INDEX IF NOT EXISTS blobs_invocation ON blobs (invocation);
 ";
+
+/// The writer's page cache, KiB: enough for the indexes' pages that new
+/// rows go into, so writing does not read them back from the file.
+const CACHE_KIB: u32 = 16 * 1024;
 
 /// Open the database at `path` for writing: write-ahead log, every commit
 /// synced to the disk (`synchronous = FULL`) when `sync` (else the log is
@@ -46,7 +52,7 @@ pub(crate) fn open_writer(path: &std::path::Path, sync: bool) -> rusqlite::Resul
     }
     let synchronous = if sync { "FULL" } else { "NORMAL" };
     connection.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF;"
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -{CACHE_KIB};"
     ))?;
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > VERSION {
@@ -75,52 +81,98 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// Write `record` (as JSON, `json`) in the open transaction: a new row, or
-/// over the row of the same invocation unless that one has ended already.
-/// The bytes the store holds change by what this returns.
-pub(crate) fn put(tx: &rusqlite::Transaction<'_>, record: &Record, json: &str) -> rusqlite::Result<i64> {
+/// A record as the database holds it: the columns the queries filter on
+/// and the whole record as JSON. Made by the thread that hands the record
+/// to the store, so the writer thread only writes.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub(crate) id: Uuid,
+    thing: String,
+    action: String,
+    status: &'static str,
+    user: Option<String>,
+    requested: String,
+    completed: Option<String>,
+    /// What it counts as against the store's size: its JSON and its blobs.
+    pub(crate) bytes: i64,
+    json: String,
+    /// Each blob's id, media type and length.
+    blobs: Vec<(String, String, i64)>,
+}
+
+impl Row {
+    /// The row of `record`.
+    pub(crate) fn of(record: &Record) -> Result<Self, StoreError> {
+        let json = serde_json::to_string(record).map_err(|e| {
+            StoreError::Io(format!(
+                "the record of invocation {} does not serialize: {e}",
+                record.id
+            ))
+        })?;
+        Ok(Self {
+            id: record.id,
+            thing: record.thing.clone(),
+            action: record.action.clone(),
+            status: record.status.as_str(),
+            user: record.caller.as_ref().map(|c| c.name.clone()),
+            requested: time(record.requested),
+            completed: record.completed.map(time),
+            bytes: record_bytes(record, &json),
+            json,
+            blobs: record
+                .blobs
+                .iter()
+                .map(|blob| {
+                    let len = i64::try_from(blob.len).unwrap_or(i64::MAX);
+                    (blob.id.to_string(), blob.media_type.clone(), len)
+                })
+                .collect(),
+        })
+    }
+
+    /// Whether it is an invocation's last record.
+    pub(crate) fn ends(&self) -> bool {
+        self.completed.is_some()
+    }
+}
+
+/// Write `row` in the open transaction: a new row, or over the row of the
+/// same invocation unless that one has ended already (the first end
+/// recorded stands). Whether it was written.
+pub(crate) fn put(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<bool> {
     // Statements prepared once per connection (`prepare_cached`): preparing
     // one costs more than running it.
-    let before: Option<(i64, Option<String>)> = tx
-        .prepare_cached("SELECT bytes, completed FROM invocations WHERE id = ?1")?
-        .query_row([record.id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    if let Some((_, Some(_))) = before {
-        // Ended already: the first end recorded stands.
-        return Ok(0);
+    let id = row.id.to_string();
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO invocations (id, thing, action, status, user, requested, completed, bytes, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9
+             WHERE completed IS NULL",
+        )?
+        .execute(params![
+            id,
+            row.thing,
+            row.action,
+            row.status,
+            row.user,
+            row.requested,
+            row.completed,
+            row.bytes,
+            row.json,
+        ])?;
+    if changed == 0 {
+        return Ok(false);
     }
-    let bytes = record_bytes(record, json);
-    let user = record.caller.as_ref().map(|c| c.name.as_str());
-    tx.prepare_cached(
-        "INSERT INTO invocations (id, thing, action, status, user, requested, completed, bytes, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9",
-    )?
-    .execute(params![
-        record.id.to_string(),
-        record.thing,
-        record.action,
-        record.status.as_str(),
-        user,
-        time(record.requested),
-        record.completed.map(time),
-        bytes,
-        json,
-    ])?;
-    for blob in &record.blobs {
+    for (blob, media_type, len) in &row.blobs {
         tx.prepare_cached("INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![
-                blob.id.to_string(),
-                record.id.to_string(),
-                blob.media_type,
-                i64::try_from(blob.len).unwrap_or(i64::MAX)
-            ])?;
+            .execute(params![blob, id, media_type, len])?;
     }
-    Ok(bytes.saturating_sub(before.map_or(0, |(bytes, _)| bytes)))
+    Ok(true)
 }
 
 /// What a record counts as against the store's size: its JSON and its blobs.
-pub(crate) fn record_bytes(record: &Record, json: &str) -> i64 {
+fn record_bytes(record: &Record, json: &str) -> i64 {
     let json = i64::try_from(json.len()).unwrap_or(i64::MAX);
     let blobs = i64::try_from(record.blob_bytes()).unwrap_or(i64::MAX);
     json.saturating_add(blobs)

@@ -1,34 +1,211 @@
-//! The one thread that writes the database. Records arrive on a bounded
-//! channel; whatever has arrived by the time the last commit finished goes
-//! into the next one, so many invocations ending together share one sync of
-//! the disk. Those that end wait for their commit; those that begin do not.
+//! The one thread that writes the database, and the queue records wait in
+//! for it.
+//!
+//! An ending invocation's record wakes the writer; whatever has arrived by
+//! then goes into the next commit, so many invocations ending together share
+//! one sync of the disk. A starting invocation's record does not wake it: it
+//! waits up to [`BEGIN_DELAY`] for the next commit, and is not written at
+//! all if the same invocation's end arrives first. A quick action is one
+//! row written once; one that runs longer is on disk as running within
+//! [`BEGIN_DELAY`] of starting.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use labthings_core::Invocation;
 use labthings_core::record::{Record, StoreError};
+use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use uuid::Uuid;
 
 use crate::files;
-use crate::schema;
+use crate::schema::{self, Row};
 
 /// The most records one commit takes.
 const BATCH: usize = 512;
 
+/// How long a starting invocation's record may wait for a commit.
+pub(crate) const BEGIN_DELAY: Duration = Duration::from_millis(20);
+
 /// How often records past their age are removed.
 const AGE_CHECK: Duration = Duration::from_secs(60);
 
-/// What the writer is asked to do.
-pub(crate) enum Message {
-    /// An invocation started: write its record, no one waits.
-    Begin(Box<Record>),
-    /// An invocation ended: write its record, and say when it is on disk.
-    End(Box<Record>, SyncSender<Result<(), StoreError>>),
+/// What is called once an ending record is on disk (or could not be
+/// written). Dropped without being called, it is called with
+/// [`StoreError::Closed`], so no end is left waiting forever.
+pub(crate) struct Done(Option<Then>);
+
+/// What [`Done`] calls.
+type Then = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+impl Done {
+    /// Call `then` with the outcome of the record's commit.
+    pub(crate) fn new(then: impl FnOnce(Result<(), StoreError>) + Send + 'static) -> Self {
+        Self(Some(Box::new(then)))
+    }
+
+    fn call(mut self, result: Result<(), StoreError>) {
+        if let Some(then) = self.0.take() {
+            then(result);
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(then) = self.0.take() {
+            then(Err(StoreError::Closed));
+        }
+    }
+}
+
+/// The records waiting for the writer, at most `limit` of them.
+pub(crate) struct Queue {
+    pending: Mutex<Pending>,
+    /// The writer waits here for an end, a start's delay, or closing.
+    arrived: Condvar,
+    /// Enders wait here while the queue is full.
+    room: Condvar,
+    limit: usize,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pending = self.pending.lock();
+        f.debug_struct("Queue")
+            .field("begins", &pending.begins.len())
+            .field("ends", &pending.ends.len())
+            .field("closed", &pending.closed)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Starts, oldest first, with when each arrived.
+    begins: VecDeque<(Instant, Arc<Invocation>)>,
+    ends: Vec<(Row, Done)>,
+    closed: bool,
+}
+
+/// What one commit writes.
+struct Batch {
+    begins: Vec<Arc<Invocation>>,
+    ends: Vec<(Row, Done)>,
+}
+
+/// Why a start was not queued.
+pub(crate) enum NotQueued {
+    /// The writer is that far behind.
+    Full,
+    /// The store has closed.
+    Closed,
+}
+
+impl Queue {
+    /// A queue of at most `limit` records.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            pending: Mutex::new(Pending::default()),
+            arrived: Condvar::new(),
+            room: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Queue a start; it does not wake the writer (unless it is the only
+    /// record waiting, so the writer learns when it is due).
+    pub(crate) fn begin(&self, invocation: Arc<Invocation>) -> Result<(), NotQueued> {
+        let mut pending = self.pending.lock();
+        if pending.closed {
+            return Err(NotQueued::Closed);
+        }
+        if pending.begins.len() + pending.ends.len() >= self.limit {
+            return Err(NotQueued::Full);
+        }
+        let first = pending.begins.is_empty() && pending.ends.is_empty();
+        pending.begins.push_back((Instant::now(), invocation));
+        drop(pending);
+        if first {
+            self.arrived.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queue an end, waiting for room; `done` is called once it is on disk
+    /// (at once with [`StoreError::Closed`] when the store has closed).
+    pub(crate) fn end(&self, record: Row, done: Done) {
+        let mut pending = self.pending.lock();
+        while !pending.closed && pending.begins.len() + pending.ends.len() >= self.limit {
+            self.room.wait(&mut pending);
+        }
+        if pending.closed {
+            drop(pending);
+            done.call(Err(StoreError::Closed));
+            return;
+        }
+        pending.ends.push((record, done));
+        drop(pending);
+        self.arrived.notify_one();
+    }
+
+    /// Take no more records; the writer writes what is waiting and stops.
+    pub(crate) fn close(&self) {
+        self.pending.lock().closed = true;
+        self.arrived.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Close, and tell every end still waiting that it was not written
+    /// (the writer has stopped).
+    fn abandon(&self) {
+        self.close();
+        let ends = std::mem::take(&mut self.pending.lock().ends);
+        drop(ends);
+    }
+
+    /// Wait for the next commit's records: the ends waiting and the starts
+    /// due (those whose end is among them dropped), or `None` once closed
+    /// and empty.
+    fn next(&self) -> Option<Batch> {
+        let mut pending = self.pending.lock();
+        loop {
+            let due = pending.begins.front().map(|(arrived, _)| *arrived + BEGIN_DELAY);
+            if !pending.ends.is_empty() || pending.closed || due.is_some_and(|due| due <= Instant::now()) {
+                break;
+            }
+            match due {
+                Some(due) => {
+                    self.arrived.wait_until(&mut pending, due);
+                }
+                None => self.arrived.wait(&mut pending),
+            }
+        }
+        let Pending { begins, ends, closed } = &mut *pending;
+        if *closed && begins.is_empty() && ends.is_empty() {
+            return None;
+        }
+        let ends: Vec<_> = ends.drain(..ends.len().min(BATCH)).collect();
+        if !ends.is_empty() {
+            let ended: HashSet<Uuid> = ends.iter().map(|(record, _)| record.id).collect();
+            begins.retain(|(_, invocation)| !ended.contains(&invocation.id()));
+        }
+        // Closing, every start goes: a restart then ends it as cut off.
+        let now = Instant::now();
+        let due = begins
+            .iter()
+            .take(BATCH)
+            .take_while(|(arrived, _)| *closed || *arrived + BEGIN_DELAY <= now)
+            .count();
+        let begins = begins.drain(..due).map(|(_, invocation)| invocation).collect();
+        drop(pending);
+        self.room.notify_all();
+        Some(Batch { begins, ends })
+    }
 }
 
 /// What the writer shares with the store.
@@ -46,28 +223,34 @@ pub(crate) struct Shared {
     pub(crate) sync: bool,
 }
 
-/// Write what arrives on `messages` until every sender is gone.
-pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, messages: Receiver<Message>) {
+/// Write what arrives on `queue` until it is closed and empty. The ends
+/// written are told so by `told`'s thread, so the writer goes straight on
+/// to the next commit.
+pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Queue>, told: Arc<Told>) {
+    // However the writer stops (a panic too), the teller's thread stops
+    // once it has told what it holds, and ends still queued are told the
+    // store closed (their `Done` dropped).
+    struct Stop<'a>(&'a Told, &'a Queue);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.1.abandon();
+            self.0.close();
+        }
+    }
+    let _stop = Stop(&told, &queue);
     let mut last_age_check = Instant::now();
+    // The bytes of each start written whose end has not been: its end's
+    // row replaces it. At most one per invocation running.
+    let mut begun: HashMap<Uuid, i64> = HashMap::new();
     // A failing disk fails every commit: said once a minute, with a count.
     let failures = labthings_core::log_limit::LogLimiter::new(Duration::from_secs(60));
-    while let Ok(first) = messages.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match messages.try_recv() {
-                Ok(message) => batch.push(message),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        let result = write(&mut connection, &shared, &batch);
+    while let Some(batch) = queue.next() {
+        let result = write(&mut connection, &shared, &batch, &mut begun);
         if let Err(e) = &result {
-            failures.hit(|more| tracing::error!("the record store could not write {} records: {e}{more}", batch.len()));
+            let count = batch.begins.len() + batch.ends.len();
+            failures.hit(|more| tracing::error!("the record store could not write {count} records: {e}{more}"));
         }
-        for message in batch {
-            if let Message::End(_, done) = message {
-                let _ = done.send(result.clone());
-            }
-        }
+        told.add(batch.ends.into_iter().map(|(_, done)| done), &result);
         let aged = last_age_check.elapsed() >= AGE_CHECK;
         if aged {
             last_age_check = Instant::now();
@@ -80,18 +263,98 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, messages: Rec
     }
 }
 
+/// The ends written, waiting to be told so (their [`Done`] called) by a
+/// thread of their own: telling wakes whoever waits for the invocation, and
+/// hands its hardware lock on, which the writer should not wait for.
+#[derive(Default)]
+pub(crate) struct Told {
+    waiting: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+/// What [`Told`] holds: each end written, with how its commit went, and
+/// whether the writer has stopped.
+#[derive(Default)]
+struct Waiting {
+    ends: Vec<(Done, Result<(), StoreError>)>,
+    closed: bool,
+}
+
+impl Told {
+    fn add(&self, done: impl Iterator<Item = Done>, result: &Result<(), StoreError>) {
+        let mut waiting = self.waiting.lock();
+        let was_empty = waiting.ends.is_empty();
+        waiting.ends.extend(done.map(|done| (done, result.clone())));
+        drop(waiting);
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Stop once everything held has been told.
+    pub(crate) fn close(&self) {
+        self.waiting.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Call each [`Done`] as it comes, until closed and empty.
+    pub(crate) fn run(&self) {
+        loop {
+            let mut waiting = self.waiting.lock();
+            while waiting.ends.is_empty() && !waiting.closed {
+                self.ready.wait(&mut waiting);
+            }
+            if waiting.ends.is_empty() {
+                return;
+            }
+            let now = std::mem::take(&mut waiting.ends);
+            drop(waiting);
+            for (done, result) in now {
+                done.call(result);
+            }
+        }
+    }
+}
+
 /// Write `batch` in one transaction.
-fn write(connection: &mut Connection, shared: &Shared, batch: &[Message]) -> Result<(), StoreError> {
+fn write(
+    connection: &mut Connection,
+    shared: &Shared,
+    batch: &Batch,
+    begun: &mut HashMap<Uuid, i64>,
+) -> Result<(), StoreError> {
+    // A start is read only now, when it is due: its record so far.
+    let begins: Vec<Row> = batch
+        .begins
+        .iter()
+        .filter_map(|invocation| {
+            Row::of(&Record::of(invocation))
+                .map_err(|e| tracing::error!("{e}"))
+                .ok()
+        })
+        .collect();
     let tx = connection.transaction().map_err(error)?;
     let mut added = 0i64;
-    for message in batch {
-        let record = match message {
-            Message::Begin(record) | Message::End(record, _) => record,
+    let mut written = Vec::with_capacity(begins.len() + batch.ends.len());
+    let ends = batch.ends.iter().map(|(row, _)| row);
+    for row in begins.iter().chain(ends) {
+        let replaced = if row.ends() {
+            begun.get(&row.id).copied().unwrap_or(0)
+        } else {
+            0
         };
-        let json = serde_json::to_string(record).map_err(|e| StoreError::Io(e.to_string()))?;
-        added = added.saturating_add(schema::put(&tx, record, &json).map_err(error)?);
+        if schema::put(&tx, row).map_err(error)? {
+            added = added.saturating_add(row.bytes.saturating_sub(replaced));
+            written.push((row.id, (!row.ends()).then_some(row.bytes)));
+        }
     }
     tx.commit().map_err(error)?;
+    for (id, begin_bytes) in written {
+        match begin_bytes {
+            Some(bytes) => begun.insert(id, bytes),
+            None => begun.remove(&id),
+        };
+    }
     shared.total.fetch_add(added, Ordering::SeqCst);
     Ok(())
 }
@@ -133,8 +396,12 @@ fn remove_oldest(connection: &mut Connection, shared: &Shared, before: Option<&s
     let tx = connection.transaction()?;
     let mut victims: Vec<(String, i64)> = {
         let mut statement = tx.prepare(
-            "SELECT id, bytes FROM invocations WHERE completed IS NOT NULL AND completed < ?1
-             ORDER BY completed LIMIT 100",
+            // Oldest request first (an invocation ends after it is
+            // requested, so those finished before `before` are among those
+            // requested before it, and the index stops there).
+            "SELECT id, bytes FROM invocations
+             WHERE requested < ?1 AND completed IS NOT NULL AND completed < ?1
+             ORDER BY requested LIMIT 100",
         )?;
         let rows = statement.query_map([before.unwrap_or("9999")], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?

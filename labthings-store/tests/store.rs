@@ -105,11 +105,17 @@ fn records_past_their_age_go_when_the_store_opens() {
 #[test]
 fn a_restart_ends_what_was_running_and_removes_stray_files() {
     let folder = tempfile::tempdir().expect("a folder");
-    let invocation = Invocation::new("stage", "move", json!({"x": 3}), Duration::ZERO, LogBuffer::new(10));
+    let invocation = Arc::new(Invocation::new(
+        "stage",
+        "move",
+        json!({"x": 3}),
+        Duration::ZERO,
+        LogBuffer::new(10),
+    ));
     invocation.start();
     {
         let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
-        store.begin(Record::of(&invocation));
+        store.begin(&invocation);
         // A process that died writing a blob leaves a part, or a whole file
         // whose record was never committed.
         std::fs::write(
@@ -168,4 +174,62 @@ fn the_first_end_recorded_stands() {
     second.output = Some(json!(2));
     store.end(second, &[]).expect("answered");
     assert_eq!(store.get(first.id).expect("kept").output, Some(json!(1)));
+}
+
+#[test]
+fn a_start_is_written_while_it_runs_and_its_end_replaces_it() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+    let running = Arc::new(Invocation::new(
+        "stage",
+        "move",
+        json!({}),
+        Duration::ZERO,
+        LogBuffer::new(10),
+    ));
+    running.start();
+    store.begin(&running);
+    // Written within the start's delay (20 ms), with nothing else to write.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.get(running.id()).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the start was never written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        store.get(running.id()).expect("recorded").status,
+        InvocationStatus::Running
+    );
+    assert_eq!(store.len(), 1);
+
+    // A quick one: its end arrives before its start is due (then only the
+    // end is written); either way the size counts one row, its end.
+    let quick = Arc::new(Invocation::new(
+        "stage",
+        "home",
+        json!({}),
+        Duration::ZERO,
+        LogBuffer::new(10),
+    ));
+    quick.start();
+    store.begin(&quick);
+    quick.finish(Ok(json!([0, 0, 0])));
+    let bytes_before = store.bytes();
+    store.end(Record::of(&quick), &[]).expect("kept");
+    let record = store.get(quick.id()).expect("recorded");
+    assert_eq!(record.status, InvocationStatus::Completed);
+    let row = serde_json::to_string(&record).expect("json").len() as u64;
+    assert_eq!(store.bytes() - bytes_before, row);
+
+    // The running one's end replaces its start: the size counts its end.
+    running.finish(Ok(json!(null)));
+    let before = store.bytes();
+    store.end(Record::of(&running), &[]).expect("kept");
+    let end_row = serde_json::to_string(&store.get(running.id()).expect("recorded"))
+        .expect("json")
+        .len() as u64;
+    assert_eq!(store.len(), 2);
+    assert!(
+        store.bytes() < before + end_row,
+        "the start's bytes were not given back"
+    );
 }
