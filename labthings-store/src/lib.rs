@@ -97,8 +97,7 @@ pub struct Store {
     blobs: PathBuf,
     reader: Mutex<Connection>,
     queue: Arc<writer::Queue>,
-    /// The writer, then the thread that tells ends they are written.
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     shared: Arc<writer::Shared>,
     opened: Opened,
     dropped_begins: LogLimiter,
@@ -134,26 +133,12 @@ impl Store {
         writer::evict(&mut connection, &shared).map_err(|e| io("removing old records from", &e))?;
         let reader = schema::open_reader(&database).map_err(|e| io("opening the database in", &e))?;
         let queue = Arc::new(writer::Queue::new(QUEUE));
-        let told = Arc::new(writer::Told::default());
-        let teller = {
-            let told = told.clone();
-            std::thread::Builder::new()
-                .name("labthings-records-told".into())
-                .spawn(move || told.run())
-                .map_err(|e| io("starting the writer of", &e))?
-        };
         let thread = {
-            let (shared, queue, told) = (shared.clone(), queue.clone(), told.clone());
+            let (shared, queue) = (shared.clone(), queue.clone());
             std::thread::Builder::new()
                 .name("labthings-records".into())
-                .spawn(move || writer::run(connection, shared, queue, told))
-        };
-        let thread = match thread {
-            Ok(thread) => thread,
-            Err(e) => {
-                told.close();
-                return Err(io("starting the writer of", &e));
-            }
+                .spawn(move || writer::run(connection, shared, queue))
+                .map_err(|e| io("starting the writer of", &e))?
         };
         let opened = Opened {
             records: u64::try_from(records).unwrap_or(0),
@@ -167,7 +152,7 @@ impl Store {
             blobs,
             reader: Mutex::new(reader),
             queue,
-            threads: Mutex::new(vec![thread, teller]),
+            thread: Mutex::new(Some(thread)),
             shared,
             opened,
             dropped_begins: LogLimiter::new(Duration::from_secs(10)),
@@ -207,7 +192,7 @@ impl Store {
     /// for another process. Called by dropping the store too.
     pub fn close(&self) {
         self.queue.close();
-        for thread in std::mem::take(&mut *self.threads.lock()) {
+        if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
         self.lock.lock().take();

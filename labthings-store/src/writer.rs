@@ -71,6 +71,9 @@ pub(crate) struct Queue {
     /// Enders wait here while the queue is full.
     room: Condvar,
     limit: usize,
+    /// The writer's thread: an end it makes (a [`Done`] ending another
+    /// invocation) never waits for room, which only the writer makes.
+    writer: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -89,6 +92,10 @@ struct Pending {
     /// Starts, oldest first, with when each arrived.
     begins: VecDeque<(Instant, Arc<Invocation>)>,
     ends: Vec<(Row, Done)>,
+    /// The writer waits for something to write: an end wakes it. (While
+    /// it writes, ends only join the queue: the next commit takes them
+    /// without a wake-up each.)
+    idle: bool,
     closed: bool,
 }
 
@@ -114,11 +121,12 @@ impl Queue {
             arrived: Condvar::new(),
             room: Condvar::new(),
             limit,
+            writer: std::sync::OnceLock::new(),
         }
     }
 
-    /// Queue a start; it does not wake the writer (unless it is the only
-    /// record waiting, so the writer learns when it is due).
+    /// Queue a start; it does not wake the writer (unless the writer waits
+    /// with no other start, so it learns when this one is due).
     pub(crate) fn begin(&self, invocation: Arc<Invocation>) -> Result<(), NotQueued> {
         let mut pending = self.pending.lock();
         if pending.closed {
@@ -127,7 +135,8 @@ impl Queue {
         if pending.begins.len() + pending.ends.len() >= self.limit {
             return Err(NotQueued::Full);
         }
-        let first = pending.begins.is_empty() && pending.ends.is_empty();
+        // Only a writer waiting with no start to time needs to learn of one.
+        let first = pending.idle && pending.begins.is_empty();
         pending.begins.push_back((Instant::now(), invocation));
         drop(pending);
         if first {
@@ -139,8 +148,9 @@ impl Queue {
     /// Queue an end, waiting for room; `done` is called once it is on disk
     /// (at once with [`StoreError::Closed`] when the store has closed).
     pub(crate) fn end(&self, record: Row, done: Done) {
+        let from_writer = self.writer.get() == Some(&std::thread::current().id());
         let mut pending = self.pending.lock();
-        while !pending.closed && pending.begins.len() + pending.ends.len() >= self.limit {
+        while !from_writer && !pending.closed && pending.begins.len() + pending.ends.len() >= self.limit {
             self.room.wait(&mut pending);
         }
         if pending.closed {
@@ -149,8 +159,11 @@ impl Queue {
             return;
         }
         pending.ends.push((record, done));
+        let wake = pending.idle;
         drop(pending);
-        self.arrived.notify_one();
+        if wake {
+            self.arrived.notify_one();
+        }
     }
 
     /// Take no more records; the writer writes what is waiting and stops.
@@ -178,14 +191,18 @@ impl Queue {
             if !pending.ends.is_empty() || pending.closed || due.is_some_and(|due| due <= Instant::now()) {
                 break;
             }
+            pending.idle = true;
             match due {
                 Some(due) => {
                     self.arrived.wait_until(&mut pending, due);
                 }
                 None => self.arrived.wait(&mut pending),
             }
+            pending.idle = false;
         }
-        let Pending { begins, ends, closed } = &mut *pending;
+        let Pending {
+            begins, ends, closed, ..
+        } = &mut *pending;
         if *closed && begins.is_empty() && ends.is_empty() {
             return None;
         }
@@ -223,21 +240,19 @@ pub(crate) struct Shared {
     pub(crate) sync: bool,
 }
 
-/// Write what arrives on `queue` until it is closed and empty. The ends
-/// written are told so by `told`'s thread, so the writer goes straight on
-/// to the next commit.
-pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Queue>, told: Arc<Told>) {
-    // However the writer stops (a panic too), the teller's thread stops
-    // once it has told what it holds, and ends still queued are told the
+/// Write what arrives on `queue` until it is closed and empty, and tell each
+/// end (call its [`Done`]) once it is on disk.
+pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Queue>) {
+    // However the writer stops (a panic too), ends still queued are told the
     // store closed (their `Done` dropped).
-    struct Stop<'a>(&'a Told, &'a Queue);
+    struct Stop<'a>(&'a Queue);
     impl Drop for Stop<'_> {
         fn drop(&mut self) {
-            self.1.abandon();
-            self.0.close();
+            self.0.abandon();
         }
     }
-    let _stop = Stop(&told, &queue);
+    let _stop = Stop(&queue);
+    queue.writer.get_or_init(|| std::thread::current().id());
     let mut last_age_check = Instant::now();
     // The bytes of each start written whose end has not been: its end's
     // row replaces it. At most one per invocation running.
@@ -250,7 +265,12 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Qu
             let count = batch.begins.len() + batch.ends.len();
             failures.hit(|more| tracing::error!("the record store could not write {count} records: {e}{more}"));
         }
-        told.add(batch.ends.into_iter().map(|(_, done)| done), &result);
+        // Told here, not on a thread of their own: that costs less in all
+        // than handing them over. What a `Done` runs never waits for the
+        // store (an end it makes joins the queue whether it is full or not).
+        for (_, done) in batch.ends {
+            done.call(result.clone());
+        }
         let aged = last_age_check.elapsed() >= AGE_CHECK;
         if aged {
             last_age_check = Instant::now();
@@ -259,59 +279,6 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Qu
             && let Err(e) = evict(&mut connection, &shared)
         {
             failures.hit(|more| tracing::error!("the record store could not remove old records: {e}{more}"));
-        }
-    }
-}
-
-/// The ends written, waiting to be told so (their [`Done`] called) by a
-/// thread of their own: telling wakes whoever waits for the invocation, and
-/// hands its hardware lock on, which the writer should not wait for.
-#[derive(Default)]
-pub(crate) struct Told {
-    waiting: Mutex<Waiting>,
-    ready: Condvar,
-}
-
-/// What [`Told`] holds: each end written, with how its commit went, and
-/// whether the writer has stopped.
-#[derive(Default)]
-struct Waiting {
-    ends: Vec<(Done, Result<(), StoreError>)>,
-    closed: bool,
-}
-
-impl Told {
-    fn add(&self, done: impl Iterator<Item = Done>, result: &Result<(), StoreError>) {
-        let mut waiting = self.waiting.lock();
-        let was_empty = waiting.ends.is_empty();
-        waiting.ends.extend(done.map(|done| (done, result.clone())));
-        drop(waiting);
-        if was_empty {
-            self.ready.notify_one();
-        }
-    }
-
-    /// Stop once everything held has been told.
-    pub(crate) fn close(&self) {
-        self.waiting.lock().closed = true;
-        self.ready.notify_one();
-    }
-
-    /// Call each [`Done`] as it comes, until closed and empty.
-    pub(crate) fn run(&self) {
-        loop {
-            let mut waiting = self.waiting.lock();
-            while waiting.ends.is_empty() && !waiting.closed {
-                self.ready.wait(&mut waiting);
-            }
-            if waiting.ends.is_empty() {
-                return;
-            }
-            let now = std::mem::take(&mut waiting.ends);
-            drop(waiting);
-            for (done, result) in now {
-                done.call(result);
-            }
         }
     }
 }
