@@ -29,13 +29,9 @@ use crate::lock::{HardwareLock, LockGuard, LockScope, WhenBusy};
 use crate::log::{LogBuffer, LogRecord};
 use crate::outcome::Body;
 use crate::pool::ThreadPool;
-use crate::record::{Record, RecordStore};
+use crate::record::{END_WAIT, Record, RecordStore};
 use crate::registry::ActionCall;
 use crate::updates::Updates;
-
-/// How long a caller that answers with how an invocation ended (a cancel,
-/// a rejection) waits for its end to be recorded.
-const END_WAIT: Duration = Duration::from_secs(30);
 
 /// Settings for an [`ActionManager`]: the `[invocations]` table of a
 /// configuration file (times in seconds, `retention_s`; absent keys keep the

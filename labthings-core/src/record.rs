@@ -334,6 +334,10 @@ pub struct RecordQuery {
 /// requested, oldest request first.
 pub type Listed = Vec<(Uuid, DateTime<Utc>)>;
 
+/// How long a caller that waits for an invocation's end to be recorded (a
+/// cancel, a rejection, [`RecordStore::end`]) waits at most.
+pub const END_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What a [`RecordStore`] calls once an ending record is on disk: `Ok(None)`,
 /// `Ok(Some(why its blobs were not kept))`, or why it could not be kept.
 pub type Ended = Box<dyn FnOnce(Result<Option<String>, StoreError>) + Send>;
@@ -358,8 +362,8 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// once, with [`StoreError::Closed`] if the store closes first.
     fn end_then(&self, record: Record, blobs: &[Arc<BlobData>], then: Ended);
 
-    /// [`end_then`](Self::end_then), waiting (at most 30 s) until the
-    /// record is on disk.
+    /// [`end_then`](Self::end_then), waiting (at most [`END_WAIT`]) until
+    /// the record is on disk.
     fn end(&self, record: Record, blobs: &[Arc<BlobData>]) -> Result<Option<String>, StoreError> {
         let (done, written) = std::sync::mpsc::sync_channel(1);
         self.end_then(
@@ -369,9 +373,12 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
                 let _ = done.send(result);
             }),
         );
-        written
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| Err(StoreError::Io("the record was not on disk after 30 s".into())))
+        written.recv_timeout(END_WAIT).unwrap_or_else(|_| {
+            Err(StoreError::Io(format!(
+                "the record was not on disk after {} s",
+                END_WAIT.as_secs()
+            )))
+        })
     }
 
     /// The record with this id, if the store keeps it.

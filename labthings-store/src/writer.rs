@@ -262,6 +262,12 @@ pub(crate) fn run(mut connection: Connection, shared: Arc<Shared>, queue: Arc<Qu
     while let Some(batch) = queue.next() {
         let result = write(&mut connection, &shared, &batch, &mut begun);
         if let Err(e) = &result {
+            // These ends are not written again: forget their starts' bytes
+            // too (a start row stays, counted, until a restart ends it), so
+            // `begun` holds only invocations still running.
+            for (row, _) in &batch.ends {
+                begun.remove(&row.id);
+            }
             let count = batch.begins.len() + batch.ends.len();
             failures.hit(|more| tracing::error!("the record store could not write {count} records: {e}{more}"));
         }
