@@ -4,12 +4,14 @@
 //! Builds `benches/servers/bench.rs` and `benches/servers/hyper_ceiling.rs` in release mode,
 //! starts both (and LabThings-FastAPI 0.3.0 serving `benches/servers/bench_original.py`
 //! when `.venv-original/` exists), runs every scenario against each in this one
-//! run, and prints absolute figures and ratios. The load generator is this
-//! program: a hyper 1 client on a 2-thread tokio runtime, so it shares the
-//! machine's cores with the server as wrk would.
+//! run, and prints absolute figures and ratios. The load generator is wrk,
+//! where installed, for plain requests and the record store's invocations,
+//! and this program (a hyper 1 client on a 2-thread tokio runtime) for the
+//! rest: either shares the machine's cores with the server.
 //!
 //! Options (after `--`): `--seconds N` per throughput scenario (default 5),
-//! `--no-build`, `--baseline PATH` (also measure the `bench` example binary
+//! `--no-build`, `--no-wrk` (use the built-in client even where wrk is
+//! installed), `--baseline PATH` (also measure the `bench` example binary
 //! of an earlier build, e.g. one built in a `git worktree` of the last
 //! release, as "labthings (baseline)": a before/after in one run; with
 //! `--baseline-config FILE` it reads that configuration file instead of one in
@@ -245,22 +247,68 @@ async fn throughput(
     gather(tasks, start).await
 }
 
-/// Whether `wrk` is installed (it is the load generator for the plain
-/// request scenarios when present: a C load generator is lighter than ours).
-fn have_wrk() -> bool {
-    Command::new("wrk").arg("--version").output().is_ok()
+/// Whether `wrk` is installed and not turned off with `--no-wrk` (it is
+/// the load generator for the plain request and record store scenarios
+/// when present: a C load generator is lighter than ours, so more of the
+/// machine's two cores go to the server being measured).
+fn have_wrk(args: &[String]) -> bool {
+    !args.iter().any(|a| a == "--no-wrk") && Command::new("wrk").arg("--version").output().is_ok()
 }
 
-/// Run wrk (2 threads, 32 connections) and read requests/s, p50 (ms) and errors.
-fn wrk(addr: SocketAddr, seconds: f64, method: &Method, path: &str, body: Option<&str>) -> Option<(f64, f64, f64)> {
+/// What one wrk run measured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WrkRun {
+    /// Requests per second.
+    pub(crate) rate: f64,
+    /// Latency p50, ms.
+    pub(crate) p50: f64,
+    /// Answers that were not 2xx, plus those `check` (a Lua expression of
+    /// `body`) found wanting.
+    pub(crate) errors: f64,
+}
+
+/// Run wrk (`threads` threads, `connections` connections, `seconds`) at
+/// `path`: a GET, or `method` with `body` as JSON. With `check`, a Lua
+/// expression over the answer's `body`, every answer for which it is false
+/// counts as an error (wrk's `response` hook; each thread counts its own and
+/// `done` adds them up).
+pub(crate) fn wrk(
+    addr: SocketAddr,
+    (threads, connections, seconds): (usize, usize, f64),
+    method: &Method,
+    path: &str,
+    body: Option<&str>,
+    check: Option<&str>,
+) -> Option<WrkRun> {
     let mut command = Command::new("wrk");
-    command.args(["-t2", "-c32", &format!("-d{}s", seconds.ceil() as u64), "--latency"]);
+    command.args([
+        &format!("-t{threads}"),
+        &format!("-c{connections}"),
+        &format!("-d{}s", seconds.ceil() as u64),
+        "--latency",
+    ]);
     let script = std::env::temp_dir().join(format!("labthings-wrk-{}.lua", std::process::id()));
+    let mut lua = String::new();
     if *method != Method::GET {
-        let lua = format!(
+        lua.push_str(&format!(
             "wrk.method = \"{method}\"\nwrk.body = \"{}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
             body.unwrap_or("")
-        );
+        ));
+    }
+    if let Some(check) = check {
+        lua.push_str(&format!(
+            "local threads = {{}}\n\
+             function setup(thread) table.insert(threads, thread) end\n\
+             function init(args) wanting = 0 end\n\
+             function response(status, headers, body) if not ({check}) then wanting = wanting + 1 end end\n\
+             function done(summary, latency, requests)\n\
+               local total = 0\n\
+               for _, thread in ipairs(threads) do total = total + thread:get(\"wanting\") end\n\
+               io.write(\"Wanting: \" .. total .. \"\\n\")\n\
+             end\n"
+        ));
+    }
+    if !lua.is_empty() {
         std::fs::write(&script, lua).ok()?;
         command.arg("-s").arg(&script);
     }
@@ -282,12 +330,17 @@ fn wrk(addr: SocketAddr, seconds: f64, method: &Method, path: &str, body: Option
             _ => number,
         }
     })?;
-    let errors = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
-        .filter_map(|v| v.trim().parse::<f64>().ok())
-        .fold(0.0, |a, b| a + b);
-    Some((rate, p50, errors))
+    let count = |prefix: &str| {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix))
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .fold(0.0, |a, b| a + b)
+    };
+    Some(WrkRun {
+        rate,
+        p50,
+        errors: count("Non-2xx or 3xx responses:") + count("Wanting:"),
+    })
 }
 
 /// Invoke `increment` and poll until completed, `clients` at once; each
@@ -373,8 +426,7 @@ async fn invoke_once(conn: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> 
             .find("/action_invocations/")
             .map(|i| href[i..].to_owned())
             .context("path")?;
-        let path: &'static str = Box::leak(path.into_boxed_str());
-        let (status, body) = send(conn, Method::GET, path, None).await?;
+        let (status, body) = send(conn, Method::GET, &path, None).await?;
         if status != 200 {
             bail!("poll answered {status}");
         }
@@ -577,7 +629,7 @@ async fn main() -> anyhow::Result<()> {
             false,
         ),
     ];
-    let use_wrk = have_wrk();
+    let use_wrk = have_wrk(&args);
     eprintln!(
         "load generator for plain requests: {}",
         if use_wrk {
@@ -599,8 +651,8 @@ async fn main() -> anyhow::Result<()> {
                 if target.name == "hyper ceiling" && !ceiling_too {
                     continue;
                 }
-                if use_wrk && let Some(measured) = wrk(target.addr, seconds, &method, path, body) {
-                    rounds[i].push(measured);
+                if use_wrk && let Some(run) = wrk(target.addr, (2, 32, seconds), &method, path, body, None) {
+                    rounds[i].push((run.rate, run.p50, run.errors));
                     continue;
                 }
                 let mut sample = throughput(target.addr, 32, seconds, method.clone(), path, body).await;
@@ -780,7 +832,16 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(100_000);
         eprintln!("running: records on and off (3 rounds), bytes per invocation, a restart with {full} records");
-        match records::measure(&examples, seconds, full).await {
+        let use_wrk = have_wrk(&args);
+        eprintln!(
+            "load generator for the record store: {}",
+            if use_wrk {
+                "wrk -t1, each answer checked"
+            } else {
+                "built-in hyper client, polling until completed (install wrk to use it)"
+            }
+        );
+        match records::measure(&examples, seconds, full, use_wrk).await {
             Ok(figures) => {
                 let only = |v: f64| {
                     let mut values = vec![None; targets.len()];
@@ -836,14 +897,42 @@ async fn main() -> anyhow::Result<()> {
                             "µs",
                             only(on.cpu_us),
                         );
-                        verdicts.push(Verdict::at_least(
+                        if on.errors + off.errors > 0.0 {
+                            row(
+                                &format!("{name} and off: invocations failed or not completed, {clients} client(s)"),
+                                "count",
+                                only(on.errors + off.errors),
+                            );
+                        }
+                        // The target is throughput: what a busy server does
+                        // (128 clients). With fewer, each client waits for
+                        // each answer and the rate is the latency's inverse;
+                        // with one, a `power-cut` store waits for the disk
+                        // at every call (printed above, not judged).
+                        if clients < 128 {
+                            continue;
+                        }
+                        let mut verdict = Verdict::at_least(
                             format!(
-                                "{verdict_prefix}the record store costs at most 20 % of quick invocations' rate ({clients} client(s))"
+                                "{verdict_prefix}the record store costs at most 20 % of quick invocations' throughput ({clients} clients)"
                             ),
                             on.rate / off.rate,
                             0.8,
-                            format!("{:.0} inv/s on, {:.0} off: {:.2}", on.rate, off.rate, on.rate / off.rate),
-                        ));
+                            format!(
+                                "{:.0} inv/s on, {:.0} off: {:.2}",
+                                on.rate,
+                                off.rate,
+                                on.rate / off.rate
+                            ),
+                        );
+                        if on.errors + off.errors > 0.0 {
+                            verdict.met = false;
+                            verdict.measured.push_str(&format!(
+                                "; {} invocations failed or not completed",
+                                on.errors + off.errors
+                            ));
+                        }
+                        verdicts.push(verdict);
                     }
                 }
                 row(

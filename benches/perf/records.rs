@@ -4,8 +4,11 @@
 //! one with `survives = "crash"` in another, and one with `enabled =
 //! false`, take turns (three rounds, medians) at invoke-and-poll of the
 //! quick `increment` action with 1, 32 and 128 clients (each client waits
-//! for each answer, so few clients measure latency as much as capacity;
-//! 128 keep the server busy); then the recorded folder's bytes per
+//! for each answer, so 1 and 32 clients measure latency as much as
+//! capacity; 128 keep the server busy: its throughput); the load is wrk
+//! (one thread, each answer checked to be the invocation completed) where
+//! installed, else the harness's own client, which polls until completed;
+//! then the recorded folder's bytes per
 //! invocation; then the store is filled to 100,000 records, the server
 //! killed with SIGKILL, and the time a restart takes to answer is compared
 //! with an empty store's.
@@ -13,7 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Target, bench_server, connect, invoke_and_poll, launch, send};
+use hyper::Method;
+
+use super::{Target, bench_server, connect, invoke_and_poll, launch, send, wrk};
 
 /// One client count's figures for one server (medians of the rounds).
 #[derive(Clone, Copy)]
@@ -26,6 +31,9 @@ pub(crate) struct Measured {
     /// The server process's CPU time (user and system) per invocation, µs:
     /// what a server kept busy pays for each.
     pub(crate) cpu_us: f64,
+    /// Invocations that failed or were answered not completed (the rounds'
+    /// sum): a rate with any is not a rate of quick invocations.
+    pub(crate) errors: f64,
 }
 
 /// What the scenario measured.
@@ -99,9 +107,41 @@ async fn answers_records(target: &Target) -> bool {
     }
 }
 
+/// A wrk check (Lua, over an answer's `body`): the POST answered with the
+/// invocation completed (a quick action's POST waits for it to finish).
+const COMPLETED: &str = "string.find(body, '\"status\":\"completed\"', 1, true) ~= nil";
+
+/// Invoke `increment` at `target` with `clients` clients for `seconds`:
+/// its rate, p50, the invocations it counted and those that failed; with
+/// wrk when `use_wrk`, else the harness's client.
+async fn load(target: &Target, clients: usize, seconds: f64, use_wrk: bool) -> (f64, f64, f64, f64) {
+    if use_wrk {
+        let addr = target.addr;
+        let run = tokio::task::spawn_blocking(move || {
+            wrk(
+                addr,
+                (1, clients, seconds),
+                &Method::POST,
+                "/bench/increment",
+                Some("{}"),
+                Some(COMPLETED),
+            )
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(run) = run {
+            return (run.rate, run.p50, run.rate * seconds.ceil(), run.errors);
+        }
+    }
+    let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
+    let count = sample.latencies.len() as f64;
+    (sample.rate(), sample.percentile(0.5), count, sample.errors as f64)
+}
+
 /// Run the scenario, `seconds` per round, filling the store to `full`
-/// records for the restart.
-pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow::Result<Figures> {
+/// records for the restart; the load is wrk when `use_wrk`.
+pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64, use_wrk: bool) -> anyhow::Result<Figures> {
     let dir = std::env::temp_dir().join(format!("labthings-perf-records-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -134,17 +174,17 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
         for _ in 0..ROUNDS {
             for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
                 let cpu_before = cpu_seconds(target.child.id());
-                let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
+                let (rate, p50, count, errors) = load(target, clients, seconds, use_wrk).await;
                 let cpu = cpu_seconds(target.child.id()) - cpu_before;
                 if i == 1 {
-                    recorded += sample.latencies.len() as u64;
+                    recorded += count as u64;
                 }
-                let count = sample.latencies.len().max(1) as f64;
                 rounds[i].push(Measured {
                     clients,
-                    rate: sample.rate(),
-                    p50: sample.percentile(0.5),
-                    cpu_us: cpu * 1e6 / count,
+                    rate,
+                    p50,
+                    cpu_us: cpu * 1e6 / count.max(1.0),
+                    errors,
                 });
             }
         }
@@ -158,6 +198,7 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64) -> anyhow:
                 rate: median(&mut measured.iter().map(|m| m.rate).collect()),
                 p50: median(&mut measured.iter().map(|m| m.p50).collect()),
                 cpu_us: median(&mut measured.iter().map(|m| m.cpu_us).collect()),
+                errors: measured.iter().map(|m| m.errors).sum(),
             });
         }
     }

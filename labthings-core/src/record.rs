@@ -44,7 +44,8 @@ use crate::progress::Progress;
 pub const ENDED_BY_RESTART: &str = "EndedByRestart";
 
 /// One invocation as stored: everything its JSON, its log and its blobs are
-/// made from.
+/// made from. Read from JSON, a missing list, count or map is empty and a
+/// missing optional field none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Record {
@@ -69,13 +70,16 @@ pub struct Record {
     /// How far it got, if device code said.
     pub progress: Option<Progress>,
     /// Its newest intermediate results, oldest first.
+    #[serde(default)]
     pub intermediate: Vec<Value>,
     /// When each of `intermediate` was reported.
     #[serde(default)]
     pub intermediate_times: Vec<DateTime<Utc>>,
     /// How many intermediate results it reported in all.
+    #[serde(default)]
     pub intermediate_count: u64,
     /// Its log.
+    #[serde(default)]
     pub log: Vec<LogRecord>,
     /// Its output, once completed.
     pub output: Option<Value>,
@@ -83,10 +87,12 @@ pub struct Record {
     pub error: Option<Failure>,
     /// The state of every thing of the lab when it started running
     /// (`thing_states`), as metadata for its data.
+    #[serde(default)]
     pub thing_states: Map<String, Value>,
     /// Its approval record, when it waited for an operator.
     pub approval: Option<RecordedApproval>,
     /// Its blobs (their bytes are files beside the store).
+    #[serde(default)]
     pub blobs: Vec<RecordedBlob>,
     /// Why its blobs could not be stored, when they could not.
     pub blobs_refused: Option<String>,

@@ -255,20 +255,20 @@ impl RecordStore for Store {
     }
 
     fn get(&self, id: Uuid) -> Option<Record> {
-        let json: Option<String> = self
+        let record = self
             .reader
             .lock()
             .query_row(
-                "SELECT record FROM invocations WHERE id = ?1",
+                &format!("SELECT {} FROM invocations WHERE id = ?1", schema::RECORD_COLUMNS),
                 [id.to_string()],
-                |row| row.get(0),
+                schema::read,
             )
             .optional()
             .unwrap_or_else(|e| {
                 tracing::error!("the record store could not read invocation {id}: {e}");
                 None
             });
-        serde_json::from_str(&json?)
+        record?
             .map_err(|e| tracing::error!("the record of invocation {id} does not read back: {e}"))
             .ok()
     }
@@ -342,15 +342,18 @@ fn hold_folder(folder: &Path) -> Result<std::fs::File, StoreError> {
 /// ran it stopped); how many.
 fn end_cut_off(connection: &mut Connection) -> rusqlite::Result<u64> {
     let tx = connection.transaction()?;
-    let cut_off: Vec<(String, String)> = {
-        let mut statement = tx.prepare("SELECT id, record FROM invocations WHERE completed IS NULL")?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let cut_off: Vec<(String, Result<Record, serde_json::Error>)> = {
+        let mut statement = tx.prepare(&format!(
+            "SELECT {} FROM invocations WHERE completed IS NULL",
+            schema::RECORD_COLUMNS
+        ))?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, schema::read(row)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let now = chrono::Utc::now();
     let mut ended = 0u64;
-    for (id, json) in cut_off {
-        let Ok(record) = serde_json::from_str::<Record>(&json) else {
+    for (id, record) in cut_off {
+        let Ok(record) = record else {
             tracing::error!("the record of invocation {id} does not read back; it is removed");
             tx.execute("DELETE FROM invocations WHERE id = ?1", [&id])?;
             continue;

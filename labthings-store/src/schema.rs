@@ -1,15 +1,26 @@
 //! The database: its tables, how a record is written into them, and the
 //! settings that make a commit durable.
 
-use labthings_core::record::{Record, RecordQuery, StoreError};
+use chrono::{DateTime, Utc};
+use labthings_core::failure::Failure;
+use labthings_core::invocation::InvocationStatus;
+use labthings_core::log::LogRecord;
+use labthings_core::progress::Progress;
+use labthings_core::record::{Record, RecordQuery, RecordedApproval, RecordedBlob, RecordedCaller, StoreError};
 use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// The version of the tables below (`PRAGMA user_version`).
-pub(crate) const VERSION: i64 = 1;
+/// The version of the tables below (`PRAGMA user_version`). 2: a row's JSON
+/// leaves out what its columns hold and its empty fields ([`Stored`]); rows
+/// written by version 1 (the whole record) read as they are, and a store
+/// opened by this version is refused by builds that read only version 1,
+/// which could not read its rows.
+pub(crate) const VERSION: i64 = 2;
 
-/// One row per invocation (the columns the queries filter on, and the whole
-/// record as JSON), one per blob. Each index costs every write: the
+/// One row per invocation (the columns the queries filter on, and the rest
+/// of the record as JSON: see `Stored`), one per blob. Each index costs every write: the
 /// invocations have their id's (the primary key), the request time's (the
 /// order every query walks, checking its other filters row by row), and a
 /// small one of those not yet ended (what a restart looks for).
@@ -84,8 +95,102 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// A record's JSON as the database holds it: without what the row's columns
+/// hold already (its id, thing and action) and without the fields that are
+/// empty (no progress, log, intermediate results, error, approval or blobs:
+/// most quick actions' records), so each row is smaller and a commit writes
+/// fewer pages. [`read`] puts both back; a record stored whole (by an
+/// earlier version) reads back too.
+#[derive(Serialize)]
+struct Stored<'a> {
+    input: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<&'a RecordedCaller>,
+    status: InvocationStatus,
+    requested: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<&'a Progress>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    intermediate: &'a [Value],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    intermediate_times: &'a [DateTime<Utc>],
+    #[serde(skip_serializing_if = "is_zero")]
+    intermediate_count: u64,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    log: &'a [LogRecord],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Failure>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    thing_states: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a RecordedApproval>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    blobs: &'a [RecordedBlob],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blobs_refused: Option<&'a String>,
+}
+
+/// Whether a count is zero (and so not stored).
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+impl<'a> Stored<'a> {
+    /// What of `record` is stored as JSON.
+    fn of(record: &'a Record) -> Self {
+        Self {
+            input: &record.input,
+            caller: record.caller.as_ref(),
+            status: record.status,
+            requested: record.requested,
+            started: record.started,
+            completed: record.completed,
+            progress: record.progress.as_ref(),
+            intermediate: &record.intermediate,
+            intermediate_times: &record.intermediate_times,
+            intermediate_count: record.intermediate_count,
+            log: &record.log,
+            // A `null` output reads back as none, as it always did.
+            output: record.output.as_ref().filter(|output| !output.is_null()),
+            error: record.error.as_ref(),
+            thing_states: &record.thing_states,
+            approval: record.approval.as_ref(),
+            blobs: &record.blobs,
+            blobs_refused: record.blobs_refused.as_ref(),
+        }
+    }
+}
+
+/// The columns [`read`] reads a record from, in its order.
+pub(crate) const RECORD_COLUMNS: &str = "id, thing, action, record";
+
+/// The record of a row selected as [`RECORD_COLUMNS`]: its stored JSON
+/// with its id, thing and action put back (a missing list, count or map is
+/// empty, a missing optional field none). `Ok(Err(_))` when the JSON does
+/// not read back as a record.
+pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record, serde_json::Error>> {
+    let id: String = row.get(0)?;
+    let thing: String = row.get(1)?;
+    let action: String = row.get(2)?;
+    let json: String = row.get(3)?;
+    Ok(
+        serde_json::from_str::<Map<String, Value>>(&json).and_then(|mut fields| {
+            fields.insert("id".to_owned(), Value::String(id));
+            fields.insert("thing".to_owned(), Value::String(thing));
+            fields.insert("action".to_owned(), Value::String(action));
+            serde_json::from_value(Value::Object(fields))
+        }),
+    )
+}
+
 /// A record as the database holds it: the columns the queries filter on
-/// and the whole record as JSON. Made by the thread that hands the record
+/// and the rest of the record as JSON ([`Stored`]). Made by the thread that hands the record
 /// to the store, so the writer thread only writes.
 #[derive(Debug)]
 pub(crate) struct Row {
@@ -106,7 +211,7 @@ pub(crate) struct Row {
 impl Row {
     /// The row of `record`.
     pub(crate) fn of(record: &Record) -> Result<Self, StoreError> {
-        let json = serde_json::to_string(record).map_err(|e| {
+        let json = serde_json::to_string(&Stored::of(record)).map_err(|e| {
             StoreError::Io(format!(
                 "the record of invocation {} does not serialize: {e}",
                 record.id

@@ -217,19 +217,118 @@ fn a_start_is_written_while_it_runs_and_its_end_replaces_it() {
     store.end(Record::of(&quick), &[]).expect("kept");
     let record = store.get(quick.id()).expect("recorded");
     assert_eq!(record.status, InvocationStatus::Completed);
-    let row = serde_json::to_string(&record).expect("json").len() as u64;
-    assert_eq!(store.bytes() - bytes_before, row);
+    assert_eq!(store.bytes() - bytes_before, row_bytes(folder.path(), quick.id()));
 
     // The running one's end replaces its start: the size counts its end.
+    let start_bytes = row_bytes(folder.path(), running.id());
     running.finish(Ok(json!(null)));
     let before = store.bytes();
     store.end(Record::of(&running), &[]).expect("kept");
-    let end_row = serde_json::to_string(&store.get(running.id()).expect("recorded"))
-        .expect("json")
-        .len() as u64;
     assert_eq!(store.len(), 2);
-    assert!(
-        store.bytes() < before + end_row,
+    assert_eq!(
+        store.bytes(),
+        before - start_bytes + row_bytes(folder.path(), running.id()),
         "the start's bytes were not given back"
     );
+}
+
+/// The size the store counts for invocation `id`'s row, read from the
+/// database beside it.
+fn row_bytes(folder: &std::path::Path, id: uuid::Uuid) -> u64 {
+    let connection = rusqlite::Connection::open_with_flags(
+        folder.join(labthings_store::DATABASE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open");
+    let bytes: i64 = connection
+        .query_row("SELECT bytes FROM invocations WHERE id = ?1", [id.to_string()], |row| {
+            row.get(0)
+        })
+        .expect("a row");
+    u64::try_from(bytes).expect("a size")
+}
+
+/// Every field of a record, set and unset, reads back as it was handed to
+/// the store (which keeps its JSON without what its columns hold and
+/// without empty fields).
+#[test]
+fn a_record_reads_back_as_it_was_stored() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let store = Store::open(folder.path(), &RecordsConfig::default()).expect("open");
+    let (mut full, blob) = with_blob(16);
+    full.caller = serde_json::from_value(json!({"name": "ada", "role": "operator", "binding": "http", "user": true}))
+        .expect("a caller");
+    full.progress = serde_json::from_value(
+        json!({"fraction": 0.5, "message": "half", "remaining_seconds": 2.0, "remainingEstimated": true}),
+    )
+    .expect("progress");
+    full.intermediate = vec![json!([1, 2]), json!(null)];
+    full.intermediate_times = vec![full.requested, full.requested];
+    full.intermediate_count = 7;
+    full.log = serde_json::from_value(json!([{
+        "message": "moved", "levelname": "INFO", "levelno": 20, "lineno": 12,
+        "filename": "stage.rs", "created": "2026-12-07T10:00:00.123456789Z", "exception_type": null
+    }]))
+    .expect("a log");
+    full.error = serde_json::from_value(json!({"kind": "bad_request", "detail": "too far"})).expect("an error");
+    full.thing_states =
+        serde_json::from_value(json!({"stage": {"position": [1, 2, 3]}, "camera": {}})).expect("states");
+    full.approval = serde_json::from_value(json!({
+        "state": "approved", "caller": "ada", "binding": "mcp", "decided_by": "bob",
+        "deadline": "2026-12-07T10:05:00Z"
+    }))
+    .expect("an approval");
+    full.blobs_refused = None;
+    store.end(full.clone(), &[blob]).expect("kept");
+    assert_eq!(store.get(full.id).expect("recorded"), full);
+
+    // The fewest fields: no caller, no output, nothing reported.
+    let bare = Invocation::new("stage", "home", json!({}), Duration::ZERO, LogBuffer::new(10));
+    bare.start();
+    bare.finish(Ok(json!(null)));
+    let bare = Record::of(&bare);
+    store.end(bare.clone(), &[]).expect("kept");
+    // As its whole JSON reads back: a `null` output is none.
+    let whole: Record = serde_json::from_str(&serde_json::to_string(&bare).expect("json")).expect("a record");
+    assert_eq!(whole.output, None);
+    assert_eq!(store.get(bare.id).expect("recorded"), whole);
+
+    // A record stored whole, as stores written before kept them, reads too.
+    let connection = rusqlite::Connection::open(folder.path().join(labthings_store::DATABASE)).expect("open");
+    connection.busy_timeout(Duration::from_secs(10)).expect("a timeout");
+    let changed = connection
+        .execute(
+            "UPDATE invocations SET record = ?1 WHERE id = ?2",
+            [serde_json::to_string(&full).expect("json"), full.id.to_string()],
+        )
+        .expect("written");
+    assert_eq!(changed, 1);
+    assert_eq!(store.get(full.id).expect("recorded"), full);
+}
+
+/// A store written by a newer format is refused, not misread; an older one
+/// is opened and marked with this format.
+#[test]
+fn a_store_of_a_newer_format_is_refused() {
+    let folder = tempfile::tempdir().expect("a folder");
+    drop(Store::open(folder.path(), &RecordsConfig::default()).expect("open"));
+    let database = folder.path().join(labthings_store::DATABASE);
+    let version = |connection: &rusqlite::Connection| -> i64 {
+        connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("a version")
+    };
+    let connection = rusqlite::Connection::open(&database).expect("open");
+    let ours = version(&connection);
+    connection.execute_batch("PRAGMA user_version = 1").expect("set");
+    drop(connection);
+    drop(Store::open(folder.path(), &RecordsConfig::default()).expect("an older format opens"));
+    let connection = rusqlite::Connection::open(&database).expect("open");
+    assert_eq!(version(&connection), ours);
+    connection
+        .execute_batch(&format!("PRAGMA user_version = {}", ours + 1))
+        .expect("set");
+    drop(connection);
+    let refused = Store::open(folder.path(), &RecordsConfig::default()).expect_err("refused");
+    assert!(refused.to_string().contains("newer labthings"), "{refused}");
 }
