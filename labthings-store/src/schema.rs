@@ -100,7 +100,10 @@ pub(crate) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
 /// empty (no progress, log, intermediate results, error, approval or blobs:
 /// most quick actions' records), so each row is smaller and a commit writes
 /// fewer pages. [`read`] puts both back; a record stored whole (by an
-/// earlier version) reads back too.
+/// earlier version) reads back too. A field added to [`Record`] needs a line
+/// here and in [`Stored::of`], and a value in the store test
+/// `a_record_reads_back_as_it_was_stored`, which sets every field and
+/// checks it reads back.
 #[derive(Serialize)]
 struct Stored<'a> {
     input: &'a Value,
