@@ -836,9 +836,9 @@ async fn main() -> anyhow::Result<()> {
         eprintln!(
             "load generator for the record store: {}",
             if use_wrk {
-                "wrk -t1, each answer checked"
+                "wrk -t1 (each answer checked), then the built-in hyper client (polling until completed)"
             } else {
-                "built-in hyper client, polling until completed (install wrk to use it)"
+                "built-in hyper client, polling until completed (install wrk to measure with it too)"
             }
         );
         match records::measure(&examples, seconds, full, use_wrk).await {
@@ -848,91 +848,97 @@ async fn main() -> anyhow::Result<()> {
                     values[0] = Some(v);
                     values
                 };
-                for off in &figures.off {
-                    let clients = off.clients;
-                    row(
-                        &format!("records off: invoke+poll, {clients} client(s)"),
-                        "inv/s",
-                        only(off.rate),
-                    );
-                    row(
-                        &format!("records off: invoke+poll, {clients} client(s), p50"),
-                        "ms",
-                        only(off.p50),
-                    );
-                    row(
-                        &format!("records off: server CPU per invocation, {clients} client(s)"),
-                        "µs",
-                        only(off.cpu_us),
-                    );
-                }
-                let levels = [
-                    ("records on", "", &figures.on),
-                    (
-                        "records on, survives = \"crash\"",
-                        "with survives = \"crash\", ",
-                        &figures.crash,
-                    ),
-                ];
-                for (name, verdict_prefix, measured) in levels {
-                    for (off, on) in figures.off.iter().zip(measured.iter()) {
-                        let clients = on.clients;
+                for load in &figures.loads {
+                    let by = load.name;
+                    for off in &load.off {
+                        let clients = off.clients;
                         row(
-                            &format!("{name}: invoke+poll, {clients} client(s)"),
+                            &format!("records off ({by}): invoke, {clients} client(s)"),
                             "inv/s",
-                            only(on.rate),
+                            only(off.rate),
                         );
                         row(
-                            &format!("{name} / off: invoke+poll rate, {clients} client(s)"),
-                            "ratio",
-                            only(on.rate / off.rate),
-                        );
-                        row(
-                            &format!("{name}: invoke+poll, {clients} client(s), p50"),
+                            &format!("records off ({by}): invoke, {clients} client(s), p50"),
                             "ms",
-                            only(on.p50),
+                            only(off.p50),
                         );
                         row(
-                            &format!("{name}: server CPU per invocation, {clients} client(s)"),
+                            &format!("records off ({by}): server CPU per invocation, {clients} client(s)"),
                             "µs",
-                            only(on.cpu_us),
+                            only(off.cpu_us),
                         );
-                        if on.errors + off.errors > 0.0 {
+                    }
+                    let levels = [
+                        ("records on", "", &load.on),
+                        (
+                            "records on, survives = \"crash\"",
+                            "with survives = \"crash\", ",
+                            &load.crash,
+                        ),
+                    ];
+                    for (name, verdict_prefix, measured) in levels {
+                        for (off, on) in load.off.iter().zip(measured.iter()) {
+                            let clients = on.clients;
                             row(
-                                &format!("{name} and off: invocations failed or not completed, {clients} client(s)"),
-                                "count",
-                                only(on.errors + off.errors),
+                                &format!("{name} ({by}): invoke, {clients} client(s)"),
+                                "inv/s",
+                                only(on.rate),
                             );
+                            row(
+                                &format!("{name} / off ({by}): invoke rate, {clients} client(s)"),
+                                "ratio",
+                                only(on.rate / off.rate),
+                            );
+                            row(
+                                &format!("{name} ({by}): invoke, {clients} client(s), p50"),
+                                "ms",
+                                only(on.p50),
+                            );
+                            row(
+                                &format!("{name} ({by}): server CPU per invocation, {clients} client(s)"),
+                                "µs",
+                                only(on.cpu_us),
+                            );
+                            if on.errors + off.errors > 0.0 {
+                                row(
+                                    &format!(
+                                        "{name} and off ({by}): invocations failed or not completed, {clients} client(s)"
+                                    ),
+                                    "count",
+                                    only(on.errors + off.errors),
+                                );
+                            }
+                            // The target is throughput: what a busy server
+                            // does (128 clients). With fewer, each client
+                            // waits for each answer and the rate is the
+                            // latency's inverse; with one, a `power-cut`
+                            // store waits for the disk at every call
+                            // (printed above, not judged).
+                            if clients < 128 {
+                                continue;
+                            }
+                            let mut verdict = Verdict::at_least(
+                                format!(
+                                    "{verdict_prefix}the record store costs at most 20 % of quick invocations' throughput ({clients} clients, {by})"
+                                ),
+                                on.rate / off.rate,
+                                0.8,
+                                format!(
+                                    "{:.0} inv/s on, {:.0} off: {:.2}",
+                                    on.rate,
+                                    off.rate,
+                                    on.rate / off.rate
+                                ),
+                            );
+                            if on.errors + off.errors > 0.0 {
+                                verdict.met = false;
+                                verdict.measured.push_str(&format!(
+                                    "; {} invocations failed or not completed",
+                                    on.errors + off.errors
+                                ));
+                            }
+                            verdicts.push(verdict);
                         }
-                        // The target is throughput: what a busy server does
-                        // (128 clients). With fewer, each client waits for
-                        // each answer and the rate is the latency's inverse;
-                        // with one, a `power-cut` store waits for the disk
-                        // at every call (printed above, not judged).
-                        if clients < 128 {
-                            continue;
-                        }
-                        let mut verdict = Verdict::at_least(
-                            format!(
-                                "{verdict_prefix}the record store costs at most 20 % of quick invocations' throughput ({clients} clients)"
-                            ),
-                            on.rate / off.rate,
-                            0.8,
-                            format!(
-                                "{:.0} inv/s on, {:.0} off: {:.2}",
-                                on.rate,
-                                off.rate,
-                                on.rate / off.rate
-                            ),
-                        );
-                        if on.errors + off.errors > 0.0 {
-                            verdict.met = false;
-                            verdict.measured.push_str(&format!(
-                                "; {} invocations failed or not completed",
-                                on.errors + off.errors
-                            ));
-                        }
-                        verdicts.push(verdict);
                     }
                 }
                 row(

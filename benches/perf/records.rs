@@ -36,13 +36,22 @@ pub(crate) struct Measured {
     pub(crate) errors: f64,
 }
 
-/// What the scenario measured.
-pub(crate) struct Figures {
-    /// Per client count (1, 32, 128), with the store off, on, and on
-    /// without waiting for the disk (`survives = "crash"`).
+/// One load generator's figures: per client count (1, 32, 128), with the
+/// store off, on, and on without waiting for the disk (`survives =
+/// "crash"`).
+pub(crate) struct Load {
+    /// `wrk` or `harness client`.
+    pub(crate) name: &'static str,
     pub(crate) off: Vec<Measured>,
     pub(crate) on: Vec<Measured>,
     pub(crate) crash: Vec<Measured>,
+}
+
+/// What the scenario measured.
+pub(crate) struct Figures {
+    /// Each load generator's figures: wrk's first where installed, then the
+    /// harness's own client's.
+    pub(crate) loads: Vec<Load>,
     /// Bytes the store's folder took per invocation recorded.
     pub(crate) bytes_per_invocation: f64,
     /// Records in the store when it was reopened.
@@ -140,7 +149,9 @@ async fn load(target: &Target, clients: usize, seconds: f64, use_wrk: bool) -> (
 }
 
 /// Run the scenario, `seconds` per round, filling the store to `full`
-/// records for the restart; the load is wrk when `use_wrk`.
+/// records for the restart; the load is wrk, when `use_wrk`, and then the
+/// harness's own client (each load's figures from the same servers and
+/// stores, in this one run).
 pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64, use_wrk: bool) -> anyhow::Result<Figures> {
     let dir = std::env::temp_dir().join(format!("labthings-perf-records-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -168,39 +179,49 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64, use_wrk: b
 
     const ROUNDS: usize = 3;
     let mut recorded: u64 = 0;
-    let mut figures = [Vec::new(), Vec::new(), Vec::new()];
-    for clients in [1usize, 32, 128] {
-        let mut rounds: [Vec<Measured>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..ROUNDS {
-            for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
-                let cpu_before = cpu_seconds(target.child.id());
-                let (rate, p50, count, errors) = load(target, clients, seconds, use_wrk).await;
-                let cpu = cpu_seconds(target.child.id()) - cpu_before;
-                if i == 1 {
-                    recorded += count as u64;
+    let mut loads = Vec::new();
+    let generators: &[(&'static str, bool)] = if use_wrk {
+        &[("wrk", true), ("harness client", false)]
+    } else {
+        &[("harness client", false)]
+    };
+    for &(name, with_wrk) in generators {
+        let mut figures = [Vec::new(), Vec::new(), Vec::new()];
+        for clients in [1usize, 32, 128] {
+            let mut rounds: [Vec<Measured>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+            for _ in 0..ROUNDS {
+                for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
+                    let cpu_before = cpu_seconds(target.child.id());
+                    let (rate, p50, count, errors) = load(target, clients, seconds, with_wrk).await;
+                    let cpu = cpu_seconds(target.child.id()) - cpu_before;
+                    if i == 1 {
+                        recorded += count as u64;
+                    }
+                    rounds[i].push(Measured {
+                        clients,
+                        rate,
+                        p50,
+                        cpu_us: cpu * 1e6 / count.max(1.0),
+                        errors,
+                    });
                 }
-                rounds[i].push(Measured {
+            }
+            let median = |values: &mut Vec<f64>| {
+                values.sort_by(f64::total_cmp);
+                values[ROUNDS / 2]
+            };
+            for (i, measured) in rounds.iter().enumerate() {
+                figures[i].push(Measured {
                     clients,
-                    rate,
-                    p50,
-                    cpu_us: cpu * 1e6 / count.max(1.0),
-                    errors,
+                    rate: median(&mut measured.iter().map(|m| m.rate).collect()),
+                    p50: median(&mut measured.iter().map(|m| m.p50).collect()),
+                    cpu_us: median(&mut measured.iter().map(|m| m.cpu_us).collect()),
+                    errors: measured.iter().map(|m| m.errors).sum(),
                 });
             }
         }
-        let median = |values: &mut Vec<f64>| {
-            values.sort_by(f64::total_cmp);
-            values[ROUNDS / 2]
-        };
-        for (i, measured) in rounds.iter().enumerate() {
-            figures[i].push(Measured {
-                clients,
-                rate: median(&mut measured.iter().map(|m| m.rate).collect()),
-                p50: median(&mut measured.iter().map(|m| m.p50).collect()),
-                cpu_us: median(&mut measured.iter().map(|m| m.cpu_us).collect()),
-                errors: measured.iter().map(|m| m.errors).sum(),
-            });
-        }
+        let [off, on, crash] = figures;
+        loads.push(Load { name, off, on, crash });
     }
     // Let the last commits land, then weigh the folder.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -235,9 +256,7 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64, use_wrk: b
     drop(crash);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Figures {
-        off: figures[0].clone(),
-        on: figures[1].clone(),
-        crash: figures[2].clone(),
+        loads,
         bytes_per_invocation,
         records: recorded,
         start_empty_ms,
