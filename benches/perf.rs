@@ -11,7 +11,10 @@
 //!
 //! Options (after `--`): `--seconds N` per throughput scenario (default 5),
 //! `--no-build`, `--no-wrk` (use the built-in client even where wrk is
-//! installed), `--baseline PATH` (also measure the `bench` example binary
+//! installed), `--pin CPUS` (run the `bench` servers under `taskset -c
+//! CPUS`; start the harness on the other CPUs, e.g. `taskset -c 1 cargo
+//! bench --bench perf -- --pin 0`, so that no load generator shares the
+//! servers' cores), `--baseline PATH` (also measure the `bench` example binary
 //! of an earlier build, e.g. one built in a `git worktree` of the last
 //! release, as "labthings (baseline)": a before/after in one run; with
 //! `--baseline-config FILE` it reads that configuration file instead of one in
@@ -104,11 +107,25 @@ fn clock_ticks() -> f64 {
     })
 }
 
+/// The CPUs `--pin` keeps the `bench` servers on (a `taskset -c` list), if
+/// given: with the harness itself started on the others (`taskset -c 1
+/// cargo bench ...`), the load generators (this program, and wrk, which
+/// inherits its CPUs) no longer share the servers' cores.
+static PIN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 /// The `bench` example (quiet) serving the configuration file `config` on
-/// a free port: start it with [`launch`].
+/// a free port: start it with [`launch`]. Run under `taskset` on the CPUs
+/// of `--pin`, when given.
 fn bench_server(examples: &Path, config: &Path) -> anyhow::Result<(Command, u16)> {
     let port = free_port()?;
-    let mut command = Command::new(examples.join("bench"));
+    let mut command = match PIN.get().and_then(Option::as_ref) {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(examples.join("bench"));
+            taskset
+        }
+        None => Command::new(examples.join("bench")),
+    };
     command
         .args(["--port", &port.to_string(), "--config"])
         .arg(config)
@@ -496,6 +513,15 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
     let wants = |group: &str| only.as_ref().is_none_or(|groups| groups.iter().any(|g| g == group));
+    let pin = args
+        .iter()
+        .position(|a| a == "--pin")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    if let Some(cpus) = &pin {
+        eprintln!("the bench servers run on CPU(s) {cpus} (taskset -c {cpus})");
+    }
+    let _ = PIN.set(pin);
     let soak_seconds: f64 = args
         .iter()
         .position(|a| a == "--soak-seconds")
