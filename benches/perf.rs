@@ -522,6 +522,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("the bench servers run on CPU(s) {cpus} (taskset -c {cpus})");
     }
     let _ = PIN.set(pin);
+    let use_wrk = have_wrk(&args);
     let soak_seconds: f64 = args
         .iter()
         .position(|a| a == "--soak-seconds")
@@ -655,7 +656,6 @@ async fn main() -> anyhow::Result<()> {
             false,
         ),
     ];
-    let use_wrk = have_wrk(&args);
     eprintln!(
         "load generator for plain requests: {}",
         if use_wrk {
@@ -858,7 +858,6 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(100_000);
         eprintln!("running: records on and off (3 rounds), bytes per invocation, a restart with {full} records");
-        let use_wrk = have_wrk(&args);
         eprintln!(
             "load generator for the record store: {}",
             if use_wrk {
@@ -876,29 +875,14 @@ async fn main() -> anyhow::Result<()> {
                 };
                 for load in &figures.loads {
                     let by = load.name;
-                    for off in &load.off {
-                        let clients = off.clients;
-                        row(
-                            &format!("records off ({by}): invoke, {clients} client(s)"),
-                            "inv/s",
-                            only(off.rate),
-                        );
-                        row(
-                            &format!("records off ({by}): invoke, {clients} client(s), p50"),
-                            "ms",
-                            only(off.p50),
-                        );
-                        row(
-                            &format!("records off ({by}): server CPU per invocation, {clients} client(s)"),
-                            "µs",
-                            only(off.cpu_us),
-                        );
-                    }
+                    // The store off, then on at each durability level, the
+                    // latter compared with off.
                     let levels = [
-                        ("records on", "", &load.on),
+                        ("records off", None, &load.off),
+                        ("records on", Some(""), &load.on),
                         (
                             "records on, survives = \"crash\"",
-                            "with survives = \"crash\", ",
+                            Some("with survives = \"crash\", "),
                             &load.crash,
                         ),
                     ];
@@ -911,11 +895,6 @@ async fn main() -> anyhow::Result<()> {
                                 only(on.rate),
                             );
                             row(
-                                &format!("{name} / off ({by}): invoke rate, {clients} client(s)"),
-                                "ratio",
-                                only(on.rate / off.rate),
-                            );
-                            row(
                                 &format!("{name} ({by}): invoke, {clients} client(s), p50"),
                                 "ms",
                                 only(on.p50),
@@ -924,6 +903,14 @@ async fn main() -> anyhow::Result<()> {
                                 &format!("{name} ({by}): server CPU per invocation, {clients} client(s)"),
                                 "µs",
                                 only(on.cpu_us),
+                            );
+                            let Some(verdict_prefix) = verdict_prefix else {
+                                continue;
+                            };
+                            row(
+                                &format!("{name} / off ({by}): invoke rate, {clients} client(s)"),
+                                "ratio",
+                                only(on.rate / off.rate),
                             );
                             if on.errors + off.errors > 0.0 {
                                 row(

@@ -5,17 +5,17 @@
 //! false`, take turns (three rounds, medians) at invoke-and-poll of the
 //! quick `increment` action with 1, 32 and 128 clients (each client waits
 //! for each answer, so 1 and 32 clients measure latency as much as
-//! capacity; 128 keep the server busy: its throughput); the load is wrk
-//! (one thread, each answer checked to be the invocation completed) where
-//! installed, else the harness's own client, which polls until completed;
-//! then the recorded folder's bytes per
-//! invocation; then the store is filled to 100,000 records, the server
-//! killed with SIGKILL, and the time a restart takes to answer is compared
-//! with an empty store's.
+//! capacity; 128 keep the server busy: its throughput). The load is first
+//! wrk where installed (one thread, each answer checked to be the invocation
+//! completed), then the harness's own client, which polls until completed.
+//! Then the recorded folder's bytes per invocation; then the store is
+//! filled to 100,000 records, the server killed with SIGKILL, and the time
+//! a restart takes to answer is compared with an empty store's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use hyper::Method;
 
 use super::{Target, bench_server, connect, invoke_and_poll, launch, send, wrk};
@@ -122,8 +122,9 @@ const COMPLETED: &str = "string.find(body, '\"status\":\"completed\"', 1, true) 
 
 /// Invoke `increment` at `target` with `clients` clients for `seconds`:
 /// its rate, p50, the invocations it counted and those that failed; with
-/// wrk when `use_wrk`, else the harness's client.
-async fn load(target: &Target, clients: usize, seconds: f64, use_wrk: bool) -> (f64, f64, f64, f64) {
+/// wrk when `use_wrk` (an error if wrk gives no figures, rather than the
+/// harness client's figures under wrk's name), else the harness's client.
+async fn load(target: &Target, clients: usize, seconds: f64, use_wrk: bool) -> anyhow::Result<(f64, f64, f64, f64)> {
     if use_wrk {
         let addr = target.addr;
         let run = tokio::task::spawn_blocking(move || {
@@ -136,16 +137,13 @@ async fn load(target: &Target, clients: usize, seconds: f64, use_wrk: bool) -> (
                 Some(COMPLETED),
             )
         })
-        .await
-        .ok()
-        .flatten();
-        if let Some(run) = run {
-            return (run.rate, run.p50, run.rate * seconds.ceil(), run.errors);
-        }
+        .await?
+        .context("wrk gave no figures")?;
+        return Ok((run.rate, run.p50, run.rate * seconds.ceil(), run.errors));
     }
     let mut sample = invoke_and_poll(target.addr, clients, usize::MAX, seconds).await;
     let count = sample.latencies.len() as f64;
-    (sample.rate(), sample.percentile(0.5), count, sample.errors as f64)
+    Ok((sample.rate(), sample.percentile(0.5), count, sample.errors as f64))
 }
 
 /// Run the scenario, `seconds` per round, filling the store to `full`
@@ -192,7 +190,7 @@ pub(crate) async fn measure(examples: &Path, seconds: f64, full: u64, use_wrk: b
             for _ in 0..ROUNDS {
                 for (i, target) in [&off, &on, &crash].into_iter().enumerate() {
                     let cpu_before = cpu_seconds(target.child.id());
-                    let (rate, p50, count, errors) = load(target, clients, seconds, with_wrk).await;
+                    let (rate, p50, count, errors) = load(target, clients, seconds, with_wrk).await?;
                     let cpu = cpu_seconds(target.child.id()) - cpu_before;
                     if i == 1 {
                         recorded += count as u64;
