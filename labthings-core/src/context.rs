@@ -22,10 +22,11 @@ use crate::cancel::{CancelHook, Cancelled};
 use crate::invocation::Invocation;
 use crate::lock::{HardwareLock, LockGuard};
 use crate::log::{CaptureGuard, capture_into};
+use crate::thing_states::ThingStates;
 
 /// What gives the state of every served thing (see [`thing_states`]).
 #[derive(Clone)]
-pub struct StatesFn(pub Arc<dyn Fn() -> Map<String, Value> + Send + Sync>);
+pub struct StatesFn(pub Arc<dyn Fn() -> ThingStates + Send + Sync>);
 
 impl std::fmt::Debug for StatesFn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,7 +154,7 @@ where
 /// original's `get_thing_states()`. Empty outside an invocation.
 pub fn thing_states() -> Map<String, Value> {
     current()
-        .and_then(|context| context.lab.map(|lab| (lab.states.0)()))
+        .and_then(|context| context.lab.map(|lab| (lab.states.0)().to_map()))
         .unwrap_or_default()
 }
 

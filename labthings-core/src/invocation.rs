@@ -16,6 +16,7 @@ use crate::cancel::CancelHook;
 use crate::failure::Failure;
 use crate::log::{LogBuffer, LogRecord};
 use crate::progress::{Progress, Report, Reported};
+use crate::thing_states::ThingStates;
 
 /// Where an invocation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -122,7 +123,7 @@ pub(crate) struct Finished {
     pub(crate) intermediate: Vec<(Value, DateTime<Utc>)>,
     pub(crate) intermediate_count: u64,
     pub(crate) log: Vec<LogRecord>,
-    pub(crate) thing_states: serde_json::Map<String, Value>,
+    pub(crate) thing_states: ThingStates,
     pub(crate) blobs: Vec<Arc<BlobData>>,
 }
 
@@ -146,8 +147,8 @@ pub struct Invocation {
     updates: OnceLock<Arc<dyn ReportSink>>,
     caller: OnceLock<crate::approval::Caller>,
     /// The states of the lab's things when it started running, when a
-    /// store records them.
-    thing_states: OnceLock<serde_json::Map<String, Value>>,
+    /// store records them (shared with its records, never copied).
+    thing_states: OnceLock<ThingStates>,
 }
 
 /// Where an invocation's progress reports go once a manager runs it (the
@@ -244,12 +245,12 @@ impl Invocation {
 
     /// The states of the lab's things when it started running, when they
     /// were taken (a lab with a record store takes them).
-    pub fn thing_states(&self) -> Option<&serde_json::Map<String, Value>> {
+    pub fn thing_states(&self) -> Option<&ThingStates> {
         self.thing_states.get()
     }
 
     /// Keep the states of the lab's things as they were when it started.
-    pub(crate) fn set_thing_states(&self, states: serde_json::Map<String, Value>) {
+    pub(crate) fn set_thing_states(&self, states: ThingStates) {
         let _ = self.thing_states.set(states);
     }
 

@@ -16,6 +16,7 @@ use crate::manager::{ActionManager, ManagerConfig};
 use crate::poll::Pollers;
 use crate::registry::ThingInstance;
 use crate::slot::SlotKind;
+use crate::thing_states::ThingStates;
 
 /// Why a set of things cannot be served together.
 #[derive(Debug, thiserror::Error)]
@@ -309,9 +310,9 @@ impl Lab {
         &self.manager
     }
 
-    /// The state of every thing, by name (see [`ThingInstance::thing_state`]).
+    /// The state of every thing, by name (see [`ThingInstance::write_state_json`]).
     pub fn thing_states(&self) -> serde_json::Map<String, serde_json::Value> {
-        states_of(self.things.iter().map(|thing| &**thing))
+        states_of(self.things.iter().map(|thing| &**thing)).to_map()
     }
 
     /// Run every thing's `#[on_start]` hook in order, then start polling
@@ -501,13 +502,26 @@ impl Lab {
     }
 }
 
-/// The state of each of `things`, by name.
-fn states_of(
-    things: impl Iterator<Item = impl std::ops::Deref<Target = ThingInstance>>,
-) -> serde_json::Map<String, serde_json::Value> {
-    things
-        .map(|thing| (thing.name().to_owned(), thing.thing_state()))
-        .collect()
+/// The state of each of `things`, by name, written as JSON text at once.
+fn states_of(things: impl Iterator<Item = impl std::ops::Deref<Target = ThingInstance>>) -> ThingStates {
+    let mut json = Vec::with_capacity(128);
+    json.push(b'{');
+    for (n, thing) in things.enumerate() {
+        if n > 0 {
+            json.push(b',');
+        }
+        crate::registry::write_json_string(&mut json, thing.name());
+        json.push(b':');
+        thing.write_state_json(&mut json);
+    }
+    json.push(b'}');
+    String::from_utf8(json)
+        .ok()
+        .and_then(ThingStates::from_json)
+        .unwrap_or_else(|| {
+            tracing::error!("the things' states did not make a JSON object; recorded as none");
+            ThingStates::default()
+        })
 }
 
 /// The order to start `things` in: each after every thing its slots hold,

@@ -69,6 +69,7 @@ pub mod service;
 pub mod settings;
 pub mod slot;
 pub mod stream;
+pub mod thing_states;
 mod updates;
 pub mod validation;
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::approval::{Approval, ApprovalState, Caller};
@@ -38,6 +38,7 @@ use crate::failure::Failure;
 use crate::invocation::{Invocation, InvocationStatus};
 use crate::log::LogRecord;
 use crate::progress::Progress;
+use crate::thing_states::ThingStates;
 
 /// The error type of an invocation that was running when the process
 /// stopped: the store ends it so when it next opens.
@@ -86,9 +87,10 @@ pub struct Record {
     /// Why it did not complete.
     pub error: Option<Failure>,
     /// The state of every thing of the lab when it started running
-    /// (`thing_states`), as metadata for its data.
+    /// (`thing_states`), as metadata for its data: shared with the
+    /// invocation and its other records, not copied for each.
     #[serde(default)]
-    pub thing_states: Map<String, Value>,
+    pub thing_states: ThingStates,
     /// Its approval record, when it waited for an operator.
     pub approval: Option<RecordedApproval>,
     /// Its blobs (their bytes are files beside the store).

@@ -246,7 +246,7 @@ impl RecordStore for Store {
                 Some(line!()),
             ));
         }
-        match schema::Row::of(&record) {
+        match schema::Row::of(record) {
             Ok(row) => self
                 .queue
                 .end(row, writer::Done::new(move |result| then(result.map(|()| refused)))),
@@ -359,8 +359,8 @@ fn end_cut_off(connection: &mut Connection) -> rusqlite::Result<u64> {
             continue;
         };
         let record = record.ended_by_restart(now);
-        let row = schema::Row::of(&record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        schema::put(&tx, &row)?;
+        let row = schema::Row::of(record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        schema::Put::new(&tx)?.row(&row)?;
         ended += 1;
     }
     tx.commit()?;

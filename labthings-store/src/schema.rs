@@ -7,6 +7,7 @@ use labthings_core::invocation::InvocationStatus;
 use labthings_core::log::LogRecord;
 use labthings_core::progress::Progress;
 use labthings_core::record::{Record, RecordQuery, RecordedApproval, RecordedBlob, RecordedCaller, StoreError};
+use labthings_core::thing_states::ThingStates;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -129,8 +130,8 @@ struct Stored<'a> {
     output: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a Failure>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    thing_states: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "ThingStates::is_empty")]
+    thing_states: &'a ThingStates,
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a RecordedApproval>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -212,9 +213,10 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// The row of `record`.
-    pub(crate) fn of(record: &Record) -> Result<Self, StoreError> {
-        let json = serde_json::to_string(&Stored::of(record)).map_err(|e| {
+    /// The row of `record` (its names moved into the row's columns, not
+    /// copied).
+    pub(crate) fn of(record: Record) -> Result<Self, StoreError> {
+        let json = serde_json::to_string(&Stored::of(&record)).map_err(|e| {
             StoreError::Io(format!(
                 "the record of invocation {} does not serialize: {e}",
                 record.id
@@ -222,14 +224,10 @@ impl Row {
         })?;
         Ok(Self {
             id: record.id,
-            thing: record.thing.clone(),
-            action: record.action.clone(),
             status: record.status.as_str(),
-            user: record.caller.as_ref().map(|c| c.name.clone()),
             requested: time(record.requested),
             completed: record.completed.map(time),
-            bytes: record_bytes(record, &json),
-            json,
+            bytes: record_bytes(&record, &json),
             blobs: record
                 .blobs
                 .iter()
@@ -238,6 +236,10 @@ impl Row {
                     (blob.id.to_string(), blob.media_type.clone(), len)
                 })
                 .collect(),
+            user: record.caller.map(|c| c.name),
+            thing: record.thing,
+            action: record.action,
+            json,
         })
     }
 
@@ -247,21 +249,38 @@ impl Row {
     }
 }
 
-/// Write `row` in the open transaction: a new row, or over the row of the
-/// same invocation unless that one has ended already (the first end
-/// recorded stands). Whether it was written.
-pub(crate) fn put(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result<bool> {
-    // Statements prepared once per connection (`prepare_cached`): preparing
-    // one costs more than running it.
-    let id = row.id.to_string();
-    let changed = tx
-        .prepare_cached(
+/// Writes rows in an open transaction, its statements prepared once for
+/// all of them (preparing one costs more than running it; so does finding
+/// it again in the connection's cache for every row).
+pub(crate) struct Put<'tx> {
+    invocation: rusqlite::CachedStatement<'tx>,
+    blob: Option<rusqlite::CachedStatement<'tx>>,
+    tx: &'tx rusqlite::Transaction<'tx>,
+}
+
+impl<'tx> Put<'tx> {
+    /// Ready to write rows in `tx`.
+    pub(crate) fn new(tx: &'tx rusqlite::Transaction<'tx>) -> rusqlite::Result<Self> {
+        let invocation = tx.prepare_cached(
             "INSERT INTO invocations (id, thing, action, status, user, requested, completed, bytes, record)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9
              WHERE completed IS NULL",
-        )?
-        .execute(params![
+        )?;
+        Ok(Self {
+            invocation,
+            blob: None,
+            tx,
+        })
+    }
+
+    /// Write `row`: a new row, or over the row of the same invocation
+    /// unless that one has ended already (the first end recorded stands).
+    /// Whether it was written.
+    pub(crate) fn row(&mut self, row: &Row) -> rusqlite::Result<bool> {
+        let mut buffer = Uuid::encode_buffer();
+        let id: &str = row.id.hyphenated().encode_lower(&mut buffer);
+        let changed = self.invocation.execute(params![
             id,
             row.thing,
             row.action,
@@ -272,14 +291,20 @@ pub(crate) fn put(tx: &rusqlite::Transaction<'_>, row: &Row) -> rusqlite::Result
             row.bytes,
             row.json,
         ])?;
-    if changed == 0 {
-        return Ok(false);
+        if changed == 0 {
+            return Ok(false);
+        }
+        for (blob, media_type, len) in &row.blobs {
+            let statement = match &mut self.blob {
+                Some(statement) => statement,
+                None => self.blob.insert(self.tx.prepare_cached(
+                    "INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)",
+                )?),
+            };
+            statement.execute(params![blob, id, media_type, len])?;
+        }
+        Ok(true)
     }
-    for (blob, media_type, len) in &row.blobs {
-        tx.prepare_cached("INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![blob, id, media_type, len])?;
-    }
-    Ok(true)
 }
 
 /// What a record counts as against the store's size: its JSON and its blobs.

@@ -335,16 +335,28 @@ impl ThingInstance {
     /// values, read now (a getter runs its device code); a Thing that
     /// marks none gives its data properties, which are stored values and
     /// touch no hardware. A property that cannot be read is left out.
-    pub fn thing_state(&self) -> Value {
+    /// Written to `out` as JSON text, each value straight from the property
+    /// ([`read_property_json`](Self::read_property_json)).
+    pub fn write_state_json(&self, out: &mut Vec<u8>) {
         let marked = self.properties.iter().any(|p| p.state);
-        let state: serde_json::Map<String, Value> = self
-            .properties
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| if marked { p.state } else { p.data })
-            .filter_map(|(index, p)| Some((p.name.to_owned(), self.read_property(index).ok()?)))
-            .collect();
-        Value::Object(state)
+        out.push(b'{');
+        let mut first = true;
+        for (index, property) in self.properties.iter().enumerate() {
+            if !(if marked { property.state } else { property.data }) {
+                continue;
+            }
+            let Ok(value) = self.read_property_json(index) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_json_string(out, property.name);
+            out.push(b':');
+            out.extend_from_slice(&value);
+        }
+        out.push(b'}');
     }
 
     /// The name the Thing is served under.
@@ -386,4 +398,10 @@ impl ThingInstance {
     pub fn object<T: Thing>(&self) -> Option<&T> {
         self.ops.object().downcast_ref()
     }
+}
+
+/// Write `text` to `out` as a JSON string.
+pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a `str` to a `Vec` fails only for want of memory, which aborts.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
