@@ -2,11 +2,12 @@
 //! invocation's record keeps it: taken when the invocation starts, as
 //! metadata for its data.
 //!
-//! It is held as the JSON text it is written as, made once, straight from
-//! the things' properties, in one allocation that the invocation and its
-//! records share. A recording lab takes it at every invocation's start, so
-//! the invocation must not carry a tree of JSON values for it: freeing
-//! such a tree, later and on another thread, costs more than making it.
+//! A recording lab takes it at every invocation's start, and the store
+//! writes it into the invocation's row as it is. So it is held as that JSON
+//! text: written once, straight from the things' properties, in one
+//! allocation that the invocation and its records share (a record made
+//! from the invocation copies no tree of JSON values, and the row's JSON
+//! takes the text as it is).
 //!
 //! ```
 //! use labthings_core::thing_states::ThingStates;

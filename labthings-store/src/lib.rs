@@ -352,6 +352,7 @@ fn end_cut_off(connection: &mut Connection) -> rusqlite::Result<u64> {
     };
     let now = chrono::Utc::now();
     let mut ended = 0u64;
+    let mut put = schema::Put::new(&tx)?;
     for (id, record) in cut_off {
         let Ok(record) = record else {
             tracing::error!("the record of invocation {id} does not read back; it is removed");
@@ -360,9 +361,10 @@ fn end_cut_off(connection: &mut Connection) -> rusqlite::Result<u64> {
         };
         let record = record.ended_by_restart(now);
         let row = schema::Row::of(record).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        schema::Put::new(&tx)?.row(&row)?;
+        put.row(&row)?;
         ended += 1;
     }
+    drop(put);
     tx.commit()?;
     Ok(ended)
 }
