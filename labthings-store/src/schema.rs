@@ -249,12 +249,12 @@ impl Row {
     }
 }
 
-/// Writes rows in an open transaction, its statements prepared once for
-/// all of them (preparing one costs more than running it; so does finding
-/// it again in the connection's cache for every row).
+/// Writes rows in an open transaction, the invocations' statement prepared
+/// once for all of them (preparing one costs more than running it; so does
+/// finding it again in the connection's cache for every row). The rarer
+/// blobs' statement is found in the cache for each blob.
 pub(crate) struct Put<'tx> {
     invocation: rusqlite::CachedStatement<'tx>,
-    blob: Option<rusqlite::CachedStatement<'tx>>,
     tx: &'tx rusqlite::Transaction<'tx>,
 }
 
@@ -267,11 +267,7 @@ impl<'tx> Put<'tx> {
              ON CONFLICT (id) DO UPDATE SET status = ?4, completed = ?7, bytes = ?8, record = ?9
              WHERE completed IS NULL",
         )?;
-        Ok(Self {
-            invocation,
-            blob: None,
-            tx,
-        })
+        Ok(Self { invocation, tx })
     }
 
     /// Write `row`: a new row, or over the row of the same invocation
@@ -295,13 +291,11 @@ impl<'tx> Put<'tx> {
             return Ok(false);
         }
         for (blob, media_type, len) in &row.blobs {
-            let statement = match &mut self.blob {
-                Some(statement) => statement,
-                None => self.blob.insert(self.tx.prepare_cached(
+            self.tx
+                .prepare_cached(
                     "INSERT OR REPLACE INTO blobs (id, invocation, media_type, len) VALUES (?1, ?2, ?3, ?4)",
-                )?),
-            };
-            statement.execute(params![blob, id, media_type, len])?;
+                )?
+                .execute(params![blob, id, media_type, len])?;
         }
         Ok(true)
     }
