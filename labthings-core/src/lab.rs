@@ -505,16 +505,11 @@ impl Lab {
 /// The state of each of `things`, by name, written as JSON text at once.
 fn states_of(things: impl Iterator<Item = impl std::ops::Deref<Target = ThingInstance>>) -> ThingStates {
     let mut json = Vec::with_capacity(128);
-    json.push(b'{');
-    for (n, thing) in things.enumerate() {
-        if n > 0 {
-            json.push(b',');
-        }
-        crate::registry::write_json_string(&mut json, thing.name());
-        json.push(b':');
-        thing.write_state_json(&mut json);
+    let mut object = crate::registry::JsonObject::open(&mut json);
+    for thing in things {
+        thing.write_state_json(object.key(thing.name()));
     }
-    json.push(b'}');
+    object.close();
     String::from_utf8(json)
         .ok()
         .and_then(ThingStates::from_json)

@@ -339,8 +339,7 @@ impl ThingInstance {
     /// ([`read_property_json`](Self::read_property_json)).
     pub fn write_state_json(&self, out: &mut Vec<u8>) {
         let marked = self.properties.iter().any(|p| p.state);
-        out.push(b'{');
-        let mut first = true;
+        let mut object = JsonObject::open(out);
         for (index, property) in self.properties.iter().enumerate() {
             if !(if marked { property.state } else { property.data }) {
                 continue;
@@ -348,15 +347,9 @@ impl ThingInstance {
             let Ok(value) = self.read_property_json(index) else {
                 continue;
             };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_json_string(out, property.name);
-            out.push(b':');
-            out.extend_from_slice(&value);
+            object.key(property.name).extend_from_slice(&value);
         }
-        out.push(b'}');
+        object.close();
     }
 
     /// The name the Thing is served under.
@@ -400,8 +393,34 @@ impl ThingInstance {
     }
 }
 
-/// Write `text` to `out` as a JSON string.
-pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // Writing a `str` to a `Vec` fails only for want of memory, which aborts.
-    let _ = serde_json::to_writer(&mut *out, text);
+/// A JSON object being written as text: [`key`](Self::key) writes the
+/// separator and a member's name, the caller its value.
+pub(crate) struct JsonObject<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Start an object in `out`.
+    pub(crate) fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, first: true }
+    }
+
+    /// Write the next member's name; its value goes into what is returned.
+    pub(crate) fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        // Writing a `str` to a `Vec` fails only for want of memory, which aborts.
+        let _ = serde_json::to_writer(&mut *self.out, name);
+        self.out.push(b':');
+        self.out
+    }
+
+    /// End the object.
+    pub(crate) fn close(self) {
+        self.out.push(b'}');
+    }
 }
